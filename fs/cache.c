@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where a layer's index and decompressed copy are cached.  Entries are named
+ * by the SHA-256 of the layer's canonical path: two paths to one file share
+ * an entry, and the index header says which version of the file it describes.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "sys.h"
+
+char *strata_default_cache_dir(void)
+{
+	const char *env = getenv("STRATA_CACHE_DIR");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *out = NULL;
+
+	if (env && *env)
+		return strdup(env);
+	if (geteuid() == 0)
+		return strdup("/var/cache/strata");
+	if (xdg && *xdg && xdg[0] == '/') {
+		if (asprintf(&out, "%s/strata", xdg) < 0)
+			return NULL;
+		return out;
+	}
+	if (!home || !*home)
+		home = "/tmp";
+	if (asprintf(&out, "%s/.cache/strata", home) < 0)
+		return NULL;
+	return out;
+}
+
+int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
+                struct strata_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	char hex[2 * 20 + 1];
+	char *real = realpath(layer_path, NULL);
+
+	if (!real)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", layer_path,
+		                   strerror(errno));
+	if (!EVP_Digest(real, strlen(real), md, &md_len, EVP_sha256(), NULL)) {
+		free(real);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
+	}
+	free(real);
+	/* 160 bits of the digest name the entry: ample against collisions. */
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (sys_mkdir_p(cache_dir) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "cache directory %s: %s", cache_dir,
+		                   strerror(errno));
+	if (snprintf(out->index, sizeof(out->index), "%s/%s.idx", cache_dir, hex) >=
+	        (int)sizeof(out->index) ||
+	    snprintf(out->copy, sizeof(out->copy), "%s/%s.tar", cache_dir, hex) >=
+	        (int)sizeof(out->copy))
+		return strata_fail(err, STRATA_ERR_SYS, ENAMETOOLONG, "cache directory %s: %s",
+		                   cache_dir, strerror(ENAMETOOLONG));
+	return 0;
+}

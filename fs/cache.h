@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef STRATA_CACHE_H
+#define STRATA_CACHE_H
+
+#include <limits.h>
+
+#include "strata-fs.h"
+
+struct cache_paths {
+	char index[PATH_MAX];
+	char copy[PATH_MAX]; /* uncompressed stream of a compressed layer */
+};
+
+/* Names the cache entries of @layer_path in @cache_dir (created if needed). */
+int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
+                struct strata_error *err);
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layer index: its on-disk format (docs/index-format.md) and the
+ * internal API of its builder and reader.  Private to libstrata-fs.
+ *
+ * An index is one file, mmapped read-only.  All integers are little-endian
+ * (the index is a cache rebuilt on mismatch, so host order on x86_64/arm64).
+ * Entries are numbered breadth-first: entry 0 is the layer's root, and the
+ * children of every directory are contiguous and sorted by name (memcmp,
+ * shorter first), so lookup is a binary search and readdir is a range.
+ */
+#ifndef STRATA_INDEX_H
+#define STRATA_INDEX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "strata-fs.h"
+
+#define IX_MAGIC   "STRATAIX"
+#define IX_VERSION 1
+
+enum ix_compression {
+	IX_COMP_NONE = 0,
+	IX_COMP_GZIP,
+	IX_COMP_ZSTD,
+	IX_COMP_XZ,
+	IX_COMP_BZIP2,
+	IX_COMP_LZ4,
+	IX_COMP_OTHER,
+};
+
+struct ix_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t total_size; /* of the whole index file */
+	uint32_t body_crc;   /* crc32 of bytes [header_size, total_size) */
+	uint32_t header_crc; /* crc32 of this header with header_crc = 0 */
+	/* Identity of the layer file the index describes: any change → rebuild. */
+	uint64_t src_size;
+	int64_t src_mtime_sec;
+	int64_t src_mtime_nsec;
+	uint64_t src_ino;
+	uint64_t stream_size; /* bytes of uncompressed tar */
+	uint32_t compression; /* enum ix_compression */
+	uint32_t flags;       /* IXH_* */
+	uint64_t n_entries;
+	uint64_t entries_off;
+	uint64_t n_xattrs;
+	uint64_t xattrs_off;
+	uint64_t n_extents;
+	uint64_t extents_off;
+	uint64_t strings_off;
+	uint64_t strings_size;
+	uint64_t total_data; /* sum of regular file sizes, for statfs */
+	uint8_t reserved[8];
+};
+
+/* The uncompressed stream lives in a cached copy next to the index. */
+#define IXH_DATA_COPY 0x1
+
+/* ix_entry.flags */
+#define IXE_WHITEOUT 0x1  /* this name hides the same name in lower layers */
+#define IXE_OPAQUE   0x2  /* dir: hides all lower content (also: whiteout + entry in one layer) */
+#define IXE_HARDLINK 0x4  /* data and attributes are those of entry `link` */
+#define IXE_SPARSE   0x8  /* data is the extents [ext_first, ext_first + n_ext) */
+#define IXE_IMPLICIT 0x10 /* dir not in the tar, made for an entry below it */
+
+struct ix_entry {
+	uint64_t size;     /* st_size (logical size for sparse files) */
+	uint64_t data_off; /* regular file: offset of its data in the uncompressed stream */
+	uint64_t rdev;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t mode; /* st_mode; 0 for a pure whiteout */
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t parent;
+	uint32_t name_off; /* into strings */
+	uint32_t name_len;
+	uint32_t nlink;
+	uint32_t link; /* symlink: strings offset of target; hardlink: canonical entry */
+	uint32_t link_len;
+	uint32_t first_child;
+	uint32_t n_children;
+	uint32_t xattr_first;
+	uint32_t n_xattrs;
+	uint32_t ext_first;
+	uint32_t n_ext;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+struct ix_xattr {
+	uint32_t name_off;
+	uint32_t name_len;
+	uint32_t value_off;
+	uint32_t value_len;
+};
+
+/* A run of a sparse file's data: [logical, logical+len) is stored at stream_off. */
+struct ix_extent {
+	uint64_t logical;
+	uint64_t stream_off;
+	uint64_t len;
+};
+
+_Static_assert(sizeof(struct ix_header) == 160, "index header layout");
+_Static_assert(sizeof(struct ix_entry) == 104, "index entry layout");
+
+/* ---- reader (index_read.c) ---- */
+
+struct ix_map {
+	const uint8_t *base;
+	size_t size;
+	const struct ix_header *hdr;
+	const struct ix_entry *entries;
+	const struct ix_xattr *xattrs;
+	const struct ix_extent *extents;
+	const char *strings;
+};
+
+struct ix_source_id {
+	uint64_t size;
+	int64_t mtime_sec;
+	int64_t mtime_nsec;
+	uint64_t ino;
+};
+
+/* Maps and fully validates @path.  Fails with STRATA_ERR_INDEX when the file is
+ * damaged or does not describe @src (when @src is not NULL). */
+int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
+                struct strata_error *err);
+/* Validates an index already in memory (the checksum and every reference). */
+int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
+void ix_map_close(struct ix_map *m);
+
+static inline const struct ix_entry *ix_entry_at(const struct ix_map *m, uint32_t i)
+{
+	return &m->entries[i];
+}
+
+static inline const char *ix_name(const struct ix_map *m, const struct ix_entry *e)
+{
+	return m->strings + e->name_off;
+}
+
+/* The entry whose data and attributes @e presents (itself unless a hard link). */
+static inline const struct ix_entry *ix_canonical(const struct ix_map *m, const struct ix_entry *e)
+{
+	return (e->flags & IXE_HARDLINK) ? &m->entries[e->link] : e;
+}
+
+static inline uint32_t ix_canonical_no(const struct ix_map *m, uint32_t i)
+{
+	return (m->entries[i].flags & IXE_HARDLINK) ? m->entries[i].link : i;
+}
+
+/* Binary search among the children of directory @dir.  Returns the entry
+ * number, or -1. */
+int64_t ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len);
+
+/* ---- builder (index_build.c) ---- */
+
+struct ix_build_options {
+	strata_warn_fn warn;
+	void *warn_ctx;
+	const char *layer_name; /* for messages */
+	const char *copy_path;  /* compressed layers: write the uncompressed stream here */
+};
+
+/* One streaming pass over @fd (the layer file).  Writes the index to
+ * @index_path (through a temp file and rename). */
+int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
+             const struct ix_build_options *opts, struct strata_error *err);
+
+const char *ix_compression_name(uint32_t c);
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inode table: finds an inode by its stable number, counting the
+ * kernel's references.  Sharded by number so concurrent lookups of different
+ * names rarely meet on a lock; getattr, read and readdir never take one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "union.h"
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+int inode_table_init(struct inode_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < INODE_SHARDS; i++) {
+		struct inode_shard *s = &t->shards[i];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->n_buckets = 64;
+		s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
+		if (!s->buckets)
+			return -1;
+	}
+	return 0;
+}
+
+void inode_table_destroy(struct inode_table *t)
+{
+	for (int i = 0; i < INODE_SHARDS; i++) {
+		struct inode_shard *s = &t->shards[i];
+
+		for (size_t b = 0; s->buckets && b < s->n_buckets; b++) {
+			struct inode *in = s->buckets[b];
+
+			while (in) {
+				struct inode *next = in->hash_next;
+
+				inode_free(in);
+				in = next;
+			}
+		}
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+}
+
+struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
+                        const struct union_src *srcs, uint32_t n_srcs)
+{
+	struct inode *in = malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
+
+	if (!in)
+		return NULL;
+	in->hash_next = NULL;
+	in->ino = ino;
+	in->parent_ino = parent_ino;
+	in->nlookup = 0;
+	in->mode = mode;
+	in->n_srcs = n_srcs;
+	atomic_init(&in->dirlist, NULL);
+	memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
+	return in;
+}
+
+void inode_free(struct inode *in)
+{
+	if (!in)
+		return;
+	free(atomic_load(&in->dirlist));
+	free(in);
+}
+
+static struct inode_shard *shard_of(struct inode_table *t, uint64_t h)
+{
+	return &t->shards[h % INODE_SHARDS];
+}
+
+static void shard_grow(struct inode_shard *s)
+{
+	size_t n = s->n_buckets * 2;
+	struct inode **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return; /* keep the longer chains; still correct */
+	for (size_t b = 0; b < s->n_buckets; b++) {
+		struct inode *in = s->buckets[b];
+
+		while (in) {
+			struct inode *next = in->hash_next;
+			size_t nbk = (mix(in->ino) / INODE_SHARDS) & (n - 1);
+
+			in->hash_next = nb[nbk];
+			nb[nbk] = in;
+			in = next;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->n_buckets = n;
+}
+
+struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
+                              uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+{
+	uint64_t h = mix(ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode *in;
+	size_t b;
+
+	pthread_mutex_lock(&s->lock);
+	b = (h / INODE_SHARDS) & (s->n_buckets - 1);
+	for (in = s->buckets[b]; in; in = in->hash_next)
+		if (in->ino == ino)
+			goto found;
+	in = inode_new(ino, parent_ino, mode, srcs, n_srcs);
+	if (!in)
+		goto out;
+	in->hash_next = s->buckets[b];
+	s->buckets[b] = in;
+	if (++s->count > s->n_buckets)
+		shard_grow(s);
+found:
+	in->nlookup++;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return in;
+}
+
+void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
+{
+	uint64_t h = mix(in->ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode **pp;
+
+	pthread_mutex_lock(&s->lock);
+	if (in->nlookup > n) {
+		in->nlookup -= n;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
+	while (*pp && *pp != in)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = in->hash_next;
+	s->count--;
+	pthread_mutex_unlock(&s->lock);
+	inode_free(in);
+}

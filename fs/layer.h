@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A layer, as the union sees it: an immutable tree of nodes with sorted
+ * directories.  The tar index is the first backend (layer_tar.c); a plain
+ * directory and a lazily fetched blob are meant to be the next ones, so
+ * nothing tar-specific may leak through this interface.
+ *
+ * Node numbers are the backend's; 0 is the root.  Every operation may be
+ * called from any thread at once without locks.
+ */
+#ifndef STRATA_LAYER_H
+#define STRATA_LAYER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "strata-fs.h"
+
+#define LAYER_NONE UINT64_MAX
+
+/* node flags */
+#define LAYER_WHITEOUT 0x1 /* the name hides lower layers and is not itself shown */
+#define LAYER_OPAQUE   0x2 /* dir: lower layers contribute nothing below it */
+
+/* A piece of file data: @len bytes at @off in @fd, or zeros when fd < 0. */
+struct layer_extent {
+	int fd;
+	uint64_t off;
+	uint64_t len;
+};
+
+struct layer_ops {
+	/* A child of @dir by name, or LAYER_NONE. */
+	uint64_t (*lookup)(const struct strata_layer *l, uint64_t dir, const char *name,
+	                   size_t len);
+	/* Children of @dir, sorted by name (memcmp, shorter first). */
+	uint64_t (*n_children)(const struct strata_layer *l, uint64_t dir);
+	uint64_t (*child)(const struct strata_layer *l, uint64_t dir, uint64_t i);
+	const char *(*name)(const struct strata_layer *l, uint64_t node, size_t *len);
+	uint32_t (*flags)(const struct strata_layer *l, uint64_t node);
+	uint32_t (*mode)(const struct strata_layer *l, uint64_t node);
+	/* The node that holds @node's data and attributes: itself, or the
+	 * first name of a hard-linked file.  It gives the inode identity. */
+	uint64_t (*canonical)(const struct strata_layer *l, uint64_t node);
+	void (*stat)(const struct strata_layer *l, uint64_t node, struct stat *st);
+	const char *(*readlink)(const struct strata_layer *l, uint64_t node, size_t *len);
+	/* The @i-th xattr of @node; false past the last one. */
+	bool (*xattr)(const struct strata_layer *l, uint64_t node, uint32_t i, const char **name,
+	              const void **value, size_t *size);
+	/* Where bytes [off, off+len) of a regular file are; fills at most
+	 * @max extents and returns how many it filled (0 past the end). */
+	size_t (*map)(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
+	              struct layer_extent *ext, size_t max);
+	void (*close)(struct strata_layer *l);
+};
+
+struct strata_layer {
+	const struct layer_ops *ops;
+	char *name; /* for messages: the path the user gave */
+	uint64_t n_entries;
+	uint64_t total_data; /* bytes of file data, for statfs */
+};
+
+#endif

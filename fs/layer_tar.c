@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tar layer backend: a mmapped index plus one file descriptor holding
+ * the uncompressed tar stream (the layer itself when plain, else the cached
+ * copy).  File data is served by reference to that fd, so the FUSE layer can
+ * splice it to the kernel without copying.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "index.h"
+#include "layer.h"
+
+struct tar_layer {
+	struct strata_layer base;
+	struct ix_map map;
+	int data_fd;
+	bool index_reused;
+	char *index_path;
+};
+
+static const struct tar_layer *tl(const struct strata_layer *l)
+{
+	return (const struct tar_layer *)l;
+}
+
+static const struct ix_entry *entry(const struct strata_layer *l, uint64_t node)
+{
+	return ix_entry_at(&tl(l)->map, (uint32_t)node);
+}
+
+static uint64_t tar_lookup(const struct strata_layer *l, uint64_t dir, const char *name, size_t len)
+{
+	int64_t r = ix_lookup(&tl(l)->map, (uint32_t)dir, name, len);
+
+	return r < 0 ? LAYER_NONE : (uint64_t)r;
+}
+
+static uint64_t tar_n_children(const struct strata_layer *l, uint64_t dir)
+{
+	return entry(l, dir)->n_children;
+}
+
+static uint64_t tar_child(const struct strata_layer *l, uint64_t dir, uint64_t i)
+{
+	return entry(l, dir)->first_child + i;
+}
+
+static const char *tar_name(const struct strata_layer *l, uint64_t node, size_t *len)
+{
+	const struct ix_entry *e = entry(l, node);
+
+	*len = e->name_len;
+	return ix_name(&tl(l)->map, e);
+}
+
+static uint32_t tar_flags(const struct strata_layer *l, uint64_t node)
+{
+	uint32_t f = entry(l, node)->flags, out = 0;
+
+	if (f & IXE_WHITEOUT)
+		out |= LAYER_WHITEOUT;
+	if (f & IXE_OPAQUE)
+		out |= LAYER_OPAQUE;
+	return out;
+}
+
+static uint32_t tar_mode(const struct strata_layer *l, uint64_t node)
+{
+	return entry(l, node)->mode;
+}
+
+static uint64_t tar_canonical(const struct strata_layer *l, uint64_t node)
+{
+	return ix_canonical_no(&tl(l)->map, (uint32_t)node);
+}
+
+static uint64_t stored_bytes(const struct ix_map *m, const struct ix_entry *e)
+{
+	uint64_t n = 0;
+
+	if (!(e->flags & IXE_SPARSE))
+		return S_ISREG(e->mode) ? e->size : 0;
+	for (uint32_t i = 0; i < e->n_ext; i++)
+		n += m->extents[e->ext_first + i].len;
+	return n;
+}
+
+static void tar_stat(const struct strata_layer *l, uint64_t node, struct stat *st)
+{
+	const struct ix_map *m = &tl(l)->map;
+	const struct ix_entry *e = ix_canonical(m, entry(l, node));
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = e->mode;
+	st->st_nlink = e->nlink;
+	st->st_uid = e->uid;
+	st->st_gid = e->gid;
+	st->st_rdev = e->rdev;
+	st->st_size = (off_t)e->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((stored_bytes(m, e) + 4095) / 4096 * 8);
+	st->st_mtim.tv_sec = e->mtime_sec;
+	st->st_mtim.tv_nsec = e->mtime_nsec;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static const char *tar_readlink(const struct strata_layer *l, uint64_t node, size_t *len)
+{
+	const struct ix_entry *e = ix_canonical(&tl(l)->map, entry(l, node));
+
+	*len = e->link_len;
+	return tl(l)->map.strings + e->link;
+}
+
+static bool tar_xattr(const struct strata_layer *l, uint64_t node, uint32_t i, const char **name,
+                      const void **value, size_t *size)
+{
+	const struct ix_map *m = &tl(l)->map;
+	const struct ix_entry *e = ix_canonical(m, entry(l, node));
+	const struct ix_xattr *x;
+
+	if (i >= e->n_xattrs)
+		return false;
+	x = &m->xattrs[e->xattr_first + i];
+	*name = m->strings + x->name_off;
+	*value = m->strings + x->value_off;
+	*size = x->value_len;
+	return true;
+}
+
+/* Sparse files: runs of data and the holes between them, in order. */
+static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, uint64_t off,
+                         uint64_t end, struct layer_extent *ext, size_t max)
+{
+	const struct ix_extent *x = &t->map.extents[e->ext_first];
+	uint32_t lo = 0, hi = e->n_ext;
+	size_t n = 0;
+
+	/* First run that ends after @off. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (x[mid].logical + x[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (off < end && n < max) {
+		if (lo < e->n_ext && x[lo].logical <= off) {
+			uint64_t len = x[lo].logical + x[lo].len - off;
+
+			if (len > end - off)
+				len = end - off;
+			ext[n++] = (struct layer_extent){
+			    t->data_fd, x[lo].stream_off + off - x[lo].logical, len};
+			off += len;
+			lo++;
+		} else {
+			uint64_t next = lo < e->n_ext ? x[lo].logical : end;
+
+			if (next > end)
+				next = end;
+			ext[n++] = (struct layer_extent){-1, 0, next - off};
+			off = next;
+		}
+	}
+	return n;
+}
+
+static size_t tar_map(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
+                      struct layer_extent *ext, size_t max)
+{
+	const struct tar_layer *t = tl(l);
+	const struct ix_entry *e = ix_canonical(&t->map, entry(l, node));
+	uint64_t end;
+
+	if (!S_ISREG(e->mode) || off >= e->size || max == 0)
+		return 0;
+	end = len > e->size - off ? e->size : off + len;
+	if (e->flags & IXE_SPARSE)
+		return map_sparse(t, e, off, end, ext, max);
+	ext[0] = (struct layer_extent){t->data_fd, e->data_off + off, end - off};
+	return 1;
+}
+
+static void tar_close(struct strata_layer *l)
+{
+	struct tar_layer *t = (struct tar_layer *)l;
+
+	ix_map_close(&t->map);
+	if (t->data_fd >= 0)
+		close(t->data_fd);
+	free(t->index_path);
+	free(t->base.name);
+	free(t);
+}
+
+static const struct layer_ops tar_ops = {
+    .lookup = tar_lookup,
+    .n_children = tar_n_children,
+    .child = tar_child,
+    .name = tar_name,
+    .flags = tar_flags,
+    .mode = tar_mode,
+    .canonical = tar_canonical,
+    .stat = tar_stat,
+    .readlink = tar_readlink,
+    .xattr = tar_xattr,
+    .map = tar_map,
+    .close = tar_close,
+};
+
+/* The cached copy must be exactly the stream the index describes. */
+static int open_copy(const char *path, uint64_t size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/* Maps a valid cached index, or builds one.  Takes over nothing. */
+static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_id *src,
+                      const struct cache_paths *paths, const struct strata_layer_options *opts,
+                      struct strata_error *err)
+{
+	struct ix_build_options bopts = {
+	    .warn = opts->warn,
+	    .warn_ctx = opts->warn_ctx,
+	    .layer_name = t->base.name,
+	    .copy_path = paths->copy,
+	};
+	struct strata_error ignored;
+
+	if (!opts->force_reindex && ix_map_open(paths->index, src, &t->map, &ignored) == 0) {
+		if (!(t->map.hdr->flags & IXH_DATA_COPY))
+			goto reused;
+		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);
+		if (t->data_fd >= 0)
+			goto reused;
+		ix_map_close(&t->map);
+	}
+	if (ix_build(layer_fd, src, paths->index, &bopts, err))
+		return -1;
+	if (ix_map_open(paths->index, src, &t->map, err))
+		return -1;
+	if (t->map.hdr->flags & IXH_DATA_COPY) {
+		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);
+		if (t->data_fd < 0)
+			return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", paths->copy,
+			                   strerror(errno));
+	}
+	return 0;
+reused:
+	t->index_reused = true;
+	return 0;
+}
+
+int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
+                          struct strata_layer **out, struct strata_error *err)
+{
+	struct cache_paths paths;
+	struct ix_source_id src;
+	struct tar_layer *t;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return strata_fail(err, STRATA_ERR_USAGE, 0, "%s: not a regular file", path);
+	}
+	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                            (uint64_t)st.st_ino};
+	if (cache_paths(opts->cache_dir, path, &paths, err)) {
+		close(fd);
+		return -1;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->base.name = strdup(path)) || !(t->index_path = strdup(paths.index))) {
+		if (t)
+			free(t->base.name);
+		free(t);
+		close(fd);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "%s: out of memory", path);
+	}
+	t->base.ops = &tar_ops;
+	t->data_fd = -1;
+	if (load_index(t, fd, &src, &paths, opts, err)) {
+		close(fd);
+		tar_close(&t->base);
+		return -1;
+	}
+	if (t->data_fd < 0)
+		t->data_fd = fd;
+	else
+		close(fd);
+	t->base.n_entries = t->map.hdr->n_entries;
+	t->base.total_data = t->map.hdr->total_data;
+	*out = &t->base;
+	return 0;
+}
+
+void strata_layer_info(const struct strata_layer *layer, struct strata_layer_info *info)
+{
+	const struct tar_layer *t = tl(layer);
+
+	memset(info, 0, sizeof(*info));
+	info->n_entries = layer->n_entries;
+	info->stream_size = t->map.hdr->stream_size;
+	info->compression = ix_compression_name(t->map.hdr->compression);
+	info->index_reused = t->index_reused;
+	info->index_path = t->index_path;
+}
+
+void strata_layer_close(struct strata_layer *layer)
+{
+	if (layer)
+		layer->ops->close(layer);
+}

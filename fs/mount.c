@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mounting a union and running the FUSE session.  Everything that can be
+ * checked before mounting is, so a user gets one clear line instead of a
+ * libfuse or fusermount3 message.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ll.h"
+#include "union.h"
+
+static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t len;
+
+	if (level > FUSE_LOG_NOTICE)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	fprintf(stderr, "strata: %s\n", msg);
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool empty = true;
+
+	if (!d)
+		return true; /* mounting will say why */
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static int check_mountpoint(const struct strata_mount_options *o, struct strata_error *err)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, o->mountpoint, 0, STATX_TYPE, &stx) < 0) {
+		if (errno == ENOTCONN)
+			return strata_fail(
+			    err, STRATA_ERR_SYS, errno,
+			    "%s: stale mount of a daemon that died (run strata umount %s)",
+			    o->mountpoint, o->mountpoint);
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", o->mountpoint,
+		                   strerror(errno));
+	}
+	if (!S_ISDIR(stx.stx_mode))
+		return strata_fail(err, STRATA_ERR_USAGE, ENOTDIR, "%s: not a directory",
+		                   o->mountpoint);
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return strata_fail(err, STRATA_ERR_USAGE, EBUSY,
+		                   "%s: already a mount point (unmount it first)", o->mountpoint);
+	if (!o->allow_nonempty && !dir_is_empty(o->mountpoint))
+		return strata_fail(err, STRATA_ERR_USAGE, ENOTEMPTY,
+		                   "%s: mountpoint is not empty (use -o nonempty to mount over it)",
+		                   o->mountpoint);
+	if (access("/dev/fuse", F_OK) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno,
+		                   "/dev/fuse: %s (is the fuse module loaded?)", strerror(errno));
+	return 0;
+}
+
+static int build_args(const struct strata_mount_options *o, struct fuse_args *args,
+                      struct strata_error *err)
+{
+	/* Read-only, and the kernel checks permissions from the modes we report,
+	 * as it would on any filesystem. */
+	const char *base = "ro,default_permissions,fsname=strata,subtype=strata";
+	char *opts = NULL;
+	int rc;
+
+	if (o->fuse_opts && *o->fuse_opts)
+		rc = asprintf(&opts, "%s,%s", base, o->fuse_opts);
+	else
+		rc = asprintf(&opts, "%s", base);
+	if (rc < 0)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	if (fuse_opt_add_arg(args, "strata") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts) || (o->debug && fuse_opt_add_arg(args, "-d"))) {
+		free(opts);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	}
+	free(opts);
+	return 0;
+}
+
+static int serve(struct fuse_session *se, const struct strata_mount_options *o)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int rc;
+
+	if (!cfg)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	if (o->max_threads)
+		fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o,
+                    struct strata_error *err)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	int rc = -1;
+
+	fuse_set_log_func(log_to_stderr);
+	if (check_mountpoint(o, err) || build_args(o, &args, err))
+		goto out;
+	se = fuse_session_new(&args, &strata_ll_ops, sizeof(strata_ll_ops), u);
+	if (!se) {
+		strata_fail(err, STRATA_ERR_USAGE, EINVAL, "-o %s: invalid mount options",
+		            o->fuse_opts ? o->fuse_opts : "");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se)) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "signal handlers: %s", strerror(errno));
+		goto out;
+	}
+	if (fuse_session_mount(se, o->mountpoint)) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "%s: mount failed", o->mountpoint);
+		goto out_handlers;
+	}
+	/* The parent returns only now, with the mount live. */
+	if (fuse_daemonize(o->foreground)) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
+		goto out_unmount;
+	}
+	if (o->on_ready)
+		o->on_ready(o->on_ready_ctx);
+	rc = serve(se, o);
+	if (rc)
+		strata_fail(err, STRATA_ERR_SYS, rc < 0 ? -rc : EIO, "%s: FUSE session failed",
+		            o->mountpoint);
+out_unmount:
+	fuse_session_unmount(se);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	return rc ? -1 : 0;
+}

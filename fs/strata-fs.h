@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libstrata-fs: a union of read-only tar layers served through FUSE.
+ *
+ * This is the library's only public header.  What it promises:
+ *
+ *  - strata_layer_open_tar() indexes a tar layer (plain, gzip, zstd, xz,
+ *    bzip2) in one streaming pass, or reuses a cached index whose checksum
+ *    and source identity still match.  A layer is then an immutable object
+ *    that may be read from any thread without locks.
+ *  - strata_union_new() stacks layers, lowest first.
+ *  - strata_fuse_run() mounts a union and serves it until unmounted or
+ *    signalled.
+ *
+ * Errors come back as a typed code plus a one-line message of the form
+ * "<what>: <why>", ready to be printed after "strata: ".
+ */
+#ifndef STRATA_FS_H
+#define STRATA_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum strata_errcode {
+	STRATA_OK = 0,
+	STRATA_ERR_SYS,         /* a system call failed; sys_errno says why */
+	STRATA_ERR_FORMAT,      /* not a tar, unknown compression */
+	STRATA_ERR_CORRUPT,     /* truncated or damaged layer data */
+	STRATA_ERR_INDEX,       /* an index file is damaged or stale */
+	STRATA_ERR_UNSUPPORTED, /* valid, but something we do not serve */
+	STRATA_ERR_USAGE,       /* bad arguments from the caller */
+	STRATA_ERR_NOMEM,
+};
+
+struct strata_error {
+	enum strata_errcode code;
+	int sys_errno;
+	char msg[1024];
+};
+
+/* Fills @err (if not NULL) and returns -1, so callers can "return strata_fail(...)". */
+int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errno, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+/* Something a layer skipped but could serve without: logged, never fatal. */
+typedef void (*strata_warn_fn)(void *ctx, const char *msg);
+
+struct strata_layer_options {
+	const char *cache_dir; /* where indexes and decompressed copies live */
+	strata_warn_fn warn;   /* may be NULL */
+	void *warn_ctx;
+	bool force_reindex; /* ignore a valid cached index */
+};
+
+struct strata_layer;
+
+/* What strata_layer_open_tar learned, for tools and tests. */
+struct strata_layer_info {
+	uint64_t n_entries;      /* index entries, including the root */
+	uint64_t stream_size;    /* bytes of uncompressed tar */
+	const char *compression; /* "none", "gzip", "zstd", ... */
+	bool index_reused;       /* true when a cached index was valid */
+	const char *index_path;
+};
+
+int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
+                          struct strata_layer **out, struct strata_error *err);
+void strata_layer_info(const struct strata_layer *layer, struct strata_layer_info *info);
+void strata_layer_close(struct strata_layer *layer);
+
+/* The cache directory strata uses when none is given: $STRATA_CACHE_DIR,
+ * /var/cache/strata for root, else $XDG_CACHE_HOME/strata or ~/.cache/strata.
+ * Returns a malloc'd string. */
+char *strata_default_cache_dir(void);
+
+struct strata_union;
+
+/* Takes ownership of the layers (lowest first) on success and on failure. */
+int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strata_union **out,
+                     struct strata_error *err);
+void strata_union_free(struct strata_union *u);
+
+struct strata_mount_options {
+	const char *mountpoint;
+	const char *fuse_opts; /* comma-separated -o options, may be NULL */
+	bool foreground;
+	bool debug;
+	bool allow_nonempty;  /* -o nonempty: mount over a non-empty directory */
+	unsigned max_threads; /* 0: libfuse default */
+	/* Called in the daemon once the mount is live (tests, `run`).  May be NULL. */
+	void (*on_ready)(void *ctx);
+	void *on_ready_ctx;
+};
+
+/* Mounts @u and serves requests until unmount or SIGTERM/SIGINT/SIGHUP.
+ * Returns 0 after a clean unmount. */
+int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *opts,
+                    struct strata_error *err);
+
+#endif

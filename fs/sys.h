@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The few raw system calls libstrata-fs makes, in one place, each retrying
+ * EINTR and short transfers so callers only see success or errno.
+ */
+#ifndef STRATA_SYS_H
+#define STRATA_SYS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* write(2) until done.  Returns 0 or -1 with errno. */
+int sys_write_all(int fd, const void *buf, size_t len);
+
+/* pread(2) until @len bytes or end of file.  Returns bytes read or -1. */
+ssize_t sys_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* Creates an O_TMPFILE-like private temp file in the directory of @path,
+ * named "<path>.tmp.XXXXXX" (so gc can find leftovers).  Returns the fd and
+ * the temp name in *tmp_name (malloc'd). */
+int sys_tmpfile_beside(const char *path, char **tmp_name);
+
+/* Writes @buf to a temp file beside @path and renames it over @path, so a
+ * reader sees the old file or the whole new one.  0 or -1 with errno. */
+int sys_write_file_atomic(const char *path, const void *buf, size_t len);
+
+/* mkdir -p with mode 0700 for components it creates.  0 or -1 with errno. */
+int sys_mkdir_p(const char *path);
+
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The union of layers (union.c) and its inode table (inode.c).  Private to
+ * libstrata-fs.
+ *
+ * An inode is what the kernel holds a reference to: a name resolved through
+ * the stack of layers, with the layers' nodes that make it up (one for a
+ * file; for a directory, every layer that contributes, top first).  Inodes
+ * are immutable once made, except for their lookup count and the merged
+ * listing a directory builds on first readdir, so the read paths need no
+ * lock.  Only the table that finds inodes by identity is locked, in shards.
+ */
+#ifndef STRATA_UNION_H
+#define STRATA_UNION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "layer.h"
+
+#define UNION_MAX_LAYERS 500
+
+struct union_src {
+	uint32_t layer; /* index into union->layers, 0 = lowest */
+	uint64_t node;
+};
+
+/* The visible children of a merged directory, in name order. */
+struct dirlist {
+	uint64_t n;
+	struct union_src ent[];
+};
+
+struct inode {
+	struct inode *hash_next;
+	uint64_t ino;        /* st_ino, also the table key: stable across mounts */
+	uint64_t parent_ino; /* for ".." (directories have one parent) */
+	uint64_t nlookup;    /* kernel references; under the shard lock */
+	uint32_t mode;
+	uint32_t n_srcs;
+	_Atomic(struct dirlist *) dirlist;
+	struct union_src srcs[];
+};
+
+#define INODE_SHARDS 64
+
+struct inode_shard {
+	pthread_mutex_t lock;
+	struct inode **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+struct inode_table {
+	struct inode_shard shards[INODE_SHARDS];
+};
+
+struct strata_union {
+	struct strata_layer **layers; /* lowest first */
+	uint32_t n_layers;
+	struct inode *root;
+	struct inode_table table;
+	uint64_t total_entries;
+	uint64_t total_data;
+};
+
+/* ---- inode.c ---- */
+int inode_table_init(struct inode_table *t);
+void inode_table_destroy(struct inode_table *t);
+/* Finds the inode with @ino or makes it from @srcs; takes one lookup
+ * reference.  NULL on ENOMEM. */
+struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
+                              uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
+/* Drops @n lookup references; frees the inode at zero. */
+void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
+struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
+                        const struct union_src *srcs, uint32_t n_srcs);
+void inode_free(struct inode *in);
+
+/* ---- union.c ---- */
+
+/* Resolves @name in directory @dir.  Returns 0 and fills @srcs/@n (top
+ * first; *n ≤ n_layers), or ENOENT. */
+int union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
+                  size_t len, struct union_src *srcs, uint32_t *n);
+/* The stable st_ino of what @srcs make up. */
+uint64_t union_ino(const struct strata_union *u, const struct union_src *top);
+void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
+
+/* Directory listing: entries [0, union_dir_size) are the children (not "."
+ * and ".."), in name order, each from the top-most layer that has it.  An
+ * entry may be a whiteout, which the caller skips: positions stay stable for
+ * telldir/seekdir either way.  union_dir_size builds a merged directory's
+ * listing once; a single-layer directory is listed straight from its layer. */
+int union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n);
+struct union_src union_dir_entry(const struct strata_union *u, const struct inode *dir, uint64_t i);
+
+static inline const struct strata_layer *union_layer(const struct strata_union *u,
+                                                     const struct union_src *s)
+{
+	return u->layers[s->layer];
+}
+
+#endif

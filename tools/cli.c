@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the subcommands. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("strata: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_fail(const struct strata_error *err)
+{
+	cli_error("%s", err->msg);
+	return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("strata: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'strata %s --help')\n", cmd);
+	return EXIT_USAGE;
+}
+
+void cli_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "strata: %s\n", msg);
+}
+
+int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex)
+{
+	o->cache_dir = cache_dir ? strdup(cache_dir) : strata_default_cache_dir();
+	if (!o->cache_dir) {
+		cli_error("cache directory: out of memory");
+		return -1;
+	}
+	o->warn = cli_warn;
+	o->warn_ctx = NULL;
+	o->force_reindex = reindex;
+	return 0;
+}
+
+void cli_layer_options_free(struct strata_layer_options *o)
+{
+	free((char *)o->cache_dir);
+	o->cache_dir = NULL;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every strata subcommand shares: the one-line error format and exit
+ * codes (1 for a failure, 2 for a usage error).
+ */
+#ifndef STRATA_CLI_H
+#define STRATA_CLI_H
+
+#include "strata-fs.h"
+
+#define EXIT_USAGE 2
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+/* "strata: <msg>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints err->msg and returns 1. */
+int cli_fail(const struct strata_error *err);
+/* A usage error: prints the message and a hint, returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Warnings from libstrata-fs, printed as they come. */
+void cli_warn(void *ctx, const char *msg);
+
+/* Layer options from the common flags; the default cache dir when NULL. */
+int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex);
+void cli_layer_options_free(struct strata_layer_options *o);
+
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* strata mount: index the layers, then mount their union. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void mount_usage(FILE *out)
+{
+	fputs("Usage: strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
+	      "\n"
+	      "Mount the union of tar layers (lowest first) read-only at MOUNTPOINT,\n"
+	      "served straight from the tarballs.  Layers may be plain tar or\n"
+	      "compressed with gzip, zstd, xz or bzip2.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -l, --layer FILE      a layer, lowest first (repeat for each layer)\n"
+	      "  -o OPTIONS            FUSE mount options, comma-separated (allow_other,\n"
+	      "                        nonempty to mount over a non-empty directory, ...)\n"
+	      "  -f, --foreground      stay in the foreground\n"
+	      "  -d, --debug           log every FUSE request (implies -f)\n"
+	      "      --cache-dir DIR   where layer indexes are kept\n"
+	      "                        (default $STRATA_CACHE_DIR, /var/cache/strata as root,\n"
+	      "                        else ~/.cache/strata)\n"
+	      "      --reindex         rebuild the indexes even if cached ones are valid\n"
+	      "      --threads N       at most N FUSE worker threads\n"
+	      "  -h, --help            show this help\n"
+	      "\n"
+	      "Unmount with 'strata umount MOUNTPOINT' or by sending SIGTERM to the daemon.\n",
+	      out);
+}
+
+struct mount_args {
+	const char **layers;
+	size_t n_layers;
+	char *fuse_opts;
+	const char *cache_dir;
+	bool reindex;
+	struct strata_mount_options mo;
+};
+
+/* Adds -o options, keeping back the ones strata handles itself. */
+static int add_fuse_opts(struct mount_args *a, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL;
+
+	if (!copy)
+		return -1;
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		size_t len = a->fuse_opts ? strlen(a->fuse_opts) : 0;
+		char *n;
+
+		if (strcmp(o, "nonempty") == 0) {
+			a->mo.allow_nonempty = true;
+			continue;
+		}
+		n = realloc(a->fuse_opts, len + strlen(o) + 2);
+		if (!n) {
+			free(copy);
+			return -1;
+		}
+		if (len)
+			n[len++] = ',';
+		strcpy(n + len, o);
+		a->fuse_opts = n;
+	}
+	free(copy);
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct mount_args *a)
+{
+	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS };
+	static const struct option longopts[] = {
+	    {"layer", required_argument, NULL, 'l'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	    {"reindex", no_argument, NULL, OPT_REINDEX},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+l:o:fdh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			a->layers[a->n_layers++] = optarg;
+			break;
+		case 'o':
+			if (add_fuse_opts(a, optarg)) {
+				cli_error("out of memory");
+				return 1;
+			}
+			break;
+		case 'f':
+			a->mo.foreground = true;
+			break;
+		case 'd':
+			a->mo.debug = a->mo.foreground = true;
+			break;
+		case OPT_CACHE_DIR:
+			a->cache_dir = optarg;
+			break;
+		case OPT_REINDEX:
+			a->reindex = true;
+			break;
+		case OPT_THREADS: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n == 0 || n > 1024)
+				return cli_usage_error(
+				    "mount", "--threads: '%s' is not a number from 1 to 1024",
+				    optarg);
+			a->mo.max_threads = (unsigned)n;
+			break;
+		}
+		case 'h':
+			mount_usage(stdout);
+			exit(0);
+		default:
+			return cli_usage_error("mount", "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (a->n_layers == 0)
+		return cli_usage_error("mount", "no layers given (use --layer FILE)");
+	if (optind != argc - 1)
+		return cli_usage_error("mount",
+		                       optind == argc ? "no mountpoint given"
+		                                      : "one mountpoint expected, got %d",
+		                       argc - optind);
+	a->mo.mountpoint = argv[optind];
+	a->mo.fuse_opts = a->fuse_opts;
+	return 0;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	struct mount_args a = {0};
+	struct strata_layer_options lo;
+	struct strata_layer **layers;
+	struct strata_union *u;
+	struct strata_error err;
+	int rc;
+
+	a.layers = calloc((size_t)argc, sizeof(*a.layers));
+	layers = calloc((size_t)argc, sizeof(*layers));
+	if (!a.layers || !layers) {
+		cli_error("out of memory");
+		return 1;
+	}
+	rc = parse(argc, argv, &a);
+	if (rc)
+		goto out;
+	rc = 1;
+	if (cli_layer_options(&lo, a.cache_dir, a.reindex))
+		goto out;
+	for (size_t i = 0; i < a.n_layers; i++) {
+		if (strata_layer_open_tar(a.layers[i], &lo, &layers[i], &err)) {
+			cli_fail(&err);
+			while (i-- > 0)
+				strata_layer_close(layers[i]);
+			cli_layer_options_free(&lo);
+			goto out;
+		}
+	}
+	cli_layer_options_free(&lo);
+	if (strata_union_new(layers, a.n_layers, &u, &err)) {
+		cli_fail(&err);
+		goto out;
+	}
+	rc = strata_fuse_run(u, &a.mo, &err) ? cli_fail(&err) : 0;
+	strata_union_free(u);
+out:
+	free(layers);
+	free(a.layers);
+	free(a.fuse_opts);
+	return rc;
+}
