@@ -22,6 +22,7 @@
 /* node flags */
 #define LAYER_WHITEOUT 0x1 /* the name hides lower layers and is not itself shown */
 #define LAYER_OPAQUE   0x2 /* dir: lower layers contribute nothing below it */
+#define LAYER_IMPLICIT 0x4 /* dir the layer does not describe, only implies */
 
 /* A piece of file data: @len bytes at @off in @fd, or zeros when fd < 0. */
 struct layer_extent {

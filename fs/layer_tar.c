@@ -67,6 +67,8 @@ static uint32_t tar_flags(const struct strata_layer *l, uint64_t node)
 		out |= LAYER_WHITEOUT;
 	if (f & IXE_OPAQUE)
 		out |= LAYER_OPAQUE;
+	if (f & IXE_IMPLICIT)
+		out |= LAYER_IMPLICIT;
 	return out;
 }
 

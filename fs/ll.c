@@ -130,27 +130,18 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, l->ops->readlink(l, in->srcs[0].node, &len));
 }
 
+/*
+ * open and opendir answer ENOSYS: the kernel then never sends OPEN, OPENDIR,
+ * RELEASE or RELEASEDIR again, and treats every file as if opened with
+ * keep_cache and every directory with cache_readdir, which is right for
+ * immutable layers.  That halves the requests of a cached find(1).  Writes
+ * never get here: the mount is read-only.
+ */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
-	int saverr = 0;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		saverr = EROFS;
-		goto out;
-	}
-	if (S_ISDIR(in->mode)) {
-		saverr = EISDIR;
-		goto out;
-	}
-	fi->keep_cache = 1;
-	fi->noflush = 1;
-out:
-	if (saverr)
-		fuse_reply_err(req, saverr);
-	else
-		fuse_reply_open(req, fi);
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
 /* The slow path for a read in more pieces than one reply carries (a sparse
@@ -235,19 +226,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-
-	if (!S_ISDIR(inode_of(u, ino)->mode)) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
-/* Directory offsets: 1 is ".", 2 is "..", 3 + i is listing entry i. */
-#define DIR_FIRST_ENTRY 3
+/* Directory positions: 0 is ".", 1 is "..", 2 + i is listing entry i.  The
+ * offset handed out with each entry is the position of the next one. */
+#define DIR_FIRST_ENTRY 2
 
 static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, uint64_t ino,
                       off_t next, bool plus)
@@ -268,7 +254,7 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 {
 	struct union_src s = union_dir_entry(u, dir, i);
 	const struct strata_layer *l = union_layer(u, &s);
-	off_t next = (off_t)(i + DIR_FIRST_ENTRY + 1);
+	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
 	char name[256];
 	struct fuse_entry_param e;
 	size_t len, size;
@@ -325,7 +311,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		used += sz;
 		off = 2;
 	}
-	for (uint64_t i = (uint64_t)off - (DIR_FIRST_ENTRY - 1); i < n; i++) {
+	for (uint64_t i = (uint64_t)off - DIR_FIRST_ENTRY; i < n; i++) {
 		size_t sz = add_entry(req, u, dir, i, buf + used, size - used, plus, &saverr);
 
 		if (saverr) {

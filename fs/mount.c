@@ -17,11 +17,17 @@
 #include "ll.h"
 #include "union.h"
 
+static bool log_debug; /* -d: let libfuse's per-request trace through */
+
 static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	size_t len;
 
+	if (level == FUSE_LOG_DEBUG && log_debug) {
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
 	if (level > FUSE_LOG_NOTICE)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -124,6 +130,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	struct fuse_session *se = NULL;
 	int rc = -1;
 
+	log_debug = o->debug;
 	fuse_set_log_func(log_to_stderr);
 	if (check_mountpoint(o, err) || build_args(o, &args, err))
 		goto out;

@@ -67,9 +67,19 @@ uint64_t union_ino(const struct strata_union *u, const struct union_src *top)
 
 void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
 {
-	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	const struct union_src *s = &in->srcs[0];
+	const struct strata_layer *l;
 
-	l->ops->stat(l, in->srcs[0].node, st);
+	/* A directory a layer only implies (it has entries below it but no
+	 * entry of its own) keeps the attributes a lower layer gave it, as
+	 * when the layers are extracted one over the other. */
+	for (uint32_t i = 0; i < in->n_srcs; i++)
+		if (!(src_flags(u, &in->srcs[i]) & LAYER_IMPLICIT)) {
+			s = &in->srcs[i];
+			break;
+		}
+	l = union_layer(u, s);
+	l->ops->stat(l, s->node, st);
 	st->st_ino = in->ino;
 	/* Like overlayfs: a merged directory's link count is unknown, and 1
 	 * tells find(1) not to rely on it. */
