@@ -3,8 +3,9 @@
  * The layer index: its on-disk format (docs/index-format.md) and the
  * internal API of its builder and reader.  Private to libstrata-fs.
  *
- * An index is one file, mmapped read-only.  All integers are little-endian
- * (the index is a cache rebuilt on mismatch, so host order on x86_64/arm64).
+ * An index is one file, mmapped read-only.  Integers are in host byte order:
+ * the index is a local cache, and one written elsewhere fails the magic and
+ * version checks and is rebuilt.
  * Entries are numbered breadth-first: entry 0 is the layer's root, and the
  * children of every directory are contiguous and sorted by name (memcmp,
  * shorter first), so lookup is a binary search and readdir is a range.

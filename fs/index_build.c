@@ -301,6 +301,19 @@ static int walk_parents(struct builder *b, const char **comp, const size_t *clen
 	return 0;
 }
 
+/* libarchive's pax writer stores each xattr twice (SCHILY.xattr and
+ * LIBARCHIVE.xattr) and its reader returns both: keep the first. */
+static bool xattr_seen(const struct builder *b, const struct ix_entry *e, const char *name)
+{
+	for (uint32_t i = 0; i < e->n_xattrs; i++) {
+		const struct ix_xattr *x = &b->xattrs[e->xattr_first + i];
+
+		if (strcmp(b->strings + x->name_off, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_entry *e)
 {
 	const char *name;
@@ -313,6 +326,8 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_
 	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
 		struct ix_xattr *x;
 
+		if (xattr_seen(b, e, name))
+			continue;
 		if (grow((void **)&b->xattrs, &b->cap_xattrs, b->n_xattrs + 1, sizeof(*x)))
 			return nomem(b);
 		x = &b->xattrs[b->n_xattrs];
@@ -484,6 +499,47 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 	}
 }
 
+/*
+ * A non-directory is about to be replaced by a later entry of the same
+ * path.  As when GNU tar extracts it, other names hard-linked to it keep
+ * the old file: the first of them takes over its data and attributes.
+ */
+static void detach_links(struct builder *b, uint32_t id)
+{
+	struct bnode *old = &b->nodes[id];
+	uint32_t heir = NO_NODE;
+
+	if (old->e.flags & IXE_HARDLINK) {
+		b->nodes[old->e.link].e.nlink--;
+		old->e.flags &= ~(uint32_t)IXE_HARDLINK;
+		old->e.nlink = 1;
+		return;
+	}
+	if (old->e.nlink <= 1)
+		return;
+	for (uint32_t i = 0; i < b->n_nodes; i++) {
+		struct bnode *nd = &b->nodes[i];
+
+		if (nd->removed || !(nd->e.flags & IXE_HARDLINK) || nd->e.link != id)
+			continue;
+		if (heir == NO_NODE) {
+			/* Name and opacity stay with the name; the rest moves. */
+			uint32_t name_off = nd->e.name_off, name_len = nd->e.name_len;
+			uint32_t opaque = nd->e.flags & IXE_OPAQUE;
+
+			heir = i;
+			nd->e = old->e;
+			nd->e.name_off = name_off;
+			nd->e.name_len = name_len;
+			nd->e.nlink = old->e.nlink - 1;
+			nd->e.flags = (old->e.flags & ~(uint32_t)IXE_OPAQUE) | opaque;
+		} else {
+			nd->e.link = heir;
+		}
+	}
+	old->e.nlink = 1;
+}
+
 /* Applies a `.wh.` name.  Whiteouts only hide lower layers: a real entry of
  * the same name in this layer stays, flagged so lower ones stay hidden. */
 static int add_whiteout(struct builder *b, uint32_t dir, const char *wname, size_t wlen,
@@ -565,6 +621,8 @@ static int add_entry(struct builder *b, struct archive *a, struct archive_entry 
 			return -1;
 	} else if (b->nodes[id].e.flags & IXE_WHITEOUT) {
 		b->nodes[id].e.flags = IXE_OPAQUE; /* hides lower, shows this one */
+	} else if (!is_dir(&b->nodes[id])) {
+		detach_links(b, id);
 	}
 	set_attrs(&b->nodes[id].e, ae);
 	if (set_content(b, a, ae, id, name, &skipped))

@@ -86,6 +86,9 @@ static bool data_ok(const struct ix_map *m, const struct ix_entry *e)
 		if (x->stream_off > stream || x->len > stream - x->stream_off ||
 		    x->logical > e->size || x->len > e->size - x->logical)
 			return false;
+		/* Readers binary-search the runs: sorted, not overlapping. */
+		if (i > 0 && x->logical < x[-1].logical + x[-1].len)
+			return false;
 	}
 	return true;
 }

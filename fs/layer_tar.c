@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -258,8 +259,14 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	}
 	if (ix_build(layer_fd, src, paths->index, &bopts, err))
 		return -1;
-	if (ix_map_open(paths->index, src, &t->map, err))
-		return -1;
+	if (ix_map_open(paths->index, src, &t->map, err)) {
+		/* The index we just wrote does not check out: a bug, never the
+		 * layer's fault, but say which layer. */
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return strata_fail(err, STRATA_ERR_INDEX, 0, "%s: fresh %s", t->base.name, why);
+	}
 	if (t->map.hdr->flags & IXH_DATA_COPY) {
 		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);
 		if (t->data_fd < 0)

@@ -13,12 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "ll.h"
 #include "union.h"
 
 static bool log_debug; /* -d: let libfuse's per-request trace through */
+
+/* While parsing options libfuse reports in fragments; we collect them into
+ * one line of our own.  Only the mounting thread logs at that point. */
+static char *log_capture;
+static size_t log_capture_size;
 
 static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap)
 {
@@ -32,9 +38,19 @@ static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap
 	if (level > FUSE_LOG_NOTICE)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
 	len = strlen(msg);
-	while (len > 0 && msg[len - 1] == '\n')
+	while (len > 0 && msg[len - 1] == ' ')
 		msg[--len] = '\0';
+	if (log_capture) {
+		size_t used = strlen(log_capture);
+
+		snprintf(log_capture + used, log_capture_size - used, "%s%s", used ? " " : "",
+		         strncmp(msg, "fuse: ", 6) == 0 ? msg + 6 : msg);
+		return;
+	}
 	fprintf(stderr, "strata: %s\n", msg);
 }
 
@@ -55,6 +71,15 @@ static bool dir_is_empty(const char *path)
 	return empty;
 }
 
+/* A FUSE mount whose daemon died still answers stat from the kernel's
+ * attribute cache, but never statfs. */
+static bool is_dead_fuse_mount(const char *path)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) < 0 && errno == ENOTCONN;
+}
+
 static int check_mountpoint(const struct strata_mount_options *o, struct strata_error *err)
 {
 	struct statx stx;
@@ -72,6 +97,11 @@ static int check_mountpoint(const struct strata_mount_options *o, struct strata_
 		return strata_fail(err, STRATA_ERR_USAGE, ENOTDIR, "%s: not a directory",
 		                   o->mountpoint);
 	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) && is_dead_fuse_mount(o->mountpoint))
+		return strata_fail(err, STRATA_ERR_SYS, ENOTCONN,
+		                   "%s: stale mount of a daemon that died (run strata umount %s)",
+		                   o->mountpoint, o->mountpoint);
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
 	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
 		return strata_fail(err, STRATA_ERR_USAGE, EBUSY,
 		                   "%s: already a mount point (unmount it first)", o->mountpoint);
@@ -88,16 +118,16 @@ static int check_mountpoint(const struct strata_mount_options *o, struct strata_
 static int build_args(const struct strata_mount_options *o, struct fuse_args *args,
                       struct strata_error *err)
 {
-	/* Read-only, and the kernel checks permissions from the modes we report,
-	 * as it would on any filesystem. */
-	const char *base = "ro,default_permissions,fsname=strata,subtype=strata";
+	/* The kernel checks permissions from the modes we report, as on any
+	 * filesystem.  "ro" comes last so no user option can undo it. */
+	const char *base = "default_permissions,fsname=strata,subtype=strata";
 	char *opts = NULL;
 	int rc;
 
 	if (o->fuse_opts && *o->fuse_opts)
-		rc = asprintf(&opts, "%s,%s", base, o->fuse_opts);
+		rc = asprintf(&opts, "%s,%s,ro", base, o->fuse_opts);
 	else
-		rc = asprintf(&opts, "%s", base);
+		rc = asprintf(&opts, "%s,ro", base);
 	if (rc < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	if (fuse_opt_add_arg(args, "strata") || fuse_opt_add_arg(args, "-o") ||
@@ -143,11 +173,19 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	fuse_set_log_func(log_to_stderr);
 	if (check_mountpoint(o, err) || build_args(o, &args, err))
 		goto out;
-	se = fuse_session_new(&args, &strata_ll_ops, sizeof(strata_ll_ops), u);
-	if (!se) {
-		strata_fail(err, STRATA_ERR_USAGE, EINVAL, "-o %s: invalid mount options",
-		            o->fuse_opts ? o->fuse_opts : "");
-		goto out;
+	{
+		char why[512] = "";
+
+		log_capture = why;
+		log_capture_size = sizeof(why);
+		se = fuse_session_new(&args, &strata_ll_ops, sizeof(strata_ll_ops), u);
+		log_capture = NULL;
+		if (!se) {
+			strata_fail(err, STRATA_ERR_OPTION, EINVAL, "-o %s: %s",
+			            o->fuse_opts ? o->fuse_opts : "",
+			            *why ? why : "invalid mount options");
+			goto out;
+		}
 	}
 	if (fuse_set_signal_handlers(se)) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "signal handlers: %s", strerror(errno));
@@ -164,7 +202,10 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	}
 	if (o->on_ready)
 		o->on_ready(o->on_ready_ctx);
+	/* A signal (positive) is the normal way to stop: unmount and succeed. */
 	rc = serve(se, o);
+	if (rc > 0)
+		rc = 0;
 	if (rc)
 		strata_fail(err, STRATA_ERR_SYS, rc < 0 ? -rc : EIO, "%s: FUSE session failed",
 		            o->mountpoint);

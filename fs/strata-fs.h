@@ -31,6 +31,7 @@ enum strata_errcode {
 	STRATA_ERR_INDEX,       /* an index file is damaged or stale */
 	STRATA_ERR_UNSUPPORTED, /* valid, but something we do not serve */
 	STRATA_ERR_USAGE,       /* bad arguments from the caller */
+	STRATA_ERR_OPTION,      /* an option the user gave is invalid (exit status 2) */
 	STRATA_ERR_NOMEM,
 };
 

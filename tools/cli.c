@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the subcommands. */
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ void cli_error(const char *fmt, ...)
 int cli_fail(const struct strata_error *err)
 {
 	cli_error("%s", err->msg);
-	return 1;
+	return err->code == STRATA_ERR_OPTION ? EXIT_USAGE : 1;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -59,4 +60,31 @@ void cli_layer_options_free(struct strata_layer_options *o)
 {
 	free((char *)o->cache_dir);
 	o->cache_dir = NULL;
+}
+
+/* The absolute path of @path without touching @path itself, which may be a
+ * dead FUSE mount that every stat() fails on. */
+int cli_absolute_path(const char *path, char *out, size_t size)
+{
+	char *d = strdup(path), *b = strdup(path), *real = NULL;
+	int rc = -1;
+
+	if (d && b) {
+		const char *base = basename(b);
+
+		if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0)
+			real = realpath(path, NULL), *b = '\0';
+		else
+			real = realpath(dirname(d), NULL);
+	}
+	if (real && !*b && snprintf(out, size, "%s", real) < (int)size)
+		rc = 0;
+	else if (real && *b &&
+	         snprintf(out, size, "%s/%s", strcmp(real, "/") ? real : "", basename(b)) <
+	             (int)size)
+		rc = 0;
+	free(real);
+	free(d);
+	free(b);
+	return rc;
 }

@@ -6,6 +6,8 @@
 #ifndef STRATA_CLI_H
 #define STRATA_CLI_H
 
+#include <stddef.h>
+
 #include "strata-fs.h"
 
 #define EXIT_USAGE 2
@@ -18,7 +20,7 @@ struct command {
 
 /* "strata: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints err->msg and returns 1. */
+/* Prints err->msg; returns the exit status (2 for a bad option, else 1). */
 int cli_fail(const struct strata_error *err);
 /* A usage error: prints the message and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,6 +30,10 @@ void cli_warn(void *ctx, const char *msg);
 /* Layer options from the common flags; the default cache dir when NULL. */
 int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex);
 void cli_layer_options_free(struct strata_layer_options *o);
+
+/* The absolute path of @path, resolving its parent but not @path itself
+ * (which may be a dead FUSE mount).  0, or -1 with errno. */
+int cli_absolute_path(const char *path, char *out, size_t size);
 
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);

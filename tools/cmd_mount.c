@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* strata mount: index the layers, then mount their union. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,8 @@ static void mount_usage(FILE *out)
 	      "\n"
 	      "Mount the union of tar layers (lowest first) read-only at MOUNTPOINT,\n"
 	      "served straight from the tarballs.  Layers may be plain tar or\n"
-	      "compressed with gzip, zstd, xz or bzip2.\n"
+	      "compressed with gzip, zstd, xz, bzip2 or anything else libarchive\n"
+	      "decompresses, detected from content.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -l, --layer FILE      a layer, lowest first (repeat for each layer)\n"
@@ -23,7 +26,7 @@ static void mount_usage(FILE *out)
 	      "  -d, --debug           log every FUSE request (implies -f)\n"
 	      "      --cache-dir DIR   where layer indexes are kept\n"
 	      "                        (default $STRATA_CACHE_DIR, /var/cache/strata as root,\n"
-	      "                        else ~/.cache/strata)\n"
+	      "                        else $XDG_CACHE_HOME/strata or ~/.cache/strata)\n"
 	      "      --reindex         rebuild the indexes even if cached ones are valid\n"
 	      "      --threads N       at most N FUSE worker threads\n"
 	      "  -h, --help            show this help\n"
@@ -36,6 +39,7 @@ struct mount_args {
 	const char **layers;
 	size_t n_layers;
 	char *fuse_opts;
+	char *mountpoint;
 	const char *cache_dir;
 	bool reindex;
 	struct strata_mount_options mo;
@@ -135,7 +139,14 @@ static int parse(int argc, char **argv, struct mount_args *a)
 		                       optind == argc ? "no mountpoint given"
 		                                      : "one mountpoint expected, got %d",
 		                       argc - optind);
-	a->mo.mountpoint = argv[optind];
+	/* Absolute: the daemon leaves its working directory, and must unmount
+	 * the same path it mounted. */
+	a->mountpoint = malloc(PATH_MAX);
+	if (!a->mountpoint || cli_absolute_path(argv[optind], a->mountpoint, PATH_MAX)) {
+		cli_error("%s: %s", argv[optind], strerror(errno ? errno : ENAMETOOLONG));
+		return 1;
+	}
+	a->mo.mountpoint = a->mountpoint;
 	a->mo.fuse_opts = a->fuse_opts;
 	return 0;
 }
@@ -181,5 +192,6 @@ out:
 	free(layers);
 	free(a.layers);
 	free(a.fuse_opts);
+	free(a.mountpoint);
 	return rc;
 }

@@ -2,7 +2,6 @@
 /* strata umount: unmount a strata mount; the daemon then exits by itself. */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +22,6 @@ static void umount_usage(FILE *out)
 	      "  -l, --lazy   detach now, finish when the mount is no longer busy\n"
 	      "  -h, --help   show this help\n",
 	      out);
-}
-
-/* The absolute path of @path without touching @path itself, which may be a
- * dead FUSE mount that every stat() fails on. */
-static int absolute_path(const char *path, char *out, size_t size)
-{
-	char *d = strdup(path), *b = strdup(path), *real = NULL;
-	int rc = -1;
-
-	if (d && b)
-		real = realpath(dirname(d), NULL);
-	if (real &&
-	    snprintf(out, size, "%s/%s", strcmp(real, "/") ? real : "", basename(b)) < (int)size)
-		rc = 0;
-	free(real);
-	free(d);
-	free(b);
-	return rc;
 }
 
 /* Is @path the mount point of a strata mount?  /proc/self/mountinfo escapes
@@ -117,7 +98,7 @@ int cmd_umount(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("umount", "one mountpoint expected");
-	if (absolute_path(argv[optind], path, sizeof(path))) {
+	if (cli_absolute_path(argv[optind], path, sizeof(path))) {
 		cli_error("%s: %s", argv[optind], strerror(errno ? errno : ENAMETOOLONG));
 		return 1;
 	}
