@@ -645,6 +645,8 @@ static int add_entry(struct builder *b, struct archive *a, struct archive_entry 
 struct tee {
 	struct archive *raw;
 	int copy_fd;
+	bool crc_wanted;
+	uint32_t crc;
 	struct strata_error write_err;
 	bool write_failed;
 	uint64_t total;
@@ -670,6 +672,8 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 		archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
 		return -1;
 	}
+	if (t->crc_wanted)
+		t->crc = (uint32_t)crc32_z(t->crc, *buf, size);
 	t->total += size;
 	return (la_ssize_t)size;
 }
@@ -744,9 +748,40 @@ out:
 	return rc;
 }
 
-static int index_through_tee(struct builder *b, struct archive *raw, int copy_fd)
+/*
+ * libarchive does not check a gzip member's CRC-32 and length trailer, so a
+ * layer with flipped bytes could index "fine".  When the trailer's length
+ * says the file is one member (nearly every layer), the CRC must match.
+ * (Concatenated members are left to inflate's own checks.)
+ */
+static int check_gzip_trailer(struct builder *b, int fd, const struct tee *t)
 {
-	struct tee t = {.raw = raw, .copy_fd = copy_fd};
+	uint8_t tr[8];
+	struct stat st;
+	uint32_t crc, isize;
+
+	if (fstat(fd, &st) < 0 || st.st_size < 18 ||
+	    sys_pread_full(fd, tr, sizeof(tr), st.st_size - 8) != sizeof(tr))
+		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->layer_name,
+		                   strerror(errno ? errno : EIO));
+	crc =
+	    (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 | (uint32_t)tr[3] << 24;
+	isize =
+	    (uint32_t)tr[4] | (uint32_t)tr[5] << 8 | (uint32_t)tr[6] << 16 | (uint32_t)tr[7] << 24;
+	if (isize == (uint32_t)t->total && crc != t->crc)
+		return strata_fail(b->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: gzip checksum mismatch: the layer is corrupt",
+		                   b->opts->layer_name);
+	return 0;
+}
+
+static int index_through_tee(struct builder *b, int fd, struct archive *raw, int copy_fd)
+{
+	struct tee t = {
+	    .raw = raw,
+	    .copy_fd = copy_fd,
+	    .crc_wanted = archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP,
+	};
 	struct archive *a = tar_reader();
 	const void *buf;
 	int rc;
@@ -768,6 +803,8 @@ static int index_through_tee(struct builder *b, struct archive *raw, int copy_fd
 		if (n < 0)
 			rc = archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
+	if (rc == 0 && t.crc_wanted)
+		rc = check_gzip_trailer(b, fd, &t);
 	b->stream_size = t.total;
 out:
 	archive_read_free(a);
@@ -982,7 +1019,9 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	int filter = ARCHIVE_FILTER_NONE, copy_fd = -1, rc;
 	char *copy_tmp = NULL;
 
-	if (src->size == 0) /* an empty file is an empty layer, as for GNU tar */
+	/* A 0-byte file is an empty layer (GNU tar would refuse it, but an empty
+	 * layer is what an image that adds nothing means). */
+	if (src->size == 0)
 		return write_index(b, src, IX_COMP_NONE, false, index_path);
 	if (open_raw(b, fd, &raw, &filter))
 		return -1;
@@ -1003,7 +1042,7 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		                 strerror(errno));
 		goto out;
 	}
-	rc = index_through_tee(b, raw, copy_fd);
+	rc = index_through_tee(b, fd, raw, copy_fd);
 	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
 		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                 strerror(errno));

@@ -19,10 +19,8 @@
 /* Lower layers are immutable: cache for a day (the kernel caps as it likes). */
 #define LOWER_TIMEOUT 86400.0
 
-/* Up to this many pieces (data runs and holes) per read reply. */
+/* Pieces (data runs and holes) mapped at a time for a sparse read. */
 #define READ_MAX_EXTENTS 64
-
-static char zeros[1 << 20]; /* holes of sparse files; never written */
 
 static struct strata_union *union_of(fuse_req_t req)
 {
@@ -144,13 +142,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, ENOSYS);
 }
 
-/* The slow path for a read in more pieces than one reply carries (a sparse
- * file with many small runs): copy it into memory. */
-static void read_copying(fuse_req_t req, const struct strata_layer *l, uint64_t node, size_t size,
-                         uint64_t off)
+/* Sparse files: data runs and holes copied into one buffer.  (A reply of
+ * mixed memory and fd pieces lost the pieces after the first in libfuse's
+ * copying path, so we assemble it ourselves.) */
+static void read_assembled(fuse_req_t req, const struct strata_layer *l, uint64_t node, size_t size,
+                           uint64_t off)
 {
 	struct layer_extent ext[READ_MAX_EXTENTS];
-	char *buf = malloc(size);
+	char *buf = malloc(size ? size : 1);
 	size_t done = 0, n;
 	int saverr = 0;
 
@@ -165,6 +164,7 @@ static void read_copying(fuse_req_t req, const struct strata_layer *l, uint64_t 
 				memset(buf + done, 0, ext[i].len);
 			} else if (sys_pread_full(ext[i].fd, buf + done, ext[i].len,
 			                          (off_t)ext[i].off) != (ssize_t)ext[i].len) {
+				/* A layer that shrank under us: never a short reply. */
 				saverr = errno ? errno : EIO;
 				goto out;
 			}
@@ -179,49 +179,37 @@ out:
 	free(buf);
 }
 
+/* File data is read straight from the layer's fd; libfuse splices it to the
+ * kernel when the reply is big enough, with no copy through our memory. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
-	struct layer_extent ext[READ_MAX_EXTENTS];
-	struct {
-		struct fuse_bufvec v;
-		struct fuse_buf more[READ_MAX_EXTENTS - 1];
-	} b;
-	size_t n, covered = 0;
+	struct fuse_bufvec b = FUSE_BUFVEC_INIT(0);
+	struct layer_extent ext[2];
+	size_t n;
 
 	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (size > sizeof(zeros))
-		size = sizeof(zeros);
-	n = l->ops->map(l, in->srcs[0].node, (uint64_t)off, size, ext, READ_MAX_EXTENTS);
-	memset(&b, 0, sizeof(b));
-	b.v.count = n ? n : 1;
-	b.v.buf[0].mem = zeros; /* an empty reply at end of file */
-	for (size_t i = 0; i < n; i++) {
-		struct fuse_buf *fb = &b.v.buf[i];
-
-		fb->size = ext[i].len;
-		covered += ext[i].len;
-		if (ext[i].fd >= 0) {
-			fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-			fb->fd = ext[i].fd;
-			fb->pos = (off_t)ext[i].off;
-		} else {
-			fb->mem = zeros;
-		}
-	}
-	/* A short reply means end of file to the kernel: never send one early. */
-	if (n == READ_MAX_EXTENTS && covered < size) {
-		read_copying(req, l, in->srcs[0].node, size, (uint64_t)off);
+	n = l->ops->map(l, in->srcs[0].node, (uint64_t)off, size, ext, 2);
+	if (n == 0) { /* at or past the end */
+		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	fuse_reply_data(req, &b.v, FUSE_BUF_SPLICE_MOVE);
+	if (n > 1 || ext[0].fd < 0) {
+		read_assembled(req, l, in->srcs[0].node, size, (uint64_t)off);
+		return;
+	}
+	b.buf[0].size = ext[0].len;
+	b.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+	b.buf[0].fd = ext[0].fd;
+	b.buf[0].pos = (off_t)ext[0].off;
+	fuse_reply_data(req, &b, FUSE_BUF_SPLICE_MOVE);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

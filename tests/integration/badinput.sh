@@ -1,0 +1,223 @@
+#!/bin/bash
+# badinput: structurally broken layers are refused (one stderr line naming
+# the layer, exit 1, nothing mounted); entry-level problems are skipped with
+# a warning and the mount goes on; bad mountpoints, missing /dev/fuse and
+# usage errors give one clear line and the right exit code.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+M=$T/mnt
+mkdir -p "$M"
+MOUNTS+=("$M")
+
+# refuse WHAT LAYER_FOR_PREFIX MOUNT_ARGS...: the mount fails with exit 1 and
+# one line "strata: LAYER: ..." (or "strata: " when LAYER is empty).
+refuse() {
+	local what=$1 layer=$2
+	shift 2
+	run "$STRATA" mount --cache-dir "$CACHE" "$@" "$M"
+	assert_one_error_line "$what" 1 "strata: ${layer:+$layer: }"
+	assert_nothing_mounted_under "$what" "$M"
+	force_unmount "$M"
+}
+
+# ---- a good layer, and broken ones cut from it ----
+src=$T/src
+mkdir -p "$src"
+pattern 0 1000 1 >"$src/a"
+pattern 0 100000 2 >"$src/b"
+printf c >"$src/c"
+# ustar layout: a@0 (data 512..1535), b@1536 (data 2048..102047), c@102400 (data 102912)
+tar -C "$src" --format=ustar -cf "$T/good.tar" a b c
+head -c $((1536 + 100)) "$T/good.tar" >"$T/cut-in-header.tar"
+head -c 50000 "$T/good.tar" >"$T/cut-in-data.tar"
+head -c 102912 "$T/good.tar" >"$T/cut-before-data.tar"
+cp "$T/good.tar" "$T/bad-checksum.tar"
+printf 'Z' | dd of="$T/bad-checksum.tar" bs=1 seek=1537 conv=notrunc status=none
+for i in $(seq 1 100); do echo "hello world, this is not a tar archive"; done >"$T/text.layer"
+pattern 0 10000 9 >"$T/random.layer"
+gzip -c "$T/good.tar" >"$T/good.tar.gz"
+cp "$T/good.tar.gz" "$T/corrupt.tar.gz"
+gz_size=$(stat -c %s "$T/good.tar.gz")
+printf '\x55\xaa\x55\xaa' | dd of="$T/corrupt.tar.gz" bs=1 seek=$((gz_size / 2)) conv=notrunc status=none
+head -c $((gz_size / 2)) "$T/good.tar.gz" >"$T/cut.tar.gz"
+# Good deflate data, wrong CRC32 in the trailer.
+cp "$T/good.tar.gz" "$T/badcrc.tar.gz"
+printf '\x00\x00\x00\x00' | dd of="$T/badcrc.tar.gz" bs=1 seek=$((gz_size - 8)) conv=notrunc status=none
+# Compressed streams cut in half (the pattern data compresses very well).
+zstd -q -c "$T/good.tar" >"$T/good.tar.zst"
+xz -c "$T/good.tar" >"$T/good.tar.xz"
+bzip2 -c "$T/good.tar" >"$T/good.tar.bz2"
+for z in zst xz bz2; do
+	head -c $(($(stat -c %s "$T/good.tar.$z") / 2)) "$T/good.tar.$z" >"$T/cut.tar.$z"
+done
+gzip -c "$T/text.layer" >"$T/text.layer.gz"
+
+for l in cut-in-header.tar cut-in-data.tar cut-before-data.tar bad-checksum.tar text.layer \
+	random.layer corrupt.tar.gz cut.tar.gz badcrc.tar.gz cut.tar.zst cut.tar.xz cut.tar.bz2 \
+	text.layer.gz; do
+	refuse "layer $l" "$T/$l" --layer "$T/$l"
+	# With a good layer below it: still refused, and the bad one is named.
+	refuse "layer $l over a good one" "$T/$l" --layer "$T/good.tar" --layer "$T/$l"
+	run "$STRATA" index --cache-dir "$CACHE" "$T/$l"
+	assert_one_error_line "strata index $l" 1 "strata: $T/$l: "
+done
+
+# The good layer itself mounts.
+smount "$M" --layer "$T/good.tar"
+assert_same_file 'good layer: b' "$src/b" "$M/b"
+sumount "$M"
+
+# ---- empty layers ----
+: >"$T/zero-bytes.tar"
+head -c 1024 /dev/zero >"$T/empty.tar"
+gzip -c "$T/empty.tar" >"$T/empty.tar.gz"
+head -c 10240 /dev/zero >"$T/empty-10k.tar"
+# A 0-byte file is taken as an empty layer (libstrata's decision,
+# fs/index_build.c); GNU tar would call it "not a tar archive".
+for l in zero-bytes.tar empty.tar empty.tar.gz empty-10k.tar; do
+	run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/$l" "$M"
+	MOUNTS+=("$M")
+	assert_eq "$l: mount exit code (stderr: $ERR)" 0 "$RC"
+	if is_mounted "$M"; then
+		assert_eq "$l: an empty directory" '' "$(ls -A "$M")"
+		assert_stat "$l: the root" '%F' "$M" directory
+		sumount "$M"
+	else
+		fail "$l: not mounted"
+	fi
+done
+
+# ---- entry-level problems: skipped with a warning ----
+L=$T/entries.tar
+mk "$L" <<'EOF'
+dir ./ mode=0755
+dir a
+file ../../x content=escaped
+file a/../../y content=escaped
+file a/../b content=dotdot
+file /abs/x content=abs
+file ./dot content=dot
+file ok content=ok
+hardlink hl target=does/not/exist
+file after content=after
+EOF
+mkdir -p "$M"
+MOUNTS+=("$M")
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$L" "$M"
+assert_eq 'entries: mount exit code' 0 "$RC"
+cp "$T/err" "$T/entries.err" # sumount below runs strata again
+if is_mounted "$M"; then
+	assert_same_text 'entries: tree' "$(printf '%s\n' ./a ./abs ./abs/x ./after ./dot ./ok)" \
+		"$(cd "$M" && find . -mindepth 1 | sort)"
+	assert_content 'entries: /abs/x is served as abs/x' "$M/abs/x" abs
+	assert_content 'entries: ./dot' "$M/dot" dot
+	assert_content 'entries: the entry after the skipped ones' "$M/after" after
+	sumount "$M"
+else
+	fail 'entries: not mounted'
+fi
+for name in ../../x a/../../y a/../b hl; do
+	n=$(grep -cF "strata: $L: skipping '$name': " "$T/entries.err" || true)
+	assert_eq "entries: one warning for '$name' ($(cat "$T/entries.err"))" 1 "$n"
+done
+assert_eq 'entries: warnings in all' 4 "$(grep -c "skipping" "$T/entries.err" || true)"
+assert_eq 'entries: every stderr line starts with strata:' '' "$(grep -v '^strata: ' "$T/entries.err" || true)"
+assert_false 'entries: nothing escaped the mount' test -e "$T/x"
+assert_false 'entries: nothing escaped the mount (2)' test -e "$T/y"
+
+# ---- mountpoints ----
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$T/does-not-exist"
+assert_one_error_line 'missing mountpoint' 1
+assert_nothing_mounted_under 'missing mountpoint' "$T/does-not-exist"
+printf 'x' >"$T/a-file"
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$T/a-file"
+assert_one_error_line 'mountpoint is a file' 1
+assert_nothing_mounted_under 'mountpoint is a file' "$T/a-file"
+
+NE=$T/nonempty
+mkdir -p "$NE"
+printf 'mine\n' >"$NE/existing"
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$NE"
+assert_one_error_line 'non-empty mountpoint' 1
+assert_nothing_mounted_under 'non-empty mountpoint' "$NE"
+assert_content 'non-empty mountpoint: its file untouched' "$NE/existing" 'mine\n'
+smount "$NE" -o nonempty --layer "$T/good.tar"
+assert_eq 'non-empty mountpoint with -o nonempty: the layer shows' "$(printf '%s\n' a b c)" "$(ls "$NE")"
+sumount "$NE"
+assert_content 'non-empty mountpoint: its file is back' "$NE/existing" 'mine\n'
+
+smount "$M" --layer "$T/good.tar"
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$M"
+assert_one_error_line 'already mounted' 1
+run "$STRATA" mount --cache-dir "$CACHE" -o nonempty --layer "$T/good.tar" "$M"
+assert_one_error_line 'already mounted, with -o nonempty' 1
+assert_eq 'already mounted: mounted once only' 1 "$(awk -v m="$M" '$5 == m' /proc/self/mountinfo | wc -l)"
+assert_content 'already mounted: the first mount still serves' "$M/c" c
+sumount "$M"
+assert_nothing_mounted_under 'after umount' "$M"
+
+# ---- missing or unusable layer files ----
+refuse 'missing layer file' "$T/nope.tar" --layer "$T/nope.tar"
+refuse 'a directory as a layer' "$src" --layer "$src"
+refuse 'a missing layer above a good one' "$T/nope.tar" --layer "$T/good.tar" --layer "$T/nope.tar"
+
+# ---- no /dev/fuse ----
+if unshare -m true 2>/dev/null; then
+	# In a mount namespace of its own, /dev is a fresh tmpfs without fuse.
+	set +e
+	unshare -m --propagation private bash -c '
+		mount -t tmpfs tmpfs /dev || exit 99
+		mknod -m 666 /dev/null c 1 3
+		timeout 30 "$1" mount --cache-dir "$2" --layer "$3" "$4" 2>"$5"
+		rc=$?
+		if grep -q " $4 " /proc/self/mountinfo; then exit 98; fi
+		exit $rc' _ "$STRATA" "$CACHE" "$T/good.tar" "$M" "$T/err"
+	RC=$?
+	set -e
+	ERR=$(cat "$T/err")
+	if [ "$RC" = 99 ]; then
+		log 'note: cannot mount a tmpfs on /dev in a namespace; skipping the /dev/fuse check'
+	elif [ "$RC" = 98 ]; then
+		fail 'no /dev/fuse: something got mounted'
+	else
+		assert_one_error_line 'no /dev/fuse' 1
+	fi
+	assert_nothing_mounted_under 'no /dev/fuse' "$M"
+else
+	log 'note: unshare -m does not work here; skipping the /dev/fuse check'
+fi
+
+# ---- usage errors: exit 2 ----
+run "$STRATA" mount --cache-dir "$CACHE" "$M"
+assert_one_error_line 'no --layer' 2
+assert_nothing_mounted_under 'no --layer' "$M"
+run "$STRATA" mount --cache-dir "$CACHE" --no-such-option --layer "$T/good.tar" "$M"
+assert_one_error_line 'unknown option' 2
+assert_nothing_mounted_under 'unknown option' "$M"
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar"
+assert_one_error_line 'no mountpoint' 2
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$M" "$T/extra"
+assert_one_error_line 'two mountpoints' 2
+assert_nothing_mounted_under 'two mountpoints' "$M"
+run "$STRATA" mount --cache-dir "$CACHE" "$M" --layer
+assert_one_error_line '--layer without its argument' 2
+run "$STRATA" frobnicate
+assert_eq 'unknown command: exit code' 2 "$RC"
+assert_true 'unknown command: says strata:' grep -q '^strata: ' "$T/err"
+run "$STRATA"
+assert_eq 'no command: exit code' 2 "$RC"
+run "$STRATA" index
+assert_one_error_line 'strata index without a layer' 2
+run "$STRATA" index --bogus "$T/good.tar"
+assert_one_error_line 'strata index, unknown option' 2
+
+# ---- umount of something that is not mounted ----
+run "$STRATA" umount "$M"
+assert_one_error_line 'umount of a plain dir' 1
+run "$STRATA" umount "$T/does-not-exist"
+assert_one_error_line 'umount of a missing dir' 1
+run "$STRATA" umount
+assert_one_error_line 'umount without a mountpoint' 2
+
+assert_nothing_mounted_under 'at the end' "$T"
+finish
