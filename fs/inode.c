@@ -66,7 +66,8 @@ struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
 	in->mode = mode;
 	in->n_srcs = n_srcs;
 	atomic_init(&in->dirlist, NULL);
-	memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
+	if (n_srcs)
+		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
 	return in;
 }
 

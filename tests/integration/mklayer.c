@@ -503,6 +503,7 @@ int main(int argc, char **argv)
 				off += n;
 				len -= n;
 			}
+			free(buf);
 			return fflush(stdout) ? 1 : 0;
 		}
 		default: usage();
