@@ -4,8 +4,10 @@
  * kernel's references.  Sharded by number so concurrent lookups of different
  * names rarely meet on a lock; getattr, read and readdir never take one.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "union.h"
 
@@ -15,6 +17,58 @@ static uint64_t mix(uint64_t x)
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
 	return x;
+}
+
+#define SLAB_CHUNK      (64 * 1024)
+#define SLAB_INODE_SIZE (sizeof(struct inode) + sizeof(struct union_src))
+
+struct slab_chunk {
+	struct slab_chunk *next;
+};
+
+static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint32_t mode,
+                       const struct union_src *srcs, uint32_t n_srcs)
+{
+	in->hash_next = NULL;
+	in->ino = ino;
+	in->parent_ino = parent_ino;
+	in->nlookup = 0;
+	in->mode = mode;
+	in->n_srcs = n_srcs;
+	atomic_init(&in->dirlist, NULL);
+	if (n_srcs)
+		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
+}
+
+/* Under the shard lock. */
+static struct inode *slab_alloc(struct inode_shard *s)
+{
+	struct inode *in = s->slab_free;
+
+	if (in) {
+		s->slab_free = in->hash_next;
+		return in;
+	}
+	if (s->slab_end - s->slab_next < (ptrdiff_t)SLAB_INODE_SIZE) {
+		struct slab_chunk *c = mmap(NULL, SLAB_CHUNK, PROT_READ | PROT_WRITE,
+		                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (c == MAP_FAILED)
+			return NULL;
+		c->next = s->slabs;
+		s->slabs = c;
+		s->slab_next = (char *)c + sizeof(struct inode); /* keeps alignment */
+		s->slab_end = (char *)c + SLAB_CHUNK;
+	}
+	in = (struct inode *)s->slab_next;
+	s->slab_next += SLAB_INODE_SIZE;
+	return in;
+}
+
+static void slab_release(struct inode_shard *s, struct inode *in)
+{
+	in->hash_next = s->slab_free;
+	s->slab_free = in;
 }
 
 int inode_table_init(struct inode_table *t)
@@ -43,9 +97,17 @@ void inode_table_destroy(struct inode_table *t)
 			while (in) {
 				struct inode *next = in->hash_next;
 
-				inode_free(in);
+				free(atomic_load(&in->dirlist));
+				if (in->n_srcs != 1)
+					free(in);
 				in = next;
 			}
+		}
+		while (s->slabs) {
+			struct slab_chunk *next = s->slabs->next;
+
+			munmap(s->slabs, SLAB_CHUNK);
+			s->slabs = next;
 		}
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
@@ -57,17 +119,8 @@ struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
 {
 	struct inode *in = malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
 
-	if (!in)
-		return NULL;
-	in->hash_next = NULL;
-	in->ino = ino;
-	in->parent_ino = parent_ino;
-	in->nlookup = 0;
-	in->mode = mode;
-	in->n_srcs = n_srcs;
-	atomic_init(&in->dirlist, NULL);
-	if (n_srcs)
-		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
+	if (in)
+		inode_init(in, ino, parent_ino, mode, srcs, n_srcs);
 	return in;
 }
 
@@ -121,9 +174,10 @@ struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t pare
 	for (in = s->buckets[b]; in; in = in->hash_next)
 		if (in->ino == ino)
 			goto found;
-	in = inode_new(ino, parent_ino, mode, srcs, n_srcs);
+	in = n_srcs == 1 ? slab_alloc(s) : malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
 	if (!in)
 		goto out;
+	inode_init(in, ino, parent_ino, mode, srcs, n_srcs);
 	in->hash_next = s->buckets[b];
 	s->buckets[b] = in;
 	if (++s->count > s->n_buckets)
@@ -153,6 +207,10 @@ void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 	if (*pp)
 		*pp = in->hash_next;
 	s->count--;
+	free(atomic_load(&in->dirlist));
+	if (in->n_srcs == 1)
+		slab_release(s, in);
+	else
+		free(in);
 	pthread_mutex_unlock(&s->lock);
-	inode_free(in);
 }

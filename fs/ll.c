@@ -7,6 +7,7 @@
  * attributes, directory listings and file pages for as long as it likes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,41 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, ENOSYS);
 }
 
+/*
+ * Each worker thread keeps one reply buffer for directory listings instead
+ * of a malloc per request: per-request buffers interleave with long-lived
+ * objects on malloc's heap and keep its pages resident.
+ */
+static pthread_key_t reply_buffer_key;
+static pthread_once_t reply_buffer_once = PTHREAD_ONCE_INIT;
+
+struct reply_buffer {
+	size_t size;
+	char data[];
+};
+
+static void reply_buffer_key_init(void)
+{
+	pthread_key_create(&reply_buffer_key, free);
+}
+
+static char *reply_buffer(size_t size)
+{
+	struct reply_buffer *rb;
+
+	pthread_once(&reply_buffer_once, reply_buffer_key_init);
+	rb = pthread_getspecific(reply_buffer_key);
+	if (rb && rb->size >= size)
+		return rb->data;
+	free(rb);
+	rb = malloc(sizeof(*rb) + size);
+	pthread_setspecific(reply_buffer_key, rb);
+	if (!rb)
+		return NULL;
+	rb->size = size;
+	return rb->data;
+}
+
 /* Directory positions: 0 is ".", 1 is "..", 2 + i is listing entry i.  The
  * offset handed out with each entry is the position of the next one. */
 #define DIR_FIRST_ENTRY 2
@@ -282,7 +318,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	saverr = union_dir_size(u, dir, &n);
 	if (saverr)
 		goto out;
-	buf = malloc(size);
+	buf = reply_buffer(size);
 	if (!buf) {
 		saverr = ENOMEM;
 		goto out;
@@ -317,7 +353,6 @@ reply:
 out:
 	if (saverr)
 		fuse_reply_err(req, saverr);
-	free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

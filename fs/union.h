@@ -51,6 +51,12 @@ struct inode_shard {
 	struct inode **buckets;
 	size_t n_buckets;
 	size_t count;
+	/* Inodes of one source (every file) come from slabs of their own, so
+	 * these long-lived objects do not pin the pages of malloc's heap that
+	 * libfuse's per-request buffers churn through. */
+	struct inode *slab_free;
+	char *slab_next, *slab_end;
+	struct slab_chunk *slabs;
 };
 
 struct inode_table {
