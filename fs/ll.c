@@ -143,6 +143,41 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, ENOSYS);
 }
 
+/*
+ * Each worker thread keeps one reply buffer (directory listings, small
+ * reads) instead of a malloc per request: per-request buffers fragment
+ * malloc's arenas, which then keep megabytes of stale pages resident.
+ */
+static pthread_key_t reply_buffer_key;
+static pthread_once_t reply_buffer_once = PTHREAD_ONCE_INIT;
+
+struct reply_buffer {
+	size_t size;
+	char data[];
+};
+
+static void reply_buffer_key_init(void)
+{
+	pthread_key_create(&reply_buffer_key, free);
+}
+
+static char *reply_buffer(size_t size)
+{
+	struct reply_buffer *rb;
+
+	pthread_once(&reply_buffer_once, reply_buffer_key_init);
+	rb = pthread_getspecific(reply_buffer_key);
+	if (rb && rb->size >= size)
+		return rb->data;
+	free(rb);
+	rb = malloc(sizeof(*rb) + size);
+	pthread_setspecific(reply_buffer_key, rb);
+	if (!rb)
+		return NULL;
+	rb->size = size;
+	return rb->data;
+}
+
 /* Sparse files: data runs and holes copied into one buffer.  (A reply of
  * mixed memory and fd pieces lost the pieces after the first in libfuse's
  * copying path, so we assemble it ourselves.) */
@@ -180,6 +215,26 @@ out:
 	free(buf);
 }
 
+/* libfuse splices replies of at least two pages; below that it copies
+ * through a fresh allocation, so we read into our own buffer instead. */
+#define SPLICE_MIN (2 * 4096)
+
+static void read_small(fuse_req_t req, const struct layer_extent *ext)
+{
+	char *buf = reply_buffer(SPLICE_MIN);
+	ssize_t n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = sys_pread_full(ext->fd, buf, ext->len, (off_t)ext->off);
+	if (n != (ssize_t)ext->len) /* a layer that shrank under us */
+		fuse_reply_err(req, n < 0 ? errno : EIO);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
 /* File data is read straight from the layer's fd; libfuse splices it to the
  * kernel when the reply is big enough, with no copy through our memory. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -206,6 +261,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_assembled(req, l, in->srcs[0].node, size, (uint64_t)off);
 		return;
 	}
+	if (ext[0].len < SPLICE_MIN) {
+		read_small(req, &ext[0]);
+		return;
+	}
 	b.buf[0].size = ext[0].len;
 	b.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
 	b.buf[0].fd = ext[0].fd;
@@ -218,41 +277,6 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, ENOSYS);
-}
-
-/*
- * Each worker thread keeps one reply buffer for directory listings instead
- * of a malloc per request: per-request buffers interleave with long-lived
- * objects on malloc's heap and keep its pages resident.
- */
-static pthread_key_t reply_buffer_key;
-static pthread_once_t reply_buffer_once = PTHREAD_ONCE_INIT;
-
-struct reply_buffer {
-	size_t size;
-	char data[];
-};
-
-static void reply_buffer_key_init(void)
-{
-	pthread_key_create(&reply_buffer_key, free);
-}
-
-static char *reply_buffer(size_t size)
-{
-	struct reply_buffer *rb;
-
-	pthread_once(&reply_buffer_once, reply_buffer_key_init);
-	rb = pthread_getspecific(reply_buffer_key);
-	if (rb && rb->size >= size)
-		return rb->data;
-	free(rb);
-	rb = malloc(sizeof(*rb) + size);
-	pthread_setspecific(reply_buffer_key, rb);
-	if (!rb)
-		return NULL;
-	rb->size = size;
-	return rb->data;
 }
 
 /* Directory positions: 0 is ".", 1 is "..", 2 + i is listing entry i.  The
