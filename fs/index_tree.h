@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The index builder's in-memory tree, shared by the files that build it:
+ * index_tree.c (tar members → tree: paths, whiteouts, hard links),
+ * index_write.c (tree → index file) and index_build.c (reading the layer).
+ * Private to libstrata-fs.
+ */
+#ifndef STRATA_INDEX_TREE_H
+#define STRATA_INDEX_TREE_H
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "index.h"
+
+#define NO_NODE UINT32_MAX
+
+struct bnode {
+	struct ix_entry e; /* attributes; parent/name/link hold build ids */
+	uint32_t parent;
+	uint32_t next_sibling; /* children form a list, newest first */
+	uint32_t first_child;
+	uint32_t final; /* number in the written index */
+	uint32_t hash_next;
+	uint32_t hash;
+	uint8_t removed;
+	uint8_t live;
+};
+
+struct builder {
+	const struct ix_build_options *opts;
+	struct strata_error *err;
+
+	struct bnode *nodes;
+	uint32_t n_nodes;
+	size_t cap_nodes;
+
+	uint32_t *buckets; /* hash of (parent, name) → node id chain */
+	uint32_t n_buckets;
+
+	char *strings;
+	size_t n_strings, cap_strings;
+	struct ix_xattr *xattrs;
+	size_t n_xattrs, cap_xattrs;
+	struct ix_extent *extents;
+	size_t n_extents, cap_extents;
+
+	uint64_t stream_size;
+	uint64_t total_data;
+};
+
+static inline bool is_dir(const struct bnode *nd)
+{
+	return S_ISDIR(nd->e.mode);
+}
+
+int builder_init(struct builder *b, const struct ix_build_options *opts, struct strata_error *err);
+void builder_free(struct builder *b);
+int builder_nomem(struct builder *b);
+/* Fails with libarchive's message for @a, prefixed by the layer's name. */
+int builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code);
+/* Adds the member @ae, whose header @a has just read (and, for a sparse
+ * file, whose data it reads to map the runs). */
+int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae);
+/* Numbers the tree and writes the index file through a temp file. */
+int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
+                  bool has_copy, const char *path);
+
+#endif

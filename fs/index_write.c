@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The builder's tree into an index file: entries numbered breadth-first,
+ * each directory's children contiguous and sorted, then one buffer with
+ * its checksums written through a temp file and renamed into place.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "index_tree.h"
+#include "sys.h"
+
+static int cmp_names(const struct builder *b, uint32_t x, uint32_t y)
+{
+	const struct ix_entry *ex = &b->nodes[x].e, *ey = &b->nodes[y].e;
+	size_t n = ex->name_len < ey->name_len ? ex->name_len : ey->name_len;
+	int c = memcmp(b->strings + ex->name_off, b->strings + ey->name_off, n);
+
+	if (c)
+		return c;
+	return (ex->name_len > ey->name_len) - (ex->name_len < ey->name_len);
+}
+
+static int cmp_children(const void *x, const void *y, void *b)
+{
+	return cmp_names(b, *(const uint32_t *)x, *(const uint32_t *)y);
+}
+
+/* Marks what is reachable from the root; drops hard links whose target is not. */
+static void mark_live(struct builder *b, uint32_t *queue)
+{
+	uint32_t head = 0, tail = 0;
+
+	queue[tail++] = 0;
+	b->nodes[0].live = 1;
+	while (head < tail) {
+		uint32_t d = queue[head++];
+
+		for (uint32_t c = b->nodes[d].first_child; c != NO_NODE;
+		     c = b->nodes[c].next_sibling) {
+			if (b->nodes[c].removed)
+				continue;
+			b->nodes[c].live = 1;
+			if (is_dir(&b->nodes[c]))
+				queue[tail++] = c;
+		}
+	}
+	for (uint32_t i = 0; i < b->n_nodes; i++) {
+		struct bnode *nd = &b->nodes[i];
+
+		if (nd->live && (nd->e.flags & IXE_HARDLINK) && !b->nodes[nd->e.link].live)
+			nd->live = 0;
+	}
+}
+
+/* Numbers entries breadth-first with each directory's children sorted. */
+static uint32_t number_entries(struct builder *b, uint32_t *order)
+{
+	uint32_t count = 1;
+
+	order[0] = 0;
+	b->nodes[0].final = 0;
+	for (uint32_t qi = 0; qi < count; qi++) {
+		struct bnode *d = &b->nodes[order[qi]];
+		uint32_t first = count, subdirs = 0;
+
+		if (!is_dir(d))
+			continue;
+		for (uint32_t c = d->first_child; c != NO_NODE; c = b->nodes[c].next_sibling) {
+			if (!b->nodes[c].live)
+				continue;
+			order[count++] = c;
+			subdirs += is_dir(&b->nodes[c]);
+		}
+		qsort_r(order + first, count - first, sizeof(*order), cmp_children, b);
+		for (uint32_t i = first; i < count; i++)
+			b->nodes[order[i]].final = i;
+		d->e.first_child = first;
+		d->e.n_children = count - first;
+		d->e.nlink = 2 + subdirs;
+	}
+	return count;
+}
+
+int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
+                  bool has_copy, const char *path)
+{
+	uint32_t *order = malloc((size_t)b->n_nodes * sizeof(*order));
+	struct ix_header h = {0};
+	struct ix_entry *entries;
+	uint8_t *buf = NULL;
+	uint32_t count;
+	size_t size;
+	int rc = -1;
+
+	if (!order)
+		return builder_nomem(b);
+	mark_live(b, order);
+	count = number_entries(b, order);
+
+	memcpy(h.magic, IX_MAGIC, 8);
+	h.version = IX_VERSION;
+	h.header_size = sizeof(h);
+	h.src_size = src->size;
+	h.src_mtime_sec = src->mtime_sec;
+	h.src_mtime_nsec = src->mtime_nsec;
+	h.src_ino = src->ino;
+	h.stream_size = b->stream_size;
+	h.compression = compression;
+	h.flags = has_copy ? IXH_DATA_COPY : 0;
+	h.n_entries = count;
+	h.entries_off = sizeof(h);
+	h.n_xattrs = b->n_xattrs;
+	h.xattrs_off = h.entries_off + (uint64_t)count * sizeof(struct ix_entry);
+	h.n_extents = b->n_extents;
+	h.extents_off = h.xattrs_off + b->n_xattrs * sizeof(struct ix_xattr);
+	h.strings_off = h.extents_off + b->n_extents * sizeof(struct ix_extent);
+	h.strings_size = b->n_strings;
+	h.total_data = b->total_data;
+	size = h.strings_off + h.strings_size;
+	h.total_size = size;
+
+	buf = calloc(1, size);
+	if (!buf) {
+		rc = builder_nomem(b);
+		goto out;
+	}
+	entries = (struct ix_entry *)(buf + h.entries_off);
+	for (uint32_t i = 0; i < count; i++) {
+		struct bnode *nd = &b->nodes[order[i]];
+
+		entries[i] = nd->e;
+		entries[i].parent = i == 0 ? 0 : b->nodes[nd->parent].final;
+		if (nd->e.flags & IXE_HARDLINK)
+			entries[i].link = b->nodes[nd->e.link].final;
+		if (!is_dir(nd))
+			entries[i].first_child = entries[i].n_children = 0;
+	}
+	if (b->n_xattrs)
+		memcpy(buf + h.xattrs_off, b->xattrs, b->n_xattrs * sizeof(struct ix_xattr));
+	if (b->n_extents)
+		memcpy(buf + h.extents_off, b->extents, b->n_extents * sizeof(struct ix_extent));
+	if (b->n_strings)
+		memcpy(buf + h.strings_off, b->strings, b->n_strings);
+	h.body_crc = (uint32_t)crc32_z(0, buf + sizeof(h), size - sizeof(h));
+	h.header_crc = (uint32_t)crc32_z(0, (const Bytef *)&h, sizeof(h));
+	memcpy(buf, &h, sizeof(h));
+
+	if (sys_write_file_atomic(path, buf, size) < 0)
+		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	else
+		rc = 0;
+out:
+	free(buf);
+	free(order);
+	return rc;
+}
