@@ -28,38 +28,59 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
 
+/* The decompressor the tar reader pulls from: zlib for gzip (it checks
+ * every member's trailer), libarchive's raw reader for the rest. */
 struct tee {
 	struct archive *raw;
+	struct gz_reader *gz;
 	int copy_fd;
-	bool crc_wanted;
-	uint32_t crc;
 	uint64_t total;
+	bool failed;     /* the decompressor failed, not the tar */
+	int write_errno; /* writing the copy failed (a full disk, say) */
 };
+
+static int decompress_next(struct archive *a, struct tee *t, const void **buf, size_t *size)
+{
+	la_int64_t offset;
+	int r;
+
+	if (t->gz) {
+		if (gz_reader_next(t->gz, buf, size) == 0)
+			return 0;
+		archive_set_error(a, EIO, "%s", t->gz->why);
+		return -1;
+	}
+	r = archive_read_data_block(t->raw, buf, size, &offset);
+	if (r == ARCHIVE_EOF) {
+		*size = 0;
+		return 0;
+	}
+	if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
+		return 0;
+	archive_set_error(a, archive_errno(t->raw), "%s", archive_error_string(t->raw));
+	return -1;
+}
 
 static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct tee *t = ctx;
 	size_t size;
-	la_int64_t offset;
-	int r = archive_read_data_block(t->raw, buf, &size, &offset);
 
-	if (r == ARCHIVE_EOF)
-		return 0;
-	if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-		archive_set_error(a, archive_errno(t->raw), "%s", archive_error_string(t->raw));
+	if (decompress_next(a, t, buf, &size)) {
+		t->failed = true;
 		return -1;
 	}
-	if (t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, size) < 0) {
+	if (size && t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, size) < 0) {
 		int en = errno;
 
 		archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
+		t->write_errno = en;
 		return -1;
 	}
-	if (t->crc_wanted)
-		t->crc = (uint32_t)crc32_z(t->crc, *buf, size);
 	t->total += size;
 	return (la_ssize_t)size;
 }
@@ -95,16 +116,20 @@ const char *ix_compression_name(uint32_t c)
 static int read_entries(struct builder *b, struct archive *a)
 {
 	struct archive_entry *ae;
+	bool any = false;
 	int r;
 
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		any = true;
 		if (builder_add_entry(b, a, ae))
 			return -1;
 	}
+	/* libarchive says EILSEQ both for "not a tar" and for a header cut
+	 * short; after a good member it can only be damage. */
 	if (r != ARCHIVE_EOF)
-		/* libarchive reports "not this format" as EILSEQ on Linux. */
 		return builder_archive_failed(
-		    b, a, archive_errno(a) == EILSEQ ? STRATA_ERR_FORMAT : STRATA_ERR_CORRUPT);
+		    b, a,
+		    !any && archive_errno(a) == EILSEQ ? STRATA_ERR_FORMAT : STRATA_ERR_CORRUPT);
 	return 0;
 }
 
@@ -134,46 +159,28 @@ out:
 	return rc;
 }
 
-/*
- * libarchive does not check a gzip member's CRC-32 and length trailer, so a
- * layer with flipped bytes could index "fine".  When the trailer's length
- * says the file is one member (nearly every layer), the CRC must match.
- * (Concatenated members are left to inflate's own checks.)
- */
-static int check_gzip_trailer(struct builder *b, int fd, const struct tee *t)
-{
-	uint8_t tr[8];
-	struct stat st;
-	uint32_t crc, isize;
-
-	if (fstat(fd, &st) < 0 || st.st_size < 18 ||
-	    sys_pread_full(fd, tr, sizeof(tr), st.st_size - 8) != sizeof(tr))
-		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->layer_name,
-		                   strerror(errno ? errno : EIO));
-	crc =
-	    (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 | (uint32_t)tr[3] << 24;
-	isize =
-	    (uint32_t)tr[4] | (uint32_t)tr[5] << 8 | (uint32_t)tr[6] << 16 | (uint32_t)tr[7] << 24;
-	if (isize == (uint32_t)t->total && crc != t->crc)
-		return strata_fail(b->err, STRATA_ERR_CORRUPT, 0,
-		                   "%s: gzip checksum mismatch: the layer is corrupt",
-		                   b->opts->layer_name);
-	return 0;
-}
-
+/* A gzip layer is decoded by zlib from the start of @fd; others by @raw. */
 static int index_through_tee(struct builder *b, int fd, struct archive *raw, int copy_fd)
 {
-	struct tee t = {
-	    .raw = raw,
-	    .copy_fd = copy_fd,
-	    .crc_wanted = archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP,
-	};
-	struct archive *a = tar_reader();
+	struct tee t = {.raw = raw, .copy_fd = copy_fd};
+	struct archive *a = NULL;
 	const void *buf;
 	int rc;
 
-	if (!a)
-		return builder_nomem(b);
+	if (archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP) {
+		t.gz = malloc(sizeof(*t.gz));
+		if (!t.gz)
+			return builder_nomem(b);
+		if (lseek(fd, 0, SEEK_SET) < 0 || gz_reader_init(t.gz, fd)) {
+			free(t.gz);
+			return builder_nomem(b);
+		}
+	}
+	a = tar_reader();
+	if (!a) {
+		rc = builder_nomem(b);
+		goto out;
+	}
 	if (archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
 		rc = builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
@@ -189,11 +196,22 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		if (n < 0)
 			rc = builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
-	if (rc == 0 && t.crc_wanted)
-		rc = check_gzip_trailer(b, fd, &t);
 	b->stream_size = t.total;
 out:
-	archive_read_free(a);
+	/* A stream that stopped decompressing is damage, whatever the tar
+	 * reader made of the missing bytes. */
+	if (rc && t.failed && b->err && b->err->code == STRATA_ERR_FORMAT)
+		b->err->code = STRATA_ERR_CORRUPT;
+	if (rc && t.write_errno && b->err) {
+		b->err->code = STRATA_ERR_SYS;
+		b->err->sys_errno = t.write_errno;
+	}
+	if (a)
+		archive_read_free(a);
+	if (t.gz) {
+		gz_reader_end(t.gz);
+		free(t.gz);
+	}
 	return rc;
 }
 
@@ -231,6 +249,9 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	 * layer is what an image that adds nothing means). */
 	if (src->size == 0)
 		return builder_write(b, src, IX_COMP_NONE, false, index_path);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->layer_name,
+		                   strerror(errno));
 	if (open_raw(b, fd, &raw, &filter))
 		return -1;
 	if (filter == ARCHIVE_FILTER_NONE) {

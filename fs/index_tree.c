@@ -403,7 +403,6 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 	switch (e->mode & S_IFMT) {
 	case S_IFREG:
 		e->size = (uint64_t)archive_entry_size(ae);
-		b->total_data += e->size;
 		if (archive_entry_sparse_reset(ae) > 0)
 			return record_sparse_data(b, a, &b->nodes[id].e);
 		e->data_off = (uint64_t)archive_filter_bytes(a, 0);
@@ -446,40 +445,40 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
  * path.  As when GNU tar extracts it, other names hard-linked to it keep
  * the old file: the first of them takes over its data and attributes.
  */
+void builder_take_over(struct builder *b, uint32_t heir, uint32_t old)
+{
+	struct bnode *nd = &b->nodes[heir];
+	uint32_t name_off = nd->e.name_off, name_len = nd->e.name_len;
+	uint32_t opaque = nd->e.flags & IXE_OPAQUE;
+
+	/* Name and opacity belong to the name; data and attributes move. */
+	nd->e = b->nodes[old].e;
+	nd->e.name_off = name_off;
+	nd->e.name_len = name_len;
+	nd->e.flags = (nd->e.flags & ~(uint32_t)IXE_OPAQUE) | opaque;
+}
+
 static void detach_links(struct builder *b, uint32_t id)
 {
 	struct bnode *old = &b->nodes[id];
 	uint32_t heir = NO_NODE;
 
 	if (old->e.flags & IXE_HARDLINK) {
-		b->nodes[old->e.link].e.nlink--;
 		old->e.flags &= ~(uint32_t)IXE_HARDLINK;
-		old->e.nlink = 1;
 		return;
 	}
-	if (old->e.nlink <= 1)
-		return;
 	for (uint32_t i = 0; i < b->n_nodes; i++) {
 		struct bnode *nd = &b->nodes[i];
 
 		if (nd->removed || !(nd->e.flags & IXE_HARDLINK) || nd->e.link != id)
 			continue;
 		if (heir == NO_NODE) {
-			/* Name and opacity stay with the name; the rest moves. */
-			uint32_t name_off = nd->e.name_off, name_len = nd->e.name_len;
-			uint32_t opaque = nd->e.flags & IXE_OPAQUE;
-
 			heir = i;
-			nd->e = old->e;
-			nd->e.name_off = name_off;
-			nd->e.name_len = name_len;
-			nd->e.nlink = old->e.nlink - 1;
-			nd->e.flags = (old->e.flags & ~(uint32_t)IXE_OPAQUE) | opaque;
+			builder_take_over(b, heir, id);
 		} else {
 			nd->e.link = heir;
 		}
 	}
-	old->e.nlink = 1;
 }
 
 /* Applies a `.wh.` name.  Whiteouts only hide lower layers: a real entry of

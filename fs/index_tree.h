@@ -64,6 +64,9 @@ int builder_archive_failed(struct builder *b, struct archive *a, enum strata_err
 /* Adds the member @ae, whose header @a has just read (and, for a sparse
  * file, whose data it reads to map the runs). */
 int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae);
+/* Makes the hard link @heir the holder of @old's data and attributes
+ * (@old is being replaced or is gone); the caller repoints other links. */
+void builder_take_over(struct builder *b, uint32_t heir, uint32_t old);
 /* Numbers the tree and writes the index file through a temp file. */
 int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
                   bool has_copy, const char *path);

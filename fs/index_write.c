@@ -47,11 +47,44 @@ static void mark_live(struct builder *b, uint32_t *queue)
 				queue[tail++] = c;
 		}
 	}
+	/* A hard link whose target went with a replaced directory keeps the
+	 * file, as extraction would: the first such link takes it over.
+	 * (`final` is free until numbering; it names the heir meanwhile.) */
+	for (uint32_t i = 0; i < b->n_nodes; i++) {
+		struct bnode *nd = &b->nodes[i];
+		uint32_t t = nd->e.link;
+
+		if (!nd->live || !(nd->e.flags & IXE_HARDLINK) || b->nodes[t].live)
+			continue;
+		if (b->nodes[t].final != NO_NODE) {
+			nd->e.link = b->nodes[t].final;
+		} else {
+			builder_take_over(b, i, t);
+			b->nodes[t].final = i;
+		}
+	}
+	for (uint32_t i = 0; i < b->n_nodes; i++)
+		b->nodes[i].final = NO_NODE;
+}
+
+/* Link counts and statfs' data total, from what survived. */
+static void count_links(struct builder *b)
+{
+	b->total_data = 0;
 	for (uint32_t i = 0; i < b->n_nodes; i++) {
 		struct bnode *nd = &b->nodes[i];
 
-		if (nd->live && (nd->e.flags & IXE_HARDLINK) && !b->nodes[nd->e.link].live)
-			nd->live = 0;
+		if (!nd->live || is_dir(nd) || (nd->e.flags & IXE_HARDLINK))
+			continue;
+		nd->e.nlink = 1;
+		if (S_ISREG(nd->e.mode))
+			b->total_data += nd->e.size;
+	}
+	for (uint32_t i = 0; i < b->n_nodes; i++) {
+		struct bnode *nd = &b->nodes[i];
+
+		if (nd->live && (nd->e.flags & IXE_HARDLINK))
+			b->nodes[nd->e.link].e.nlink++;
 	}
 }
 
@@ -98,6 +131,7 @@ int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t co
 	if (!order)
 		return builder_nomem(b);
 	mark_live(b, order);
+	count_links(b);
 	count = number_entries(b, order);
 
 	memcpy(h.magic, IX_MAGIC, 8);
