@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "union.h"
 
@@ -36,6 +37,8 @@ static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint
 	in->mode = mode;
 	in->n_srcs = n_srcs;
 	atomic_init(&in->dirlist, NULL);
+	atomic_init(&in->upper_fd, -1);
+	in->name = NULL;
 	if (n_srcs)
 		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
 }
@@ -71,6 +74,17 @@ static void slab_release(struct inode_shard *s, struct inode *in)
 	s->slab_free = in;
 }
 
+/* What an inode owns besides its memory. */
+static void inode_release(struct inode *in)
+{
+	int fd = atomic_load(&in->upper_fd);
+
+	free(atomic_load(&in->dirlist));
+	free(in->name);
+	if (fd >= 0)
+		close(fd);
+}
+
 int inode_table_init(struct inode_table *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -97,7 +111,7 @@ void inode_table_destroy(struct inode_table *t)
 			while (in) {
 				struct inode *next = in->hash_next;
 
-				free(atomic_load(&in->dirlist));
+				inode_release(in);
 				if (in->n_srcs != 1)
 					free(in);
 				in = next;
@@ -128,7 +142,7 @@ void inode_free(struct inode *in)
 {
 	if (!in)
 		return;
-	free(atomic_load(&in->dirlist));
+	inode_release(in);
 	free(in);
 }
 
@@ -189,6 +203,20 @@ out:
 	return in;
 }
 
+struct inode *inode_table_find(struct inode_table *t, uint64_t ino)
+{
+	uint64_t h = mix(ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode *in;
+
+	pthread_mutex_lock(&s->lock);
+	for (in = s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)]; in; in = in->hash_next)
+		if (in->ino == ino)
+			break;
+	pthread_mutex_unlock(&s->lock);
+	return in;
+}
+
 void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 {
 	uint64_t h = mix(in->ino);
@@ -207,7 +235,7 @@ void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 	if (*pp)
 		*pp = in->hash_next;
 	s->count--;
-	free(atomic_load(&in->dirlist));
+	inode_release(in);
 	if (in->n_srcs == 1)
 		slab_release(s, in);
 	else

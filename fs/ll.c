@@ -9,62 +9,93 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "ll.h"
 #include "sys.h"
-#include "union.h"
-
-/* Lower layers are immutable: cache for a day (the kernel caps as it likes). */
-#define LOWER_TIMEOUT 86400.0
+#include "upper.h"
 
 /* Pieces (data runs and holes) mapped at a time for a sparse read. */
 #define READ_MAX_EXTENTS 64
 
-static struct strata_union *union_of(fuse_req_t req)
+struct strata_union *union_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static struct inode *inode_of(struct strata_union *u, fuse_ino_t ino)
+struct inode *inode_of(struct strata_union *u, fuse_ino_t ino)
 {
 	return ino == FUSE_ROOT_ID ? u->root : (struct inode *)(uintptr_t)ino;
 }
 
-static void fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
+int inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
-	memset(e, 0, sizeof(*e));
-	e->ino = in == u->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
-	e->attr_timeout = LOWER_TIMEOUT;
-	e->entry_timeout = LOWER_TIMEOUT;
-	union_stat(u, in, &e->attr);
+	if (atomic_load(&in->upper_fd) >= 0)
+		return upper_stat(u, in, st);
+	union_stat(u, in, st);
+	return 0;
 }
 
-/* Resolves @name and takes a lookup reference on the result. */
-static int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
-                     struct fuse_entry_param *e)
+int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
 {
-	struct union_src srcs[UNION_MAX_LAYERS];
+	/* What the upper layer holds may change, but only through us: the
+	 * kernel updates its caches for our replies, so short timeouts are a
+	 * second line of defence, not the mechanism. */
+	double timeout = atomic_load(&in->upper_fd) >= 0 ? UPPER_TIMEOUT : LOWER_TIMEOUT;
+
+	memset(e, 0, sizeof(*e));
+	e->ino = in == u->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
+	e->attr_timeout = timeout;
+	e->entry_timeout = timeout;
+	return inode_stat(u, in, &e->attr);
+}
+
+/* An inode found again may learn of its upper object (copied up through
+ * another name) or its own name; what it already has stays. */
+static void adopt(struct strata_union *u, struct inode *in, struct resolved *r, const char *name)
+{
+	int expected = -1;
+
+	if (r->upper_fd < 0)
+		return;
+	pthread_mutex_lock(inode_lock(u, in));
+	if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
+		r->upper_fd = -1;
+	if (!in->name && in->n_srcs == 0)
+		in->name = strdup(name);
+	pthread_mutex_unlock(inode_lock(u, in));
+	resolved_clear(r);
+}
+
+int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
+              struct fuse_entry_param *e)
+{
+	struct resolved r;
 	struct inode *in;
-	uint32_t n;
 	int rc;
 
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return EINVAL; /* the kernel resolves these itself */
-	rc = union_resolve(u, dir, name, strlen(name), srcs, &n);
+	rc = union_lookup_full(u, dir, name, &r);
 	if (rc)
 		return rc;
-	in = inode_table_get(
-	    &u->table, union_ino(u, &srcs[0]), dir->ino,
-	    union_layer(u, &srcs[0])->ops->mode(union_layer(u, &srcs[0]), srcs[0].node), srcs, n);
-	if (!in)
+	in = inode_table_get(&u->table, resolved_ino(u, &r), dir->ino, resolved_mode(u, &r), r.srcs,
+	                     r.n);
+	if (!in) {
+		resolved_clear(&r);
 		return ENOMEM;
-	fill_entry(u, in, e);
-	return 0;
+	}
+	adopt(u, in, &r, name);
+	rc = fill_entry(u, in, e);
+	if (rc)
+		inode_table_forget(&u->table, in, 1);
+	return rc;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -110,37 +141,90 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct strata_union *u = union_of(req);
 	struct stat st;
 
+	struct inode *in = inode_of(u, ino);
+	int saverr;
+
 	(void)fi;
-	union_stat(u, inode_of(u, ino), &st);
-	fuse_reply_attr(req, &st, LOWER_TIMEOUT);
+	saverr = inode_stat(u, in, &st);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_attr(req, &st,
+		                atomic_load(&in->upper_fd) >= 0 ? UPPER_TIMEOUT : LOWER_TIMEOUT);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
-	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	int ufd = atomic_load(&in->upper_fd);
+	char target[PATH_MAX + 1];
+	const struct strata_layer *l;
+	ssize_t n;
 	size_t len;
 
 	if (!S_ISLNK(in->mode)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_readlink(req, l->ops->readlink(l, in->srcs[0].node, &len));
+	if (ufd < 0) {
+		l = union_layer(u, &in->srcs[0]);
+		fuse_reply_readlink(req, l->ops->readlink(l, in->srcs[0].node, &len));
+		return;
+	}
+	n = readlinkat(ufd, "", target, sizeof(target) - 1);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	target[n] = '\0';
+	fuse_reply_readlink(req, target);
 }
 
 /*
- * open and opendir answer ENOSYS: the kernel then never sends OPEN, OPENDIR,
- * RELEASE or RELEASEDIR again, and treats every file as if opened with
- * keep_cache and every directory with cache_readdir, which is right for
- * immutable layers.  That halves the requests of a cached find(1).  Writes
- * never get here: the mount is read-only.
+ * Read-only mounts answer open and opendir with ENOSYS: the kernel then
+ * never sends OPEN, OPENDIR, RELEASE or RELEASEDIR again, and treats every
+ * file as if opened with keep_cache and every directory with cache_readdir,
+ * which is right for immutable layers.  That halves the requests of a
+ * cached find(1).  With an upper layer, files opened for writing are copied
+ * up, and upper files are read and written through their own fd (fh - 1).
  */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, ENOSYS);
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	int saverr = 0, ufd, fd;
+
+	if (!union_writable(u)) {
+		saverr = ENOSYS;
+		goto out;
+	}
+	if (writing && (saverr = upper_copy_up(u, in)))
+		goto out;
+	ufd = atomic_load(&in->upper_fd);
+	if (ufd < 0) { /* a lower file, read only: as immutable as ever */
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		goto out;
+	}
+	fd = upper_reopen(ufd, fi->flags);
+	if (fd < 0) {
+		saverr = errno;
+		goto out;
+	}
+	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us. */
+	if ((fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
+		saverr = errno;
+		close(fd);
+		goto out;
+	}
+	fi->fh = (uint64_t)fd + 1;
+out:
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_open(req, fi);
 }
 
 /*
@@ -235,6 +319,32 @@ static void read_small(fuse_req_t req, const struct layer_extent *ext)
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* An upper file: its own fd, to the end of file as it is now. */
+static void read_upper(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct fuse_bufvec b = FUSE_BUFVEC_INIT(size);
+	char *buf;
+	ssize_t n;
+
+	if (size >= SPLICE_MIN) {
+		b.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		b.buf[0].fd = fd;
+		b.buf[0].pos = off;
+		fuse_reply_data(req, &b, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	buf = reply_buffer(SPLICE_MIN);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = sys_pread_full(fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
 /* File data is read straight from the layer's fd; libfuse splices it to the
  * kernel when the reply is big enough, with no copy through our memory. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -242,16 +352,24 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
-	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	const struct strata_layer *l;
 	struct fuse_bufvec b = FUSE_BUFVEC_INIT(0);
 	struct layer_extent ext[2];
 	size_t n;
 
-	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (fi && fi->fh) {
+		read_upper(req, (int)(fi->fh - 1), size, off);
+		return;
+	}
+	if (in->n_srcs == 0) { /* cannot happen: upper files are opened with an fd */
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	l = union_layer(u, &in->srcs[0]);
 	n = l->ops->map(l, in->srcs[0].node, (uint64_t)off, size, ext, 2);
 	if (n == 0) { /* at or past the end */
 		fuse_reply_buf(req, NULL, 0);
@@ -274,9 +392,49 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, ino);
+	struct upper_listing *listing;
+	int saverr = 0;
+
+	if (!union_writable(u)) {
+		saverr = ENOSYS; /* see op_open */
+		goto out;
+	}
+	if (atomic_load(&dir->upper_fd) < 0) {
+		fi->fh = 0; /* lower only: immutable until something is made in it */
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+		goto out;
+	}
+	listing = calloc(1, sizeof(*listing));
+	if (!listing) {
+		saverr = ENOMEM;
+		goto out;
+	}
+	saverr = upper_dir_list(u, dir, listing);
+	if (saverr) {
+		free(listing);
+		goto out;
+	}
+	fi->fh = (uint64_t)(uintptr_t)listing;
+out:
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct upper_listing *listing = (struct upper_listing *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, ENOSYS);
+	if (listing) {
+		upper_listing_free(listing);
+		free(listing);
+	}
+	fuse_reply_err(req, 0);
 }
 
 /* Directory positions: 0 is ".", 1 is "..", 2 + i is listing entry i.  The
@@ -297,6 +455,38 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, 
 }
 
 /* Adds listing entry @i; returns its size, 0 if skipped, or > room if full. */
+/* Adds @name at position @i by resolving it; returns its size, 0 if it is
+ * gone or failed (*err), or more than @room if it does not fit. */
+static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
+                        const char *name, char *buf, size_t room, bool plus, int *err)
+{
+	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
+	struct fuse_entry_param e;
+	size_t size;
+
+	if (!plus) {
+		struct resolved r;
+
+		if (union_lookup_full(u, dir, name, &r))
+			return 0; /* gone since the listing was taken */
+		memset(&e.attr, 0, sizeof(e.attr));
+		e.attr.st_ino = resolved_ino(u, &r);
+		e.attr.st_mode = resolved_mode(u, &r);
+		resolved_clear(&r);
+		return fuse_add_direntry(req, buf, room, name, &e.attr, next);
+	}
+	size = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+	if (size > room)
+		return size; /* no reference taken for an entry that does not fit */
+	*err = do_lookup(u, dir, name, &e);
+	if (*err == ENOENT)
+		*err = 0;
+	if (*err || e.ino == 0)
+		return 0;
+	return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+}
+
+/* Adds listing entry @i of a directory only the lower layers hold. */
 static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
                         char *buf, size_t room, bool plus, int *err)
 {
@@ -304,8 +494,8 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 	const struct strata_layer *l = union_layer(u, &s);
 	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
 	char name[256];
-	struct fuse_entry_param e;
-	size_t len, size;
+	struct stat attr;
+	size_t len;
 	const char *nm;
 
 	if (l->ops->flags(l, s.node) & LAYER_WHITEOUT)
@@ -315,31 +505,31 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 		return 0; /* the kernel could not look it up anyway */
 	memcpy(name, nm, len);
 	name[len] = '\0';
-	if (!plus) {
-		memset(&e.attr, 0, sizeof(e.attr));
-		e.attr.st_ino = union_ino(u, &s);
-		e.attr.st_mode = l->ops->mode(l, s.node);
-		return fuse_add_direntry(req, buf, room, name, &e.attr, next);
-	}
-	size = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
-	if (size > room)
-		return size; /* no reference taken for an entry that does not fit */
-	*err = do_lookup(u, dir, name, &e);
-	if (*err)
-		return 0;
-	return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+	if (plus)
+		return add_named(req, u, dir, i, name, buf, room, plus, err);
+	memset(&attr, 0, sizeof(attr));
+	attr.st_ino = union_ino(u, &s);
+	attr.st_mode = l->ops->mode(l, s.node);
+	return fuse_add_direntry(req, buf, room, name, &attr, next);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+                       struct fuse_file_info *fi)
 {
 	struct strata_union *u = union_of(req);
 	struct inode *dir = inode_of(u, ino);
+	struct upper_listing *listing = fi ? (struct upper_listing *)(uintptr_t)fi->fh : NULL;
 	char *buf = NULL;
 	size_t used = 0;
 	uint64_t n;
-	int saverr;
+	int saverr = 0;
 
-	saverr = union_dir_size(u, dir, &n);
+	if (listing && off == 0) { /* rewinddir sees the directory as it is now */
+		upper_listing_free(listing);
+		saverr = upper_dir_list(u, dir, listing);
+	}
+	if (!saverr)
+		saverr = listing ? (n = listing->n, 0) : union_dir_size(u, dir, &n);
 	if (saverr)
 		goto out;
 	buf = reply_buffer(size);
@@ -360,7 +550,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		off = 2;
 	}
 	for (uint64_t i = (uint64_t)off - DIR_FIRST_ENTRY; i < n; i++) {
-		size_t sz = add_entry(req, u, dir, i, buf + used, size - used, plus, &saverr);
+		size_t sz = listing
+		                ? add_named(req, u, dir, i, listing->names[i], buf + used,
+		                            size - used, plus, &saverr)
+		                : add_entry(req, u, dir, i, buf + used, size - used, plus, &saverr);
 
 		if (saverr) {
 			if (used > 0) /* report what we have; the error comes next time */
@@ -382,23 +575,30 @@ out:
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, false);
+	do_readdir(req, ino, size, off, false, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, true);
+	do_readdir(req, ino, size, off, true, fi);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct strata_union *u = union_of(req);
+	char path[64];
 	struct statvfs sv;
 
 	(void)ino;
+	if (union_writable(u)) { /* space to write is the upper's */
+		upper_fd_path(u->upper_root, path, sizeof(path));
+		if (statvfs(path, &sv) < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_statfs(req, &sv);
+		return;
+	}
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
@@ -407,70 +607,6 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
-	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
-	const char *xname;
-	const void *value;
-	size_t vsize;
-
-	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++) {
-		if (strcmp(xname, name) != 0)
-			continue;
-		if (size == 0)
-			fuse_reply_xattr(req, vsize);
-		else if (vsize > size)
-			fuse_reply_err(req, ERANGE);
-		else
-			fuse_reply_buf(req, value, vsize);
-		return;
-	}
-	fuse_reply_err(req, ENODATA);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
-	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
-	const char *xname;
-	const void *value;
-	size_t vsize, total = 0;
-	char *buf = NULL;
-	int saverr = 0;
-
-	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++)
-		total += strlen(xname) + 1;
-	if (size == 0) {
-		fuse_reply_xattr(req, total);
-		return;
-	}
-	if (total > size) {
-		saverr = ERANGE;
-		goto out;
-	}
-	buf = malloc(total ? total : 1);
-	if (!buf) {
-		saverr = ENOMEM;
-		goto out;
-	}
-	total = 0;
-	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++) {
-		size_t len = strlen(xname) + 1;
-
-		memcpy(buf + total, xname, len);
-		total += len;
-	}
-out:
-	if (saverr)
-		fuse_reply_err(req, saverr);
-	else
-		fuse_reply_buf(req, buf, total);
-	free(buf);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -505,4 +641,20 @@ const struct fuse_lowlevel_ops strata_ll_ops = {
     .statfs = op_statfs,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
+    .releasedir = op_releasedir,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .create = op_create,
+    .write_buf = op_write_buf,
+    .release = op_release,
+    .fsync = op_fsync,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
 };

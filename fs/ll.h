@@ -1,10 +1,57 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE operations: ll.c (lookup, attributes, reading, listing) and
+ * ll_write.c (everything that changes the upper layer).  Private to
+ * libstrata-fs; userdata is the struct strata_union.
+ */
 #ifndef STRATA_LL_H
 #define STRATA_LL_H
 
 #include <fuse_lowlevel.h>
 
-/* The FUSE operations; userdata is the struct strata_union. */
+#include "union.h"
+
+/* Lower layers are immutable: the kernel may cache them for a day. */
+#define LOWER_TIMEOUT 86400.0
+/* Upper objects change only through us; see fill_entry. */
+#define UPPER_TIMEOUT 1.0
+
 extern const struct fuse_lowlevel_ops strata_ll_ops;
+
+struct strata_union *union_of(fuse_req_t req);
+struct inode *inode_of(struct strata_union *u, fuse_ino_t ino);
+int inode_stat(struct strata_union *u, struct inode *in, struct stat *st);
+/* Fills @e for @in (which holds a lookup reference for the kernel). */
+int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e);
+/* Resolves @name in @dir and takes a lookup reference on the result. */
+int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
+              struct fuse_entry_param *e);
+
+/* xattr.c */
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
+/* ll_write.c */
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                struct fuse_file_info *fi);
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name);
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+               const char *newname, unsigned int flags);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+               struct fuse_file_info *fi);
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                  struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                 int flags);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                  struct fuse_file_info *fi);
 
 #endif

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "ll.h"
-#include "union.h"
+#include "upper.h"
 
 static bool log_debug; /* -d: let libfuse's per-request trace through */
 
@@ -115,19 +115,21 @@ static int check_mountpoint(const struct strata_mount_options *o, struct strata_
 	return 0;
 }
 
-static int build_args(const struct strata_mount_options *o, struct fuse_args *args,
-                      struct strata_error *err)
+static int build_args(const struct strata_union *u, const struct strata_mount_options *o,
+                      struct fuse_args *args, struct strata_error *err)
 {
 	/* The kernel checks permissions from the modes we report, as on any
-	 * filesystem.  "ro" comes last so no user option can undo it. */
+	 * filesystem.  Without an upper layer "ro" comes last, so no user
+	 * option can undo it. */
+	const char *last = union_writable(u) ? "" : ",ro";
 	const char *base = "default_permissions,fsname=strata,subtype=strata";
 	char *opts = NULL;
 	int rc;
 
 	if (o->fuse_opts && *o->fuse_opts)
-		rc = asprintf(&opts, "%s,%s,ro", base, o->fuse_opts);
+		rc = asprintf(&opts, "%s,%s%s", base, o->fuse_opts, last);
 	else
-		rc = asprintf(&opts, "%s,ro", base);
+		rc = asprintf(&opts, "%s%s", base, last);
 	if (rc < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	if (fuse_opt_add_arg(args, "strata") || fuse_opt_add_arg(args, "-o") ||
@@ -171,7 +173,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 
 	log_debug = o->debug;
 	fuse_set_log_func(log_to_stderr);
-	if (check_mountpoint(o, err) || build_args(o, &args, err))
+	if (check_mountpoint(o, err) || build_args(u, o, &args, err))
 		goto out;
 	{
 		char why[512] = "";

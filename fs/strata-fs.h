@@ -82,6 +82,9 @@ struct strata_union;
 int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strata_union **out,
                      struct strata_error *err);
 void strata_union_free(struct strata_union *u);
+/* Makes the union writable: @dir becomes its upper layer, a directory in
+ * OCI changeset form (docs/upper-plan.md). */
+int strata_union_set_upper(struct strata_union *u, const char *dir, struct strata_error *err);
 
 struct strata_mount_options {
 	const char *mountpoint;

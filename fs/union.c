@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "union.h"
+#include "upper.h"
 
 static uint32_t src_flags(const struct strata_union *u, const struct union_src *s)
 {
@@ -250,6 +250,9 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 	}
 	memcpy(u->layers, layers, n_layers * sizeof(*layers));
 	u->n_layers = (uint32_t)n_layers;
+	u->upper_root = u->upper_work = -1;
+	for (int i = 0; i < UNION_LOCKS; i++)
+		pthread_mutex_init(&u->locks[i], NULL);
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
@@ -268,6 +271,9 @@ void strata_union_free(struct strata_union *u)
 		return;
 	inode_table_destroy(&u->table);
 	inode_free(u->root);
+	upper_close(u);
+	for (int i = 0; i < UNION_LOCKS; i++)
+		pthread_mutex_destroy(&u->locks[i]);
 	for (uint32_t i = 0; i < u->n_layers; i++)
 		strata_layer_close(u->layers[i]);
 	free(u->layers);

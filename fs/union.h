@@ -41,6 +41,12 @@ struct inode {
 	uint32_t mode;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
+	/* The upper layer's object (O_PATH), once it has one; -1 before.
+	 * Set once, under the inode's lock, never cleared while it lives. */
+	_Atomic int upper_fd;
+	/* Its name in its parent when that is not srcs[0]'s own name (made or
+	 * renamed in the upper layer); under the inode's lock. */
+	char *name;
 	struct union_src srcs[];
 };
 
@@ -63,6 +69,8 @@ struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
 };
 
+#define UNION_LOCKS 64
+
 struct strata_union {
 	struct strata_layer **layers; /* lowest first */
 	uint32_t n_layers;
@@ -70,7 +78,17 @@ struct strata_union {
 	struct inode_table table;
 	uint64_t total_entries;
 	uint64_t total_data;
+	/* The writable upper layer (upper.c); -1 when the mount is read-only. */
+	int upper_root;
+	int upper_work; /* <upper>/.wh..wh..strata: temp files for copy-up */
+	/* Copy-up and renames lock the inodes they change, by stripe. */
+	pthread_mutex_t locks[UNION_LOCKS];
 };
+
+static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct inode *in)
+{
+	return &u->locks[(in->ino * 0x9e3779b97f4a7c15ULL) >> 58];
+}
 
 /* ---- inode.c ---- */
 int inode_table_init(struct inode_table *t);
@@ -79,6 +97,9 @@ void inode_table_destroy(struct inode_table *t);
  * reference.  NULL on ENOMEM. */
 struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
                               uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
+/* The inode with @ino if the kernel holds it, without taking a reference
+ * (a parent is held for as long as its children are). */
+struct inode *inode_table_find(struct inode_table *t, uint64_t ino);
 /* Drops @n lookup references; frees the inode at zero. */
 void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
 struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
@@ -107,6 +128,11 @@ static inline const struct strata_layer *union_layer(const struct strata_union *
                                                      const struct union_src *s)
 {
 	return u->layers[s->layer];
+}
+
+static inline uint32_t union_src_mode(const struct strata_union *u, const struct union_src *s)
+{
+	return union_layer(u, s)->ops->mode(union_layer(u, s), s->node);
 }
 
 #endif

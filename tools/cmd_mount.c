@@ -13,13 +13,16 @@ static void mount_usage(FILE *out)
 {
 	fputs("Usage: strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
 	      "\n"
-	      "Mount the union of tar layers (lowest first) read-only at MOUNTPOINT,\n"
+	      "Mount the union of tar layers (lowest first) at MOUNTPOINT, read-only\n"
+	      "unless --upper gives a writable layer,\n"
 	      "served straight from the tarballs.  Layers may be plain tar or\n"
 	      "compressed with gzip, zstd, xz, bzip2 or anything else libarchive\n"
 	      "decompresses, detected from content.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -l, --layer FILE      a layer, lowest first (repeat for each layer)\n"
+	      "  -u, --upper DIR       a writable layer on top, kept in DIR as an OCI\n"
+	      "                        changeset (without it the mount is read-only)\n"
 	      "  -o OPTIONS            FUSE mount options, comma-separated (allow_other,\n"
 	      "                        nonempty to mount over a non-empty directory, ...)\n"
 	      "  -f, --foreground      stay in the foreground\n"
@@ -41,6 +44,7 @@ struct mount_args {
 	char *fuse_opts;
 	char *mountpoint;
 	const char *cache_dir;
+	const char *upper;
 	bool reindex;
 	struct strata_mount_options mo;
 };
@@ -79,6 +83,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS };
 	static const struct option longopts[] = {
 	    {"layer", required_argument, NULL, 'l'},
+	    {"upper", required_argument, NULL, 'u'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"debug", no_argument, NULL, 'd'},
 	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
@@ -90,10 +95,13 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+l:o:fdh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:u:o:fdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			a->layers[a->n_layers++] = optarg;
+			break;
+		case 'u':
+			a->upper = optarg;
 			break;
 		case 'o':
 			if (add_fuse_opts(a, optarg)) {
@@ -186,7 +194,10 @@ int cmd_mount(int argc, char **argv)
 		cli_fail(&err);
 		goto out;
 	}
-	rc = strata_fuse_run(u, &a.mo, &err) ? cli_fail(&err) : 0;
+	if (a.upper && strata_union_set_upper(u, a.upper, &err))
+		rc = cli_fail(&err);
+	else
+		rc = strata_fuse_run(u, &a.mo, &err) ? cli_fail(&err) : 0;
 	strata_union_free(u);
 out:
 	free(layers);

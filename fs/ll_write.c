@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * FUSE operations that change the tree: they act on the upper layer only,
+ * copying lower objects up first and leaving OCI whiteouts where a lower
+ * name goes away.  The mount is read-only without an upper layer, so the
+ * kernel never sends these then.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ll.h"
+#include "upper.h"
+
+/* ---- making names ---- */
+
+/* Checks that @name may be made in @dir and gives @dir an upper directory.
+ * *hidden tells whether a whiteout hid a lower object of that name. */
+static int prepare_new(struct strata_union *u, struct inode *dir, const char *name, int *dirfd,
+                       bool *hidden)
+{
+	struct resolved r;
+	int rc;
+
+	if (name_reserved(name))
+		return EINVAL; /* the OCI format reserves ".wh." */
+	if (!S_ISDIR(dir->mode))
+		return ENOTDIR;
+	rc = union_lookup_full(u, dir, name, &r);
+	if (rc == 0) {
+		resolved_clear(&r);
+		return EEXIST;
+	}
+	if (rc != ENOENT)
+		return rc;
+	rc = upper_ensure_dir(u, dir);
+	if (rc)
+		return rc;
+	*dirfd = atomic_load(&dir->upper_fd);
+	*hidden = r.whiteout;
+	return 0;
+}
+
+/* New objects belong to the caller.  A daemon that is not root cannot give
+ * them away; they stay its own (rootless metadata is a later step). */
+static void set_owner(fuse_req_t req, int dirfd, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (geteuid() == 0)
+		(void)fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* The new name is in place: the whiteout it replaces goes, and the kernel
+ * learns the entry. */
+static void finish_new(fuse_req_t req, struct strata_union *u, struct inode *dir, int dirfd,
+                       const char *name)
+{
+	struct fuse_entry_param e;
+	int saverr = upper_remove_whiteout(dirfd, name);
+
+	if (!saverr)
+		saverr = do_lookup(u, dir, name, &e);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, parent);
+	bool hidden;
+	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+
+	if (!saverr && mknodat(dirfd, name, mode, rdev) < 0)
+		saverr = errno;
+	if (saverr) {
+		fuse_reply_err(req, saverr);
+		return;
+	}
+	set_owner(req, dirfd, name);
+	finish_new(req, u, dir, dirfd, name);
+}
+
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, parent);
+	bool hidden;
+	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+
+	if (!saverr && symlinkat(link, dirfd, name) < 0)
+		saverr = errno;
+	if (saverr) {
+		fuse_reply_err(req, saverr);
+		return;
+	}
+	set_owner(req, dirfd, name);
+	finish_new(req, u, dir, dirfd, name);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, parent);
+	bool hidden;
+	int dirfd, fd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+
+	if (!saverr && mkdirat(dirfd, name, mode) < 0)
+		saverr = errno;
+	if (saverr) {
+		fuse_reply_err(req, saverr);
+		return;
+	}
+	set_owner(req, dirfd, name);
+	/* Over a deleted lower directory: the new one must not show its
+	 * old contents, so it is opaque. */
+	if (hidden) {
+		fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		saverr = fd < 0 ? errno : upper_make_opaque(fd);
+		if (fd >= 0)
+			close(fd);
+		if (saverr) {
+			fuse_reply_err(req, saverr);
+			return;
+		}
+	}
+	finish_new(req, u, dir, dirfd, name);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+               struct fuse_file_info *fi)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, parent);
+	struct fuse_entry_param e;
+	bool hidden;
+	int dirfd, fd = -1, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+
+	if (saverr)
+		goto out;
+	fd = openat(dirfd, name, (fi->flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	            mode);
+	if (fd < 0) {
+		saverr = errno;
+		goto out;
+	}
+	set_owner(req, dirfd, name);
+	saverr = upper_remove_whiteout(dirfd, name);
+	if (!saverr)
+		saverr = do_lookup(u, dir, name, &e);
+out:
+	if (saverr) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, saverr);
+		return;
+	}
+	fi->fh = (uint64_t)fd + 1;
+	fuse_reply_create(req, &e, fi);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino), *dir = inode_of(u, parent);
+	char path[64];
+	bool hidden;
+	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+
+	if (!saverr)
+		saverr = upper_copy_up(u, in);
+	if (!saverr) {
+		upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+			saverr = errno;
+	}
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		finish_new(req, u, dir, dirfd, name);
+}
+
+/* ---- removing names ---- */
+
+/* Is the directory @r names empty as the union shows it? */
+static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *empty)
+{
+	struct inode *tmp = inode_new(0, 0, S_IFDIR, r->srcs, r->n);
+	struct upper_listing l = {0};
+	uint64_t n = 0;
+	int rc;
+
+	if (!tmp)
+		return ENOMEM;
+	if (r->upper_fd >= 0) {
+		atomic_store(&tmp->upper_fd, dup(r->upper_fd));
+		rc = upper_dir_list(u, tmp, &l);
+		n = l.n;
+		upper_listing_free(&l);
+	} else {
+		rc = union_dir_size(u, tmp, &n);
+		for (uint64_t i = 0, all = n; !rc && i < all; i++) {
+			struct union_src s = union_dir_entry(u, tmp, i);
+
+			if (union_layer(u, &s)->ops->flags(union_layer(u, &s), s.node) &
+			    LAYER_WHITEOUT)
+				n--;
+		}
+	}
+	inode_free(tmp);
+	*empty = n == 0;
+	return rc;
+}
+
+/* An upper directory the union shows as empty may still hold whiteouts
+ * and an opaque marker; they go before the directory can. */
+static int clear_hidden(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		rc = errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while (!rc && (de = readdir(d)))
+		if (name_reserved(de->d_name) && unlinkat(dirfd, de->d_name, 0) < 0)
+			rc = errno;
+	closedir(d);
+	return rc;
+}
+
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool want_dir)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, parent);
+	struct resolved r;
+	bool empty = true;
+	int dirfd, saverr;
+
+	saverr = union_lookup_full(u, dir, name, &r);
+	if (saverr)
+		goto out;
+	if (S_ISDIR(resolved_mode(u, &r)) != want_dir) {
+		saverr = want_dir ? ENOTDIR : EISDIR;
+		goto out_clear;
+	}
+	if (want_dir && ((saverr = union_dir_empty(u, &r, &empty)) || !empty)) {
+		saverr = saverr ? saverr : ENOTEMPTY;
+		goto out_clear;
+	}
+	saverr = upper_ensure_dir(u, dir);
+	if (saverr)
+		goto out_clear;
+	dirfd = atomic_load(&dir->upper_fd);
+	if (r.upper_fd >= 0) {
+		if (want_dir)
+			saverr = clear_hidden(r.upper_fd);
+		if (!saverr && unlinkat(dirfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
+			saverr = errno;
+	}
+	/* A lower object of that name stays hidden. */
+	if (!saverr && r.n > 0)
+		saverr = upper_add_whiteout(dirfd, name);
+out_clear:
+	resolved_clear(&r);
+out:
+	fuse_reply_err(req, saverr);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, false);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, true);
+}
+
+/* ---- rename ---- */
+
+static void set_name(struct strata_union *u, struct inode *in, struct inode *dir, const char *name)
+{
+	char *copy = strdup(name);
+
+	pthread_mutex_lock(inode_lock(u, in));
+	if (copy) {
+		free(in->name);
+		in->name = copy;
+	}
+	in->parent_ino = dir->ino;
+	pthread_mutex_unlock(inode_lock(u, in));
+}
+
+/* The inode the kernel holds for @r (it looks names up before renaming). */
+static struct inode *held_inode(struct strata_union *u, struct resolved *r)
+{
+	return inode_table_find(&u->table, resolved_ino(u, r));
+}
+
+struct rename_args {
+	struct inode *dir, *newdir;
+	const char *name, *newname;
+	unsigned int flags;
+	struct resolved src, dst;
+	bool dst_exists;
+};
+
+static int rename_check(struct strata_union *u, struct rename_args *a)
+{
+	bool src_dir = S_ISDIR(resolved_mode(u, &a->src)), empty;
+	int rc;
+
+	if (a->dst_exists && (a->flags & RENAME_NOREPLACE))
+		return EEXIST;
+	if (!a->dst_exists && (a->flags & RENAME_EXCHANGE))
+		return ENOENT;
+	/* Not yet: a lower directory would need its contents copied or a
+	 * redirect (docs/upper-plan.md).  mv(1) falls back to copying. */
+	if (src_dir && a->src.n > 0)
+		return EXDEV;
+	if (!a->dst_exists)
+		return 0;
+	if ((a->flags & RENAME_EXCHANGE)) {
+		if (S_ISDIR(resolved_mode(u, &a->dst)) && a->dst.n > 0)
+			return EXDEV;
+		return 0;
+	}
+	if (src_dir && !S_ISDIR(resolved_mode(u, &a->dst)))
+		return ENOTDIR;
+	if (!src_dir && S_ISDIR(resolved_mode(u, &a->dst)))
+		return EISDIR;
+	if (src_dir) {
+		rc = union_dir_empty(u, &a->dst, &empty);
+		if (rc || !empty)
+			return rc ? rc : ENOTEMPTY;
+		if (a->dst.upper_fd >= 0)
+			return clear_hidden(a->dst.upper_fd);
+	}
+	return 0;
+}
+
+static int do_rename(struct strata_union *u, struct rename_args *a)
+{
+	struct inode *src_in = held_inode(u, &a->src), *dst_in = NULL;
+	bool src_dir = S_ISDIR(resolved_mode(u, &a->src));
+	int rc, sfd, dfd;
+
+	if (!src_in)
+		return ESTALE;
+	rc = rename_check(u, a);
+	if (!rc)
+		rc = upper_copy_up(u, src_in);
+	if (!rc && (a->flags & RENAME_EXCHANGE)) {
+		dst_in = held_inode(u, &a->dst);
+		rc = dst_in ? upper_copy_up(u, dst_in) : ESTALE;
+	}
+	if (!rc)
+		rc = upper_ensure_dir(u, a->newdir);
+	if (!rc)
+		rc = upper_ensure_dir(u, a->dir);
+	if (rc)
+		return rc;
+	sfd = atomic_load(&a->dir->upper_fd);
+	dfd = atomic_load(&a->newdir->upper_fd);
+	if (renameat2(sfd, a->name, dfd, a->newname, a->flags) < 0)
+		return errno;
+	if (!(a->flags & RENAME_EXCHANGE)) {
+		/* The old name's lower object stays hidden; the new name's
+		 * whiteout goes, and a directory landing where a lower one
+		 * was or is hidden must not show that one's contents. */
+		if (a->src.n > 0 && (rc = upper_add_whiteout(sfd, a->name)))
+			return rc;
+		if ((rc = upper_remove_whiteout(dfd, a->newname)))
+			return rc;
+		if (src_dir && (a->dst.whiteout || a->dst.n > 0)) {
+			int fd =
+			    openat(dfd, a->newname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			rc = fd < 0 ? errno : upper_make_opaque(fd);
+			if (fd >= 0)
+				close(fd);
+			if (rc)
+				return rc;
+		}
+	}
+	set_name(u, src_in, a->newdir, a->newname);
+	if (dst_in)
+		set_name(u, dst_in, a->dir, a->name);
+	return 0;
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+               const char *newname, unsigned int flags)
+{
+	struct strata_union *u = union_of(req);
+	struct rename_args a = {
+	    .dir = inode_of(u, parent),
+	    .newdir = inode_of(u, newparent),
+	    .name = name,
+	    .newname = newname,
+	    .flags = flags,
+	};
+	int saverr, rc;
+
+	a.dst.upper_fd = -1;
+	if (name_reserved(newname) || (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))) {
+		saverr = EINVAL;
+		goto out;
+	}
+	saverr = union_lookup_full(u, a.dir, name, &a.src);
+	if (saverr)
+		goto out;
+	rc = union_lookup_full(u, a.newdir, newname, &a.dst);
+	if (rc && rc != ENOENT)
+		saverr = rc;
+	a.dst_exists = rc == 0;
+	if (!saverr)
+		saverr = do_rename(u, &a);
+	resolved_clear(&a.src);
+	resolved_clear(&a.dst);
+out:
+	fuse_reply_err(req, saverr);
+}
+
+/* ---- attributes and data ---- */
+
+static int apply_attrs(struct inode *in, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	int fd = atomic_load(&in->upper_fd);
+	char path[64];
+
+	upper_fd_path(fd, path, sizeof(path));
+	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
+		return errno;
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fchownat(fd, "", (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+	             (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1,
+	             AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		int rc = fi && fi->fh ? ftruncate((int)(fi->fh - 1), attr->st_size)
+		                      : truncate(path, attr->st_size);
+
+		if (rc < 0)
+			return errno;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		if (utimensat(AT_FDCWD, path, ts, 0) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                struct fuse_file_info *fi)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	struct stat st;
+	int saverr = upper_copy_up(u, in);
+
+	if (!saverr)
+		saverr = apply_attrs(in, attr, to_set, fi);
+	if (!saverr)
+		saverr = inode_stat(u, in, &st);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_attr(req, &st, UPPER_TIMEOUT);
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                  struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	ssize_t n;
+
+	(void)ino;
+	if (!fi->fh) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = (int)(fi->fh - 1);
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, bufv, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fi->fh)
+		close((int)(fi->fh - 1));
+	fuse_reply_err(req, 0);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int rc = 0;
+
+	(void)ino;
+	if (fi->fh)
+		rc = datasync ? fdatasync((int)(fi->fh - 1)) : fsync((int)(fi->fh - 1));
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                  struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (!fi->fh) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fuse_reply_err(req, fallocate((int)(fi->fh - 1), mode, offset, length) < 0 ? errno : 0);
+}

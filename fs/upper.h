@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writable upper layer: a directory in OCI changeset form on top of the
+ * lower layers (docs/upper-plan.md).  Private to libstrata-fs.
+ *
+ * Every access inside the upper directory is one name relative to an open
+ * directory (…at() calls with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW): no path a
+ * user chose is ever resolved from the upper's root, so symlinks in the
+ * upper cannot lead the daemon out of it.  Objects are held by O_PATH fds,
+ * which follow them across renames.
+ */
+#ifndef STRATA_UPPER_H
+#define STRATA_UPPER_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "union.h"
+
+#define UPPER_WORK_NAME    ".wh..wh..strata"
+#define UPPER_OPAQUE_NAME  ".wh..wh..opq"
+#define UPPER_ORIGIN_XATTR "user.strata.origin"
+
+/* A name resolved through the upper and the lower layers. */
+struct resolved {
+	struct union_src srcs[UNION_MAX_LAYERS]; /* lower layers, top first */
+	uint32_t n;
+	int upper_fd; /* O_PATH, owned by the holder; -1 when not in the upper */
+	struct stat upper_st;
+	bool whiteout; /* the upper hides the name (only when not found) */
+};
+
+void upper_close(struct strata_union *u);
+
+static inline bool union_writable(const struct strata_union *u)
+{
+	return u->upper_root >= 0;
+}
+
+/* Resolves @name in @dir through every layer.  0 or ENOENT (r->whiteout
+ * tells a hidden name from an absent one); r->upper_fd must be closed. */
+int union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
+                      struct resolved *r);
+void resolved_clear(struct resolved *r);
+/* The stable st_ino of what @r names. */
+uint64_t resolved_ino(struct strata_union *u, const struct resolved *r);
+uint32_t resolved_mode(struct strata_union *u, const struct resolved *r);
+
+/* Attributes of an inode that has an upper object. */
+int upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
+
+/* The inode's parent, or NULL if the kernel no longer holds it. */
+struct inode *inode_parent(struct strata_union *u, struct inode *in);
+/* The inode's name in its parent (a copy; NULL on ENOMEM or for the root). */
+char *inode_name(struct strata_union *u, struct inode *in);
+
+/* Gives a directory, and its ancestors, an upper directory (copies of the
+ * lower ones' attributes, not their contents).  0 or errno. */
+int upper_ensure_dir(struct strata_union *u, struct inode *dir);
+/* Copies a lower file, symlink or special file up, data and metadata; a
+ * directory as upper_ensure_dir.  0 or errno. */
+int upper_copy_up(struct strata_union *u, struct inode *in);
+
+/* Whiteouts in @dirfd (an upper directory). */
+bool upper_has_whiteout(int dirfd, const char *name);
+int upper_add_whiteout(int dirfd, const char *name);
+int upper_remove_whiteout(int dirfd, const char *name);
+bool upper_is_opaque(int dirfd);
+int upper_make_opaque(int dirfd);
+
+/* Opens the object behind an O_PATH fd for I/O.  fd, or -1 with errno. */
+int upper_reopen(int opath_fd, int flags);
+/* "/proc/self/fd/N" for the *xattr and chmod calls that take paths. */
+void upper_fd_path(int fd, char *buf, size_t size);
+
+/* A snapshot of a directory with an upper part: visible names, sorted. */
+struct upper_listing {
+	char **names;
+	size_t n;
+};
+
+int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out);
+void upper_listing_free(struct upper_listing *l);
+
+/* Names users may not create: the OCI format reserves ".wh.". */
+static inline bool name_reserved(const char *name)
+{
+	return name[0] == '.' && name[1] == 'w' && name[2] == 'h' && name[3] == '.';
+}
+
+#endif

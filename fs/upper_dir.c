@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Listing a directory that has an upper part: the upper's names, minus its
+ * whiteouts, opaque marker and scratch space, merged with what the lower
+ * layers still show.  A listing is a snapshot taken at opendir (and at
+ * rewinddir), so offsets stay stable while the directory changes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "upper.h"
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_add(struct names *ns, const char *name, size_t len)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 64;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+
+		if (!v)
+			return ENOMEM;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	ns->v[ns->n] = strndup(name, len);
+	if (!ns->v[ns->n])
+		return ENOMEM;
+	ns->n++;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_sort(struct names *ns)
+{
+	if (ns->n > 1)
+		qsort(ns->v, ns->n, sizeof(*ns->v), cmp_name);
+}
+
+/* Among the first @n names, which are sorted. */
+static bool names_has(const struct names *ns, size_t n, const char *name)
+{
+	return n > 0 && bsearch(&name, ns->v, n, sizeof(*ns->v), cmp_name) != NULL;
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+	memset(ns, 0, sizeof(*ns));
+}
+
+/* The upper directory's visible names, and the names its whiteouts hide. */
+static int read_upper(int dirfd, struct names *shown, struct names *hidden)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		rc = errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while (!rc && (de = readdir(d))) {
+		const char *n = de->d_name;
+
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (!name_reserved(n))
+			rc = names_add(shown, n, strlen(n));
+		else if (strncmp(n, ".wh..wh.", 8) != 0)
+			rc = names_add(hidden, n + 4, strlen(n + 4));
+	}
+	closedir(d);
+	return rc;
+}
+
+int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out)
+{
+	struct names shown = {0}, hidden = {0};
+	uint64_t n_lower = 0;
+	size_t n_upper;
+	int rc;
+
+	rc = read_upper(atomic_load(&dir->upper_fd), &shown, &hidden);
+	if (!rc && dir->n_srcs > 0)
+		rc = union_dir_size(u, dir, &n_lower);
+	if (rc)
+		goto out;
+	names_sort(&shown);
+	names_sort(&hidden);
+	n_upper = shown.n;
+	for (uint64_t i = 0; !rc && i < n_lower; i++) {
+		struct union_src s = union_dir_entry(u, dir, i);
+		const struct strata_layer *l = union_layer(u, &s);
+		size_t len;
+		const char *nm;
+		char name[256];
+
+		if (l->ops->flags(l, s.node) & LAYER_WHITEOUT)
+			continue;
+		nm = l->ops->name(l, s.node, &len);
+		if (len >= sizeof(name))
+			continue;
+		memcpy(name, nm, len);
+		name[len] = '\0';
+		/* The upper names are sorted only up to n_upper: search there. */
+		if (names_has(&shown, n_upper, name) || names_has(&hidden, hidden.n, name))
+			continue;
+		rc = names_add(&shown, name, len);
+	}
+	if (rc)
+		goto out;
+	names_sort(&shown);
+	out->names = shown.v;
+	out->n = shown.n;
+	shown.v = NULL;
+	shown.n = 0;
+out:
+	names_free(&shown);
+	names_free(&hidden);
+	return rc;
+}
+
+void upper_listing_free(struct upper_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	l->names = NULL;
+	l->n = 0;
+}

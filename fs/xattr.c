@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Extended attributes: from the layer's index for lower objects, from the
+ * upper file itself once copied up.  strata's own bookkeeping attributes
+ * (user.strata.*) are neither shown nor settable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "ll.h"
+#include "upper.h"
+
+#define STRATA_XATTR_PREFIX "user.strata."
+
+static bool xattr_private(const char *name)
+{
+	return strncmp(name, STRATA_XATTR_PREFIX, strlen(STRATA_XATTR_PREFIX)) == 0;
+}
+
+/* Replies with a value or its size, as getxattr(2) does. */
+static void reply_value(fuse_req_t req, const void *value, size_t vsize, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, vsize);
+	else if (vsize > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, vsize);
+}
+
+static void upper_getxattr(fuse_req_t req, int fd, const char *name, size_t size)
+{
+	char path[64], *buf = NULL;
+	ssize_t n;
+
+	upper_fd_path(fd, path, sizeof(path));
+	if (xattr_private(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	n = getxattr(path, name, NULL, 0);
+	if (n >= 0 && size > 0 && (buf = malloc((size_t)n ? (size_t)n : 1)))
+		n = getxattr(path, name, buf, (size_t)n);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size > 0 && !buf)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_value(req, buf, (size_t)n, size);
+	free(buf);
+}
+
+static void upper_listxattr(fuse_req_t req, int fd, size_t size)
+{
+	char path[64], *buf = NULL;
+	ssize_t n;
+	size_t out = 0;
+
+	upper_fd_path(fd, path, sizeof(path));
+	n = listxattr(path, NULL, 0);
+	if (n > 0 && (buf = malloc((size_t)n)))
+		n = listxattr(path, buf, (size_t)n);
+	if (n < 0 || (n > 0 && !buf)) {
+		fuse_reply_err(req, n < 0 ? errno : ENOMEM);
+		free(buf);
+		return;
+	}
+	for (ssize_t i = 0; i < n;) { /* drop ours, in place */
+		size_t len = strlen(buf + i) + 1;
+
+		if (!xattr_private(buf + i)) {
+			memmove(buf + out, buf + i, len);
+			out += len;
+		}
+		i += (ssize_t)len;
+	}
+	reply_value(req, buf, out, size);
+	free(buf);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	const struct strata_layer *l;
+	const char *xname;
+	const void *value;
+	size_t vsize;
+
+	if (atomic_load(&in->upper_fd) >= 0) {
+		upper_getxattr(req, atomic_load(&in->upper_fd), name, size);
+		return;
+	}
+	l = union_layer(u, &in->srcs[0]);
+	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++) {
+		if (strcmp(xname, name) != 0)
+			continue;
+		reply_value(req, value, vsize, size);
+		return;
+	}
+	fuse_reply_err(req, ENODATA);
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	const struct strata_layer *l;
+	const char *xname;
+	const void *value;
+	size_t vsize, total = 0;
+	char *buf = NULL;
+	int saverr = 0;
+
+	if (atomic_load(&in->upper_fd) >= 0) {
+		upper_listxattr(req, atomic_load(&in->upper_fd), size);
+		return;
+	}
+	l = union_layer(u, &in->srcs[0]);
+	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++)
+		total += strlen(xname) + 1;
+	if (size == 0) {
+		fuse_reply_xattr(req, total);
+		return;
+	}
+	if (total > size) {
+		saverr = ERANGE;
+		goto out;
+	}
+	buf = malloc(total ? total : 1);
+	if (!buf) {
+		saverr = ENOMEM;
+		goto out;
+	}
+	total = 0;
+	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++) {
+		size_t len = strlen(xname) + 1;
+
+		memcpy(buf + total, xname, len);
+		total += len;
+	}
+out:
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_buf(req, buf, total);
+	free(buf);
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                 int flags)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	char path[64];
+	int saverr;
+
+	if (xattr_private(name)) {
+		saverr = EPERM;
+		goto out;
+	}
+	saverr = upper_copy_up(u, in);
+	if (saverr)
+		goto out;
+	upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+	if (setxattr(path, name, value, size, flags) < 0)
+		saverr = errno;
+out:
+	fuse_reply_err(req, saverr);
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *in = inode_of(u, ino);
+	char path[64];
+	int saverr;
+
+	if (xattr_private(name)) {
+		saverr = ENODATA;
+		goto out;
+	}
+	saverr = upper_copy_up(u, in);
+	if (saverr)
+		goto out;
+	upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+	if (removexattr(path, name) < 0)
+		saverr = errno;
+out:
+	fuse_reply_err(req, saverr);
+}
