@@ -217,6 +217,24 @@ struct inode *inode_table_find(struct inode_table *t, uint64_t ino)
 	return in;
 }
 
+void inode_table_unhash(struct inode_table *t, struct inode *in)
+{
+	uint64_t h = mix(in->ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode **pp;
+
+	pthread_mutex_lock(&s->lock);
+	pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
+	while (*pp && *pp != in)
+		pp = &(*pp)->hash_next;
+	if (*pp) {
+		*pp = in->hash_next;
+		in->hash_next = NULL;
+		s->count--;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 {
 	uint64_t h = mix(in->ino);
@@ -232,9 +250,10 @@ void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 	pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
 	while (*pp && *pp != in)
 		pp = &(*pp)->hash_next;
-	if (*pp)
+	if (*pp) { /* not there if it was unhashed */
 		*pp = in->hash_next;
-	s->count--;
+		s->count--;
+	}
 	inode_release(in);
 	if (in->n_srcs == 1)
 		slab_release(s, in);

@@ -190,6 +190,22 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name
 
 /* ---- removing names ---- */
 
+/* After @r's upper object lost a name: once it has none, the upper file
+ * system may give its inode number to the next new file, so the inode we
+ * keep for it must not be found under that number again. */
+static void forget_if_gone(struct strata_union *u, struct resolved *r)
+{
+	struct inode *in;
+	struct stat st;
+
+	if (r->upper_fd < 0 || fstatat(r->upper_fd, "", &st, AT_EMPTY_PATH) < 0 ||
+	    (st.st_nlink > 0 && !S_ISDIR(st.st_mode)))
+		return;
+	in = inode_table_find(&u->table, resolved_ino(u, r));
+	if (in && atomic_load(&in->upper_fd) >= 0)
+		inode_table_unhash(&u->table, in);
+}
+
 /* Is the directory @r names empty as the union shows it? */
 static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *empty)
 {
@@ -270,6 +286,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 			saverr = clear_hidden(r.upper_fd);
 		if (!saverr && unlinkat(dirfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			saverr = errno;
+		if (!saverr)
+			forget_if_gone(u, &r);
 	}
 	/* A lower object of that name stays hidden. */
 	if (!saverr && r.n > 0)
@@ -378,6 +396,8 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 	dfd = atomic_load(&a->newdir->upper_fd);
 	if (renameat2(sfd, a->name, dfd, a->newname, a->flags) < 0)
 		return errno;
+	if (a->dst_exists && !(a->flags & RENAME_EXCHANGE))
+		forget_if_gone(u, &a->dst);
 	if (!(a->flags & RENAME_EXCHANGE)) {
 		/* The old name's lower object stays hidden; the new name's
 		 * whiteout goes, and a directory landing where a lower one

@@ -100,6 +100,9 @@ struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t pare
 /* The inode with @ino if the kernel holds it, without taking a reference
  * (a parent is held for as long as its children are). */
 struct inode *inode_table_find(struct inode_table *t, uint64_t ino);
+/* Makes @in unfindable (its object is gone, and its number may be reused
+ * by the next one); it lives on until the kernel forgets it. */
+void inode_table_unhash(struct inode_table *t, struct inode *in);
 /* Drops @n lookup references; frees the inode at zero. */
 void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
 struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
