@@ -44,6 +44,8 @@ struct layer_ops {
 	/* The node that holds @node's data and attributes: itself, or the
 	 * first name of a hard-linked file.  It gives the inode identity. */
 	uint64_t (*canonical)(const struct strata_layer *l, uint64_t node);
+	/* The directory holding @node (the root for the root). */
+	uint64_t (*parent)(const struct strata_layer *l, uint64_t node);
 	void (*stat)(const struct strata_layer *l, uint64_t node, struct stat *st);
 	const char *(*readlink)(const struct strata_layer *l, uint64_t node, size_t *len);
 	/* The @i-th xattr of @node; false past the last one. */

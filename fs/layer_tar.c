@@ -94,6 +94,11 @@ static uint64_t stored_bytes(const struct ix_map *m, const struct ix_entry *e)
 	return n;
 }
 
+static uint64_t tar_parent(const struct strata_layer *l, uint64_t node)
+{
+	return entry(l, node)->parent;
+}
+
 static void tar_stat(const struct strata_layer *l, uint64_t node, struct stat *st)
 {
 	const struct ix_map *m = &tl(l)->map;
@@ -213,6 +218,7 @@ static const struct layer_ops tar_ops = {
     .flags = tar_flags,
     .mode = tar_mode,
     .canonical = tar_canonical,
+    .parent = tar_parent,
     .stat = tar_stat,
     .readlink = tar_readlink,
     .xattr = tar_xattr,

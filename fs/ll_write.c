@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "ll.h"
@@ -346,17 +348,8 @@ static int rename_check(struct strata_union *u, struct rename_args *a)
 		return EEXIST;
 	if (!a->dst_exists && (a->flags & RENAME_EXCHANGE))
 		return ENOENT;
-	/* Not yet: a lower directory would need its contents copied or a
-	 * redirect (docs/upper-plan.md).  mv(1) falls back to copying. */
-	if (src_dir && a->src.n > 0)
-		return EXDEV;
-	if (!a->dst_exists)
+	if (!a->dst_exists || (a->flags & RENAME_EXCHANGE))
 		return 0;
-	if ((a->flags & RENAME_EXCHANGE)) {
-		if (S_ISDIR(resolved_mode(u, &a->dst)) && a->dst.n > 0)
-			return EXDEV;
-		return 0;
-	}
 	if (src_dir && !S_ISDIR(resolved_mode(u, &a->dst)))
 		return ENOTDIR;
 	if (!src_dir && S_ISDIR(resolved_mode(u, &a->dst)))
@@ -369,6 +362,26 @@ static int rename_check(struct strata_union *u, struct rename_args *a)
 			return clear_hidden(a->dst.upper_fd);
 	}
 	return 0;
+}
+
+/*
+ * A directory with lower content moves without copying it: its upper copy
+ * records where that content is (a redirect), and shows it from there under
+ * any name.  One that already has a redirect keeps it.
+ */
+static int keep_lower_content(struct strata_union *u, struct inode *in)
+{
+	char path[PATH_MAX], cur[8];
+	char fdpath[64];
+
+	if (!S_ISDIR(in->mode) || in->n_srcs == 0)
+		return 0;
+	upper_fd_path(atomic_load(&in->upper_fd), fdpath, sizeof(fdpath));
+	if (getxattr(fdpath, UPPER_REDIRECT_XATTR, cur, sizeof(cur)) > 0 || errno == ERANGE)
+		return 0;
+	if (lower_path(u, in, path, sizeof(path)))
+		return ENAMETOOLONG;
+	return upper_set_redirect(atomic_load(&in->upper_fd), path);
 }
 
 static int do_rename(struct strata_union *u, struct rename_args *a)
@@ -390,6 +403,10 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		rc = upper_ensure_dir(u, a->newdir);
 	if (!rc)
 		rc = upper_ensure_dir(u, a->dir);
+	if (!rc)
+		rc = keep_lower_content(u, src_in);
+	if (!rc && dst_in)
+		rc = keep_lower_content(u, dst_in);
 	if (rc)
 		return rc;
 	sfd = atomic_load(&a->dir->upper_fd);

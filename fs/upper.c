@@ -180,9 +180,63 @@ void resolved_clear(struct resolved *r)
 	r->upper_fd = -1;
 }
 
+static bool read_redirect(int opath_fd, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	upper_fd_path(opath_fd, path, sizeof(path));
+	n = getxattr(path, UPPER_REDIRECT_XATTR, buf, size - 1);
+	if (n <= 0 || buf[0] != '/')
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* The lower directories at @path, walked from the lower layers' root
+ * alone: the upper's whiteouts hid the old name, not the content. */
+static int resolve_lower_path(struct strata_union *u, const char *path, struct resolved *r)
+{
+	struct union_src srcs[UNION_MAX_LAYERS];
+	uint32_t n = 0;
+	const char *p = path;
+
+	for (uint32_t i = u->n_layers; i-- > 0;) {
+		srcs[n++] = (struct union_src){i, 0};
+		if (union_layer(u, &srcs[n - 1])->ops->flags(union_layer(u, &srcs[n - 1]), 0) &
+		    LAYER_OPAQUE)
+			break;
+	}
+	r->n = 0;
+	while (*p) {
+		struct inode *dir;
+		const char *s;
+		int rc;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		s = p;
+		while (*p && *p != '/')
+			p++;
+		dir = inode_new(0, 0, S_IFDIR, srcs, n);
+		if (!dir)
+			return ENOMEM;
+		rc = union_resolve(u, dir, s, (size_t)(p - s), srcs, &n);
+		inode_free(dir);
+		if (rc || !S_ISDIR(union_src_mode(u, &srcs[0])))
+			return 0; /* the lower content is gone: nothing to show */
+	}
+	memcpy(r->srcs, srcs, n * sizeof(srcs[0]));
+	r->n = n;
+	return 0;
+}
+
 int union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
                       struct resolved *r)
 {
+	char redirect[PATH_MAX];
 	int dirfd = atomic_load(&dir->upper_fd);
 	size_t len = strlen(name);
 	int rc;
@@ -196,8 +250,13 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			if (r->upper_fd < 0)
 				return errno;
 			/* A file hides everything below; a directory merges
-			 * with lower directories unless it is opaque. */
-			if (!S_ISDIR(r->upper_st.st_mode) || upper_is_opaque(r->upper_fd))
+			 * with lower directories unless it is opaque, or with
+			 * the lower directory it was renamed from. */
+			if (!S_ISDIR(r->upper_st.st_mode))
+				return 0;
+			if (read_redirect(r->upper_fd, redirect, sizeof(redirect)))
+				return resolve_lower_path(u, redirect, r);
+			if (upper_is_opaque(r->upper_fd))
 				return 0;
 			if (union_resolve(u, dir, name, len, r->srcs, &r->n) == 0 &&
 			    !S_ISDIR(union_src_mode(u, &r->srcs[0])))
@@ -256,6 +315,45 @@ int upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	st->st_ino = in->ino;
 	if (S_ISDIR(st->st_mode) && in->n_srcs > 0)
 		st->st_nlink = 1; /* merged, as overlayfs reports */
+	return 0;
+}
+
+int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
+{
+	const struct strata_layer *l;
+	uint64_t node;
+	size_t len = 0;
+
+	if (in->n_srcs == 0)
+		return ENOENT;
+	l = union_layer(u, &in->srcs[0]);
+	node = in->srcs[0].node;
+	buf[0] = '\0';
+	/* Built from the leaf up: each name goes in front. */
+	while (node != 0) {
+		size_t nlen;
+		const char *nm = l->ops->name(l, node, &nlen);
+
+		if (len + nlen + 2 > size)
+			return ENAMETOOLONG;
+		memmove(buf + nlen + 1, buf, len + 1);
+		buf[0] = '/';
+		memcpy(buf + 1, nm, nlen);
+		len += nlen + 1;
+		node = l->ops->parent(l, node);
+	}
+	if (len == 0)
+		snprintf(buf, size, "/");
+	return 0;
+}
+
+int upper_set_redirect(int opath_fd, const char *path)
+{
+	char p[64];
+
+	upper_fd_path(opath_fd, p, sizeof(p));
+	if (setxattr(p, UPPER_REDIRECT_XATTR, path, strlen(path), 0) < 0)
+		return errno;
 	return 0;
 }
 

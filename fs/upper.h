@@ -20,6 +20,9 @@
 #define UPPER_WORK_NAME    ".wh..wh..strata"
 #define UPPER_OPAQUE_NAME  ".wh..wh..opq"
 #define UPPER_ORIGIN_XATTR "user.strata.origin"
+/* On an upper directory renamed from a lower one: the lower path whose
+ * content it still shows ("/usr/share/doc"), as overlayfs' redirect_dir. */
+#define UPPER_REDIRECT_XATTR "user.strata.redirect"
 
 /* A name resolved through the upper and the lower layers. */
 struct resolved {
@@ -60,6 +63,10 @@ int upper_ensure_dir(struct strata_union *u, struct inode *dir);
 /* Copies a lower file, symlink or special file up, data and metadata; a
  * directory as upper_ensure_dir.  0 or errno. */
 int upper_copy_up(struct strata_union *u, struct inode *in);
+
+/* The path of @in's lower content ("/a/b"), for a redirect.  0 or errno. */
+int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
+int upper_set_redirect(int opath_fd, const char *path);
 
 /* Whiteouts in @dirfd (an upper directory). */
 bool upper_has_whiteout(int dirfd, const char *name);
