@@ -365,6 +365,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_upper(req, (int)(fi->fh - 1), size, off);
 		return;
 	}
+	if (atomic_load(&in->upper_fd) >= 0) {
+		/* Opened before a copy-up: the lower data may be shorter than
+		 * what the kernel now knows, and a short reply would shrink
+		 * the file in its eyes.  Read what is there now. */
+		int fd = upper_reopen(atomic_load(&in->upper_fd), O_RDONLY);
+
+		if (fd < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		read_upper(req, fd, size, off);
+		close(fd);
+		return;
+	}
 	if (in->n_srcs == 0) { /* cannot happen: upper files are opened with an fd */
 		fuse_reply_err(req, EBADF);
 		return;

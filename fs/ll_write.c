@@ -48,14 +48,38 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 	return 0;
 }
 
-/* New objects belong to the caller.  A daemon that is not root cannot give
- * them away; they stay its own (rootless metadata is a later step). */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * New objects belong to the caller, as the kernel would make them: the
+ * group of a setgid directory (the upper file system already applied it),
+ * and no setgid bit on a file whose group the caller is not in.  A daemon
+ * that is not root cannot give objects away; they stay its own (rootless
+ * metadata is a later step).
+ */
 static void set_owner(fuse_req_t req, int dirfd, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat dir, st;
 
-	if (geteuid() == 0)
-		(void)fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+	if (geteuid() != 0 || fstatat(dirfd, "", &dir, AT_EMPTY_PATH) < 0)
+		return;
+	(void)fchownat(dirfd, name, ctx->uid, (dir.st_mode & S_ISGID) ? (gid_t)-1 : ctx->gid,
+	               AT_SYMLINK_NOFOLLOW);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_ISGID) && !caller_in_group(req, st.st_gid))
+		(void)fchmodat(dirfd, name, st.st_mode & 07777 & ~(mode_t)S_ISGID, 0);
 }
 
 /* The new name is in place: the whiteout it replaces goes, and the kernel
@@ -279,6 +303,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		saverr = saverr ? saverr : ENOTEMPTY;
 		goto out_clear;
 	}
+	if (r.lower_exists && !upper_can_whiteout(name)) {
+		saverr = ENAMETOOLONG; /* decided before anything changes */
+		goto out_clear;
+	}
 	saverr = upper_ensure_dir(u, dir);
 	if (saverr)
 		goto out_clear;
@@ -292,7 +320,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 			forget_if_gone(u, &r);
 	}
 	/* A lower object of that name stays hidden. */
-	if (!saverr && r.n > 0)
+	if (!saverr && r.lower_exists)
 		saverr = upper_add_whiteout(dirfd, name);
 out_clear:
 	resolved_clear(&r);
@@ -348,6 +376,8 @@ static int rename_check(struct strata_union *u, struct rename_args *a)
 		return EEXIST;
 	if (!a->dst_exists && (a->flags & RENAME_EXCHANGE))
 		return ENOENT;
+	if (a->src.lower_exists && !(a->flags & RENAME_EXCHANGE) && !upper_can_whiteout(a->name))
+		return ENAMETOOLONG; /* the old name could not be whited out */
 	if (!a->dst_exists || (a->flags & RENAME_EXCHANGE))
 		return 0;
 	if (src_dir && !S_ISDIR(resolved_mode(u, &a->dst)))
@@ -419,11 +449,11 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		/* The old name's lower object stays hidden; the new name's
 		 * whiteout goes, and a directory landing where a lower one
 		 * was or is hidden must not show that one's contents. */
-		if (a->src.n > 0 && (rc = upper_add_whiteout(sfd, a->name)))
+		if (a->src.lower_exists && (rc = upper_add_whiteout(sfd, a->name)))
 			return rc;
 		if ((rc = upper_remove_whiteout(dfd, a->newname)))
 			return rc;
-		if (src_dir && (a->dst.whiteout || a->dst.n > 0)) {
+		if (src_dir && (a->dst.whiteout || a->dst.lower_exists)) {
 			int fd =
 			    openat(dfd, a->newname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 

@@ -112,11 +112,18 @@ void upper_close(struct strata_union *u)
 
 /* ---- whiteouts ---- */
 
+/* A name longer than NAME_MAX - 4 cannot be whited out: the OCI format
+ * has no other way to say a lower name is gone. */
 static int whiteout_name(const char *name, char *buf, size_t size)
 {
-	if (snprintf(buf, size, ".wh.%s", name) >= (int)size)
+	if (strlen(name) + 4 > NAME_MAX || snprintf(buf, size, ".wh.%s", name) >= (int)size)
 		return ENAMETOOLONG;
 	return 0;
+}
+
+bool upper_can_whiteout(const char *name)
+{
+	return strlen(name) + 4 <= NAME_MAX;
 }
 
 bool upper_has_whiteout(int dirfd, const char *name)
@@ -244,6 +251,7 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 	r->n = 0;
 	r->upper_fd = -1;
 	r->whiteout = false;
+	r->lower_exists = false;
 	if (dirfd >= 0 && !name_reserved(name)) {
 		if (fstatat(dirfd, name, &r->upper_st, AT_SYMLINK_NOFOLLOW) == 0) {
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -252,14 +260,14 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			/* A file hides everything below; a directory merges
 			 * with lower directories unless it is opaque, or with
 			 * the lower directory it was renamed from. */
-			if (!S_ISDIR(r->upper_st.st_mode))
-				return 0;
-			if (read_redirect(r->upper_fd, redirect, sizeof(redirect)))
+			r->lower_exists = union_resolve(u, dir, name, len, r->srcs, &r->n) == 0;
+			if (!S_ISDIR(r->upper_st.st_mode) ||
+			    (r->n > 0 && !S_ISDIR(union_src_mode(u, &r->srcs[0]))))
+				r->n = 0;
+			if (S_ISDIR(r->upper_st.st_mode) &&
+			    read_redirect(r->upper_fd, redirect, sizeof(redirect)))
 				return resolve_lower_path(u, redirect, r);
-			if (upper_is_opaque(r->upper_fd))
-				return 0;
-			if (union_resolve(u, dir, name, len, r->srcs, &r->n) == 0 &&
-			    !S_ISDIR(union_src_mode(u, &r->srcs[0])))
+			if (S_ISDIR(r->upper_st.st_mode) && upper_is_opaque(r->upper_fd))
 				r->n = 0;
 			return 0;
 		}
@@ -273,6 +281,7 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 		return ENOENT; /* reserved names never show */
 	}
 	rc = union_resolve(u, dir, name, len, r->srcs, &r->n);
+	r->lower_exists = rc == 0;
 	return rc;
 }
 

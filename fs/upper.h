@@ -30,7 +30,8 @@ struct resolved {
 	uint32_t n;
 	int upper_fd; /* O_PATH, owned by the holder; -1 when not in the upper */
 	struct stat upper_st;
-	bool whiteout; /* the upper hides the name (only when not found) */
+	bool whiteout;     /* the upper hides the name (only when not found) */
+	bool lower_exists; /* a lower layer has the name: removing it needs a whiteout */
 };
 
 void upper_close(struct strata_union *u);
@@ -70,6 +71,7 @@ int upper_set_redirect(int opath_fd, const char *path);
 
 /* Whiteouts in @dirfd (an upper directory). */
 bool upper_has_whiteout(int dirfd, const char *name);
+bool upper_can_whiteout(const char *name);
 int upper_add_whiteout(int dirfd, const char *name);
 int upper_remove_whiteout(int dirfd, const char *name);
 bool upper_is_opaque(int dirfd);
