@@ -44,6 +44,9 @@ struct layer_ops {
 	/* The node that holds @node's data and attributes: itself, or the
 	 * first name of a hard-linked file.  It gives the inode identity. */
 	uint64_t (*canonical)(const struct strata_layer *l, uint64_t node);
+	/* The next node after @after (LAYER_NONE: from the start) whose
+	 * canonical node is @canonical: every name of a hard-linked file. */
+	uint64_t (*next_link)(const struct strata_layer *l, uint64_t canonical, uint64_t after);
 	/* The directory holding @node (the root for the root). */
 	uint64_t (*parent)(const struct strata_layer *l, uint64_t node);
 	void (*stat)(const struct strata_layer *l, uint64_t node, struct stat *st);

@@ -94,6 +94,18 @@ static uint64_t stored_bytes(const struct ix_map *m, const struct ix_entry *e)
 	return n;
 }
 
+static uint64_t tar_next_link(const struct strata_layer *l, uint64_t canonical, uint64_t after)
+{
+	const struct ix_map *m = &tl(l)->map;
+
+	/* A scan: only copy-up of a hard-linked file asks, once per file. */
+	for (uint64_t i = after == LAYER_NONE ? 0 : after + 1; i < m->hdr->n_entries; i++)
+		if (ix_canonical_no(m, (uint32_t)i) == canonical &&
+		    !(m->entries[i].flags & IXE_WHITEOUT) && !S_ISDIR(m->entries[i].mode))
+			return i;
+	return LAYER_NONE;
+}
+
 static uint64_t tar_parent(const struct strata_layer *l, uint64_t node)
 {
 	return entry(l, node)->parent;
@@ -219,6 +231,7 @@ static const struct layer_ops tar_ops = {
     .mode = tar_mode,
     .canonical = tar_canonical,
     .parent = tar_parent,
+    .next_link = tar_next_link,
     .stat = tar_stat,
     .readlink = tar_readlink,
     .xattr = tar_xattr,

@@ -28,6 +28,25 @@ int sys_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int sys_write_all_at(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 ssize_t sys_pread_full(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;

@@ -12,6 +12,9 @@
 /* write(2) until done.  Returns 0 or -1 with errno. */
 int sys_write_all(int fd, const void *buf, size_t len);
 
+/* pwrite(2) until done.  0 or -1 with errno. */
+int sys_write_all_at(int fd, const void *buf, size_t len, off_t off);
+
 /* pread(2) until @len bytes or end of file.  Returns bytes read or -1. */
 ssize_t sys_pread_full(int fd, void *buf, size_t len, off_t off);
 

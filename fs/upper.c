@@ -261,6 +261,10 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			 * with lower directories unless it is opaque, or with
 			 * the lower directory it was renamed from. */
 			r->lower_exists = union_resolve(u, dir, name, len, r->srcs, &r->n) == 0;
+			if (r->lower_exists) {
+				r->lower_ino = union_ino(u, &r->srcs[0]);
+				r->lower_mode = union_src_mode(u, &r->srcs[0]);
+			}
 			if (!S_ISDIR(r->upper_st.st_mode) ||
 			    (r->n > 0 && !S_ISDIR(union_src_mode(u, &r->srcs[0]))))
 				r->n = 0;
@@ -309,8 +313,10 @@ uint64_t resolved_ino(struct strata_union *u, const struct resolved *r)
 	if (!S_ISLNK(r->upper_st.st_mode) &&
 	    getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
 		return origin;
-	if (r->n > 0)
-		return union_ino(u, &r->srcs[0]);
+	/* Symlinks cannot carry the origin xattr: one that replaced a lower
+	 * object of its type (a copy-up, or a re-creation) takes its number. */
+	if (r->lower_exists && (r->lower_mode & S_IFMT) == (r->upper_st.st_mode & S_IFMT))
+		return r->lower_ino;
 	return (1ULL << 63) | (uint64_t)r->upper_st.st_ino;
 }
 
@@ -327,16 +333,12 @@ int upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	return 0;
 }
 
-int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
+static int src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
 {
-	const struct strata_layer *l;
-	uint64_t node;
+	const struct strata_layer *l = union_layer(u, s);
+	uint64_t node = s->node;
 	size_t len = 0;
 
-	if (in->n_srcs == 0)
-		return ENOENT;
-	l = union_layer(u, &in->srcs[0]);
-	node = in->srcs[0].node;
 	buf[0] = '\0';
 	/* Built from the leaf up: each name goes in front. */
 	while (node != 0) {
@@ -354,6 +356,13 @@ int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t
 	if (len == 0)
 		snprintf(buf, size, "/");
 	return 0;
+}
+
+int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
+{
+	if (in->n_srcs == 0)
+		return ENOENT;
+	return src_path(u, &in->srcs[0], buf, size);
 }
 
 int upper_set_redirect(int opath_fd, const char *path)
@@ -437,6 +446,42 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 	return 0;
 }
 
+/* copy_file_range where the kernel can (same file system: reflinks or
+ * in-kernel copies), read and write where it cannot (EXDEV across file
+ * systems, EINVAL or ENOSYS on some). */
+static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len)
+{
+	static __thread char buf[64 * 1024];
+	bool plain = false;
+
+	while (len > 0) {
+		ssize_t c;
+
+		if (!plain) {
+			c = copy_file_range(in, &in_off, out, &out_off, len, 0);
+			if (c < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+			              errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			c = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), in_off);
+			if (c > 0 && sys_write_all_at(out, buf, (size_t)c, out_off) < 0)
+				return errno;
+			if (c > 0) {
+				in_off += c;
+				out_off += c;
+			}
+		}
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c <= 0)
+			return c < 0 ? errno : EIO;
+		len -= (uint64_t)c;
+	}
+	return 0;
+}
+
 static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint64_t size)
 {
 	struct layer_extent ext[16];
@@ -446,24 +491,116 @@ static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint6
 	while (off < size && (n = l->ops->map(l, node, off, size - off, ext, 16)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (ext[i].fd >= 0) {
-				off_t in_off = (off_t)ext[i].off, out_off = (off_t)off;
-				uint64_t left = ext[i].len;
+				int rc = copy_range(ext[i].fd, (off_t)ext[i].off, dst, (off_t)off,
+				                    ext[i].len);
 
-				while (left > 0) {
-					ssize_t c = copy_file_range(ext[i].fd, &in_off, dst,
-					                            &out_off, left, 0);
-
-					if (c < 0 && errno == EINTR)
-						continue;
-					if (c <= 0)
-						return c < 0 ? errno : EIO;
-					left -= (uint64_t)c;
-				}
+				if (rc)
+					return rc;
 			}
 			off += ext[i].len; /* holes stay holes */
 		}
 	}
 	return ftruncate(dst, (off_t)size) < 0 ? errno : 0;
+}
+
+/*
+ * The upper directory for the parent of @path (a layer path such as
+ * "/a/b/name"), made like a copy-up where missing, and the resolution of
+ * the last name in it.  Returns the directory's O_PATH fd, or -1.
+ */
+static int upper_dir_for_path(struct strata_union *u, char *path, struct resolved *last)
+{
+	struct inode *cur = u->root, *tmp = NULL;
+	char *comp = path, *slash;
+	int fd = -1;
+
+	while (*comp == '/')
+		comp++;
+	while ((slash = strchr(comp, '/'))) {
+		struct resolved r;
+		struct inode *held, *next;
+		int expected = -1;
+
+		*slash = '\0';
+		if (union_lookup_full(u, cur, comp, &r) || !S_ISDIR(resolved_mode(u, &r)) ||
+		    r.n == 0)
+			goto fail_clear;
+		if (r.upper_fd < 0) {
+			int cfd = atomic_load(&cur->upper_fd);
+
+			if (mkdirat(cfd, comp, 0700) < 0 && errno != EEXIST)
+				goto fail_clear;
+			r.upper_fd =
+			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (r.upper_fd < 0 ||
+			    copy_meta(union_layer(u, &r.srcs[0]), r.srcs[0].node, r.upper_fd,
+			              false) ||
+			    set_origin(r.upper_fd, union_ino(u, &r.srcs[0])))
+				goto fail_clear;
+		}
+		/* A directory inode the kernel holds learns of its upper copy. */
+		held = inode_table_find(&u->table, resolved_ino(u, &r));
+		if (held) {
+			int dupfd = dup(r.upper_fd);
+
+			if (dupfd >= 0 &&
+			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
+				close(dupfd);
+		}
+		next = inode_new(0, 0, S_IFDIR, r.srcs, r.n);
+		if (!next)
+			goto fail_clear;
+		atomic_store(&next->upper_fd, r.upper_fd);
+		inode_free(tmp);
+		cur = tmp = next;
+		comp = slash + 1;
+		continue;
+	fail_clear:
+		resolved_clear(&r);
+		goto out;
+	}
+	if (union_lookup_full(u, cur, comp, last) == 0) {
+		fd = dup(atomic_load(&cur->upper_fd));
+		memmove(path, comp, strlen(comp) + 1);
+	}
+out:
+	inode_free(tmp);
+	return fd;
+}
+
+/*
+ * A file hard-linked within its lower layer stays one file: its other
+ * names that the union still shows from that layer are linked to the copy.
+ * (A name hidden or replaced by now is left alone.)
+ */
+static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
+{
+	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	uint64_t canon = l->ops->canonical(l, in->srcs[0].node);
+	char fdpath[64], path[PATH_MAX];
+	struct stat st;
+
+	l->ops->stat(l, in->srcs[0].node, &st);
+	if (st.st_nlink < 2)
+		return;
+	upper_fd_path(fd, fdpath, sizeof(fdpath));
+	for (uint64_t n = l->ops->next_link(l, canon, LAYER_NONE); n != LAYER_NONE;
+	     n = l->ops->next_link(l, canon, n)) {
+		struct union_src s = {in->srcs[0].layer, n};
+		struct resolved last;
+		int dirfd;
+
+		if (src_path(u, &s, path, sizeof(path)))
+			continue;
+		dirfd = upper_dir_for_path(u, path, &last);
+		if (dirfd < 0)
+			continue;
+		/* Still this layer's file, not yet in the upper: link it. */
+		if (last.upper_fd < 0 && last.n > 0 && resolved_ino(u, &last) == in->ino)
+			(void)linkat(AT_FDCWD, fdpath, dirfd, path, AT_SYMLINK_FOLLOW);
+		resolved_clear(&last);
+		close(dirfd);
+	}
 }
 
 static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, const char *name)
@@ -489,6 +626,8 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
 			rc = errno;
 	}
+	if (!rc)
+		link_lower_names(u, in, fd);
 	close(fd);
 	return rc;
 }
@@ -564,10 +703,12 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 		if (!rc) {
 			int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
+			int expected = -1;
+
 			if (fd < 0)
 				rc = errno;
-			else
-				atomic_store(&in->upper_fd, fd);
+			else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd))
+				close(fd); /* made meanwhile by a hard link's copy-up */
 		}
 	}
 	pthread_mutex_unlock(inode_lock(u, in));

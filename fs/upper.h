@@ -30,8 +30,10 @@ struct resolved {
 	uint32_t n;
 	int upper_fd; /* O_PATH, owned by the holder; -1 when not in the upper */
 	struct stat upper_st;
-	bool whiteout;     /* the upper hides the name (only when not found) */
-	bool lower_exists; /* a lower layer has the name: removing it needs a whiteout */
+	bool whiteout;       /* the upper hides the name (only when not found) */
+	bool lower_exists;   /* a lower layer has the name: removing it needs a whiteout */
+	uint64_t lower_ino;  /* then: its st_ino */
+	uint32_t lower_mode; /* and its type */
 };
 
 void upper_close(struct strata_union *u);
