@@ -406,6 +406,31 @@ char *inode_name(struct strata_union *u, struct inode *in)
 
 /* ---- copy-up ---- */
 
+/* Copy-ups are invisible: a directory they add a name to keeps its times. */
+struct dir_times {
+	bool valid;
+	struct timespec ts[2];
+};
+
+static void dir_times_save(int dirfd, struct dir_times *t)
+{
+	struct stat st;
+
+	t->valid = fstatat(dirfd, "", &st, AT_EMPTY_PATH) == 0;
+	t->ts[0] = st.st_atim;
+	t->ts[1] = st.st_mtim;
+}
+
+static void dir_times_restore(int dirfd, const struct dir_times *t)
+{
+	char path[64];
+
+	if (!t->valid)
+		return;
+	upper_fd_path(dirfd, path, sizeof(path));
+	(void)utimensat(AT_FDCWD, path, t->ts, 0);
+}
+
 static int set_origin(int fd_or_opath, uint64_t ino)
 {
 	char path[64];
@@ -527,8 +552,13 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 			goto fail_clear;
 		if (r.upper_fd < 0) {
 			int cfd = atomic_load(&cur->upper_fd);
+			struct dir_times times;
+			int made;
 
-			if (mkdirat(cfd, comp, 0700) < 0 && errno != EEXIST)
+			dir_times_save(cfd, &times);
+			made = mkdirat(cfd, comp, 0700);
+			dir_times_restore(cfd, &times);
+			if (made < 0 && errno != EEXIST)
 				goto fail_clear;
 			r.upper_fd =
 			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -596,8 +626,13 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 		if (dirfd < 0)
 			continue;
 		/* Still this layer's file, not yet in the upper: link it. */
-		if (last.upper_fd < 0 && last.n > 0 && resolved_ino(u, &last) == in->ino)
+		if (last.upper_fd < 0 && last.n > 0 && resolved_ino(u, &last) == in->ino) {
+			struct dir_times times;
+
+			dir_times_save(dirfd, &times);
 			(void)linkat(AT_FDCWD, fdpath, dirfd, path, AT_SYMLINK_FOLLOW);
+			dir_times_restore(dirfd, &times);
+		}
 		resolved_clear(&last);
 		close(dirfd);
 	}
@@ -699,7 +734,11 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 	pfd = atomic_load(&parent->upper_fd);
 	pthread_mutex_lock(inode_lock(u, in));
 	if (atomic_load(&in->upper_fd) < 0) {
+		struct dir_times times;
+
+		dir_times_save(pfd, &times);
 		rc = make(u, in, pfd, name);
+		dir_times_restore(pfd, &times);
 		if (!rc) {
 			int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
