@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ll.h"
+#include "sys.h"
 #include "upper.h"
 
 /* ---- making names ---- */
@@ -266,17 +267,12 @@ static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *emp
  * and an opaque marker; they go before the directory can. */
 static int clear_hidden(int dirfd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = sys_opendir_at(dirfd);
 	struct dirent *de;
 	int rc = 0;
 
-	if (!d) {
-		rc = errno;
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
+	if (!d)
+		return errno;
 	while (!rc && (de = readdir(d)))
 		if (name_reserved(de->d_name) && unlinkat(dirfd, de->d_name, 0) < 0)
 			rc = errno;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -137,4 +138,21 @@ int sys_mkdir_p(const char *path)
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+DIR *sys_opendir_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int en = errno;
+
+		close(fd);
+		errno = en;
+	}
+	return d;
 }

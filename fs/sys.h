@@ -6,6 +6,7 @@
 #ifndef STRATA_SYS_H
 #define STRATA_SYS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,6 +27,10 @@ int sys_tmpfile_beside(const char *path, char **tmp_name);
 /* Writes @buf to a temp file beside @path and renames it over @path, so a
  * reader sees the old file or the whole new one.  0 or -1 with errno. */
 int sys_write_file_atomic(const char *path, const void *buf, size_t len);
+
+/* A directory stream on the directory @dirfd (O_PATH allowed) names, or
+ * NULL with errno.  Close with closedir(). */
+DIR *sys_opendir_at(int dirfd);
 
 /* mkdir -p with mode 0700 for components it creates.  0 or -1 with errno. */
 int sys_mkdir_p(const char *path);

@@ -35,15 +35,11 @@ int upper_reopen(int opath_fd, int flags)
 
 static void clean_work_dir(int work)
 {
-	int fd = openat(work, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = sys_opendir_at(work);
 	struct dirent *de;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return;
-	}
 	/* Leftovers of copy-ups a crash interrupted: never visible, now gone. */
 	while ((de = readdir(d)))
 		if (strncmp(de->d_name, "tmp.", 4) == 0)

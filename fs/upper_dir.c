@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sys.h"
 #include "upper.h"
 
 struct names {
@@ -65,17 +66,12 @@ static void names_free(struct names *ns)
 /* The upper directory's visible names, and the names its whiteouts hide. */
 static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = sys_opendir_at(dirfd);
 	struct dirent *de;
 	int rc = 0;
 
-	if (!d) {
-		rc = errno;
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
+	if (!d)
+		return errno;
 	while (!rc && (de = readdir(d))) {
 		const char *n = de->d_name;
 
