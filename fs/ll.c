@@ -82,6 +82,8 @@ int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
 		return ENOTDIR;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return EINVAL; /* the kernel resolves these itself */
+	if (strlen(name) > NAME_MAX)
+		return ENAMETOOLONG; /* FUSE passes names up to 1024 bytes */
 	rc = union_lookup_full(u, dir, name, &r);
 	if (rc)
 		return rc;

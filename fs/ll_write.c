@@ -410,6 +410,23 @@ static int keep_lower_content(struct strata_union *u, struct inode *in)
 	return upper_set_redirect(atomic_load(&in->upper_fd), path);
 }
 
+/* A directory that lands on a name a lower directory has (or had) must not
+ * show that one's contents: it is made opaque, unless it shows the lower
+ * content it came with (a redirect), which opacity does not touch. */
+static int seal_dir(int dirfd, const char *name, bool lower_there)
+{
+	int fd, rc;
+
+	if (!lower_there)
+		return 0;
+	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = upper_make_opaque(fd);
+	close(fd);
+	return rc;
+}
+
 static int do_rename(struct strata_union *u, struct rename_args *a)
 {
 	struct inode *src_in = held_inode(u, &a->src), *dst_in = NULL;
@@ -443,22 +460,20 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		forget_if_gone(u, &a->dst);
 	if (!(a->flags & RENAME_EXCHANGE)) {
 		/* The old name's lower object stays hidden; the new name's
-		 * whiteout goes, and a directory landing where a lower one
-		 * was or is hidden must not show that one's contents. */
+		 * whiteout goes. */
 		if (a->src.lower_exists && (rc = upper_add_whiteout(sfd, a->name)))
 			return rc;
 		if ((rc = upper_remove_whiteout(dfd, a->newname)))
 			return rc;
-		if (src_dir && (a->dst.whiteout || a->dst.lower_exists)) {
-			int fd =
-			    openat(dfd, a->newname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			rc = fd < 0 ? errno : upper_make_opaque(fd);
-			if (fd >= 0)
-				close(fd);
-			if (rc)
-				return rc;
-		}
+		if (src_dir &&
+		    (rc = seal_dir(dfd, a->newname, a->dst.whiteout || a->dst.lower_exists)))
+			return rc;
+	} else {
+		if (S_ISDIR(resolved_mode(u, &a->dst)) &&
+		    (rc = seal_dir(sfd, a->name, a->src.lower_exists)))
+			return rc;
+		if (src_dir && (rc = seal_dir(dfd, a->newname, a->dst.lower_exists)))
+			return rc;
 	}
 	set_name(u, src_in, a->newdir, a->newname);
 	if (dst_in)

@@ -204,6 +204,9 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	}
 	if (o->on_ready)
 		o->on_ready(o->on_ready_ctx);
+	/* The kernel already applied the caller's umask to every mode it
+	 * sends; ours must not apply again to what we create in the upper. */
+	umask(0);
 	/* A signal (positive) is the normal way to stop: unmount and succeed. */
 	rc = serve(se, o);
 	if (rc > 0)

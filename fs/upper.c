@@ -309,9 +309,12 @@ uint64_t resolved_ino(struct strata_union *u, const struct resolved *r)
 	if (!S_ISLNK(r->upper_st.st_mode) &&
 	    getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
 		return origin;
-	/* Symlinks cannot carry the origin xattr: one that replaced a lower
-	 * object of its type (a copy-up, or a re-creation) takes its number. */
-	if (r->lower_exists && (r->lower_mode & S_IFMT) == (r->upper_st.st_mode & S_IFMT))
+	/* Symlinks and special files cannot carry the origin xattr: one that
+	 * replaced a lower object of its type (a copy-up, or a re-creation)
+	 * takes its number.  Files and directories without an origin were
+	 * born here, whatever name they have now. */
+	if (r->lower_exists && !S_ISREG(r->upper_st.st_mode) && !S_ISDIR(r->upper_st.st_mode) &&
+	    (r->lower_mode & S_IFMT) == (r->upper_st.st_mode & S_IFMT))
 		return r->lower_ino;
 	return (1ULL << 63) | (uint64_t)r->upper_st.st_ino;
 }
