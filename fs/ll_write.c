@@ -69,15 +69,42 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
  * that is not root cannot give objects away; they stay its own (rootless
  * metadata is a later step).
  */
+/* A daemon that is not root records a caller other than itself in the
+ * xattr (and the group a setgid parent gives); symlinks cannot hold it. */
+static void set_owner_rootless(fuse_req_t req, int dirfd, const char *name, const struct stat *dir)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uid_t uid = ctx->uid;
+	gid_t gid = (dir->st_mode & S_ISGID) ? dir->st_gid : ctx->gid;
+	struct stat st;
+	int fd;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode) ||
+	    (uid == st.st_uid && gid == st.st_gid))
+		return;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)meta_set(fd, &uid, &gid, NULL, NULL);
+	close(fd);
+}
+
 static void set_owner(fuse_req_t req, int dirfd, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stat dir, st;
 
-	if (geteuid() != 0 || fstatat(dirfd, "", &dir, AT_EMPTY_PATH) < 0)
+	if (fstatat(dirfd, "", &dir, AT_EMPTY_PATH) < 0)
 		return;
-	(void)fchownat(dirfd, name, ctx->uid, (dir.st_mode & S_ISGID) ? (gid_t)-1 : ctx->gid,
-	               AT_SYMLINK_NOFOLLOW);
+	/* Not root, or root of a user namespace that lacks the id: the
+	 * owner is recorded instead. */
+	if (geteuid() != 0 ||
+	    (fchownat(dirfd, name, ctx->uid, (dir.st_mode & S_ISGID) ? (gid_t)-1 : ctx->gid,
+	              AT_SYMLINK_NOFOLLOW) < 0 &&
+	     (errno == EPERM || errno == EINVAL))) {
+		set_owner_rootless(req, dirfd, name, &dir);
+		return;
+	}
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    (st.st_mode & S_ISGID) && !caller_in_group(req, st.st_gid))
 		(void)fchmodat(dirfd, name, st.st_mode & 07777 & ~(mode_t)S_ISGID, 0);
@@ -106,8 +133,8 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
-	if (!saverr && mknodat(dirfd, name, mode, rdev) < 0)
-		saverr = errno;
+	if (!saverr)
+		saverr = upper_mknod(dirfd, name, mode, rdev);
 	if (saverr) {
 		fuse_reply_err(req, saverr);
 		return;
@@ -516,19 +543,55 @@ out:
 
 /* ---- attributes and data ---- */
 
+/* chmod, and what it could not keep (setgid outside the daemon's groups,
+ * a device placeholder's bits) recorded in the xattr. */
+static int set_mode(int fd, const char *path, mode_t type, mode_t mode)
+{
+	struct upper_meta m;
+	struct stat now;
+
+	if (S_ISLNK(type))
+		return 0;
+	meta_read(fd, &m);
+	if (!(m.valid && (S_ISCHR(m.mode) || S_ISBLK(m.mode))) && chmod(path, mode & 07777) < 0)
+		return errno;
+	if (m.valid ||
+	    (fstatat(fd, "", &now, AT_EMPTY_PATH) == 0 && (now.st_mode & 07777) != (mode & 07777)))
+		return meta_set(fd, NULL, NULL, &mode, NULL);
+	return 0;
+}
+
+/* chown, or for a daemon that may not, the owner recorded in the xattr
+ * (a symlink's owner is then not kept: it cannot carry one). */
+static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
+{
+	struct upper_meta m;
+
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != EPERM && errno != EINVAL) /* EINVAL: an id the user namespace lacks */
+			return errno;
+		return S_ISLNK(type) ? 0 : meta_set(fd, &uid, &gid, NULL, NULL);
+	}
+	if (S_ISLNK(type))
+		return 0;
+	meta_read(fd, &m);
+	/* Really done: an owner recorded before would now mislead. */
+	return m.valid ? meta_set(fd, &uid, &gid, NULL, NULL) : 0;
+}
+
 static int apply_attrs(struct inode *in, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
-	int fd = atomic_load(&in->upper_fd);
+	int fd = atomic_load(&in->upper_fd), rc;
 	char path[64];
 
 	upper_fd_path(fd, path, sizeof(path));
-	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
-		return errno;
+	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = set_mode(fd, path, in->mode, attr->st_mode)))
+		return rc;
 	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
-	    fchownat(fd, "", (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-	             (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1,
-	             AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return errno;
+	    (rc =
+	         set_owner_of(fd, in->mode, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+	                      (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
+		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		int rc = fi && fi->fh ? ftruncate((int)(fi->fh - 1), attr->st_size)
 		                      : truncate(path, attr->st_size);

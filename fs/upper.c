@@ -253,6 +253,12 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 			if (r->upper_fd < 0)
 				return errno;
+			if (!S_ISLNK(r->upper_st.st_mode)) {
+				struct upper_meta m;
+
+				meta_read(r->upper_fd, &m);
+				meta_apply(&m, &r->upper_st);
+			}
 			/* A file hides everything below; a directory merges
 			 * with lower directories unless it is opaque, or with
 			 * the lower directory it was renamed from. */
@@ -326,6 +332,12 @@ int upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	(void)u;
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
+	if (!S_ISLNK(st->st_mode)) {
+		struct upper_meta m;
+
+		meta_read(fd, &m);
+		meta_apply(&m, st);
+	}
 	st->st_ino = in->ino;
 	if (S_ISDIR(st->st_mode) && in->n_srcs > 0)
 		st->st_nlink = 1; /* merged, as overlayfs reports */
@@ -444,6 +456,8 @@ static int set_origin(int fd_or_opath, uint64_t ino)
 static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, bool is_link)
 {
 	struct timespec ts[2];
+	bool owner_lost = false;
+	int rc;
 	char path[64];
 	struct stat st;
 	const char *xname;
@@ -452,12 +466,32 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 
 	l->ops->stat(l, node, &st);
 	upper_fd_path(opath_fd, path, sizeof(path));
-	if (fchownat(opath_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EPERM)
-		return errno;
-	if (!is_link) {
-		if (chmod(path, st.st_mode & 07777) < 0)
+	if (fchownat(opath_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		/* EINVAL: an id the daemon's user namespace lacks. */
+		if (errno != EPERM && errno != EINVAL)
 			return errno;
+		owner_lost = true; /* a symlink's stays lost: it cannot carry the xattr */
+	}
+	if (!is_link) {
+		struct upper_meta m;
+		struct stat now;
+
+		if (chmod(path, st.st_mode & 07777) < 0 ||
+		    fstatat(opath_fd, "", &now, AT_EMPTY_PATH) < 0)
+			return errno;
+		/* Rootless: what could not be made real (the owner, bits an
+		 * unprivileged owner may not keep, a device placeholder's
+		 * type) is recorded, all of it at once. */
+		meta_read(opath_fd, &m);
+		if (m.valid || owner_lost || (now.st_mode & 07777) != (st.st_mode & 07777)) {
+			struct upper_meta w = {true, st.st_uid, st.st_gid,
+			                       ((m.valid ? m.mode : now.st_mode) & S_IFMT) |
+			                           (st.st_mode & 07777),
+			                       m.valid ? m.rdev : 0};
+
+			if ((rc = meta_write(opath_fd, &w)))
+				return rc;
+		}
 		for (uint32_t i = 0; l->ops->xattr(l, node, i, &xname, &value, &vsize); i++)
 			if (setxattr(path, xname, value, vsize, 0) < 0 && errno != ENOTSUP &&
 			    errno != EPERM)
@@ -666,6 +700,30 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 	return rc;
 }
 
+int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
+{
+	struct upper_meta m = {true, geteuid(), getegid(), mode, rdev};
+	int fd, rc;
+
+	if (mknodat(dirfd, name, mode, rdev) == 0)
+		return 0;
+	if ((errno != EPERM && errno != EINVAL) || (!S_ISCHR(mode) && !S_ISBLK(mode)))
+		return errno;
+	/* Rootless: a device node is an empty file that reports as one. */
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	close(fd);
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = meta_write(fd, &m);
+	close(fd);
+	if (rc)
+		unlinkat(dirfd, name, 0);
+	return rc;
+}
+
 static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, const char *name)
 {
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
@@ -679,8 +737,8 @@ static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, co
 
 		if (symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0)
 			return errno;
-	} else if (mknodat(dirfd, name, st.st_mode, st.st_rdev) < 0) {
-		return errno;
+	} else if ((rc = upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
+		return rc;
 	}
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)

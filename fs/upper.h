@@ -23,6 +23,9 @@
 /* On an upper directory renamed from a lower one: the lower path whose
  * content it still shows ("/usr/share/doc"), as overlayfs' redirect_dir. */
 #define UPPER_REDIRECT_XATTR "user.strata.redirect"
+/* Owner, mode and device a daemon without privilege could not make real
+ * (meta.c, docs/xattrs.md). */
+#define UPPER_META_XATTR "user.strata.meta"
 
 /* A name resolved through the upper and the lower layers. */
 struct resolved {
@@ -71,6 +74,10 @@ int upper_copy_up(struct strata_union *u, struct inode *in);
 int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
 int upper_set_redirect(int opath_fd, const char *path);
 
+/* mknodat, or for a device node a daemon may not make, a placeholder file
+ * with the node's metadata in the xattr.  0 or errno. */
+int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev);
+
 /* Whiteouts in @dirfd (an upper directory). */
 bool upper_has_whiteout(int dirfd, const char *name);
 bool upper_can_whiteout(const char *name);
@@ -92,6 +99,22 @@ struct upper_listing {
 
 int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out);
 void upper_listing_free(struct upper_listing *l);
+
+/* ---- meta.c ---- */
+struct upper_meta {
+	bool valid;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode; /* with the file type */
+	dev_t rdev;
+};
+
+int meta_read(int opath_fd, struct upper_meta *m);
+int meta_write(int opath_fd, const struct upper_meta *m);
+void meta_apply(const struct upper_meta *m, struct stat *st);
+/* Records what is given (NULL: keep), over what the object reports now. */
+int meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
+             const dev_t *rdev);
 
 /* Names users may not create: the OCI format reserves ".wh.". */
 static inline bool name_reserved(const char *name)
