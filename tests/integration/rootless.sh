@@ -5,7 +5,9 @@
 # them as if real, across copy-up and remount.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v unshare >/dev/null && command -v setpriv >/dev/null || skip "needs unshare and setpriv"
+if ! command -v unshare >/dev/null || ! command -v setpriv >/dev/null; then
+	skip "needs unshare and setpriv"
+fi
 chmod 0666 /dev/fuse
 chmod 0755 "$T"
 L=$T/lower
