@@ -673,4 +673,7 @@ const struct fuse_lowlevel_ops strata_ll_ops = {
     .setxattr = op_setxattr,
     .removexattr = op_removexattr,
     .fallocate = op_fallocate,
+    .lseek = op_lseek,
+    .copy_file_range = op_copy_file_range,
+    .fsyncdir = op_fsyncdir,
 };

@@ -683,3 +683,67 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 	}
 	fuse_reply_err(req, fallocate((int)(fi->fh - 1), mode, offset, length) < 0 ? errno : 0);
 }
+
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	off_t r;
+
+	if (!fi->fh) {
+		/* A lower file, shown as all data (ENOSYS would turn lseek off
+		 * for upper files too: the kernel remembers it per mount). */
+		struct strata_union *u = union_of(req);
+		struct stat st;
+		int rc = inode_stat(u, inode_of(u, ino), &st);
+
+		if (rc || off < 0 || off >= st.st_size)
+			fuse_reply_err(req, rc ? rc : ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
+		return;
+	}
+	r = lseek((int)(fi->fh - 1), off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                        struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+                        struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)ino_in;
+	(void)ino_out;
+	/* Only between two upper files; otherwise the kernel copies itself. */
+	if (!fi_in->fh || !fi_out->fh) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	n = copy_file_range((int)(fi_in->fh - 1), &off_in, (int)(fi_out->fh - 1), &off_out, len,
+	                    (unsigned int)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct strata_union *u = union_of(req);
+	struct inode *dir = inode_of(u, ino);
+	int ufd = atomic_load(&dir->upper_fd), fd, rc = 0;
+
+	(void)fi;
+	if (ufd < 0) { /* nothing of it is in the upper: nothing to sync */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = upper_reopen(ufd, O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		rc = errno;
+	if (fd >= 0)
+		close(fd);
+	fuse_reply_err(req, rc);
+}
