@@ -464,6 +464,17 @@ EOF
 else
 	log 'note: gcc is not installed; skipping the gcc part'
 fi
+if command -v sqlite3 >/dev/null; then
+	# A database with a journal: writes, renames and unlinks in one dir.
+	if sqlite3 "$M/proj/t.db" 'create table t(x); begin; insert into t values(1),(2),(3);
+		commit; begin; delete from t where x = 2; rollback;' >"$T/sq.log" 2>&1; then pass; else
+		fail "sqlite3 in the mount: $(head -5 "$T/sq.log")"
+	fi
+	assert_eq 'sqlite3: integrity check' ok "$(sqlite3 "$M/proj/t.db" 'pragma integrity_check;' 2>&1)"
+	assert_eq 'sqlite3: rows after a rollback' 3 "$(sqlite3 "$M/proj/t.db" 'select count(*) from t;' 2>&1)"
+else
+	log 'note: sqlite3 is not installed; skipping the sqlite3 part'
+fi
 sumount "$M"
 smount "$M" --upper "$U4" --layer "$T/proj.tar"
 if command -v git >/dev/null; then
@@ -474,6 +485,10 @@ if command -v git >/dev/null; then
 fi
 if command -v gcc >/dev/null; then
 	assert_eq 'after remount: the program still runs' 'hello, world 42' "$("$M/proj/src/hello" 2>&1)"
+fi
+if command -v sqlite3 >/dev/null; then
+	assert_eq 'after remount: sqlite3 integrity check' ok \
+		"$(sqlite3 "$M/proj/t.db" 'pragma integrity_check;' 2>&1)"
 fi
 sumount "$M"
 
