@@ -28,7 +28,10 @@ int upper_reopen(int opath_fd, int flags)
 	char path[64];
 
 	upper_fd_path(opath_fd, path, sizeof(path));
-	return open(path, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC);
+	/* The magic link is itself a symlink: O_NOFOLLOW (which the kernel
+	 * already applied to the user's path) would fail it with ELOOP. */
+	return open(path,
+	            (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC);
 }
 
 /* ---- setup ---- */
