@@ -34,7 +34,7 @@ struct inode *inode_of(struct strata_union *u, fuse_ino_t ino)
 
 int inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
-	if (atomic_load(&in->upper_fd) >= 0)
+	if (inode_in_upper(in))
 		return upper_stat(u, in, st);
 	union_stat(u, in, st);
 	return 0;
@@ -45,7 +45,7 @@ int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param
 	/* What the upper layer holds may change, but only through us: the
 	 * kernel updates its caches for our replies, so short timeouts are a
 	 * second line of defence, not the mechanism. */
-	double timeout = atomic_load(&in->upper_fd) >= 0 ? UPPER_TIMEOUT : LOWER_TIMEOUT;
+	double timeout = inode_in_upper(in) ? UPPER_TIMEOUT : LOWER_TIMEOUT;
 
 	memset(e, 0, sizeof(*e));
 	e->ino = in == u->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
@@ -55,18 +55,32 @@ int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param
 }
 
 /* An inode found again may learn of its upper object (copied up through
- * another name) or its own name; what it already has stays. */
-static void adopt(struct strata_union *u, struct inode *in, struct resolved *r, const char *name)
+ * another name).  A file also learns the name it was found by, which is
+ * how it is found in the upper from now on: the name it had may be gone
+ * (one of several hard links unlinked). */
+static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, struct resolved *r,
+                  const char *name)
 {
 	int expected = -1;
 
 	if (r->upper_fd < 0)
 		return;
 	pthread_mutex_lock(inode_lock(u, in));
-	if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
-		r->upper_fd = -1;
-	if (!in->name && in->n_srcs == 0)
-		in->name = strdup(name);
+	if (S_ISDIR(in->mode)) {
+		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
+			r->upper_fd = -1;
+		if (!in->name && in->n_srcs == 0)
+			in->name = strdup(name);
+	} else {
+		char *copy = strdup(name);
+
+		atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME);
+		if (copy) {
+			free(in->name);
+			in->name = copy;
+			in->parent_ino = dir->ino;
+		}
+	}
 	pthread_mutex_unlock(inode_lock(u, in));
 	resolved_clear(r);
 }
@@ -93,7 +107,7 @@ int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
 		resolved_clear(&r);
 		return ENOMEM;
 	}
-	adopt(u, in, &r, name);
+	adopt(u, in, dir, &r, name);
 	rc = fill_entry(u, in, e);
 	if (rc)
 		inode_table_forget(&u->table, in, 1);
@@ -144,39 +158,59 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 
 	struct inode *in = inode_of(u, ino);
-	int saverr;
+	int saverr = 0;
 
-	(void)fi;
-	saverr = inode_stat(u, in, &st);
+	/* An open file answers through its handle: it may have no name left. */
+	if (fi && fi->fh && S_ISREG(in->mode)) {
+		int fd = (int)(fi->fh - 1);
+		struct upper_meta m;
+
+		if (fstat(fd, &st) < 0) {
+			saverr = errno;
+		} else {
+			meta_read(fd, &m);
+			meta_apply(&m, &st);
+			st.st_ino = in->ino;
+		}
+	} else {
+		saverr = inode_stat(u, in, &st);
+	}
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
-		fuse_reply_attr(req, &st,
-		                atomic_load(&in->upper_fd) >= 0 ? UPPER_TIMEOUT : LOWER_TIMEOUT);
+		fuse_reply_attr(req, &st, inode_in_upper(in) ? UPPER_TIMEOUT : LOWER_TIMEOUT);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
-	int ufd = atomic_load(&in->upper_fd);
 	char target[PATH_MAX + 1];
 	const struct strata_layer *l;
+	struct upper_ref ref;
 	ssize_t n;
 	size_t len;
+	int rc;
 
 	if (!S_ISLNK(in->mode)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (ufd < 0) {
+	if (!inode_in_upper(in)) {
 		l = union_layer(u, &in->srcs[0]);
 		fuse_reply_readlink(req, l->ops->readlink(l, in->srcs[0].node, &len));
 		return;
 	}
-	n = readlinkat(ufd, "", target, sizeof(target) - 1);
+	rc = upper_ref_get(u, in, &ref);
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	n = readlinkat(ref.fd, "", target, sizeof(target) - 1);
+	rc = errno;
+	upper_ref_put(&ref);
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, rc);
 		return;
 	}
 	target[n] = '\0';
@@ -196,7 +230,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
-	int saverr = 0, ufd, fd;
+	struct upper_ref ref;
+	int saverr = 0, fd;
 
 	if (!union_writable(u)) {
 		saverr = ENOSYS;
@@ -204,17 +239,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (writing && (saverr = upper_copy_up(u, in)))
 		goto out;
-	ufd = atomic_load(&in->upper_fd);
-	if (ufd < 0) { /* a lower file, read only: as immutable as ever */
+	if (!inode_in_upper(in)) { /* a lower file, read only: as immutable as ever */
 		fi->fh = 0;
 		fi->keep_cache = 1;
 		goto out;
 	}
-	fd = upper_reopen(ufd, fi->flags);
-	if (fd < 0) {
-		saverr = errno;
+	if ((saverr = upper_ref_get(u, in, &ref)))
 		goto out;
-	}
+	fd = upper_reopen(ref.fd, fi->flags);
+	saverr = fd < 0 ? errno : 0;
+	upper_ref_put(&ref);
+	if (fd < 0)
+		goto out;
 	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us. */
 	if ((fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
 		saverr = errno;
@@ -367,14 +403,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_upper(req, (int)(fi->fh - 1), size, off);
 		return;
 	}
-	if (atomic_load(&in->upper_fd) >= 0) {
+	if (inode_in_upper(in)) {
 		/* Opened before a copy-up: the lower data may be shorter than
 		 * what the kernel now knows, and a short reply would shrink
 		 * the file in its eyes.  Read what is there now. */
-		int fd = upper_reopen(atomic_load(&in->upper_fd), O_RDONLY);
+		struct upper_ref ref;
+		int fd, rc = upper_ref_get(u, in, &ref);
 
+		fd = rc ? -1 : upper_reopen(ref.fd, O_RDONLY);
+		if (!rc && fd < 0)
+			rc = errno;
+		upper_ref_put(&ref);
 		if (fd < 0) {
-			fuse_reply_err(req, errno);
+			fuse_reply_err(req, rc);
 			return;
 		}
 		read_upper(req, fd, size, off);

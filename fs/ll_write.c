@@ -229,13 +229,18 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
+	struct upper_ref ref = {-1, false};
+
 	if (!saverr)
 		saverr = upper_copy_up(u, in);
+	if (!saverr)
+		saverr = upper_ref_get(u, in, &ref);
 	if (!saverr) {
-		upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+		upper_fd_path(ref.fd, path, sizeof(path));
 		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
 			saverr = errno;
 	}
+	upper_ref_put(&ref);
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
@@ -252,11 +257,21 @@ static void forget_if_gone(struct strata_union *u, struct resolved *r)
 	struct inode *in;
 	struct stat st;
 
+	/* The kernel may still hold it (an open file, another hard link):
+	 * it cannot be found by this name any more, so it keeps an fd. */
+	in = r->upper_fd >= 0 ? inode_table_find(&u->table, resolved_ino(u, r)) : NULL;
+	if (in && !S_ISDIR(in->mode)) {
+		int expected = UPPER_BY_NAME, fd = dup(r->upper_fd);
+
+		if (fd >= 0 && !atomic_compare_exchange_strong(&in->upper_fd, &expected, fd))
+			close(fd);
+	}
+
 	if (r->upper_fd < 0 || fstatat(r->upper_fd, "", &st, AT_EMPTY_PATH) < 0 ||
 	    (st.st_nlink > 0 && !S_ISDIR(st.st_mode)))
 		return;
 	in = inode_table_find(&u->table, resolved_ino(u, r));
-	if (in && atomic_load(&in->upper_fd) >= 0)
+	if (in && inode_in_upper(in))
 		inode_table_unhash(&u->table, in);
 }
 
@@ -579,10 +594,11 @@ static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
 	return m.valid ? meta_set(fd, &uid, &gid, NULL, NULL) : 0;
 }
 
-static int apply_attrs(struct inode *in, struct stat *attr, int to_set, struct fuse_file_info *fi)
+static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
 {
-	int fd = atomic_load(&in->upper_fd), rc;
 	char path[64];
+	int rc;
 
 	upper_fd_path(fd, path, sizeof(path));
 	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = set_mode(fd, path, in->mode, attr->st_mode)))
@@ -621,11 +637,15 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 {
 	struct strata_union *u = union_of(req);
 	struct inode *in = inode_of(u, ino);
+	struct upper_ref ref = {-1, false};
 	struct stat st;
 	int saverr = upper_copy_up(u, in);
 
 	if (!saverr)
-		saverr = apply_attrs(in, attr, to_set, fi);
+		saverr = upper_ref_get(u, in, &ref);
+	if (!saverr)
+		saverr = apply_attrs(in, ref.fd, attr, to_set, fi);
+	upper_ref_put(&ref);
 	if (!saverr)
 		saverr = inode_stat(u, in, &st);
 	if (saverr)

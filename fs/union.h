@@ -41,8 +41,11 @@ struct inode {
 	uint32_t mode;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
-	/* The upper layer's object (O_PATH), once it has one; -1 before.
-	 * Set once, under the inode's lock, never cleared while it lives. */
+	/* The upper layer's object: -1 while it has none; for a directory an
+	 * O_PATH fd, held; for anything else UPPER_BY_NAME: found by name in
+	 * its parent's upper directory when needed (holding an fd per file ran
+	 * out of descriptors on a 20,000-file untar).  Set once, under the
+	 * inode's lock, never cleared while it lives. */
 	_Atomic int upper_fd;
 	/* Its name in its parent when that is not srcs[0]'s own name (made or
 	 * renamed in the upper layer); under the inode's lock. */
@@ -69,7 +72,13 @@ struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
 };
 
-#define UNION_LOCKS 64
+#define UNION_LOCKS   64
+#define UPPER_BY_NAME (-2)
+
+static inline bool inode_in_upper(const struct inode *in)
+{
+	return atomic_load(&in->upper_fd) != -1;
+}
 
 struct strata_union {
 	struct strata_layer **layers; /* lowest first */

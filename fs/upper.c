@@ -50,12 +50,28 @@ static void clean_work_dir(int work)
 	closedir(d);
 }
 
-/* Every upper object the kernel holds keeps an O_PATH fd open. */
+/*
+ * Every upper object the kernel holds keeps an O_PATH fd open (as libfuse's
+ * passthrough_ll does), so the limit goes as high as the system allows:
+ * fs.nr_open for root, the hard limit for others.  An untar of 20,000 files
+ * ran out at a limit of 20,000.
+ */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
+	FILE *f;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (geteuid() == 0 && (f = fopen("/proc/sys/fs/nr_open", "re"))) {
+		unsigned long long max;
+
+		if (fscanf(f, "%llu", &max) == 1 && max > rl.rlim_max)
+			rl.rlim_max = (rlim_t)max;
+		fclose(f);
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
@@ -330,21 +346,64 @@ uint64_t resolved_ino(struct strata_union *u, const struct resolved *r)
 
 int upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
-	int fd = atomic_load(&in->upper_fd);
+	struct upper_ref ref;
+	int rc = upper_ref_get(u, in, &ref);
 
-	(void)u;
-	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return errno;
+	if (rc)
+		return rc;
+	if (fstatat(ref.fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = errno;
+		upper_ref_put(&ref);
+		return rc;
+	}
 	if (!S_ISLNK(st->st_mode)) {
 		struct upper_meta m;
 
-		meta_read(fd, &m);
+		meta_read(ref.fd, &m);
 		meta_apply(&m, st);
 	}
+	upper_ref_put(&ref);
 	st->st_ino = in->ino;
 	if (S_ISDIR(st->st_mode) && in->n_srcs > 0)
 		st->st_nlink = 1; /* merged, as overlayfs reports */
 	return 0;
+}
+
+int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref)
+{
+	int fd = atomic_load(&in->upper_fd), pfd;
+	struct inode *parent;
+	char *name;
+
+	ref->fd = -1;
+	ref->owned = false;
+	if (fd >= 0) {
+		ref->fd = fd;
+		return 0;
+	}
+	if (fd != UPPER_BY_NAME)
+		return ENOENT;
+	parent = inode_parent(u, in);
+	pfd = parent ? atomic_load(&parent->upper_fd) : -1;
+	if (pfd < 0)
+		return ESTALE;
+	name = inode_name(u, in);
+	if (!name)
+		return ENOMEM;
+	ref->fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	free(name);
+	if (ref->fd < 0)
+		return errno == ENOENT ? ESTALE : errno;
+	ref->owned = true;
+	return 0;
+}
+
+void upper_ref_put(struct upper_ref *ref)
+{
+	if (ref->owned && ref->fd >= 0)
+		close(ref->fd);
+	ref->fd = -1;
+	ref->owned = false;
 }
 
 static int src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
@@ -778,7 +837,7 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 	char *name = NULL;
 	int rc, pfd;
 
-	if (atomic_load(&in->upper_fd) >= 0)
+	if (inode_in_upper(in))
 		return 0;
 	if (in == u->root || in->n_srcs == 0)
 		return EIO; /* an inode with neither upper nor lower object */
@@ -793,7 +852,7 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 		return ENOMEM;
 	pfd = atomic_load(&parent->upper_fd);
 	pthread_mutex_lock(inode_lock(u, in));
-	if (atomic_load(&in->upper_fd) < 0) {
+	if (!inode_in_upper(in)) {
 		struct dir_times times;
 
 		dir_times_save(pfd, &times);
@@ -804,10 +863,15 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 
 			int expected = -1;
 
-			if (fd < 0)
+			if (fd < 0) {
 				rc = errno;
-			else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd))
+			} else if (!S_ISDIR(in->mode)) {
+				close(fd); /* files are found by name: see union.h */
+				atomic_compare_exchange_strong(&in->upper_fd, &expected,
+				                               UPPER_BY_NAME);
+			} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
 				close(fd); /* made meanwhile by a hard link's copy-up */
+			}
 		}
 	}
 	pthread_mutex_unlock(inode_lock(u, in));

@@ -55,6 +55,15 @@ void resolved_clear(struct resolved *r);
 uint64_t resolved_ino(struct strata_union *u, const struct resolved *r);
 uint32_t resolved_mode(struct strata_union *u, const struct resolved *r);
 
+/* An O_PATH fd on an inode's upper object for one operation. */
+struct upper_ref {
+	int fd;
+	bool owned;
+};
+
+int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref);
+void upper_ref_put(struct upper_ref *ref);
+
 /* Attributes of an inode that has an upper object. */
 int upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
 

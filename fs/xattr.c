@@ -89,8 +89,15 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	const void *value;
 	size_t vsize;
 
-	if (atomic_load(&in->upper_fd) >= 0) {
-		upper_getxattr(req, atomic_load(&in->upper_fd), name, size);
+	if (inode_in_upper(in)) {
+		struct upper_ref ref;
+		int rc = upper_ref_get(u, in, &ref);
+
+		if (rc)
+			fuse_reply_err(req, rc);
+		else
+			upper_getxattr(req, ref.fd, name, size);
+		upper_ref_put(&ref);
 		return;
 	}
 	l = union_layer(u, &in->srcs[0]);
@@ -114,8 +121,15 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf = NULL;
 	int saverr = 0;
 
-	if (atomic_load(&in->upper_fd) >= 0) {
-		upper_listxattr(req, atomic_load(&in->upper_fd), size);
+	if (inode_in_upper(in)) {
+		struct upper_ref ref;
+		int rc = upper_ref_get(u, in, &ref);
+
+		if (rc)
+			fuse_reply_err(req, rc);
+		else
+			upper_listxattr(req, ref.fd, size);
+		upper_ref_put(&ref);
 		return;
 	}
 	l = union_layer(u, &in->srcs[0]);
@@ -161,12 +175,17 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 		saverr = EPERM;
 		goto out;
 	}
+	struct upper_ref ref = {-1, false};
+
 	saverr = upper_copy_up(u, in);
+	if (!saverr)
+		saverr = upper_ref_get(u, in, &ref);
 	if (saverr)
 		goto out;
-	upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+	upper_fd_path(ref.fd, path, sizeof(path));
 	if (setxattr(path, name, value, size, flags) < 0)
 		saverr = errno;
+	upper_ref_put(&ref);
 out:
 	fuse_reply_err(req, saverr);
 }
@@ -182,12 +201,17 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		saverr = ENODATA;
 		goto out;
 	}
+	struct upper_ref ref = {-1, false};
+
 	saverr = upper_copy_up(u, in);
+	if (!saverr)
+		saverr = upper_ref_get(u, in, &ref);
 	if (saverr)
 		goto out;
-	upper_fd_path(atomic_load(&in->upper_fd), path, sizeof(path));
+	upper_fd_path(ref.fd, path, sizeof(path));
 	if (removexattr(path, name) < 0)
 		saverr = errno;
+	upper_ref_put(&ref);
 out:
 	fuse_reply_err(req, saverr);
 }
