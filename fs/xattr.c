@@ -163,55 +163,41 @@ out:
 	free(buf);
 }
 
+/* setxattr(2) or, with no value, removexattr(2) on @in's upper object,
+ * copied up first. */
+static int change_xattr(struct strata_union *u, struct inode *in, const char *name,
+                        const char *value, size_t size, int flags)
+{
+	struct upper_ref ref;
+	char path[64];
+	int rc = upper_copy_up(u, in);
+
+	if (!rc)
+		rc = upper_ref_get(u, in, &ref);
+	if (rc)
+		return rc;
+	upper_fd_path(ref.fd, path, sizeof(path));
+	if ((value ? setxattr(path, name, value, size, flags) : removexattr(path, name)) < 0)
+		rc = errno;
+	upper_ref_put(&ref);
+	return rc;
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                  int flags)
 {
 	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
-	char path[64];
-	int saverr;
 
-	if (xattr_private(name)) {
-		saverr = EPERM;
-		goto out;
-	}
-	struct upper_ref ref = {-1, false};
-
-	saverr = upper_copy_up(u, in);
-	if (!saverr)
-		saverr = upper_ref_get(u, in, &ref);
-	if (saverr)
-		goto out;
-	upper_fd_path(ref.fd, path, sizeof(path));
-	if (setxattr(path, name, value, size, flags) < 0)
-		saverr = errno;
-	upper_ref_put(&ref);
-out:
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, xattr_private(name) ? EPERM
+	                                        : change_xattr(u, inode_of(u, ino), name,
+	                                                       value ? value : "", size, flags));
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
-	char path[64];
-	int saverr;
 
-	if (xattr_private(name)) {
-		saverr = ENODATA;
-		goto out;
-	}
-	struct upper_ref ref = {-1, false};
-
-	saverr = upper_copy_up(u, in);
-	if (!saverr)
-		saverr = upper_ref_get(u, in, &ref);
-	if (saverr)
-		goto out;
-	upper_fd_path(ref.fd, path, sizeof(path));
-	if (removexattr(path, name) < 0)
-		saverr = errno;
-	upper_ref_put(&ref);
-out:
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, xattr_private(name)
+	                        ? ENODATA
+	                        : change_xattr(u, inode_of(u, ino), name, NULL, 0, 0));
 }
