@@ -464,17 +464,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fi->keep_cache = 1;
 		goto out;
 	}
+	/* The listing is taken at the first readdir: with cache_readdir the
+	 * kernel mostly answers from its cache, which it drops itself when a
+	 * create, unlink or rename through us changes the directory. */
 	listing = calloc(1, sizeof(*listing));
 	if (!listing) {
 		saverr = ENOMEM;
 		goto out;
 	}
-	saverr = upper_dir_list(u, dir, listing);
-	if (saverr) {
-		free(listing);
-		goto out;
-	}
 	fi->fh = (uint64_t)(uintptr_t)listing;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 out:
 	if (saverr)
 		fuse_reply_err(req, saverr);
@@ -581,7 +581,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	uint64_t n;
 	int saverr = 0;
 
-	if (listing && off == 0) { /* rewinddir sees the directory as it is now */
+	/* Taken at the first readdir, and again at rewinddir, which sees the
+	 * directory as it is now. */
+	if (listing && (off == 0 || !listing->names)) {
 		upper_listing_free(listing);
 		saverr = upper_dir_list(u, dir, listing);
 	}
