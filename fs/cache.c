@@ -38,6 +38,31 @@ char *strata_default_cache_dir(void)
 	return out;
 }
 
+static bool valid_key(const char *key)
+{
+	size_t n = strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+	return n > 0 && n <= 128 && key[n] == '\0';
+}
+
+int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths *out,
+                      struct strata_error *err)
+{
+	if (!valid_key(key))
+		return strata_fail(err, STRATA_ERR_USAGE, EINVAL,
+		                   "cache key '%s': not a plain name", key);
+	if (sys_mkdir_p(cache_dir) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "cache directory %s: %s", cache_dir,
+		                   strerror(errno));
+	if (snprintf(out->index, sizeof(out->index), "%s/%s.idx", cache_dir, key) >=
+	        (int)sizeof(out->index) ||
+	    snprintf(out->copy, sizeof(out->copy), "%s/%s.tar", cache_dir, key) >=
+	        (int)sizeof(out->copy))
+		return strata_fail(err, STRATA_ERR_SYS, ENAMETOOLONG, "cache directory %s: %s",
+		                   cache_dir, strerror(ENAMETOOLONG));
+	return 0;
+}
+
 int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
                 struct strata_error *err)
 {
@@ -57,14 +82,5 @@ int cache_paths(const char *cache_dir, const char *layer_path, struct cache_path
 	/* 160 bits of the digest name the entry: ample against collisions. */
 	for (int i = 0; i < 20; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	if (sys_mkdir_p(cache_dir) < 0)
-		return strata_fail(err, STRATA_ERR_SYS, errno, "cache directory %s: %s", cache_dir,
-		                   strerror(errno));
-	if (snprintf(out->index, sizeof(out->index), "%s/%s.idx", cache_dir, hex) >=
-	        (int)sizeof(out->index) ||
-	    snprintf(out->copy, sizeof(out->copy), "%s/%s.tar", cache_dir, hex) >=
-	        (int)sizeof(out->copy))
-		return strata_fail(err, STRATA_ERR_SYS, ENAMETOOLONG, "cache directory %s: %s",
-		                   cache_dir, strerror(ENAMETOOLONG));
-	return 0;
+	return cache_paths_keyed(cache_dir, hex, out, err);
 }

@@ -14,5 +14,8 @@ struct cache_paths {
 /* Names the cache entries of @layer_path in @cache_dir (created if needed). */
 int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
                 struct strata_error *err);
+/* Names them by @key instead (see strata_layer_options.cache_key). */
+int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths *out,
+                      struct strata_error *err);
 
 #endif

@@ -169,6 +169,9 @@ struct ix_build_options {
 	void *warn_ctx;
 	const char *layer_name; /* for messages */
 	const char *copy_path;  /* compressed layers: write the uncompressed stream here */
+	/* Compressed layers: when not NULL, receives the SHA-256 of the
+	 * uncompressed stream (an OCI diff-id), computed in the same pass. */
+	unsigned char *stream_sha256;
 };
 
 /* One streaming pass over @fd (the layer file).  Writes the index to

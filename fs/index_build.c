@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct tee {
 	struct archive *raw;
 	struct gz_reader *gz;
 	int copy_fd;
+	EVP_MD_CTX *sha; /* the diff-id, when asked for */
 	uint64_t total;
 	bool failed;     /* the decompressor failed, not the tar */
 	int write_errno; /* writing the copy failed (a full disk, say) */
@@ -79,6 +81,10 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 
 		archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
 		t->write_errno = en;
+		return -1;
+	}
+	if (size && t->sha && !EVP_DigestUpdate(t->sha, *buf, size)) {
+		archive_set_error(a, ENOMEM, "sha256 failed");
 		return -1;
 	}
 	t->total += size;
@@ -176,6 +182,13 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 			return builder_nomem(b);
 		}
 	}
+	if (b->opts->stream_sha256) {
+		t.sha = EVP_MD_CTX_new();
+		if (!t.sha || !EVP_DigestInit_ex(t.sha, EVP_sha256(), NULL)) {
+			rc = builder_nomem(b);
+			goto out;
+		}
+	}
 	a = tar_reader();
 	if (!a) {
 		rc = builder_nomem(b);
@@ -196,6 +209,8 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		if (n < 0)
 			rc = builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
+	if (rc == 0 && t.sha && !EVP_DigestFinal_ex(t.sha, b->opts->stream_sha256, NULL))
+		rc = builder_nomem(b);
 	b->stream_size = t.total;
 out:
 	/* A stream that stopped decompressing is damage, whatever the tar
@@ -208,6 +223,7 @@ out:
 	}
 	if (a)
 		archive_read_free(a);
+	EVP_MD_CTX_free(t.sha);
 	if (t.gz) {
 		gz_reader_end(t.gz);
 		free(t.gz);

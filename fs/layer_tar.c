@@ -23,6 +23,7 @@ struct tar_layer {
 	int data_fd;
 	bool index_reused;
 	char *index_path;
+	char diff_id[7 + 64 + 1]; /* "sha256:<hex>" when this open computed it */
 };
 
 static const struct tar_layer *tl(const struct strata_layer *l)
@@ -267,6 +268,10 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	    .copy_path = paths->copy,
 	};
 	struct strata_error ignored;
+	unsigned char sha[32];
+
+	if (opts->want_diff_id)
+		bopts.stream_sha256 = sha;
 
 	if (!opts->force_reindex && ix_map_open(paths->index, src, &t->map, &ignored) == 0) {
 		if (!(t->map.hdr->flags & IXH_DATA_COPY))
@@ -278,6 +283,7 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	}
 	if (ix_build(layer_fd, src, paths->index, &bopts, err))
 		return -1;
+
 	if (ix_map_open(paths->index, src, &t->map, err)) {
 		/* The index we just wrote does not check out: a bug, never the
 		 * layer's fault, but say which layer. */
@@ -291,6 +297,11 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 		if (t->data_fd < 0)
 			return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", paths->copy,
 			                   strerror(errno));
+		if (bopts.stream_sha256) {
+			memcpy(t->diff_id, "sha256:", 7);
+			for (int i = 0; i < 32; i++)
+				snprintf(t->diff_id + 7 + 2 * i, 3, "%02x", sha[i]);
+		}
 	}
 	return 0;
 reused:
@@ -316,7 +327,8 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	}
 	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 	                            (uint64_t)st.st_ino};
-	if (cache_paths(opts->cache_dir, path, &paths, err)) {
+	if (opts->cache_key ? cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
+	                    : cache_paths(opts->cache_dir, path, &paths, err)) {
 		close(fd);
 		return -1;
 	}
@@ -345,6 +357,40 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	return 0;
 }
 
+int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
+                             struct strata_error *err)
+{
+	struct cache_paths paths;
+	struct ix_source_id src;
+	struct ix_map map;
+	struct stat st;
+	int fd, rc;
+
+	if (stat(path, &st) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                            (uint64_t)st.st_ino};
+	if (opts->cache_key ? cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
+	                    : cache_paths(opts->cache_dir, path, &paths, err))
+		return -1;
+	if (access(paths.index, F_OK) < 0 && errno == ENOENT)
+		return 1;
+	if (ix_map_open(paths.index, &src, &map, err))
+		return -1;
+	rc = 0;
+	if (map.hdr->flags & IXH_DATA_COPY) {
+		fd = open_copy(paths.copy, map.hdr->stream_size);
+		if (fd < 0)
+			rc = strata_fail(err, STRATA_ERR_INDEX, errno, "%s: %s", paths.copy,
+			                 errno == ESTALE ? "not the size its index says"
+			                                 : strerror(errno));
+		else
+			close(fd);
+	}
+	ix_map_close(&map);
+	return rc;
+}
+
 void strata_layer_info(const struct strata_layer *layer, struct strata_layer_info *info)
 {
 	const struct tar_layer *t = tl(layer);
@@ -355,6 +401,7 @@ void strata_layer_info(const struct strata_layer *layer, struct strata_layer_inf
 	info->compression = ix_compression_name(t->map.hdr->compression);
 	info->index_reused = t->index_reused;
 	info->index_path = t->index_path;
+	info->diff_id = t->diff_id;
 }
 
 void strata_layer_close(struct strata_layer *layer)

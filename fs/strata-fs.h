@@ -53,6 +53,14 @@ struct strata_layer_options {
 	strata_warn_fn warn;   /* may be NULL */
 	void *warn_ctx;
 	bool force_reindex; /* ignore a valid cached index */
+	/* Names the cache entries ("<key>.idx", "<key>.tar"): letters, digits,
+	 * '-' and '_' only.  NULL: derived from the layer's canonical path.  The
+	 * layer store keys them by diff-id, so images sharing a layer share
+	 * its index. */
+	const char *cache_key;
+	/* When this open builds the index of a compressed layer, compute the
+	 * SHA-256 of its uncompressed stream (the diff-id) in the same pass. */
+	bool want_diff_id;
 };
 
 struct strata_layer;
@@ -64,11 +72,19 @@ struct strata_layer_info {
 	const char *compression; /* "none", "gzip", "zstd", ... */
 	bool index_reused;       /* true when a cached index was valid */
 	const char *index_path;
+	/* "sha256:<hex>" of the uncompressed stream, or "" when this open did
+	 * not compute it (index reused, plain layer, or not asked for). */
+	const char *diff_id;
 };
 
 int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
                           struct strata_layer **out, struct strata_error *err);
 void strata_layer_info(const struct strata_layer *layer, struct strata_layer_info *info);
+/* Checks, without building anything, the cached index of the layer at @path
+ * (and its decompressed copy): 0 when valid, 1 when there is none, -1 with
+ * @err saying what is wrong (damaged, or describing another file). */
+int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
+                             struct strata_error *err);
 void strata_layer_close(struct strata_layer *layer);
 
 /* The cache directory strata uses when none is given: $STRATA_CACHE_DIR,

@@ -95,7 +95,7 @@ int sys_write_file_atomic(const char *path, const void *buf, size_t len)
 
 	if (fd < 0)
 		return -1;
-	if (fchmod(fd, 0644) < 0 || sys_write_all(fd, buf, len) < 0) {
+	if (fchmod(fd, 0644) < 0 || sys_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
 		en = errno;
 		close(fd);
 		goto fail;

@@ -24,8 +24,9 @@ ssize_t sys_pread_full(int fd, void *buf, size_t len, off_t off);
  * the temp name in *tmp_name (malloc'd). */
 int sys_tmpfile_beside(const char *path, char **tmp_name);
 
-/* Writes @buf to a temp file beside @path and renames it over @path, so a
- * reader sees the old file or the whole new one.  0 or -1 with errno. */
+/* Writes @buf to a temp file beside @path, fsyncs it and renames it over
+ * @path, so a reader sees the old file or the whole new one, even after a
+ * crash.  0 or -1 with errno. */
 int sys_write_file_atomic(const char *path, const void *buf, size_t len);
 
 /* A directory stream on the directory @dirfd (O_PATH allowed) names, or
