@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "strata-store.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -87,4 +88,35 @@ int cli_absolute_path(const char *path, char *out, size_t size)
 	free(d);
 	free(b);
 	return rc;
+}
+
+int cli_open_store(const char *root, bool create, struct store **out)
+{
+	char *dflt = root ? NULL : store_default_root();
+	struct strata_error err;
+	int rc;
+
+	if (!root && !dflt) {
+		cli_error("store: out of memory");
+		return 1;
+	}
+	rc = store_open(root ? root : dflt, create, out, &err) ? cli_fail(&err) : 0;
+	free(dflt);
+	return rc;
+}
+
+void cli_human_size(uint64_t bytes, char *out, size_t size)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1000 && u < 4) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(out, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
 }

@@ -7,6 +7,7 @@
 #define STRATA_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "strata-fs.h"
 
@@ -35,7 +36,21 @@ void cli_layer_options_free(struct strata_layer_options *o);
  * (which may be a dead FUSE mount).  0, or -1 with errno. */
 int cli_absolute_path(const char *path, char *out, size_t size);
 
+struct store;
+/* Opens the store at @root (NULL: the default), creating it when @create.
+ * 0, or 1 after printing the error. */
+int cli_open_store(const char *root, bool create, struct store **out);
+/* "12.3 MB" */
+void cli_human_size(uint64_t bytes, char *out, size_t size);
+
 int cmd_mount(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 

@@ -8,12 +8,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "strata-store.h"
 
 static void mount_usage(FILE *out)
 {
-	fputs("Usage: strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
+	fputs("Usage: strata mount [OPTIONS] IMAGE MOUNTPOINT\n"
+	      "       strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
 	      "\n"
-	      "Mount the union of tar layers (lowest first) at MOUNTPOINT, read-only\n"
+	      "Mount an image from the store (by name, digest or digest prefix), or the\n"
+	      "union of tar layers (lowest first), at MOUNTPOINT, read-only\n"
 	      "unless --upper gives a writable layer,\n"
 	      "served straight from the tarballs.  Layers may be plain tar or\n"
 	      "compressed with gzip, zstd, xz, bzip2 or anything else libarchive\n"
@@ -27,7 +30,9 @@ static void mount_usage(FILE *out)
 	      "                        nonempty to mount over a non-empty directory, ...)\n"
 	      "  -f, --foreground      stay in the foreground\n"
 	      "  -d, --debug           log every FUSE request (implies -f)\n"
-	      "      --cache-dir DIR   where layer indexes are kept\n"
+	      "      --root DIR        the image store (default $STRATA_ROOT, /var/lib/strata\n"
+	      "                        as root, else $XDG_DATA_HOME/strata)\n"
+	      "      --cache-dir DIR   where indexes of --layer files are kept\n"
 	      "                        (default $STRATA_CACHE_DIR, /var/cache/strata as root,\n"
 	      "                        else $XDG_CACHE_HOME/strata or ~/.cache/strata)\n"
 	      "      --reindex         rebuild the indexes even if cached ones are valid\n"
@@ -45,6 +50,8 @@ struct mount_args {
 	char *mountpoint;
 	const char *cache_dir;
 	const char *upper;
+	const char *root;
+	const char *image;
 	bool reindex;
 	struct strata_mount_options mo;
 };
@@ -80,7 +87,7 @@ static int add_fuse_opts(struct mount_args *a, const char *arg)
 
 static int parse(int argc, char **argv, struct mount_args *a)
 {
-	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS };
+	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT };
 	static const struct option longopts[] = {
 	    {"layer", required_argument, NULL, 'l'},
 	    {"upper", required_argument, NULL, 'u'},
@@ -89,6 +96,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	    {"reindex", no_argument, NULL, OPT_REINDEX},
 	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -121,6 +129,9 @@ static int parse(int argc, char **argv, struct mount_args *a)
 		case OPT_REINDEX:
 			a->reindex = true;
 			break;
+		case OPT_ROOT:
+			a->root = optarg;
+			break;
 		case OPT_THREADS: {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -140,8 +151,11 @@ static int parse(int argc, char **argv, struct mount_args *a)
 			                       argv[optind - 1]);
 		}
 	}
-	if (a->n_layers == 0)
-		return cli_usage_error("mount", "no layers given (use --layer FILE)");
+	if (a->n_layers == 0 && argc - optind == 2)
+		a->image = argv[optind++];
+	else if (a->n_layers == 0)
+		return cli_usage_error("mount", argc - optind < 2 ? "no image or --layer given"
+		                                                  : "too many arguments");
 	if (optind != argc - 1)
 		return cli_usage_error("mount",
 		                       optind == argc ? "no mountpoint given"
@@ -159,12 +173,58 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	return 0;
 }
 
+static int serve(struct mount_args *a, struct strata_layer **layers)
+{
+	struct strata_union *u;
+	struct strata_error err;
+	int rc;
+
+	if (strata_union_new(layers, a->n_layers, &u, &err))
+		return cli_fail(&err);
+	if (a->upper && strata_union_set_upper(u, a->upper, &err))
+		rc = cli_fail(&err);
+	else
+		rc = strata_fuse_run(u, &a->mo, &err) ? cli_fail(&err) : 0;
+	strata_union_free(u);
+	return rc;
+}
+
+/* An image from the store: its layers, and a record that keeps `strata gc`
+ * from removing them while the mount lives. */
+static int open_image(struct mount_args *a, const struct strata_layer_options *lo,
+                      struct strata_layer ***layers)
+{
+	struct store_image *img = NULL;
+	struct strata_error err;
+	struct store *s;
+	int rc = 1;
+
+	if (cli_open_store(a->root, false, &s))
+		return 1;
+	free(*layers);
+	*layers = NULL;
+	if (store_resolve(s, a->image, &img, &err) || store_open_layers(s, img, lo, layers, &err) ||
+	    store_pin(s, img, &err)) {
+		cli_fail(&err);
+		goto out;
+	}
+	a->n_layers = img->n_layers;
+	rc = 0;
+out:
+	if (rc && *layers) {
+		for (size_t i = 0; img && i < img->n_layers; i++)
+			strata_layer_close((*layers)[i]);
+	}
+	store_image_free(img);
+	store_close(s);
+	return rc;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct mount_args a = {0};
 	struct strata_layer_options lo;
 	struct strata_layer **layers;
-	struct strata_union *u;
 	struct strata_error err;
 	int rc;
 
@@ -180,6 +240,12 @@ int cmd_mount(int argc, char **argv)
 	rc = 1;
 	if (cli_layer_options(&lo, a.cache_dir, a.reindex))
 		goto out;
+	if (a.image) {
+		if (open_image(&a, &lo, &layers) == 0)
+			rc = serve(&a, layers);
+		cli_layer_options_free(&lo);
+		goto out;
+	}
 	for (size_t i = 0; i < a.n_layers; i++) {
 		if (strata_layer_open_tar(a.layers[i], &lo, &layers[i], &err)) {
 			cli_fail(&err);
@@ -190,15 +256,7 @@ int cmd_mount(int argc, char **argv)
 		}
 	}
 	cli_layer_options_free(&lo);
-	if (strata_union_new(layers, a.n_layers, &u, &err)) {
-		cli_fail(&err);
-		goto out;
-	}
-	if (a.upper && strata_union_set_upper(u, a.upper, &err))
-		rc = cli_fail(&err);
-	else
-		rc = strata_fuse_run(u, &a.mo, &err) ? cli_fail(&err) : 0;
-	strata_union_free(u);
+	rc = serve(&a, layers);
 out:
 	free(layers);
 	free(a.layers);

@@ -8,6 +8,13 @@
 static const struct command commands[] = {
     {"mount", cmd_mount, "mount a stack of tar layers as a directory"},
     {"umount", cmd_umount, "unmount a strata mount"},
+    {"import", cmd_import, "import a docker/OCI archive, OCI layout or layer tar"},
+    {"images", cmd_images, "list the images in the store"},
+    {"tag", cmd_tag, "give an image another name"},
+    {"rmi", cmd_rmi, "remove an image's name (blobs go at the next gc)"},
+    {"export", cmd_export, "write an image as an oci-archive or docker-archive"},
+    {"gc", cmd_gc, "remove blobs and caches no image uses"},
+    {"fsck", cmd_fsck, "rehash and check everything in the store"},
     {"index", cmd_index, "build or check the index of tar layers"},
 };
 

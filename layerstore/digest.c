@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* SHA-256 digests in OCI form, "sha256:<64 lowercase hex>". */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+
+bool digest_valid(const char *d)
+{
+	if (!d || strncmp(d, "sha256:", 7) != 0)
+		return false;
+	/* Lowercase only: the spec's encoded form, and what we name files by. */
+	return strspn(d + 7, "0123456789abcdef") == 64 && d[71] == '\0';
+}
+
+void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX])
+{
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
+int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX])
+{
+	unsigned char md[32];
+
+	if (!EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL))
+		return -1;
+	digest_format(md, out);
+	return 0;
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsck: trust no name.  Every blob is rehashed, every reference in
+ * index.json, manifests and configs followed, every layer's index checked
+ * and every decompressed copy rehashed against its diff-id.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+struct fsck {
+	struct store *s;
+	FILE *report;
+	long problems;
+};
+
+static void problem(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct fsck *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(f->report, fmt, ap);
+	va_end(ap);
+	fputc('\n', f->report);
+	f->problems++;
+}
+
+/* sha256 of a whole file.  0, or -1 with errno. */
+static int hash_fd(int fd, char out[STORE_DIGEST_MAX])
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	unsigned char md[32];
+	static __thread char buf[1 << 17];
+	ssize_t n;
+	int rc = -1;
+
+	if (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
+		errno = ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || !EVP_DigestUpdate(sha, buf, (size_t)n))
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(sha, md, NULL)) {
+		digest_format(md, out);
+		rc = 0;
+	}
+out:
+	EVP_MD_CTX_free(sha);
+	return rc;
+}
+
+static void check_blobs(struct fsck *f)
+{
+	int fd = dup(f->s->blobs_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		problem(f, "blobs/sha256: %s", strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		char want[STORE_DIGEST_MAX], have[STORE_DIGEST_MAX];
+		struct stat st;
+		int bfd;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strlen(de->d_name) != 64 ||
+		    (snprintf(want, sizeof(want), "sha256:%.64s", de->d_name),
+		     !digest_valid(want))) {
+			problem(f, "blobs/sha256/%s: not named by a digest", de->d_name);
+			continue;
+		}
+		if (fstatat(f->s->blobs_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode)) {
+			problem(f, "blob %s: %s", want,
+			        S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
+			continue;
+		}
+		bfd = openat(f->s->blobs_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (bfd < 0 || hash_fd(bfd, have) < 0)
+			problem(f, "blob %s: %s", want, strerror(errno));
+		else if (strcmp(have, want) != 0)
+			problem(f, "blob %s: content has digest %s", want, have);
+		if (bfd >= 0)
+			close(bfd);
+	}
+	closedir(d);
+}
+
+static void check_layer(struct fsck *f, const struct store_image *img, const struct store_layer *l)
+{
+	struct strata_layer_options lo = {.cache_dir = f->s->layer_cache,
+	                                  .cache_key = digest_hex(l->diff_id)};
+	struct strata_error err;
+	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX];
+	uint64_t size;
+	int fd = blob_open(f->s, l->digest, &size, &err), r;
+
+	if (fd < 0) {
+		problem(f, "image %s: %s", img->digest, err.msg);
+		return;
+	}
+	close(fd);
+	if (size != l->size)
+		problem(f, "image %s: layer %s: %llu bytes, manifest says %llu", img->digest,
+		        l->digest, (unsigned long long)size, (unsigned long long)l->size);
+	if (!strstr(l->media_type, "gzip") && !strstr(l->media_type, "zstd") &&
+	    strcmp(l->digest, l->diff_id) != 0)
+		problem(f, "image %s: layer %s: uncompressed, but its diff-id is %s", img->digest,
+		        l->digest, l->diff_id);
+	layer_source(f->s, l, source);
+	blob_path(f->s, source, path, sizeof(path));
+	r = strata_layer_check_index(path, &lo, &err);
+	if (r < 0)
+		problem(f, "layer %s: %s (the next mount rebuilds it)", l->digest, err.msg);
+	if (r != 0 || strcmp(source, l->diff_id) == 0)
+		return;
+	/* A compressed layer's decompressed copy must be its diff-id. */
+	snprintf(path, sizeof(path), "%s/%s.tar", f->s->layer_cache, digest_hex(l->diff_id));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && hash_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
+		problem(f, "layer %s: decompressed copy %s has digest %s", l->digest, path, have);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void check_images(struct fsck *f, struct strata_error *err)
+{
+	json_t *index, *m;
+	size_t i;
+
+	if (store_index_load(f->s, &index, err)) {
+		problem(f, "%s", err->msg);
+		return;
+	}
+	json_array_foreach(json_object_get(index, "manifests"), i, m)
+	{
+		const char *d = json_str(m, "digest");
+		const char *name = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		json_t *size = json_object_get(m, "size");
+		struct store_image *img;
+
+		if (!digest_valid(d) || !json_is_integer(size)) {
+			problem(f, "index.json: entry %zu: bad descriptor", i);
+			continue;
+		}
+		if (image_load(f->s, d, (uint64_t)json_integer_value(size), &img, err)) {
+			problem(f, "image %s (%s): %s", d, name ? name : "untagged", err->msg);
+			continue;
+		}
+		for (size_t k = 0; k < img->n_layers; k++)
+			check_layer(f, img, &img->layers[k]);
+		store_image_free(img);
+	}
+	json_decref(index);
+}
+
+long store_fsck(struct store *s, FILE *report, struct strata_error *err)
+{
+	struct fsck f = {.s = s, .report = report};
+	struct stat st;
+
+	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		problem(&f, "oci-layout: missing or not a file");
+	check_blobs(&f);
+	check_images(&f, err);
+	return f.problems;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Garbage collection: mark every blob reachable from index.json and from
+ * live mount records, sweep the rest, with the caches of layers no image
+ * uses and the leftovers of interrupted imports.  It runs with the import
+ * lock held exclusively, so no import is between writing its blobs and
+ * tagging them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "sys.h"
+
+struct digest_set {
+	char (*v)[STORE_DIGEST_MAX];
+	size_t n, cap;
+};
+
+/* What the sweep must keep, and the layers whose indexes it then checks. */
+struct marks {
+	struct digest_set blobs, diff_ids;
+	struct digest_set layer_digests; /* parallel to layer_diff_ids */
+	struct digest_set layer_diff_ids;
+};
+
+static int set_append(struct digest_set *set, const char *d)
+{
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? 2 * set->cap : 64;
+		void *v = realloc(set->v, cap * sizeof(*set->v));
+
+		if (!v)
+			return -1;
+		set->v = v;
+		set->cap = cap;
+	}
+	snprintf(set->v[set->n++], STORE_DIGEST_MAX, "%s", d);
+	return 0;
+}
+
+static int set_add(struct digest_set *set, const char *d)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->v[i], d) == 0)
+			return 0;
+	return set_append(set, d);
+}
+
+static bool set_has_hex(const struct digest_set *set, const char *hex, size_t len)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strncmp(set->v[i] + 7, hex, len) == 0 && len == 64)
+			return true;
+	return false;
+}
+
+/* Marks a manifest and all it names.  A root we cannot read stops gc:
+ * sweeping without knowing what it needs could delete live data. */
+static int mark_image(struct store *s, const char *digest, uint64_t size, struct marks *mk,
+                      struct strata_error *err)
+{
+	struct store_image *img;
+	int rc = 0;
+
+	if (image_load(s, digest, size, &img, err))
+		return -1;
+	rc |= set_add(&mk->blobs, img->digest) | set_add(&mk->blobs, img->config_digest);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const struct store_layer *l = &img->layers[i];
+
+		/* An uncompressed twin no image names goes: its space matters more
+		 * than one decompression at the next mount. */
+		rc |= set_add(&mk->blobs, l->digest) | set_add(&mk->diff_ids, l->diff_id);
+		if (!set_has_hex(&mk->layer_digests, digest_hex(l->digest), 64))
+			rc |= set_append(&mk->layer_digests, l->digest) |
+			      set_append(&mk->layer_diff_ids, l->diff_id);
+	}
+	store_image_free(img);
+	return rc ? strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory") : 0;
+}
+
+/* Mount records whose process still holds the lock are roots; the others
+ * are stale and go. */
+static int mark_mounts(struct store *s, struct marks *mk, struct strata_error *err)
+{
+	int dfd = store_openat(s->root_fd, "strata/mounts", O_RDONLY | O_DIRECTORY);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return 0;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char text[STORE_DIGEST_MAX + 1] = "";
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			unlinkat(dirfd(d), de->d_name, 0);
+		} else if (sys_pread_full(fd, text, STORE_DIGEST_MAX - 1, 0) > 0) {
+			text[strcspn(text, "\n")] = '\0';
+			if (digest_valid(text) && blob_exists(s, text))
+				rc = mark_image(s, text, UINT64_MAX, mk, err);
+		}
+		close(fd);
+	}
+	closedir(d);
+	return rc;
+}
+
+static void remove_at(int dfd, const char *name, uint64_t *count, uint64_t *bytes)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
+		return;
+	if (unlinkat(dfd, name, 0) == 0) {
+		(*count)++;
+		*bytes += (uint64_t)st.st_size;
+	}
+}
+
+static void sweep_dir(int dfd, bool (*keep)(const char *name, void *ctx), void *ctx,
+                      uint64_t *count, uint64_t *bytes)
+{
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' || strncmp(de->d_name, ".tmp", 4) == 0)
+			if (!keep(de->d_name, ctx))
+				remove_at(dfd, de->d_name, count, bytes);
+	closedir(d);
+}
+
+static bool keep_blob(const char *name, void *ctx)
+{
+	return set_has_hex(ctx, name, strlen(name));
+}
+
+static bool keep_cache(const char *name, void *ctx)
+{
+	size_t n = strcspn(name, ".");
+
+	return (strcmp(name + n, ".idx") == 0 || strcmp(name + n, ".tar") == 0) &&
+	       set_has_hex(ctx, name, n);
+}
+
+static bool keep_nothing(const char *name, void *ctx)
+{
+	(void)name;
+	(void)ctx;
+	return false;
+}
+
+static bool keep_layout(const char *name, void *ctx)
+{
+	(void)ctx;
+	/* Only index.json's temp files, left by a crash mid-update. */
+	return strncmp(name, "index.json.tmp.", 15) != 0;
+}
+
+/* An index that describes another file than the one the layer is now
+ * served from (its uncompressed twin was just removed, say) goes: the next
+ * mount builds the right one, and fsck stays clean. */
+static void drop_stale_indexes(struct store *s, const struct marks *mk, int cache_fd,
+                               struct store_gc_result *res)
+{
+	for (size_t i = 0; i < mk->layer_digests.n; i++) {
+		struct store_layer l = {.media_type = NULL};
+		struct strata_layer_options lo = {.cache_dir = s->layer_cache};
+		char source[STORE_DIGEST_MAX], path[PATH_MAX], name[STORE_DIGEST_MAX + 8];
+		struct strata_error ignored;
+
+		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
+		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
+		lo.cache_key = digest_hex(l.diff_id);
+		layer_source(s, &l, source);
+		if (blob_path(s, source, path, sizeof(path)) < 0 ||
+		    strata_layer_check_index(path, &lo, &ignored) >= 0)
+			continue;
+		snprintf(name, sizeof(name), "%.64s.idx", digest_hex(l.diff_id));
+		remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
+		snprintf(name, sizeof(name), "%.64s.tar", digest_hex(l.diff_id));
+		remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
+	}
+}
+
+int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *err)
+{
+	struct marks mk = {0};
+	json_t *index, *m;
+	size_t i;
+	int rc = 0, fd;
+
+	memset(res, 0, sizeof(*res));
+	if (store_import_lock(s, true, err))
+		return -1;
+	if (store_index_lock(s, &index, err)) {
+		store_import_unlock(s);
+		return -1;
+	}
+	json_array_foreach(json_object_get(index, "manifests"), i, m)
+	{
+		const char *d = json_str(m, "digest");
+		json_t *size = json_object_get(m, "size");
+
+		if (rc == 0)
+			rc = mark_image(s, d ? d : "",
+			                json_is_integer(size) ? (uint64_t)json_integer_value(size)
+			                                      : UINT64_MAX,
+			                &mk, err);
+	}
+	if (rc == 0)
+		rc = mark_mounts(s, &mk, err);
+	if (rc == 0) {
+		sweep_dir(s->blobs_fd, keep_blob, &mk.blobs, &res->blobs, &res->blob_bytes);
+		fd = store_openat(s->root_fd, "strata/layers", O_RDONLY | O_DIRECTORY);
+		if (fd >= 0) {
+			sweep_dir(fd, keep_cache, &mk.diff_ids, &res->caches, &res->cache_bytes);
+			drop_stale_indexes(s, &mk, fd, res);
+			close(fd);
+		}
+		if (s->tmp_fd >= 0)
+			sweep_dir(s->tmp_fd, keep_nothing, NULL, &res->temps, &res->temp_bytes);
+		sweep_dir(s->root_fd, keep_layout, NULL, &res->temps, &res->temp_bytes);
+		if (res->blobs)
+			fsync(s->blobs_fd);
+	}
+	store_index_unlock(s, index);
+	store_import_unlock(s);
+	free(mk.blobs.v);
+	free(mk.diff_ids.v);
+	free(mk.layer_digests.v);
+	free(mk.layer_diff_ids.v);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the importers (import*.c). */
+#ifndef STRATA_IMPORT_H
+#define STRATA_IMPORT_H
+
+#include "store.h"
+
+/* A file of the thing being imported, hashed into an unnamed temp file. */
+struct member {
+	char *path; /* normalized: no leading "./" or "/", no "." or ".." parts */
+	char *link; /* symlink target, resolved to a member path; or NULL */
+	bool captured;
+	struct blob_writer blob; /* when captured: finished, digest known */
+};
+
+struct importer {
+	struct store *store;
+	const struct store_import_options *opts;
+	struct strata_error *err;
+	const char *what; /* the imported path, for messages */
+
+	/* Where members come from: an archive scanned up front, or a layout
+	 * directory read on demand (dir_fd >= 0). */
+	struct member *members;
+	size_t n_members, cap_members;
+	int dir_fd;
+
+	/* Images ready to be tagged, added to index.json in one go. */
+	struct store_imported *images;
+	char **tags; /* per image: the tag it gets, or NULL */
+	uint64_t *sizes;
+	size_t n_images;
+
+	uint64_t progress_done, progress_total;
+};
+
+/* The member at @path (symlinks followed), captured; NULL with err set. */
+struct member *member_get(struct importer *im, const char *path);
+/* Adds an empty member named @path (normalized), or fails on hostile names. */
+struct member *member_add(struct importer *im, const char *path);
+/* A captured member's bytes (at most JSON_BLOB_MAX), NUL-terminated. */
+char *member_read(struct importer *im, struct member *m, const char *what);
+/* A captured member that must hold a JSON object. */
+json_t *member_json(struct importer *im, struct member *m, const char *what);
+/* "a/./b/../c" → "a/c"; NULL when the path leaves its root. malloc'd. */
+char *path_normalize(const char *base_dir, const char *path);
+
+/* Stores a layer blob after checking it: its digest (and @size unless
+ * UINT64_MAX) against the descriptor, its diff-id against @diff_id by
+ * indexing it.  Returns its media type when @media_type is NULL on input. */
+int import_layer_blob(struct importer *im, struct member *m, const char *digest, uint64_t size,
+                      const char *diff_id, const char **media_type);
+/* Stores a config/manifest member after checking its digest and size. */
+int import_json_blob(struct importer *im, struct member *m, const char *digest, uint64_t size);
+/* Queues manifest @digest (already stored) to be added to index.json. */
+int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name);
+/* Writes a manifest for a config and layers that came without one
+ * (docker-archive, bare layers), in OCI form with sorted keys. */
+int import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,
+                         json_t *layers, char digest[STORE_DIGEST_MAX], uint64_t *size);
+void import_progress(struct importer *im, uint64_t add);
+
+/* What a layer file starts with. */
+enum layer_magic { MAGIC_TAR, MAGIC_GZIP, MAGIC_ZSTD, MAGIC_OTHER };
+enum layer_magic layer_magic(int fd);
+
+/* The importers. */
+int import_oci(struct importer *im, json_t *index);
+int import_docker(struct importer *im);
+int import_bare_layer(struct importer *im, int fd);
+/* Scans an archive into members.  Returns 1 when it is not an image archive
+ * (a bare layer, then), 0 when scanned, -1 on error. */
+int archive_scan(struct importer *im, int fd);
+
+/* The host's platform in OCI terms ("amd64", "arm64", ...). */
+const char *host_architecture(void);
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Importing a docker-archive (`docker save`, `podman save`): manifest.json
+ * lists, per image, a config file, its RepoTags and its layer files, either
+ * legacy "<id>/layer.tar" paths or docker 25's "blobs/sha256/<hex>".  The
+ * config is kept byte for byte (its digest is the image ID); the manifest
+ * is made here, in OCI form, deterministically, so the same archive always
+ * yields the same image digest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import.h"
+
+static int import_one(struct importer *im, json_t *item, size_t n)
+{
+	const char *config_path = json_str(item, "Config");
+	json_t *tags = json_object_get(item, "RepoTags"), *files = json_object_get(item, "Layers");
+	json_t *config, *diff_ids, *layers = NULL, *f, *tag;
+	char digest[STORE_DIGEST_MAX];
+	struct member *cm;
+	uint64_t size;
+	size_t i;
+	int rc = -1;
+
+	if (!config_path || !json_is_array(files))
+		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: manifest.json: image %zu has no Config or Layers", im->what,
+		                   n);
+	if (!(cm = member_get(im, config_path)) || !(config = member_json(im, cm, config_path)))
+		return -1;
+	diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(files)) {
+		strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
+		            "%s: %s: rootfs.diff_ids do not match the %zu layers in manifest.json",
+		            im->what, config_path, json_array_size(files));
+		goto out;
+	}
+	layers = json_array();
+	if (!layers) {
+		strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(files, i, f)
+	{
+		const char *path = json_string_value(f), *mt = NULL;
+		const char *diff_id = json_string_value(json_array_get(diff_ids, i));
+		struct member *lm;
+
+		if (!digest_valid(diff_id)) {
+			strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: %s: bad diff_id %zu",
+			            im->what, config_path, i);
+			goto out;
+		}
+		if (!path || !(lm = member_get(im, path)))
+			goto out;
+		if (import_layer_blob(im, lm, NULL, UINT64_MAX, diff_id, &mt))
+			goto out;
+		if (json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", mt,
+		                                            "digest", lm->blob.digest, "size",
+		                                            (json_int_t)lm->blob.size))) {
+			strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (import_json_blob(im, cm, NULL, UINT64_MAX) ||
+	    import_make_manifest(im, cm->blob.digest, cm->blob.size, layers, digest, &size))
+		goto out;
+	rc = 0;
+	if (!json_is_array(tags) || json_array_size(tags) == 0)
+		rc = import_add_image(im, digest, size, NULL);
+	json_array_foreach(tags, i, tag)
+	{
+		if (rc == 0 && json_is_string(tag))
+			rc = import_add_image(im, digest, size, json_string_value(tag));
+	}
+out:
+	json_decref(layers);
+	json_decref(config);
+	return rc;
+}
+
+int import_docker(struct importer *im)
+{
+	struct member *m = member_get(im, "manifest.json");
+	json_error_t jerr;
+	json_t *list, *item;
+	char *text;
+	size_t i;
+	int rc = 0;
+
+	if (!m || !(text = member_read(im, m, "manifest.json")))
+		return -1;
+	list = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: manifest.json: not a JSON array%s%s", im->what,
+		                   list ? "" : ": ", list ? "" : jerr.text);
+	}
+	json_array_foreach(list, i, item)
+	{
+		if ((rc = import_one(im, item, i)))
+			break;
+	}
+	json_decref(list);
+	return rc;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An image's layers, opened for a mount: each blob indexed once, keyed by
+ * its diff-id so that every image sharing a layer shares its index; and the
+ * mount records that keep store_gc() away from what a live mount uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "sys.h"
+
+void layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX])
+{
+	snprintf(out, STORE_DIGEST_MAX, "%s", blob_exists(s, l->diff_id) ? l->diff_id : l->digest);
+}
+
+int store_open_layers(struct store *s, const struct store_image *img,
+                      const struct strata_layer_options *opts, struct strata_layer ***out,
+                      struct strata_error *err)
+{
+	struct strata_layer **v = calloc(img->n_layers + 1, sizeof(*v));
+	struct strata_layer_options lo = *opts;
+	char path[PATH_MAX];
+	size_t i;
+
+	if (!v)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	lo.cache_dir = s->layer_cache;
+	for (i = 0; i < img->n_layers; i++) {
+		const struct store_layer *l = &img->layers[i];
+		char source[STORE_DIGEST_MAX];
+		int fd;
+
+		lo.cache_key = digest_hex(l->diff_id);
+		layer_source(s, l, source);
+		/* The blob must be there, a regular file and no symlink, before
+		 * libstrata-fs opens it by path. */
+		fd = blob_open(s, source, NULL, err);
+		if (fd < 0)
+			goto fail;
+		close(fd);
+		if (blob_path(s, source, path, sizeof(path)) < 0) {
+			strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
+			goto fail;
+		}
+		if (strata_layer_open_tar(path, &lo, &v[i], err))
+			goto fail;
+	}
+	*out = v;
+	return 0;
+fail:
+	while (i-- > 0)
+		strata_layer_close(v[i]);
+	free(v);
+	return -1;
+}
+
+int store_pin(struct store *s, const struct store_image *img, struct strata_error *err)
+{
+	char name[64], text[STORE_DIGEST_MAX + 1];
+	int fd;
+
+	snprintf(name, sizeof(name), "strata/mounts/%ld", (long)getpid());
+	(void)mkdirat(s->root_fd, "strata", 0755);
+	(void)mkdirat(s->root_fd, "strata/mounts", 0755);
+	fd = store_openat(s->root_fd, name, O_RDWR | O_CREAT | O_TRUNC);
+	if (fd < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s/%s: %s", s->root, name,
+		                   strerror(errno));
+	/* Held, never closed: the lock lives as long as this process and
+	 * whatever it forks into (the daemon). */
+	if (flock(fd, LOCK_SH) < 0) {
+		close(fd);
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s/%s: %s", s->root, name,
+		                   strerror(errno));
+	}
+	snprintf(text, sizeof(text), "%s\n", img->digest);
+	if (sys_write_all(fd, text, strlen(text)) < 0) {
+		close(fd);
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s/%s: %s", s->root, name,
+		                   strerror(errno));
+	}
+	return 0;
+}

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of libstrata-store, shared between its modules. */
+#ifndef STRATA_STORE_INTERNAL_H
+#define STRATA_STORE_INTERNAL_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "strata-store.h"
+
+#define MT_OCI_LAYOUT_VERSION "1.0.0"
+#define MT_OCI_INDEX          "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST       "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_CONFIG         "application/vnd.oci.image.config.v1+json"
+#define MT_OCI_LAYER          "application/vnd.oci.image.layer.v1.tar"
+#define MT_OCI_LAYER_GZIP     "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MT_OCI_LAYER_ZSTD     "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MT_DOCKER_MANIFEST    "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST        "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_CONFIG      "application/vnd.docker.container.image.v1+json"
+#define MT_DOCKER_LAYER_GZIP  "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define ANNOTATION_REF_NAME   "org.opencontainers.image.ref.name"
+
+/* Manifests and configs are small; anything bigger is not one. */
+#define JSON_BLOB_MAX (4u << 20)
+
+struct store {
+	char *root;
+	int root_fd;        /* the layout directory */
+	int blobs_fd;       /* blobs/sha256 */
+	int tmp_fd;         /* strata/tmp: unnamed temp files for blobs in progress */
+	int import_lock_fd; /* strata/gc.lock, shared while importing */
+	char *layer_cache;
+};
+
+/* ---- digests (digest.c) ---- */
+
+/* "sha256:<64 lowercase hex>"? */
+bool digest_valid(const char *d);
+/* The hex part of a valid digest. */
+static inline const char *digest_hex(const char *d)
+{
+	return d + 7;
+}
+void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX]);
+int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX]);
+
+/* ---- blobs (blob.c) ---- */
+
+/* openat2 that stays beneath @dirfd and follows no symlink (O_CLOEXEC
+ * added).  An fd, or -1 with errno. */
+int store_openat(int dirfd, const char *path, int flags);
+
+/* A blob being written: an unnamed temp file, hashed as it grows. */
+struct blob_writer {
+	struct store *store;
+	int fd;
+	EVP_MD_CTX *sha;
+	uint64_t size;
+	char digest[STORE_DIGEST_MAX]; /* set by blob_writer_finish */
+};
+
+int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err);
+int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct strata_error *err);
+/* Computes the digest (no linking yet). */
+int blob_writer_finish(struct blob_writer *w, struct strata_error *err);
+/* fsyncs and links the finished blob under its digest; a blob already
+ * there is kept (same digest, same bytes). */
+int blob_writer_commit(struct blob_writer *w, struct strata_error *err);
+void blob_writer_abort(struct blob_writer *w);
+/* A blob with @w's digest and size is already in the store. */
+bool blob_stored(struct store *s, const struct blob_writer *w);
+
+/* Stores @len bytes of memory as a blob. */
+int blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],
+             struct strata_error *err);
+/* Opens blob @digest for reading: a regular file inside blobs/sha256, never
+ * through a symlink.  Returns the fd (size in *size) or -1. */
+int blob_open(struct store *s, const char *digest, uint64_t *size, struct strata_error *err);
+bool blob_exists(struct store *s, const char *digest);
+/* Reads a small blob (a manifest or config) whole, checks its digest and,
+ * when @expect_size is not UINT64_MAX, its size.  NUL-terminated. */
+char *blob_read_json(struct store *s, const char *digest, uint64_t expect_size, size_t *len,
+                     struct strata_error *err);
+/* The path of blob @digest (for libstrata-fs, which opens layers by path). */
+int blob_path(struct store *s, const char *digest, char *out, size_t size);
+
+/* The diff-id of the layer in @fd, decompressing it (layer_digest.c). */
+int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err);
+/* The blob a layer is served from: the uncompressed blob of the same
+ * diff-id when the store has one (two images sharing a layer in different
+ * compressions then share one index and no decompressed copy), else its own.
+ * Writes the digest to @out. */
+void layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX]);
+
+/* ---- index.json and locks (layout.c) ---- */
+
+/* Takes the index.json lock, loads it; store_index_save writes it back and
+ * store_index_unlock releases the lock either way. */
+int store_index_lock(struct store *s, json_t **index, struct strata_error *err);
+int store_index_save(struct store *s, json_t *index, struct strata_error *err);
+void store_index_unlock(struct store *s, json_t *index);
+/* index.json read without the lock (it is replaced atomically). */
+int store_index_load(struct store *s, json_t **index, struct strata_error *err);
+/* Adds a manifest descriptor to @index, tagged @name (may be NULL); a tag
+ * moves from whatever it named before. */
+int store_index_add(json_t *index, const char *digest, uint64_t size, const char *media_type,
+                    const char *name, struct strata_error *err);
+
+/* Imports hold the import lock shared; gc takes it exclusive. */
+int store_import_lock(struct store *s, bool exclusive, struct strata_error *err);
+void store_import_unlock(struct store *s);
+
+/* Tags and references: "debian" means "debian:latest"; "docker.io/library/x"
+ * and "x" are one name. */
+char *ref_normalize(const char *ref);
+
+/* ---- images (image.c) ---- */
+
+/* Parses manifest @digest (already stored) and its config into @img. */
+int image_load(struct store *s, const char *digest, uint64_t size, struct store_image **out,
+               struct strata_error *err);
+/* A layer media type strata can serve, and its compression ("" for none). */
+bool layer_media_type_known(const char *mt);
+
+/* ---- JSON helpers (json.c) ---- */
+
+const char *json_str(json_t *obj, const char *key);
+/* Parses @buf or fails naming @what. */
+json_t *json_parse(const char *buf, size_t len, const char *what, struct strata_error *err);
+/* Canonical bytes for a blob: keys sorted, compact. malloc'd. */
+char *json_blob(json_t *v, size_t *len);
+
+#endif

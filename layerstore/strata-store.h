@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libstrata-store: container images kept content-addressed, as an OCI image
+ * layout (docs/store.md).
+ *
+ * This is the library's only public header.  What it promises:
+ *
+ *  - The store directory is a valid OCI image layout at all times: blobs are
+ *    hashed while they are written to an unnamed temp file and only linked
+ *    under blobs/sha256/<hex> once complete and fsync'd; index.json is
+ *    replaced atomically under a lock.  A crash or kill leaves no partial
+ *    blob and no dangling tag, only garbage for store_gc().
+ *  - Every digest read from outside (archives, layout dirs, manifests) is
+ *    checked against the bytes before anything refers to it.
+ *  - strata's own data (layer indexes, decompressed copies, mount records)
+ *    lives in <root>/strata/ and can be rebuilt from the blobs.
+ *
+ * Errors use libstrata-fs's struct strata_error: one line, "<what>: <why>".
+ */
+#ifndef STRATA_STORE_H
+#define STRATA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "strata-fs.h"
+
+#define STORE_DIGEST_MAX (7 + 64 + 1) /* "sha256:" + hex + NUL */
+
+struct store;
+
+/* The store used when none is given: $STRATA_ROOT, /var/lib/strata for root,
+ * else $XDG_DATA_HOME/strata or ~/.local/share/strata.  malloc'd. */
+char *store_default_root(void);
+
+/* Opens the store at @root, creating an empty layout when @create and the
+ * directory holds none. */
+int store_open(const char *root, bool create, struct store **out, struct strata_error *err);
+void store_close(struct store *s);
+const char *store_root(const struct store *s);
+/* Where layer indexes and decompressed copies live (<root>/strata/layers). */
+const char *store_layer_cache(const struct store *s);
+
+struct store_layer {
+	char digest[STORE_DIGEST_MAX];  /* of the blob as stored */
+	char diff_id[STORE_DIGEST_MAX]; /* of the uncompressed tar */
+	char *media_type;
+	uint64_t size;
+};
+
+struct store_image {
+	char digest[STORE_DIGEST_MAX]; /* the manifest's */
+	char config_digest[STORE_DIGEST_MAX];
+	uint64_t manifest_size;
+	uint64_t config_size;
+	char *manifest_media_type;
+	char *config_json; /* the config blob, NUL-terminated */
+	char *created;     /* config "created", or NULL */
+	char *os, *architecture, *variant;
+	size_t n_layers;
+	struct store_layer *layers;
+};
+
+void store_image_free(struct store_image *img);
+
+/* Finds an image by tag ("debian:12"; ":latest" implied; a "docker.io/library/"
+ * prefix ignored on either side), by manifest digest ("sha256:<hex>"), or by
+ * a unique prefix of at least 4 hex digits of the manifest digest. */
+int store_resolve(struct store *s, const char *ref, struct store_image **out,
+                  struct strata_error *err);
+
+/* One entry of index.json. */
+struct store_entry {
+	char *name; /* the ref.name annotation, or NULL */
+	char digest[STORE_DIGEST_MAX];
+};
+
+int store_list(struct store *s, struct store_entry **out, size_t *n, struct strata_error *err);
+void store_entries_free(struct store_entry *e, size_t n);
+
+/* Tags the image @ref resolves to as @name (replacing what @name tagged). */
+int store_tag(struct store *s, const char *ref, const char *name, struct strata_error *err);
+/* Removes the tag @ref, or every entry of the image when @ref is a digest.
+ * The blobs stay until store_gc(). */
+int store_untag(struct store *s, const char *ref, struct strata_error *err);
+/* Checks a tag is one we can store: a reference name as the OCI spec
+ * allows it for ref.name, at most 255 bytes. */
+bool store_valid_tag(const char *name);
+
+/* ---- import (import.c) ---- */
+
+typedef void (*store_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+struct store_import_options {
+	const char *tag;      /* tags the image (only when one image is imported) */
+	const char *ref;      /* OCI layout/archive: only the image with this ref.name */
+	const char *platform; /* "os/arch[/variant]" for multi-platform images */
+	store_progress_fn progress;
+	void *progress_ctx;
+	strata_warn_fn warn;
+	void *warn_ctx;
+};
+
+struct store_imported {
+	char digest[STORE_DIGEST_MAX];
+	char *name; /* tag given to it, or NULL */
+};
+
+/* Imports @path: a docker-archive, an oci-archive, an OCI layout directory or
+ * a bare layer tar (any compression), told apart by content.  Every image is
+ * imported; *out lists them (free with store_imported_free). */
+int store_import(struct store *s, const char *path, const struct store_import_options *opts,
+                 struct store_imported **out, size_t *n_out, struct strata_error *err);
+void store_imported_free(struct store_imported *v, size_t n);
+
+/* ---- layers of an image, ready to mount (layers.c) ---- */
+
+/* Opens every layer of @img, lowest first, indexing it when needed (keyed by
+ * diff-id).  @opts' cache_dir and cache_key are set by the store. */
+int store_open_layers(struct store *s, const struct store_image *img,
+                      const struct strata_layer_options *opts, struct strata_layer ***out,
+                      struct strata_error *err);
+
+/* Records that this process serves a mount of @img, so store_gc() keeps its
+ * blobs while the process lives.  The record is a locked file that goes
+ * with the process (the lock is inherited across fork). */
+int store_pin(struct store *s, const struct store_image *img, struct strata_error *err);
+
+/* ---- export (export.c) ---- */
+
+enum store_export_format { STORE_EXPORT_OCI, STORE_EXPORT_DOCKER };
+
+/* Writes @ref as an archive to @path ("-": stdout): an oci-archive or a
+ * docker-archive that `podman load`, `docker load` and skopeo read. */
+int store_export(struct store *s, const char *ref, enum store_export_format fmt, const char *path,
+                 struct strata_error *err);
+
+/* ---- maintenance (gc.c, fsck.c) ---- */
+
+struct store_gc_result {
+	uint64_t blobs, blob_bytes;   /* blobs removed */
+	uint64_t caches, cache_bytes; /* indexes and copies removed */
+	uint64_t temps, temp_bytes;   /* leftovers of interrupted imports */
+};
+
+/* Removes what no tag, untagged image or live mount refers to.  Waits for
+ * imports in flight to finish first. */
+int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *err);
+
+/* Rehashes every blob and checks every reference and layer index.  Each
+ * problem is one line to @report ("<what>: <why>").  Returns the number of
+ * problems, or -1 when the check itself could not run. */
+long store_fsck(struct store *s, FILE *report, struct strata_error *err);
+
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* strata images, tag, rmi: the names in the store. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "strata-store.h"
+
+/* The options every store command takes: --root, --help, and --json where
+ * it lists things.  Returns -1 to go on, else an exit status. */
+static int parse_common(int argc, char **argv, const char *cmd, const char *usage,
+                        const char **root, bool *json)
+{
+	enum { OPT_ROOT = 256, OPT_JSON };
+	static const struct option longopts[] = {
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ROOT:
+			*root = optarg;
+			break;
+		case OPT_JSON:
+			if (!json)
+				return cli_usage_error(cmd,
+				                       "--json: not an option of this command");
+			*json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	return -1;
+}
+
+static const char images_usage[] =
+    "Usage: strata images [--json] [--root DIR]\n"
+    "\n"
+    "List the images in the store: NAME, DIGEST (of the manifest, shortened),\n"
+    "LAYERS, SIZE (of the stored blobs) and CREATED.  --json prints an array of\n"
+    "objects with the full digests and sizes in bytes.\n";
+
+static void print_row(const struct store_entry *e, const struct store_image *img, json_t *arr)
+{
+	uint64_t size = img->config_size;
+	char human[32], created[17] = "";
+
+	for (size_t i = 0; i < img->n_layers; i++)
+		size += img->layers[i].size;
+	if (arr) {
+		json_array_append_new(
+		    arr, json_pack("{s:s?, s:s, s:i, s:I, s:s?, s:s?, s:s?}", "name", e->name,
+		                   "digest", img->digest, "layers", (int)img->n_layers, "size",
+		                   (json_int_t)size, "created", img->created, "os", img->os,
+		                   "architecture", img->architecture));
+		return;
+	}
+	cli_human_size(size, human, sizeof(human));
+	if (img->created) {
+		snprintf(created, sizeof(created), "%s", img->created);
+		if (strlen(created) > 10)
+			created[10] = ' ';
+	}
+	printf("%-30s %-12.12s %6zu %10s  %s\n", e->name ? e->name : "<none>", img->digest + 7,
+	       img->n_layers, human, created[0] ? created : "-");
+}
+
+int cmd_images(int argc, char **argv)
+{
+	const char *root = NULL;
+	struct store_entry *v = NULL;
+	struct strata_error err;
+	json_t *arr = NULL;
+	struct store *s;
+	bool json = false;
+	size_t n = 0;
+	int rc = parse_common(argc, argv, "images", images_usage, &root, &json);
+
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return cli_usage_error("images", "no arguments expected");
+	if (cli_open_store(root, false, &s))
+		return 1;
+	if (store_list(s, &v, &n, &err)) {
+		store_close(s);
+		return cli_fail(&err);
+	}
+	if (json)
+		arr = json_array();
+	else
+		printf("%-30s %-12s %6s %10s  %s\n", "NAME", "DIGEST", "LAYERS", "SIZE", "CREATED");
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_image *img;
+
+		if (store_resolve(s, v[i].digest, &img, &err)) {
+			/* Go on listing; the damage is for fsck to report. */
+			cli_error("%s: %s", v[i].name ? v[i].name : v[i].digest, err.msg);
+			rc = 1;
+			continue;
+		}
+		print_row(&v[i], img, arr);
+		store_image_free(img);
+	}
+	if (arr) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(arr);
+	}
+	store_entries_free(v, n);
+	store_close(s);
+	return rc;
+}
+
+static const char tag_usage[] = "Usage: strata tag [--root DIR] IMAGE NAME\n"
+                                "\n"
+                                "Give IMAGE (a name, digest or digest prefix) the name NAME;\n"
+                                "NAME moves from any image that had it.\n";
+
+int cmd_tag(int argc, char **argv)
+{
+	const char *root = NULL;
+	struct strata_error err;
+	struct store *s;
+	int rc = parse_common(argc, argv, "tag", tag_usage, &root, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 2)
+		return cli_usage_error("tag", "expected IMAGE and NAME");
+	if (!store_valid_tag(argv[optind + 1]))
+		return cli_usage_error("tag", "'%s' is not a valid image name", argv[optind + 1]);
+	if (cli_open_store(root, false, &s))
+		return 1;
+	rc = store_tag(s, argv[optind], argv[optind + 1], &err) ? cli_fail(&err) : 0;
+	store_close(s);
+	return rc;
+}
+
+static const char rmi_usage[] = "Usage: strata rmi [--root DIR] IMAGE...\n"
+                                "\n"
+                                "Remove each name; given a digest, every name of that image.\n"
+                                "The blobs stay until 'strata gc' finds nothing uses them.\n";
+
+int cmd_rmi(int argc, char **argv)
+{
+	const char *root = NULL;
+	struct strata_error err;
+	struct store *s;
+	int rc = parse_common(argc, argv, "rmi", rmi_usage, &root, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (optind == argc)
+		return cli_usage_error("rmi", "no image given");
+	if (cli_open_store(root, false, &s))
+		return 1;
+	rc = 0;
+	for (int i = optind; i < argc; i++)
+		if (store_untag(s, argv[i], &err))
+			rc = cli_fail(&err);
+	store_close(s);
+	return rc;
+}
