@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# strata run, end to end: a busybox-static image imported into a store, run
+# as root and as an unprivileged user (uid 65534): exit codes, signals,
+# pid 1, hostname, env, workdir, user, binds, --read-only, --rm, a missing
+# command, and a SIGKILLed launcher leaving nothing behind.
+# shellcheck source=../integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+
+command -v busybox >/dev/null || die 'busybox-static is not installed'
+BB=$(command -v busybox)
+
+# The image: busybox with its applet links, /etc/passwd with a second user,
+# and a config with Env, WorkingDir and Cmd (imported from an OCI layout we
+# write by hand, so the config is ours).
+ROOTFS=$T/rootfs
+mkdir -p "$ROOTFS"/{bin,etc,home/app,work,tmp}
+cp "$BB" "$ROOTFS/bin/busybox"
+for a in sh echo cat id ls hostname ps sleep kill touch stat pwd env mkdir; do
+	ln -s busybox "$ROOTFS/bin/$a"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' >"$ROOTFS/etc/passwd"
+printf 'root:x:0:\napp:x:1000:\n' >"$ROOTFS/etc/group"
+tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -cf "$T/layer.tar" .
+python3 - "$T" <<'PY'
+import hashlib, json, os, sys
+t = sys.argv[1]
+lay = os.path.join(t, "oci")
+os.makedirs(os.path.join(lay, "blobs/sha256"))
+def put(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(os.path.join(lay, "blobs/sha256", d), "wb").write(data)
+    return "sha256:" + d, len(data)
+layer = open(os.path.join(t, "layer.tar"), "rb").read()
+ld, ls = put(layer)
+cfg = {"architecture": "amd64", "os": "linux",
+       "config": {"Env": ["PATH=/bin", "GREETING=hello"], "Cmd": ["sh", "-c", "echo default cmd"],
+                  "WorkingDir": "/work"},
+       "rootfs": {"type": "layers", "diff_ids": [ld]}}
+cd, cs = put(json.dumps(cfg).encode())
+man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]}
+md, ms = put(json.dumps(man).encode())
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": man["mediaType"], "digest": md, "size": ms,
+           "annotations": {"org.opencontainers.image.ref.name": "bb:1"}}]},
+          open(os.path.join(lay, "index.json"), "w"))
+open(os.path.join(lay, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+
+# run_as WHO ARGS...: strata with the store of WHO ("root" or "user").
+run_as() {
+	local who=$1
+	shift
+	if [ "$who" = root ]; then
+		run env STRATA_ROOT="$T/store-root" "$STRATA" "$@"
+	else
+		run setpriv --reuid 65534 --regid 65534 --clear-groups \
+			env HOME="$T/home" STRATA_ROOT="$T/store-user" "$STRATA" "$@"
+	fi
+}
+
+chmod 0666 /dev/fuse # as distributions ship it; the unprivileged run needs it
+mkdir -p "$T/store-user" "$T/home" "$T/shared"
+chown 65534:65534 "$T/store-user" "$T/home"
+chmod 0755 "$T"
+echo from-host >"$T/shared/file"
+
+for who in root user; do
+	run_as $who import -q "$T/oci"
+	assert_eq "$who: import" 0 "$RC"
+
+	run_as $who run --rm bb:1
+	assert_eq "$who: default Cmd runs" "default cmd" "$(cat "$T/out")"
+
+	run_as $who run --rm bb:1 sh -c 'exit 7'
+	assert_eq "$who: exit status comes back" 7 "$RC"
+
+	run_as $who run --rm bb:1 sh -c 'kill -KILL $$'
+	assert_eq "$who: killed by SIGKILL → 137" 137 "$RC"
+
+	run_as $who run --rm bb:1 sh -c 'echo $$; ps -o pid | wc -l'
+	assert_eq "$who: command is pid 2 under a tiny init, sees 3 processes + header" \
+		"2 5" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+
+	run_as $who run --rm --hostname box -e EXTRA=1 -e GREETING=hi bb:1 \
+		sh -c 'hostname; cat /etc/hostname; echo $GREETING $EXTRA; pwd; id -u'
+	assert_eq "$who: hostname, env, workdir, root" "box box hi 1 /work 0" \
+		"$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+
+	# Other ids exist only where the user namespace maps them: all of them
+	# as root; a user without a /etc/subuid range has just their own.
+	if [ $who = root ]; then
+		run_as $who run --rm -u app -w /home/app bb:1 sh -c 'id -u; id -g; pwd; echo $HOME'
+		assert_eq "$who: -u app from the image's passwd" "1000 1000 /home/app /home/app" \
+			"$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	else
+		run_as $who run --rm -u app bb:1 true
+		assert_one_error_line "$who: -u app without a subuid range" 1
+	fi
+
+	run_as $who run --rm -v "$T/shared:/mnt/shared:ro" bb:1 sh -c \
+		'cat /mnt/shared/file; touch /mnt/shared/new 2>/dev/null && echo wrote || echo ro'
+	assert_eq "$who: -v read-only bind" "from-host ro" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+
+	run_as $who run --rm --read-only bb:1 sh -c 'touch /x 2>&1; echo rc=$?'
+	assert_true "$who: --read-only: writes fail with EROFS" grep -q 'Read-only file system' "$T/out"
+
+	run_as $who run --rm bb:1 sh -c 'cat /proc/self/stat | cut -d" " -f1 | grep -qx "[0-9]*" && echo proc; ls /dev/null /dev/zero /dev/pts >/dev/null && echo dev; cat /proc/mounts | grep -c " / "'
+	assert_eq "$who: fresh /proc and /dev" "proc dev" "$(head -2 "$T/out" | tr '\n' ' ' | sed 's/ $//')"
+
+	run_as $who run --rm bb:1 /no/such/cmd
+	assert_one_error_line "$who: a missing command" 127
+	assert_true "$who: a missing command is named" grep -q 'command not found' "$T/err"
+
+	run_as $who run --rm no-such-image true
+	assert_one_error_line "$who: an unknown image" 1
+
+	run_as $who run --name keep bb:1 sh -c 'echo kept > /data'
+	run_as $who run --name keep bb:1 cat /data
+	assert_eq "$who: a named container's changes persist" kept "$(cat "$T/out")"
+
+	# A SIGKILLed launcher takes the daemon, the container and the mount.
+	if [ $who = root ]; then
+		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep 1000 &
+	else
+		setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$T/home" \
+			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep 1000 &
+	fi
+	launcher=$!
+	wait_until 10 pgrep -f 'slee[p] 1000' || fail "$who: the container did not start"
+	kill -KILL "$launcher"
+	wait "$launcher" 2>/dev/null || true
+	wait_until 10 sh -c '! pgrep -f "slee[p] 1000" && ! pgrep -f "strata ru[n] --rm bb:1"' ||
+		fail "$who: processes left after the launcher was killed: $(pgrep -af 'slee[p] 1000|strata ru[n]')"
+	assert_nothing_mounted_under "$who: no mount left" "$T"
+done
+
+# Files the container makes are root's inside, the caller's on disk.
+run_as user run --name own bb:1 sh -c 'touch /made; stat -c "%u:%g" /made'
+assert_eq "user: a file made inside is root's there" "0:0" "$(cat "$T/out")"
+assert_stat "user: on disk the file is the caller's" '%u' "$T/store-user/strata/containers/own/upper/made" 65534
+
+finish

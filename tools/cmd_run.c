@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: MIT */
+/* strata run: the launcher.  See run.h for the process layout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+#include "strata-store.h"
+#include "sys.h"
+
+#define DAEMON_STACK_SIZE (1 << 20)
+
+static void run_usage(FILE *out)
+{
+	fputs("Usage: strata run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+	      "\n"
+	      "Run COMMAND (default: the image's entrypoint and cmd) with the image as its\n"
+	      "root, in new user, mount, pid, uts and ipc namespaces, as an ordinary user\n"
+	      "or as root.  A tiny init is pid 1: it reaps zombies and forwards signals.\n"
+	      "The exit status is the command's (128+N when killed by signal N).\n"
+	      "\n"
+	      "Options:\n"
+	      "      --name NAME       keep the container's changes under NAME between runs\n"
+	      "      --rm              remove the container's changes when it exits\n"
+	      "      --read-only       no writable layer: writes fail with EROFS\n"
+	      "  -e, --env K=V         set an environment variable (repeatable)\n"
+	      "  -w, --workdir DIR     working directory in the container\n"
+	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
+	      "      --entrypoint CMD  replace the image's entrypoint\n"
+	      "      --hostname NAME   the container's hostname\n"
+	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
+	      "      --net MODE        host (default) or none (loopback only)\n"
+	      "      --root DIR        the image store\n"
+	      "  -h, --help            show this help\n",
+	      out);
+}
+
+struct run_args {
+	const char *root, *name, *entrypoint;
+	bool rm;
+	char **envs;
+	size_t n_envs;
+	struct run_spec spec;
+};
+
+static int add_bind(struct run_spec *spec, const char *arg)
+{
+	char *copy = strdup(arg), *dst, *mode;
+	struct run_bind *v = realloc(spec->binds, (spec->n_binds + 1) * sizeof(*v));
+
+	if (!copy || !v)
+		return cli_usage_error("run", "out of memory");
+	spec->binds = v;
+	dst = strchr(copy, ':');
+	if (!dst || dst[1] != '/')
+		return cli_usage_error("run", "-v %s: expected SRC:/DST[:ro]", arg);
+	*dst++ = '\0';
+	mode = strchr(dst, ':');
+	if (mode)
+		*mode++ = '\0';
+	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw"))
+		return cli_usage_error("run", "-v %s: mode must be ro or rw", arg);
+	v[spec->n_binds].src = realpath(copy, NULL);
+	if (!v[spec->n_binds].src) {
+		cli_error("run: -v %s: %s", copy, strerror(errno));
+		return 1;
+	}
+	v[spec->n_binds].dst = dst;
+	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
+	spec->n_binds++;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
+{
+	enum { OPT_NAME = 256, OPT_RM, OPT_RO, OPT_ENTRY, OPT_HOST, OPT_NET, OPT_ROOT };
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"rm", no_argument, NULL, OPT_RM},
+	    {"read-only", no_argument, NULL, OPT_RO},
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"entrypoint", required_argument, NULL, OPT_ENTRY},
+	    {"hostname", required_argument, NULL, OPT_HOST},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"net", required_argument, NULL, OPT_NET},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			if (!store_valid_tag(optarg) || strchr(optarg, '/') || strchr(optarg, ':'))
+				return cli_usage_error(
+				    "run", "--name %s: letters, digits, '.', '_', '-' only",
+				    optarg);
+			a->name = optarg;
+			break;
+		case OPT_RM:
+			a->rm = true;
+			break;
+		case OPT_RO:
+			a->spec.read_only = true;
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return cli_usage_error("run", "-e %s: expected KEY=VALUE", optarg);
+			a->envs[a->n_envs++] = optarg;
+			break;
+		case 'w':
+			if (optarg[0] != '/')
+				return cli_usage_error("run", "-w %s: must be absolute", optarg);
+			a->spec.workdir = optarg;
+			break;
+		case 'u':
+			a->spec.user = optarg;
+			break;
+		case OPT_ENTRY:
+			a->entrypoint = optarg;
+			break;
+		case OPT_HOST:
+			a->spec.hostname = optarg;
+			break;
+		case 'v':
+			if ((rc = add_bind(&a->spec, optarg)))
+				return rc;
+			break;
+		case OPT_NET:
+			if (strcmp(optarg, "none") && strcmp(optarg, "host"))
+				return cli_usage_error("run", "--net %s: host or none", optarg);
+			a->spec.net_none = strcmp(optarg, "none") == 0;
+			break;
+		case OPT_ROOT:
+			a->root = optarg;
+			break;
+		case 'h':
+			run_usage(stdout);
+			exit(0);
+		default:
+			return cli_usage_error("run", "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("run", "no image given");
+	if (a->rm && a->name)
+		return cli_usage_error("run", "--rm and --name: a named container is kept");
+	*first_arg = optind;
+	return 0;
+}
+
+/* ---- the image's config ---- */
+
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
+
+	if (!nv || !(nv[*n] = strdup(s)))
+		return -1;
+	nv[++*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
+static void env_set(char ***env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < *n; i++)
+		if (strncmp((*env)[i], kv, klen) == 0 && (*env)[i][klen] == '=') {
+			free((*env)[i]);
+			(*env)[i] = strdup(kv);
+			return;
+		}
+	strv_push(env, n, kv);
+}
+
+static bool json_str_nonempty(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s && *s;
+}
+
+static int apply_config(struct run_args *a, const char *config_json, char **cmd, int n_cmd)
+{
+	json_t *root = json_loads(config_json, 0, NULL);
+	json_t *cfg = json_object_get(root, "config"), *v;
+	size_t n_env = 0, n_argv = 0, i;
+	char **env = NULL, **argvv = NULL, host[128];
+
+	env_set(&env, &n_env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	json_array_foreach(json_object_get(cfg, "Env"), i,
+	                   v) if (json_is_string(v) && strchr(json_string_value(v), '='))
+	    env_set(&env, &n_env, json_string_value(v));
+	env_set(&env, &n_env, "HOME=/root");
+	snprintf(host, sizeof(host), "HOSTNAME=%s", a->spec.hostname);
+	env_set(&env, &n_env, host);
+	for (i = 0; i < a->n_envs; i++)
+		env_set(&env, &n_env, a->envs[i]);
+	if (a->entrypoint) {
+		if (*a->entrypoint)
+			strv_push(&argvv, &n_argv, a->entrypoint);
+	} else {
+		json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v)
+		    strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+	}
+	if (n_cmd > 0)
+		for (int k = 0; k < n_cmd; k++)
+			strv_push(&argvv, &n_argv, cmd[k]);
+	else if (!a->entrypoint)
+		json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
+		    strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+	if (!a->spec.workdir && json_str_nonempty(cfg, "WorkingDir"))
+		a->spec.workdir = strdup(json_string_value(json_object_get(cfg, "WorkingDir")));
+	if (!a->spec.user && json_str_nonempty(cfg, "User"))
+		a->spec.user = strdup(json_string_value(json_object_get(cfg, "User")));
+	json_decref(root);
+	a->spec.env = env;
+	a->spec.argv = argvv;
+	if (!argvv || !argvv[0]) {
+		cli_error("run: no command given and the image has no Entrypoint or Cmd");
+		return 127;
+	}
+	return 0;
+}
+
+/* ---- the container's directory: upper, mountpoint, /etc files ---- */
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return sys_write_file_atomic(path, text, strlen(text));
+}
+
+static int make_etc(struct run_spec *spec, const char *dir)
+{
+	char hosts[512], *resolv = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (asprintf(&spec->etc_dir, "%s/etc", dir) < 0 || sys_mkdir_p(spec->etc_dir) < 0)
+		return -1;
+	snprintf(hosts, sizeof(hosts),
+	         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\t%s\n",
+	         spec->hostname);
+	if (write_text(spec->etc_dir, "hosts", hosts) < 0)
+		return -1;
+	snprintf(hosts, sizeof(hosts), "%s\n", spec->hostname);
+	if (write_text(spec->etc_dir, "hostname", hosts) < 0)
+		return -1;
+	/* The host's resolvers, unless the container has no network. */
+	f = spec->net_none ? NULL : fopen("/etc/resolv.conf", "re");
+	if (f) {
+		char buf[4096];
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+		fclose(f);
+		buf[n] = '\0';
+		resolv = strdup(buf);
+		len = n;
+	}
+	(void)len;
+	int rc = write_text(spec->etc_dir, "resolv.conf", resolv ? resolv : "");
+	free(resolv);
+	return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int remove_tree(const char *path)
+{
+	return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- user namespace maps ---- */
+
+/* "name:start:count" in /etc/subuid or /etc/subgid, for our user. */
+static bool subid_range(const char *file, const char *user, unsigned long id, unsigned long *start,
+                        unsigned long *count)
+{
+	FILE *f = fopen(file, "re");
+	char line[256], idtext[32];
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(idtext, sizeof(idtext), "%lu", id);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *name = strtok(line, ":"), *s = strtok(NULL, ":"), *c = strtok(NULL, ":\n");
+
+		if (name && s && c && (strcmp(name, user) == 0 || strcmp(name, idtext) == 0)) {
+			*start = strtoul(s, NULL, 10);
+			*count = strtoul(c, NULL, 10);
+			found = *count > 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int run_idmap_tool(const char *tool, pid_t pid, unsigned long id, unsigned long start,
+                          unsigned long count)
+{
+	char p[32], a[32], b[32], c[32];
+	pid_t child;
+	int st;
+
+	snprintf(p, sizeof(p), "%ld", (long)pid);
+	snprintf(a, sizeof(a), "%lu", id);
+	snprintf(b, sizeof(b), "%lu", start);
+	snprintf(c, sizeof(c), "%lu", count);
+	child = fork();
+	if (child == 0) {
+		execlp(tool, tool, p, "0", a, "1", "1", b, c, (char *)NULL);
+		_exit(127);
+	}
+	return child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0
+	           ? 0
+	           : -1;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	int fd, rc;
+
+	/* These files take one write(2) of the whole text, in place. */
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/* Root maps every id; a user with a subordinate range gets it through the
+ * setuid newuidmap/newgidmap; anyone else maps just their own id to root
+ * (the upper layer's xattrs then keep other owners). */
+static int write_id_maps(pid_t pid, uid_t uid, gid_t gid)
+{
+	unsigned long us, uc, gs, gc;
+	const char *user = getenv("USER") ?: getenv("LOGNAME") ?: "";
+	char text[64];
+
+	if (uid == 0)
+		return write_proc(pid, "uid_map", "0 0 4294967295") ||
+		       write_proc(pid, "gid_map", "0 0 4294967295");
+	if (subid_range("/etc/subuid", user, uid, &us, &uc) &&
+	    subid_range("/etc/subgid", user, uid, &gs, &gc) &&
+	    run_idmap_tool("newuidmap", pid, uid, us, uc) == 0 &&
+	    run_idmap_tool("newgidmap", pid, gid, gs, gc) == 0)
+		return 0;
+	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)uid);
+	if (write_proc(pid, "uid_map", text) || write_proc(pid, "setgroups", "deny"))
+		return -1;
+	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)gid);
+	return write_proc(pid, "gid_map", text);
+}
+
+/* ---- launching ---- */
+
+static pid_t init_pid;
+
+static void forward(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	/* A terminal's signals reach the container's processes directly. */
+	if (init_pid > 0 && si->si_code != SI_KERNEL)
+		kill(init_pid, sig);
+}
+
+struct daemon_arg {
+	struct strata_union *u;
+	struct run_spec *spec;
+};
+
+static int daemon_main(void *arg)
+{
+	struct daemon_arg *d = arg;
+
+	_exit(run_daemon(d->u, d->spec));
+}
+
+static int launch(struct strata_union *u, struct run_spec *spec)
+{
+	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+	                                SIGUSR1, SIGUSR2, SIGWINCH};
+	struct daemon_arg d = {u, spec};
+	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+	char *stack = malloc(DAEMON_STACK_SIZE), buf[32] = "";
+	pid_t daemon;
+	ssize_t n;
+	int st;
+
+	if (!stack || pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC)) {
+		cli_error("run: %s", strerror(errno));
+		return 1;
+	}
+	daemon = clone(daemon_main, stack + DAEMON_STACK_SIZE,
+	               CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, &d);
+	if (daemon < 0) {
+		cli_error("run: new user namespace: %s%s", strerror(errno),
+		          errno == EPERM || errno == ENOSPC ? " (are user namespaces enabled?)"
+		                                            : "");
+		return 1;
+	}
+	close(spec->ready_pipe[0]);
+	close(spec->status_pipe[1]);
+	if (write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
+		cli_error("run: writing the user namespace's id maps: %s", strerror(errno));
+		kill(daemon, SIGKILL);
+		waitpid(daemon, NULL, 0);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaction(forwarded[i], &sa, NULL);
+	(void)sys_write_all(spec->ready_pipe[1], "g", 1);
+	close(spec->ready_pipe[1]);
+	n = read(spec->status_pipe[0], buf, sizeof(buf) - 1);
+	if (n > 0)
+		init_pid = (pid_t)strtol(buf, NULL, 10);
+	while (waitpid(daemon, &st, 0) < 0 && errno == EINTR)
+		;
+	free(stack);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int container_dir(struct store *s, struct run_args *a, char **dir)
+{
+	char id[32];
+
+	if (!a->name) {
+		snprintf(id, sizeof(id), "%08lx%04lx", (unsigned long)time(NULL),
+		         (unsigned long)getpid() & 0xffff);
+		a->name = strdup(id);
+	}
+	if (!a->spec.hostname)
+		a->spec.hostname = strdup(a->name);
+	if (asprintf(dir, "%s/strata/containers/%s", store_root(s), a->name) < 0)
+		return -1;
+	/* The upper's root is the container's "/": it must be searchable by
+	 * every user in the container.  (It should take the image root's
+	 * mode; see docs/NOTES.md.) */
+	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_args a = {.spec.outer_uid = getuid(), .spec.outer_gid = getgid()};
+	struct strata_layer_options lo = {.warn = cli_warn};
+	struct strata_layer **layers = NULL;
+	struct store_image *img = NULL;
+	struct strata_union *u = NULL;
+	struct strata_error err;
+	struct store *s = NULL;
+	char *dir = NULL, *upper = NULL;
+	int first = 0, rc;
+
+	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
+	if (!a.envs)
+		return 1;
+	if ((rc = parse(argc, argv, &a, &first)))
+		return rc;
+	rc = 1;
+	if (cli_open_store(a.root, false, &s))
+		return 1;
+	if (store_resolve(s, argv[first], &img, &err)) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (container_dir(s, &a, &dir) || asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
+	    asprintf(&upper, "%s/upper", dir) < 0 || sys_mkdir_p(a.spec.rootfs) < 0 ||
+	    sys_mkdir_p(upper) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {
+		cli_error("run: container directory %s: %s", dir ? dir : "", strerror(errno));
+		goto out;
+	}
+	if ((rc = apply_config(&a, img->config_json, argv + first + 1, argc - first - 1)))
+		goto out;
+	rc = 1;
+	if (store_open_layers(s, img, &lo, &layers, &err) ||
+	    strata_union_new(layers, img->n_layers, &u, &err) ||
+	    strata_union_set_upper(u, upper, &err)) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (store_pin(s, img, &err)) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	rc = launch(u, &a.spec);
+out:
+	if (dir && (a.rm || (a.spec.read_only && !a.name)))
+		remove_tree(dir);
+	if (u)
+		strata_union_free(u);
+	free(layers);
+	free(upper);
+	free(dir);
+	store_image_free(img);
+	store_close(s);
+	return rc;
+}

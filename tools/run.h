@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strata run: the launcher (cmd_run.c), the daemon that serves the root
+ * file system inside the user namespace (run_daemon.c) and the container's
+ * init, which builds the root and runs the command (run_init.c).
+ *
+ *   launcher (host) ──clone(NEWUSER|NEWNS)──▶ daemon: FUSE mount of the image
+ *                                              └─clone(NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET])─▶ init
+ * (pid 1) └─fork─▶ command
+ *
+ * The daemon stays outside the container's pid namespace: the container
+ * cannot see or signal it.  Every process dies with its parent
+ * (PR_SET_PDEATHSIG), so a SIGKILLed launcher takes everything with it, and
+ * the mount lives only in the daemon's mount namespace.
+ */
+#ifndef STRATA_RUN_H
+#define STRATA_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "strata-fs.h"
+
+struct run_bind {
+	char *src, *dst;
+	bool ro;
+};
+
+struct run_spec {
+	char **argv;   /* the command, resolved from entrypoint + cmd */
+	char **env;    /* NULL-terminated, KEY=VALUE */
+	char *workdir; /* absolute, in the container */
+	char *user;    /* "name", "uid" or "uid:gid", or NULL for root */
+	char *hostname;
+	bool net_none;
+	bool read_only;
+	struct run_bind *binds;
+	size_t n_binds;
+	char *rootfs;    /* the mountpoint, on the host side */
+	char *etc_dir;   /* hosts, hostname, resolv.conf to bind in */
+	uid_t outer_uid; /* who ran strata */
+	gid_t outer_gid;
+	int ready_pipe[2];  /* launcher → daemon: the id maps are written */
+	int status_pipe[2]; /* daemon → launcher: the init's pid */
+};
+
+/* The daemon: serves @u at spec->rootfs and runs the container's init;
+ * returns the command's exit status (never returns on setup failure: exits 1
+ * after printing why). */
+int run_daemon(struct strata_union *u, struct run_spec *spec);
+/* The container's init (pid 1): builds the root file system, starts the
+ * command, reaps and forwards signals; exits with the command's status. */
+int run_init(void *spec);
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The root file system's daemon, first process of the container's user
+ * namespace: it mounts the image in its own mount namespace (invisible to
+ * the host), then starts the container's init in new pid/mount/uts/ipc
+ * (and net) namespaces, and serves FUSE until that init exits.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+#include "sys.h"
+
+#define INIT_STACK_SIZE (1 << 20)
+
+struct daemon {
+	struct run_spec *spec;
+	pid_t init;
+	int status;
+	void *stack;
+};
+
+/* Waits for the init; when it is gone, so is every process of the
+ * container, and unmounting ends the FUSE session. */
+static void *wait_init(void *arg)
+{
+	struct daemon *d = arg;
+	int st;
+
+	while (waitpid(d->init, &st, __WALL) < 0 && errno == EINTR)
+		;
+	d->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	umount2(d->spec->rootfs, MNT_DETACH);
+	return NULL;
+}
+
+static void start_init(void *arg)
+{
+	struct daemon *d = arg;
+	struct run_spec *spec = d->spec;
+	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+	pthread_t waiter;
+	char text[32];
+
+	if (spec->net_none)
+		flags |= CLONE_NEWNET;
+	d->stack = malloc(INIT_STACK_SIZE);
+	/* Called from the main thread, which lives as long as the daemon: the
+	 * init's PR_SET_PDEATHSIG fires only when the daemon dies. */
+	d->init = d->stack ? clone(run_init, (char *)d->stack + INIT_STACK_SIZE, flags, spec) : -1;
+	if (d->init < 0) {
+		cli_error("run: starting the container: %s", strerror(errno));
+		d->status = 1;
+		umount2(spec->rootfs, MNT_DETACH);
+		return;
+	}
+	/* The launcher forwards signals to the init by this pid. */
+	snprintf(text, sizeof(text), "%ld\n", (long)d->init);
+	(void)sys_write_all(spec->status_pipe[1], text, strlen(text));
+	close(spec->status_pipe[1]);
+	if (pthread_create(&waiter, NULL, wait_init, d) != 0) {
+		kill(d->init, SIGKILL);
+		d->status = 1;
+		umount2(spec->rootfs, MNT_DETACH);
+		return;
+	}
+	pthread_detach(waiter);
+}
+
+int run_daemon(struct strata_union *u, struct run_spec *spec)
+{
+	struct daemon d = {.spec = spec, .status = 1};
+	struct strata_mount_options mo = {
+	    .mountpoint = spec->rootfs,
+	    .foreground = true,
+	    .fuse_opts = "allow_other",
+	    .on_ready = start_init,
+	    .on_ready_ctx = &d,
+	};
+	struct strata_error err;
+	char go;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(spec->ready_pipe[1]);
+	close(spec->status_pipe[0]);
+	/* The launcher writes our uid/gid maps, then lets us go. */
+	if (read(spec->ready_pipe[0], &go, 1) != 1)
+		_exit(1);
+	close(spec->ready_pipe[0]);
+	/* Nothing mounted here may reach the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		cli_error("run: making mounts private: %s", strerror(errno));
+		_exit(1);
+	}
+	if (strata_fuse_run(u, &mo, &err)) {
+		cli_fail(&err);
+		_exit(1);
+	}
+	strata_union_free(u);
+	free(d.stack);
+	return d.status;
+}

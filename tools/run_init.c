@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The container's init: pid 1 of a new pid namespace, in a copy of the
+ * daemon's mount namespace where the image is mounted.  It builds the root
+ * (binds, /proc, /dev, /sys, /etc files), pivots into it and detaches the
+ * old root, then starts the command and stays as a tiny init: it reaps
+ * zombies, forwards the signals the launcher sends, and exits with the
+ * command's status.
+ *
+ * Security reasoning: every path inside the image is resolved with
+ * openat2(RESOLVE_IN_ROOT), so a symlink in the image (/etc -> /host/etc)
+ * can never make us mount over, or create, something on the host.  After
+ * pivot_root the old root is unmounted (MNT_DETACH): nothing of the host is
+ * reachable but what -v binds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+
+extern char **environ;
+
+static int root_fd = -1; /* the image's root, before pivot_root */
+
+static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("strata: run: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	_exit(1);
+}
+
+/* @path inside the image, never leaving it. */
+static int open_in_root(const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .mode = (flags & O_CREAT) ? 0644 : 0,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+
+	while (*path == '/')
+		path++;
+	return (int)syscall(SYS_openat2, root_fd, *path ? path : ".", &how, sizeof(how));
+}
+
+/* mkdir -p inside the image. */
+static void mkdirs_in_root(const char *path)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			int fd;
+
+			*p = '\0';
+			fd = open_in_root(buf, O_PATH | O_DIRECTORY);
+			if (fd < 0) {
+				char *slash = strrchr(buf, '/');
+				int parent;
+
+				*slash = '\0';
+				parent = open_in_root(*buf ? buf : "/", O_PATH | O_DIRECTORY);
+				*slash = '/';
+				if (parent < 0 ||
+				    (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST))
+					die("%s: cannot create it in the image: %s", buf,
+					    strerror(errno));
+				close(parent);
+			} else {
+				close(fd);
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+}
+
+/* A mount point inside the image: a directory, or a file for file binds. */
+static int mount_target(const char *path, bool dir, bool create)
+{
+	int fd;
+
+	if (create) {
+		char parent[PATH_MAX];
+
+		snprintf(parent, sizeof(parent), "%s", path);
+		*strrchr(parent, '/') = '\0';
+		if (*parent)
+			mkdirs_in_root(parent);
+		if (dir)
+			mkdirs_in_root(path);
+	}
+	fd = open_in_root(path, dir ? O_PATH | O_DIRECTORY : O_PATH);
+	if (fd < 0 && !dir && create) {
+		int w = open_in_root(path, O_WRONLY | O_CREAT);
+
+		if (w >= 0)
+			close(w);
+		fd = open_in_root(path, O_PATH);
+	}
+	return fd;
+}
+
+static void mount_at(int target, const char *src, const char *type, unsigned long flags,
+                     const char *data, const char *what)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", target);
+	if (mount(src, proc, type, flags, data) < 0)
+		die("%s: %s", what, strerror(errno));
+}
+
+/* Read-only bind remounts must repeat the flags the kernel locked on the
+ * source mount (nosuid, nodev, ...) or a user namespace gets EPERM. */
+static void remount_ro(int target, const char *what)
+{
+	static const struct {
+		unsigned long st, ms;
+	} map[] = {{ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+	           {ST_NOEXEC, MS_NOEXEC},         {ST_NOATIME, MS_NOATIME},
+	           {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+	struct statvfs sv;
+
+	if (fstatvfs(target, &sv) == 0)
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (sv.f_flag & map[i].st)
+				flags |= map[i].ms;
+	mount_at(target, NULL, NULL, flags, NULL, what);
+}
+
+static void setup_binds(const struct run_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_binds; i++) {
+		const struct run_bind *b = &spec->binds[i];
+		struct stat st;
+		int t;
+
+		if (stat(b->src, &st) < 0)
+			die("-v %s: %s", b->src, strerror(errno));
+		t = mount_target(b->dst, S_ISDIR(st.st_mode), true);
+		if (t < 0)
+			die("-v %s:%s: %s", b->src, b->dst, strerror(errno));
+		mount_at(t, b->src, NULL, MS_BIND | MS_REC, NULL, b->dst);
+		close(t);
+		if (b->ro) {
+			t = open_in_root(b->dst, O_PATH);
+			remount_ro(t, b->dst);
+			close(t);
+		}
+	}
+}
+
+static void setup_dev(void)
+{
+	static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	char src[64];
+	int dev = mount_target("/dev", true, true), fd;
+
+	if (dev < 0)
+		die("/dev: %s", strerror(errno));
+	mount_at(dev, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k", "/dev");
+	close(dev);
+	dev = open_in_root("/dev", O_PATH | O_DIRECTORY);
+	/* Device nodes cannot be made in a user namespace: bind the host's. */
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		fd = openat(dev, devices[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0)
+			die("/dev/%s: %s", devices[i], strerror(errno));
+		close(fd);
+		fd = openat(dev, devices[i], O_PATH | O_CLOEXEC);
+		snprintf(src, sizeof(src), "/dev/%s", devices[i]);
+		mount_at(fd, src, NULL, MS_BIND, NULL, src);
+		close(fd);
+	}
+	if (mkdirat(dev, "pts", 0755) == 0 && (fd = openat(dev, "pts", O_PATH | O_CLOEXEC)) >= 0) {
+		mount_at(fd, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		         "newinstance,ptmxmode=0666,mode=620", "/dev/pts");
+		close(fd);
+		(void)symlinkat("pts/ptmx", dev, "ptmx");
+	}
+	if (mkdirat(dev, "shm", 01777) == 0 && (fd = openat(dev, "shm", O_PATH | O_CLOEXEC)) >= 0) {
+		mount_at(fd, "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k",
+		         "/dev/shm");
+		close(fd);
+	}
+	(void)symlinkat("/proc/self/fd", dev, "fd");
+	(void)symlinkat("/proc/self/fd/0", dev, "stdin");
+	(void)symlinkat("/proc/self/fd/1", dev, "stdout");
+	(void)symlinkat("/proc/self/fd/2", dev, "stderr");
+	close(dev);
+}
+
+static void setup_proc_sys(void)
+{
+	int t = mount_target("/proc", true, true);
+
+	if (t < 0)
+		die("/proc: %s", strerror(errno));
+	mount_at(t, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc");
+	close(t);
+	/* A fresh sysfs needs our own network namespace; otherwise the host's,
+	 * read-only.  Where neither works (/sys locked down), no /sys. */
+	t = mount_target("/sys", true, true);
+	if (t < 0)
+		return;
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
+	if (mount("sysfs", proc, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+	    mount("/sys", proc, NULL, MS_BIND | MS_REC, NULL) == 0) {
+		int s = open_in_root("/sys", O_PATH);
+
+		remount_ro(s, "/sys");
+		close(s);
+	}
+	close(t);
+}
+
+static void setup_etc(const struct run_spec *spec)
+{
+	static const char *const files[] = {"hosts", "hostname", "resolv.conf"};
+	char src[PATH_MAX], dst[64];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int t;
+
+		snprintf(src, sizeof(src), "%s/%s", spec->etc_dir, files[i]);
+		snprintf(dst, sizeof(dst), "/etc/%s", files[i]);
+		t = mount_target(dst, false, true);
+		if (t < 0)
+			continue; /* read-only image without the file: nothing to cover */
+		mount_at(t, src, NULL, MS_BIND, NULL, dst);
+		close(t);
+	}
+}
+
+static void pivot(const struct run_spec *spec)
+{
+	if (chdir(spec->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		die("pivot_root: %s", strerror(errno));
+	/* The old root now sits under the new one: detach it, whole. */
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		die("detaching the old root: %s", strerror(errno));
+}
+
+/* ---- the command ---- */
+
+/* The image's own files, parsed directly: NSS would load the host's
+ * libnss modules from inside the image (or fail to). */
+static struct passwd *find_user(const char *name)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	bool numeric = *name && strspn(name, "0123456789") == strlen(name);
+	struct passwd *pw = NULL;
+
+	while (f && (pw = fgetpwent(f)))
+		if (strcmp(pw->pw_name, name) == 0 ||
+		    (numeric && pw->pw_uid == strtoul(name, NULL, 10)))
+			break;
+	if (f)
+		fclose(f);
+	return pw;
+}
+
+static struct group *find_group(const char *name)
+{
+	FILE *f = fopen("/etc/group", "re");
+	struct group *gr = NULL;
+
+	while (f && (gr = fgetgrent(f)))
+		if (strcmp(gr->gr_name, name) == 0)
+			break;
+	if (f)
+		fclose(f);
+	return gr;
+}
+
+static void set_user(const char *user)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+	char name[256], *colon;
+	bool gid_given = false;
+	struct passwd *pw;
+
+	if (!user)
+		return;
+	snprintf(name, sizeof(name), "%s", user);
+	if ((colon = strchr(name, ':'))) {
+		struct group *gr;
+
+		*colon++ = '\0';
+		gid_given = true;
+		gr = find_group(colon);
+		if (gr)
+			gid = gr->gr_gid;
+		else if (strspn(colon, "0123456789") == strlen(colon) && *colon)
+			gid = (gid_t)strtoul(colon, NULL, 10);
+		else
+			die("-u %s: no group '%s' in the image", user, colon);
+	}
+	/* The image's /etc/passwd: we are already inside its root. */
+	pw = find_user(name);
+	if (!pw && strspn(name, "0123456789") == strlen(name) && *name)
+		uid = (uid_t)strtoul(name, NULL, 10);
+	else if (!pw)
+		die("-u %s: no user '%s' in the image's /etc/passwd", user, name);
+	if (pw) {
+		uid = pw->pw_uid;
+		if (!gid_given)
+			gid = pw->pw_gid;
+		if (!getenv("HOME") || strcmp(getenv("HOME"), "/root") == 0)
+			setenv("HOME", pw->pw_dir, 1);
+	}
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		die("setgroups: %s", strerror(errno));
+	if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		die("-u %s: %s (is that id mapped into the container?)", user, strerror(errno));
+}
+
+/* Root in the container keeps the capabilities of a docker default, not all
+ * of a user namespace's. */
+static void drop_capabilities(void)
+{
+	static const int keep[] = {
+	    CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,      CAP_FSETID,           CAP_KILL,
+	    CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,     CAP_NET_BIND_SERVICE, CAP_NET_RAW,
+	    CAP_SYS_CHROOT, CAP_MKNOD,        CAP_AUDIT_WRITE, CAP_SETFCAP};
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2] = {{0}};
+	uint64_t mask = 0;
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		mask |= 1ULL << keep[i];
+	for (int cap = 0; cap <= 63; cap++)
+		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		uint32_t m = (uint32_t)(mask >> (32 * i));
+
+		data[i].effective &= m;
+		data[i].permitted &= m;
+		data[i].inheritable &= m;
+	}
+	syscall(SYS_capset, &hdr, data);
+}
+
+static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
+{
+	sigset_t all;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	environ = spec->env;
+	if (spec->workdir && chdir(spec->workdir) < 0)
+		die("-w %s: %s", spec->workdir, strerror(errno));
+	set_user(spec->user);
+	drop_capabilities();
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	execvp(spec->argv[0], spec->argv);
+	fprintf(stderr, "strata: run: %s: %s\n", spec->argv[0],
+	        errno == ENOENT ? "command not found" : strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* pid 1: reap, forward, exit with the command's status. */
+static int __attribute__((noreturn)) supervise(pid_t child, const sigset_t *set)
+{
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(set, &si), st;
+		pid_t p;
+
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			/* Signals a terminal sends reach the command directly (same
+			 * process group); the launcher's are forwarded. */
+			if (si.si_code != SI_KERNEL)
+				kill(child, sig);
+			continue;
+		}
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == child)
+				_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+int run_init(void *arg)
+{
+	const struct run_spec *spec = arg;
+	sigset_t set;
+	pid_t child;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigfillset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die("making mounts private: %s", strerror(errno));
+	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		die("%s: %s", spec->rootfs, strerror(errno));
+	setup_binds(spec);
+	setup_proc_sys();
+	setup_dev();
+	setup_etc(spec);
+	/* --read-only: the mount points above needed the writable layer; now
+	 * the root itself turns read-only (EROFS), its submounts stay as made. */
+	if (spec->read_only)
+		remount_ro(root_fd, "read-only root");
+	pivot(spec);
+	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+		die("hostname: %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		die("fork: %s", strerror(errno));
+	if (child == 0)
+		exec_command(spec);
+	supervise(child, &set);
+}
