@@ -33,7 +33,18 @@
  *   pwrite FD OFF DATA
  *   read FD LEN                 prints what was read (see below)
  *   pread FD OFF LEN
- *   lseek FD OFF SET|CUR|END    prints the new offset
+ *   lseek FD OFF SET|CUR|END|DATA|HOLE   prints the new offset
+ *   seekmap FD                  the data extents SEEK_DATA/SEEK_HOLE show
+ *                               from 0 to st_size, checked: prints
+ *                               size=N data=OFF+LEN,... (or data=-) and
+ *                               holes=zero, or holes=nonzero@OFF when a
+ *                               reported hole does not read as zeros, or
+ *                               bad@OFF when the answers contradict
+ *                               themselves (e.g. SEEK_DATA going back)
+ *   copy_file_range FDIN OFFIN FDOUT OFFOUT LEN
+ *                               OFF "-" uses (and moves) the file offset;
+ *                               repeated until LEN bytes or a 0 return:
+ *                               prints n=BYTES (the total)
  *   ftruncate FD LEN
  *   fallocate FD MODE OFF LEN   MODE: 0 or KEEP_SIZE|PUNCH_HOLE|ZERO_RANGE
  *   fsync FD / fdatasync FD
@@ -660,6 +671,141 @@ static void op_put(const char *path, int flags, char *data)
 	ok("n=%zu", done);
 }
 
+/* 1 when [off, end) of @fd reads as zeros, 0 (and *@where set) when not,
+ * -1 (errno set) when it cannot be read. */
+static int reads_as_zeros(int fd, off_t off, off_t end, off_t *where)
+{
+	static char buf[1 << 20];
+
+	while (off < end) {
+		size_t want = end - off < (off_t)sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, off);
+
+		if (n < 0)
+			return -1;
+		if (n == 0) { /* short file: the rest is no data at all */
+			errno = EIO;
+			return -1;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i]) {
+				*where = off + i;
+				return 0;
+			}
+		off += n;
+	}
+	return 1;
+}
+
+/*
+ * seekmap: walks the file with SEEK_DATA and SEEK_HOLE from 0 and prints
+ * the data extents.  Whatever a file system may call data (all of it, in
+ * the simplest implementation), what it calls a hole must read as zeros:
+ * that is checked here, so that the map is a verdict and not just a list.
+ */
+static void op_seekmap(int fd)
+{
+	struct stat st;
+	char *map = NULL;
+	size_t maplen = 0;
+	FILE *m;
+	off_t pos = 0, where = 0;
+	int extents = 0, z;
+	const char *verdict = "zero";
+
+	if (fstat(fd, &st) < 0) {
+		err(errno);
+		return;
+	}
+	m = open_memstream(&map, &maplen);
+	if (!m)
+		die("out of memory");
+	while (pos < st.st_size) {
+		off_t d = lseek(fd, pos, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO) /* no data from pos on */
+			break;
+		if (d < 0)
+			goto fail;
+		if (d < pos || d >= st.st_size) {
+			verdict = "bad";
+			where = pos;
+			break;
+		}
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			goto fail;
+		if (h <= d || h > st.st_size) {
+			verdict = "bad";
+			where = d;
+			break;
+		}
+		if (d > pos) {
+			z = reads_as_zeros(fd, pos, d, &where);
+			if (z < 0)
+				goto fail;
+			if (!z) {
+				verdict = "nonzero";
+				break;
+			}
+		}
+		fprintf(m, "%s%lld+%lld", extents++ ? "," : "", (long long)d, (long long)(h - d));
+		pos = h;
+	}
+	if (!strcmp(verdict, "zero") && pos < st.st_size) {
+		z = reads_as_zeros(fd, pos, st.st_size, &where);
+		if (z < 0)
+			goto fail;
+		if (!z)
+			verdict = "nonzero";
+	}
+	fclose(m);
+	if (!strcmp(verdict, "zero"))
+		ok("size=%lld data=%s holes=zero", (long long)st.st_size, extents ? map : "-");
+	else
+		ok("size=%lld data=%s holes=%s@%lld", (long long)st.st_size, extents ? map : "-",
+		   verdict, (long long)where);
+	free(map);
+	return;
+fail:
+	err(errno);
+	fclose(m);
+	free(map);
+}
+
+/* OFF of copy_file_range: a number, or "-" for the file offset (NULL). */
+static loff_t *cfr_off(const char *s, loff_t *store)
+{
+	if (strcmp(s, "-") == 0)
+		return NULL;
+	*store = (loff_t)num(s);
+	return store;
+}
+
+static void op_copy_file_range(int in, const char *off_in, int out, const char *off_out,
+                               long long len)
+{
+	loff_t in_store, out_store, *pin = cfr_off(off_in, &in_store),
+	                            *pout = cfr_off(off_out, &out_store);
+	long long done = 0;
+
+	if (len < 0)
+		die("bad length");
+	/* A short copy is not the end (FUSE and file systems may split). */
+	do {
+		ssize_t n = copy_file_range(in, pin, out, pout, (size_t)(len - done), 0);
+
+		if (n < 0) {
+			err(errno);
+			return;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	} while (done < len);
+	ok("n=%lld", done);
+}
+
 static struct timespec time_arg(const char *s)
 {
 	struct timespec ts = {0, 0};
@@ -811,13 +957,17 @@ static void run(int argc, char **argv)
 		int whence;
 		off_t r;
 
-		need(argc, 4, "lseek FD OFF SET|CUR|END");
+		need(argc, 4, "lseek FD OFF SET|CUR|END|DATA|HOLE");
 		if (strcmp(argv[3], "SET") == 0)
 			whence = SEEK_SET;
 		else if (strcmp(argv[3], "CUR") == 0)
 			whence = SEEK_CUR;
 		else if (strcmp(argv[3], "END") == 0)
 			whence = SEEK_END;
+		else if (strcmp(argv[3], "DATA") == 0)
+			whence = SEEK_DATA;
+		else if (strcmp(argv[3], "HOLE") == 0)
+			whence = SEEK_HOLE;
 		else
 			die("bad whence '%s'", argv[3]);
 		r = lseek(fd_find(argv[1]), (off_t)num(argv[2]), whence);
@@ -825,6 +975,13 @@ static void run(int argc, char **argv)
 			err(errno);
 		else
 			ok("%lld", (long long)r);
+	} else if (strcmp(op, "seekmap") == 0) {
+		need(argc, 2, "seekmap FD");
+		op_seekmap(fd_find(argv[1]));
+	} else if (strcmp(op, "copy_file_range") == 0) {
+		need(argc, 6, "copy_file_range FDIN OFFIN FDOUT OFFOUT LEN");
+		op_copy_file_range(fd_find(argv[1]), argv[2], fd_find(argv[3]), argv[4],
+		                   num(argv[5]));
 	} else if (strcmp(op, "ftruncate") == 0) {
 		need(argc, 3, "ftruncate FD LEN");
 		rc(ftruncate(fd_find(argv[1]), (off_t)num(argv[2])));

@@ -492,4 +492,316 @@ if command -v sqlite3 >/dev/null; then
 fi
 sumount "$M"
 
+
+# ---- lseek SEEK_DATA/SEEK_HOLE and copy_file_range through the mount ----
+
+# The same posixops script runs on strata and on a plain directory where
+# GNU tar extracted the same layer (sparse files stay sparse there, and it
+# is on the upper's file system, so upper files get the same extents).
+# Where POSIX leaves the answer open (SEEK_DATA in a hole of a lower file,
+# SEEK_HOLE in its middle: "the whole file is data" is allowed), strata is
+# checked alone: what it calls a hole must read as zeros (seekmap's
+# verdict) and the offsets must be one of the two allowed answers.
+K=1024
+MB=$((1024 * K))
+HOLES=$((32 * MB))
+SRCSZ=$((MB + 123))
+mk "$T/seek.tar" <<EOF
+dir s
+sparse s/holes size=$HOLES data=$MB:8K,$((20 * MB)):4K,$((HOLES - 4 * K)):4K seed=3 mtime=1600000000
+sparse s/tailhole size=8M data=0:64K seed=4 mtime=1600000000
+sparse s/cow size=16M data=4M:4K,12M:8K seed=6 mtime=1600000000
+file s/dense size=3M seed=5 mtime=1600000000
+file s/empty content=
+file s/src size=$SRCSZ seed=9 mtime=1600000000
+file s/self size=64K seed=2 mtime=1600000000
+file s/tgt content=target-lower-file\n mtime=1600000000
+EOF
+seek_tar_sum=$(sha256sum <"$T/seek.tar")
+SREF=$T/seekref
+mkdir "$SREF"
+tar -C "$SREF" --numeric-owner -xpf "$T/seek.tar" || die 'GNU tar cannot extract seek.tar'
+ref_kb=$(du -sk "$SREF" | cut -f1)
+[ "$ref_kb" -lt $((8 * 1024)) ] || die "the reference of seek.tar is not sparse (${ref_kb} KiB)"
+U5=$T/upper5
+mkdir "$U5"
+smount "$M" --upper "$U5" --layer "$T/seek.tar"
+
+# seek_both NAME: the script on stdin runs on the reference and on strata;
+# both outputs must be the same, line by line.  Leaves strata's in $OUT.
+seek_both() {
+	local name=$1 ref
+	cat >"$T/$name.ops"
+	timeout -k 5 120 "$POSIXOPS" "$SREF" "$T/$name.ops" >"$T/$name.ref" 2>&1 ||
+		die "$name: posixops on the plain directory failed: $(tail -c 300 "$T/$name.ref")"
+	posixops_on "$M" "$name" <"$T/$name.ops"
+	ref=$(cat "$T/$name.ref")
+	assert_same_text "$name: strata (+) vs a plain directory (-)" "$ref" "$OUT"
+	# The script must have done something (an empty diff proves nothing
+	# when every call fails on both sides the same way by mistake).
+	assert_true "$name: the plain directory answers ok to most calls" \
+		test "$(grep -c ' => ok' <<<"$ref")" -gt "$(grep -c ' => E' <<<"$ref")"
+}
+
+# Lower files, where the answers are defined: a file without holes is all
+# data; in a data region SEEK_DATA stays where it is; SEEK_HOLE in the last
+# data region is the end of file (the implicit hole); at or past the end,
+# and before the start, both are ENXIO.
+seek_both 'lseek of lower files' <<EOF
+open d s/dense RDONLY
+lseek d 0 DATA
+lseek d 0 HOLE
+lseek d 1000 DATA
+lseek d 1000 HOLE
+lseek d $((3 * MB - 1)) HOLE
+lseek d $((3 * MB)) DATA
+lseek d $((3 * MB)) HOLE
+lseek d $((4 * MB)) DATA
+lseek d -1 DATA
+lseek d -1 HOLE
+lseek d 0 CUR
+seekmap d
+close d
+open e s/empty RDONLY
+lseek e 0 DATA
+lseek e 0 HOLE
+seekmap e
+close e
+open h s/holes RDONLY
+lseek h $((MB + 100)) DATA
+lseek h $((20 * MB)) DATA
+lseek h $((HOLES - 4 * K)) HOLE
+lseek h $((HOLES - 1)) DATA
+lseek h $((HOLES - 1)) HOLE
+lseek h $HOLES DATA
+lseek h $HOLES HOLE
+lseek h $((40 * MB)) DATA
+close h
+EOF
+# res OP: the result (after "=> ") of the first line of $OUT running OP.
+res() {
+	awk -v op="$1" '{ i = index($0, ": " op " => ") } i { print substr($0, i + length(op) + 6); exit }' <<<"$OUT"
+}
+assert_eq 'lseek of lower files: SEEK_HOLE on a file without holes is its size' \
+	"ok $((3 * MB))" "$(res 'lseek d 0 HOLE')"
+assert_eq 'lseek of lower files: SEEK_HOLE in the last data region is the end of file' \
+	"ok $HOLES" "$(res "lseek h $((HOLES - 4 * K)) HOLE")"
+assert_eq 'lseek of lower files: SEEK_DATA at the end of file' ENXIO "$(res "lseek h $HOLES DATA")"
+
+# Lower sparse files, where either answer is allowed: strata alone.
+posixops_on "$M" 'lseek in the holes of lower files' <<EOF
+open h s/holes RDONLY
+seekmap h
+lseek h 0 DATA
+lseek h $((2 * MB)) DATA
+lseek h $MB HOLE
+lseek h $((20 * MB + 4 * K)) DATA
+close h
+open t s/tailhole RDONLY
+seekmap t
+lseek t 100 HOLE
+lseek t $((64 * K)) DATA
+close t
+EOF
+ref_map_h=$(printf 'open h s/holes RDONLY\nseekmap h\n' | "$POSIXOPS" "$SREF" | sed -n 's/^2: seekmap h => //p')
+ref_map_t=$(printf 'open t s/tailhole RDONLY\nseekmap t\n' | "$POSIXOPS" "$SREF" | sed -n 's/^2: seekmap t => //p')
+assert_eq 'the plain directory sees the holes of s/holes' \
+	"ok size=$HOLES data=$MB+8192,$((20 * MB))+4096,$((HOLES - 4 * K))+4096 holes=zero" "$ref_map_h"
+# one_of WHAT GOT ALLOWED...: GOT is one of the allowed answers.
+one_of() {
+	local what=$1 got=$2 a
+	shift 2
+	for a in "$@"; do
+		[ "$got" != "$a" ] || {
+			pass
+			return 0
+		}
+	done
+	fail "$what: got '$got', expected one of: $*"
+}
+one_of 'lower sparse file: seekmap (all data, or the real holes)' "$(res 'seekmap h')" \
+	"ok size=$HOLES data=0+$HOLES holes=zero" "$ref_map_h"
+one_of 'lower sparse file: SEEK_DATA at 0 (a hole)' "$(res 'lseek h 0 DATA')" 'ok 0' "ok $MB"
+one_of 'lower sparse file: SEEK_DATA in a hole' "$(res "lseek h $((2 * MB)) DATA")" \
+	"ok $((2 * MB))" "ok $((20 * MB))"
+one_of 'lower sparse file: SEEK_HOLE in a data region' "$(res "lseek h $MB HOLE")" \
+	"ok $HOLES" "ok $((MB + 8 * K))"
+one_of 'lower sparse file: SEEK_DATA in the hole before the last region' \
+	"$(res "lseek h $((20 * MB + 4 * K)) DATA")" "ok $((20 * MB + 4 * K))" "ok $((HOLES - 4 * K))"
+one_of 'lower file with a trailing hole: seekmap' "$(res 'seekmap t')" \
+	"ok size=$((8 * MB)) data=0+$((8 * MB)) holes=zero" "$ref_map_t"
+one_of 'lower file with a trailing hole: SEEK_HOLE in its data' "$(res 'lseek t 100 HOLE')" \
+	"ok $((8 * MB))" "ok $((64 * K))"
+one_of 'lower file with a trailing hole: SEEK_DATA in the trailing hole' \
+	"$(res "lseek t $((64 * K)) DATA")" "ok $((64 * K))" ENXIO
+case "$(res 'seekmap h')" in
+*"data=0+$HOLES "*) log 'note: strata shows lower files as all data to SEEK_DATA/SEEK_HOLE (allowed)' ;;
+esac
+
+# Sparse files in the upper: made by writes past the end, ftruncate,
+# punched holes, fallocate; and a lower sparse file copied up by chmod
+# (copy-up keeps holes).  Upper files get real SEEK_DATA/SEEK_HOLE, the
+# same as the plain directory on the same file system.
+seek_both 'lseek of sparse upper files' <<EOF
+open sp new-sparse RDWR|CREAT
+pwrite sp $MB @4096:1
+pwrite sp $((5 * MB)) @8192:2
+ftruncate sp $((12 * MB))
+fstat sp
+lseek sp 0 DATA
+lseek sp 0 HOLE
+lseek sp $MB HOLE
+lseek sp $((MB + 4 * K)) DATA
+lseek sp $((5 * MB + 100)) DATA
+lseek sp $((5 * MB + 8 * K)) HOLE
+lseek sp $((6 * MB)) DATA
+lseek sp $((11 * MB)) HOLE
+lseek sp $((12 * MB)) HOLE
+lseek sp $((12 * MB)) DATA
+seekmap sp
+fallocate sp KEEP_SIZE|PUNCH_HOLE $((5 * MB)) 4096
+seekmap sp
+lseek sp $((5 * MB)) DATA
+fallocate sp 0 $((8 * MB)) $((64 * K))
+seekmap sp
+pwrite sp 0 head
+seekmap sp
+ftruncate sp $((20 * MB))
+seekmap sp
+close sp
+open r new-sparse RDONLY
+seekmap r
+pread r $((5 * MB)) 16
+pread r $((5 * MB + 4 * K)) 16
+close r
+chmod s/cow 0600
+open c s/cow RDONLY
+seekmap c
+lseek c 0 DATA
+lseek c $((4 * MB)) HOLE
+lseek c $((4 * MB + 4 * K)) DATA
+close c
+open w s/tailhole RDWR
+pwrite w $((7 * MB)) tail-data
+seekmap w
+lseek w $((64 * K)) DATA
+lseek w $((7 * MB)) HOLE
+close w
+EOF
+assert_stat 's/cow copied up by chmod: still sparse in the upper (st_blocks*512 <= 64 KiB)' \
+	'%F|%s|%a' "$U5/s/cow" "regular file|$((16 * MB))|600"
+cow_blocks=$(($(stat -c '%b*%B' "$U5/s/cow")))
+if [ "$cow_blocks" -le $((64 * K)) ]; then pass; else
+	fail "s/cow copied up: st_blocks*512 = $cow_blocks, the copy-up filled its holes"
+fi
+sp_blocks=$(($(stat -c '%b*%B' "$U5/new-sparse")))
+if [ "$sp_blocks" -le $((256 * K)) ]; then pass; else
+	fail "new-sparse in the upper: st_blocks*512 = $sp_blocks for 16 KiB of data"
+fi
+
+# copy_file_range: lower to upper, upper to upper, into a lower file (its
+# open for writing copies it up), with offsets and with the file offsets,
+# short copies at the end of the source, overlapping ranges in one file,
+# and the errors the kernel defines (EBADF, EISDIR, EINVAL).
+seek_both 'copy_file_range' <<EOF
+open src s/src RDONLY
+open o new1 RDWR|CREAT
+copy_file_range src 0 o 0 $SRCSZ
+copy_file_range src 1000 o $((2 * MB)) 5000
+copy_file_range src $((SRCSZ - 10)) o 0 100
+copy_file_range src $SRCSZ o 0 100
+copy_file_range src $((2 * MB)) o 0 100
+copy_file_range src 0 o 0 0
+fstat o
+seekmap o
+close o
+cat new1
+lseek src 4096 SET
+open o2 new2 WRONLY|CREAT
+copy_file_range src - o2 - 10000
+lseek src 0 CUR
+lseek o2 0 CUR
+copy_file_range src - o2 500 300
+lseek src 0 CUR
+lseek o2 0 CUR
+copy_file_range src 7 o2 - 11
+lseek src 0 CUR
+lseek o2 0 CUR
+close o2
+cat new2
+open t s/tgt WRONLY
+copy_file_range src 100 t 5 300
+close t
+cat s/tgt
+stat s/tgt
+open h s/holes RDONLY
+open o3 new3 WRONLY|CREAT
+copy_file_range h $((MB - 4 * K)) o3 0 $((16 * K))
+copy_file_range h $((HOLES - 100)) o3 $((16 * K)) 1000
+close o3
+cat new3
+open a new1 RDONLY
+open b new4 WRONLY|CREAT
+copy_file_range a $((SRCSZ - 100)) b 7 200000
+copy_file_range a 0 b $MB $((3 * MB))
+fstat b
+close b
+cat new4
+open r new1 RDWR
+copy_file_range r 0 r 100 1000
+copy_file_range r 100 r 0 1000
+copy_file_range r 0 r $((3 * MB)) 1000
+fstat r
+close r
+cat new1
+open in s/self RDONLY
+open out s/self WRONLY
+copy_file_range in 0 out 10 100
+copy_file_range in 0 out $((64 * K)) 1000
+close out
+pread in $((64 * K)) 16
+fstat in
+close in
+cat s/self
+open wo new2 WRONLY
+open ap new2 WRONLY|APPEND
+open ro s/dense RDONLY
+open dir s DIRECTORY
+copy_file_range wo 0 a 0 10
+copy_file_range src 0 ap 0 10
+copy_file_range src 0 ro 0 10
+copy_file_range dir 0 wo 0 10
+copy_file_range src -1 wo 0 10
+copy_file_range src 0 wo -1 10
+close wo
+close ap
+close ro
+close dir
+close a
+close src
+cat s/src
+EOF
+# Then the files, byte for byte, and the lower sources untouched.
+for f in new1 new2 new3 new4 s/tgt s/self new-sparse s/cow s/tailhole; do
+	assert_same_file "after lseek and copy_file_range: $f (plain dir vs strata)" "$SREF/$f" "$M/$f"
+done
+for f in s/src s/holes s/dense; do
+	assert_false "a copy_file_range source ($f) is not copied up" stat "$U5/$f"
+	assert_same_file "a copy_file_range source ($f) reads as in the layer" "$SREF/$f" "$M/$f"
+done
+assert_eq 'the layer tar is unchanged' "$seek_tar_sum" "$(sha256sum <"$T/seek.tar")"
+map_script='open f new-sparse RDONLY
+seekmap f
+open g s/cow RDONLY
+seekmap g'
+ref_maps=$("$POSIXOPS" "$SREF" <<<"$map_script")
+sumount "$M"
+smount "$M" --upper "$U5" --layer "$T/seek.tar"
+posixops_on "$M" 'seekmap after remount' <<<"$map_script"
+assert_same_text 'after remount: SEEK_DATA/SEEK_HOLE of upper files (plain dir -, strata +)' "$ref_maps" "$OUT"
+for f in new1 new3 new4 s/tgt s/self new-sparse s/cow; do
+	assert_same_file "after remount: $f" "$SREF/$f" "$M/$f"
+done
+sumount "$M"
+
 finish
