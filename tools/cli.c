@@ -46,6 +46,7 @@ void cli_warn(void *ctx, const char *msg)
 
 int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex)
 {
+	memset(o, 0, sizeof(*o));
 	o->cache_dir = cache_dir ? strdup(cache_dir) : strata_default_cache_dir();
 	if (!o->cache_dir) {
 		cli_error("cache directory: out of memory");

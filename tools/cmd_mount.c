@@ -151,7 +151,9 @@ static int parse(int argc, char **argv, struct mount_args *a)
 			                       argv[optind - 1]);
 		}
 	}
-	if (a->n_layers == 0 && argc - optind == 2)
+	/* Options come first ("+" above): a dash after IMAGE is a mistake. */
+	if (a->n_layers == 0 && argc - optind == 2 && argv[optind][0] != '-' &&
+	    argv[optind + 1][0] != '-')
 		a->image = argv[optind++];
 	else if (a->n_layers == 0)
 		return cli_usage_error("mount", argc - optind < 2 ? "no image or --layer given"
