@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "container.h"
 #include "run.h"
 #include "strata-store.h"
 #include "sys.h"
@@ -40,6 +41,8 @@ static void run_usage(FILE *out)
 	      "  -w, --workdir DIR     working directory in the container\n"
 	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
 	      "      --entrypoint CMD  replace the image's entrypoint\n"
+	      "  -t, --tty             give the command a terminal (a pty)\n"
+	      "  -i, --interactive     attach standard input (else it is /dev/null)\n"
 	      "      --hostname NAME   the container's hostname\n"
 	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
 	      "      --net MODE        host (default) or none (loopback only)\n"
@@ -50,7 +53,7 @@ static void run_usage(FILE *out)
 
 struct run_args {
 	const char *root, *name, *entrypoint;
-	bool rm;
+	bool rm, tty;
 	char **envs;
 	size_t n_envs;
 	struct run_spec spec;
@@ -96,6 +99,8 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"user", required_argument, NULL, 'u'},
 	    {"entrypoint", required_argument, NULL, OPT_ENTRY},
 	    {"hostname", required_argument, NULL, OPT_HOST},
+	    {"tty", no_argument, NULL, 't'},
+	    {"interactive", no_argument, NULL, 'i'},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"net", required_argument, NULL, OPT_NET},
 	    {"root", required_argument, NULL, OPT_ROOT},
@@ -105,7 +110,7 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_NAME:
 			if (!store_valid_tag(optarg) || strchr(optarg, '/') || strchr(optarg, ':'))
@@ -138,6 +143,12 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			break;
 		case OPT_HOST:
 			a->spec.hostname = optarg;
+			break;
+		case 't':
+			a->tty = true;
+			break;
+		case 'i':
+			a->spec.interactive = true;
 			break;
 		case 'v':
 			if ((rc = add_bind(&a->spec, optarg)))
@@ -286,18 +297,6 @@ static int make_etc(struct run_spec *spec, const char *dir)
 	return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static int remove_tree(const char *path)
-{
-	return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- user namespace maps ---- */
 
 /* "name:start:count" in /etc/subuid or /etc/subgid, for our user. */
@@ -408,7 +407,7 @@ static int daemon_main(void *arg)
 	_exit(run_daemon(d->u, d->spec));
 }
 
-static int launch(struct strata_union *u, struct run_spec *spec)
+static int launch(struct strata_union *u, struct run_spec *spec, bool tty)
 {
 	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
 	                                SIGUSR1, SIGUSR2, SIGWINCH};
@@ -417,12 +416,14 @@ static int launch(struct strata_union *u, struct run_spec *spec)
 	char *stack = malloc(DAEMON_STACK_SIZE), buf[32] = "";
 	pid_t daemon;
 	ssize_t n;
-	int st;
+	int st, master = -1;
 
 	if (!stack || pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC)) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
+	if (tty && run_tty_open(spec, &master))
+		return 1;
 	daemon = clone(daemon_main, stack + DAEMON_STACK_SIZE,
 	               CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, &d);
 	if (daemon < 0) {
@@ -433,6 +434,8 @@ static int launch(struct strata_union *u, struct run_spec *spec)
 	}
 	close(spec->ready_pipe[0]);
 	close(spec->status_pipe[1]);
+	if (spec->tty_slave >= 0)
+		close(spec->tty_slave);
 	if (write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
 		cli_error("run: writing the user namespace's id maps: %s", strerror(errno));
 		kill(daemon, SIGKILL);
@@ -446,9 +449,11 @@ static int launch(struct strata_union *u, struct run_spec *spec)
 	n = read(spec->status_pipe[0], buf, sizeof(buf) - 1);
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
+	free(stack);
+	if (master >= 0)
+		return run_tty_proxy(master, daemon, spec->interactive);
 	while (waitpid(daemon, &st, 0) < 0 && errno == EINTR)
 		;
-	free(stack);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -473,15 +478,17 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_args a = {.spec.outer_uid = getuid(), .spec.outer_gid = getgid()};
+	struct run_args a = {
+	    .spec.outer_uid = getuid(), .spec.outer_gid = getgid(), .spec.tty_slave = -1};
 	struct strata_layer_options lo = {.warn = cli_warn};
 	struct strata_layer **layers = NULL;
 	struct store_image *img = NULL;
 	struct strata_union *u = NULL;
 	struct strata_error err;
 	struct store *s = NULL;
-	char *dir = NULL, *upper = NULL;
-	int first = 0, rc;
+	char *dir = NULL, *upper = NULL, *was;
+	int first = 0, rc, lock = -1;
+	bool named;
 
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
 	if (!a.envs)
@@ -495,14 +502,36 @@ int cmd_run(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (container_dir(s, &a, &dir) || asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
+	named = a.name != NULL;
+	if (container_dir(s, &a, &dir) < 0) {
+		cli_error("run: container directory %s: %s", dir ? dir : "", strerror(errno));
+		goto out;
+	}
+	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
 	    asprintf(&upper, "%s/upper", dir) < 0 || sys_mkdir_p(a.spec.rootfs) < 0 ||
 	    sys_mkdir_p(upper) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {
-		cli_error("run: container directory %s: %s", dir ? dir : "", strerror(errno));
+		cli_error("run: container directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	if ((rc = apply_config(&a, img->config_json, argv + first + 1, argc - first - 1)))
 		goto out;
+	rc = 1;
+	/* A named container keeps its image: its upper only makes sense on it. */
+	was = container_image_digest(dir);
+	if (was && strcmp(was, img->digest) != 0) {
+		cli_error(
+		    "run: container %s was made from another image (%.19s); 'strata rm %s' first",
+		    a.name, was, a.name);
+		free(was);
+		goto out;
+	}
+	free(was);
+	lock = container_begin(dir, a.name, argv[first], img->digest, a.spec.argv);
+	if (lock < 0) {
+		cli_error("run: container %s: %s", a.name,
+		          errno == EBUSY ? "already running" : strerror(errno));
+		goto out;
+	}
 	rc = 1;
 	if (store_open_layers(s, img, &lo, &layers, &err) ||
 	    strata_union_new(layers, img->n_layers, &u, &err) ||
@@ -514,10 +543,14 @@ int cmd_run(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	rc = launch(u, &a.spec);
+	rc = launch(u, &a.spec, a.tty);
 out:
-	if (dir && (a.rm || (a.spec.read_only && !a.name)))
-		remove_tree(dir);
+	if (lock >= 0 && !(a.rm || (a.spec.read_only && !named)))
+		container_end(dir, rc);
+	if (lock >= 0 && (a.rm || (a.spec.read_only && !named)))
+		container_remove_tree(dir);
+	if (lock >= 0)
+		close(lock);
 	if (u)
 		strata_union_free(u);
 	free(layers);

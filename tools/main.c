@@ -9,6 +9,8 @@ static const struct command commands[] = {
     {"mount", cmd_mount, "mount a stack of tar layers as a directory"},
     {"umount", cmd_umount, "unmount a strata mount"},
     {"run", cmd_run, "run a command in a container of an image"},
+    {"ps", cmd_ps, "list containers"},
+    {"rm", cmd_rm, "remove stopped containers"},
     {"import", cmd_import, "import a docker/OCI archive, OCI layout or layer tar"},
     {"images", cmd_images, "list the images in the store"},
     {"tag", cmd_tag, "give an image another name"},

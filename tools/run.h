@@ -37,9 +37,12 @@ struct run_spec {
 	bool read_only;
 	struct run_bind *binds;
 	size_t n_binds;
-	char *rootfs;    /* the mountpoint, on the host side */
-	char *etc_dir;   /* hosts, hostname, resolv.conf to bind in */
-	uid_t outer_uid; /* who ran strata */
+	char *rootfs;     /* the mountpoint, on the host side */
+	char *etc_dir;    /* hosts, hostname, resolv.conf to bind in */
+	int tty_slave;    /* -t: the pty the command gets as its terminal, or -1 */
+	char *console;    /* -t: the pty's path, bound at /dev/console */
+	bool interactive; /* -i: stdin attached */
+	uid_t outer_uid;  /* who ran strata */
 	gid_t outer_gid;
 	int ready_pipe[2];  /* launcher → daemon: the id maps are written */
 	int status_pipe[2]; /* daemon → launcher: the init's pid */
@@ -52,5 +55,11 @@ int run_daemon(struct strata_union *u, struct run_spec *spec);
 /* The container's init (pid 1): builds the root file system, starts the
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
+
+/* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
+int run_tty_open(struct run_spec *spec, int *master);
+/* Copies between the caller's terminal and @master until @daemon exits;
+ * returns its exit status. */
+int run_tty_proxy(int master, pid_t daemon, bool interactive);
 
 #endif

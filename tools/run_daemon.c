@@ -64,6 +64,8 @@ static void start_init(void *arg)
 		umount2(spec->rootfs, MNT_DETACH);
 		return;
 	}
+	if (spec->tty_slave >= 0)
+		close(spec->tty_slave);
 	/* The launcher forwards signals to the init by this pid. */
 	snprintf(text, sizeof(text), "%ld\n", (long)d->init);
 	(void)sys_write_all(spec->status_pipe[1], text, strlen(text));

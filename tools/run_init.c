@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -178,7 +179,7 @@ static void setup_binds(const struct run_spec *spec)
 	}
 }
 
-static void setup_dev(void)
+static void setup_dev(const char *console)
 {
 	static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	char src[64];
@@ -209,6 +210,12 @@ static void setup_dev(void)
 	if (mkdirat(dev, "shm", 01777) == 0 && (fd = openat(dev, "shm", O_PATH | O_CLOEXEC)) >= 0) {
 		mount_at(fd, "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k",
 		         "/dev/shm");
+		close(fd);
+	}
+	if (console && (fd = openat(dev, "console", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0) {
+		close(fd);
+		fd = openat(dev, "console", O_PATH | O_CLOEXEC);
+		mount_at(fd, console, NULL, MS_BIND, NULL, "/dev/console");
 		close(fd);
 	}
 	(void)symlinkat("/proc/self/fd", dev, "fd");
@@ -375,12 +382,35 @@ static void drop_capabilities(void)
 	syscall(SYS_capset, &hdr, data);
 }
 
+/* -t: the pty becomes the command's controlling terminal, so a shell gets
+ * job control; without -i, stdin is /dev/null as with docker. */
+static void attach_tty(const struct run_spec *spec)
+{
+	int in = spec->interactive ? spec->tty_slave : open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (setsid() < 0 || ioctl(spec->tty_slave, TIOCSCTTY, 0) < 0)
+		die("controlling terminal: %s", strerror(errno));
+	if (in < 0 || dup2(in, 0) < 0 || dup2(spec->tty_slave, 1) < 0 ||
+	    dup2(spec->tty_slave, 2) < 0)
+		die("terminal: %s", strerror(errno));
+	if (spec->tty_slave > 2)
+		close(spec->tty_slave);
+}
+
 static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 {
 	sigset_t all;
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (spec->tty_slave >= 0) {
+		attach_tty(spec);
+	} else if (!spec->interactive) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, 0) < 0)
+			die("/dev/null: %s", strerror(errno));
+	}
 	environ = spec->env;
 	if (spec->workdir && chdir(spec->workdir) < 0)
 		die("-w %s: %s", spec->workdir, strerror(errno));
@@ -434,7 +464,7 @@ int run_init(void *arg)
 		die("%s: %s", spec->rootfs, strerror(errno));
 	setup_binds(spec);
 	setup_proc_sys();
-	setup_dev();
+	setup_dev(spec->console);
 	setup_etc(spec);
 	/* --read-only: the mount points above needed the writable layer; now
 	 * the root itself turns read-only (EROFS), its submounts stay as made. */
@@ -448,5 +478,8 @@ int run_init(void *arg)
 		die("fork: %s", strerror(errno));
 	if (child == 0)
 		exec_command(spec);
+	/* Only the command holds the pty: its end is the session's end. */
+	if (spec->tty_slave >= 0)
+		close(spec->tty_slave);
 	supervise(child, &set);
 }

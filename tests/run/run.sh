@@ -119,6 +119,43 @@ for who in root user; do
 	run_as $who run --name keep bb:1 cat /data
 	assert_eq "$who: a named container's changes persist" kept "$(cat "$T/out")"
 
+	run_as $who ps
+	assert_true "$who: ps lists the named container as exited (0)" \
+		grep -Eq '^keep +bb:1 +exited \(0\)' "$T/out"
+	run_as $who ps --json
+	assert_eq "$who: ps --json" "keep exited 0" "$(python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1])):
+    if c["name"] == "keep": print(c["name"], c["status"], c["exit_code"])' "$T/out")"
+	run_as $who rm keep
+	assert_eq "$who: rm a stopped container" 0 "$RC"
+	run_as $who rm keep
+	assert_one_error_line "$who: rm an unknown container" 1
+
+	run_as $who run --rm --net none bb:1 sh -c 'ls /sys/class/net | tr "\n" " "'
+	assert_eq "$who: --net none: loopback only" "lo " "$(cat "$T/out")"
+
+	# -t: a pty as controlling terminal, its size from the caller's.
+	run script -qec "env STRATA_ROOT=$T/store-root $STRATA run --rm -t bb:1 sh -c '[ -t 1 ] && echo tty-out; [ -t 0 ] || echo no-stdin; ls -l /dev/console | cut -c1'" /dev/null
+	assert_eq "$who: -t: stdout is a terminal, stdin not without -i, /dev/console a char device" \
+		"tty-out no-stdin c" "$(tr -d '\r' <"$T/out" | tr '\n' ' ' | sed 's/ $//')"
+
+	# SIGTERM to the launcher reaches the command: 128 + 15.
+	if [ $who = root ]; then
+		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep 1001 &
+	else
+		setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$T/home" \
+			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep 1001 &
+	fi
+	launcher=$!
+	wait_until 10 pgrep -f 'slee[p] 1001' || fail "$who: the container did not start"
+	kill -TERM "$launcher"
+	set +e
+	wait "$launcher"
+	rc=$?
+	set -e
+	assert_eq "$who: SIGTERM forwarded, status 143" 143 "$rc"
+
 	# A SIGKILLed launcher takes the daemon, the container and the mount.
 	if [ $who = root ]; then
 		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep 1000 &

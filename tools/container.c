@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* Container records: state.json and the running lock (see container.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "container.h"
+#include "sys.h"
+
+static int save_state(const char *dir, json_t *state)
+{
+	char path[PATH_MAX], *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc;
+
+	if (!text)
+		return -1;
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	rc = sys_write_file_atomic(path, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static json_t *load_state(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	return json_load_file(path, 0, NULL);
+}
+
+int container_begin(const char *dir, const char *name, const char *image, const char *digest,
+                    char *const *argv)
+{
+	char path[PATH_MAX], created[32];
+	json_t *state, *cmd = json_array();
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	/* Inherited by the daemon (clone without CLONE_FILES copies the fd
+	 * table, same open file): held until the last of them exits. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	state = load_state(dir);
+	if (!json_is_object(state)) {
+		json_decref(state);
+		gmtime_r(&now, &tm);
+		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		state = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "image", image, "digest",
+		                  digest, "created", created);
+	}
+	for (size_t i = 0; cmd && argv[i]; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	if (state) {
+		json_object_set_new(state, "command", cmd ? cmd : json_null());
+		json_object_del(state, "exit_code");
+		json_object_set_new(state, "status", json_string("running"));
+		save_state(dir, state);
+	}
+	json_decref(state);
+	return fd;
+}
+
+void container_end(const char *dir, int status)
+{
+	json_t *state = load_state(dir);
+
+	if (!json_is_object(state)) {
+		json_decref(state);
+		return;
+	}
+	json_object_set_new(state, "status", json_string("exited"));
+	json_object_set_new(state, "exit_code", json_integer(status));
+	save_state(dir, state);
+	json_decref(state);
+}
+
+char *container_image_digest(const char *dir)
+{
+	json_t *state = load_state(dir);
+	const char *d = json_string_value(json_object_get(state, "digest"));
+	char *out = d ? strdup(d) : NULL;
+
+	json_decref(state);
+	return out;
+}
+
+bool container_running(const char *dir)
+{
+	char path[PATH_MAX];
+	bool running = false;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		running = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
+	return running;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int container_remove_tree(const char *path)
+{
+	return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}

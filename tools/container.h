@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Containers on disk: <store>/strata/containers/<name>/ holds upper/ (the
+ * writable layer), rootfs/ (the mountpoint, used only inside the
+ * container's namespaces), etc/ (hosts, hostname, resolv.conf), state.json
+ * and a lock file that the launcher holds for as long as the container
+ * runs: a container is running exactly when its lock is held.
+ */
+#ifndef STRATA_CONTAINER_H
+#define STRATA_CONTAINER_H
+
+#include <stdbool.h>
+
+struct store;
+
+/* Takes the container's lock (fails when it runs) and records what it
+ * runs.  Returns the lock fd, kept open for the container's lifetime. */
+int container_begin(const char *dir, const char *name, const char *image, const char *digest,
+                    char *const *argv);
+/* Records the exit status in state.json. */
+void container_end(const char *dir, int status);
+/* The image digest a named container was created from, or NULL. malloc'd. */
+char *container_image_digest(const char *dir);
+bool container_running(const char *dir);
+/* rm -rf. */
+int container_remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strata run -t: the command gets a pty of its own; the launcher puts the
+ * caller's terminal in raw mode and copies bytes both ways, so ^C, ^Z and
+ * window sizes reach the container's foreground job as on a real terminal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+#include "sys.h"
+
+static volatile sig_atomic_t winch;
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	winch = 1;
+}
+
+static void copy_winsize(int master)
+{
+	struct winsize ws;
+
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+		ioctl(master, TIOCSWINSZ, &ws);
+}
+
+int run_tty_open(struct run_spec *spec, int *master)
+{
+	char *name;
+
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0 || grantpt(*master) < 0 || unlockpt(*master) < 0 ||
+	    !(name = ptsname(*master))) {
+		cli_error("run: -t: no pty: %s", strerror(errno));
+		return -1;
+	}
+	spec->console = strdup(name);
+	/* Not O_CLOEXEC: the command inherits it through clone and fork. */
+	spec->tty_slave = open(name, O_RDWR | O_NOCTTY);
+	if (spec->tty_slave < 0 || !spec->console) {
+		cli_error("run: -t: %s: %s", name, strerror(errno));
+		return -1;
+	}
+	copy_winsize(*master);
+	return 0;
+}
+
+/* Returns false once @from has nothing more to give. */
+static bool pump(int from, int to)
+{
+	char buf[8192];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	return n > 0 && sys_write_all(to, buf, (size_t)n) == 0;
+}
+
+int run_tty_proxy(int master, pid_t daemon, bool interactive)
+{
+	struct sigaction sa = {.sa_handler = on_winch};
+	struct termios saved, raw;
+	bool restore = false, in_open = interactive, out_open = true;
+	int st = 0;
+
+	sigaction(SIGWINCH, &sa, NULL);
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
+		raw = saved;
+		cfmakeraw(&raw);
+		restore = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+	}
+	for (;;) {
+		struct pollfd p[2] = {{master, out_open ? POLLIN : 0, 0},
+		                      {STDIN_FILENO, in_open ? POLLIN : 0, 0}};
+
+		if (winch) {
+			winch = 0;
+			copy_winsize(master);
+		}
+		if (waitpid(daemon, &st, WNOHANG) == daemon) {
+			while (out_open && pump(master, STDOUT_FILENO) && poll(p, 1, 0) > 0)
+				;
+			break;
+		}
+		if (poll(p, 2, 100) <= 0)
+			continue;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			out_open = pump(master, STDOUT_FILENO);
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+			in_open = pump(STDIN_FILENO, master);
+	}
+	if (restore)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
