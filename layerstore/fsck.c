@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "sys.h"
 
 struct fsck {
 	struct store *s;
@@ -36,38 +37,9 @@ static void problem(struct fsck *f, const char *fmt, ...)
 	f->problems++;
 }
 
-/* sha256 of a whole file.  0, or -1 with errno. */
-static int hash_fd(int fd, char out[STORE_DIGEST_MAX])
-{
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	unsigned char md[32];
-	static __thread char buf[1 << 17];
-	ssize_t n;
-	int rc = -1;
-
-	if (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
-		errno = ENOMEM;
-		goto out;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || !EVP_DigestUpdate(sha, buf, (size_t)n))
-			goto out;
-	}
-	if (EVP_DigestFinal_ex(sha, md, NULL)) {
-		digest_format(md, out);
-		rc = 0;
-	}
-out:
-	EVP_MD_CTX_free(sha);
-	return rc;
-}
-
 static void check_blobs(struct fsck *f)
 {
-	int fd = dup(f->s->blobs_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = sys_opendir_at(f->s->blobs_fd);
 	struct dirent *de;
 
 	if (!d) {
@@ -87,14 +59,17 @@ static void check_blobs(struct fsck *f)
 			problem(f, "blobs/sha256/%s: not named by a digest", de->d_name);
 			continue;
 		}
-		if (fstatat(f->s->blobs_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode)) {
+		if (fstatat(f->s->blobs_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			problem(f, "blob %s: %s", want, strerror(errno));
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
 			problem(f, "blob %s: %s", want,
 			        S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
 			continue;
 		}
 		bfd = openat(f->s->blobs_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (bfd < 0 || hash_fd(bfd, have) < 0)
+		if (bfd < 0 || digest_fd(bfd, have) < 0)
 			problem(f, "blob %s: %s", want, strerror(errno));
 		else if (strcmp(have, want) != 0)
 			problem(f, "blob %s: content has digest %s", want, have);
@@ -135,7 +110,7 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	/* A compressed layer's decompressed copy must be its diff-id. */
 	snprintf(path, sizeof(path), "%s/%s.tar", f->s->layer_cache, digest_hex(l->diff_id));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 && hash_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
+	if (fd >= 0 && digest_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
 		problem(f, "layer %s: decompressed copy %s has digest %s", l->digest, path, have);
 	if (fd >= 0)
 		close(fd);

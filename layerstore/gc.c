@@ -139,15 +139,12 @@ static void remove_at(int dfd, const char *name, uint64_t *count, uint64_t *byte
 static void sweep_dir(int dfd, bool (*keep)(const char *name, void *ctx), void *ctx,
                       uint64_t *count, uint64_t *bytes)
 {
-	int fd = dup(dfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	/* A fresh open, not dup(): a dup shares the read position. */
+	DIR *d = sys_opendir_at(dfd);
 	struct dirent *de;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return;
-	}
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' || strncmp(de->d_name, ".tmp", 4) == 0)
 			if (!keep(de->d_name, ctx))
@@ -164,7 +161,9 @@ static bool keep_cache(const char *name, void *ctx)
 {
 	size_t n = strcspn(name, ".");
 
-	return (strcmp(name + n, ".idx") == 0 || strcmp(name + n, ".tar") == 0) &&
+	/* "<diffid>.idx.tmp.XXXXXX" is an index a pinned mount is building. */
+	return (strcmp(name + n, ".idx") == 0 || strcmp(name + n, ".tar") == 0 ||
+	        strncmp(name + n, ".idx.tmp.", 9) == 0 || strncmp(name + n, ".tar.tmp.", 9) == 0) &&
 	       set_has_hex(ctx, name, n);
 }
 
@@ -198,9 +197,17 @@ static void drop_stale_indexes(struct store *s, const struct marks *mk, int cach
 		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
 		lo.cache_key = digest_hex(l.diff_id);
 		layer_source(s, &l, source);
-		if (blob_path(s, source, path, sizeof(path)) < 0 ||
-		    strata_layer_check_index(path, &lo, &ignored) >= 0)
+		if (blob_path(s, source, path, sizeof(path)) < 0)
 			continue;
+		if (strata_layer_check_index(path, &lo, &ignored) >= 0) {
+			/* Served from its uncompressed twin: a decompressed copy
+			 * left from before is dead weight. */
+			if (strcmp(source, l.diff_id) == 0) {
+				snprintf(name, sizeof(name), "%.64s.tar", digest_hex(l.diff_id));
+				remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
+			}
+			continue;
+		}
 		snprintf(name, sizeof(name), "%.64s.idx", digest_hex(l.diff_id));
 		remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
 		snprintf(name, sizeof(name), "%.64s.tar", digest_hex(l.diff_id));

@@ -307,10 +307,18 @@ int store_untag(struct store *s, const char *ref, struct strata_error *err)
 		goto out;
 	snprintf(digest, sizeof(digest), "%s",
 	         json_str(json_array_get(manifests, (size_t)i), "digest"));
-	/* A name removes that tag; a digest (or its prefix) the whole image. */
-	by_digest = !json_str(json_object_get(json_array_get(manifests, (size_t)i), "annotations"),
-	                      ANNOTATION_REF_NAME) ||
-	            strstr(digest, strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref) == digest + 7;
+	/* A name removes that tag; a digest (or its prefix) the whole image.
+	 * find_entry() prefers names, so a match by name is a name. */
+	{
+		const char *name =
+		    json_str(json_object_get(json_array_get(manifests, (size_t)i), "annotations"),
+		             ANNOTATION_REF_NAME);
+		char *a = name ? ref_normalize(name) : NULL, *b = ref_normalize(ref);
+
+		by_digest = !name || !a || !b || (strcmp(name, ref) != 0 && strcmp(a, b) != 0);
+		free(a);
+		free(b);
+	}
 	for (size_t k = json_array_size(manifests); k-- > 0;) {
 		json_t *m = json_array_get(manifests, k);
 

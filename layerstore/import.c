@@ -292,7 +292,9 @@ enum layer_magic layer_magic(int fd)
 	    (n >= 4 && memcmp(b, "\x04\x22\x4d\x18", 4) == 0) ||
 	    (n >= 3 && memcmp(b, "\x5d\0\0", 3) == 0))
 		return MAGIC_OTHER;
-	return MAGIC_TAR; /* old tar without ustar magic, or empty */
+	/* An empty file is an empty layer; a pre-POSIX tar has no magic
+	 * either, but decompressing it as "raw" copies it unchanged. */
+	return n == 0 ? MAGIC_TAR : MAGIC_OTHER;
 }
 
 static const char *sniff_media_type(int fd)
@@ -365,8 +367,15 @@ int import_layer_blob(struct importer *im, struct member *m, const char *digest,
 {
 	if (check_blob(im, m, digest, size))
 		return -1;
-	if (!*media_type)
+	if (!*media_type) {
+		if (layer_magic(m->blob.fd) == MAGIC_OTHER)
+			return strata_fail(
+			    im->err, STRATA_ERR_UNSUPPORTED, 0,
+			    "%s: layer %s: compressed in a format OCI images cannot carry "
+			    "(only gzip and zstd)",
+			    im->what, m->blob.digest);
 		*media_type = sniff_media_type(m->blob.fd);
+	}
 	if (strcmp(*media_type, MT_OCI_LAYER) == 0 && strcmp(m->blob.digest, diff_id) != 0)
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
 		                   "%s: layer %s: uncompressed, so its diff-id must be its digest, "
@@ -396,18 +405,25 @@ int import_make_manifest(struct importer *im, const char *config_digest, uint64_
 	return rc;
 }
 
-int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name)
+int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name,
+                     const char *media_type)
 {
 	size_t n = im->n_images + 1;
 	struct store_imported *v = realloc(im->images, n * sizeof(*v));
+	const char **mts = NULL;
 	uint64_t *sizes;
 
 	if (v)
 		im->images = v;
 	sizes = v ? realloc(im->sizes, n * sizeof(*sizes)) : NULL;
-	if (!sizes)
+	if (sizes)
+		im->sizes = sizes;
+	if (sizes)
+		mts = realloc(im->media_types, n * sizeof(*mts));
+	if (!mts)
 		return strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-	im->sizes = sizes;
+	im->media_types = mts;
+	mts[n - 1] = media_type;
 	memset(&v[n - 1], 0, sizeof(v[0]));
 	memcpy(v[n - 1].digest, digest, STORE_DIGEST_MAX);
 	sizes[n - 1] = size;
@@ -427,10 +443,16 @@ static int commit_images(struct importer *im)
 		return strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: no image in it%s", im->what,
 		                   im->opts->ref ? " with that --ref" : "");
 	if (im->opts->tag) {
-		if (im->n_images > 1)
+		size_t distinct = 1;
+
+		/* One image may come with several names: that is still one. */
+		for (size_t i = 1; i < im->n_images; i++)
+			distinct += strcmp(im->images[i].digest, im->images[0].digest) != 0;
+		if (distinct > 1)
 			return strata_fail(im->err, STRATA_ERR_OPTION, 0,
 			                   "%s: holds %zu images; --tag needs exactly one",
-			                   im->what, im->n_images);
+			                   im->what, distinct);
+		im->n_images = 1;
 		free(im->images[0].name);
 		if (!(im->images[0].name = strdup(im->opts->tag)))
 			return strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
@@ -443,7 +465,7 @@ static int commit_images(struct importer *im)
 	if (store_index_lock(im->store, &index, im->err))
 		return -1;
 	for (size_t i = 0; i < im->n_images && rc == 0; i++)
-		rc = store_index_add(index, im->images[i].digest, im->sizes[i], MT_OCI_MANIFEST,
+		rc = store_index_add(index, im->images[i].digest, im->sizes[i], im->media_types[i],
 		                     im->images[i].name, im->err);
 	if (rc == 0)
 		rc = store_index_save(im->store, index, im->err);
@@ -461,6 +483,7 @@ static void importer_free(struct importer *im)
 	}
 	free(im->members);
 	free(im->sizes);
+	free(im->media_types);
 	if (im->dir_fd >= 0)
 		close(im->dir_fd);
 }
@@ -524,7 +547,8 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 		strata_fail(err, STRATA_ERR_FORMAT, 0, "%s: not a file or directory", path);
 	} else {
 		im.progress_total = (uint64_t)st.st_size;
-		rc = archive_scan(&im, fd);
+		/* An empty file is an empty layer, as it is to mount. */
+		rc = st.st_size == 0 ? 1 : archive_scan(&im, fd);
 		if (rc == 1) {
 			im.progress_done = 0;
 			rc = import_bare_layer(&im, fd);

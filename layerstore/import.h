@@ -29,6 +29,7 @@ struct importer {
 	struct store_imported *images;
 	char **tags; /* per image: the tag it gets, or NULL */
 	uint64_t *sizes;
+	const char **media_types; /* static strings */
 	size_t n_images;
 
 	uint64_t progress_done, progress_total;
@@ -53,7 +54,8 @@ int import_layer_blob(struct importer *im, struct member *m, const char *digest,
 /* Stores a config/manifest member after checking its digest and size. */
 int import_json_blob(struct importer *im, struct member *m, const char *digest, uint64_t size);
 /* Queues manifest @digest (already stored) to be added to index.json. */
-int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name);
+int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name,
+                     const char *media_type);
 /* Writes a manifest for a config and layers that came without one
  * (docker-archive, bare layers), in OCI form with sorted keys. */
 int import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,

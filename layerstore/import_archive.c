@@ -176,7 +176,12 @@ int archive_scan(struct importer *im, int fd)
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		if (first && !looks_like_image_archive(archive_entry_pathname(ae) ?: "")) {
+		const char *name = archive_entry_pathname(ae) ?: "";
+
+		/* "./", the root of a `tar -C dir -cf x.tar .`, says nothing yet. */
+		if (first && strspn(name, "./") == strlen(name) && strstr(name, "..") == NULL)
+			continue;
+		if (first && !looks_like_image_archive(name)) {
 			rc = 1;
 			goto out;
 		}

@@ -14,6 +14,22 @@
 
 #include "import.h"
 
+/* Docker 25 names blobs "blobs/sha256/<hex>" and configs "<hex>.json": a
+ * name that is a digest must be the digest of the content. */
+static int check_named_digest(struct importer *im, const char *path, const struct member *m)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = strspn(base, "0123456789abcdef");
+
+	if (n != 64 || (base[64] && strcmp(base + 64, ".json") != 0))
+		return 0;
+	if (strncmp(base, digest_hex(m->blob.digest), 64) != 0)
+		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: %s: digest mismatch (content is %s)", im->what, path,
+		                   m->blob.digest);
+	return 0;
+}
+
 static int import_one(struct importer *im, json_t *item, size_t n)
 {
 	const char *config_path = json_str(item, "Config");
@@ -29,7 +45,8 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
 		                   "%s: manifest.json: image %zu has no Config or Layers", im->what,
 		                   n);
-	if (!(cm = member_get(im, config_path)) || !(config = member_json(im, cm, config_path)))
+	if (!(cm = member_get(im, config_path)) || check_named_digest(im, config_path, cm) ||
+	    !(config = member_json(im, cm, config_path)))
 		return -1;
 	diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
 	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(files)) {
@@ -54,7 +71,7 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 			            im->what, config_path, i);
 			goto out;
 		}
-		if (!path || !(lm = member_get(im, path)))
+		if (!path || !(lm = member_get(im, path)) || check_named_digest(im, path, lm))
 			goto out;
 		if (import_layer_blob(im, lm, NULL, UINT64_MAX, diff_id, &mt))
 			goto out;
@@ -70,11 +87,12 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 		goto out;
 	rc = 0;
 	if (!json_is_array(tags) || json_array_size(tags) == 0)
-		rc = import_add_image(im, digest, size, NULL);
+		rc = import_add_image(im, digest, size, NULL, MT_OCI_MANIFEST);
 	json_array_foreach(tags, i, tag)
 	{
 		if (rc == 0 && json_is_string(tag))
-			rc = import_add_image(im, digest, size, json_string_value(tag));
+			rc = import_add_image(im, digest, size, json_string_value(tag),
+			                      MT_OCI_MANIFEST);
 	}
 out:
 	json_decref(layers);

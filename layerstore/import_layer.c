@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +108,9 @@ out:
 /* "app-1.2.tar.gz" → "app-1.2:latest"; NULL when nothing usable is left. */
 static char *name_from_file(const char *path)
 {
-	static const char *const exts[] = {".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2",
-	                                   ".tgz",    ".tzst",    ".txz",    ".tar",
-	                                   ".gz",     ".zst",     ".xz",     ".bz2"};
+	static const char *const exts[] = {
+	    ".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tar.lz4", ".tar.lzma", ".tgz", ".tzst",
+	    ".txz",    ".tar",     ".gz",     ".zst",     ".xz",      ".bz2",      ".lz4", ".lzma"};
 	char *copy = strdup(path), *base, *out = NULL;
 	size_t n;
 
@@ -145,7 +146,14 @@ static json_t *make_config(struct importer *im, int fd, const char *diff_id)
 		st.st_mtime = 0;
 	gmtime_r(&st.st_mtime, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(by, sizeof(by), "strata import %s", im->what);
+	{
+		/* The file's name, not the path typed: the same file imported
+		 * from anywhere is the same image. */
+		char *copy = strdup(im->what);
+
+		snprintf(by, sizeof(by), "strata import %s", copy ? basename(copy) : "layer");
+		free(copy);
+	}
 	return json_pack("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}, s:[{s:s, s:s}]}", "architecture",
 	                 host_architecture(), "os", "linux", "created", created, "config", "rootfs",
 	                 "type", "layers", "diff_ids", diff_id, "history", "created", created,
@@ -165,13 +173,17 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 	};
 	struct strata_layer_info info;
 	struct strata_layer *layer;
-	char key[96], proc[64], from[128], to[128];
+	char key[96], proc[PATH_MAX], from[128], to[128];
 	bool keep_temp;
 	int dirfd, rc = 0;
 
 	snprintf(key, sizeof(key), "import-%ld-%.16s", (long)getpid(), digest_hex(m->blob.digest));
 	lo.cache_key = compressed ? key : digest_hex(m->blob.digest);
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
+	/* Already stored (a second import): index the stored file, whose inode
+	 * the index must name. */
+	if (compressed || !blob_stored(im->store, &m->blob) ||
+	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)) < 0)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
 	if (strata_layer_open_tar(proc, &lo, &layer, im->err)) {
 		const char *colon = strstr(im->err->msg, ": ");
 		char why[sizeof(im->err->msg)];
@@ -250,7 +262,7 @@ int import_bare_layer(struct importer *im, int fd)
 	if (import_make_manifest(im, digest, cfg_len, layers, digest, &size))
 		goto out;
 	name = name_from_file(im->what);
-	rc = import_add_image(im, digest, size, name);
+	rc = import_add_image(im, digest, size, name, MT_OCI_MANIFEST);
 out:
 	free(name);
 	free(cfg_text);

@@ -137,7 +137,10 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 	if (import_json_blob(im, cm, cm->blob.digest, UINT64_MAX) ||
 	    import_json_blob(im, mm, digest, UINT64_MAX))
 		goto out;
-	rc = import_add_image(im, digest, mm->blob.size, name);
+	mt = json_str(manifest, "mediaType") ?: json_str(desc, "mediaType");
+	rc = import_add_image(im, digest, mm->blob.size, name,
+	                      mt && strcmp(mt, MT_DOCKER_MANIFEST) == 0 ? MT_DOCKER_MANIFEST
+	                                                                : MT_OCI_MANIFEST);
 out:
 	json_decref(config);
 	json_decref(manifest);

@@ -126,6 +126,8 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 	}
 	if (create)
 		open_private_dirs(s);
+	else
+		s->tmp_fd = store_openat(s->root_fd, "strata/tmp", O_RDONLY | O_DIRECTORY);
 	*out = s;
 	return 0;
 fail:
@@ -250,6 +252,9 @@ int store_index_save(struct store *s, json_t *index, struct strata_error *err)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "index.json: out of memory");
 	rc = write_at(s, "index.json", nl, err);
 	free(nl);
+	/* The rename itself must survive a crash too. */
+	if (rc == 0 && fsync(s->root_fd) < 0)
+		rc = strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
 	return rc;
 }
 
@@ -323,9 +328,12 @@ int store_index_add(json_t *index, const char *digest, uint64_t size, const char
 			free(norm);
 			return 0;
 		}
-		if (same_name) {
+		/* The tag moves here; an untagged entry of this image is now
+		 * redundant. */
+		if (same_name ||
+		    (name && !old && strcmp(json_str(m, "digest") ?: "", digest) == 0)) {
 			json_array_remove(manifests, i);
-			break;
+			i--;
 		}
 	}
 	free(norm);

@@ -60,6 +60,7 @@ struct blob_writer {
 	EVP_MD_CTX *sha;
 	uint64_t size;
 	char digest[STORE_DIGEST_MAX]; /* set by blob_writer_finish */
+	int stored; /* blob_stored()'s answer, once known: 1 yes, -1 no, 0 not asked */
 };
 
 int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err);
@@ -70,8 +71,11 @@ int blob_writer_finish(struct blob_writer *w, struct strata_error *err);
  * there is kept (same digest, same bytes). */
 int blob_writer_commit(struct blob_writer *w, struct strata_error *err);
 void blob_writer_abort(struct blob_writer *w);
-/* A blob with @w's digest and size is already in the store. */
-bool blob_stored(struct store *s, const struct blob_writer *w);
+/* A blob with @w's digest, size and bytes (rehashed once) is already in the
+ * store.  A damaged copy is not, and the commit replaces it. */
+bool blob_stored(struct store *s, struct blob_writer *w);
+/* sha256 of what @fd holds from its start.  0, or -1 with errno. */
+int digest_fd(int fd, char out[STORE_DIGEST_MAX]);
 
 /* Stores @len bytes of memory as a blob. */
 int blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],

@@ -17,7 +17,7 @@ static int parse_root(int argc, char **argv, const char *cmd, const char *usage,
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'r') {
 			*root = optarg;
 		} else if (c == 'h') {
@@ -50,7 +50,7 @@ int cmd_gc(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if (cli_open_store(root, true, &s))
+	if (cli_open_store(root, false, &s))
 		return 1;
 	rc = store_gc(s, &r, &err);
 	store_close(s);

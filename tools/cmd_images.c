@@ -24,7 +24,7 @@ static int parse_common(int argc, char **argv, const char *cmd, const char *usag
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ROOT:
 			*root = optarg;

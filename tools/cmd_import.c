@@ -91,7 +91,7 @@ int cmd_import(int argc, char **argv)
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (!store_valid_tag(optarg))

@@ -205,8 +205,9 @@ static int open_image(struct mount_args *a, const struct strata_layer_options *l
 		return 1;
 	free(*layers);
 	*layers = NULL;
-	if (store_resolve(s, a->image, &img, &err) || store_open_layers(s, img, lo, layers, &err) ||
-	    store_pin(s, img, &err)) {
+	/* Pinned first: gc then keeps the blobs and the index being built. */
+	if (store_resolve(s, a->image, &img, &err) || store_pin(s, img, &err) ||
+	    store_open_layers(s, img, lo, layers, &err)) {
 		cli_fail(&err);
 		goto out;
 	}

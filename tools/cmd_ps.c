@@ -27,7 +27,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *usage, cons
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == OPT_ROOT) {
 			*root = optarg;
 		} else if (c == OPT_JSON && json) {

@@ -533,13 +533,9 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (store_open_layers(s, img, &lo, &layers, &err) ||
+	if (store_pin(s, img, &err) || store_open_layers(s, img, &lo, &layers, &err) ||
 	    strata_union_new(layers, img->n_layers, &u, &err) ||
 	    strata_union_set_upper(u, upper, &err)) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (store_pin(s, img, &err)) {
 		rc = cli_fail(&err);
 		goto out;
 	}
