@@ -46,6 +46,11 @@ static void run_usage(FILE *out)
 	      "      --hostname NAME   the container's hostname\n"
 	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
 	      "      --net MODE        host (default) or none (loopback only)\n"
+	      "      --cap-add CAPS    give root in the container these capabilities too\n"
+	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
+	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
+	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
+	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
 	      "      --root DIR        the image store\n"
 	      "  -h, --help            show this help\n",
 	      out);
@@ -55,7 +60,10 @@ struct run_args {
 	const char *root, *name, *entrypoint;
 	bool rm, tty;
 	char **envs;
-	size_t n_envs;
+	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
+	int argc;
+	struct run_limits limits;
+	char cgroup[PATH_MAX];
 	struct run_spec spec;
 };
 
@@ -87,9 +95,67 @@ static int add_bind(struct run_spec *spec, const char *arg)
 	return 0;
 }
 
+/* docker's --env-file: KEY=VALUE per line, # comments, KEY alone takes
+ * the value from our environment (and is skipped when unset). */
+static int read_env_file(struct run_args *a, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f) {
+		cli_error("run: --env-file %s: %s", path, strerror(errno));
+		return 1;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		char *kv = line, *copy = NULL;
+
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		kv += strspn(kv, " \t");
+		if (!*kv || *kv == '#')
+			continue;
+		if (!strchr(kv, '=')) {
+			const char *v = getenv(kv);
+
+			if (!v || asprintf(&copy, "%s=%s", kv, v) < 0)
+				continue;
+		} else if (!(copy = strdup(kv))) {
+			break;
+		}
+		/* Room for every -e (at most argc of them) and the file's lines. */
+		char **v = realloc(a->envs, ((size_t)a->argc + a->max_envs + 2) * sizeof(*v));
+
+		if (!v) {
+			free(copy);
+			break;
+		}
+		a->envs = v;
+		a->envs[a->n_envs++] = copy;
+		a->max_envs++;
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 {
-	enum { OPT_NAME = 256, OPT_RM, OPT_RO, OPT_ENTRY, OPT_HOST, OPT_NET, OPT_ROOT };
+	enum {
+		OPT_NAME = 256,
+		OPT_RM,
+		OPT_RO,
+		OPT_ENTRY,
+		OPT_HOST,
+		OPT_NET,
+		OPT_ROOT,
+		OPT_CAP_ADD,
+		OPT_CAP_DROP,
+		OPT_ENV_FILE,
+		OPT_MEMORY,
+		OPT_CPUS,
+	};
 	static const struct option longopts[] = {
 	    {"name", required_argument, NULL, OPT_NAME},
 	    {"rm", no_argument, NULL, OPT_RM},
@@ -104,6 +170,11 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"volume", required_argument, NULL, 'v'},
 	    {"net", required_argument, NULL, OPT_NET},
 	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -161,6 +232,29 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			break;
 		case OPT_ROOT:
 			a->root = optarg;
+			break;
+		case OPT_CAP_ADD:
+		case OPT_CAP_DROP:
+			if ((rc = run_caps_change(&a->spec.caps, optarg, c == OPT_CAP_ADD)))
+				return rc;
+			break;
+		case OPT_MEMORY:
+			a->limits.memory = run_parse_bytes(optarg);
+			if (!a->limits.memory)
+				return cli_usage_error("run", "--memory %s: not a size", optarg);
+			break;
+		case OPT_CPUS: {
+			char *end;
+
+			a->limits.cpus = strtod(optarg, &end);
+			if (*end || a->limits.cpus <= 0 || a->limits.cpus > 4096)
+				return cli_usage_error("run", "--cpus %s: not a number of CPUs",
+				                       optarg);
+			break;
+		}
+		case OPT_ENV_FILE:
+			if ((rc = read_env_file(a, optarg)))
+				return rc;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -407,7 +501,7 @@ static int daemon_main(void *arg)
 	_exit(run_daemon(d->u, d->spec));
 }
 
-static int launch(struct strata_union *u, struct run_spec *spec, bool tty)
+static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const char *cgroup)
 {
 	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
 	                                SIGUSR1, SIGUSR2, SIGWINCH};
@@ -438,6 +532,12 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty)
 		close(spec->tty_slave);
 	if (write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
 		cli_error("run: writing the user namespace's id maps: %s", strerror(errno));
+		kill(daemon, SIGKILL);
+		waitpid(daemon, NULL, 0);
+		return 1;
+	}
+	/* Into the cgroup before it starts anything: all it forks follows. */
+	if (cgroup && run_cgroup_enter(cgroup, daemon) < 0) {
 		kill(daemon, SIGKILL);
 		waitpid(daemon, NULL, 0);
 		return 1;
@@ -478,8 +578,10 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_args a = {
-	    .spec.outer_uid = getuid(), .spec.outer_gid = getgid(), .spec.tty_slave = -1};
+	struct run_args a = {.spec.outer_uid = getuid(),
+	                     .spec.outer_gid = getgid(),
+	                     .spec.tty_slave = -1,
+	                     .spec.caps = run_caps_default()};
 	struct strata_layer_options lo = {.warn = cli_warn};
 	struct strata_layer **layers = NULL;
 	struct store_image *img = NULL;
@@ -490,6 +592,7 @@ int cmd_run(int argc, char **argv)
 	int first = 0, rc, lock = -1;
 	bool named;
 
+	a.argc = argc;
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
 	if (!a.envs)
 		return 1;
@@ -539,7 +642,12 @@ int cmd_run(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	rc = launch(u, &a.spec, a.tty);
+	if ((a.limits.memory || a.limits.cpus > 0) &&
+	    run_cgroup_create(&a.limits, a.name, a.cgroup, sizeof(a.cgroup)) < 0)
+		goto out;
+	rc = launch(u, &a.spec, a.tty, a.cgroup[0] ? a.cgroup : NULL);
+	if (a.cgroup[0])
+		rmdir(a.cgroup);
 out:
 	if (lock >= 0 && !(a.rm || (a.spec.read_only && !named)))
 		container_end(dir, rc);

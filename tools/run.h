@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "strata-fs.h"
@@ -42,6 +43,7 @@ struct run_spec {
 	int tty_slave;    /* -t: the pty the command gets as its terminal, or -1 */
 	char *console;    /* -t: the pty's path, bound at /dev/console */
 	bool interactive; /* -i: stdin attached */
+	uint64_t caps;    /* capabilities root in the container keeps */
 	uid_t outer_uid;  /* who ran strata */
 	gid_t outer_gid;
 	int ready_pipe[2];  /* launcher → daemon: the id maps are written */
@@ -55,6 +57,22 @@ int run_daemon(struct strata_union *u, struct run_spec *spec);
 /* The container's init (pid 1): builds the root file system, starts the
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
+
+/* --memory / --cpus (run_cgroup.c). */
+struct run_limits {
+	uint64_t memory; /* bytes, 0: none */
+	double cpus;     /* 0: none */
+};
+uint64_t run_parse_bytes(const char *s);
+/* Makes the container's cgroup under the caller's (cgroup v2, delegated);
+ * prints why and returns -1 when it cannot. */
+int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir, size_t size);
+int run_cgroup_enter(const char *dir, pid_t pid);
+
+/* Capabilities (run_caps.c): docker's default set; --cap-add/--cap-drop
+ * LIST (comma-separated names, "ALL").  0, or a usage exit status. */
+uint64_t run_caps_default(void);
+int run_caps_change(uint64_t *mask, const char *list, bool add);
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);

@@ -353,20 +353,14 @@ static void set_user(const char *user)
 		die("-u %s: %s (is that id mapped into the container?)", user, strerror(errno));
 }
 
-/* Root in the container keeps the capabilities of a docker default, not all
- * of a user namespace's. */
-static void drop_capabilities(void)
+/* Root in the container keeps @mask (docker's default set unless changed
+ * with --cap-add/--cap-drop), dropped from the bounding set too so that no
+ * setuid or file-capability binary can get the rest back. */
+static void drop_capabilities(uint64_t mask)
 {
-	static const int keep[] = {
-	    CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,      CAP_FSETID,           CAP_KILL,
-	    CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,     CAP_NET_BIND_SERVICE, CAP_NET_RAW,
-	    CAP_SYS_CHROOT, CAP_MKNOD,        CAP_AUDIT_WRITE, CAP_SETFCAP};
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {{0}};
-	uint64_t mask = 0;
 
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		mask |= 1ULL << keep[i];
 	for (int cap = 0; cap <= 63; cap++)
 		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
 			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -415,7 +409,7 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 	if (spec->workdir && chdir(spec->workdir) < 0)
 		die("-w %s: %s", spec->workdir, strerror(errno));
 	set_user(spec->user);
-	drop_capabilities();
+	drop_capabilities(spec->caps);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	execvp(spec->argv[0], spec->argv);
 	fprintf(stderr, "strata: run: %s: %s\n", spec->argv[0],
