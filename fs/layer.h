@@ -58,6 +58,9 @@ struct layer_ops {
 	 * @max extents and returns how many it filled (0 past the end). */
 	size_t (*map)(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
 	              struct layer_extent *ext, size_t max);
+	/* A directory of an upper layer renamed from a lower one: the lower path
+	 * its content continues at, or NULL.  May itself be NULL. */
+	const char *(*redirect)(const struct strata_layer *l, uint64_t node);
 	void (*close)(struct strata_layer *l);
 };
 

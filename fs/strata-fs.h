@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum strata_errcode {
@@ -91,6 +92,57 @@ void strata_layer_close(struct strata_layer *layer);
  * /var/cache/strata for root, else $XDG_CACHE_HOME/strata or ~/.cache/strata.
  * Returns a malloc'd string. */
 char *strata_default_cache_dir(void);
+
+/* ---- reading layers without mounting (layer_dir.c, tree.c) ---- */
+
+/* An upper directory (OCI changeset form, with strata's user.strata.*
+ * records applied) as a read-only layer, for diff and commit. */
+int strata_layer_open_dir(const char *dir, struct strata_layer **out, struct strata_error *err);
+
+#define STRATA_ENTRY_WHITEOUT 0x1 /* layer walks only: hides the name below */
+#define STRATA_ENTRY_OPAQUE   0x2 /* layer walks only: hides all below the dir */
+#define STRATA_ENTRY_IMPLICIT 0x4 /* layer walks only: a dir the layer only implies */
+
+/* One entry of a tree, valid during the callback (or until the next lookup). */
+struct strata_entry {
+	const char *path; /* "" for the root, else "etc/passwd" */
+	struct stat st;
+	uint32_t flags;
+	uint32_t layer;   /* stack walks: index of the layer it comes from */
+	const char *link; /* symlink target (link_len bytes, not terminated) */
+	size_t link_len;
+	const char *hardlink; /* layer walks: the first name of this hard-linked
+	                       * file in the layer, or NULL */
+	const char *redirect; /* layer walks of an upper: a renamed directory's
+	                       * old path, where its lower content is */
+	const struct strata_layer *src;
+	uint64_t node;
+};
+
+/* Return non-zero to stop the walk (that value is returned). */
+typedef int (*strata_walk_fn)(void *ctx, const struct strata_entry *e);
+
+/* Every entry of one layer, whiteouts included, parents before children,
+ * names sorted. */
+int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx);
+/* The merged tree of @layers (lowest first) as a mount shows it, under
+ * @path ("" or "/" for all), that entry first; only its children unless
+ * @recursive.  Returns the callback's non-zero value, -ENOENT or -ENOTDIR. */
+int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *path,
+                      bool recursive, strata_walk_fn fn, void *ctx);
+/* One path of the merged tree (its last component not followed). 0 or
+ * -ENOENT. */
+int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
+                        struct strata_entry *out);
+/* The @i-th xattr of an entry; false past the last one. */
+bool strata_entry_xattr(const struct strata_entry *e, uint32_t i, const char **name,
+                        const void **value, size_t *size);
+/* Reads file data, holes as zeros.  Bytes read, or -1 with errno. */
+ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off);
+/* The data runs of a regular file: calls @fn for each [off, off+len) that
+ * holds data (holes skipped), in order. */
+int strata_entry_data_runs(const struct strata_entry *e,
+                           int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx);
 
 struct strata_union;
 

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A directory in OCI changeset form (an upper layer) as a read-only layer:
+ * ".wh.NAME" files become whiteouts, ".wh..wh..opq" makes its directory
+ * opaque, and strata's own xattrs are applied, not shown: user.strata.meta
+ * gives the owner, mode and device a rootless daemon could not make real,
+ * user.strata.redirect says where a renamed directory's lower content is.
+ * So diff and commit see a container's changes exactly as its mount did.
+ *
+ * The tree is read once, at open, into memory (an upper holds what a
+ * container changed, not a whole image).  Nodes are numbered breadth-first
+ * with sorted children, as in a tar index.  Data reads open the file on
+ * demand; map() is for one reader at a time.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "layer.h"
+#include "sys.h"
+#include "upper.h"
+
+struct dnode {
+	char *name;
+	char *path; /* relative to the root, for opening */
+	uint64_t parent, first_child, n_children;
+	uint64_t canonical; /* first name of a hard-linked file */
+	struct stat st;
+	uint32_t flags;
+	char *link;
+	char *redirect;
+	char **xnames; /* xattrs shown: all but user.strata.* */
+	char **xvalues;
+	size_t *xsizes;
+	uint32_t n_xattrs;
+};
+
+struct dir_layer {
+	struct strata_layer base;
+	int root_fd;
+	struct dnode *nodes;
+	uint64_t n, cap;
+	pthread_mutex_t lock; /* the open file map() hands out */
+	uint64_t open_node;
+	int open_fd;
+};
+
+static const struct dir_layer *dl(const struct strata_layer *l)
+{
+	return (const struct dir_layer *)l;
+}
+
+static const struct dnode *dn(const struct strata_layer *l, uint64_t node)
+{
+	return &dl(l)->nodes[node];
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int by_node_name(const void *a, const void *b)
+{
+	return strcmp(((const struct dnode *)a)->name, ((const struct dnode *)b)->name);
+}
+
+static uint64_t dir_lookup(const struct strata_layer *l, uint64_t dir, const char *name, size_t len)
+{
+	const struct dnode *d = dn(l, dir);
+	uint64_t lo = d->first_child, hi = d->first_child + d->n_children;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		const char *m = dl(l)->nodes[mid].name;
+		size_t mlen = strlen(m);
+		int c = memcmp(m, name, mlen < len ? mlen : len);
+
+		if (c == 0)
+			c = mlen < len ? -1 : mlen > len;
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return LAYER_NONE;
+}
+
+static uint64_t dir_n_children(const struct strata_layer *l, uint64_t dir)
+{
+	return dn(l, dir)->n_children;
+}
+
+static uint64_t dir_child(const struct strata_layer *l, uint64_t dir, uint64_t i)
+{
+	return dn(l, dir)->first_child + i;
+}
+
+static const char *dir_name(const struct strata_layer *l, uint64_t node, size_t *len)
+{
+	*len = strlen(dn(l, node)->name);
+	return dn(l, node)->name;
+}
+
+static uint32_t dir_flags(const struct strata_layer *l, uint64_t node)
+{
+	return dn(l, node)->flags;
+}
+
+static uint32_t dir_mode(const struct strata_layer *l, uint64_t node)
+{
+	return dn(l, node)->st.st_mode;
+}
+
+static uint64_t dir_canonical(const struct strata_layer *l, uint64_t node)
+{
+	return dn(l, node)->canonical;
+}
+
+static uint64_t dir_next_link(const struct strata_layer *l, uint64_t canonical, uint64_t after)
+{
+	for (uint64_t i = after == LAYER_NONE ? 0 : after + 1; i < dl(l)->n; i++)
+		if (dl(l)->nodes[i].canonical == canonical)
+			return i;
+	return LAYER_NONE;
+}
+
+static uint64_t dir_parent(const struct strata_layer *l, uint64_t node)
+{
+	return dn(l, node)->parent;
+}
+
+static void dir_stat(const struct strata_layer *l, uint64_t node, struct stat *st)
+{
+	*st = dn(l, node)->st;
+}
+
+static const char *dir_readlink(const struct strata_layer *l, uint64_t node, size_t *len)
+{
+	const char *t = dn(l, node)->link;
+
+	*len = t ? strlen(t) : 0;
+	return t ? t : "";
+}
+
+static bool dir_xattr(const struct strata_layer *l, uint64_t node, uint32_t i, const char **name,
+                      const void **value, size_t *size)
+{
+	const struct dnode *d = dn(l, node);
+
+	if (i >= d->n_xattrs)
+		return false;
+	*name = d->xnames[i];
+	*value = d->xvalues[i];
+	*size = d->xsizes[i];
+	return true;
+}
+
+static const char *dir_redirect(const struct strata_layer *l, uint64_t node)
+{
+	return dn(l, node)->redirect;
+}
+
+/* Data runs and holes, from the file's own SEEK_DATA/SEEK_HOLE, so a sparse
+ * upper file stays sparse in a committed layer. */
+static size_t dir_map(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
+                      struct layer_extent *ext, size_t max)
+{
+	struct dir_layer *d = (struct dir_layer *)l;
+	const struct dnode *n = dn(l, node);
+	uint64_t end, size = (uint64_t)n->st.st_size;
+	size_t k = 0;
+
+	if (!S_ISREG(n->st.st_mode) || off >= size || max == 0)
+		return 0;
+	end = len > size - off ? size : off + len;
+	pthread_mutex_lock(&d->lock);
+	if (d->open_node != node) {
+		if (d->open_fd >= 0)
+			close(d->open_fd);
+		d->open_fd = openat(d->root_fd, n->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		d->open_node = d->open_fd >= 0 ? node : LAYER_NONE;
+	}
+	while (d->open_fd >= 0 && off < end && k < max) {
+		off_t data = lseek(d->open_fd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 || (uint64_t)data >= end) {
+			ext[k++] = (struct layer_extent){-1, 0, end - off};
+			break;
+		}
+		if ((uint64_t)data > off) {
+			ext[k++] = (struct layer_extent){-1, 0, (uint64_t)data - off};
+			off = (uint64_t)data;
+			continue;
+		}
+		hole = lseek(d->open_fd, (off_t)off, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		ext[k++] = (struct layer_extent){d->open_fd, off, (uint64_t)hole - off};
+		off = (uint64_t)hole;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return k;
+}
+
+static void free_node(struct dnode *n)
+{
+	free(n->name);
+	free(n->path);
+	free(n->link);
+	free(n->redirect);
+	for (uint32_t i = 0; i < n->n_xattrs; i++) {
+		free(n->xnames[i]);
+		free(n->xvalues[i]);
+	}
+	free(n->xnames);
+	free(n->xvalues);
+	free(n->xsizes);
+}
+
+static void dir_close(struct strata_layer *l)
+{
+	struct dir_layer *d = (struct dir_layer *)l;
+
+	for (uint64_t i = 0; i < d->n; i++)
+		free_node(&d->nodes[i]);
+	free(d->nodes);
+	if (d->open_fd >= 0)
+		close(d->open_fd);
+	if (d->root_fd >= 0)
+		close(d->root_fd);
+	pthread_mutex_destroy(&d->lock);
+	free(d->base.name);
+	free(d);
+}
+
+static const struct layer_ops dir_ops = {
+    .lookup = dir_lookup,
+    .n_children = dir_n_children,
+    .child = dir_child,
+    .name = dir_name,
+    .flags = dir_flags,
+    .mode = dir_mode,
+    .canonical = dir_canonical,
+    .next_link = dir_next_link,
+    .parent = dir_parent,
+    .stat = dir_stat,
+    .readlink = dir_readlink,
+    .xattr = dir_xattr,
+    .map = dir_map,
+    .redirect = dir_redirect,
+    .close = dir_close,
+};
+
+/* ---- reading the directory ---- */
+
+static struct dnode *add_node(struct dir_layer *d)
+{
+	if (d->n == d->cap) {
+		uint64_t cap = d->cap ? 2 * d->cap : 256;
+		struct dnode *v = realloc(d->nodes, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		d->nodes = v;
+		d->cap = cap;
+	}
+	memset(&d->nodes[d->n], 0, sizeof(d->nodes[0]));
+	return &d->nodes[d->n++];
+}
+
+/* xattrs and strata's records of one object, by its /proc/self/fd path. */
+static int read_xattrs(struct dnode *n, const char *path)
+{
+	char names[65536], val[65536], buf[96];
+	ssize_t len = llistxattr(path, names, sizeof(names));
+
+	for (ssize_t o = 0; len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
+		const char *name = names + o;
+		ssize_t vlen = lgetxattr(path, name, val, sizeof(val));
+		void *nv;
+
+		if (vlen < 0)
+			continue;
+		if (strcmp(name, UPPER_META_XATTR) == 0) {
+			unsigned long long uid, gid, rdev;
+			unsigned int mode;
+
+			snprintf(buf, sizeof(buf), "%.*s", (int)vlen, val);
+			if (sscanf(buf, "%llu:%llu:%o:%llu", &uid, &gid, &mode, &rdev) == 4) {
+				n->st.st_uid = (uid_t)uid;
+				n->st.st_gid = (gid_t)gid;
+				n->st.st_mode = (mode_t)mode;
+				n->st.st_rdev = (dev_t)rdev;
+				if (!S_ISREG(n->st.st_mode))
+					n->st.st_size = 0;
+			}
+			continue;
+		}
+		if (strcmp(name, UPPER_REDIRECT_XATTR) == 0) {
+			n->redirect = strndup(val, (size_t)vlen);
+			continue;
+		}
+		if (strncmp(name, "user.strata.", 12) == 0)
+			continue;
+		n->xnames = realloc(n->xnames, (n->n_xattrs + 1) * sizeof(char *));
+		n->xvalues = realloc(n->xvalues, (n->n_xattrs + 1) * sizeof(char *));
+		n->xsizes = realloc(n->xsizes, (n->n_xattrs + 1) * sizeof(size_t));
+		nv = malloc((size_t)vlen + 1);
+		if (!n->xnames || !n->xvalues || !n->xsizes || !nv) {
+			free(nv);
+			return -1;
+		}
+		memcpy(nv, val, (size_t)vlen);
+		n->xnames[n->n_xattrs] = strdup(name);
+		n->xvalues[n->n_xattrs] = nv;
+		n->xsizes[n->n_xattrs++] = (size_t)vlen;
+	}
+	return 0;
+}
+
+static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *name)
+{
+	struct dnode *n = &d->nodes[idx];
+	char proc[64], target[4096];
+	int fd;
+
+	if (fstatat(dirfd, name, &n->st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	n->st.st_nlink = n->st.st_nlink ? n->st.st_nlink : 1;
+	if (S_ISLNK(n->st.st_mode)) {
+		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
+
+		if (len < 0)
+			return -1;
+		target[len] = '\0';
+		n->link = strdup(target);
+		return n->link ? 0 : -1;
+	}
+	/* user xattrs exist only on files and directories. */
+	if (!S_ISREG(n->st.st_mode) && !S_ISDIR(n->st.st_mode))
+		return 0;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (read_xattrs(n, proc) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The children of node @idx, sorted; whiteout files become whiteout
+ * nodes under the name they hide. */
+static int read_dir(struct dir_layer *d, uint64_t idx)
+{
+	int dirfd = idx == 0 ? dup(d->root_fd)
+	                     : openat(d->root_fd, d->nodes[idx].path,
+	                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir = dirfd >= 0 ? sys_opendir_at(dirfd) : NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = -1;
+
+	if (!dir)
+		goto out;
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (idx == 0 && strcmp(de->d_name, UPPER_WORK_NAME) == 0)
+			continue;
+		if (strcmp(de->d_name, UPPER_OPAQUE_NAME) == 0) {
+			d->nodes[idx].flags |= LAYER_OPAQUE;
+			continue;
+		}
+		if (n == cap) {
+			char **v = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*v));
+
+			if (!v)
+				goto out;
+			names = v;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			goto out;
+		n++;
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	d->nodes[idx].first_child = d->n;
+	for (size_t i = 0; i < n; i++) {
+		bool whiteout = strncmp(names[i], ".wh.", 4) == 0;
+		const char *shown = whiteout ? names[i] + 4 : names[i];
+		struct dnode *c;
+		uint64_t ci;
+
+		/* A whiteout beside an object of the same name (never written
+		 * by strata) loses: the object is what shows. */
+		if (whiteout && bsearch(&shown, names, n, sizeof(*names), by_name))
+			continue;
+		if (!(c = add_node(d)))
+			goto out;
+		ci = d->n - 1;
+		c->parent = idx;
+		c->canonical = ci;
+		c->name = strdup(shown);
+		if (!c->name ||
+		    asprintf(&c->path, "%s%s%s", d->nodes[idx].path, idx ? "/" : "", names[i]) < 0)
+			goto out;
+		if (whiteout) {
+			c->flags = LAYER_WHITEOUT;
+			continue;
+		}
+		if (fill_node(d, ci, dirfd, names[i]) < 0)
+			goto out;
+	}
+	d->nodes[idx].n_children = d->n - d->nodes[idx].first_child;
+	/* Whiteouts took the hidden name: keep the siblings sorted. */
+	qsort(d->nodes + d->nodes[idx].first_child, d->nodes[idx].n_children, sizeof(struct dnode),
+	      by_node_name);
+	for (uint64_t c = d->nodes[idx].first_child; c < d->n; c++)
+		d->nodes[c].canonical = c;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (dir)
+		closedir(dir);
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
+}
+
+/* Hard links: every name of an inode points at its first name. */
+static void link_hardlinks(struct dir_layer *d)
+{
+	for (uint64_t i = 0; i < d->n; i++) {
+		struct dnode *a = &d->nodes[i];
+
+		if (!S_ISREG(a->st.st_mode) || a->st.st_nlink < 2 || a->canonical != i)
+			continue;
+		for (uint64_t k = i + 1; k < d->n; k++)
+			if (S_ISREG(d->nodes[k].st.st_mode) &&
+			    d->nodes[k].st.st_ino == a->st.st_ino &&
+			    d->nodes[k].st.st_dev == a->st.st_dev)
+				d->nodes[k].canonical = i;
+	}
+}
+
+int strata_layer_open_dir(const char *path, struct strata_layer **out, struct strata_error *err)
+{
+	struct dir_layer *d = calloc(1, sizeof(*d));
+	struct dnode *root;
+
+	if (!d || !(d->base.name = strdup(path))) {
+		free(d);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	}
+	d->base.ops = &dir_ops;
+	d->open_fd = -1;
+	d->open_node = LAYER_NONE;
+	pthread_mutex_init(&d->lock, NULL);
+	d->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->root_fd < 0 || !(root = add_node(d))) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	root->name = strdup("");
+	root->path = strdup("");
+	if (!root->name || !root->path || fill_node(d, 0, d->root_fd, ".") < 0) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* Breadth-first: the nodes array grows behind the cursor. */
+	for (uint64_t i = 0; i < d->n; i++) {
+		if (!S_ISDIR(d->nodes[i].st.st_mode) || (d->nodes[i].flags & LAYER_WHITEOUT))
+			continue;
+		if (read_dir(d, i) < 0) {
+			strata_fail(err, STRATA_ERR_SYS, errno, "%s/%s: %s", path, d->nodes[i].path,
+			            strerror(errno));
+			goto fail;
+		}
+	}
+	link_hardlinks(d);
+	d->base.n_entries = d->n;
+	*out = &d->base;
+	return 0;
+fail:
+	dir_close(&d->base);
+	return -1;
+}
