@@ -63,6 +63,20 @@ fail:
 	return -1;
 }
 
+int store_open_layer(struct store *s, const struct store_layer *layer,
+                     const struct strata_layer_options *opts, struct strata_layer **out,
+                     struct strata_error *err)
+{
+	struct store_image one = {.n_layers = 1, .layers = (struct store_layer *)layer};
+	struct strata_layer **v;
+
+	if (store_open_layers(s, &one, opts, &v, err))
+		return -1;
+	*out = v[0];
+	free(v);
+	return 0;
+}
+
 int store_pin(struct store *s, const struct store_image *img, struct strata_error *err)
 {
 	char name[64], text[STORE_DIGEST_MAX + 1];

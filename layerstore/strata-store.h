@@ -128,6 +128,43 @@ int store_open_layers(struct store *s, const struct store_image *img,
  * with the process (the lock is inherited across fork). */
 int store_pin(struct store *s, const struct store_image *img, struct strata_error *err);
 
+/* The one layer of @img whose digest or diff-id is @layer, ready to read. */
+int store_open_layer(struct store *s, const struct store_layer *layer,
+                     const struct strata_layer_options *opts, struct strata_layer **out,
+                     struct strata_error *err);
+
+/* ---- new layers and images (commit.c) ---- */
+
+enum store_compression { STORE_COMPRESS_GZIP, STORE_COMPRESS_ZSTD, STORE_COMPRESS_NONE };
+
+struct store_layer_writer;
+
+/* A new layer blob: feed it the uncompressed tar; finish hashes both forms
+ * (digest and diff-id), links the blob and fills @out (free out->media_type).
+ * Deterministic: the same tar gives the same blob. */
+int store_layer_begin(struct store *s, enum store_compression comp, struct store_layer_writer **out,
+                      struct strata_error *err);
+int store_layer_write(struct store_layer_writer *w, const void *buf, size_t len,
+                      struct strata_error *err);
+int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
+                       struct strata_error *err);
+void store_layer_abort(struct store_layer_writer *w);
+
+struct store_commit_options {
+	const char *tag;     /* NULL: untagged */
+	const char *message; /* history comment */
+	const char *author;
+	const char *created_by; /* history created_by */
+	long long created;      /* seconds since the epoch; -1: now */
+	bool force;             /* move @tag from another image */
+};
+
+/* @base plus @layer on top: a new config (diff-id and history appended), a
+ * manifest, and the tag. */
+int store_commit_image(struct store *s, const struct store_image *base,
+                       const struct store_layer *layer, const struct store_commit_options *o,
+                       char digest[STORE_DIGEST_MAX], struct strata_error *err);
+
 /* ---- export (export.c) ---- */
 
 enum store_export_format { STORE_EXPORT_OCI, STORE_EXPORT_DOCKER };
