@@ -60,6 +60,10 @@ run_as() {
 }
 
 chmod 0666 /dev/fuse # as distributions ship it; the unprivileged run needs it
+# Sleeps unique to this run, so that another run's processes are not ours.
+NAP_TERM=$((200000 + $$))
+NAP_KILL=$((300000 + $$))
+nothing_left() { ! pgrep -f "slee[p] $NAP_KILL" >/dev/null; }
 mkdir -p "$T/store-user" "$T/home" "$T/shared"
 chown 65534:65534 "$T/store-user" "$T/home"
 chmod 0755 "$T"
@@ -166,13 +170,13 @@ for c in json.load(open(sys.argv[1])):
 
 	# SIGTERM to the launcher reaches the command: 128 + 15.
 	if [ $who = root ]; then
-		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep 1001 &
+		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep "$NAP_TERM" &
 	else
 		setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$T/home" \
-			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep 1001 &
+			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep "$NAP_TERM" &
 	fi
 	launcher=$!
-	wait_until 10 pgrep -f 'slee[p] 1001' || fail "$who: the container did not start"
+	wait_until 10 pgrep -f "slee[p] $NAP_TERM" || fail "$who: the container did not start"
 	kill -TERM "$launcher"
 	set +e
 	wait "$launcher"
@@ -182,17 +186,17 @@ for c in json.load(open(sys.argv[1])):
 
 	# A SIGKILLed launcher takes the daemon, the container and the mount.
 	if [ $who = root ]; then
-		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep 1000 &
+		env STRATA_ROOT="$T/store-root" "$STRATA" run --rm bb:1 sleep "$NAP_KILL" &
 	else
 		setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$T/home" \
-			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep 1000 &
+			STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 sleep "$NAP_KILL" &
 	fi
 	launcher=$!
-	wait_until 10 pgrep -f 'slee[p] 1000' || fail "$who: the container did not start"
+	wait_until 10 pgrep -f "slee[p] $NAP_KILL" || fail "$who: the container did not start"
 	kill -KILL "$launcher"
 	wait "$launcher" 2>/dev/null || true
-	wait_until 10 sh -c '! pgrep -f "slee[p] 1000" && ! pgrep -f "strata ru[n] --rm bb:1"' ||
-		fail "$who: processes left after the launcher was killed: $(pgrep -af 'slee[p] 1000|strata ru[n]')"
+	wait_until 10 nothing_left ||
+		fail "$who: processes left after the launcher was killed: $(pgrep -af "slee[p] $NAP_KILL|strata ru[n] --rm bb:1 sleep $NAP_KILL")"
 	assert_nothing_mounted_under "$who: no mount left" "$T"
 done
 

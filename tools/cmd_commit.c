@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strata commit: a container's upper directory becomes an OCI layer tar, in
+ * one pass: whiteouts as .wh. files, opaque directories with their marker,
+ * a renamed lower directory (a redirect) written out whole, hard links as
+ * tar hard links, xattrs (security.capability too) as PAX records, rootless
+ * owners and devices from user.strata.meta as real ids and nodes, sparse
+ * files as sparse entries.  Entries come in sorted order, so with
+ * --reproducible (times clamped to SOURCE_DATE_EPOCH, else 0) the same upper
+ * always makes the same digest.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "container.h"
+#include "source.h"
+
+struct commit {
+	struct source *src;
+	struct archive *a;
+	struct store_layer_writer *w;
+	struct strata_error err;
+	bool reproducible;
+	time_t epoch;
+	const char *skip; /* a redirected dir written whole: its upper part is done */
+	int failed;
+};
+
+static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct commit *c = ctx;
+
+	if (store_layer_write(c->w, buf, len, &c->err)) {
+		archive_set_error(a, c->err.sys_errno ? c->err.sys_errno : EIO, "%s", c->err.msg);
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int fail_archive(struct commit *c, const char *path)
+{
+	if (!c->failed)
+		strata_fail(&c->err, STRATA_ERR_SYS, archive_errno(c->a), "/%s: %s", path,
+		            archive_error_string(c->a) ?: "cannot write");
+	c->failed = 1;
+	return -1;
+}
+
+static void set_times(struct commit *c, struct archive_entry *ae, const struct stat *st)
+{
+	if (c->reproducible && st->st_mtime > c->epoch)
+		archive_entry_set_mtime(ae, c->epoch, 0);
+	else
+		archive_entry_set_mtime(ae, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+/* An empty marker file: a whiteout or an opaque directory's. */
+static int write_marker(struct commit *c, const char *dir, const char *name,
+                        const struct stat *like)
+{
+	struct archive_entry *ae = archive_entry_new();
+	char *path = NULL;
+	int rc;
+
+	if (!ae || asprintf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
+		archive_entry_free(ae);
+		return fail_archive(c, name);
+	}
+	archive_entry_set_pathname(ae, path);
+	archive_entry_set_filetype(ae, AE_IFREG);
+	archive_entry_set_perm(ae, 0);
+	archive_entry_set_size(ae, 0);
+	set_times(c, ae, like);
+	rc = archive_write_header(c->a, ae) == ARCHIVE_OK ? 0 : fail_archive(c, path);
+	archive_entry_free(ae);
+	free(path);
+	return rc;
+}
+
+static int add_sparse(void *ctx, uint64_t off, uint64_t len)
+{
+	archive_entry_sparse_add_entry(ctx, (la_int64_t)off, (la_int64_t)len);
+	return 0;
+}
+
+static int count_data(void *ctx, uint64_t off, uint64_t len)
+{
+	(void)off;
+	*(uint64_t *)ctx += len;
+	return 0;
+}
+
+static int write_data(struct commit *c, const struct strata_entry *e)
+{
+	static char buf[1 << 17];
+	uint64_t off = 0;
+
+	while (off < (uint64_t)e->st.st_size) {
+		ssize_t n = strata_entry_pread(e, buf, sizeof(buf), off);
+
+		if (n <= 0) {
+			c->failed = 1;
+			return strata_fail(&c->err, STRATA_ERR_SYS, n < 0 ? errno : EIO, "/%s: %s",
+			                   e->path, strerror(n < 0 ? errno : EIO));
+		}
+		if (archive_write_data(c->a, buf, (size_t)n) != n)
+			return fail_archive(c, e->path);
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int write_entry(struct commit *c, const struct strata_entry *e)
+{
+	struct archive_entry *ae = archive_entry_new();
+	const char *name;
+	const void *value;
+	size_t size;
+	int rc = 0;
+
+	if (!ae)
+		return fail_archive(c, e->path);
+	archive_entry_set_pathname(ae, e->path);
+	archive_entry_set_uid(ae, e->st.st_uid);
+	archive_entry_set_gid(ae, e->st.st_gid);
+	archive_entry_set_mode(ae, e->st.st_mode);
+	set_times(c, ae, &e->st);
+	for (uint32_t i = 0; strata_entry_xattr(e, i, &name, &value, &size); i++)
+		archive_entry_xattr_add_entry(ae, name, value, size);
+	if (e->hardlink) {
+		archive_entry_set_hardlink(ae, e->hardlink);
+		archive_entry_set_size(ae, 0);
+	} else if (S_ISREG(e->st.st_mode)) {
+		uint64_t data = 0;
+
+		archive_entry_set_size(ae, e->st.st_size);
+		strata_entry_data_runs(e, count_data, &data);
+		if (data < (uint64_t)e->st.st_size) {
+			strata_entry_data_runs(e, add_sparse, ae);
+			/* A file that is all hole still needs one (empty) run. */
+			if (data == 0)
+				archive_entry_sparse_add_entry(ae, e->st.st_size, 0);
+		}
+	} else if (S_ISLNK(e->st.st_mode)) {
+		char *target = strndup(e->link, e->link_len);
+
+		archive_entry_set_symlink(ae, target);
+		free(target);
+	} else if (S_ISCHR(e->st.st_mode) || S_ISBLK(e->st.st_mode)) {
+		archive_entry_set_rdev(ae, e->st.st_rdev);
+	}
+	if (archive_write_header(c->a, ae) != ARCHIVE_OK)
+		rc = fail_archive(c, e->path);
+	else if (S_ISREG(e->st.st_mode) && !e->hardlink)
+		rc = write_data(c, e);
+	archive_entry_free(ae);
+	return rc;
+}
+
+/* Below a redirected directory, everything the container saw there. */
+static int merged_entry_below(void *ctx, const struct strata_entry *e)
+{
+	struct commit *c = ctx;
+
+	if (strcmp(e->path, c->skip) == 0)
+		return 0;
+	return write_entry(c, e);
+}
+
+static int upper_entry(void *ctx, const struct strata_entry *e)
+{
+	struct commit *c = ctx;
+	size_t skip = c->skip ? strlen(c->skip) : 0;
+	char *dir, *slash;
+	int rc;
+
+	if (!*e->path)
+		return 0;
+	if (c->skip && strncmp(e->path, c->skip, skip) == 0 && e->path[skip] == '/')
+		return 0;
+	c->skip = NULL;
+	if (e->flags & STRATA_ENTRY_WHITEOUT) {
+		char marker[4096];
+
+		dir = strdup(e->path);
+		if (!dir)
+			return -1;
+		slash = strrchr(dir, '/');
+		snprintf(marker, sizeof(marker), ".wh.%s", slash ? slash + 1 : dir);
+		if (slash)
+			*slash = '\0';
+		else
+			*dir = '\0';
+		rc = write_marker(c, dir, marker, &e->st);
+		free(dir);
+		return rc;
+	}
+	if (e->redirect) {
+		/* A renamed lower directory: the layer cannot say "renamed", so it
+		 * carries the whole merged content, opaque over whatever the
+		 * lower layers have at the new name. */
+		if (write_entry(c, e) || write_marker(c, e->path, ".wh..wh..opq", &e->st))
+			return -1;
+		c->skip = e->path;
+		return strata_stack_walk(c->src->layers, c->src->n_layers, e->path, true,
+		                         merged_entry_below, c);
+	}
+	if (write_entry(c, e))
+		return -1;
+	if (e->flags & STRATA_ENTRY_OPAQUE)
+		return write_marker(c, e->path, ".wh..wh..opq", &e->st);
+	return 0;
+}
+
+static int build_layer(struct commit *c, struct store *s, enum store_compression comp,
+                       struct store_layer *out)
+{
+	struct strata_layer *upper = c->src->layers[c->src->n_layers - 1];
+	int rc = -1;
+
+	if (store_layer_begin(s, comp, &c->w, &c->err))
+		return -1;
+	c->a = archive_write_new();
+	/* pax: long names, big files, xattrs, sub-second times, sparse maps. */
+	if (!c->a || archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(c->a, 1) != ARCHIVE_OK ||
+	    archive_write_open(c->a, c, NULL, tar_out, NULL) != ARCHIVE_OK) {
+		strata_fail(&c->err, STRATA_ERR_NOMEM, ENOMEM, "cannot start the layer tar");
+		goto out;
+	}
+	if (strata_layer_walk(upper, upper_entry, c) || c->failed)
+		goto out;
+	if (archive_write_close(c->a) != ARCHIVE_OK) {
+		fail_archive(c, "");
+		goto out;
+	}
+	rc = store_layer_finish(c->w, out, &c->err);
+out:
+	if (c->a)
+		archive_write_free(c->a);
+	store_layer_abort(c->w);
+	return rc;
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: strata commit [OPTIONS] CONTAINER [NAME]\n"
+	    "\n"
+	    "Save what CONTAINER changed as a new layer on top of its image, with a new\n"
+	    "config (diff-id and history appended) and manifest, named NAME.  The\n"
+	    "container must be stopped: the layer is a consistent snapshot.  A\n"
+	    "container that changed nothing gives an empty layer.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -m, --message MSG     history comment\n"
+	    "  -a, --author NAME     author in the config and history\n"
+	    "      --compress ALG    gzip (default), zstd or none\n"
+	    "      --reproducible    clamp times to $SOURCE_DATE_EPOCH (else 0): the same\n"
+	    "                        changes always give the same digest\n"
+	    "  -f, --force           move NAME from the image it names\n"
+	    "      --root DIR        the store\n"
+	    "  -h, --help            show this help\n";
+	enum { OPT_COMPRESS = 256, OPT_REPRO, OPT_ROOT };
+	static const struct option longopts[] = {
+	    {"message", required_argument, NULL, 'm'},
+	    {"author", required_argument, NULL, 'a'},
+	    {"compress", required_argument, NULL, OPT_COMPRESS},
+	    {"reproducible", no_argument, NULL, OPT_REPRO},
+	    {"force", no_argument, NULL, 'f'},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct store_commit_options co = {.created_by = "strata commit", .created = -1};
+	enum store_compression comp = STORE_COMPRESS_GZIP;
+	struct commit c = {0};
+	struct store_layer layer = {0};
+	char digest[STORE_DIGEST_MAX];
+	const char *root = NULL;
+	struct source src;
+	struct store *s;
+	int ch, rc;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "m:a:fh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			co.message = optarg;
+			break;
+		case 'a':
+			co.author = optarg;
+			break;
+		case OPT_COMPRESS:
+			if (strcmp(optarg, "gzip") == 0)
+				comp = STORE_COMPRESS_GZIP;
+			else if (strcmp(optarg, "zstd") == 0)
+				comp = STORE_COMPRESS_ZSTD;
+			else if (strcmp(optarg, "none") == 0)
+				comp = STORE_COMPRESS_NONE;
+			else
+				return cli_usage_error("commit",
+				                       "--compress %s: gzip, zstd or none", optarg);
+			break;
+		case OPT_REPRO:
+			c.reproducible = true;
+			break;
+		case 'f':
+			co.force = true;
+			break;
+		case OPT_ROOT:
+			root = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return cli_usage_error("commit", "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return cli_usage_error("commit", "expected CONTAINER [NAME]");
+	co.tag = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if (co.tag && !store_valid_tag(co.tag))
+		return cli_usage_error("commit", "'%s' is not a valid image name", co.tag);
+	if (c.reproducible) {
+		const char *e = getenv("SOURCE_DATE_EPOCH");
+
+		c.epoch = e ? (time_t)strtoll(e, NULL, 10) : 0;
+		co.created = c.epoch;
+	}
+	if (cli_open_store(root, false, &s))
+		return 1;
+	rc = 1;
+	if (source_open(s, argv[optind], SOURCE_CONTAINER, &src))
+		goto out_store;
+	c.src = &src;
+	if (container_running(src.container_dir)) {
+		cli_error("commit: %s: still running; stop it first, so the layer is a consistent "
+		          "snapshot",
+		          argv[optind]);
+		goto out;
+	}
+	if (build_layer(&c, s, comp, &layer) ||
+	    store_commit_image(s, src.img, &layer, &co, digest, &c.err)) {
+		rc = cli_fail(&c.err);
+		goto out;
+	}
+	printf("%s%s%s\n", digest, co.tag ? " " : "", co.tag ? co.tag : "");
+	rc = 0;
+out:
+	free(layer.media_type);
+	source_close(&src);
+out_store:
+	store_close(s);
+	return rc;
+}
