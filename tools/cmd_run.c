@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* strata run: the launcher.  See run.h for the process layout. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -63,6 +64,8 @@ struct run_args {
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
 	int argc;
 	struct run_limits limits;
+	uint64_t cap_add, cap_drop;
+	bool fresh; /* the container directory is this run's own */
 	char cgroup[PATH_MAX];
 	struct run_spec spec;
 };
@@ -184,7 +187,9 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_NAME:
-			if (!store_valid_tag(optarg) || strchr(optarg, '/') || strchr(optarg, ':'))
+			if (strlen(optarg) > 128 || !isalnum((unsigned char)optarg[0]) ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			                   "0123456789._-") != strlen(optarg))
 				return cli_usage_error(
 				    "run", "--name %s: letters, digits, '.', '_', '-' only",
 				    optarg);
@@ -235,7 +240,10 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			break;
 		case OPT_CAP_ADD:
 		case OPT_CAP_DROP:
-			if ((rc = run_caps_change(&a->spec.caps, optarg, c == OPT_CAP_ADD)))
+			/* Collected apart: drops apply first, then adds, whatever
+			 * the order given (as docker does). */
+			if ((rc = run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop,
+			                          optarg, true)))
 				return rc;
 			break;
 		case OPT_MEMORY:
@@ -313,10 +321,14 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 	char **env = NULL, **argvv = NULL, host[128];
 
 	env_set(&env, &n_env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	json_array_foreach(json_object_get(cfg, "Env"), i,
-	                   v) if (json_is_string(v) && strchr(json_string_value(v), '='))
-	    env_set(&env, &n_env, json_string_value(v));
 	env_set(&env, &n_env, "HOME=/root");
+	if (a->tty)
+		env_set(&env, &n_env, "TERM=xterm");
+	json_array_foreach(json_object_get(cfg, "Env"), i, v)
+	{
+		if (json_is_string(v) && strchr(json_string_value(v), '='))
+			env_set(&env, &n_env, json_string_value(v));
+	}
 	snprintf(host, sizeof(host), "HOSTNAME=%s", a->spec.hostname);
 	env_set(&env, &n_env, host);
 	for (i = 0; i < a->n_envs; i++)
@@ -326,14 +338,19 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 			strv_push(&argvv, &n_argv, a->entrypoint);
 	} else {
 		json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v)
-		    strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+		{
+			strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+		}
 	}
 	if (n_cmd > 0)
 		for (int k = 0; k < n_cmd; k++)
 			strv_push(&argvv, &n_argv, cmd[k]);
-	else if (!a->entrypoint)
+	else if (!a->entrypoint) {
 		json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
-		    strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+		{
+			strv_push(&argvv, &n_argv, json_string_value(v) ?: "");
+		}
+	}
 	if (!a->spec.workdir && json_str_nonempty(cfg, "WorkingDir"))
 		a->spec.workdir = strdup(json_string_value(json_object_get(cfg, "WorkingDir")));
 	if (!a->spec.user && json_str_nonempty(cfg, "User"))
@@ -391,92 +408,6 @@ static int make_etc(struct run_spec *spec, const char *dir)
 	return rc;
 }
 
-/* ---- user namespace maps ---- */
-
-/* "name:start:count" in /etc/subuid or /etc/subgid, for our user. */
-static bool subid_range(const char *file, const char *user, unsigned long id, unsigned long *start,
-                        unsigned long *count)
-{
-	FILE *f = fopen(file, "re");
-	char line[256], idtext[32];
-	bool found = false;
-
-	if (!f)
-		return false;
-	snprintf(idtext, sizeof(idtext), "%lu", id);
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *name = strtok(line, ":"), *s = strtok(NULL, ":"), *c = strtok(NULL, ":\n");
-
-		if (name && s && c && (strcmp(name, user) == 0 || strcmp(name, idtext) == 0)) {
-			*start = strtoul(s, NULL, 10);
-			*count = strtoul(c, NULL, 10);
-			found = *count > 0;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static int run_idmap_tool(const char *tool, pid_t pid, unsigned long id, unsigned long start,
-                          unsigned long count)
-{
-	char p[32], a[32], b[32], c[32];
-	pid_t child;
-	int st;
-
-	snprintf(p, sizeof(p), "%ld", (long)pid);
-	snprintf(a, sizeof(a), "%lu", id);
-	snprintf(b, sizeof(b), "%lu", start);
-	snprintf(c, sizeof(c), "%lu", count);
-	child = fork();
-	if (child == 0) {
-		execlp(tool, tool, p, "0", a, "1", "1", b, c, (char *)NULL);
-		_exit(127);
-	}
-	return child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0
-	           ? 0
-	           : -1;
-}
-
-static int write_proc(pid_t pid, const char *file, const char *text)
-{
-	char path[64];
-	int fd, rc;
-
-	/* These files take one write(2) of the whole text, in place. */
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
-	close(fd);
-	return rc;
-}
-
-/* Root maps every id; a user with a subordinate range gets it through the
- * setuid newuidmap/newgidmap; anyone else maps just their own id to root
- * (the upper layer's xattrs then keep other owners). */
-static int write_id_maps(pid_t pid, uid_t uid, gid_t gid)
-{
-	unsigned long us, uc, gs, gc;
-	const char *user = getenv("USER") ?: getenv("LOGNAME") ?: "";
-	char text[64];
-
-	if (uid == 0)
-		return write_proc(pid, "uid_map", "0 0 4294967295") ||
-		       write_proc(pid, "gid_map", "0 0 4294967295");
-	if (subid_range("/etc/subuid", user, uid, &us, &uc) &&
-	    subid_range("/etc/subgid", user, uid, &gs, &gc) &&
-	    run_idmap_tool("newuidmap", pid, uid, us, uc) == 0 &&
-	    run_idmap_tool("newgidmap", pid, gid, gs, gc) == 0)
-		return 0;
-	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)uid);
-	if (write_proc(pid, "uid_map", text) || write_proc(pid, "setgroups", "deny"))
-		return -1;
-	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)gid);
-	return write_proc(pid, "gid_map", text);
-}
-
 /* ---- launching ---- */
 
 static pid_t init_pid;
@@ -530,7 +461,7 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	close(spec->status_pipe[1]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
-	if (write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
+	if (run_write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
 		cli_error("run: writing the user namespace's id maps: %s", strerror(errno));
 		kill(daemon, SIGKILL);
 		waitpid(daemon, NULL, 0);
@@ -566,10 +497,12 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 		         (unsigned long)getpid() & 0xffff);
 		a->name = strdup(id);
 	}
+	/* A hostname has at most 64 bytes; a longer name gives its start. */
 	if (!a->spec.hostname)
-		a->spec.hostname = strdup(a->name);
+		a->spec.hostname = strndup(a->name, 63);
 	if (asprintf(dir, "%s/strata/containers/%s", store_root(s), a->name) < 0)
 		return -1;
+	a->fresh = access(*dir, F_OK) < 0;
 	/* The upper's root is the container's "/": it must be searchable by
 	 * every user in the container.  (It should take the image root's
 	 * mode; see docs/NOTES.md.) */
@@ -598,6 +531,7 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	if ((rc = parse(argc, argv, &a, &first)))
 		return rc;
+	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
 	if (cli_open_store(a.root, false, &s))
 		return 1;
@@ -651,7 +585,8 @@ int cmd_run(int argc, char **argv)
 out:
 	if (lock >= 0 && !(a.rm || (a.spec.read_only && !named)))
 		container_end(dir, rc);
-	if (lock >= 0 && (a.rm || (a.spec.read_only && !named)))
+	/* A run that failed before it started leaves no directory behind. */
+	if (dir && ((lock >= 0 && (a.rm || (a.spec.read_only && !named))) || (lock < 0 && a.fresh)))
 		container_remove_tree(dir);
 	if (lock >= 0)
 		close(lock);

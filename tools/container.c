@@ -2,6 +2,9 @@
 /* Container records: state.json and the running lock (see container.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
@@ -14,6 +17,7 @@
 
 #include "cli.h"
 #include "container.h"
+#include "run.h"
 #include "sys.h"
 
 static int save_state(const char *dir, json_t *state)
@@ -123,7 +127,56 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-int container_remove_tree(const char *path)
+static int remove_as_self(const char *path)
 {
 	return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+struct userns_rm {
+	int pipe[2]; /* parent → child: the maps are written */
+	char path[PATH_MAX];
+};
+
+static int remove_in_userns(void *arg)
+{
+	struct userns_rm *rm = arg;
+	char go;
+
+	close(rm->pipe[1]);
+	if (read(rm->pipe[0], &go, 1) != 1)
+		_exit(1);
+	_exit(remove_as_self(rm->path) == 0 ? 0 : 1);
+}
+
+/* A container run with subordinate ids leaves files its owner cannot
+ * remove from outside: remove them again from inside a user namespace with
+ * the same map, where those ids are ours. */
+int container_remove_tree(const char *path)
+{
+	struct userns_rm *arg;
+	char *stack;
+	pid_t pid;
+	int st, rc;
+
+	if (remove_as_self(path) == 0 || geteuid() == 0 || (errno != EACCES && errno != EPERM))
+		return access(path, F_OK) == 0 ? -1 : 0;
+	arg = malloc(sizeof(*arg));
+	stack = malloc(1 << 16);
+	rc = -1;
+	if (!arg || !stack || pipe2(arg->pipe, O_CLOEXEC) < 0)
+		goto out;
+	snprintf(arg->path, sizeof(arg->path), "%s", path);
+	pid = clone(remove_in_userns, stack + (1 << 16), CLONE_NEWUSER | SIGCHLD, arg);
+	if (pid < 0)
+		goto out;
+	close(arg->pipe[0]);
+	if (run_write_id_maps(pid, getuid(), getgid()) == 0)
+		(void)write(arg->pipe[1], "g", 1);
+	close(arg->pipe[1]);
+	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		rc = 0;
+out:
+	free(arg);
+	free(stack);
+	return rc;
 }

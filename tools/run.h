@@ -58,6 +58,11 @@ int run_daemon(struct strata_union *u, struct run_spec *spec);
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
 
+/* Writes the id maps of the new user namespace of @pid (run_userns.c):
+ * root maps every id; a user with /etc/subuid and /etc/subgid ranges gets
+ * them through newuidmap/newgidmap; anyone else maps just their own id. */
+int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid);
+
 /* --memory / --cpus (run_cgroup.c). */
 struct run_limits {
 	uint64_t memory; /* bytes, 0: none */

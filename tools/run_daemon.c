@@ -66,6 +66,14 @@ static void start_init(void *arg)
 	}
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
+	/* The daemon shares the caller's process group: a ^C or ^\ on the
+	 * terminal is for the container, not for the root file system's
+	 * server (libfuse would end the session).  It ends with the init. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGTSTP, SIG_IGN);
 	/* The launcher forwards signals to the init by this pid. */
 	snprintf(text, sizeof(text), "%ld\n", (long)d->init);
 	(void)sys_write_all(spec->status_pipe[1], text, strlen(text));

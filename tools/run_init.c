@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -148,8 +150,13 @@ static void remount_ro(int target, const char *what)
 	           {ST_NOEXEC, MS_NOEXEC},         {ST_NOATIME, MS_NOATIME},
 	           {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
 	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
 	struct statvfs sv;
 
+	/* Recursively where the kernel can (5.12+): a writable mount below a
+	 * read-only bind would be a way out of it. */
+	if (mount_setattr(target, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+		return;
 	if (fstatvfs(target, &sv) == 0)
 		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 			if (sv.f_flag & map[i].st)
@@ -225,6 +232,44 @@ static void setup_dev(const char *console)
 	close(dev);
 }
 
+/* What runc protects in /proc: the kernel's tunables read-only (for a
+ * container run by real root, /proc/sys is the host's), a few files that
+ * leak host state masked with /dev/null.  Missing ones are skipped. */
+static void protect_proc(void)
+{
+	static const char *const read_only[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
+	                                        "/proc/bus", "/proc/fs"};
+	static const char *const masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
+	                                     "/proc/sched_debug", "/proc/latency_stats"};
+	char proc[64];
+
+	for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
+		int t = open_in_root(read_only[i], O_PATH);
+
+		if (t < 0)
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
+		if (mount(proc, proc, NULL, MS_BIND | MS_REC, NULL) == 0) {
+			/* The fd still names what was under the bind: reopen. */
+			close(t);
+			t = open_in_root(read_only[i], O_PATH);
+			if (t >= 0)
+				remount_ro(t, read_only[i]);
+		}
+		if (t >= 0)
+			close(t);
+	}
+	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		int t = open_in_root(masked[i], O_PATH);
+
+		if (t < 0)
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
+		(void)mount("/dev/null", proc, NULL, MS_BIND, NULL);
+		close(t);
+	}
+}
+
 static void setup_proc_sys(void)
 {
 	int t = mount_target("/proc", true, true);
@@ -233,6 +278,7 @@ static void setup_proc_sys(void)
 		die("/proc: %s", strerror(errno));
 	mount_at(t, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc");
 	close(t);
+	protect_proc();
 	/* A fresh sysfs needs our own network namespace; otherwise the host's,
 	 * read-only.  Where neither works (/sys locked down), no /sys. */
 	t = mount_target("/sys", true, true);
@@ -406,8 +452,22 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 			die("/dev/null: %s", strerror(errno));
 	}
 	environ = spec->env;
-	if (spec->workdir && chdir(spec->workdir) < 0)
-		die("-w %s: %s", spec->workdir, strerror(errno));
+	/* As docker does, a working directory the image lacks is made. */
+	if (spec->workdir && chdir(spec->workdir) < 0) {
+		char path[PATH_MAX];
+
+		for (char *p = strncpy(path, spec->workdir, sizeof(path) - 1) + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				(void)mkdir(path, 0755);
+				*p = '/';
+			}
+		path[sizeof(path) - 1] = '\0';
+		if (mkdir(spec->workdir, 0755) < 0 && errno != EEXIST)
+			die("-w %s: %s", spec->workdir, strerror(errno));
+		if (chdir(spec->workdir) < 0)
+			die("-w %s: %s", spec->workdir, strerror(errno));
+	}
 	set_user(spec->user);
 	drop_capabilities(spec->caps);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -440,6 +500,22 @@ static int __attribute__((noreturn)) supervise(pid_t child, const sigset_t *set)
 	}
 }
 
+/* --net none: a new network namespace has only lo, and it starts down. */
+static void loopback_up(void)
+{
+	struct ifreq ifr = {.ifr_name = "lo"};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			fprintf(stderr, "strata: run: bringing up lo: %s\n", strerror(errno));
+	}
+	close(fd);
+}
+
 int run_init(void *arg)
 {
 	const struct run_spec *spec = arg;
@@ -467,6 +543,8 @@ int run_init(void *arg)
 	pivot(spec);
 	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		die("hostname: %s", strerror(errno));
+	if (spec->net_none)
+		loopback_up();
 	child = fork();
 	if (child < 0)
 		die("fork: %s", strerror(errno));

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * User namespace id maps: who is who inside a container (and inside the
+ * namespace `strata rm` uses to remove files owned by subordinate ids).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run.h"
+
+/* ---- user namespace maps ---- */
+
+/* "name:start:count" in /etc/subuid or /etc/subgid, for our user. */
+static bool subid_range(const char *file, const char *user, unsigned long id, unsigned long *start,
+                        unsigned long *count)
+{
+	FILE *f = fopen(file, "re");
+	char line[256], idtext[32];
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(idtext, sizeof(idtext), "%lu", id);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *name = strtok(line, ":"), *s = strtok(NULL, ":"), *c = strtok(NULL, ":\n");
+
+		if (name && s && c && (strcmp(name, user) == 0 || strcmp(name, idtext) == 0)) {
+			*start = strtoul(s, NULL, 10);
+			*count = strtoul(c, NULL, 10);
+			found = *count > 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int run_idmap_tool(const char *tool, pid_t pid, unsigned long id, unsigned long start,
+                          unsigned long count)
+{
+	char p[32], a[32], b[32], c[32];
+	pid_t child;
+	int st;
+
+	snprintf(p, sizeof(p), "%ld", (long)pid);
+	snprintf(a, sizeof(a), "%lu", id);
+	snprintf(b, sizeof(b), "%lu", start);
+	snprintf(c, sizeof(c), "%lu", count);
+	child = fork();
+	if (child == 0) {
+		execlp(tool, tool, p, "0", a, "1", "1", b, c, (char *)NULL);
+		_exit(127);
+	}
+	return child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0
+	           ? 0
+	           : -1;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	int fd, rc;
+
+	/* These files take one write(2) of the whole text, in place. */
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/* Root maps every id; a user with a subordinate range gets it through the
+ * setuid newuidmap/newgidmap; anyone else maps just their own id to root
+ * (the upper layer's xattrs then keep other owners). */
+int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid)
+{
+	unsigned long us, uc, gs, gc;
+	const char *user = getenv("USER") ?: getenv("LOGNAME") ?: "";
+	char text[64];
+
+	if (uid == 0)
+		return write_proc(pid, "uid_map", "0 0 4294967295") ||
+		       write_proc(pid, "gid_map", "0 0 4294967295");
+	if (subid_range("/etc/subuid", user, uid, &us, &uc) &&
+	    subid_range("/etc/subgid", user, uid, &gs, &gc) &&
+	    run_idmap_tool("newuidmap", pid, uid, us, uc) == 0) {
+		/* uid_map can be written once: no falling back after this. */
+		if (run_idmap_tool("newgidmap", pid, gid, gs, gc) == 0)
+			return 0;
+		errno = EPERM;
+		return -1;
+	}
+	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)uid);
+	if (write_proc(pid, "uid_map", text) || write_proc(pid, "setgroups", "deny"))
+		return -1;
+	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)gid);
+	return write_proc(pid, "gid_map", text);
+}
