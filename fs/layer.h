@@ -23,6 +23,7 @@
 #define LAYER_WHITEOUT 0x1 /* the name hides lower layers and is not itself shown */
 #define LAYER_OPAQUE   0x2 /* dir: lower layers contribute nothing below it */
 #define LAYER_IMPLICIT 0x4 /* dir the layer does not describe, only implies */
+#define LAYER_HIDDEN   0x8 /* not there at all: listed, but lookup finds nothing */
 
 /* A piece of file data: @len bytes at @off in @fd, or zeros when fd < 0. */
 struct layer_extent {

@@ -42,8 +42,17 @@ struct dnode {
 	uint32_t n_xattrs;
 };
 
+struct id_range {
+	uint32_t inside, outside, count;
+};
+
 struct dir_layer {
 	struct strata_layer base;
+	/* The container's user namespace: host ids on disk → its ids. */
+	struct id_range uids[16], gids[16];
+	size_t n_uids, n_gids;
+	char **hide; /* mount points the launcher made: not changes */
+	size_t n_hide;
 	int root_fd;
 	struct dnode *nodes;
 	uint64_t n, cap;
@@ -86,7 +95,7 @@ static uint64_t dir_lookup(const struct strata_layer *l, uint64_t dir, const cha
 		if (c == 0)
 			c = mlen < len ? -1 : mlen > len;
 		if (c == 0)
-			return mid;
+			return (dl(l)->nodes[mid].flags & LAYER_HIDDEN) ? LAYER_NONE : mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -282,11 +291,13 @@ static struct dnode *add_node(struct dir_layer *d)
 static int read_xattrs(struct dnode *n, const char *path)
 {
 	char names[65536], val[65536], buf[96];
-	ssize_t len = llistxattr(path, names, sizeof(names));
+	/* Through the /proc/self/fd link of an O_PATH fd: the l* calls would
+	 * read the link itself. */
+	ssize_t len = listxattr(path, names, sizeof(names));
 
 	for (ssize_t o = 0; len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
 		const char *name = names + o;
-		ssize_t vlen = lgetxattr(path, name, val, sizeof(val));
+		ssize_t vlen = getxattr(path, name, val, sizeof(val));
 		void *nv;
 
 		if (vlen < 0)
@@ -328,6 +339,14 @@ static int read_xattrs(struct dnode *n, const char *path)
 	return 0;
 }
 
+static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= r[i].outside && id - r[i].outside < r[i].count)
+			return r[i].inside + (id - r[i].outside);
+	return id;
+}
+
 static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *name)
 {
 	struct dnode *n = &d->nodes[idx];
@@ -336,6 +355,10 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 
 	if (fstatat(dirfd, name, &n->st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
+	/* Owners as the container saw them (user.strata.meta, read below,
+	 * already holds the container's ids). */
+	n->st.st_uid = map_id(d->uids, d->n_uids, n->st.st_uid);
+	n->st.st_gid = map_id(d->gids, d->n_gids, n->st.st_gid);
 	n->st.st_nlink = n->st.st_nlink ? n->st.st_nlink : 1;
 	if (S_ISLNK(n->st.st_mode)) {
 		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -458,7 +481,53 @@ static void link_hardlinks(struct dir_layer *d)
 	}
 }
 
-int strata_layer_open_dir(const char *path, struct strata_layer **out, struct strata_error *err)
+/* "inside outside count" lines, as in /proc/PID/uid_map. */
+static size_t parse_idmap(const char *text, struct id_range *r, size_t max)
+{
+	size_t n = 0;
+
+	while (text && *text && n < max) {
+		unsigned long in, out, count;
+
+		if (sscanf(text, "%lu %lu %lu", &in, &out, &count) == 3)
+			r[n++] = (struct id_range){(uint32_t)in, (uint32_t)out, (uint32_t)count};
+		text = strchr(text, '\n');
+		text = text ? text + 1 : NULL;
+	}
+	return n;
+}
+
+/* A mount point the launcher made and nothing has filled: a directory all
+ * of whose children are hidden too, or an empty file. */
+static bool hidden(const struct dir_layer *d, const struct dnode *n)
+{
+	for (size_t i = 0; i < d->n_hide; i++) {
+		if (strcmp(d->hide[i], n->path) != 0)
+			continue;
+		if (S_ISREG(n->st.st_mode))
+			return n->st.st_size == 0;
+		if (!S_ISDIR(n->st.st_mode) || (n->flags & LAYER_OPAQUE))
+			return false;
+		for (uint64_t c = 0; c < n->n_children; c++)
+			if (!(d->nodes[n->first_child + c].flags & LAYER_HIDDEN))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* Mount points the launcher made, still empty, are no change of the
+ * container's: the layer says nothing about those names. */
+static void drop_hidden(struct dir_layer *d)
+{
+	/* Children come after parents: bottom up, a parent sees them done. */
+	for (uint64_t i = d->n; i-- > 1;)
+		if (hidden(d, &d->nodes[i]))
+			d->nodes[i].flags |= LAYER_HIDDEN;
+}
+
+int strata_layer_open_dir(const char *path, const struct strata_dir_options *opts,
+                          struct strata_layer **out, struct strata_error *err)
 {
 	struct dir_layer *d = calloc(1, sizeof(*d));
 	struct dnode *root;
@@ -466,6 +535,12 @@ int strata_layer_open_dir(const char *path, struct strata_layer **out, struct st
 	if (!d || !(d->base.name = strdup(path))) {
 		free(d);
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	}
+	if (opts) {
+		d->n_uids = parse_idmap(opts->uid_map, d->uids, 16);
+		d->n_gids = parse_idmap(opts->gid_map, d->gids, 16);
+		d->hide = opts->hide;
+		d->n_hide = opts->n_hide;
 	}
 	d->base.ops = &dir_ops;
 	d->open_fd = -1;
@@ -493,6 +568,9 @@ int strata_layer_open_dir(const char *path, struct strata_layer **out, struct st
 		}
 	}
 	link_hardlinks(d);
+	drop_hidden(d);
+	d->hide = NULL;
+	d->n_hide = 0;
 	d->base.n_entries = d->n;
 	*out = &d->base;
 	return 0;

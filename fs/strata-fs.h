@@ -97,7 +97,20 @@ char *strata_default_cache_dir(void);
 
 /* An upper directory (OCI changeset form, with strata's user.strata.*
  * records applied) as a read-only layer, for diff and commit. */
-int strata_layer_open_dir(const char *dir, struct strata_layer **out, struct strata_error *err);
+struct strata_dir_options {
+	/* The user namespace the upper was written from ("inside outside
+	 * count" lines, as in /proc/PID/uid_map): owners on disk are mapped
+	 * back to the container's ids.  NULL: as on disk. */
+	const char *uid_map;
+	const char *gid_map;
+	/* Paths (relative, "etc/hosts") that are mount points the launcher
+	 * made: hidden while they are empty. */
+	char **hide;
+	size_t n_hide;
+};
+
+int strata_layer_open_dir(const char *dir, const struct strata_dir_options *opts,
+                          struct strata_layer **out, struct strata_error *err);
 
 #define STRATA_ENTRY_WHITEOUT 0x1 /* layer walks only: hides the name below */
 #define STRATA_ENTRY_OPAQUE   0x2 /* layer walks only: hides all below the dir */

@@ -90,6 +90,8 @@ static int walk_layer_node(const struct strata_layer *l, uint64_t node, const ch
 		const char *name = l->ops->name(l, c, &len);
 		char *sub;
 
+		if (l->ops->flags(l, c) & LAYER_HIDDEN)
+			continue;
 		if (asprintf(&sub, "%s%s%.*s", path, *path ? "/" : "", (int)len, name) < 0)
 			return -ENOMEM;
 		rc = walk_layer_node(l, c, sub, fn, ctx);
@@ -199,6 +201,29 @@ static int resolve_path(const struct stack *s, uint32_t below, const char *path,
 	return 0;
 }
 
+/* A merged entry: the top source's, but a directory a layer only implies
+ * takes its attributes from the first layer below that describes it, as
+ * the mount (and extraction) does. */
+static void fill_stack_entry(const struct stack *s, const struct src *srcs, uint32_t n,
+                             const char *path, struct strata_entry *e)
+{
+	const struct strata_layer *top = s->layers[srcs[0].layer];
+
+	fill_entry(top, srcs[0].node, path, e);
+	e->layer = srcs[0].layer;
+	e->flags = 0;
+	if (!S_ISDIR(e->st.st_mode) || !(top->ops->flags(top, srcs[0].node) & LAYER_IMPLICIT))
+		return;
+	for (uint32_t i = 1; i < n; i++) {
+		const struct strata_layer *l = s->layers[srcs[i].layer];
+
+		if (!(l->ops->flags(l, srcs[i].node) & LAYER_IMPLICIT)) {
+			l->ops->stat(l, srcs[i].node, &e->st);
+			return;
+		}
+	}
+}
+
 int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
                         struct strata_entry *out)
 {
@@ -209,9 +234,7 @@ int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char
 
 	if (rc)
 		return rc;
-	fill_entry(layers[srcs[0].layer], srcs[0].node, path, out);
-	out->layer = srcs[0].layer;
-	out->flags = 0;
+	fill_stack_entry(&s, srcs, k, path, out);
 	return 0;
 }
 
@@ -231,9 +254,12 @@ static char **merged_names(const struct stack *s, const struct src *dir, uint32_
 		const struct strata_layer *l = s->layers[dir[i].layer];
 
 		for (uint64_t c = 0, m = l->ops->n_children(l, dir[i].node); c < m; c++) {
+			uint64_t node = l->ops->child(l, dir[i].node, c);
 			size_t len;
-			const char *name = l->ops->name(l, l->ops->child(l, dir[i].node, c), &len);
+			const char *name = l->ops->name(l, node, &len);
 
+			if (l->ops->flags(l, node) & LAYER_HIDDEN)
+				continue;
 			if (n == cap) {
 				char **nv = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*nv));
 
@@ -272,9 +298,8 @@ static int walk_stack(const struct stack *s, const struct src *srcs, uint32_t n_
 	size_t n;
 	int rc;
 
-	fill_entry(top, srcs[0].node, path, &e);
-	e.layer = srcs[0].layer;
-	e.flags = 0;
+	(void)top;
+	fill_stack_entry(s, srcs, n_srcs, path, &e);
 	if (depth > 0 && (rc = fn(ctx, &e)))
 		return rc;
 	if (!S_ISDIR(e.st.st_mode) || (depth > 0 && !recursive))
@@ -323,9 +348,7 @@ int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *
 	rc = resolve_path(&s, (uint32_t)s.n, norm, srcs, &k);
 	if (rc == 0) {
 		/* The entry itself first, then what is below it. */
-		fill_entry(layers[srcs[0].layer], srcs[0].node, norm, &e);
-		e.layer = srcs[0].layer;
-		e.flags = 0;
+		fill_stack_entry(&s, srcs, k, norm, &e);
 		rc = fn(ctx, &e);
 		if (rc == 0)
 			rc = walk_stack(&s, srcs, k, norm, recursive, 0, fn, ctx);

@@ -148,6 +148,7 @@ int blob_writer_commit(struct blob_writer *w, struct strata_error *err)
 	}
 	if (fsync(s->blobs_fd) < 0)
 		return sys_err(err, "storing a blob", errno);
+	w->stored = 1; /* a second commit (one blob, two images) is a no-op */
 	return 0;
 }
 

@@ -89,6 +89,11 @@ int store_layer_begin(struct store *s, enum store_compression comp, struct store
 		return strata_fail(err, STRATA_ERR_SYS, EACCES, "store %s: cannot write to it",
 		                   s->root);
 	}
+	/* Like an import: gc waits until the image is tagged (store_close). */
+	if (store_import_lock(s, false, err)) {
+		free(w);
+		return -1;
+	}
 	if (blob_writer_start(s, &w->blob, err))
 		goto fail;
 	w->diff_sha = EVP_MD_CTX_new();
@@ -270,13 +275,11 @@ int store_commit_image(struct store *s, const struct store_image *base,
 	}
 	if (blob_put(s, man_text, man_len, digest, err))
 		goto out;
-	if (!o->tag) {
-		rc = 0;
-		goto out;
-	}
+	/* Untagged too, the image gets its index.json entry: it is found by
+	 * digest, and gc keeps it. */
 	if (store_index_lock(s, &index, err))
 		goto out;
-	if (!o->force && tag_taken(index, o->tag, digest)) {
+	if (o->tag && !o->force && tag_taken(index, o->tag, digest)) {
 		strata_fail(err, STRATA_ERR_USAGE, EEXIST,
 		            "%s: already names an image (--force to move the name)", o->tag);
 		goto unlock;

@@ -155,7 +155,12 @@ static int open_uncompressed(struct store *s, const struct store_image *img, siz
 
 	if (blob_exists(s, l->diff_id))
 		return blob_open(s, l->diff_id, size, err);
-	snprintf(path, sizeof(path), "%s/%s.tar", s->layer_cache, digest_hex(l->diff_id));
+	{
+		char key[LAYER_KEY_MAX];
+
+		layer_cache_key(l->diff_id, l->digest, key);
+		snprintf(path, sizeof(path), "%s/%s.tar", s->layer_cache, key);
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "layer %s: %s: %s", l->digest, path,

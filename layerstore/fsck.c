@@ -81,10 +81,9 @@ static void check_blobs(struct fsck *f)
 
 static void check_layer(struct fsck *f, const struct store_image *img, const struct store_layer *l)
 {
-	struct strata_layer_options lo = {.cache_dir = f->s->layer_cache,
-	                                  .cache_key = digest_hex(l->diff_id)};
+	struct strata_layer_options lo = {.cache_dir = f->s->layer_cache};
 	struct strata_error err;
-	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX];
+	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
 	uint64_t size;
 	int fd = blob_open(f->s, l->digest, &size, &err), r;
 
@@ -101,6 +100,8 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 		problem(f, "image %s: layer %s: uncompressed, but its diff-id is %s", img->digest,
 		        l->digest, l->diff_id);
 	layer_source(f->s, l, source);
+	layer_cache_key(l->diff_id, source, key);
+	lo.cache_key = key;
 	blob_path(f->s, source, path, sizeof(path));
 	r = strata_layer_check_index(path, &lo, &err);
 	if (r < 0)
@@ -108,7 +109,7 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	if (r != 0 || strcmp(source, l->diff_id) == 0)
 		return;
 	/* A compressed layer's decompressed copy must be its diff-id. */
-	snprintf(path, sizeof(path), "%s/%s.tar", f->s->layer_cache, digest_hex(l->diff_id));
+	snprintf(path, sizeof(path), "%s/%s.tar", f->s->layer_cache, key);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0 && digest_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
 		problem(f, "layer %s: decompressed copy %s has digest %s", l->digest, path, have);

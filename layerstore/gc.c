@@ -145,10 +145,18 @@ static void sweep_dir(int dfd, bool (*keep)(const char *name, void *ctx), void *
 
 	if (!d)
 		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' || strncmp(de->d_name, ".tmp", 4) == 0)
-			if (!keep(de->d_name, ctx))
-				remove_at(dfd, de->d_name, count, bytes);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if ((de->d_name[0] == '.' && strncmp(de->d_name, ".tmp", 4) != 0) ||
+		    keep(de->d_name, ctx))
+			continue;
+		/* Lock files are empty bookkeeping, not worth a count. */
+		if (len > 5 && strcmp(de->d_name + len - 5, ".lock") == 0)
+			unlinkat(dfd, de->d_name, 0);
+		else
+			remove_at(dfd, de->d_name, count, bytes);
+	}
 	closedir(d);
 }
 
@@ -157,14 +165,24 @@ static bool keep_blob(const char *name, void *ctx)
 	return set_has_hex(ctx, name, strlen(name));
 }
 
+struct keys {
+	char (*v)[LAYER_KEY_MAX];
+	size_t n;
+};
+
 static bool keep_cache(const char *name, void *ctx)
 {
+	const struct keys *k = ctx;
 	size_t n = strcspn(name, ".");
 
-	/* "<diffid>.idx.tmp.XXXXXX" is an index a pinned mount is building. */
-	return (strcmp(name + n, ".idx") == 0 || strcmp(name + n, ".tar") == 0 ||
-	        strncmp(name + n, ".idx.tmp.", 9) == 0 || strncmp(name + n, ".tar.tmp.", 9) == 0) &&
-	       set_has_hex(ctx, name, n);
+	/* "<key>.idx.tmp.XXXXXX" is an index a pinned mount is building. */
+	if (strcmp(name + n, ".idx") && strcmp(name + n, ".tar") && strcmp(name + n, ".lock") &&
+	    strncmp(name + n, ".idx.tmp.", 9) && strncmp(name + n, ".tar.tmp.", 9))
+		return false;
+	for (size_t i = 0; i < k->n; i++)
+		if (strlen(k->v[i]) == n && strncmp(k->v[i], name, n) == 0)
+			return true;
+	return false;
 }
 
 static bool keep_nothing(const char *name, void *ctx)
@@ -181,36 +199,48 @@ static bool keep_layout(const char *name, void *ctx)
 	return strncmp(name, "index.json.tmp.", 15) != 0;
 }
 
-/* An index that describes another file than the one the layer is now
- * served from (its uncompressed twin was just removed, say) goes: the next
- * mount builds the right one, and fsck stays clean. */
-static void drop_stale_indexes(struct store *s, const struct marks *mk, int cache_fd,
-                               struct store_gc_result *res)
+/* The cache entries live layers use, from the blobs that remain: a layer
+ * whose uncompressed twin was just removed is served from its own blob now,
+ * and its old entry goes with the sweep. */
+static int live_keys(struct store *s, const struct marks *mk, struct keys *out)
 {
+	out->v = calloc(mk->layer_digests.n + 1, sizeof(*out->v));
+	out->n = 0;
+	if (!out->v)
+		return -1;
 	for (size_t i = 0; i < mk->layer_digests.n; i++) {
 		struct store_layer l = {.media_type = NULL};
-		struct strata_layer_options lo = {.cache_dir = s->layer_cache};
-		char source[STORE_DIGEST_MAX], path[PATH_MAX], name[STORE_DIGEST_MAX + 8];
+		char source[STORE_DIGEST_MAX];
+
+		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
+		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
+		layer_source(s, &l, source);
+		layer_cache_key(l.diff_id, source, out->v[out->n++]);
+	}
+	return 0;
+}
+
+/* An index that describes another file than its layer's blob (a store
+ * copied without keeping inodes, say) goes: the next mount builds it. */
+static void drop_stale_indexes(struct store *s, const struct marks *mk, const struct keys *k,
+                               int cache_fd, struct store_gc_result *res)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		struct strata_layer_options lo = {.cache_dir = s->layer_cache,
+		                                  .cache_key = k->v[i]};
+		char source[STORE_DIGEST_MAX], path[PATH_MAX], name[LAYER_KEY_MAX + 8];
+		struct store_layer l = {.media_type = NULL};
 		struct strata_error ignored;
 
 		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
 		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
-		lo.cache_key = digest_hex(l.diff_id);
 		layer_source(s, &l, source);
-		if (blob_path(s, source, path, sizeof(path)) < 0)
+		if (blob_path(s, source, path, sizeof(path)) < 0 ||
+		    strata_layer_check_index(path, &lo, &ignored) >= 0)
 			continue;
-		if (strata_layer_check_index(path, &lo, &ignored) >= 0) {
-			/* Served from its uncompressed twin: a decompressed copy
-			 * left from before is dead weight. */
-			if (strcmp(source, l.diff_id) == 0) {
-				snprintf(name, sizeof(name), "%.64s.tar", digest_hex(l.diff_id));
-				remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
-			}
-			continue;
-		}
-		snprintf(name, sizeof(name), "%.64s.idx", digest_hex(l.diff_id));
+		snprintf(name, sizeof(name), "%s.idx", k->v[i]);
 		remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
-		snprintf(name, sizeof(name), "%.64s.tar", digest_hex(l.diff_id));
+		snprintf(name, sizeof(name), "%s.tar", k->v[i]);
 		remove_at(cache_fd, name, &res->caches, &res->cache_bytes);
 	}
 }
@@ -243,13 +273,17 @@ int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *
 	if (rc == 0)
 		rc = mark_mounts(s, &mk, err);
 	if (rc == 0) {
+		struct keys keys = {0};
+
 		sweep_dir(s->blobs_fd, keep_blob, &mk.blobs, &res->blobs, &res->blob_bytes);
 		fd = store_openat(s->root_fd, "strata/layers", O_RDONLY | O_DIRECTORY);
-		if (fd >= 0) {
-			sweep_dir(fd, keep_cache, &mk.diff_ids, &res->caches, &res->cache_bytes);
-			drop_stale_indexes(s, &mk, fd, res);
-			close(fd);
+		if (fd >= 0 && live_keys(s, &mk, &keys) == 0) {
+			sweep_dir(fd, keep_cache, &keys, &res->caches, &res->cache_bytes);
+			drop_stale_indexes(s, &mk, &keys, fd, res);
 		}
+		if (fd >= 0)
+			close(fd);
+		free(keys.v);
 		if (s->tmp_fd >= 0)
 			sweep_dir(s->tmp_fd, keep_nothing, NULL, &res->temps, &res->temp_bytes);
 		sweep_dir(s->root_fd, keep_layout, NULL, &res->temps, &res->temp_bytes);

@@ -317,15 +317,14 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 {
 	struct strata_layer_options lo = {
 	    .cache_dir = im->store->layer_cache,
-	    .cache_key = digest_hex(diff_id),
 	    .want_diff_id = true,
 	    .warn = im->opts->warn,
 	    .warn_ctx = im->opts->warn_ctx,
 	};
 	struct strata_layer_info info;
 	struct strata_layer *layer;
-	char proc[PATH_MAX], actual[STORE_DIGEST_MAX];
-	int rc = 0;
+	char proc[PATH_MAX], actual[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
+	int rc = 0, lock;
 
 	/* The store has this layer uncompressed, and mounts use that one: only
 	 * check that this blob decompresses to it. */
@@ -344,7 +343,13 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 	if (!blob_stored(im->store, &m->blob) ||
 	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
-	if (strata_layer_open_tar(proc, &lo, &layer, im->err)) {
+	layer_cache_key(diff_id, m->blob.digest, key);
+	lo.cache_key = key;
+	lock = layer_cache_lock(im->store, key);
+	rc = strata_layer_open_tar(proc, &lo, &layer, im->err);
+	if (lock >= 0)
+		close(lock);
+	if (rc) {
 		char why[sizeof(im->err->msg)];
 
 		/* The message names /proc/self/fd/N; name the layer instead. */

@@ -208,8 +208,11 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 	for (int i = 0; i < 2 && dirfd >= 0 && rc == 0; i++) {
 		const char *ext = i ? ".tar" : ".idx";
 
+		char final[LAYER_KEY_MAX];
+
+		layer_cache_key(diff_id, m->blob.digest, final);
 		snprintf(from, sizeof(from), "%s%s", key, ext);
-		snprintf(to, sizeof(to), "%s%s", digest_hex(diff_id), ext);
+		snprintf(to, sizeof(to), "%s%s", final, ext);
 		if (!keep_temp)
 			unlinkat(dirfd, from, 0);
 		else if (renameat(dirfd, from, dirfd, to) < 0 && !(i == 1 && errno == ENOENT))

@@ -22,6 +22,29 @@ void layer_source(struct store *s, const struct store_layer *l, char out[STORE_D
 	snprintf(out, STORE_DIGEST_MAX, "%s", blob_exists(s, l->diff_id) ? l->diff_id : l->digest);
 }
 
+void layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX])
+{
+	if (strcmp(diff_id, source) == 0)
+		snprintf(out, LAYER_KEY_MAX, "%.64s", digest_hex(diff_id));
+	else
+		snprintf(out, LAYER_KEY_MAX, "%.64s-%.16s", digest_hex(diff_id),
+		         digest_hex(source));
+}
+
+int layer_cache_lock(struct store *s, const char *key)
+{
+	char name[LAYER_KEY_MAX + 32];
+	int fd;
+
+	snprintf(name, sizeof(name), "strata/layers/%s.lock", key);
+	fd = store_openat(s->root_fd, name, O_RDWR | O_CREAT);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 int store_open_layers(struct store *s, const struct store_image *img,
                       const struct strata_layer_options *opts, struct strata_layer ***out,
                       struct strata_error *err)
@@ -36,11 +59,12 @@ int store_open_layers(struct store *s, const struct store_image *img,
 	lo.cache_dir = s->layer_cache;
 	for (i = 0; i < img->n_layers; i++) {
 		const struct store_layer *l = &img->layers[i];
-		char source[STORE_DIGEST_MAX];
-		int fd;
+		char source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
+		int fd, lock, rc;
 
-		lo.cache_key = digest_hex(l->diff_id);
 		layer_source(s, l, source);
+		layer_cache_key(l->diff_id, source, key);
+		lo.cache_key = key;
 		/* The blob must be there, a regular file and no symlink, before
 		 * libstrata-fs opens it by path. */
 		fd = blob_open(s, source, NULL, err);
@@ -51,7 +75,11 @@ int store_open_layers(struct store *s, const struct store_image *img,
 			strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
 			goto fail;
 		}
-		if (strata_layer_open_tar(path, &lo, &v[i], err))
+		lock = layer_cache_lock(s, key);
+		rc = strata_layer_open_tar(path, &lo, &v[i], err);
+		if (lock >= 0)
+			close(lock);
+		if (rc)
 			goto fail;
 	}
 	*out = v;

@@ -109,6 +109,11 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 		                            : strerror(errno));
 		goto fail;
 	}
+	/* Two first imports at once: one creates, the other waits and finds
+	 * a whole layout (flock on the directory itself). */
+	if (create)
+		while (flock(s->root_fd, LOCK_EX) < 0 && errno == EINTR)
+			;
 	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (!create || !dir_is_empty(s->root_fd)) {
 			strata_fail(err, STRATA_ERR_USAGE, 0, "store %s: not an OCI image layout",
@@ -118,6 +123,8 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 		if (create_layout(s, err))
 			goto fail;
 	}
+	if (create)
+		flock(s->root_fd, LOCK_UN);
 	s->blobs_fd = store_openat(s->root_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY);
 	if (s->blobs_fd < 0) {
 		strata_fail(err, STRATA_ERR_CORRUPT, errno, "store %s: blobs/sha256: %s", root,

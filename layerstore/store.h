@@ -98,6 +98,16 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err);
  * compressions then share one index and no decompressed copy), else its own.
  * Writes the digest to @out. */
 void layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX]);
+/* The cache entry (index, decompressed copy) of a layer served from blob
+ * @source: "<diff-id hex>" for the uncompressed blob, else
+ * "<diff-id hex>-<16 hex of the blob>": one layer in two compressions has
+ * two entries, never one that each use rebuilds. */
+#define LAYER_KEY_MAX (64 + 1 + 16 + 1)
+void layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX]);
+/* Serializes building one cache entry across processes (two imports or
+ * mounts of one new layer): an fd to close when done, or -1 (then go on
+ * unlocked: the result is still right, only built twice). */
+int layer_cache_lock(struct store *s, const char *key);
 
 /* ---- index.json and locks (layout.c) ---- */
 

@@ -31,7 +31,33 @@ struct commit {
 	time_t epoch;
 	const char *skip; /* a redirected dir written whole: its upper part is done */
 	int failed;
+	/* Hard links: the first name written of each (dev, ino), so every
+	 * later name links back to a member already in the tar. */
+	struct link_seen {
+		dev_t dev;
+		ino_t ino;
+		char *path;
+	} * links;
+	size_t n_links;
 };
+
+/* The name an earlier member gave this file, or NULL (and it is noted). */
+static const char *first_name(struct commit *c, const struct strata_entry *e)
+{
+	struct link_seen *v;
+
+	if (!S_ISREG(e->st.st_mode) || e->st.st_nlink < 2 || e->st.st_ino == 0)
+		return NULL;
+	for (size_t i = 0; i < c->n_links; i++)
+		if (c->links[i].dev == e->st.st_dev && c->links[i].ino == e->st.st_ino)
+			return c->links[i].path;
+	v = realloc(c->links, (c->n_links + 1) * sizeof(*v));
+	if (v) {
+		c->links = v;
+		v[c->n_links++] = (struct link_seen){e->st.st_dev, e->st.st_ino, strdup(e->path)};
+	}
+	return NULL;
+}
 
 static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -119,14 +145,22 @@ static int write_data(struct commit *c, const struct strata_entry *e)
 
 static int write_entry(struct commit *c, const struct strata_entry *e)
 {
-	struct archive_entry *ae = archive_entry_new();
-	const char *name;
+	struct archive_entry *ae;
+	const char *name, *first;
 	const void *value;
 	size_t size;
 	int rc = 0;
 
+	if (S_ISSOCK(e->st.st_mode)) {
+		/* A socket is a live endpoint, not content: docker leaves them
+		 * out too. */
+		fprintf(stderr, "strata: commit: /%s: a socket, left out\n", e->path);
+		return 0;
+	}
+	ae = archive_entry_new();
 	if (!ae)
 		return fail_archive(c, e->path);
+	first = first_name(c, e);
 	archive_entry_set_pathname(ae, e->path);
 	archive_entry_set_uid(ae, e->st.st_uid);
 	archive_entry_set_gid(ae, e->st.st_gid);
@@ -134,8 +168,8 @@ static int write_entry(struct commit *c, const struct strata_entry *e)
 	set_times(c, ae, &e->st);
 	for (uint32_t i = 0; strata_entry_xattr(e, i, &name, &value, &size); i++)
 		archive_entry_xattr_add_entry(ae, name, value, size);
-	if (e->hardlink) {
-		archive_entry_set_hardlink(ae, e->hardlink);
+	if (first) {
+		archive_entry_set_hardlink(ae, first);
 		archive_entry_set_size(ae, 0);
 	} else if (S_ISREG(e->st.st_mode)) {
 		uint64_t data = 0;
@@ -158,7 +192,7 @@ static int write_entry(struct commit *c, const struct strata_entry *e)
 	}
 	if (archive_write_header(c->a, ae) != ARCHIVE_OK)
 		rc = fail_archive(c, e->path);
-	else if (S_ISREG(e->st.st_mode) && !e->hardlink)
+	else if (S_ISREG(e->st.st_mode) && !first)
 		rc = write_data(c, e);
 	archive_entry_free(ae);
 	return rc;
@@ -169,9 +203,14 @@ static int merged_entry_below(void *ctx, const struct strata_entry *e)
 {
 	struct commit *c = ctx;
 
+	struct strata_entry copy = *e;
+
 	if (strcmp(e->path, c->skip) == 0)
 		return 0;
-	return write_entry(c, e);
+	/* Layers' own inode numbers mean nothing across layers: each name
+	 * of the merged content is its own file here. */
+	copy.st.st_nlink = 1;
+	return write_entry(c, &copy);
 }
 
 static int upper_entry(void *ctx, const struct strata_entry *e)
@@ -287,7 +326,7 @@ int cmd_commit(int argc, char **argv)
 	const char *root = NULL;
 	struct source src;
 	struct store *s;
-	int ch, rc;
+	int ch, rc, lock = -1;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "m:a:fh", longopts, NULL)) != -1) {
@@ -343,10 +382,13 @@ int cmd_commit(int argc, char **argv)
 	if (source_open(s, argv[optind], SOURCE_CONTAINER, &src))
 		goto out_store;
 	c.src = &src;
-	if (container_running(src.container_dir)) {
-		cli_error("commit: %s: still running; stop it first, so the layer is a consistent "
-		          "snapshot",
-		          argv[optind]);
+	/* Held to the end: the container cannot start while its upper is read. */
+	lock = container_lock(src.container_dir);
+	if (lock < 0) {
+		cli_error("commit: %s: %s", argv[optind],
+		          errno == EBUSY ? "still running; stop it first, so the layer is a "
+		                           "consistent snapshot"
+		                         : strerror(errno));
 		goto out;
 	}
 	if (build_layer(&c, s, comp, &layer) ||
@@ -357,6 +399,11 @@ int cmd_commit(int argc, char **argv)
 	printf("%s%s%s\n", digest, co.tag ? " " : "", co.tag ? co.tag : "");
 	rc = 0;
 out:
+	if (lock >= 0)
+		close(lock);
+	for (size_t i = 0; i < c.n_links; i++)
+		free(c.links[i].path);
+	free(c.links);
 	free(layer.media_type);
 	source_close(&src);
 out_store:

@@ -432,6 +432,60 @@ static int daemon_main(void *arg)
 	_exit(run_daemon(d->u, d->spec));
 }
 
+/* The maps the container ran with: diff and commit map owners on disk
+ * back to the container's ids with them. */
+static void save_id_maps(pid_t pid, const char *dir)
+{
+	static const char *const files[] = {"uid_map", "gid_map"};
+
+	for (int i = 0; i < 2; i++) {
+		char path[PATH_MAX], text[4096];
+		FILE *f;
+		size_t n;
+
+		snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, files[i]);
+		f = fopen(path, "re");
+		n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (n)
+			write_text(dir, files[i], text);
+	}
+}
+
+/* Adds the mount points the init made to <dir>/mountpoints. */
+static void save_mount_points(struct run_spec *spec)
+{
+	char buf[8192], path[PATH_MAX], old[16384] = "";
+	ssize_t n;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mountpoints", spec->dir);
+	f = fopen(path, "re");
+	len = f ? fread(old, 1, sizeof(old) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	old[len] = '\0';
+	while ((n = read(spec->made_pipe[0], buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+			char needle[PATH_MAX + 2];
+
+			snprintf(needle, sizeof(needle), "\n%s\n", line);
+			if (strstr(old, needle) ||
+			    strncmp(old, needle + 1, strlen(needle + 1)) == 0)
+				continue;
+			len = strlen(old);
+			snprintf(old + len, sizeof(old) - len, "%s\n", line);
+		}
+	}
+	close(spec->made_pipe[0]);
+	if (*old)
+		write_text(spec->dir, "mountpoints", old);
+}
+
 static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const char *cgroup)
 {
 	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
@@ -443,7 +497,8 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	ssize_t n;
 	int st, master = -1;
 
-	if (!stack || pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC)) {
+	if (!stack || pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
+	    pipe2(spec->made_pipe, O_CLOEXEC)) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
@@ -459,6 +514,7 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	}
 	close(spec->ready_pipe[0]);
 	close(spec->status_pipe[1]);
+	close(spec->made_pipe[1]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
 	if (run_write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
@@ -467,6 +523,7 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 		waitpid(daemon, NULL, 0);
 		return 1;
 	}
+	save_id_maps(daemon, spec->dir);
 	/* Into the cgroup before it starts anything: all it forks follows. */
 	if (cgroup && run_cgroup_enter(cgroup, daemon) < 0) {
 		kill(daemon, SIGKILL);
@@ -481,10 +538,14 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
 	free(stack);
-	if (master >= 0)
-		return run_tty_proxy(master, daemon, spec->interactive);
+	if (master >= 0) {
+		st = run_tty_proxy(master, daemon, spec->interactive);
+		save_mount_points(spec);
+		return st;
+	}
 	while (waitpid(daemon, &st, 0) < 0 && errno == EINTR)
 		;
+	save_mount_points(spec);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -544,6 +605,7 @@ int cmd_run(int argc, char **argv)
 		cli_error("run: container directory %s: %s", dir ? dir : "", strerror(errno));
 		goto out;
 	}
+	a.spec.dir = dir;
 	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
 	    asprintf(&upper, "%s/upper", dir) < 0 || sys_mkdir_p(a.spec.rootfs) < 0 ||
 	    sys_mkdir_p(upper) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {

@@ -105,6 +105,21 @@ char *container_image_digest(const char *dir)
 	return out;
 }
 
+int container_lock(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	return fd;
+}
+
 bool container_running(const char *dir)
 {
 	char path[PATH_MAX];

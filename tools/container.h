@@ -22,6 +22,9 @@ void container_end(const char *dir, int status);
 /* The image digest a named container was created from, or NULL. malloc'd. */
 char *container_image_digest(const char *dir);
 bool container_running(const char *dir);
+/* Takes the container's lock (so it cannot start); the fd, or -1 with
+ * errno EBUSY when it runs. */
+int container_lock(const char *dir);
 /* rm -rf. */
 int container_remove_tree(const char *path);
 

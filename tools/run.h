@@ -48,6 +48,8 @@ struct run_spec {
 	gid_t outer_gid;
 	int ready_pipe[2];  /* launcher → daemon: the id maps are written */
 	int status_pipe[2]; /* daemon → launcher: the init's pid */
+	int made_pipe[2];   /* init → launcher: mount points it made */
+	char *dir;          /* the container's directory */
 };
 
 /* The daemon: serves @u at spec->rootfs and runs the container's init;

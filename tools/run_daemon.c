@@ -66,6 +66,7 @@ static void start_init(void *arg)
 	}
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
+	close(spec->made_pipe[1]);
 	/* The daemon shares the caller's process group: a ^C or ^\ on the
 	 * terminal is for the container, not for the root file system's
 	 * server (libfuse would end the session).  It ends with the init. */

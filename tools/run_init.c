@@ -42,6 +42,21 @@
 extern char **environ;
 
 static int root_fd = -1; /* the image's root, before pivot_root */
+static int made_fd = -1; /* where to report the mount points we make */
+
+/* Mount points made in the writable layer are not the container's
+ * changes: the launcher records them for diff and commit to leave out. */
+static void report_made(const char *path)
+{
+	char line[PATH_MAX + 2];
+	int n;
+
+	while (*path == '/')
+		path++;
+	n = snprintf(line, sizeof(line), "%s\n", path);
+	if (made_fd >= 0 && n > 0 && n < (int)sizeof(line))
+		(void)!write(made_fd, line, (size_t)n);
+}
 
 static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
@@ -93,6 +108,8 @@ static void mkdirs_in_root(const char *path)
 				    (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST))
 					die("%s: cannot create it in the image: %s", buf,
 					    strerror(errno));
+				else
+					report_made(buf);
 				close(parent);
 			} else {
 				close(fd);
@@ -121,10 +138,12 @@ static int mount_target(const char *path, bool dir, bool create)
 	}
 	fd = open_in_root(path, dir ? O_PATH | O_DIRECTORY : O_PATH);
 	if (fd < 0 && !dir && create) {
-		int w = open_in_root(path, O_WRONLY | O_CREAT);
+		int w = open_in_root(path, O_WRONLY | O_CREAT | O_EXCL);
 
-		if (w >= 0)
+		if (w >= 0) {
+			report_made(path);
 			close(w);
+		}
 		fd = open_in_root(path, O_PATH);
 	}
 	return fd;
@@ -529,6 +548,7 @@ int run_init(void *arg)
 		signal(sig, SIG_DFL);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die("making mounts private: %s", strerror(errno));
+	made_fd = spec->made_pipe[1];
 	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		die("%s: %s", spec->rootfs, strerror(errno));
@@ -540,6 +560,8 @@ int run_init(void *arg)
 	 * the root itself turns read-only (EROFS), its submounts stay as made. */
 	if (spec->read_only)
 		remount_ro(root_fd, "read-only root");
+	close(made_fd);
+	made_fd = -1;
 	pivot(spec);
 	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		die("hostname: %s", strerror(errno));

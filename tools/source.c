@@ -49,12 +49,51 @@ static int find_layer(struct store *s, const char *ref, struct source *out)
 	return found ? 0 : -1;
 }
 
+static char *read_small(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	if (getdelim(&text, &cap, '\0', f) < 0) {
+		free(text);
+		text = NULL;
+	}
+	fclose(f);
+	return text;
+}
+
+/* What the launcher recorded: the id maps and the mount points it made. */
+static void read_container_files(const char *dir, struct strata_dir_options *o)
+{
+	char *mps = read_small(dir, "mountpoints");
+
+	o->uid_map = read_small(dir, "uid_map");
+	o->gid_map = read_small(dir, "gid_map");
+	for (char *save = NULL, *line = mps ? strtok_r(mps, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char **v = realloc(o->hide, (o->n_hide + 1) * sizeof(*v));
+
+		if (!v)
+			break;
+		o->hide = v;
+		o->hide[o->n_hide++] = strdup(line);
+	}
+	free(mps);
+}
+
 static int open_container(struct store *s, const char *dir, struct source *out)
 {
 	struct strata_layer_options lo = {.warn = cli_warn};
 	struct strata_error err;
 	char *digest = container_image_digest(dir), upper[PATH_MAX + 8];
+	struct strata_dir_options opts = {0};
 	struct strata_layer **v;
+	int rc;
 
 	if (!digest) {
 		cli_error("%s: container has no state.json", out->ref);
@@ -67,6 +106,7 @@ static int open_container(struct store *s, const char *dir, struct source *out)
 	}
 	free(digest);
 	snprintf(upper, sizeof(upper), "%s/upper", dir);
+	read_container_files(dir, &opts);
 	v = NULL;
 	if (store_open_layers(s, out->img, &lo, &v, &err) ||
 	    !(out->layers = realloc(v, (out->img->n_layers + 1) * sizeof(*v)))) {
@@ -74,7 +114,13 @@ static int open_container(struct store *s, const char *dir, struct source *out)
 		return cli_fail(&err);
 	}
 	out->n_layers = out->img->n_layers;
-	if (strata_layer_open_dir(upper, &out->layers[out->n_layers], &err))
+	rc = strata_layer_open_dir(upper, &opts, &out->layers[out->n_layers], &err);
+	free((char *)opts.uid_map);
+	free((char *)opts.gid_map);
+	for (size_t i = 0; i < opts.n_hide; i++)
+		free(opts.hide[i]);
+	free(opts.hide);
+	if (rc)
 		return cli_fail(&err);
 	out->n_layers++;
 	return 0;

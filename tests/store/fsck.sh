@@ -17,7 +17,7 @@ M=$T/mnt
 img=$(mkimage oci "$T/lay" --name img:1 "$S/base.tar.gz" "$S/l2.tar" "$S/l3.tar.zst")
 base_blob=$(sha "$S/base.tar.gz")
 l2_blob=$(sha "$S/l2.tar")
-base_diff=$(sha "$S/base.tar")
+base_diff=$(layer_key "$S/base.tar" "$S/base.tar.gz")
 
 n=0
 # fresh: a new store $R with img:1, checked clean.

@@ -45,6 +45,17 @@ ok() {
 	pass
 }
 
+# layer_key TAR [BLOB]: the name of a layer's cache entries in
+# strata/layers: the uncompressed tar's sha256, and for a layer served from
+# a compressed BLOB, "-" and the first 16 hex digits of the blob's.
+layer_key() {
+	if [ -n "${2:-}" ] && [ "$2" != "$1" ]; then
+		printf '%s-%s\n' "$(sha "$1")" "$(sha "$2" | cut -c1-16)"
+	else
+		sha "$1"
+	fi
+}
+
 # known_bug WHAT DESCRIPTION: a check that failed because of a strata bug
 # reported but not fixed yet.  Printed, counted apart, never fails the test.
 known_bug() {
