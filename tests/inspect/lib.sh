@@ -19,8 +19,8 @@
 #      (hiding o1, o2) with o3 in it, adds /opt/app/run.sh.  Plain tar.
 #   2: adds /etc/motd, deletes /data/gone3.txt, overwrites /opt/app/run.sh.
 
-# The variables set here are for the scripts that source this, some read
-# by name (${!bug}): shellcheck cannot see that.
+# The variables set here are for the scripts that source this, which the
+# linter cannot see.
 # shellcheck disable=SC2034
 true
 
@@ -41,17 +41,6 @@ case "$ldd_out" in
 esac
 
 py() { python3 "$HELPERS" "$@"; }
-
-KNOWN=0
-BUG_UPPER_XATTRS=0
-BUG_ROOTLESS_OWNER=0
-BUG_RUN_MOUNTPOINTS=0
-# known_bug WHAT DESCRIPTION: a check that failed because of a strata bug
-# reported but not fixed yet.  Printed, counted apart, never fails the test.
-known_bug() {
-	KNOWN=$((KNOWN + 1))
-	printf 'KNOWN BUG (not counted as a failure): %s: %s\n' "$1" "$2" >&2
-}
 
 # Sizes of the files that later layers overwrite or delete.
 BIG1=200000 BIG2=300000 O1=1000 O2=2000 GONE3=7777 RUNSH2=5000
@@ -206,93 +195,6 @@ expected_diff() {
 		'C /data/xfile (xattrs)' \
 		'A /newdir' \
 		'A /newdir/inner'
-}
-
-# check_known WHAT EXPECTED GOT BUG [SED]: EXPECTED and GOT (texts) must
-# be equal.  While BUG (the name of a variable set to 1 by a probe of a
-# reported strata bug) reproduces, a difference is a known bug, not a
-# failure, provided the texts are equal once the `sed -E` script SED has
-# undone what that bug can do (deleted the lines it can touch: /RE/d,
-# or rewritten what it gets wrong): the rest is still checked.  Without
-# SED, any difference is put down to the bug.
-check_known() {
-	local what=$1 exp=$2 got=$3 bug=$4 script=${5:-} known=${!4:-0}
-	if [ "$exp" == "$got" ]; then
-		pass
-		return 0
-	fi
-	if [ "$known" != 1 ]; then
-		assert_same_text "$what" "$exp" "$got"
-		return 0
-	fi
-	if [ -n "$script" ]; then
-		local fe fg
-		fe=$(printf '%s\n' "$exp" | sed -E "$script")
-		fg=$(printf '%s\n' "$got" | sed -E "$script")
-		if [ "$fe" != "$fg" ]; then
-			assert_same_text "$what (what $bug cannot explain)" "$fe" "$fg"
-			return 0
-		fi
-	fi
-	known_bug "$what" "$bug (see tests/inspect/lib.sh); differences:"
-	diff -u <(printf '%s\n' "$exp") <(printf '%s\n' "$got") | tail -n +3 | head -20 | cut -c 1-200 >&2 || true
-}
-
-# known_check WHAT BUG CMD...: CMD checks the right behaviour; while BUG
-# reproduces, its failing is a known bug.
-known_check() {
-	local what=$1 bug=$2
-	shift 2
-	if "$@" >/dev/null 2>&1; then
-		pass
-	elif [ "${!bug:-0}" = 1 ]; then
-		known_bug "$what" "$bug"
-	else
-		fail "$what: '$*' failed"
-	fi
-}
-
-# end: `finish`, with the number of known bugs seen.
-end() {
-	[ "$KNOWN" = 0 ] || printf '%s: %d known bug(s) reproduced (not failures)\n' "$TEST_NAME" "$KNOWN"
-	finish
-}
-
-# Probes of reported bugs: each sets its variable to 1 when it reproduces.
-#
-# BUG_RUN_MOUNTPOINTS (probed in commit.sh): strata run makes its mount
-# points (/dev, /proc, /sys, /etc/hostname, /etc/hosts, /etc/resolv.conf)
-# in the container's upper when the image lacks them, so diff lists them
-# and commit writes them into the image (docker keeps them in an init
-# layer, out of diff and commit).
-#
-# BUG_UPPER_XATTRS: fs/layer_dir.c reads xattrs with llistxattr/lgetxattr
-# on /proc/self/fd/N of an O_PATH fd, i.e. of the magic link, not the file:
-# it sees none.  So diff, ls, cat and commit of a container lose
-# user.strata.redirect (a renamed lower directory shows, and is committed,
-# without its lower content), user.strata.meta (rootless owners) and the
-# user's own xattrs (committed without them).
-# probe_upper_xattrs CONTAINER STRATA...: the container renamed /data/movedir;
-# STRATA... runs strata on its store (through `run`).
-probe_upper_xattrs() {
-	local c=$1
-	shift
-	"$@" ls "$c" /data/moved
-	BUG_UPPER_XATTRS=0
-	grep -q ' f01$' "$T/out" || BUG_UPPER_XATTRS=1
-}
-
-# BUG_ROOTLESS_OWNER: a rootless container's upper holds its root's files
-# as the caller's uid (65534 here); diff shows them as owner changes and
-# commit writes 65534, not 0, into the layer (an image the same user then
-# cannot read where the mode has no bits for others).
-# probe_rootless_owner CONTAINER STRATA...: the container made /data/added.txt.
-probe_rootless_owner() {
-	local c=$1
-	shift
-	"$@" ls --json "$c" /data/added.txt
-	BUG_ROOTLESS_OWNER=0
-	! grep -q '"uid": 65534' "$T/out" || BUG_ROOTLESS_OWNER=1
 }
 
 # The committed layer of those changes, as `helpers.py tarlist | sort`
