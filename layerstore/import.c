@@ -86,8 +86,8 @@ escape:
 static struct member *member_find(struct importer *im, const char *path)
 {
 	for (size_t i = 0; i < im->n_members; i++)
-		if (strcmp(im->members[i].path, path) == 0)
-			return &im->members[i];
+		if (strcmp(im->members[i]->path, path) == 0)
+			return im->members[i];
 	return NULL;
 }
 
@@ -120,7 +120,7 @@ struct member *member_add(struct importer *im, const char *path)
 	}
 	if (im->n_members == im->cap_members) {
 		size_t cap = im->cap_members ? 2 * im->cap_members : 16;
-		struct member *v = realloc(im->members, cap * sizeof(*v));
+		struct member **v = realloc(im->members, cap * sizeof(*v));
 
 		if (!v) {
 			free(norm);
@@ -130,8 +130,13 @@ struct member *member_add(struct importer *im, const char *path)
 		im->members = v;
 		im->cap_members = cap;
 	}
-	m = &im->members[im->n_members++];
-	memset(m, 0, sizeof(*m));
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		free(norm);
+		strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		return NULL;
+	}
+	im->members[im->n_members++] = m;
 	m->blob.fd = -1;
 	m->path = norm;
 	return m;
@@ -270,7 +275,72 @@ int import_json_blob(struct importer *im, struct member *m, const char *digest, 
 {
 	if (check_blob(im, m, digest, size))
 		return -1;
-	return blob_writer_commit(&m->blob, im->err);
+	m->pending = true;
+	return 0;
+}
+
+int import_put(struct importer *im, const void *buf, size_t len, char digest[STORE_DIGEST_MAX])
+{
+	char name[32];
+	struct member *m;
+
+	snprintf(name, sizeof(name), "(made)/%u", im->n_made++);
+	m = member_add(im, name);
+	if (!m || blob_writer_start(im->store, &m->blob, im->err))
+		return -1;
+	m->captured = true;
+	if (blob_writer_write(&m->blob, buf, len, im->err) || blob_writer_finish(&m->blob, im->err))
+		return -1;
+	m->pending = true;
+	memcpy(digest, m->blob.digest, STORE_DIGEST_MAX);
+	return 0;
+}
+
+void import_built_key(struct importer *im, const char *key, const char *blob)
+{
+	struct built_key *v;
+	char name[PATH_MAX];
+	struct stat st;
+
+	/* Only what this import brings: an entry that was there stays. */
+	snprintf(name, sizeof(name), "%s/%s.idx", im->store->layer_cache, key);
+	if (stat(name, &st) == 0)
+		return;
+	v = realloc(im->keys, (im->n_keys + 1) * sizeof(*v));
+	if (!v)
+		return;
+	im->keys = v;
+	snprintf(v[im->n_keys].key, LAYER_KEY_MAX, "%s", key);
+	snprintf(v[im->n_keys].blob, STORE_DIGEST_MAX, "%s", blob);
+	im->n_keys++;
+}
+
+/* Everything checked: now the blobs get their names, then the tags. */
+static int commit_members(struct importer *im)
+{
+	for (size_t i = 0; i < im->n_members; i++)
+		if (im->members[i]->pending && blob_writer_commit(&im->members[i]->blob, im->err))
+			return -1;
+	return 0;
+}
+
+/* A failed import leaves no cache entry behind for a blob it never stored. */
+static void drop_built_keys(struct importer *im)
+{
+	int dirfd = open(im->store->layer_cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	for (size_t i = 0; dirfd >= 0 && i < im->n_keys; i++) {
+		char name[LAYER_KEY_MAX + 8];
+
+		snprintf(name, sizeof(name), "%s.idx", im->keys[i].key);
+		unlinkat(dirfd, name, 0);
+		snprintf(name, sizeof(name), "%s.tar", im->keys[i].key);
+		unlinkat(dirfd, name, 0);
+		snprintf(name, sizeof(name), "%s.lock", im->keys[i].key);
+		unlinkat(dirfd, name, 0);
+	}
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 enum layer_magic layer_magic(int fd)
@@ -346,6 +416,7 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 	layer_cache_key(diff_id, m->blob.digest, key);
 	lo.cache_key = key;
 	lock = layer_cache_lock(im->store, key);
+	import_built_key(im, key, m->blob.digest);
 	rc = strata_layer_open_tar(proc, &lo, &layer, im->err);
 	if (lock >= 0)
 		close(lock);
@@ -388,7 +459,8 @@ int import_layer_blob(struct importer *im, struct member *m, const char *digest,
 		                   im->what, m->blob.digest, diff_id);
 	if (index_layer(im, m, diff_id))
 		return -1;
-	return blob_writer_commit(&m->blob, im->err);
+	m->pending = true;
+	return 0;
 }
 
 int import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,
@@ -404,7 +476,7 @@ int import_make_manifest(struct importer *im, const char *config_digest, uint64_
 	json_decref(m);
 	if (!text)
 		return strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-	rc = blob_put(im->store, text, len, digest, im->err);
+	rc = import_put(im, text, len, digest);
 	*size = len;
 	free(text);
 	return rc;
@@ -467,7 +539,7 @@ static int commit_images(struct importer *im)
 			return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
 			                   "%s: '%s': not a valid image name", im->what,
 			                   im->images[i].name);
-	if (store_index_lock(im->store, &index, im->err))
+	if (commit_members(im) || store_index_lock(im->store, &index, im->err))
 		return -1;
 	for (size_t i = 0; i < im->n_images && rc == 0; i++)
 		rc = store_index_add(index, im->images[i].digest, im->sizes[i], im->media_types[i],
@@ -481,12 +553,14 @@ static int commit_images(struct importer *im)
 static void importer_free(struct importer *im)
 {
 	for (size_t i = 0; i < im->n_members; i++) {
-		if (im->members[i].captured)
-			blob_writer_abort(&im->members[i].blob);
-		free(im->members[i].path);
-		free(im->members[i].link);
+		if (im->members[i]->captured)
+			blob_writer_abort(&im->members[i]->blob);
+		free(im->members[i]->path);
+		free(im->members[i]->link);
+		free(im->members[i]);
 	}
 	free(im->members);
+	free(im->keys);
 	free(im->sizes);
 	free(im->media_types);
 	if (im->dir_fd >= 0)
@@ -563,6 +637,8 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 	}
 	if (rc == 0)
 		rc = commit_images(&im);
+	if (rc)
+		drop_built_keys(&im);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -10,7 +10,14 @@ struct member {
 	char *path; /* normalized: no leading "./" or "/", no "." or ".." parts */
 	char *link; /* symlink target, resolved to a member path; or NULL */
 	bool captured;
+	bool pending;            /* checked; linked into the store when the import succeeds */
 	struct blob_writer blob; /* when captured: finished, digest known */
+};
+
+/* A cache entry this import built, removed again if the import fails. */
+struct built_key {
+	char key[LAYER_KEY_MAX];
+	char blob[STORE_DIGEST_MAX];
 };
 
 struct importer {
@@ -21,8 +28,12 @@ struct importer {
 
 	/* Where members come from: an archive scanned up front, or a layout
 	 * directory read on demand (dir_fd >= 0). */
-	struct member *members;
+	/* Pointers: a member stays where it is while more are added. */
+	struct member **members;
 	size_t n_members, cap_members;
+	struct built_key *keys;
+	size_t n_keys;
+	unsigned n_made; /* blobs made here (configs, manifests) */
 	int dir_fd;
 
 	/* Images ready to be tagged, added to index.json in one go. */
@@ -51,6 +62,11 @@ char *path_normalize(const char *base_dir, const char *path);
  * indexing it.  Returns its media type when @media_type is NULL on input. */
 int import_layer_blob(struct importer *im, struct member *m, const char *digest, uint64_t size,
                       const char *diff_id, const char **media_type);
+/* A blob made here (a generated config or manifest), stored with the rest
+ * when the import succeeds.  Its digest in @digest. */
+int import_put(struct importer *im, const void *buf, size_t len, char digest[STORE_DIGEST_MAX]);
+/* Notes a cache entry built for @blob (see struct built_key). */
+void import_built_key(struct importer *im, const char *key, const char *blob);
 /* Stores a config/manifest member after checking its digest and size. */
 int import_json_blob(struct importer *im, struct member *m, const char *digest, uint64_t size);
 /* Queues manifest @digest (already stored) to be added to index.json. */

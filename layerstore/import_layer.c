@@ -179,6 +179,8 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 
 	snprintf(key, sizeof(key), "import-%ld-%.16s", (long)getpid(), digest_hex(m->blob.digest));
 	lo.cache_key = compressed ? key : digest_hex(m->blob.digest);
+	if (!compressed)
+		import_built_key(im, lo.cache_key, m->blob.digest);
 	/* Already stored (a second import): index the stored file, whose inode
 	 * the index must name. */
 	if (compressed || !blob_stored(im->store, &m->blob) ||
@@ -211,6 +213,8 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 		char final[LAYER_KEY_MAX];
 
 		layer_cache_key(diff_id, m->blob.digest, final);
+		if (i == 0)
+			import_built_key(im, final, m->blob.digest);
 		snprintf(from, sizeof(from), "%s%s", key, ext);
 		snprintf(to, sizeof(to), "%s%s", final, ext);
 		if (!keep_temp)
@@ -251,8 +255,7 @@ int import_bare_layer(struct importer *im, int fd)
 	mt = magic == MAGIC_GZIP   ? MT_OCI_LAYER_GZIP
 	     : magic == MAGIC_ZSTD ? MT_OCI_LAYER_ZSTD
 	                           : MT_OCI_LAYER;
-	if (blob_writer_commit(&m->blob, im->err))
-		return -1;
+	m->pending = true;
 	config = make_config(im, fd, diff_id);
 	layers = json_pack("[{s:s, s:s, s:I}]", "mediaType", mt, "digest", m->blob.digest, "size",
 	                   (json_int_t)m->blob.size);
@@ -260,7 +263,7 @@ int import_bare_layer(struct importer *im, int fd)
 		strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (blob_put(im->store, cfg_text, cfg_len, digest, im->err))
+	if (import_put(im, cfg_text, cfg_len, digest))
 		goto out;
 	if (import_make_manifest(im, digest, cfg_len, layers, digest, &size))
 		goto out;
