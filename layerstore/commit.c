@@ -149,8 +149,11 @@ int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
 		return -1;
 	if (!EVP_DigestFinal_ex(w->diff_sha, md, NULL))
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
+	char diff_id[STORE_DIGEST_MAX];
+
+	digest_format(md, diff_id);
 	memset(out, 0, sizeof(*out));
-	digest_format(md, out->diff_id);
+	memcpy(out->diff_id, diff_id, STORE_DIGEST_MAX);
 	memcpy(out->digest, w->blob.digest, STORE_DIGEST_MAX);
 	out->size = w->blob.size;
 	out->media_type = strdup(w->comp == STORE_COMPRESS_GZIP   ? MT_OCI_LAYER_GZIP
