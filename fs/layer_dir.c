@@ -419,7 +419,8 @@ static int read_dir(struct dir_layer *d, uint64_t idx)
 			goto out;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), by_name);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
 	d->nodes[idx].first_child = d->n;
 	for (size_t i = 0; i < n; i++) {
 		bool whiteout = strncmp(names[i], ".wh.", 4) == 0;
@@ -449,8 +450,9 @@ static int read_dir(struct dir_layer *d, uint64_t idx)
 	}
 	d->nodes[idx].n_children = d->n - d->nodes[idx].first_child;
 	/* Whiteouts took the hidden name: keep the siblings sorted. */
-	qsort(d->nodes + d->nodes[idx].first_child, d->nodes[idx].n_children, sizeof(struct dnode),
-	      by_node_name);
+	if (d->nodes[idx].n_children)
+		qsort(d->nodes + d->nodes[idx].first_child, d->nodes[idx].n_children,
+		      sizeof(struct dnode), by_node_name);
 	for (uint64_t c = d->nodes[idx].first_child; c < d->n; c++)
 		d->nodes[c].canonical = c;
 	rc = 0;

@@ -529,6 +529,8 @@ static int commit_images(struct importer *im)
 			return strata_fail(im->err, STRATA_ERR_OPTION, 0,
 			                   "%s: holds %zu images; --tag needs exactly one",
 			                   im->what, distinct);
+		for (size_t i = 1; i < im->n_images; i++)
+			free(im->images[i].name);
 		im->n_images = 1;
 		free(im->images[0].name);
 		if (!(im->images[0].name = strdup(im->opts->tag)))

@@ -29,7 +29,7 @@ struct commit {
 	struct strata_error err;
 	bool reproducible;
 	time_t epoch;
-	const char *skip; /* a redirected dir written whole: its upper part is done */
+	char *skip; /* a redirected dir written whole: its upper part is done */
 	int failed;
 	/* Hard links: the first name written of each (dev, ino), so every
 	 * later name links back to a member already in the tar. */
@@ -224,6 +224,7 @@ static int upper_entry(void *ctx, const struct strata_entry *e)
 		return 0;
 	if (c->skip && strncmp(e->path, c->skip, skip) == 0 && e->path[skip] == '/')
 		return 0;
+	free(c->skip);
 	c->skip = NULL;
 	if (e->flags & STRATA_ENTRY_WHITEOUT) {
 		char marker[4096];
@@ -247,7 +248,10 @@ static int upper_entry(void *ctx, const struct strata_entry *e)
 		 * lower layers have at the new name. */
 		if (write_entry(c, e) || write_marker(c, e->path, ".wh..wh..opq", &e->st))
 			return -1;
-		c->skip = e->path;
+		/* The walk frees e->path after this call: keep a copy. */
+		c->skip = strdup(e->path);
+		if (!c->skip)
+			return -1;
 		return strata_stack_walk(c->src->layers, c->src->n_layers, e->path, true,
 		                         merged_entry_below, c);
 	}
@@ -401,6 +405,7 @@ int cmd_commit(int argc, char **argv)
 out:
 	if (lock >= 0)
 		close(lock);
+	free(c.skip);
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
 	free(c.links);

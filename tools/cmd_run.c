@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,8 +23,6 @@
 #include "run.h"
 #include "strata-store.h"
 #include "sys.h"
-
-#define DAEMON_STACK_SIZE (1 << 20)
 
 static void run_usage(FILE *out)
 {
@@ -74,28 +73,39 @@ static int add_bind(struct run_spec *spec, const char *arg)
 {
 	char *copy = strdup(arg), *dst, *mode;
 	struct run_bind *v = realloc(spec->binds, (spec->n_binds + 1) * sizeof(*v));
+	int rc = 0;
 
-	if (!copy || !v)
+	if (v)
+		spec->binds = v;
+	if (!copy || !v) {
+		free(copy);
 		return cli_usage_error("run", "out of memory");
-	spec->binds = v;
+	}
 	dst = strchr(copy, ':');
-	if (!dst || dst[1] != '/')
+	if (!dst || dst[1] != '/') {
+		free(copy);
 		return cli_usage_error("run", "-v %s: expected SRC:/DST[:ro]", arg);
+	}
 	*dst++ = '\0';
 	mode = strchr(dst, ':');
 	if (mode)
 		*mode++ = '\0';
-	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw"))
+	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw")) {
+		free(copy);
 		return cli_usage_error("run", "-v %s: mode must be ro or rw", arg);
+	}
 	v[spec->n_binds].src = realpath(copy, NULL);
+	v[spec->n_binds].dst = strdup(dst);
+	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
 	if (!v[spec->n_binds].src) {
 		cli_error("run: -v %s: %s", copy, strerror(errno));
-		return 1;
+		free(v[spec->n_binds].dst);
+		rc = 1;
+	} else {
+		spec->n_binds++;
 	}
-	v[spec->n_binds].dst = dst;
-	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
-	spec->n_binds++;
-	return 0;
+	free(copy);
+	return rc;
 }
 
 /* docker's --env-file: KEY=VALUE per line, # comments, KEY alone takes
@@ -193,7 +203,7 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 				return cli_usage_error(
 				    "run", "--name %s: letters, digits, '.', '_', '-' only",
 				    optarg);
-			a->name = optarg;
+			a->name = strdup(optarg);
 			break;
 		case OPT_RM:
 			a->rm = true;
@@ -204,21 +214,21 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
 				return cli_usage_error("run", "-e %s: expected KEY=VALUE", optarg);
-			a->envs[a->n_envs++] = optarg;
+			a->envs[a->n_envs++] = strdup(optarg);
 			break;
 		case 'w':
 			if (optarg[0] != '/')
 				return cli_usage_error("run", "-w %s: must be absolute", optarg);
-			a->spec.workdir = optarg;
+			a->spec.workdir = strdup(optarg);
 			break;
 		case 'u':
-			a->spec.user = optarg;
+			a->spec.user = strdup(optarg);
 			break;
 		case OPT_ENTRY:
 			a->entrypoint = optarg;
 			break;
 		case OPT_HOST:
-			a->spec.hostname = optarg;
+			a->spec.hostname = strdup(optarg);
 			break;
 		case 't':
 			a->tty = true;
@@ -266,7 +276,7 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			break;
 		case 'h':
 			run_usage(stdout);
-			exit(0);
+			return -1; /* done: exit 0 */
 		default:
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
@@ -410,14 +420,19 @@ static int make_etc(struct run_spec *spec, const char *dir)
 
 /* ---- launching ---- */
 
-static pid_t init_pid;
+static volatile pid_t init_pid;
+static volatile sig_atomic_t early_signal; /* came before the init's pid */
 
 static void forward(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
 	/* A terminal's signals reach the container's processes directly. */
-	if (init_pid > 0 && si->si_code != SI_KERNEL)
+	if (si->si_code == SI_KERNEL)
+		return;
+	if (init_pid > 0)
 		kill(init_pid, sig);
+	else
+		early_signal = sig;
 }
 
 struct daemon_arg {
@@ -429,7 +444,13 @@ static int daemon_main(void *arg)
 {
 	struct daemon_arg *d = arg;
 
-	_exit(run_daemon(d->u, d->spec));
+	/* The daemon has threads (FUSE workers): the whole group must exit
+	 * with the status, which returning from here (SYS_exit, this thread
+	 * alone) would not do.  exit_group through syscall(): _exit() is
+	 * noreturn, and a sanitizer build would warn about the cloned stack
+	 * at the call. */
+	syscall(SYS_exit_group, run_daemon(d->u, d->spec));
+	return 1;
 }
 
 /* The maps the container ran with: diff and commit map owners on disk
@@ -492,20 +513,19 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	                                SIGUSR1, SIGUSR2, SIGWINCH};
 	struct daemon_arg d = {u, spec};
 	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
-	char *stack = malloc(DAEMON_STACK_SIZE), buf[32] = "";
+	char buf[32] = "";
 	pid_t daemon;
 	ssize_t n;
 	int st, master = -1;
 
-	if (!stack || pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
+	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
 	    pipe2(spec->made_pipe, O_CLOEXEC)) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
 	if (tty && run_tty_open(spec, &master))
 		return 1;
-	daemon = clone(daemon_main, stack + DAEMON_STACK_SIZE,
-	               CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, &d);
+	daemon = run_clone(daemon_main, &d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
 	if (daemon < 0) {
 		cli_error("run: new user namespace: %s%s", strerror(errno),
 		          errno == EPERM || errno == ENOSPC ? " (are user namespaces enabled?)"
@@ -537,7 +557,9 @@ static int launch(struct strata_union *u, struct run_spec *spec, bool tty, const
 	n = read(spec->status_pipe[0], buf, sizeof(buf) - 1);
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
-	free(stack);
+	/* A signal that came while the container was starting is not lost. */
+	if (init_pid > 0 && early_signal)
+		kill(init_pid, early_signal);
 	if (master >= 0) {
 		st = run_tty_proxy(master, daemon, spec->interactive);
 		save_mount_points(spec);
@@ -570,6 +592,34 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
 }
 
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void run_args_free(struct run_args *a)
+{
+	for (size_t i = 0; i < a->n_envs; i++)
+		free(a->envs[i]);
+	free(a->envs);
+	free((char *)a->name);
+	for (size_t i = 0; i < a->spec.n_binds; i++) {
+		free(a->spec.binds[i].src);
+		free(a->spec.binds[i].dst);
+	}
+	free(a->spec.binds);
+	strv_free(a->spec.env);
+	strv_free(a->spec.argv);
+	free(a->spec.workdir);
+	free(a->spec.user);
+	free(a->spec.hostname);
+	free(a->spec.rootfs);
+	free(a->spec.etc_dir);
+	free(a->spec.console);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args a = {.spec.outer_uid = getuid(),
@@ -590,12 +640,14 @@ int cmd_run(int argc, char **argv)
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
 	if (!a.envs)
 		return 1;
-	if ((rc = parse(argc, argv, &a, &first)))
-		return rc;
+	if ((rc = parse(argc, argv, &a, &first))) {
+		run_args_free(&a);
+		return rc < 0 ? 0 : rc;
+	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
 	if (cli_open_store(a.root, false, &s))
-		return 1;
+		goto out;
 	if (store_resolve(s, argv[first], &img, &err)) {
 		rc = cli_fail(&err);
 		goto out;
@@ -659,5 +711,6 @@ out:
 	free(dir);
 	store_image_free(img);
 	store_close(s);
+	run_args_free(&a);
 	return rc;
 }

@@ -159,8 +159,8 @@ static int remove_in_userns(void *arg)
 
 	close(rm->pipe[1]);
 	if (read(rm->pipe[0], &go, 1) != 1)
-		_exit(1);
-	_exit(remove_as_self(rm->path) == 0 ? 0 : 1);
+		return 1;
+	return remove_as_self(rm->path) == 0 ? 0 : 1;
 }
 
 /* A container run with subordinate ids leaves files its owner cannot
@@ -169,19 +169,17 @@ static int remove_in_userns(void *arg)
 int container_remove_tree(const char *path)
 {
 	struct userns_rm *arg;
-	char *stack;
 	pid_t pid;
 	int st, rc;
 
 	if (remove_as_self(path) == 0 || geteuid() == 0 || (errno != EACCES && errno != EPERM))
 		return access(path, F_OK) == 0 ? -1 : 0;
 	arg = malloc(sizeof(*arg));
-	stack = malloc(1 << 16);
 	rc = -1;
-	if (!arg || !stack || pipe2(arg->pipe, O_CLOEXEC) < 0)
+	if (!arg || pipe2(arg->pipe, O_CLOEXEC) < 0)
 		goto out;
 	snprintf(arg->path, sizeof(arg->path), "%s", path);
-	pid = clone(remove_in_userns, stack + (1 << 16), CLONE_NEWUSER | SIGCHLD, arg);
+	pid = run_clone(remove_in_userns, arg, CLONE_NEWUSER | SIGCHLD);
 	if (pid < 0)
 		goto out;
 	close(arg->pipe[0]);
@@ -192,6 +190,5 @@ int container_remove_tree(const char *path)
 		rc = 0;
 out:
 	free(arg);
-	free(stack);
 	return rc;
 }

@@ -53,8 +53,8 @@ struct run_spec {
 };
 
 /* The daemon: serves @u at spec->rootfs and runs the container's init;
- * returns the command's exit status (never returns on setup failure: exits 1
- * after printing why). */
+ * returns the command's exit status, or 1 when it could not start (after
+ * printing why). */
 int run_daemon(struct strata_union *u, struct run_spec *spec);
 /* The container's init (pid 1): builds the root file system, starts the
  * command, reaps and forwards signals; exits with the command's status. */
@@ -64,6 +64,8 @@ int run_init(void *spec);
  * root maps every id; a user with /etc/subuid and /etc/subgid ranges gets
  * them through newuidmap/newgidmap; anyone else maps just their own id. */
 int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid);
+/* clone(@flags | SIGCHLD) running @fn(@arg) on a stack of its own. */
+pid_t run_clone(int (*fn)(void *), void *arg, int flags);
 
 /* --memory / --cpus (run_cgroup.c). */
 struct run_limits {

@@ -105,13 +105,23 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir,
 	}
 	snprintf(dir, size, "%s/strata-%s", parent, name);
 	/* Controllers pass to children only through subtree_control, which the
-	 * kernel refuses while the parent itself holds processes (except at
-	 * the root): a delegated, empty parent is what makes this work. */
-	if (write_file(parent, "cgroup.subtree_control",
-	               lim->memory && lim->cpus ? "+memory +cpu"
-	               : lim->memory            ? "+memory"
-	                                        : "+cpu") < 0 ||
-	    (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
+	 * kernel refuses (EBUSY) while the parent itself holds processes,
+	 * except at the root.  In a delegated scope that holds just us (say
+	 * systemd-run --user --scope -p Delegate=yes), we move ourselves to a
+	 * leaf first, as crun does. */
+	const char *ctl = lim->memory && lim->cpus ? "+memory +cpu"
+	                  : lim->memory            ? "+memory"
+	                                           : "+cpu";
+	int rc = write_file(parent, "cgroup.subtree_control", ctl);
+
+	if (rc < 0 && errno == EBUSY) {
+		char leaf[PATH_MAX];
+
+		snprintf(leaf, sizeof(leaf), "%.4000s/strata-launcher-%ld", parent, (long)getpid());
+		if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) && run_cgroup_enter(leaf, 0) == 0)
+			rc = write_file(parent, "cgroup.subtree_control", ctl);
+	}
+	if (rc < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
 		cli_error("run: --memory/--cpus: cgroup %s is not delegated to you (%s)", parent,
 		          strerror(errno));
 		return -1;

@@ -21,13 +21,10 @@
 #include "run.h"
 #include "sys.h"
 
-#define INIT_STACK_SIZE (1 << 20)
-
 struct daemon {
 	struct run_spec *spec;
 	pid_t init;
 	int status;
-	void *stack;
 };
 
 /* Waits for the init; when it is gone, so is every process of the
@@ -50,14 +47,21 @@ static void start_init(void *arg)
 	struct run_spec *spec = d->spec;
 	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
 	pthread_t waiter;
+	sigset_t all, old;
 	char text[32];
 
 	if (spec->net_none)
 		flags |= CLONE_NEWNET;
-	d->stack = malloc(INIT_STACK_SIZE);
 	/* Called from the main thread, which lives as long as the daemon: the
 	 * init's PR_SET_PDEATHSIG fires only when the daemon dies. */
-	d->init = d->stack ? clone(run_init, (char *)d->stack + INIT_STACK_SIZE, flags, spec) : -1;
+	/* The init starts with every signal blocked (it waits for them with
+	 * sigwaitinfo): an init of a pid namespace ignores the signals it has
+	 * no handler for, unless they are blocked, so one sent before it
+	 * blocks them itself would be lost. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	d->init = run_clone(run_init, spec, flags);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (d->init < 0) {
 		cli_error("run: starting the container: %s", strerror(errno));
 		d->status = 1;
@@ -106,18 +110,17 @@ int run_daemon(struct strata_union *u, struct run_spec *spec)
 	close(spec->status_pipe[0]);
 	/* The launcher writes our uid/gid maps, then lets us go. */
 	if (read(spec->ready_pipe[0], &go, 1) != 1)
-		_exit(1);
+		return 1;
 	close(spec->ready_pipe[0]);
 	/* Nothing mounted here may reach the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		cli_error("run: making mounts private: %s", strerror(errno));
-		_exit(1);
+		return 1;
 	}
 	if (strata_fuse_run(u, &mo, &err)) {
 		cli_fail(&err);
-		_exit(1);
+		return 1;
 	}
 	strata_union_free(u);
-	free(d.stack);
 	return d.status;
 }

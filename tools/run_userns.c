@@ -5,10 +5,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,7 +86,9 @@ static int write_proc(pid_t pid, const char *file, const char *text)
 int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid)
 {
 	unsigned long us, uc, gs, gc;
-	const char *user = getenv("USER") ?: getenv("LOGNAME") ?: "";
+	struct passwd *pw = getpwuid(uid);
+	/* /etc/subuid names users; newuidmap checks by the same name. */
+	const char *user = pw ? pw->pw_name : getenv("USER") ?: getenv("LOGNAME") ?: "";
 	char text[64];
 
 	if (uid == 0)
@@ -102,4 +108,24 @@ int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid)
 		return -1;
 	snprintf(text, sizeof(text), "0 %lu 1", (unsigned long)gid);
 	return write_proc(pid, "gid_map", text);
+}
+
+/* A process in new namespaces: clone() without CLONE_VM, so the child runs
+ * on its own copy of this stack (mmap'd, 8 MiB like a main thread's: the
+ * daemon serves FUSE from it, and sanitizer builds need the room). */
+pid_t run_clone(int (*fn)(void *), void *arg, int flags)
+{
+	const size_t size = 8u << 20;
+	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	pid_t pid;
+	int en;
+
+	if (stack == MAP_FAILED)
+		return -1;
+	pid = clone(fn, stack + size, flags, arg);
+	en = errno;
+	munmap(stack, size);
+	errno = en;
+	return pid;
 }
