@@ -120,6 +120,10 @@ for who in root user; do
 	assert_one_error_line "$who: a missing command" 127
 	assert_true "$who: a missing command is named" grep -q 'command not found' "$T/err"
 
+	run_as $who run --rm -v "$T/no/such/dir:/mnt" bb:1 true
+	assert_one_error_line "$who: a -v source that does not exist" 1
+	assert_true "$who: a -v source that does not exist: named" grep -q "$T/no/such/dir" "$T/err"
+
 	run_as $who run --rm no-such-image true
 	assert_one_error_line "$who: an unknown image" 1
 
@@ -203,6 +207,9 @@ for c in json.load(open(sys.argv[1])):
 		fail "$who: processes left after the launcher was killed: $(pgrep -af "slee[p] $NAP_KILL|strata ru[n] --rm bb:1 sleep $NAP_KILL")"
 	assert_nothing_mounted_under "$who: no mount left" "$T"
 done
+
+# (No user namespaces at all -- user.max_user_namespaces=0 -- gives a
+# one-line error naming them; not tested: /proc/sys is read-only here.)
 
 # Files the container makes are root's inside, the caller's on disk.
 run_as user run --name own bb:1 sh -c 'touch /made; stat -c "%u:%g" /made'
