@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -88,14 +89,14 @@ int sys_tmpfile_beside(const char *path, char **tmp_name)
 	return fd;
 }
 
-int sys_write_file_atomic(const char *path, const void *buf, size_t len)
+static int write_file_replace(const char *path, const void *buf, size_t len, bool durable)
 {
 	char *tmp;
 	int fd = sys_tmpfile_beside(path, &tmp), en;
 
 	if (fd < 0)
 		return -1;
-	if (fchmod(fd, 0644) < 0 || sys_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0644) < 0 || sys_write_all(fd, buf, len) < 0 || (durable && fsync(fd) < 0)) {
 		en = errno;
 		close(fd);
 		goto fail;
@@ -115,6 +116,16 @@ fail:
 	free(tmp);
 	errno = en;
 	return -1;
+}
+
+int sys_write_file_atomic(const char *path, const void *buf, size_t len)
+{
+	return write_file_replace(path, buf, len, true);
+}
+
+int sys_write_file_volatile(const char *path, const void *buf, size_t len)
+{
+	return write_file_replace(path, buf, len, false);
 }
 
 int sys_mkdir_p(const char *path)

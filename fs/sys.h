@@ -29,6 +29,12 @@ int sys_tmpfile_beside(const char *path, char **tmp_name);
  * crash.  0 or -1 with errno. */
 int sys_write_file_atomic(const char *path, const void *buf, size_t len);
 
+/* The same without the fsync: for files that matter only while the process
+ * that writes them runs (a container's /etc/hosts, its state record), whose
+ * fsync would cost milliseconds at every container start.  Readers still see
+ * the old file or the whole new one. */
+int sys_write_file_volatile(const char *path, const void *buf, size_t len);
+
 /* A directory stream on the directory @dirfd (O_PATH allowed) names, or
  * NULL with errno.  Close with closedir(). */
 DIR *sys_opendir_at(int dirfd);

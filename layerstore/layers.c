@@ -105,12 +105,22 @@ int store_open_layer(struct store *s, const struct store_layer *layer,
 	return 0;
 }
 
+static char pin_path[PATH_MAX]; /* this process's record, for store_unpin */
+
+void store_unpin(void)
+{
+	if (pin_path[0])
+		unlink(pin_path);
+	pin_path[0] = '\0';
+}
+
 int store_pin(struct store *s, const struct store_image *img, struct strata_error *err)
 {
 	char name[64], text[STORE_DIGEST_MAX + 1];
 	int fd;
 
 	snprintf(name, sizeof(name), "strata/mounts/%ld", (long)getpid());
+	snprintf(pin_path, sizeof(pin_path), "%s/%s", s->root, name);
 	(void)mkdirat(s->root_fd, "strata", 0755);
 	(void)mkdirat(s->root_fd, "strata/mounts", 0755);
 	fd = store_openat(s->root_fd, name, O_RDWR | O_CREAT | O_TRUNC);

@@ -109,6 +109,22 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 		                            : strerror(errno));
 		goto fail;
 	}
+	/* Absolute from here on: the mount daemon and containers leave the
+	 * working directory, and paths derived from the root must still work. */
+	{
+		char *abs = realpath(root, NULL);
+
+		if (abs) {
+			free(s->root);
+			free(s->layer_cache);
+			s->root = abs;
+			if (asprintf(&s->layer_cache, "%s/strata/layers", abs) < 0) {
+				s->layer_cache = NULL;
+				strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+	}
 	/* Two first imports at once: one creates, the other waits and finds
 	 * a whole layout (flock on the directory itself). */
 	if (create)

@@ -127,6 +127,8 @@ int store_open_layers(struct store *s, const struct store_image *img,
  * blobs while the process lives.  The record is a locked file that goes
  * with the process (the lock is inherited across fork). */
 int store_pin(struct store *s, const struct store_image *img, struct strata_error *err);
+/* Removes this process's record when the mount ends (gc would, later). */
+void store_unpin(void);
 
 /* The one layer of @img whose digest or diff-id is @layer, ready to read. */
 int store_open_layer(struct store *s, const struct store_layer *layer,

@@ -246,6 +246,8 @@ int cmd_mount(int argc, char **argv)
 	if (a.image) {
 		if (open_image(&a, &lo, &layers) == 0)
 			rc = serve(&a, layers);
+		/* In the daemon, after the unmount: its record goes. */
+		store_unpin();
 		cli_layer_options_free(&lo);
 		goto out;
 	}

@@ -382,7 +382,7 @@ static int write_text(const char *dir, const char *name, const char *text)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return sys_write_file_atomic(path, text, strlen(text));
+	return sys_write_file_volatile(path, text, strlen(text));
 }
 
 static int make_etc(struct run_spec *spec, const char *dir)
@@ -694,6 +694,7 @@ int cmd_run(int argc, char **argv)
 	    run_cgroup_create(&a.limits, a.name, a.cgroup, sizeof(a.cgroup)) < 0)
 		goto out;
 	rc = launch(u, &a.spec, a.tty, a.cgroup[0] ? a.cgroup : NULL);
+	store_unpin();
 	if (a.cgroup[0])
 		rmdir(a.cgroup);
 out:

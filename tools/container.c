@@ -28,7 +28,7 @@ static int save_state(const char *dir, json_t *state)
 	if (!text)
 		return -1;
 	snprintf(path, sizeof(path), "%s/state.json", dir);
-	rc = sys_write_file_atomic(path, text, strlen(text));
+	rc = sys_write_file_volatile(path, text, strlen(text));
 	free(text);
 	return rc;
 }
