@@ -158,6 +158,25 @@ static bool same_xattrs(const struct strata_entry *a, const struct strata_entry 
 	}
 }
 
+/* The diff-id of the layer an entry comes from; NULL for a container's
+ * upper, which has none. */
+static const char *entry_diff_id(const struct source *src, const struct strata_entry *e)
+{
+	size_t i = src->kind == SOURCE_LAYER ? src->layer_index : e->layer;
+
+	if (src->kind == SOURCE_CONTAINER && e->layer >= src->img->n_layers)
+		return NULL;
+	return i < src->img->n_layers ? src->img->layers[i].diff_id : NULL;
+}
+
+static bool same_layer(const struct source *sa, const struct strata_entry *a,
+                       const struct source *sb, const struct strata_entry *b)
+{
+	const char *da = entry_diff_id(sa, a), *db = entry_diff_id(sb, b);
+
+	return da && db && strcmp(da, db) == 0;
+}
+
 static unsigned compare(struct diff *d, const struct strata_entry *a, const struct strata_entry *b)
 {
 	unsigned ch = 0;
@@ -180,9 +199,11 @@ static unsigned compare(struct diff *d, const struct strata_entry *a, const stru
 		return ch;
 	if (a->st.st_size != b->st.st_size)
 		return ch | CH_CONTENT;
-	/* Same size and mtime: taken as the same content, as rsync and make do. */
-	if (a->st.st_mtim.tv_sec == b->st.st_mtim.tv_sec &&
-	    a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec)
+	/* The same entry of the same layer (by diff-id: the index numbers a
+	 * layer's entries the same way every time) is the same content.  Same
+	 * size and mtime settle nothing: a reproducible build gives every file
+	 * one mtime.  Anything else is compared by digest. */
+	if (a->node == b->node && same_layer(d->a, a, d->b, b))
 		return ch;
 	if (content_digest(d, a, ma) || content_digest(d, b, mb) || memcmp(ma, mb, 32))
 		ch |= CH_CONTENT;
