@@ -13,10 +13,12 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "container.h"
@@ -383,18 +385,24 @@ int cmd_commit(int argc, char **argv)
 	if (cli_open_store(root, false, &s))
 		return 1;
 	rc = 1;
+	/* Held from before the upper is read to the end: the container cannot
+	 * start meanwhile. */
+	if (!strchr(argv[optind], '/') && argv[optind][0] != '.') {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s/strata/containers/%s", store_root(s), argv[optind]);
+		lock = access(dir, F_OK) == 0 ? container_lock(dir) : -2;
+		if (lock == -1) {
+			cli_error("commit: %s: %s", argv[optind],
+			          errno == EBUSY ? "still running; stop it first, so the layer is "
+			                           "a consistent snapshot"
+			                         : strerror(errno));
+			goto out_store;
+		}
+	}
 	if (source_open(s, argv[optind], SOURCE_CONTAINER, &src))
 		goto out_store;
 	c.src = &src;
-	/* Held to the end: the container cannot start while its upper is read. */
-	lock = container_lock(src.container_dir);
-	if (lock < 0) {
-		cli_error("commit: %s: %s", argv[optind],
-		          errno == EBUSY ? "still running; stop it first, so the layer is a "
-		                           "consistent snapshot"
-		                         : strerror(errno));
-		goto out;
-	}
 	if (build_layer(&c, s, comp, &layer) ||
 	    store_commit_image(s, src.img, &layer, &co, digest, &c.err)) {
 		rc = cli_fail(&c.err);
@@ -403,8 +411,6 @@ int cmd_commit(int argc, char **argv)
 	printf("%s%s%s\n", digest, co.tag ? " " : "", co.tag ? co.tag : "");
 	rc = 0;
 out:
-	if (lock >= 0)
-		close(lock);
 	free(c.skip);
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
@@ -412,6 +418,8 @@ out:
 	free(layer.media_type);
 	source_close(&src);
 out_store:
+	if (lock >= 0)
+		close(lock);
 	store_close(s);
 	return rc;
 }

@@ -634,7 +634,7 @@ int cmd_run(int argc, char **argv)
 	struct store *s = NULL;
 	char *dir = NULL, *upper = NULL, *was;
 	int first = 0, rc, lock = -1;
-	bool named;
+	bool named, launched = false;
 
 	a.argc = argc;
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
@@ -694,14 +694,16 @@ int cmd_run(int argc, char **argv)
 	    run_cgroup_create(&a.limits, a.name, a.cgroup, sizeof(a.cgroup)) < 0)
 		goto out;
 	rc = launch(u, &a.spec, a.tty, a.cgroup[0] ? a.cgroup : NULL);
+	launched = true;
 	store_unpin();
 	if (a.cgroup[0])
 		rmdir(a.cgroup);
 out:
-	if (lock >= 0 && !(a.rm || (a.spec.read_only && !named)))
+	if (lock >= 0 && launched && !(a.rm || (a.spec.read_only && !named)))
 		container_end(dir, rc);
 	/* A run that failed before it started leaves no directory behind. */
-	if (dir && ((lock >= 0 && (a.rm || (a.spec.read_only && !named))) || (lock < 0 && a.fresh)))
+	if (dir &&
+	    ((lock >= 0 && (a.rm || (a.spec.read_only && !named))) || (!launched && a.fresh)))
 		container_remove_tree(dir);
 	if (lock >= 0)
 		close(lock);

@@ -161,7 +161,7 @@ static void mount_at(int target, const char *src, const char *type, unsigned lon
 
 /* Read-only bind remounts must repeat the flags the kernel locked on the
  * source mount (nosuid, nodev, ...) or a user namespace gets EPERM. */
-static void remount_ro(int target, const char *what)
+static void remount_ro_at(int target, const char *what, bool recursive)
 {
 	static const struct {
 		unsigned long st, ms;
@@ -174,13 +174,21 @@ static void remount_ro(int target, const char *what)
 
 	/* Recursively where the kernel can (5.12+): a writable mount below a
 	 * read-only bind would be a way out of it. */
-	if (mount_setattr(target, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+	if (mount_setattr(target, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+	                  sizeof(attr)) == 0)
 		return;
 	if (fstatvfs(target, &sv) == 0)
 		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 			if (sv.f_flag & map[i].st)
 				flags |= map[i].ms;
 	mount_at(target, NULL, NULL, flags, NULL, what);
+}
+
+/* Binds are read-only all the way down; the root alone is not (/proc,
+ * /dev/shm and writable -v binds below it stay as they are). */
+static void remount_ro(int target, const char *what)
+{
+	remount_ro_at(target, what, true);
 }
 
 static void setup_binds(const struct run_spec *spec)
@@ -559,7 +567,7 @@ int run_init(void *arg)
 	/* --read-only: the mount points above needed the writable layer; now
 	 * the root itself turns read-only (EROFS), its submounts stay as made. */
 	if (spec->read_only)
-		remount_ro(root_fd, "read-only root");
+		remount_ro_at(root_fd, "read-only root", false);
 	close(made_fd);
 	made_fd = -1;
 	pivot(spec);
