@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the subcommands. */
+#include <getopt.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,4 +121,39 @@ void cli_human_size(uint64_t bytes, char *out, size_t size)
 		snprintf(out, size, "%llu B", (unsigned long long)bytes);
 	else
 		snprintf(out, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usage,
+                         const char **root, bool *json)
+{
+	enum { OPT_ROOT = 256, OPT_JSON };
+	static const struct option longopts[] = {
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ROOT:
+			*root = optarg;
+			break;
+		case OPT_JSON:
+			if (!json)
+				return cli_usage_error(cmd,
+				                       "--json: not an option of this command");
+			*json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	return -1;
 }

@@ -6,6 +6,7 @@
 #ifndef STRATA_CLI_H
 #define STRATA_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,11 @@ struct store;
 /* Opens the store at @root (NULL: the default), creating it when @create.
  * 0, or 1 after printing the error. */
 int cli_open_store(const char *root, bool create, struct store **out);
+/* The options of the commands that only read or tidy the store: --root,
+ * --help, and --json when @json is not NULL.  Returns -1 to go on, else
+ * the exit status (0 after --help). */
+int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usage,
+                         const char **root, bool *json);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 

@@ -7,30 +7,14 @@
 #include "cli.h"
 #include "strata-store.h"
 
+/* --root and --help, and no arguments. */
 static int parse_root(int argc, char **argv, const char *cmd, const char *usage, const char **root)
 {
-	static const struct option longopts[] = {
-	    {"root", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	int c;
+	int rc = cli_parse_store_opts(argc, argv, cmd, usage, root, NULL);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'r') {
-			*root = optarg;
-		} else if (c == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		} else {
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	if (optind != argc)
+	if (rc < 0 && optind != argc)
 		return cli_usage_error(cmd, "no arguments expected");
-	return -1;
+	return rc;
 }
 
 int cmd_gc(int argc, char **argv)

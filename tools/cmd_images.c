@@ -9,43 +9,6 @@
 #include "cli.h"
 #include "strata-store.h"
 
-/* The options every store command takes: --root, --help, and --json where
- * it lists things.  Returns -1 to go on, else an exit status. */
-static int parse_common(int argc, char **argv, const char *cmd, const char *usage,
-                        const char **root, bool *json)
-{
-	enum { OPT_ROOT = 256, OPT_JSON };
-	static const struct option longopts[] = {
-	    {"root", required_argument, NULL, OPT_ROOT},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_ROOT:
-			*root = optarg;
-			break;
-		case OPT_JSON:
-			if (!json)
-				return cli_usage_error(cmd,
-				                       "--json: not an option of this command");
-			*json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	return -1;
-}
-
 static const char images_usage[] =
     "Usage: strata images [--json] [--root DIR]\n"
     "\n"
@@ -87,7 +50,7 @@ int cmd_images(int argc, char **argv)
 	struct store *s;
 	bool json = false;
 	size_t n = 0;
-	int rc = parse_common(argc, argv, "images", images_usage, &root, &json);
+	int rc = cli_parse_store_opts(argc, argv, "images", images_usage, &root, &json);
 
 	if (rc >= 0)
 		return rc;
@@ -136,7 +99,7 @@ int cmd_tag(int argc, char **argv)
 	const char *root = NULL;
 	struct strata_error err;
 	struct store *s;
-	int rc = parse_common(argc, argv, "tag", tag_usage, &root, NULL);
+	int rc = cli_parse_store_opts(argc, argv, "tag", tag_usage, &root, NULL);
 
 	if (rc >= 0)
 		return rc;
@@ -161,7 +124,7 @@ int cmd_rmi(int argc, char **argv)
 	const char *root = NULL;
 	struct strata_error err;
 	struct store *s;
-	int rc = parse_common(argc, argv, "rmi", rmi_usage, &root, NULL);
+	int rc = cli_parse_store_opts(argc, argv, "rmi", rmi_usage, &root, NULL);
 
 	if (rc >= 0)
 		return rc;

@@ -14,35 +14,6 @@
 #include "container.h"
 #include "strata-store.h"
 
-static int parse(int argc, char **argv, const char *cmd, const char *usage, const char **root,
-                 bool *json)
-{
-	enum { OPT_ROOT = 256, OPT_JSON };
-	static const struct option longopts[] = {
-	    {"root", required_argument, NULL, OPT_ROOT},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == OPT_ROOT) {
-			*root = optarg;
-		} else if (c == OPT_JSON && json) {
-			*json = true;
-		} else if (c == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		} else {
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	return -1;
-}
-
 static void show(const char *dir, const char *name, json_t *arr)
 {
 	char path[PATH_MAX + 16], status[64];
@@ -90,7 +61,7 @@ int cmd_ps(int argc, char **argv)
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
-	int rc = parse(argc, argv, "ps", usage, &root, &json);
+	int rc = cli_parse_store_opts(argc, argv, "ps", usage, &root, &json);
 
 	if (rc >= 0)
 		return rc;
@@ -130,7 +101,7 @@ int cmd_rm(int argc, char **argv)
 	                            "Remove stopped containers and their writable layers.\n";
 	const char *root = NULL;
 	struct store *s;
-	int rc = parse(argc, argv, "rm", usage, &root, NULL);
+	int rc = cli_parse_store_opts(argc, argv, "rm", usage, &root, NULL);
 
 	if (rc >= 0)
 		return rc;
