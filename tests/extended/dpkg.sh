@@ -31,90 +31,21 @@ SCRATCH=.wh..wh..strata
 CHROOT_TIMEOUT=300
 t_start=$(date +%s.%N)
 
-# since T0: seconds since T0 (a `date +%s.%N`), e.g. 12.3.
-since() { awk -v s="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f", n - s }'; }
-
 [ "$(id -u)" = 0 ] || skip 'needs root'
 for c in debootstrap dpkg-deb chroot md5sum; do
 	command -v "$c" >/dev/null || die "$c is not installed"
 done
 mkdir -p "$EXT"
 
-# The Debian mirror apt uses here for $SUITE (deb822 .sources or one-line
-# .list files), else deb.debian.org.
-mirror() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk -v suite="$SUITE" '
-			/^[ \t]*#/ { next }
-			/^deb[ \t]/ {
-				for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i !~ /=/) break
-				if ($(i + 1) == suite) { print $i; exit }
-				next
-			}
-			/^[ \t]*$/ { if (uris != "" && suites ~ "(^| )" suite "( |$)" && types ~ /deb( |$)/) { print uris; exit } uris = suites = types = ""; next }
-			/^URIs:/ { sub(/^URIs:[ \t]*/, ""); split($0, u, " "); uris = u[1] }
-			/^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0 }
-			/^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0 }
-			END { if (uris != "" && suites ~ "(^| )" suite "( |$)" && types ~ /deb( |$)/) print uris }
-		' "$f"
-	done | grep -E '^https?://' | grep -v -- '-security' | head -n 1 || true
-}
-MIRROR=${STRATA_DEBIAN_MIRROR:-$(mirror)}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+# ---- the minbase layer, cached (shared with run-debian.sh) ----
 
-# ---- the minbase layer, cached ----
-
-MINBASE=$EXT/minbase-$SUITE.tar
-STAMP=$MINBASE.stamp
-stamp_want="debootstrap --variant=minbase $SUITE $MIRROR; tar --xattrs --numeric-owner; v1"
-# clear_rootfs: removes a debootstrap target left by an earlier run, after
-# unmounting what debootstrap mounted in it (/proc, /sys) if it was killed.
-clear_rootfs() {
-	local r=$EXT/rootfs
-	[ -e "$r" ] || return 0
-	awk -v r="$r" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while IFS= read -r m; do umount -l "$m" || true; done
-	if awk -v r="$r" '$5 == r || index($5, r "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
-		die "something is still mounted under $r: not removing it"
-	fi
-	rm -rf "$r"
-}
-if [ -s "$MINBASE" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$stamp_want" ]; then
-	log "minbase layer: cached $MINBASE"
-else
-	log "minbase layer: debootstrap --variant=minbase $SUITE from $MIRROR (once; cached in $EXT)"
-	clear_rootfs
-	rm -f "$MINBASE" "$STAMP"
-	if ! timeout 1200 debootstrap --variant=minbase "$SUITE" "$EXT/rootfs" "$MIRROR" >"$EXT/debootstrap.log" 2>&1; then
-		tail -n 20 "$EXT/debootstrap.log" >&2
-		clear_rootfs
-		die "debootstrap --variant=minbase $SUITE $MIRROR failed (log above, in $EXT/debootstrap.log)"
-	fi
-	tar --xattrs --numeric-owner -C "$EXT/rootfs" -cf "$MINBASE.tmp" . || die 'tar of the minbase failed'
-	mv -f "$MINBASE.tmp" "$MINBASE"
-	clear_rootfs
-	printf '%s\n' "$stamp_want" >"$STAMP"
-	log "minbase layer: made in $(since "$t_start") s"
-fi
+# shellcheck source=minbase.sh
+. "$(dirname "${BASH_SOURCE[0]}")/minbase.sh"
+ensure_minbase
 
 # ---- the package ----
 
-# The .deb: from apt's cache on this machine, else from ours, else
-# apt-get download (into our cache).
-DEB=$(compgen -G "/var/cache/apt/archives/${PKG}_*.deb" | sort -V | tail -n 1 || true)
-if [ -z "$DEB" ]; then
-	DEB=$(compgen -G "$EXT/debs/${PKG}_*.deb" | sort -V | tail -n 1 || true)
-fi
-if [ -z "$DEB" ]; then
-	mkdir -p "$EXT/debs"
-	chown _apt "$EXT/debs" 2>/dev/null || true
-	(cd "$EXT/debs" && timeout 300 apt-get download -q "$PKG") >"$T/apt.log" 2>&1 ||
-		die "apt-get download $PKG failed: $(tail -n 5 "$T/apt.log")"
-	DEB=$(compgen -G "$EXT/debs/${PKG}_*.deb" | sort -V | tail -n 1 || true)
-	[ -n "$DEB" ] || die "apt-get download $PKG left no .deb in $EXT/debs"
-fi
+ensure_deb "$PKG"
 VERSION=$(dpkg-deb -f "$DEB" Version)
 log "package: $DEB ($PKG $VERSION)"
 # What the package holds: its files (no directories), its md5sums, and
