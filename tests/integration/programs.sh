@@ -20,7 +20,7 @@
 # (upper.sh covers tar -x of /usr/share/doc, git and gcc.)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if ! "$STRATA" mount --help 2>&1 | grep -q -- '--upper'; then
+if ! grep -q -- '--upper' <<<"$("$STRATA" mount --help 2>&1)"; then
 	die "strata mount has no --upper option (the writable upper layer is not in this binary)"
 fi
 

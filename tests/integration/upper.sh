@@ -9,7 +9,7 @@
 
 : "${POSIXOPS:?POSIXOPS must name the posixops binary}"
 
-if ! "$STRATA" mount --help 2>&1 | grep -q -- '--upper'; then
+if ! grep -q -- '--upper' <<<"$("$STRATA" mount --help 2>&1)"; then
 	die "strata mount has no --upper option (the writable upper layer is not in this binary)"
 fi
 
