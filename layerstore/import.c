@@ -47,6 +47,23 @@ void import_progress(struct importer *im, uint64_t add)
 		im->opts->progress(im->opts->progress_ctx, im->progress_done, im->progress_total);
 }
 
+la_ssize_t import_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct import_reader *r = ctx;
+	ssize_t n;
+
+	do
+		n = read(r->fd, r->buf, sizeof(r->buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	import_progress(r->im, (uint64_t)n);
+	*buf = r->buf;
+	return n;
+}
+
 char *path_normalize(const char *base_dir, const char *path)
 {
 	size_t cap = strlen(base_dir) + strlen(path) + 2, n = 0;
@@ -383,18 +400,42 @@ static const char *sniff_media_type(int fd)
  * diff-id does not match never gets a name in the store.  The index names
  * the temp file's inode, which the link into blobs/ keeps.  A blob already
  * stored is indexed as stored, so its index stays valid. */
-static int index_layer(struct importer *im, struct member *m, const char *diff_id)
+int import_open_layer(struct importer *im, struct member *m, const char *key,
+                      struct strata_layer **out)
 {
 	struct strata_layer_options lo = {
 	    .cache_dir = im->store->layer_cache,
+	    .cache_key = key,
 	    .want_diff_id = true,
 	    .warn = im->opts->warn,
 	    .warn_ctx = im->opts->warn_ctx,
 	};
+	char proc[PATH_MAX], why[sizeof(im->err->msg)];
+	const char *colon;
+	int lock, rc;
+
+	if (!blob_stored(im->store, &m->blob) ||
+	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
+	lock = layer_cache_lock(im->store, key);
+	import_built_key(im, key, m->blob.digest);
+	rc = strata_layer_open_tar(proc, &lo, out, im->err);
+	if (lock >= 0)
+		close(lock);
+	if (rc == 0)
+		return 0;
+	colon = strstr(im->err->msg, ": ");
+	snprintf(why, sizeof(why), "%s", colon ? colon + 2 : im->err->msg);
+	return strata_fail(im->err, im->err->code, im->err->sys_errno, "%s: layer %s: %s", im->what,
+	                   m->blob.digest, why);
+}
+
+static int index_layer(struct importer *im, struct member *m, const char *diff_id)
+{
 	struct strata_layer_info info;
 	struct strata_layer *layer;
-	char proc[PATH_MAX], actual[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
-	int rc = 0, lock;
+	char actual[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
+	int rc = 0;
 
 	/* The store has this layer uncompressed, and mounts use that one: only
 	 * check that this blob decompresses to it. */
@@ -410,25 +451,9 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 		return 0;
 	}
 
-	if (!blob_stored(im->store, &m->blob) ||
-	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
 	layer_cache_key(diff_id, m->blob.digest, key);
-	lo.cache_key = key;
-	lock = layer_cache_lock(im->store, key);
-	import_built_key(im, key, m->blob.digest);
-	rc = strata_layer_open_tar(proc, &lo, &layer, im->err);
-	if (lock >= 0)
-		close(lock);
-	if (rc) {
-		char why[sizeof(im->err->msg)];
-
-		/* The message names /proc/self/fd/N; name the layer instead. */
-		const char *colon = strstr(im->err->msg, ": ");
-		snprintf(why, sizeof(why), "%s", colon ? colon + 2 : im->err->msg);
-		return strata_fail(im->err, im->err->code, im->err->sys_errno, "%s: layer %s: %s",
-		                   im->what, m->blob.digest, why);
-	}
+	if (import_open_layer(im, m, key, &layer))
+		return -1;
 	strata_layer_info(layer, &info);
 	if (info.diff_id[0] && strcmp(info.diff_id, diff_id) != 0)
 		rc = strata_fail(im->err, STRATA_ERR_CORRUPT, 0,

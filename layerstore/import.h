@@ -3,6 +3,8 @@
 #ifndef STRATA_IMPORT_H
 #define STRATA_IMPORT_H
 
+#include <archive.h>
+
 #include "store.h"
 
 /* A file of the thing being imported, hashed into an unnamed temp file. */
@@ -77,6 +79,21 @@ int import_add_image(struct importer *im, const char *digest, uint64_t size, con
 int import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,
                          json_t *layers, char digest[STORE_DIGEST_MAX], uint64_t *size);
 void import_progress(struct importer *im, uint64_t add);
+
+/* A libarchive read callback on a file, counting progress as it goes. */
+struct import_reader {
+	struct importer *im;
+	int fd;
+	char buf[1 << 16];
+};
+la_ssize_t import_read(struct archive *a, void *ctx, const void **buf);
+
+/* Opens @m's layer to index it under cache entry @key, holding the entry's
+ * lock: the stored blob when there is one (the index must name the inode
+ * that stays), else the temp file.  The entry is noted, to go again if the
+ * import fails; errors name the layer, not /proc/self/fd/N. */
+int import_open_layer(struct importer *im, struct member *m, const char *key,
+                      struct strata_layer **out);
 
 /* What a layer file starts with. */
 enum layer_magic { MAGIC_TAR, MAGIC_GZIP, MAGIC_ZSTD, MAGIC_OTHER };

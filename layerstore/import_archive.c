@@ -23,29 +23,6 @@
 /* Enough for any real image archive; a root file system has far more. */
 #define MAX_MEMBERS 65536
 
-struct scan_source {
-	struct importer *im;
-	int fd;
-	char buf[1 << 16];
-};
-
-static la_ssize_t scan_read(struct archive *a, void *ctx, const void **buf)
-{
-	struct scan_source *src = ctx;
-	ssize_t n;
-
-	do
-		n = read(src->fd, src->buf, sizeof(src->buf));
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	import_progress(src->im, (uint64_t)n);
-	*buf = src->buf;
-	return n;
-}
-
 static bool is_hex64(const char *s, size_t n)
 {
 	return n == 64 && strspn(s, "0123456789abcdef") >= 64;
@@ -156,7 +133,7 @@ static int scan_member(struct importer *im, struct archive *a, struct archive_en
 
 int archive_scan(struct importer *im, int fd)
 {
-	struct scan_source *src = malloc(sizeof(*src));
+	struct import_reader *src = malloc(sizeof(*src));
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
 	bool first = true;
@@ -170,7 +147,7 @@ int archive_scan(struct importer *im, int fd)
 	src->fd = fd;
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
-	if (archive_read_open(a, src, NULL, scan_read, NULL) != ARCHIVE_OK) {
+	if (archive_read_open(a, src, NULL, import_read, NULL) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
 		            archive_error_string(a) ?: "cannot read");
 		goto out;

@@ -42,33 +42,10 @@ static int copy_raw(struct importer *im, int fd, struct member *m)
 	return 0;
 }
 
-struct counted_fd {
-	struct importer *im;
-	int fd;
-	char buf[1 << 16];
-};
-
-static la_ssize_t counted_read(struct archive *a, void *ctx, const void **buf)
-{
-	struct counted_fd *c = ctx;
-	ssize_t n;
-
-	do
-		n = read(c->fd, c->buf, sizeof(c->buf));
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	import_progress(c->im, (uint64_t)n);
-	*buf = c->buf;
-	return n;
-}
-
 /* A compression without an OCI media type: store the tar inside. */
 static int copy_decompressed(struct importer *im, int fd, struct member *m)
 {
-	struct counted_fd *c = malloc(sizeof(*c));
+	struct import_reader *c = malloc(sizeof(*c));
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
 	const void *buf;
@@ -84,7 +61,7 @@ static int copy_decompressed(struct importer *im, int fd, struct member *m)
 	c->fd = fd;
 	archive_read_support_filter_all(a);
 	archive_read_support_format_raw(a);
-	if (archive_read_open(a, c, NULL, counted_read, NULL) != ARCHIVE_OK ||
+	if (archive_read_open(a, c, NULL, import_read, NULL) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
 		            archive_error_string(a) ?: "cannot read");
@@ -165,35 +142,15 @@ static json_t *make_config(struct importer *im, int fd, const char *diff_id)
 static int index_bare(struct importer *im, struct member *m, bool compressed,
                       char diff_id[STORE_DIGEST_MAX])
 {
-	struct strata_layer_options lo = {
-	    .cache_dir = im->store->layer_cache,
-	    .want_diff_id = true,
-	    .warn = im->opts->warn,
-	    .warn_ctx = im->opts->warn_ctx,
-	};
 	struct strata_layer_info info;
 	struct strata_layer *layer;
-	char key[96], proc[PATH_MAX], from[128], to[128];
+	char key[96], from[128], to[128], final[LAYER_KEY_MAX];
 	bool keep_temp;
 	int dirfd, rc = 0;
 
 	snprintf(key, sizeof(key), "import-%ld-%.16s", (long)getpid(), digest_hex(m->blob.digest));
-	lo.cache_key = compressed ? key : digest_hex(m->blob.digest);
-	if (!compressed)
-		import_built_key(im, lo.cache_key, m->blob.digest);
-	/* Already stored (a second import): index the stored file, whose inode
-	 * the index must name. */
-	if (compressed || !blob_stored(im->store, &m->blob) ||
-	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)) < 0)
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
-	if (strata_layer_open_tar(proc, &lo, &layer, im->err)) {
-		const char *colon = strstr(im->err->msg, ": ");
-		char why[sizeof(im->err->msg)];
-
-		snprintf(why, sizeof(why), "%s", colon ? colon + 2 : im->err->msg);
-		return strata_fail(im->err, im->err->code, im->err->sys_errno, "%s: %s", im->what,
-		                   why);
-	}
+	if (import_open_layer(im, m, compressed ? key : digest_hex(m->blob.digest), &layer))
+		return -1;
 	strata_layer_info(layer, &info);
 	snprintf(diff_id, STORE_DIGEST_MAX, "%s", compressed ? info.diff_id : m->blob.digest);
 	strata_layer_close(layer);
@@ -207,14 +164,12 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 	 * index; mounts rebuild it if it is missing. */
 	keep_temp = !blob_exists(im->store, diff_id) && !blob_stored(im->store, &m->blob);
 	dirfd = open(im->store->layer_cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	layer_cache_key(diff_id, m->blob.digest, final);
+	if (keep_temp)
+		import_built_key(im, final, m->blob.digest);
 	for (int i = 0; i < 2 && dirfd >= 0 && rc == 0; i++) {
 		const char *ext = i ? ".tar" : ".idx";
 
-		char final[LAYER_KEY_MAX];
-
-		layer_cache_key(diff_id, m->blob.digest, final);
-		if (i == 0)
-			import_built_key(im, final, m->blob.digest);
 		snprintf(from, sizeof(from), "%s%s", key, ext);
 		snprintf(to, sizeof(to), "%s%s", final, ext);
 		if (!keep_temp)
@@ -223,11 +178,14 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 			rc = strata_fail(im->err, STRATA_ERR_SYS, errno, "%s/%s: %s",
 			                 im->store->layer_cache, to, strerror(errno));
 	}
-	if (dirfd < 0)
+	if (dirfd < 0) {
 		rc = strata_fail(im->err, STRATA_ERR_SYS, errno, "%s: %s", im->store->layer_cache,
 		                 strerror(errno));
-	else
+	} else {
+		snprintf(from, sizeof(from), "%s.lock", key); /* the temp key's */
+		unlinkat(dirfd, from, 0);
 		close(dirfd);
+	}
 	return rc;
 }
 

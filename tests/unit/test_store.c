@@ -13,6 +13,7 @@
  * suite; they fail until the store is fixed, so they run only with
  * STRATA_KNOWN_BUGS=1 (then move them to the main case).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -110,6 +111,27 @@ static int count_sub(struct fx *f, const char *rel)
 	char *p = store_file(f, rel);
 	int n = tl_count_dir(p);
 
+	free(p);
+	return n;
+}
+
+/* Cache entries (indexes and copies) in strata/layers; the .lock files
+ * that serialize building them are not entries. */
+static int count_caches(struct fx *f)
+{
+	char *p = store_file(f, "strata/layers");
+	DIR *d = opendir(p);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		n += len > 4 && (strcmp(de->d_name + len - 4, ".idx") == 0 ||
+		                 strcmp(de->d_name + len - 4, ".tar") == 0);
+	}
+	if (d)
+		closedir(d);
 	free(p);
 	return n;
 }
@@ -1246,7 +1268,7 @@ static void check_bare_import(bool gzip)
 	p = store_file(&f, want);
 	ck_assert_msg(access(p, F_OK) == 0, "%s: %s", p, strerror(errno));
 	free(p);
-	ck_assert_int_eq(count_sub(&f, "strata/layers"), gzip ? 2 : 1);
+	ck_assert_int_eq(count_caches(&f), gzip ? 2 : 1);
 	store_image_free(img);
 	free(imp.name);
 	free(b.path);
