@@ -15,8 +15,6 @@
  * writes the uncompressed stream to the cached copy.  So each layer is
  * decompressed exactly once.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +27,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "archive_dl.h"
 #include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
@@ -53,17 +52,17 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 	if (t->gz) {
 		if (gz_reader_next(t->gz, buf, size) == 0)
 			return 0;
-		archive_set_error(a, EIO, "%s", t->gz->why);
+		sym_archive_set_error(a, EIO, "%s", t->gz->why);
 		return -1;
 	}
-	r = archive_read_data_block(t->raw, buf, size, &offset);
+	r = sym_archive_read_data_block(t->raw, buf, size, &offset);
 	if (r == ARCHIVE_EOF) {
 		*size = 0;
 		return 0;
 	}
 	if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
 		return 0;
-	archive_set_error(a, archive_errno(t->raw), "%s", archive_error_string(t->raw));
+	sym_archive_set_error(a, sym_archive_errno(t->raw), "%s", sym_archive_error_string(t->raw));
 	return -1;
 }
 
@@ -79,12 +78,12 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 	if (size && t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, size) < 0) {
 		int en = errno;
 
-		archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
+		sym_archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
 		t->write_errno = en;
 		return -1;
 	}
 	if (size && t->sha && !EVP_DigestUpdate(t->sha, *buf, size)) {
-		archive_set_error(a, ENOMEM, "sha256 failed");
+		sym_archive_set_error(a, ENOMEM, "sha256 failed");
 		return -1;
 	}
 	t->total += size;
@@ -125,7 +124,7 @@ static int read_entries(struct builder *b, struct archive *a)
 	bool any = false;
 	int r;
 
-	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	while ((r = sym_archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		any = true;
 		if (builder_add_entry(b, a, ae))
 			return -1;
@@ -133,18 +132,19 @@ static int read_entries(struct builder *b, struct archive *a)
 	/* libarchive says EILSEQ both for "not a tar" and for a header cut
 	 * short; after a good member it can only be damage. */
 	if (r != ARCHIVE_EOF)
-		return builder_archive_failed(
-		    b, a,
-		    !any && archive_errno(a) == EILSEQ ? STRATA_ERR_FORMAT : STRATA_ERR_CORRUPT);
+		return builder_archive_failed(b, a,
+		                              !any && sym_archive_errno(a) == EILSEQ
+		                                  ? STRATA_ERR_FORMAT
+		                                  : STRATA_ERR_CORRUPT);
 	return 0;
 }
 
 static struct archive *tar_reader(void)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = sym_archive_read_new();
 
 	if (a)
-		archive_read_support_format_tar(a);
+		sym_archive_read_support_format_tar(a);
 	return a;
 }
 
@@ -155,13 +155,14 @@ static int index_plain(struct builder *b, int fd)
 
 	if (!a)
 		return builder_nomem(b);
-	if (lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, fd, 128 * 1024) != ARCHIVE_OK) {
+	if (lseek(fd, 0, SEEK_SET) < 0 ||
+	    sym_archive_read_open_fd(a, fd, 128 * 1024) != ARCHIVE_OK) {
 		rc = builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
 	}
 	rc = read_entries(b, a);
 out:
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	return rc;
 }
 
@@ -173,7 +174,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 	const void *buf;
 	int rc;
 
-	if (archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP) {
+	if (sym_archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP) {
 		t.gz = malloc(sizeof(*t.gz));
 		if (!t.gz)
 			return builder_nomem(b);
@@ -194,7 +195,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		rc = builder_nomem(b);
 		goto out;
 	}
-	if (archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
+	if (sym_archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
 		rc = builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
 	}
@@ -222,7 +223,7 @@ out:
 		b->err->sys_errno = t.write_errno;
 	}
 	if (a)
-		archive_read_free(a);
+		sym_archive_read_free(a);
 	EVP_MD_CTX_free(t.sha);
 	if (t.gz) {
 		gz_reader_end(t.gz);
@@ -235,21 +236,21 @@ out:
  * feed the tar reader for compressed layers. */
 static int open_raw(struct builder *b, int fd, struct archive **out, int *filter)
 {
-	struct archive *raw = archive_read_new();
+	struct archive *raw = sym_archive_read_new();
 	struct archive_entry *ae;
 	int r;
 
 	if (!raw)
 		return builder_nomem(b);
-	archive_read_support_filter_all(raw);
-	archive_read_support_format_raw(raw);
-	if (archive_read_open_fd(raw, fd, 128 * 1024) != ARCHIVE_OK ||
-	    ((r = archive_read_next_header(raw, &ae)) != ARCHIVE_OK && r != ARCHIVE_WARN)) {
+	sym_archive_read_support_filter_all(raw);
+	sym_archive_read_support_format_raw(raw);
+	if (sym_archive_read_open_fd(raw, fd, 128 * 1024) != ARCHIVE_OK ||
+	    ((r = sym_archive_read_next_header(raw, &ae)) != ARCHIVE_OK && r != ARCHIVE_WARN)) {
 		r = builder_archive_failed(b, raw, STRATA_ERR_FORMAT);
-		archive_read_free(raw);
+		sym_archive_read_free(raw);
 		return r;
 	}
-	*filter = archive_filter_code(raw, 0);
+	*filter = sym_archive_filter_code(raw, 0);
 	*out = raw;
 	return 0;
 }
@@ -271,7 +272,7 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	if (open_raw(b, fd, &raw, &filter))
 		return -1;
 	if (filter == ARCHIVE_FILTER_NONE) {
-		archive_read_free(raw);
+		sym_archive_read_free(raw);
 		b->stream_size = src->size;
 		rc = index_plain(b, fd);
 		return rc ? rc : builder_write(b, src, IX_COMP_NONE, false, index_path);
@@ -303,7 +304,7 @@ out:
 		unlink(copy_tmp);
 		free(copy_tmp);
 	}
-	archive_read_free(raw);
+	sym_archive_read_free(raw);
 	return rc;
 }
 
@@ -314,6 +315,8 @@ int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
 	locale_t utf8, old = (locale_t)0;
 	int rc;
 
+	if (archive_dl_load(err))
+		return -1;
 	/* libarchive converts pax (UTF-8) names to the current locale's charset;
 	 * in the C locale that mangles non-ASCII names.  Use UTF-8 for this
 	 * thread only, so names pass through byte for byte. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive_dl.h"
 #include "index_tree.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -264,8 +265,8 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_
 
 	e->xattr_first = (uint32_t)b->n_xattrs;
 	e->n_xattrs = 0;
-	archive_entry_xattr_reset(ae);
-	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
+	sym_archive_entry_xattr_reset(ae);
+	while (sym_archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
 		struct ix_xattr *x;
 
 		if (xattr_seen(b, e, name))
@@ -305,8 +306,8 @@ static int add_extent(struct builder *b, struct ix_entry *e, uint64_t logical, u
 
 int builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code)
 {
-	const char *msg = archive_error_string(a);
-	int en = archive_errno(a);
+	const char *msg = sym_archive_error_string(a);
+	int en = sym_archive_errno(a);
 
 	if (en == ENOMEM)
 		return builder_nomem(b);
@@ -325,8 +326,8 @@ static int record_sparse_data(struct builder *b, struct archive *a, struct ix_en
 	e->flags |= IXE_SPARSE;
 	e->ext_first = (uint32_t)b->n_extents;
 	e->n_ext = 0;
-	while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
-		uint64_t pos = (uint64_t)archive_filter_bytes(a, 0);
+	while ((r = sym_archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+		uint64_t pos = (uint64_t)sym_archive_filter_bytes(a, 0);
 
 		if (add_extent(b, e, (uint64_t)offset, pos, size))
 			return -1;
@@ -338,11 +339,11 @@ static int record_sparse_data(struct builder *b, struct archive *a, struct ix_en
 
 static void set_attrs(struct ix_entry *e, struct archive_entry *ae)
 {
-	e->mode = archive_entry_mode(ae);
-	e->uid = (uint32_t)archive_entry_uid(ae);
-	e->gid = (uint32_t)archive_entry_gid(ae);
-	e->mtime_sec = archive_entry_mtime(ae);
-	e->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
+	e->mode = sym_archive_entry_mode(ae);
+	e->uid = (uint32_t)sym_archive_entry_uid(ae);
+	e->gid = (uint32_t)sym_archive_entry_gid(ae);
+	e->mtime_sec = sym_archive_entry_mtime(ae);
+	e->mtime_nsec = (uint32_t)sym_archive_entry_mtime_nsec(ae);
 	e->size = 0;
 	e->data_off = 0;
 	e->rdev = 0;
@@ -395,24 +396,24 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
                        const char *name, bool *skipped)
 {
 	struct ix_entry *e = &b->nodes[id].e;
-	const char *hl = archive_entry_hardlink(ae);
+	const char *hl = sym_archive_entry_hardlink(ae);
 
 	*skipped = false;
 	if (hl)
 		return add_hardlink(b, &b->nodes[id], hl, name, skipped);
 	switch (e->mode & S_IFMT) {
 	case S_IFREG:
-		e->size = (uint64_t)archive_entry_size(ae);
-		if (archive_entry_sparse_reset(ae) > 0)
+		e->size = (uint64_t)sym_archive_entry_size(ae);
+		if (sym_archive_entry_sparse_reset(ae) > 0)
 			return record_sparse_data(b, a, &b->nodes[id].e);
-		e->data_off = (uint64_t)archive_filter_bytes(a, 0);
+		e->data_off = (uint64_t)sym_archive_filter_bytes(a, 0);
 		return 0;
 	case S_IFLNK: {
-		const char *t = archive_entry_symlink(ae);
+		const char *t = sym_archive_entry_symlink(ae);
 		size_t len;
 
 		if (!t)
-			t = archive_entry_symlink_utf8(ae);
+			t = sym_archive_entry_symlink_utf8(ae);
 		if (!t) {
 			warn(b, name, "symlink without a target");
 			*skipped = true;
@@ -427,7 +428,7 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 	}
 	case S_IFCHR:
 	case S_IFBLK:
-		e->rdev = archive_entry_rdev(ae);
+		e->rdev = sym_archive_entry_rdev(ae);
 		return 0;
 	case S_IFDIR:
 	case S_IFIFO:
@@ -512,7 +513,7 @@ static int add_whiteout(struct builder *b, uint32_t dir, const char *wname, size
 
 int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae)
 {
-	const char *name = archive_entry_pathname(ae);
+	const char *name = sym_archive_entry_pathname(ae);
 	const char *comp[MAX_DEPTH];
 	size_t clen[MAX_DEPTH], n;
 	const char *why = NULL;
@@ -520,7 +521,7 @@ int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry
 	bool skipped;
 
 	if (!name)
-		name = archive_entry_pathname_utf8(ae);
+		name = sym_archive_entry_pathname_utf8(ae);
 	if (!name) {
 		warn(b, "?", "entry without a name");
 		return 0;
@@ -530,7 +531,7 @@ int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry
 		return 0;
 	}
 	if (n == 0) { /* "./" or "/": the root's own attributes */
-		if (archive_entry_filetype(ae) != AE_IFDIR) {
+		if (sym_archive_entry_filetype(ae) != AE_IFDIR) {
 			warn(b, name, "the layer root is not a directory");
 			return 0;
 		}
@@ -547,7 +548,7 @@ int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry
 		return add_whiteout(b, dir, comp[n - 1], clen[n - 1], name);
 
 	id = node_find(b, dir, comp[n - 1], clen[n - 1]);
-	if (id != NO_NODE && is_dir(&b->nodes[id]) && archive_entry_filetype(ae) != AE_IFDIR) {
+	if (id != NO_NODE && is_dir(&b->nodes[id]) && sym_archive_entry_filetype(ae) != AE_IFDIR) {
 		/* A directory replaced by a non-directory later in the same tar:
 		 * its subtree is gone, as when GNU tar extracts it. */
 		uint32_t opaque = b->nodes[id].e.flags & IXE_OPAQUE;

@@ -7,8 +7,6 @@
  * fixed order, owner root, mtime 0.  A file is written beside its final name
  * and renamed into place only when complete.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "store.h"
 #include "sys.h"
 
@@ -29,26 +28,26 @@ struct writer {
 
 static int wfail(struct writer *w)
 {
-	int en = archive_errno(w->a);
+	int en = sym_archive_errno(w->a);
 
 	return strata_fail(w->err, STRATA_ERR_SYS, en > 0 ? en : EIO, "%s: %s", w->what,
-	                   archive_error_string(w->a) ?: strerror(en > 0 ? en : EIO));
+	                   sym_archive_error_string(w->a) ?: strerror(en > 0 ? en : EIO));
 }
 
 static int add_header(struct writer *w, const char *name, mode_t type, uint64_t size)
 {
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = sym_archive_entry_new();
 	int r;
 
 	if (!e)
 		return strata_fail(w->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, type);
-	archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
-	archive_entry_set_size(e, type == AE_IFDIR ? 0 : (la_int64_t)size);
-	archive_entry_set_mtime(e, 0, 0);
-	r = archive_write_header(w->a, e);
-	archive_entry_free(e);
+	sym_archive_entry_set_pathname(e, name);
+	sym_archive_entry_set_filetype(e, type);
+	sym_archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+	sym_archive_entry_set_size(e, type == AE_IFDIR ? 0 : (la_int64_t)size);
+	sym_archive_entry_set_mtime(e, 0, 0);
+	r = sym_archive_write_header(w->a, e);
+	sym_archive_entry_free(e);
 	return r == ARCHIVE_OK ? 0 : wfail(w);
 }
 
@@ -61,7 +60,7 @@ static int add_bytes(struct writer *w, const char *name, const void *buf, size_t
 {
 	if (add_header(w, name, AE_IFREG, len))
 		return -1;
-	if (len && archive_write_data(w->a, buf, len) != (la_ssize_t)len)
+	if (len && sym_archive_write_data(w->a, buf, len) != (la_ssize_t)len)
 		return wfail(w);
 	return 0;
 }
@@ -81,7 +80,7 @@ static int add_fd(struct writer *w, const char *name, int fd, uint64_t size)
 			return strata_fail(w->err, STRATA_ERR_SYS, n < 0 ? errno : EIO,
 			                   "%s: reading %s: %s", w->what, name,
 			                   n < 0 ? strerror(errno) : "file shrank");
-		if (archive_write_data(w->a, buf, (size_t)n) != n)
+		if (sym_archive_write_data(w->a, buf, (size_t)n) != n)
 			return wfail(w);
 		done += (uint64_t)n;
 	}
@@ -271,7 +270,7 @@ int store_export(struct store *s, const char *ref, enum store_export_format fmt,
 	char *tmp = NULL, *name = NULL;
 	int fd = -1, rc = -1;
 
-	if (store_resolve(s, ref, &img, err))
+	if (archive_dl_load(err) || store_resolve(s, ref, &img, err))
 		return -1;
 	name = tag_of(s, ref, img);
 	if (fmt == STORE_EXPORT_DOCKER && ensure_copies(s, img, err))
@@ -283,20 +282,20 @@ int store_export(struct store *s, const char *ref, enum store_export_format fmt,
 		strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	w.a = archive_write_new();
-	if (!w.a || archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
-	    archive_write_open_fd(w.a, fd) != ARCHIVE_OK) {
+	w.a = sym_archive_write_new();
+	if (!w.a || sym_archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
+	    sym_archive_write_open_fd(w.a, fd) != ARCHIVE_OK) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "%s: cannot start the archive", path);
 		goto out;
 	}
 	rc = fmt == STORE_EXPORT_OCI ? write_oci(s, &w, img, name) : write_docker(s, &w, img, name);
-	if (rc == 0 && archive_write_close(w.a) != ARCHIVE_OK)
+	if (rc == 0 && sym_archive_write_close(w.a) != ARCHIVE_OK)
 		rc = wfail(&w);
 	if (rc == 0 && tmp && (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0))
 		rc = strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
 out:
 	if (w.a)
-		archive_write_free(w.a);
+		sym_archive_write_free(w.a);
 	if (tmp) {
 		close(fd);
 		if (rc)

@@ -21,6 +21,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "import.h"
 #include "sys.h"
 
@@ -56,7 +57,7 @@ la_ssize_t import_read(struct archive *a, void *ctx, const void **buf)
 		n = read(r->fd, r->buf, sizeof(r->buf));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
+		sym_archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
 	}
 	import_progress(r->im, (uint64_t)n);
@@ -632,6 +633,8 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 	if (s->tmp_fd < 0)
 		return strata_fail(err, STRATA_ERR_SYS, EACCES, "store %s: cannot write to it",
 		                   s->root);
+	if (archive_dl_load(err))
+		return -1;
 	if (store_import_lock(s, false, err))
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);

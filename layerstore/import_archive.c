@@ -10,14 +10,13 @@
  * manifest.json, repositories, blobs/, a <64 hex> directory or a <64 hex>.*
  * file; a root file system does not.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "import.h"
 
 /* Enough for any real image archive; a root file system has far more. */
@@ -53,7 +52,7 @@ static int capture(struct importer *im, struct archive *a, struct member *m)
 
 	if (blob_writer_start(im->store, &m->blob, im->err))
 		return -1;
-	while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
 		/* Sparse members would need holes filled; image archives have none. */
 		if ((uint64_t)off != m->blob.size) {
 			blob_writer_abort(&m->blob);
@@ -68,9 +67,9 @@ static int capture(struct importer *im, struct archive *a, struct member *m)
 	}
 	if (r != ARCHIVE_EOF || blob_writer_finish(&m->blob, im->err)) {
 		if (r != ARCHIVE_EOF)
-			strata_fail(im->err, STRATA_ERR_CORRUPT, archive_errno(a),
+			strata_fail(im->err, STRATA_ERR_CORRUPT, sym_archive_errno(a),
 			            "%s: member '%s': %s", im->what, m->path,
-			            archive_error_string(a) ?: "truncated");
+			            sym_archive_error_string(a) ?: "truncated");
 		blob_writer_abort(&m->blob);
 		return -1;
 	}
@@ -98,9 +97,9 @@ static int add_link(struct importer *im, struct member *m, const char *target, b
 
 static int scan_member(struct importer *im, struct archive *a, struct archive_entry *ae)
 {
-	const char *name = archive_entry_pathname(ae);
-	const char *hard = archive_entry_hardlink(ae);
-	mode_t type = archive_entry_filetype(ae);
+	const char *name = sym_archive_entry_pathname(ae);
+	const char *hard = sym_archive_entry_hardlink(ae);
+	mode_t type = sym_archive_entry_filetype(ae);
 	struct member *m;
 
 	if (!name)
@@ -127,14 +126,14 @@ static int scan_member(struct importer *im, struct archive *a, struct archive_en
 	if (hard)
 		return add_link(im, m, hard, true);
 	if (type == AE_IFLNK)
-		return add_link(im, m, archive_entry_symlink(ae) ?: "", false);
+		return add_link(im, m, sym_archive_entry_symlink(ae) ?: "", false);
 	return capture(im, a, m);
 }
 
 int archive_scan(struct importer *im, int fd)
 {
 	struct import_reader *src = malloc(sizeof(*src));
-	struct archive *a = archive_read_new();
+	struct archive *a = sym_archive_read_new();
 	struct archive_entry *ae;
 	bool first = true;
 	int r, rc = -1;
@@ -145,15 +144,15 @@ int archive_scan(struct importer *im, int fd)
 	}
 	src->im = im;
 	src->fd = fd;
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open(a, src, NULL, import_read, NULL) != ARCHIVE_OK) {
+	sym_archive_read_support_filter_all(a);
+	sym_archive_read_support_format_tar(a);
+	if (sym_archive_read_open(a, src, NULL, import_read, NULL) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
-		            archive_error_string(a) ?: "cannot read");
+		            sym_archive_error_string(a) ?: "cannot read");
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		const char *name = archive_entry_pathname(ae) ?: "";
+	while ((r = sym_archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *name = sym_archive_entry_pathname(ae) ?: "";
 
 		/* "./", the root of a `tar -C dir -cf x.tar .`, says nothing yet. */
 		if (first && strspn(name, "./") == strlen(name) && strstr(name, "..") == NULL)
@@ -170,13 +169,13 @@ int archive_scan(struct importer *im, int fd)
 		strata_fail(im->err, first ? STRATA_ERR_FORMAT : STRATA_ERR_CORRUPT, 0, "%s: %s",
 		            im->what,
 		            first ? "not a tar archive, an image archive or an OCI layout"
-		                  : archive_error_string(a) ?: "truncated or damaged");
+		                  : sym_archive_error_string(a) ?: "truncated or damaged");
 		goto out;
 	}
 	/* An empty tar is a valid (empty) layer. */
 	rc = first ? 1 : 0;
 out:
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	free(src);
 	if (rc == 1 && lseek(fd, 0, SEEK_SET) < 0)
 		rc = strata_fail(im->err, STRATA_ERR_SYS, errno, "%s: %s", im->what,

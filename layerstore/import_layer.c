@@ -7,8 +7,6 @@
  * time from the file's mtime, so importing the same file twice yields the
  * same image.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "import.h"
 #include "sys.h"
 
@@ -46,7 +45,7 @@ static int copy_raw(struct importer *im, int fd, struct member *m)
 static int copy_decompressed(struct importer *im, int fd, struct member *m)
 {
 	struct import_reader *c = malloc(sizeof(*c));
-	struct archive *a = archive_read_new();
+	struct archive *a = sym_archive_read_new();
 	struct archive_entry *ae;
 	const void *buf;
 	size_t size;
@@ -59,25 +58,25 @@ static int copy_decompressed(struct importer *im, int fd, struct member *m)
 	}
 	c->im = im;
 	c->fd = fd;
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open(a, c, NULL, import_read, NULL) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+	sym_archive_read_support_filter_all(a);
+	sym_archive_read_support_format_raw(a);
+	if (sym_archive_read_open(a, c, NULL, import_read, NULL) != ARCHIVE_OK ||
+	    sym_archive_read_next_header(a, &ae) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
-		            archive_error_string(a) ?: "cannot read");
+		            sym_archive_error_string(a) ?: "cannot read");
 		goto out;
 	}
-	while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
 		if (blob_writer_write(&m->blob, buf, size, im->err))
 			goto out;
 	if (r != ARCHIVE_EOF) {
 		strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: %s", im->what,
-		            archive_error_string(a) ?: "damaged");
+		            sym_archive_error_string(a) ?: "damaged");
 		goto out;
 	}
 	rc = 0;
 out:
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	free(c);
 	return rc;
 }

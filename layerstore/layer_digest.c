@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The diff-id of a compressed layer: SHA-256 of what it decompresses to. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "store.h"
 
 int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 {
-	struct archive *a = archive_read_new();
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	struct archive *a;
+	EVP_MD_CTX *sha;
 	struct archive_entry *ae;
 	unsigned char md[32];
 	const void *buf;
@@ -18,23 +17,28 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 	la_int64_t off;
 	int r, rc = -1;
 
+	if (archive_dl_load(err))
+		return -1;
+	a = sym_archive_read_new();
+	sha = EVP_MD_CTX_new();
 	if (!a || !sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
-	if (lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, fd, 1 << 17) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+	sym_archive_read_support_filter_all(a);
+	sym_archive_read_support_format_raw(a);
+	if (lseek(fd, 0, SEEK_SET) < 0 || sym_archive_read_open_fd(a, fd, 1 << 17) != ARCHIVE_OK ||
+	    sym_archive_read_next_header(a, &ae) != ARCHIVE_OK) {
 		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s",
-		            archive_error_string(a) ?: "unreadable");
+		            sym_archive_error_string(a) ?: "unreadable");
 		goto out;
 	}
-	while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
 		if (!EVP_DigestUpdate(sha, buf, size))
 			break;
 	if (r != ARCHIVE_EOF) {
-		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s", archive_error_string(a) ?: "damaged");
+		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s",
+		            sym_archive_error_string(a) ?: "damaged");
 		goto out;
 	}
 	if (EVP_DigestFinal_ex(sha, md, NULL)) {
@@ -43,6 +47,6 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 	}
 out:
 	EVP_MD_CTX_free(sha);
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	return rc;
 }

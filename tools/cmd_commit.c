@@ -9,8 +9,6 @@
  * --reproducible (times clamped to SOURCE_DATE_EPOCH, else 0) the same upper
  * always makes the same digest.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -20,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "cli.h"
 #include "container.h"
 #include "source.h"
@@ -66,7 +65,8 @@ static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t 
 	struct commit *c = ctx;
 
 	if (store_layer_write(c->w, buf, len, &c->err)) {
-		archive_set_error(a, c->err.sys_errno ? c->err.sys_errno : EIO, "%s", c->err.msg);
+		sym_archive_set_error(a, c->err.sys_errno ? c->err.sys_errno : EIO, "%s",
+		                      c->err.msg);
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -75,8 +75,8 @@ static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t 
 static int fail_archive(struct commit *c, const char *path)
 {
 	if (!c->failed)
-		strata_fail(&c->err, STRATA_ERR_SYS, archive_errno(c->a), "/%s: %s", path,
-		            archive_error_string(c->a) ?: "cannot write");
+		strata_fail(&c->err, STRATA_ERR_SYS, sym_archive_errno(c->a), "/%s: %s", path,
+		            sym_archive_error_string(c->a) ?: "cannot write");
 	c->failed = 1;
 	return -1;
 }
@@ -84,37 +84,37 @@ static int fail_archive(struct commit *c, const char *path)
 static void set_times(struct commit *c, struct archive_entry *ae, const struct stat *st)
 {
 	if (c->reproducible && st->st_mtime > c->epoch)
-		archive_entry_set_mtime(ae, c->epoch, 0);
+		sym_archive_entry_set_mtime(ae, c->epoch, 0);
 	else
-		archive_entry_set_mtime(ae, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+		sym_archive_entry_set_mtime(ae, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 }
 
 /* An empty marker file: a whiteout or an opaque directory's. */
 static int write_marker(struct commit *c, const char *dir, const char *name,
                         const struct stat *like)
 {
-	struct archive_entry *ae = archive_entry_new();
+	struct archive_entry *ae = sym_archive_entry_new();
 	char *path = NULL;
 	int rc;
 
 	if (!ae || asprintf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
-		archive_entry_free(ae);
+		sym_archive_entry_free(ae);
 		return fail_archive(c, name);
 	}
-	archive_entry_set_pathname(ae, path);
-	archive_entry_set_filetype(ae, AE_IFREG);
-	archive_entry_set_perm(ae, 0);
-	archive_entry_set_size(ae, 0);
+	sym_archive_entry_set_pathname(ae, path);
+	sym_archive_entry_set_filetype(ae, AE_IFREG);
+	sym_archive_entry_set_perm(ae, 0);
+	sym_archive_entry_set_size(ae, 0);
 	set_times(c, ae, like);
-	rc = archive_write_header(c->a, ae) == ARCHIVE_OK ? 0 : fail_archive(c, path);
-	archive_entry_free(ae);
+	rc = sym_archive_write_header(c->a, ae) == ARCHIVE_OK ? 0 : fail_archive(c, path);
+	sym_archive_entry_free(ae);
 	free(path);
 	return rc;
 }
 
 static int add_sparse(void *ctx, uint64_t off, uint64_t len)
 {
-	archive_entry_sparse_add_entry(ctx, (la_int64_t)off, (la_int64_t)len);
+	sym_archive_entry_sparse_add_entry(ctx, (la_int64_t)off, (la_int64_t)len);
 	return 0;
 }
 
@@ -138,7 +138,7 @@ static int write_data(struct commit *c, const struct strata_entry *e)
 			return strata_fail(&c->err, STRATA_ERR_SYS, n < 0 ? errno : EIO, "/%s: %s",
 			                   e->path, strerror(n < 0 ? errno : EIO));
 		}
-		if (archive_write_data(c->a, buf, (size_t)n) != n)
+		if (sym_archive_write_data(c->a, buf, (size_t)n) != n)
 			return fail_archive(c, e->path);
 		off += (uint64_t)n;
 	}
@@ -159,44 +159,44 @@ static int write_entry(struct commit *c, const struct strata_entry *e)
 		fprintf(stderr, "strata: commit: /%s: a socket, left out\n", e->path);
 		return 0;
 	}
-	ae = archive_entry_new();
+	ae = sym_archive_entry_new();
 	if (!ae)
 		return fail_archive(c, e->path);
 	first = first_name(c, e);
-	archive_entry_set_pathname(ae, e->path);
-	archive_entry_set_uid(ae, e->st.st_uid);
-	archive_entry_set_gid(ae, e->st.st_gid);
-	archive_entry_set_mode(ae, e->st.st_mode);
+	sym_archive_entry_set_pathname(ae, e->path);
+	sym_archive_entry_set_uid(ae, e->st.st_uid);
+	sym_archive_entry_set_gid(ae, e->st.st_gid);
+	sym_archive_entry_set_mode(ae, e->st.st_mode);
 	set_times(c, ae, &e->st);
 	for (uint32_t i = 0; strata_entry_xattr(e, i, &name, &value, &size); i++)
-		archive_entry_xattr_add_entry(ae, name, value, size);
+		sym_archive_entry_xattr_add_entry(ae, name, value, size);
 	if (first) {
-		archive_entry_set_hardlink(ae, first);
-		archive_entry_set_size(ae, 0);
+		sym_archive_entry_set_hardlink(ae, first);
+		sym_archive_entry_set_size(ae, 0);
 	} else if (S_ISREG(e->st.st_mode)) {
 		uint64_t data = 0;
 
-		archive_entry_set_size(ae, e->st.st_size);
+		sym_archive_entry_set_size(ae, e->st.st_size);
 		strata_entry_data_runs(e, count_data, &data);
 		if (data < (uint64_t)e->st.st_size) {
 			strata_entry_data_runs(e, add_sparse, ae);
 			/* A file that is all hole still needs one (empty) run. */
 			if (data == 0)
-				archive_entry_sparse_add_entry(ae, e->st.st_size, 0);
+				sym_archive_entry_sparse_add_entry(ae, e->st.st_size, 0);
 		}
 	} else if (S_ISLNK(e->st.st_mode)) {
 		char *target = strndup(e->link, e->link_len);
 
-		archive_entry_set_symlink(ae, target);
+		sym_archive_entry_set_symlink(ae, target);
 		free(target);
 	} else if (S_ISCHR(e->st.st_mode) || S_ISBLK(e->st.st_mode)) {
-		archive_entry_set_rdev(ae, e->st.st_rdev);
+		sym_archive_entry_set_rdev(ae, e->st.st_rdev);
 	}
-	if (archive_write_header(c->a, ae) != ARCHIVE_OK)
+	if (sym_archive_write_header(c->a, ae) != ARCHIVE_OK)
 		rc = fail_archive(c, e->path);
 	else if (S_ISREG(e->st.st_mode) && !first)
 		rc = write_data(c, e);
-	archive_entry_free(ae);
+	sym_archive_entry_free(ae);
 	return rc;
 }
 
@@ -270,26 +270,26 @@ static int build_layer(struct commit *c, struct store *s, enum store_compression
 	struct strata_layer *upper = c->src->layers[c->src->n_layers - 1];
 	int rc = -1;
 
-	if (store_layer_begin(s, comp, &c->w, &c->err))
+	if (archive_dl_load(&c->err) || store_layer_begin(s, comp, &c->w, &c->err))
 		return -1;
-	c->a = archive_write_new();
+	c->a = sym_archive_write_new();
 	/* pax: long names, big files, xattrs, sub-second times, sparse maps. */
-	if (!c->a || archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(c->a, 1) != ARCHIVE_OK ||
-	    archive_write_open(c->a, c, NULL, tar_out, NULL) != ARCHIVE_OK) {
+	if (!c->a || sym_archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
+	    sym_archive_write_set_bytes_in_last_block(c->a, 1) != ARCHIVE_OK ||
+	    sym_archive_write_open(c->a, c, NULL, tar_out, NULL) != ARCHIVE_OK) {
 		strata_fail(&c->err, STRATA_ERR_NOMEM, ENOMEM, "cannot start the layer tar");
 		goto out;
 	}
 	if (strata_layer_walk(upper, upper_entry, c) || c->failed)
 		goto out;
-	if (archive_write_close(c->a) != ARCHIVE_OK) {
+	if (sym_archive_write_close(c->a) != ARCHIVE_OK) {
 		fail_archive(c, "");
 		goto out;
 	}
 	rc = store_layer_finish(c->w, out, &c->err);
 out:
 	if (c->a)
-		archive_write_free(c->a);
+		sym_archive_write_free(c->a);
 	store_layer_abort(c->w);
 	return rc;
 }
