@@ -163,6 +163,12 @@ struct strata_union;
 int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strata_union **out,
                      struct strata_error *err);
 void strata_union_free(struct strata_union *u);
+/* Puts @base below the layers, filling in only what they lack: strata run's
+ * mount points (/proc, /dev, /etc/hosts...), so that a container need not
+ * make them in its writable layer.  Before mounting; takes ownership of
+ * @base on success and on failure. */
+int strata_union_set_base(struct strata_union *u, struct strata_layer *base,
+                          struct strata_error *err);
 /* Makes the union writable: @dir becomes its upper layer, a directory in
  * OCI changeset form (docs/upper-plan.md). */
 int strata_union_set_upper(struct strata_union *u, const char *dir, struct strata_error *err);

@@ -62,7 +62,11 @@ uint64_t union_ino(const struct strata_union *u, const struct union_src *top)
 
 	if (node == 0) /* only the union's root is a layer's root */
 		return 1;
-	return ((uint64_t)(top->layer + 1) << 40) | node;
+	/* The base layer numbers apart, so that adding it changes no number
+	 * the image's files had (upper files keep theirs in an xattr). */
+	if (top->layer < u->n_base)
+		return UNION_BASE_INO | node;
+	return ((uint64_t)(top->layer - u->n_base + 1) << 40) | node;
 }
 
 void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
@@ -262,6 +266,39 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	}
 	*out = u;
+	return 0;
+}
+
+int strata_union_set_base(struct strata_union *u, struct strata_layer *base,
+                          struct strata_error *err)
+{
+	struct strata_layer **layers;
+	struct inode *old_root = u->root;
+
+	if (u->n_base || u->n_layers >= UNION_MAX_LAYERS) {
+		strata_fail(err, STRATA_ERR_USAGE, 0, "%s: no room for a base layer", base->name);
+		strata_layer_close(base);
+		return -1;
+	}
+	layers = realloc(u->layers, (u->n_layers + 1) * sizeof(*layers));
+	if (!layers) {
+		strata_layer_close(base);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	}
+	memmove(layers + 1, layers, u->n_layers * sizeof(*layers));
+	layers[0] = base;
+	u->layers = layers;
+	u->n_layers++;
+	u->n_base = 1;
+	/* Every source index moved up by one: the root is made again (no
+	 * other inode exists yet). */
+	for (uint32_t i = 0; i < old_root->n_srcs; i++)
+		old_root->srcs[i].layer++;
+	if (make_root(u, err)) {
+		u->root = old_root;
+		return -1;
+	}
+	inode_free(old_root);
 	return 0;
 }
 

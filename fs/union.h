@@ -21,6 +21,9 @@
 #include "layer.h"
 
 #define UNION_MAX_LAYERS 500
+/* st_ino of the base layer's entries: above any layer number (< 2^10),
+ * below the upper's bit 63. */
+#define UNION_BASE_INO (0x7fffULL << 40)
 
 struct union_src {
 	uint32_t layer; /* index into union->layers, 0 = lowest */
@@ -83,6 +86,7 @@ static inline bool inode_in_upper(const struct inode *in)
 struct strata_union {
 	struct strata_layer **layers; /* lowest first */
 	uint32_t n_layers;
+	uint32_t n_base; /* layers[0..n_base): strata_union_set_base's */
 	struct inode *root;
 	struct inode_table table;
 	uint64_t total_entries;

@@ -20,7 +20,10 @@ struct layer_spec {
 	size_t n;
 };
 
-#define SPEC(a) {a, sizeof(a) / sizeof(a[0])}
+#define SPEC(a)                                                                                    \
+	{                                                                                          \
+		a, sizeof(a) / sizeof(a[0])                                                        \
+	}
 
 struct fixture {
 	char *dir, *cache;
@@ -94,8 +97,7 @@ static const char *src_name(const struct strata_union *u, const struct union_src
 }
 
 /* Looks @name up in @dir and takes a reference, as ll.c's do_lookup does. */
-static struct inode *lookup(struct strata_union *u, struct inode *dir, const char *name,
-                            size_t len)
+static struct inode *lookup(struct strata_union *u, struct inode *dir, const char *name, size_t len)
 {
 	struct union_src srcs[UNION_MAX_LAYERS];
 	uint32_t n = 12345;
@@ -207,8 +209,8 @@ static char *list(struct strata_union *u, const char *path)
 		ck_assert_uint_lt(s.layer, u->n_layers);
 		if (prev)
 			ck_assert_msg(cmp_bytes(prev, prev_len, nm, len) < 0,
-			              "%s: listing not sorted or duplicated at '%.*s'", path, (int)len,
-			              nm);
+			              "%s: listing not sorted or duplicated at '%.*s'", path,
+			              (int)len, nm);
 		prev = nm;
 		prev_len = len;
 		if (src_flags(u, &s) & LAYER_WHITEOUT) {
@@ -304,32 +306,69 @@ static struct stat stat_of(struct strata_union *u, const char *path)
 	return st;
 }
 
-#define F(n, text) {.type = 'f', .name = n, .data = text, .size = sizeof(text) - 1}
-#define D(n)       {.type = 'd', .name = n}
-#define WH(n)      {.type = 'f', .name = n}
+#define F(n, text)                                                                                 \
+	{                                                                                          \
+		.type = 'f', .name = n, .data = text, .size = sizeof(text) - 1                     \
+	}
+#define D(n)                                                                                       \
+	{                                                                                          \
+		.type = 'd', .name = n                                                             \
+	}
+#define WH(n)                                                                                      \
+	{                                                                                          \
+		.type = 'f', .name = n                                                             \
+	}
 
 /* ---- the main stack ---- */
 
 static const struct tl_entry main0[] = {
-    D("a"),         F("a/x", "x0"),  F("a/y", "y0"), D("a/sub"), F("a/sub/deep", "deep"),
-    F("b", "b0"),   D("c"),          F("c/old", "old"),
-    F("d", "d0"),   D("e"),          F("e/k", "k0"),
-    F("hl", "hl"),  {.type = 'h', .name = "hl2", .target = "hl"},
-    D("opq"),       F("opq/lower1", "1"), F("opq/lower2", "2"),
-    F("same", "low"), D("wdir"),     F("wdir/f", "f"), F("only0", "o0"),
-    {.type = 'd', .name = "m", .perm = 0700, .uid = 1}, F("m/lo", "lo"),
+    D("a"),
+    F("a/x", "x0"),
+    F("a/y", "y0"),
+    D("a/sub"),
+    F("a/sub/deep", "deep"),
+    F("b", "b0"),
+    D("c"),
+    F("c/old", "old"),
+    F("d", "d0"),
+    D("e"),
+    F("e/k", "k0"),
+    F("hl", "hl"),
+    {.type = 'h', .name = "hl2", .target = "hl"},
+    D("opq"),
+    F("opq/lower1", "1"),
+    F("opq/lower2", "2"),
+    F("same", "low"),
+    D("wdir"),
+    F("wdir/f", "f"),
+    F("only0", "o0"),
+    {.type = 'd', .name = "m", .perm = 0700, .uid = 1},
+    F("m/lo", "lo"),
 };
 static const struct tl_entry main1[] = {
-    D("a"),          F("a/z", "z1"),   WH("a/.wh.x"),
-    WH(".wh.b"),     F("c", "c1"),     D("d"),          F("d/new", "new"),
-    WH("opq/.wh..wh..opq"),            F("opq/upper", "u"),
-    F("same", "mid"), WH(".wh.wdir"),  F("wdir/g", "g"),
-    D("e"),          WH("e/.wh.k"),    WH("e/.wh.notthere"),
-    {.type = 'd', .name = "m", .perm = 0750, .uid = 2, .mtime = 777}, F("m/mid", "mid"),
-    D("nd"),         WH("nd/.wh.ghost"), F("nd/real", "r"),
+    D("a"),
+    F("a/z", "z1"),
+    WH("a/.wh.x"),
+    WH(".wh.b"),
+    F("c", "c1"),
+    D("d"),
+    F("d/new", "new"),
+    WH("opq/.wh..wh..opq"),
+    F("opq/upper", "u"),
+    F("same", "mid"),
+    WH(".wh.wdir"),
+    F("wdir/g", "g"),
+    D("e"),
+    WH("e/.wh.k"),
+    WH("e/.wh.notthere"),
+    {.type = 'd', .name = "m", .perm = 0750, .uid = 2, .mtime = 777},
+    F("m/mid", "mid"),
+    D("nd"),
+    WH("nd/.wh.ghost"),
+    F("nd/real", "r"),
 };
 static const struct tl_entry main2[] = {
-    F("b", "b2"), F("same", "top"), D("a"), F("a/x", "x2"), D("only2"), D("only2/s1"),
+    F("b", "b2"),  F("same", "top"),  D("a"),          F("a/x", "x2"), D("only2"), D("only2/s1"),
     D("only2/s2"), F("only2/f", "f"), D("only2/s1/t"),
 };
 static const struct layer_spec main_stack[] = {SPEC(main0), SPEC(main1), SPEC(main2)};
@@ -451,10 +490,10 @@ END_TEST
 /* st_ino: distinct per file, shared by hard links, and the same when the
  * union is made again from the same layers, with or without a new index. */
 static const char *const ino_paths[] = {
-    "",       "a",    "a/x",     "a/y",      "a/z",      "a/sub", "a/sub/deep", "b",
-    "c",      "d",    "d/new",   "e",        "hl",       "m",     "m/lo",       "m/mid",
-    "nd",     "nd/real", "only0", "only2",   "only2/f",  "only2/s1", "only2/s1/t", "opq",
-    "opq/upper", "same", "wdir", "wdir/g",
+    "",         "a",          "a/x", "a/y",       "a/z",   "a/sub", "a/sub/deep",
+    "b",        "c",          "d",   "d/new",     "e",     "hl",    "m",
+    "m/lo",     "m/mid",      "nd",  "nd/real",   "only0", "only2", "only2/f",
+    "only2/s1", "only2/s1/t", "opq", "opq/upper", "same",  "wdir",  "wdir/g",
 };
 #define N_INO_PATHS (sizeof(ino_paths) / sizeof(ino_paths[0]))
 
@@ -510,10 +549,10 @@ END_TEST
 START_TEST(test_dir_file_dir)
 {
 	/* p: dir in 0, file in 1, dir in 2; q: file, dir, file; r: dir, dir over whiteout */
-	static const struct tl_entry l0[] = {D("p"), F("p/q0", "0"), F("q", "q0"), D("r"),
-	                                     F("r/0", "0"), D("s"), F("s/0", "0")};
-	static const struct tl_entry l1[] = {F("p", "p1"), D("q"), F("q/1", "1"), WH(".wh.r"),
-	                                     D("s"), F("s/1", "1")};
+	static const struct tl_entry l0[] = {D("p"),        F("p/q0", "0"), F("q", "q0"), D("r"),
+	                                     F("r/0", "0"), D("s"),         F("s/0", "0")};
+	static const struct tl_entry l1[] = {F("p", "p1"), D("q"), F("q/1", "1"),
+	                                     WH(".wh.r"),  D("s"), F("s/1", "1")};
 	static const struct tl_entry l2[] = {D("p"), F("p/2", "2"), F("q", "q2"), D("r"),
 	                                     F("r/2", "2")};
 	static const struct tl_entry l3[] = {D("p"), F("p/3", "3"), D("s"), F("s/3", "3"),
@@ -546,13 +585,15 @@ END_TEST
  * shows, and lower layers stay hidden below it. */
 START_TEST(test_whiteout_and_entry_same_layer)
 {
-	static const struct tl_entry l0[] = {D("w"), F("w/a", "a"), D("v"), F("v/a", "a"),
-	                                     D("u"), F("u/a", "a")};
+	static const struct tl_entry l0[] = {D("w"),        F("w/a", "a"), D("v"),
+	                                     F("v/a", "a"), D("u"),        F("u/a", "a")};
 	static const struct tl_entry l1[] = {
-	    WH(".wh.w"), D("w"), F("w/b", "b"),       /* whiteout first, then the dir */
-	    D("v"), F("v/b", "b"), WH(".wh.v"),       /* the dir first, then its whiteout */
-	    WH(".wh.u"), F("u", "now a file"),        /* a file in place of the dir */
-	    F("n", "n1"), WH(".wh.n"),
+	    WH(".wh.w"),   D("w"),
+	    F("w/b", "b"), /* whiteout first, then the dir */
+	    D("v"),        F("v/b", "b"),
+	    WH(".wh.v"),                         /* the dir first, then its whiteout */
+	    WH(".wh.u"),   F("u", "now a file"), /* a file in place of the dir */
+	    F("n", "n1"),  WH(".wh.n"),
 	};
 	static const struct layer_spec s[] = {SPEC(l0), SPEC(l1)};
 	struct fixture f;
@@ -681,8 +722,8 @@ START_TEST(test_concurrent_first_listing)
 	for (int round = 0; round < 50; round++) {
 		/* a fresh inode each round: built with no listing yet */
 		struct inode *root = f.u->root;
-		struct inode *dir = inode_new(1000 + (uint64_t)round, 1, root->mode, root->srcs,
-		                              root->n_srcs);
+		struct inode *dir =
+		    inode_new(1000 + (uint64_t)round, 1, root->mode, root->srcs, root->n_srcs);
 
 		pthread_barrier_init(&bar, NULL, T);
 		for (int t = 0; t < T; t++) {
@@ -750,11 +791,9 @@ START_TEST(test_implicit_dir_attrs)
 	    {.type = 'd', .name = "e", .perm = 0750, .uid = 8, .mtime = 80},
 	};
 	static const struct tl_entry l1[] = {
-	    F("a/x", "x"),
-	    F("b/z", "z"),
-	    WH(".wh.c"), F("c/new", "n"),
-	    F("n/x", "x"),
-	    {.type = 'd', .name = "e", .perm = 0705, .uid = 9, .mtime = 90},
+	    F("a/x", "x"), F("b/z", "z"),
+	    WH(".wh.c"),   F("c/new", "n"),
+	    F("n/x", "x"), {.type = 'd', .name = "e", .perm = 0705, .uid = 9, .mtime = 90},
 	};
 	static const struct tl_entry l2[] = {F("e/sub/f", "f")};
 	static const struct layer_spec s[] = {SPEC(l0), SPEC(l1), SPEC(l2)};
@@ -821,6 +860,61 @@ START_TEST(test_single_layer)
 }
 END_TEST
 
+/* strata run's mount points: a directory layer below the image fills in
+ * what the image lacks, loses to what it has, and takes no inode number
+ * the image's files had without it. */
+START_TEST(test_base_layer)
+{
+	static const struct tl_entry l0[] = {D("etc"), F("etc/hosts", "image's"), D("proc"),
+	                                     F("x", "x"), WH(".wh.sys")};
+	static const struct layer_spec s[] = {SPEC(l0)};
+	struct strata_layer *base;
+	struct strata_error err;
+	struct fixture f;
+	uint64_t x_ino, etc_ino;
+	char *dir;
+
+	build(&f, "base", s, 1);
+	x_ino = must_walk(f.u, "x")->ino;
+	etc_ino = must_walk(f.u, "etc")->ino;
+	strata_union_free(f.u);
+	f.u = open_union(&f, false);
+	dir = tl_path(f.dir, "mp");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	for (const char *const *d = (const char *const[]){"dev", "etc", "proc", "sys", NULL}; *d;
+	     d++) {
+		char *p = tl_path(dir, *d);
+
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+		free(p);
+	}
+	for (const char *const *n = (const char *const[]){"etc/hostname", "etc/hosts", NULL}; *n;
+	     n++) {
+		char *p = tl_path(dir, *n);
+
+		tl_write_file(p, "", 0);
+		free(p);
+	}
+	ck_assert_msg(strata_layer_open_dir(dir, NULL, &base, &err) == 0, "%s", err.msg);
+	ck_assert_msg(strata_union_set_base(f.u, base, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(f.u->n_layers, 2);
+	/* sys: whited out by the image, a layer above the base. */
+	expect_list(f.u, "", "dev,etc,proc,x");
+	expect_list(f.u, "etc", "hostname,hosts");
+	expect_content(f.u, "etc/hosts", "image's");
+	ck_assert_uint_eq(stat_of(f.u, "etc/hostname").st_size, 0);
+	ck_assert_uint_eq(must_walk(f.u, "x")->ino, x_ino);
+	ck_assert_uint_eq(must_walk(f.u, "etc")->ino, etc_ino);
+	ck_assert_uint_eq(must_walk(f.u, "dev")->ino & ~((1ULL << 40) - 1), UNION_BASE_INO);
+	ck_assert(must_walk(f.u, "dev")->ino != must_walk(f.u, "etc/hostname")->ino);
+	/* One base only. */
+	ck_assert_int_eq(strata_layer_open_dir(dir, NULL, &base, &err), 0);
+	ck_assert_int_eq(strata_union_set_base(f.u, base, &err), -1);
+	free(dir);
+	teardown(&f);
+}
+END_TEST
+
 static Suite *union_suite(void)
 {
 	Suite *s = suite_create("union");
@@ -838,6 +932,7 @@ static Suite *union_suite(void)
 	tcase_add_test(tc, test_union_new_errors);
 	tcase_add_test(tc, test_single_layer);
 	tcase_add_test(tc, test_implicit_dir_attrs);
+	tcase_add_test(tc, test_base_layer);
 	suite_add_tcase(s, tc);
 	return s;
 }
