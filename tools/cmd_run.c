@@ -592,6 +592,21 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
 }
 
+/* The mount points the init needs, below the image (container.c). */
+static int add_mount_points(struct store *s, struct strata_union *u, struct strata_error *err)
+{
+	char *dir = container_mount_points(store_root(s));
+	struct strata_layer *base;
+	int rc;
+
+	if (!dir)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s/strata/mount-points: %s",
+		                   store_root(s), strerror(errno));
+	rc = strata_layer_open_dir(dir, NULL, &base, err) || strata_union_set_base(u, base, err);
+	free(dir);
+	return rc ? -1 : 0;
+}
+
 static void strv_free(char **v)
 {
 	for (size_t i = 0; v && v[i]; i++)
@@ -685,7 +700,7 @@ int cmd_run(int argc, char **argv)
 	}
 	rc = 1;
 	if (store_pin(s, img, &err) || store_open_layers(s, img, &lo, &layers, &err) ||
-	    strata_union_new(layers, img->n_layers, &u, &err) ||
+	    strata_union_new(layers, img->n_layers, &u, &err) || add_mount_points(s, u, &err) ||
 	    strata_union_set_upper(u, upper, &err)) {
 		rc = cli_fail(&err);
 		goto out;

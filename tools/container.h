@@ -27,5 +27,10 @@ bool container_running(const char *dir);
 int container_lock(const char *dir);
 /* rm -rf. */
 int container_remove_tree(const char *path);
+/* <store>/strata/mount-points.N: the mount points of a container's root
+ * (proc, sys, dev, etc/hosts...) as a tree, made once per store; run puts
+ * it below the image (strata_union_set_base).  malloc'd, or NULL with
+ * errno. */
+char *container_mount_points(const char *store_root);
 
 #endif

@@ -130,6 +130,13 @@ for who in root user; do
 	run_as $who run --name keep bb:1 sh -c 'echo kept > /data'
 	run_as $who run --name keep bb:1 cat /data
 	assert_eq "$who: a named container's changes persist" kept "$(cat "$T/out")"
+	# The image has no /proc, /sys, /dev or /etc/hosts: they come from the
+	# store's mount-point tree below it, not from the container's upper.
+	run_as $who run --name keep bb:1 sh -c 'ls -d /proc /sys /dev /etc/hosts /etc/hostname'
+	assert_eq "$who: mount points the image lacks exist" \
+		"/dev /etc/hostname /etc/hosts /proc /sys" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	assert_eq "$who: the upper holds the container's change only" data \
+		"$(ls -A "$T/store-$who/strata/containers/keep/upper" | grep -v '^\.wh\.' | tr '\n' ' ' | sed 's/ $//')"
 
 	run_as $who ps
 	assert_true "$who: ps lists the named container as exited (0)" \
