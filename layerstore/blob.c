@@ -252,7 +252,7 @@ char *blob_read_json(struct store *s, const char *digest, uint64_t expect_size, 
 		goto fail;
 	}
 	buf[size] = '\0';
-	if (digest_buffer(buf, size, actual) || strcmp(actual, digest) != 0) {
+	if (!s->trust_blobs && (digest_buffer(buf, size, actual) || strcmp(actual, digest) != 0)) {
 		strata_fail(err, STRATA_ERR_CORRUPT, 0, "blob %s: content has digest %s", digest,
 		            actual);
 		goto fail;

@@ -33,6 +33,7 @@ struct store {
 	int tmp_fd;         /* strata/tmp: unnamed temp files for blobs in progress */
 	int import_lock_fd; /* strata/gc.lock, shared while importing */
 	char *layer_cache;
+	bool trust_blobs; /* store_trust_blobs() */
 };
 
 /* ---- digests (digest.c) ---- */

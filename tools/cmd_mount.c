@@ -203,6 +203,7 @@ static int open_image(struct mount_args *a, const struct strata_layer_options *l
 
 	if (cli_open_store(a->root, false, &s))
 		return 1;
+	store_trust_blobs(s);
 	free(*layers);
 	*layers = NULL;
 	/* Pinned first: gc then keeps the blobs and the index being built. */

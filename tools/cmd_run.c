@@ -37,7 +37,7 @@ static void run_usage(FILE *out)
 	      "      --name NAME       keep the container's changes under NAME between runs\n"
 	      "      --rm              remove the container's changes when it exits\n"
 	      "      --read-only       no writable layer: writes fail with EROFS\n"
-	      "  -e, --env K=V         set an environment variable (repeatable)\n"
+	      "  -e, --env K=V         set an environment variable (repeatable); -e K: our K\n"
 	      "  -w, --workdir DIR     working directory in the container\n"
 	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
 	      "      --entrypoint CMD  replace the image's entrypoint\n"
@@ -212,8 +212,18 @@ static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			a->spec.read_only = true;
 			break;
 		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return cli_usage_error("run", "-e %s: expected KEY=VALUE", optarg);
+			if (!optarg[0] || optarg[0] == '=')
+				return cli_usage_error("run", "-e %s: expected KEY=VALUE or KEY",
+				                       optarg);
+			/* docker's -e KEY: our value of KEY, or nothing when unset. */
+			if (!strchr(optarg, '=')) {
+				const char *value = getenv(optarg);
+				char *kv;
+
+				if (value && asprintf(&kv, "%s=%s", optarg, value) >= 0)
+					a->envs[a->n_envs++] = kv;
+				break;
+			}
 			a->envs[a->n_envs++] = strdup(optarg);
 			break;
 		case 'w':
@@ -663,6 +673,7 @@ int cmd_run(int argc, char **argv)
 	rc = 1;
 	if (cli_open_store(a.root, false, &s))
 		goto out;
+	store_trust_blobs(s);
 	if (store_resolve(s, argv[first], &img, &err)) {
 		rc = cli_fail(&err);
 		goto out;
