@@ -395,36 +395,55 @@ static int write_text(const char *dir, const char *name, const char *text)
 	return sys_write_file_volatile(path, text, strlen(text));
 }
 
+/* mkdir that is happy with what is there. */
+static int mkdir_here(const char *path, mode_t mode)
+{
+	return mkdir(path, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The container's etc files are made again at every start, by the run
+ * that holds the container's lock: written in place, not replaced (a
+ * replace costs a temp file and a rename each, at every start). */
+static int write_etc_file(int dirfd, const char *name, const char *text, size_t len)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = sys_write_all(fd, text, len);
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
 static int make_etc(struct run_spec *spec, const char *dir)
 {
-	char hosts[512], *resolv = NULL;
-	size_t len = 0;
-	FILE *f;
+	char text[4096];
+	ssize_t n = 0;
+	int etc, fd, rc;
 
-	if (asprintf(&spec->etc_dir, "%s/etc", dir) < 0 || sys_mkdir_p(spec->etc_dir) < 0)
+	if (asprintf(&spec->etc_dir, "%s/etc", dir) < 0 || mkdir_here(spec->etc_dir, 0700) < 0)
 		return -1;
-	snprintf(hosts, sizeof(hosts),
+	etc = open(spec->etc_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (etc < 0)
+		return -1;
+	snprintf(text, sizeof(text),
 	         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\t%s\n",
 	         spec->hostname);
-	if (write_text(spec->etc_dir, "hosts", hosts) < 0)
-		return -1;
-	snprintf(hosts, sizeof(hosts), "%s\n", spec->hostname);
-	if (write_text(spec->etc_dir, "hostname", hosts) < 0)
-		return -1;
+	rc = write_etc_file(etc, "hosts", text, strlen(text));
+	snprintf(text, sizeof(text), "%s\n", spec->hostname);
+	if (rc == 0)
+		rc = write_etc_file(etc, "hostname", text, strlen(text));
 	/* The host's resolvers, unless the container has no network. */
-	f = spec->net_none ? NULL : fopen("/etc/resolv.conf", "re");
-	if (f) {
-		char buf[4096];
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-
-		fclose(f);
-		buf[n] = '\0';
-		resolv = strdup(buf);
-		len = n;
+	fd = spec->net_none ? -1 : open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = sys_pread_full(fd, text, sizeof(text), 0);
+		close(fd);
 	}
-	(void)len;
-	int rc = write_text(spec->etc_dir, "resolv.conf", resolv ? resolv : "");
-	free(resolv);
+	if (rc == 0)
+		rc = write_etc_file(etc, "resolv.conf", text, n > 0 ? (size_t)n : 0);
+	close(etc);
 	return rc;
 }
 
@@ -468,6 +487,18 @@ static int daemon_main(void *arg)
 static void save_id_maps(pid_t pid, const char *dir)
 {
 	static const char *const files[] = {"uid_map", "gid_map"};
+
+	/* Root's maps are the identity, which is what no file means (and
+	 * cheaper than reading them back and writing them at every start). */
+	if (getuid() == 0) {
+		for (int i = 0; i < 2; i++) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			(void)unlink(path);
+		}
+		return;
+	}
 
 	for (int i = 0; i < 2; i++) {
 		char path[PATH_MAX], text[4096];
@@ -684,12 +715,6 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	a.spec.dir = dir;
-	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
-	    asprintf(&upper, "%s/upper", dir) < 0 || sys_mkdir_p(a.spec.rootfs) < 0 ||
-	    sys_mkdir_p(upper) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {
-		cli_error("run: container directory %s: %s", dir, strerror(errno));
-		goto out;
-	}
 	if ((rc = apply_config(&a, img->config_json, argv + first + 1, argc - first - 1)))
 		goto out;
 	rc = 1;
@@ -709,7 +734,13 @@ int cmd_run(int argc, char **argv)
 		          errno == EBUSY ? "already running" : strerror(errno));
 		goto out;
 	}
-	rc = 1;
+	/* Under the lock: the etc files are rewritten in place. */
+	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
+	    asprintf(&upper, "%s/upper", dir) < 0 || mkdir_here(a.spec.rootfs, 0700) < 0 ||
+	    mkdir_here(upper, 0755) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {
+		cli_error("run: container directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
 	if (store_pin(s, img, &err) || store_open_layers(s, img, &lo, &layers, &err) ||
 	    strata_union_new(layers, img->n_layers, &u, &err) || add_mount_points(s, u, &err) ||
 	    strata_union_set_upper(u, upper, &err)) {
