@@ -37,7 +37,7 @@ static void run_usage(FILE *out)
 	      "      --name NAME       keep the container's changes under NAME between runs\n"
 	      "      --rm              remove the container's changes when it exits\n"
 	      "      --read-only       no writable layer: writes fail with EROFS\n"
-	      "  -e, --env K=V         set an environment variable (repeatable); -e K: our K\n"
+	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
 	      "  -w, --workdir DIR     working directory in the container\n"
 	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
 	      "      --entrypoint CMD  replace the image's entrypoint\n"

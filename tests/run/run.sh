@@ -94,6 +94,12 @@ for who in root user; do
 		sh -c 'hostname; cat /etc/hostname; echo $GREETING $EXTRA; pwd; id -u'
 	assert_eq "$who: hostname, env, workdir, root" "box box hi 1 /work 0" \
 		"$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	# -e KEY: our value of KEY, and nothing when we have none.
+	FROM_HOST=passed run_as $who run --rm -e FROM_HOST -e NOT_SET_HERE bb:1 \
+		sh -c 'echo "$FROM_HOST ${NOT_SET_HERE-unset}"'
+	assert_eq "$who: -e KEY passes our KEY" "passed unset" "$(cat "$T/out")"
+	run_as $who run --rm -e =x bb:1 true
+	assert_one_error_line "$who: -e =x is a usage error" 2
 
 	# Other ids exist only where the user namespace maps them: all of them
 	# as root; a user without a /etc/subuid range has just their own.
