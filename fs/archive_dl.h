@@ -20,7 +20,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "strata-fs.h"
+#include "dl.h"
 
 /* Every libarchive function strata calls; a new one must be added here. */
 #define ARCHIVE_DL_FUNCTIONS(X)                                                                    \
@@ -79,14 +79,11 @@
 	X(archive_write_set_bytes_in_last_block)                                                   \
 	X(archive_write_set_format_pax_restricted)
 
-/* Typed from the real prototype, so a call through it is checked as a
- * direct call would be. */
-#define ARCHIVE_DL(fn) extern __typeof__(fn) *sym_##fn;
-ARCHIVE_DL_FUNCTIONS(ARCHIVE_DL)
+ARCHIVE_DL_FUNCTIONS(DL_DECLARE_SYM)
 
 /* Loads libarchive and resolves every sym_archive_*(), once per process
- * (thread-safe); later calls only report the first one's outcome.  On
- * failure fills @err ("libarchive.so.13: <why>") and returns -1. */
+ * (dl_library_load()).  On failure fills @err ("libarchive.so.13: <why>")
+ * and returns -1. */
 int archive_dl_load(struct strata_error *err);
 
 #endif
