@@ -69,5 +69,7 @@ int dl_library_load(struct dl_library *lib, struct strata_error *err)
 	pthread_mutex_unlock(&load_lock);
 	if (state > 0)
 		return 0;
-	return strata_fail(err, STRATA_ERR_SYS, ELIBACC, "%s", lib->why);
+	strata_fail(err, STRATA_ERR_SYS, ELIBACC, "%s", lib->why);
+	errno = ELIBACC; /* for callers with no @err */
+	return -1;
 }

@@ -48,8 +48,8 @@ struct dl_library {
 
 /* Opens @lib->soname and resolves every symbol, once per process
  * (thread-safe); later calls only report the first one's outcome.  On
- * failure fills @err (STRATA_ERR_SYS, ELIBACC, "<soname>: <why>") and
- * returns -1, and every sym_* of @lib stays NULL. */
+ * failure fills @err (STRATA_ERR_SYS, ELIBACC, "<soname>: <why>"), sets
+ * errno to ELIBACC and returns -1; every sym_* of @lib stays NULL. */
 int dl_library_load(struct dl_library *lib, struct strata_error *err);
 
 #endif
