@@ -6,13 +6,13 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "crypto_dl.h"
 #include "sys.h"
 
 char *strata_default_cache_dir(void)
@@ -69,12 +69,15 @@ int cache_paths(const char *cache_dir, const char *layer_path, struct cache_path
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	char hex[2 * 20 + 1];
-	char *real = realpath(layer_path, NULL);
+	char *real;
 
+	if (crypto_dl_load(err))
+		return -1;
+	real = realpath(layer_path, NULL);
 	if (!real)
 		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", layer_path,
 		                   strerror(errno));
-	if (!EVP_Digest(real, strlen(real), md, &md_len, EVP_sha256(), NULL)) {
+	if (!sym_EVP_Digest(real, strlen(real), md, &md_len, sym_EVP_sha256(), NULL)) {
 		free(real);
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	}

@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include <zlib.h>
 
 #include "archive_dl.h"
+#include "crypto_dl.h"
 #include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
@@ -82,7 +82,7 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 		t->write_errno = en;
 		return -1;
 	}
-	if (size && t->sha && !EVP_DigestUpdate(t->sha, *buf, size)) {
+	if (size && t->sha && !sym_EVP_DigestUpdate(t->sha, *buf, size)) {
 		sym_archive_set_error(a, ENOMEM, "sha256 failed");
 		return -1;
 	}
@@ -184,8 +184,8 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		}
 	}
 	if (b->opts->stream_sha256) {
-		t.sha = EVP_MD_CTX_new();
-		if (!t.sha || !EVP_DigestInit_ex(t.sha, EVP_sha256(), NULL)) {
+		t.sha = sym_EVP_MD_CTX_new();
+		if (!t.sha || !sym_EVP_DigestInit_ex(t.sha, sym_EVP_sha256(), NULL)) {
 			rc = builder_nomem(b);
 			goto out;
 		}
@@ -210,7 +210,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		if (n < 0)
 			rc = builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
-	if (rc == 0 && t.sha && !EVP_DigestFinal_ex(t.sha, b->opts->stream_sha256, NULL))
+	if (rc == 0 && t.sha && !sym_EVP_DigestFinal_ex(t.sha, b->opts->stream_sha256, NULL))
 		rc = builder_nomem(b);
 	b->stream_size = t.total;
 out:
@@ -224,7 +224,8 @@ out:
 	}
 	if (a)
 		sym_archive_read_free(a);
-	EVP_MD_CTX_free(t.sha);
+	if (t.sha) /* without a diff-id to compute, libcrypto may not be loaded */
+		sym_EVP_MD_CTX_free(t.sha);
 	if (t.gz) {
 		gz_reader_end(t.gz);
 		free(t.gz);
@@ -315,7 +316,7 @@ int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
 	locale_t utf8, old = (locale_t)0;
 	int rc;
 
-	if (archive_dl_load(err))
+	if (archive_dl_load(err) || (opts->stream_sha256 && crypto_dl_load(err)))
 		return -1;
 	/* libarchive converts pax (UTF-8) names to the current locale's charset;
 	 * in the C locale that mangles non-ASCII names.  Use UTF-8 for this

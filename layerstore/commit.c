@@ -94,10 +94,10 @@ int store_layer_begin(struct store *s, enum store_compression comp, struct store
 		free(w);
 		return -1;
 	}
-	if (blob_writer_start(s, &w->blob, err))
+	if (blob_writer_start(s, &w->blob, err)) /* it loads libcrypto too */
 		goto fail;
-	w->diff_sha = EVP_MD_CTX_new();
-	if (!w->diff_sha || !EVP_DigestInit_ex(w->diff_sha, EVP_sha256(), NULL))
+	w->diff_sha = sym_EVP_MD_CTX_new();
+	if (!w->diff_sha || !sym_EVP_DigestInit_ex(w->diff_sha, sym_EVP_sha256(), NULL))
 		goto nomem;
 	if (comp == STORE_COMPRESS_GZIP) {
 		/* windowBits 16+15: a gzip wrapper with no name and mtime 0. */
@@ -122,7 +122,7 @@ fail:
 int store_layer_write(struct store_layer_writer *w, const void *buf, size_t len,
                       struct strata_error *err)
 {
-	if (!EVP_DigestUpdate(w->diff_sha, buf, len))
+	if (!sym_EVP_DigestUpdate(w->diff_sha, buf, len))
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	w->uncompressed += len;
 	switch (w->comp) {
@@ -147,7 +147,7 @@ int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
 		rc = zstd_feed(w, "", 0, true, err);
 	if (rc || blob_writer_finish(&w->blob, err))
 		return -1;
-	if (!EVP_DigestFinal_ex(w->diff_sha, md, NULL))
+	if (!sym_EVP_DigestFinal_ex(w->diff_sha, md, NULL))
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	char diff_id[STORE_DIGEST_MAX];
 
@@ -169,7 +169,8 @@ void store_layer_abort(struct store_layer_writer *w)
 	if (!w)
 		return;
 	blob_writer_abort(&w->blob);
-	EVP_MD_CTX_free(w->diff_sha);
+	if (w->diff_sha) /* NULL when libcrypto could not be loaded */
+		sym_EVP_MD_CTX_free(w->diff_sha);
 	if (w->z_init)
 		deflateEnd(&w->z);
 	ZSTD_freeCCtx(w->zstd);

@@ -25,7 +25,9 @@ int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX])
 {
 	unsigned char md[32];
 
-	if (!EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL))
+	if (crypto_dl_load(NULL))
+		return -1;
+	if (!sym_EVP_Digest(buf, len, md, NULL, sym_EVP_sha256(), NULL))
 		return -1;
 	digest_format(md, out);
 	return 0;

@@ -153,6 +153,8 @@ long store_fsck(struct store *s, FILE *report, struct strata_error *err)
 	struct fsck f = {.s = s, .report = report};
 	struct stat st;
 
+	if (crypto_dl_load(err))
+		return -1;
 	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		problem(&f, "oci-layout: missing or not a file");
 	check_blobs(&f);

@@ -633,7 +633,7 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 	if (s->tmp_fd < 0)
 		return strata_fail(err, STRATA_ERR_SYS, EACCES, "store %s: cannot write to it",
 		                   s->root);
-	if (archive_dl_load(err))
+	if (archive_dl_load(err) || crypto_dl_load(err))
 		return -1;
 	if (store_import_lock(s, false, err))
 		return -1;

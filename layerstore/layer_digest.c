@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "archive_dl.h"
+#include "crypto_dl.h"
 #include "store.h"
 
 int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
@@ -17,11 +18,11 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 	la_int64_t off;
 	int r, rc = -1;
 
-	if (archive_dl_load(err))
+	if (archive_dl_load(err) || crypto_dl_load(err))
 		return -1;
 	a = sym_archive_read_new();
-	sha = EVP_MD_CTX_new();
-	if (!a || !sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
+	sha = sym_EVP_MD_CTX_new();
+	if (!a || !sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL)) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -34,19 +35,19 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 		goto out;
 	}
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-		if (!EVP_DigestUpdate(sha, buf, size))
+		if (!sym_EVP_DigestUpdate(sha, buf, size))
 			break;
 	if (r != ARCHIVE_EOF) {
 		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s",
 		            sym_archive_error_string(a) ?: "damaged");
 		goto out;
 	}
-	if (EVP_DigestFinal_ex(sha, md, NULL)) {
+	if (sym_EVP_DigestFinal_ex(sha, md, NULL)) {
 		digest_format(md, out);
 		rc = 0;
 	}
 out:
-	EVP_MD_CTX_free(sha);
+	sym_EVP_MD_CTX_free(sha);
 	sym_archive_read_free(a);
 	return rc;
 }

@@ -4,10 +4,10 @@
 #define STRATA_STORE_INTERNAL_H
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "crypto_dl.h"
 #include "strata-store.h"
 
 #define MT_OCI_LAYOUT_VERSION "1.0.0"
@@ -46,6 +46,7 @@ static inline const char *digest_hex(const char *d)
 	return d + 7;
 }
 void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX]);
+/* sha256 of @buf.  0, or -1 (errno ELIBACC: libcrypto cannot be loaded). */
 int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX]);
 
 /* ---- blobs (blob.c) ---- */
@@ -75,7 +76,8 @@ void blob_writer_abort(struct blob_writer *w);
 /* A blob with @w's digest, size and bytes (rehashed once) is already in the
  * store.  A damaged copy is not, and the commit replaces it. */
 bool blob_stored(struct store *s, struct blob_writer *w);
-/* sha256 of what @fd holds from its start.  0, or -1 with errno. */
+/* sha256 of what @fd holds from its start.  0, or -1 with errno (ELIBACC:
+ * libcrypto cannot be loaded). */
 int digest_fd(int fd, char out[STORE_DIGEST_MAX]);
 
 /* Stores @len bytes of memory as a blob. */

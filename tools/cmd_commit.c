@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "archive_dl.h"
+#include "crypto_dl.h"
 #include "cli.h"
 #include "container.h"
 #include "source.h"
@@ -270,7 +271,8 @@ static int build_layer(struct commit *c, struct store *s, enum store_compression
 	struct strata_layer *upper = c->src->layers[c->src->n_layers - 1];
 	int rc = -1;
 
-	if (archive_dl_load(&c->err) || store_layer_begin(s, comp, &c->w, &c->err))
+	if (archive_dl_load(&c->err) || crypto_dl_load(&c->err) ||
+	    store_layer_begin(s, comp, &c->w, &c->err))
 		return -1;
 	c->a = sym_archive_write_new();
 	/* pax: long names, big files, xattrs, sub-second times, sparse maps. */

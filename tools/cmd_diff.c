@@ -9,12 +9,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "crypto_dl.h"
 #include "source.h"
 
 enum change {
@@ -115,19 +115,19 @@ static int content_digest(struct diff *d, const struct strata_entry *e, unsigned
 			memcpy(md, c->md, 32);
 			return 0;
 		}
-	sha = EVP_MD_CTX_new();
-	if (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL))
+	sha = sym_EVP_MD_CTX_new();
+	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL))
 		rc = -1;
 	while (rc == 0 && off < (uint64_t)e->st.st_size) {
 		ssize_t n = strata_entry_pread(e, buf, sizeof(buf), off);
 
-		if (n <= 0 || !EVP_DigestUpdate(sha, buf, (size_t)n))
+		if (n <= 0 || !sym_EVP_DigestUpdate(sha, buf, (size_t)n))
 			rc = -1;
 		off += n > 0 ? (uint64_t)n : 0;
 	}
-	if (rc == 0 && !EVP_DigestFinal_ex(sha, md, NULL))
+	if (rc == 0 && !sym_EVP_DigestFinal_ex(sha, md, NULL))
 		rc = -1;
-	EVP_MD_CTX_free(sha);
+	sym_EVP_MD_CTX_free(sha);
 	if (rc == 0 && (c = malloc(sizeof(*c)))) {
 		*c = (struct digest_cache){e->src, e->node, {0}, d->cache[h]};
 		memcpy(c->md, md, 32);
@@ -369,6 +369,7 @@ int cmd_diff(int argc, char **argv)
 	    {0},
 	};
 	struct diff *d = calloc(1, sizeof(*d));
+	struct strata_error err;
 	struct source a, b;
 	const char *root = NULL;
 	struct store *s;
@@ -402,6 +403,12 @@ int cmd_diff(int argc, char **argv)
 	if (argc - optind < 1 || argc - optind > 2) {
 		free(d);
 		return cli_usage_error("diff", "expected FROM [TO]");
+	}
+	/* Here a failure can be told; content_digest() could only count every
+	 * file it hashes as changed. */
+	if (crypto_dl_load(&err)) {
+		free(d);
+		return cli_fail(&err);
 	}
 	if (cli_open_store(root, false, &s)) {
 		free(d);
