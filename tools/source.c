@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "container.h"
+#include "crypto_dl.h"
 #include "source.h"
 
 static bool hex_prefix_of(const char *ref, const char *digest)
@@ -134,6 +135,10 @@ int source_open(struct store *s, const char *ref, unsigned allowed, struct sourc
 
 	memset(out, 0, sizeof(*out));
 	out->ref = ref;
+	/* Resolving an image rehashes its manifest and config, and any failure
+	 * there reads below as "no such image": say this one here. */
+	if (crypto_dl_load(&err))
+		return cli_fail(&err);
 	snprintf(dir, sizeof(dir), "%s/strata/containers/%s", store_root(s), ref);
 	if ((allowed & SOURCE_CONTAINER) && !strchr(ref, '/') && ref[0] != '.' &&
 	    access(dir, F_OK) == 0) {
