@@ -142,7 +142,7 @@ for who in root user; do
 	assert_eq "$who: mount points the image lacks exist" \
 		"/dev /etc/hostname /etc/hosts /proc /sys" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
 	assert_eq "$who: the upper holds the container's change only" data \
-		"$(ls -A "$T/store-$who/strata/containers/keep/upper" | grep -v '^\.wh\.' | tr '\n' ' ' | sed 's/ $//')"
+		"$(find "$T/store-$who/strata/containers/keep/upper" -mindepth 1 -maxdepth 1 ! -name '.wh.*' -printf '%f ' | sed 's/ $//')"
 
 	run_as $who ps
 	assert_true "$who: ps lists the named container as exited (0)" \
