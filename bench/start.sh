@@ -2,6 +2,9 @@
 # Container start: `strata run --rm IMAGE true`, from launch to the end of
 # the command, against bubblewrap and unshare + chroot over the same image
 # unpacked on the local file system (see bench/README.md, "start.sh").
+# Each run is paired with one of bench/probe.c instead of true, whose first
+# instruction prints the time: from launch to the command's first
+# instruction, the issue's measure.
 #
 #   bench/start.sh [options]
 #     --strata PATH   strata binary (default: build/tools/strata)
@@ -67,7 +70,7 @@ done
 ((RUNS >= 10)) || log "note: --runs $RUNS < 10, p90 is rough"
 
 need_root
-need_cmds bwrap unshare chroot setpriv tar sha256sum gzip zstd mount umount find findmnt awk sort ps du file
+need_cmds gcc bwrap unshare chroot setpriv tar sha256sum gzip zstd mount umount find findmnt awk sort ps du file
 [[ -x $STRATA ]] || die "no strata binary at $STRATA (build it: meson setup build && ninja -C build)"
 STRATA=$(readlink -f "$STRATA")
 BWRAP=$(command -v bwrap)
@@ -109,6 +112,7 @@ PROBLEMS=()     # leftovers and other strata misbehaviour
 FUSE_MODE=''    # /dev/fuse's mode before the run, when it was changed
 WD_PID='' WD_SEQ=0 FIRED=$WORK/watchdog.fired
 STRATA_BIN=$WORK/bin/strata
+PROBE=$WORK/bin/probe
 
 cleanup() {
 	local rc=$? p
@@ -141,6 +145,8 @@ trap 'exit 143' TERM
 mkdir -p "$WORK/bin" "$WORK/home"
 cp -- "$STRATA" "$STRATA_BIN"
 chmod 0755 "$STRATA_BIN"
+gcc -O2 -static -nostdlib -fno-stack-protector -o "$PROBE" "$BENCH_DIR/probe.c" ||
+	die "building bench/probe.c failed"
 chown "$USER_UID:$USER_GID" "$WORK/home"
 
 # The unprivileged user needs /dev/fuse (strata's daemon opens it itself).
@@ -209,13 +215,14 @@ timed() {
 	rm -f -- "$FIRED"
 	echo "a $WD_SEQ" >&4
 	t0=${EPOCHREALTIME/[.,]/}
+	LAST_T0=$t0
 	as "$who" "$@" </dev/null >"$OUT" 2>&1 || rc=$?
 	t1=${EPOCHREALTIME/[.,]/}
 	echo "d $WD_SEQ" >&4
 	LAST_US=$((t1 - t0))
 	if ((rc == 0)); then
 		RUNS_US[$key]+="$LAST_US "
-		if [[ $key != import:* && -s $OUT && -z ${INFO[output:$key]:-} ]]; then
+		if [[ $key != import:* && $key != probe:* && -s $OUT && -z ${INFO[output:$key]:-} ]]; then
 			INFO[output:$key]=$(head -c 500 "$OUT" | tr '\n' ' ')
 			log "note: $key printed: ${INFO[output:$key]}"
 		fi
@@ -257,8 +264,9 @@ build_busybox() {
 	cp -- "$BUSYBOX" "$d/tree/bin/busybox"
 	ln -s busybox "$d/tree/bin/true"
 	ln -s busybox "$d/tree/bin/sh"
+	cp -- "$PROBE" "$d/tree/probe"
 	tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@1700000000 \
-		-C "$d/tree" -cf "$d/busybox.tar" bin dev etc proc root sys tmp
+		-C "$d/tree" -cf "$d/busybox.tar" bin dev etc probe proc root sys tmp
 	rm -rf -- "$d/tree"
 	mkdir -p "$d/rootfs"
 	t0=${EPOCHREALTIME/[.,]/}
@@ -268,7 +276,7 @@ build_busybox() {
 	INFO[unpack_how:busybox]="tar -x"
 	IMG_SRC[busybox]=$d/busybox.tar
 	IMG_ROOTFS[busybox]=$d/rootfs
-	IMG_DESC[busybox]="1 layer: $(basename "$BUSYBOX") ($(stat -c %s "$BUSYBOX") bytes, static) + symlinks true, sh; plain tar $(stat -c %s "$d/busybox.tar") bytes"
+	IMG_DESC[busybox]="1 layer: $(basename "$BUSYBOX") ($(stat -c %s "$BUSYBOX") bytes, static) + symlinks true, sh + /probe; plain tar $(stat -c %s "$d/busybox.tar") bytes"
 }
 
 # The bench's three Debian layers as an OCI image layout: layer blobs are
@@ -285,7 +293,10 @@ build_debian() {
 	OCI=$d/oci
 	mkdir -p "$OCI/blobs/sha256"
 	log "debian: writing an OCI layout of the 3 cached layers (hashing them)"
-	for f in "${LAYERS[@]}"; do
+	mkdir -p "$d/probe-layer"
+	cp -- "$PROBE" "$d/probe-layer/probe"
+	tar --numeric-owner --owner=0 --group=0 --mtime=@1700000000 -C "$d/probe-layer" -cf "$d/probe.tar" probe
+	for f in "${LAYERS[@]}" "$d/probe.tar"; do
 		case $f in
 		*.gz)
 			mt=application/vnd.oci.image.layer.v1.tar+gzip
@@ -324,9 +335,10 @@ build_debian() {
 	INFO[unpack_us:debian]=$((t1 - t0))
 	INFO[unpack_how:debian]="tar -t + tar -x of each layer, OCI whiteouts applied"
 	check_tree "$d/rootfs"
+	cp -- "$PROBE" "$d/rootfs/probe"
 	IMG_SRC[debian]=$OCI
 	IMG_ROOTFS[debian]=$d/rootfs
-	IMG_DESC[debian]="3 layers (bench/cache/layers: tar.gz, tar.zst, tar) as an OCI layout; $(stamp_sum) tar entries, ${INFO[tree_entries:debian]} merged"
+	IMG_DESC[debian]="3 layers (bench/cache/layers: tar.gz, tar.zst, tar) as an OCI layout; $(stamp_sum) tar entries, ${INFO[tree_entries:debian]} merged; + a 4th layer holding /probe"
 }
 # unpack_tree DIR LAYER...: what a simple runtime does, layer after layer:
 # list the layer, empty its opaque directories and remove what its
@@ -384,13 +396,14 @@ for img in "${IMAGES[@]}"; do "build_$img"; done
 # ------------------------------------------------------------------ tools
 # The command line of TOOL for IMAGE, as an array in CMD.
 STORE=''
-set_cmd() { # TOOL IMAGE
-	local root=${IMG_ROOTFS[$2]}
+set_cmd() { # TOOL IMAGE [probe]
+	local root=${IMG_ROOTFS[$2]} c=true chroot_c=/bin/true host_c=$TRUE_BIN
+	[[ ${3:-} != probe ]] || c=/probe chroot_c=/probe host_c=$PROBE
 	case $1 in
-	strata) CMD=("$STRATA_BIN" run --rm --root "$STORE" "$2" true) ;;
-	bwrap) CMD=("$BWRAP" --unshare-all --share-net --bind "$root" / --proc /proc --dev /dev true) ;;
-	unshare) CMD=("$UNSHARE" --user --map-root-user --mount --pid --fork --uts --ipc "$CHROOT" "$root" /bin/true) ;;
-	host) CMD=("$TRUE_BIN") ;;
+	strata) CMD=("$STRATA_BIN" run --rm --root "$STORE" "$2" "$c") ;;
+	bwrap) CMD=("$BWRAP" --unshare-all --share-net --bind "$root" / --proc /proc --dev /dev "$c") ;;
+	unshare) CMD=("$UNSHARE" --user --map-root-user --mount --pid --fork --uts --ipc "$CHROOT" "$root" "$chroot_c") ;;
+	host) CMD=("$host_c") ;;
 	esac
 }
 TOOLS=(strata bwrap unshare host)
@@ -400,6 +413,22 @@ run_tool() { # KEY TOOL IMAGE USER
 	set_cmd "$2" "$3"
 	[[ $2 != strata ]] || STORE_RUNS=$((STORE_RUNS + 1))
 	timed "$1" "$4" "${CMD[@]}"
+}
+
+# run_probe TOOL IMAGE USER: the same start with the probe as the command;
+# records the whole run under probe:..., and launch to the probe's first
+# instruction (the time it printed) under fi:...
+run_probe() {
+	local t
+	set_cmd "$1" "$2" probe
+	[[ $1 != strata ]] || STORE_RUNS=$((STORE_RUNS + 1))
+	timed "probe:$1:$2:$3" "$3" "${CMD[@]}" || return 0
+	t=$(head -n 1 "$OUT")
+	if [[ $t =~ ^[0-9]+$ ]] && ((t >= LAST_T0)); then
+		RUNS_US[fi:$1:$2:$3]+="$((t - LAST_T0)) "
+	else
+		note_error "fi:$1:$2:$3" "the probe printed '$(head -c 100 "$OUT")', not a time after the launch"
+	fi
 }
 
 new_store() { # USER -> STORE, empty, owned by USER
@@ -468,6 +497,7 @@ for img in "${IMAGES[@]}"; do
 			k=$((i % ${#TOOLS[@]}))
 			for t in "${TOOLS[@]:k}" "${TOOLS[@]:0:k}"; do
 				run_tool "$t:$tag" "$t" "$img" "$who" || true
+				run_probe "$t" "$img" "$who"
 			done
 		done
 		check_leftovers "$img as ${USER_LABEL[$who]}, after the timed runs"
@@ -510,8 +540,34 @@ span() { # KEY -> "median (min-max)", or FAIL(k/n)
 	fi
 }
 
+# json_targets KEY_PREFIX LINE...: the target verdicts ("img|who|ratio|verdict")
+# as JSON objects; KEY_PREFIX picks the runs (fi: for the first instruction).
+json_targets() {
+	local pre=$1 sep='' t img who r verdict
+	shift
+	for t in "$@"; do
+		IFS='|' read -r img who r verdict <<<"$t"
+		printf '%s\n    {"image": "%s", "user": "%s", "strata_over_bwrap": %s, "strata_over_unshare": %s, "limit": %s, "verdict": %s}' \
+			"$sep" "$img" "$who" "$(json_num "$r")" \
+			"$(json_num "$(ratio "$(med "${pre}strata:$img:$who")" "$(med "${pre}unshare:$img:$who")")")" "$TARGET" \
+			"$(json_str "$verdict")"
+		sep=,
+	done
+}
+
 REPORT=$WORK/report.txt
-TARGET_LINES=()
+TARGET_LINES=() FI_TARGET_LINES=()
+verdict() { # RATIO STRATA_KEY
+	if ((${NFAIL[$2]:-0})); then
+		echo "FAIL (strata failed)"
+	elif [[ $1 == - ]]; then
+		echo n/a
+	elif awk -v r="$1" -v l="$TARGET" 'BEGIN { exit !(r <= l) }'; then
+		echo ok
+	else
+		echo MISSED
+	fi
+}
 {
 	printf '\nstrata start bench  %s  kernel %s  %s cores  load average %s at start, %s at end\n' \
 		"$(date -u +%FT%TZ)" "$(uname -r)" "$(nproc)" "${INFO[loadavg_start]}" "${INFO[loadavg_end]}"
@@ -536,23 +592,33 @@ TARGET_LINES=()
 			printf '%-8s %-16s %15s %15s %15s %13s %12s %14s\n' "$img" "${USER_LABEL[$who]}" \
 				"$(cell "strata:$tag")" "$(cell "bwrap:$tag")" "$(cell "unshare:$tag")" \
 				"$(cell "host:$tag")" "$rb" "$ru"
-			if ((${NFAIL[strata:$tag]:-0})); then
-				verdict="FAIL (strata failed)"
-			elif [[ $rb == - ]]; then
-				verdict=n/a
-			elif awk -v r="$rb" -v l="$TARGET" 'BEGIN { exit !(r <= l) }'; then
-				verdict=ok
-			else
-				verdict=MISSED
-			fi
-			TARGET_LINES+=("$img|$who|$rb|$verdict")
+			TARGET_LINES+=("$img|$who|$rb|$(verdict "$rb" "strata:$tag")")
+		done
+	done
+	printf '\nto the first instruction, ms: median / p90 of %s runs each of /probe (bench/probe.c) as the command,\n' "$RUNS"
+	printf 'from launch to the time its first instruction read (interleaved with the runs above)\n'
+	printf '%-8s %-16s %15s %15s %15s %13s %12s %14s\n' image user strata bwrap unshare+chroot "host probe" \
+		strata/bwrap strata/unshare
+	for img in "${IMAGES[@]}"; do
+		for who in "${USERS[@]}"; do
+			tag=$img:$who
+			rb=$(ratio "$(med "fi:strata:$tag")" "$(med "fi:bwrap:$tag")")
+			ru=$(ratio "$(med "fi:strata:$tag")" "$(med "fi:unshare:$tag")")
+			printf '%-8s %-16s %15s %15s %15s %13s %12s %14s\n' "$img" "${USER_LABEL[$who]}" \
+				"$(cell "fi:strata:$tag")" "$(cell "fi:bwrap:$tag")" "$(cell "fi:unshare:$tag")" \
+				"$(cell "fi:host:$tag")" "$rb" "$ru"
+			FI_TARGET_LINES+=("$img|$who|$rb|$(verdict "$rb" "fi:strata:$tag")")
 		done
 	done
 	printf '\ntarget (issue): strata within %sx of bwrap over an unpacked tree, mount included (medians)\n' "$TARGET"
-	for t in "${TARGET_LINES[@]}"; do
-		IFS='|' read -r img who r verdict <<<"$t"
-		[[ $r == - ]] || r+=x
-		printf '  %-8s %-16s %6s  %s\n' "$img" "${USER_LABEL[$who]}" "$r" "$verdict"
+	for what in "to the first instruction (the issue's measure)" "whole run of true, exit and clean-up included"; do
+		printf '  %s:\n' "$what"
+		if [[ $what == to* ]]; then lines=("${FI_TARGET_LINES[@]}"); else lines=("${TARGET_LINES[@]}"); fi
+		for t in "${lines[@]}"; do
+			IFS='|' read -r img who r verdict <<<"$t"
+			[[ $r == - ]] || r+=x
+			printf '    %-8s %-16s %6s  %s\n' "$img" "${USER_LABEL[$who]}" "$r" "$verdict"
+		done
 	done
 
 	printf '\none-time costs, ms (median of %s fresh stores; min - max)\n' "$FIRST"
@@ -654,15 +720,9 @@ RESULT_JSON=$RESULTS_DIR/start-$(date -u +%Y%m%dT%H%M%SZ).json
 		sep=,
 	done
 	printf '\n  },\n  "targets": ['
-	sep=
-	for t in "${TARGET_LINES[@]}"; do
-		IFS='|' read -r img who r verdict <<<"$t"
-		printf '%s\n    {"image": "%s", "user": "%s", "strata_over_bwrap": %s, "strata_over_unshare": %s, "limit": %s, "verdict": %s}' \
-			"$sep" "$img" "$who" "$(json_num "$r")" \
-			"$(json_num "$(ratio "$(med "strata:$img:$who")" "$(med "unshare:$img:$who")")")" "$TARGET" \
-			"$(json_str "$verdict")"
-		sep=,
-	done
+	json_targets '' "${TARGET_LINES[@]}"
+	printf '\n  ],\n  "targets_first_instruction": ['
+	json_targets fi: "${FI_TARGET_LINES[@]}"
 	printf '\n  ],\n  "store_bytes": {'
 	sep=
 	for k in $(printf '%s\n' "${!INFO[@]}" | grep -E '^(store|index)_bytes:' | sort); do
