@@ -133,6 +133,12 @@ struct ix_source_id {
  * damaged or does not describe @src (when @src is not NULL). */
 int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
                 struct strata_error *err);
+/* ix_map_open's flags: every reference is still checked, so no damage can
+ * make a reader go astray, but not the body's CRC, which only catches
+ * damage that leaves a consistent index (0.4 ms per MB of index). */
+#define IX_MAP_NO_BODY_CRC 0x1
+int ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
+                      struct ix_map *m, struct strata_error *err);
 /* Validates an index already in memory (the checksum and every reference). */
 int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
 void ix_map_close(struct ix_map *m);

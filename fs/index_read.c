@@ -40,7 +40,7 @@ static int cmp_entry_names(const struct ix_map *m, const struct ix_entry *a,
 	return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
 }
 
-static int validate_header(struct ix_map *m, struct strata_error *err)
+static int validate_header(struct ix_map *m, unsigned flags, struct strata_error *err)
 {
 	struct ix_header h;
 	const struct ix_header *hp = (const void *)m->base;
@@ -62,7 +62,8 @@ static int validate_header(struct ix_map *m, struct strata_error *err)
 	    hp->xattrs_off % 4 || hp->extents_off % 8 || hp->n_entries == 0 ||
 	    hp->n_entries > UINT32_MAX || hp->n_xattrs > UINT32_MAX || hp->n_extents > UINT32_MAX)
 		return bad(err, "section out of bounds");
-	if ((uint32_t)crc32_z(0, m->base + sizeof(h), m->size - sizeof(h)) != hp->body_crc)
+	if (!(flags & IX_MAP_NO_BODY_CRC) &&
+	    (uint32_t)crc32_z(0, m->base + sizeof(h), m->size - sizeof(h)) != hp->body_crc)
 		return bad(err, "checksum mismatch");
 	m->hdr = hp;
 	m->entries = (const void *)(m->base + hp->entries_off);
@@ -150,9 +151,10 @@ static bool entry_ok(const struct ix_map *m, uint32_t i)
 	}
 }
 
-int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err)
+static int validate(struct ix_map *m, const struct ix_source_id *src, unsigned flags,
+                    struct strata_error *err)
 {
-	if (validate_header(m, err))
+	if (validate_header(m, flags, err))
 		return -1;
 	if (src && (m->hdr->src_size != src->size || m->hdr->src_mtime_sec != src->mtime_sec ||
 	            m->hdr->src_mtime_nsec != src->mtime_nsec || m->hdr->src_ino != src->ino))
@@ -171,8 +173,19 @@ int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct str
 	return 0;
 }
 
+int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err)
+{
+	return validate(m, src, 0, err);
+}
+
 int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
                 struct strata_error *err)
+{
+	return ix_map_open_flags(path, src, 0, m, err);
+}
+
+int ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
+                      struct ix_map *m, struct strata_error *err)
 {
 	struct stat st;
 	void *p;
@@ -194,7 +207,7 @@ int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map 
 		                   strerror(errno));
 	m->base = p;
 	m->size = (size_t)st.st_size;
-	if (ix_map_validate(m, src, err)) {
+	if (validate(m, src, flags, err)) {
 		ix_map_close(m);
 		return -1;
 	}

@@ -273,7 +273,9 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	if (opts->want_diff_id)
 		bopts.stream_sha256 = sha;
 
-	if (!opts->force_reindex && ix_map_open(paths->index, src, &t->map, &ignored) == 0) {
+	if (!opts->force_reindex &&
+	    ix_map_open_flags(paths->index, src, opts->skip_index_crc ? IX_MAP_NO_BODY_CRC : 0,
+	                      &t->map, &ignored) == 0) {
 		if (!(t->map.hdr->flags & IXH_DATA_COPY))
 			goto reused;
 		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);

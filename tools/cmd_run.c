@@ -682,7 +682,7 @@ int cmd_run(int argc, char **argv)
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
 	                     .spec.caps = run_caps_default()};
-	struct strata_layer_options lo = {.warn = cli_warn};
+	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
 	struct strata_layer **layers = NULL;
 	struct store_image *img = NULL;
 	struct strata_union *u = NULL;

@@ -209,14 +209,16 @@ static void check_structure(const struct ix_map *m)
 			continue;
 		}
 		if (e->n_children)
-			ck_assert_msg(e->first_child == next,
-			              "entry %u: children start at %u, breadth-first order says %llu",
-			              i, e->first_child, (unsigned long long)next);
+			ck_assert_msg(
+			    e->first_child == next,
+			    "entry %u: children start at %u, breadth-first order says %llu", i,
+			    e->first_child, (unsigned long long)next);
 		for (uint32_t c = e->first_child; c < e->first_child + e->n_children; c++) {
 			ck_assert_uint_eq(E(m, c)->parent, i);
 			if (c > e->first_child)
-				ck_assert_msg(cmp_bytes(ix_name(m, E(m, c - 1)), E(m, c - 1)->name_len,
-				                        ix_name(m, E(m, c)), E(m, c)->name_len) < 0,
+				ck_assert_msg(cmp_bytes(ix_name(m, E(m, c - 1)),
+				                        E(m, c - 1)->name_len, ix_name(m, E(m, c)),
+				                        E(m, c)->name_len) < 0,
 				              "children of entry %u not sorted at %u", i, c);
 		}
 		next += e->n_children;
@@ -335,9 +337,9 @@ static void read_range_via_map(const struct strata_layer *l, uint64_t node, uint
 			if (ext[k].fd < 0)
 				memset(out + done, 0, ext[k].len);
 			else
-				ck_assert_int_eq(pread(ext[k].fd, out + done, ext[k].len,
-				                       (off_t)ext[k].off),
-				                 (ssize_t)ext[k].len);
+				ck_assert_int_eq(
+				    pread(ext[k].fd, out + done, ext[k].len, (off_t)ext[k].off),
+				    (ssize_t)ext[k].len);
 			done += ext[k].len;
 		}
 	}
@@ -576,7 +578,8 @@ static void check_written(struct opened *o, const struct tl_entry *ents, size_t 
 		char p[8192];
 		uint32_t i;
 		const struct ix_entry *e;
-		unsigned perm = w->perm ? w->perm : (w->type == 'd' || w->type == 'l' ? 0755 : 0644);
+		unsigned perm =
+		    w->perm ? w->perm : (w->type == 'd' || w->type == 'l' ? 0755 : 0644);
 
 		ck_assert(norm_path(w->name, p, sizeof(p)));
 		i = must_find(&o->m, p);
@@ -655,9 +658,8 @@ static const struct tl_xattr xattrs_a[] = {
 static const struct tl_xattr xattrs_dir[] = {{"trusted.overlay.opaque", "y", 1}};
 static const struct tl_run runs_main[] = {{0, 4096}, {65536, 513}, {200000, 1}, {299488, 512}};
 static const struct tl_run runs_tail_hole[] = {{8192, 100}};
-static const struct tl_run runs_many[] = {{1, 1},       {1000, 511}, {3000, 512},
-                                          {5000, 513},  {9000, 1},   {12000, 7000},
-                                          {40000, 100}, {50000, 1}};
+static const struct tl_run runs_many[] = {{1, 1},    {1000, 511},   {3000, 512},  {5000, 513},
+                                          {9000, 1}, {12000, 7000}, {40000, 100}, {50000, 1}};
 
 static char long_component[201], long_component2[201], long_file[160], ustar_long[300];
 static char long_path_file[600], long_target[400];
@@ -682,8 +684,13 @@ static size_t content_set(enum tl_format fmt, struct tl_entry *ents)
 	ustar_long[122] = '/';
 	memset(ustar_long + 123, 'n', 90);
 
-	ents[n++] = (struct tl_entry){.type = 'd', .name = "dir", .perm = 0750, .uid = 1000,
-	                              .gid = 1001, .mtime = 1600000000, .mtime_ns = 123456789,
+	ents[n++] = (struct tl_entry){.type = 'd',
+	                              .name = "dir",
+	                              .perm = 0750,
+	                              .uid = 1000,
+	                              .gid = 1001,
+	                              .mtime = 1600000000,
+	                              .mtime_ns = 123456789,
 	                              .xattrs = fmt == TL_PAX ? xattrs_dir : NULL,
 	                              .n_xattrs = fmt == TL_PAX ? 1 : 0};
 	ents[n++] = (struct tl_entry){.type = 'f', .name = "dir/empty", .size = 0, .mtime = 1};
@@ -700,9 +707,10 @@ static size_t content_set(enum tl_format fmt, struct tl_entry *ents)
 	                              .n_xattrs = fmt == TL_PAX ? 3 : 0};
 	ents[n++] = (struct tl_entry){.type = 'f', .name = "dir/b513", .size = 513, .perm = 04755};
 	ents[n++] = (struct tl_entry){.type = 'f', .name = "dir/b1023", .size = 1023};
-	ents[n++] = (struct tl_entry){.type = 'f', .name = "dir/b1025", .size = 1025, .perm = 01777};
-	ents[n++] = (struct tl_entry){.type = 'f', .name = "big", .size = (1 << 20) + 1,
-	                              .mtime = 86400, .mtime_ns = 1};
+	ents[n++] =
+	    (struct tl_entry){.type = 'f', .name = "dir/b1025", .size = 1025, .perm = 01777};
+	ents[n++] = (struct tl_entry){
+	    .type = 'f', .name = "big", .size = (1 << 20) + 1, .mtime = 86400, .mtime_ns = 1};
 	ents[n++] = (struct tl_entry){.type = 'd', .name = "many", .mtime = 5};
 	for (int i = 0; i < 200; i++) {
 		snprintf(many_names[i], sizeof(many_names[i]), "many/f%03d", (i * 7919) % 200);
@@ -713,10 +721,10 @@ static size_t content_set(enum tl_format fmt, struct tl_entry *ents)
 	ents[n++] = (struct tl_entry){.type = 'l', .name = "dangling", .target = "../../nowhere"};
 	ents[n++] = (struct tl_entry){.type = 'h', .name = "hard", .target = "dir/b513"};
 	ents[n++] = (struct tl_entry){.type = 'p', .name = "fifo", .perm = 0600};
-	ents[n++] = (struct tl_entry){.type = 'c', .name = "null", .devmajor = 1, .devminor = 3,
-	                              .perm = 0666};
-	ents[n++] = (struct tl_entry){.type = 'b', .name = "sda", .devmajor = 8, .devminor = 17,
-	                              .perm = 0660, .gid = 6};
+	ents[n++] = (struct tl_entry){
+	    .type = 'c', .name = "null", .devmajor = 1, .devminor = 3, .perm = 0666};
+	ents[n++] = (struct tl_entry){
+	    .type = 'b', .name = "sda", .devmajor = 8, .devminor = 17, .perm = 0660, .gid = 6};
 	ents[n++] = (struct tl_entry){.type = 'f', .name = ustar_long, .size = 700};
 	if (ext) {
 		static char lf[200];
@@ -724,9 +732,10 @@ static size_t content_set(enum tl_format fmt, struct tl_entry *ents)
 		snprintf(lf, sizeof(lf), "L/%s", long_file);
 		ents[n++] = (struct tl_entry){.type = 'f', .name = lf, .size = 1500};
 		ents[n++] = (struct tl_entry){.type = 'f', .name = long_path_file, .size = 2049};
-		ents[n++] = (struct tl_entry){.type = 'l', .name = "longlink", .target = long_target};
-		ents[n++] = (struct tl_entry){.type = 'h', .name = "L/hardlong",
-		                              .target = long_path_file};
+		ents[n++] =
+		    (struct tl_entry){.type = 'l', .name = "longlink", .target = long_target};
+		ents[n++] =
+		    (struct tl_entry){.type = 'h', .name = "L/hardlong", .target = long_path_file};
 	}
 	if (fmt == TL_PAX) {
 		ents[n++] = (struct tl_entry){.type = 'f',
@@ -736,13 +745,21 @@ static size_t content_set(enum tl_format fmt, struct tl_entry *ents)
 		                              .n_runs = 4,
 		                              .mtime = 42,
 		                              .mtime_ns = 42};
-		ents[n++] = (struct tl_entry){.type = 'f', .name = "sparse_tail_hole",
-		                              .size = 1 << 20, .runs = runs_tail_hole,
+		ents[n++] = (struct tl_entry){.type = 'f',
+		                              .name = "sparse_tail_hole",
+		                              .size = 1 << 20,
+		                              .runs = runs_tail_hole,
 		                              .n_runs = 1};
-		ents[n++] = (struct tl_entry){.type = 'f', .name = "dir/sparse_many", .size = 60000,
-		                              .runs = runs_many, .n_runs = 8};
-		ents[n++] = (struct tl_entry){.type = 'f', .name = "negative_mtime", .size = 3,
-		                              .mtime = -1000, .mtime_ns = 5};
+		ents[n++] = (struct tl_entry){.type = 'f',
+		                              .name = "dir/sparse_many",
+		                              .size = 60000,
+		                              .runs = runs_many,
+		                              .n_runs = 8};
+		ents[n++] = (struct tl_entry){.type = 'f',
+		                              .name = "negative_mtime",
+		                              .size = 3,
+		                              .mtime = -1000,
+		                              .mtime_ns = 5};
 	}
 	ents[n++] = (struct tl_entry){.type = 'f', .name = "last", .size = 10};
 	ck_assert_uint_le(n, MAX_ENTS);
@@ -881,19 +898,19 @@ END_TEST
 START_TEST(test_order_exact)
 {
 	static const struct tl_entry ents[] = {
-	    {.type = 'd', .name = "x"},       {.type = 'f', .name = "b"},
-	    {.type = 'd', .name = "x/y"},     {.type = 'f', .name = "x/y/z"},
-	    {.type = 'd', .name = "w"},       {.type = 'f', .name = "w/v"},
-	    {.type = 'f', .name = "a\xff"},   {.type = 'f', .name = "ab"},
-	    {.type = 'f', .name = "a"},       {.type = 'f', .name = "B"},
-	    {.type = 'f', .name = "a\x01"},   {.type = 'f', .name = "\xc3\xa9"},
-	    {.type = 'f', .name = "x/a"},     {.type = 'f', .name = "w/zz"},
-	    {.type = 'f', .name = "w/z"},     {.type = 'd', .name = "x/y/q"},
+	    {.type = 'd', .name = "x"},     {.type = 'f', .name = "b"},
+	    {.type = 'd', .name = "x/y"},   {.type = 'f', .name = "x/y/z"},
+	    {.type = 'd', .name = "w"},     {.type = 'f', .name = "w/v"},
+	    {.type = 'f', .name = "a\xff"}, {.type = 'f', .name = "ab"},
+	    {.type = 'f', .name = "a"},     {.type = 'f', .name = "B"},
+	    {.type = 'f', .name = "a\x01"}, {.type = 'f', .name = "\xc3\xa9"},
+	    {.type = 'f', .name = "x/a"},   {.type = 'f', .name = "w/zz"},
+	    {.type = 'f', .name = "w/z"},   {.type = 'd', .name = "x/y/q"},
 	};
 	/* root: B a a\x01 ab a\xff b w x \xc3\xa9; then w's, x's, y's children. */
-	static const char *const order[] = {"",  "B",  "a", "a\x01", "ab", "a\xff", "b",
-	                                    "w", "x",  "\xc3\xa9", "v", "z", "zz", "a",
-	                                    "y", "q",  "z"};
+	static const char *const order[] = {"",   "B", "a", "a\x01",    "ab", "a\xff",
+	                                    "b",  "w", "x", "\xc3\xa9", "v",  "z",
+	                                    "zz", "a", "y", "q",        "z"};
 	static const uint32_t parent[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 8, 8, 14, 14};
 	struct opened o;
 
@@ -933,7 +950,7 @@ START_TEST(test_lookup_many)
 {
 	enum { N = 3000 };
 	struct tl_entry *ents = calloc(N, sizeof(*ents));
-	char (*names)[24] = calloc(N, sizeof(*names));
+	char(*names)[24] = calloc(N, sizeof(*names));
 	struct opened o;
 
 	for (int i = 0; i < N; i++) {
@@ -1015,10 +1032,22 @@ START_TEST(test_attrs_exact)
 {
 	static const struct tl_xattr xa[] = {{"user.z", "last", 4}, {"user.a", "first", 5}};
 	static const struct tl_entry ents[] = {
-	    {.type = 'f', .name = "f", .size = 5, .perm = 07755, .uid = 4294967294LL,
-	     .gid = 123456789, .mtime = 4102444800LL, .mtime_ns = 999999999, .xattrs = xa,
+	    {.type = 'f',
+	     .name = "f",
+	     .size = 5,
+	     .perm = 07755,
+	     .uid = 4294967294LL,
+	     .gid = 123456789,
+	     .mtime = 4102444800LL,
+	     .mtime_ns = 999999999,
+	     .xattrs = xa,
 	     .n_xattrs = 2},
-	    {.type = 'd', .name = "d", .perm = 01777, .uid = 7, .gid = 8, .mtime = 9,
+	    {.type = 'd',
+	     .name = "d",
+	     .perm = 01777,
+	     .uid = 7,
+	     .gid = 8,
+	     .mtime = 9,
 	     .mtime_ns = 10},
 	    {.type = 'l', .name = "d/l", .target = "../f", .uid = 11, .mtime = 12},
 	    {.type = 'c', .name = "c", .devmajor = 4095, .devminor = 1048575},
@@ -1089,8 +1118,14 @@ START_TEST(test_root_member)
 {
 	static const struct tl_xattr xa[] = {{"user.root", "r", 1}};
 	static const struct tl_entry ents[] = {
-	    {.type = 'd', .name = "./", .perm = 0700, .uid = 5, .gid = 6, .mtime = 77,
-	     .xattrs = xa, .n_xattrs = 1},
+	    {.type = 'd',
+	     .name = "./",
+	     .perm = 0700,
+	     .uid = 5,
+	     .gid = 6,
+	     .mtime = 77,
+	     .xattrs = xa,
+	     .n_xattrs = 1},
 	    {.type = 'f', .name = "./f", .size = 2},
 	    {.type = 'l', .name = ".", .target = "x"}, /* the root as a symlink: skipped */
 	};
@@ -1174,8 +1209,8 @@ START_TEST(test_hardlinks)
 		ck_assert_str_eq(o.l->ops->readlink(o.l, must_find(&o.m, "sl2"), &len), "f");
 	}
 	ck_assert_uint_eq(E(&o.m, must_find(&o.m, "fifo"))->nlink, 2);
-	for (const char *const *p = (const char *const[]){"missing", "missing2", "todir",
-	                                                   "outside", "self", "toroot", NULL};
+	for (const char *const *p = (const char *const[]){"missing", "missing2", "todir", "outside",
+	                                                  "self", "toroot", NULL};
 	     *p; p++)
 		ck_assert_msg(find(&o.m, *p) < 0, "'%s' should have been skipped", *p);
 	ck_assert_int_eq(o.w.n, 6);
@@ -1347,7 +1382,7 @@ START_TEST(test_whiteouts)
 	    {.type = 'd', .name = "od"},
 	    {.type = 'f', .name = "od/.wh..wh..opq"},
 	    {.type = 'f', .name = ".wh.wd"},
-	    {.type = 'd', .name = "wd"}, /* a directory after its own whiteout */
+	    {.type = 'd', .name = "wd"},           /* a directory after its own whiteout */
 	    {.type = 'f', .name = ".wh..wh..opq"}, /* the root is opaque */
 	};
 	struct opened o;
@@ -1708,7 +1743,8 @@ START_TEST(test_bad_truncated_compressed)
 		char what[64];
 
 		tl_write_file(o.path, b, cut);
-		snprintf(what, sizeof(what), "%s cut at %zu of %zu", tl_filter_name(filt), cut, len);
+		snprintf(what, sizeof(what), "%s cut at %zu of %zu", tl_filter_name(filt), cut,
+		         len);
 		expect_open_fails(&o, what, STRATA_OK);
 	}
 	free(b);
@@ -1721,8 +1757,7 @@ END_TEST
  * middle third are flipped in turn.  Every format here carries a check of
  * its data (gzip's CRC-32, xz's CRC-64, bzip2's block CRCs, zstd's content
  * checksum — libarchive writes zstd without one, so libzstd makes it). */
-static bool compress_checked(const char *path, enum tl_filter filt, const uint8_t *tar,
-                             size_t len)
+static bool compress_checked(const char *path, enum tl_filter filt, const uint8_t *tar, size_t len)
 {
 	if (filt == TL_ZSTD)
 		return tl_write_zstd_checksummed(path, tar, len);
@@ -1771,8 +1806,8 @@ START_TEST(test_bad_corrupt_compressed)
 			tl_rmrf(o.cache);
 			continue;
 		}
-		ck_assert_msg(strstr(err.msg, o.path) != NULL, "message does not name the layer: %s",
-		              err.msg);
+		ck_assert_msg(strstr(err.msg, o.path) != NULL,
+		              "message does not name the layer: %s", err.msg);
 		ck_assert_int_eq(tl_count_dir(o.cache), 0);
 	}
 	ck_assert_msg(undetected == 0,
@@ -2020,6 +2055,57 @@ START_TEST(test_index_every_byte_flipped)
 	ck_assert(reopen_reused(&o));
 	close_layer(&o);
 	free(good);
+	free(ipath);
+	cleanup(&o);
+}
+END_TEST
+
+/* IX_MAP_NO_BODY_CRC (strata run): a consistent index with a changed
+ * name passes without the body's CRC and fails with it; a damaged
+ * reference fails either way. */
+START_TEST(test_index_no_body_crc)
+{
+	struct opened o;
+	struct ix_source_id src;
+	struct strata_error err;
+	struct ix_map m;
+	uint8_t *buf;
+	char *ipath;
+	size_t len, off;
+	int64_t f;
+
+	setup_dir(&o, "nocrc", "small.tar");
+	write_small_layer(&o, TL_NONE);
+	open_layer(&o);
+	ipath = index_path_of(&o);
+	f = ix_lookup(&o.m, 0, "f", 1);
+	ck_assert_int_ge(f, 0);
+	off = (size_t)(ix_name(&o.m, ix_entry_at(&o.m, (uint32_t)f)) - (const char *)o.m.base);
+	close_layer(&o);
+	buf = tl_read_file(ipath, &len);
+	src = source_id(o.path);
+	ck_assert_uint_lt(off + 1, len);
+	ck_assert_int_eq(buf[off], 'f');
+	ck_assert_int_eq(buf[off + 1], '\0');
+
+	/* "f" becomes "g": still sorted before "h", still consistent. */
+	buf[off] = 'g';
+	tl_write_file(ipath, buf, len);
+	ck_assert_int_eq(ix_map_open(ipath, &src, &m, &err), -1);
+	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
+	ck_assert_msg(ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err) == 0, "%s",
+	              err.msg);
+	ck_assert_int_ge(ix_lookup(&m, 0, "g", 1), 0);
+	ck_assert_int_lt(ix_lookup(&m, 0, "f", 1), 0);
+	ix_map_close(&m);
+
+	/* The name's NUL gone: a reference check, made either way. */
+	buf[off + 1] = 'x';
+	tl_write_file(ipath, buf, len);
+	ck_assert_int_eq(ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err), -1);
+	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
+	ck_assert_ptr_null(m.base);
+	free(buf);
 	free(ipath);
 	cleanup(&o);
 }
@@ -2275,12 +2361,14 @@ static void exercise_layer(const struct strata_layer *l, uint64_t stream_size)
 				              (unsigned long long)i, (unsigned long long)off,
 				              (unsigned long long)size);
 				for (size_t k = 0; k < got; k++) {
-					ck_assert_msg(ext[k].len > 0 && ext[k].len <= size - off,
-					              "entry %llu: extent of %llu bytes at %llu (size %llu)",
-					              (unsigned long long)i, (unsigned long long)ext[k].len,
-					              (unsigned long long)off, (unsigned long long)size);
+					ck_assert_msg(
+					    ext[k].len > 0 && ext[k].len <= size - off,
+					    "entry %llu: extent of %llu bytes at %llu (size %llu)",
+					    (unsigned long long)i, (unsigned long long)ext[k].len,
+					    (unsigned long long)off, (unsigned long long)size);
 					if (ext[k].fd >= 0)
-						ck_assert_uint_le(ext[k].off + ext[k].len, stream_size);
+						ck_assert_uint_le(ext[k].off + ext[k].len,
+						                  stream_size);
 					off += ext[k].len;
 				}
 			}
@@ -2468,7 +2556,8 @@ START_TEST(test_index_crafted_rejected)
 		e[f].xattr_first = 1;
 		break;
 	case C_XATTR_NAME:
-		((struct ix_xattr *)(bad + h->xattrs_off))[0].name_off = (uint32_t)h->strings_size + 1;
+		((struct ix_xattr *)(bad + h->xattrs_off))[0].name_off =
+		    (uint32_t)h->strings_size + 1;
 		break;
 	case C_WHITEOUT_MODE:
 		e[w].mode = S_IFREG | 0644;
@@ -2629,6 +2718,7 @@ static Suite *index_suite(void)
 	tcase_add_test(tc, test_index_stale);
 	tcase_add_test(tc, test_index_copy_damaged);
 	tcase_add_test(tc, test_index_crafted);
+	tcase_add_test(tc, test_index_no_body_crc);
 	tcase_add_loop_test(tc, test_index_crafted_rejected, 0, C_COUNT);
 	tcase_add_test(tc, test_ix_build_direct);
 	suite_add_tcase(s, tc);
