@@ -229,4 +229,15 @@ run_as user run --name own bb:1 sh -c 'touch /made; stat -c "%u:%g" /made'
 assert_eq "user: a file made inside is root's there" "0:0" "$(cat "$T/out")"
 assert_stat "user: on disk the file is the caller's" '%u' "$T/store-user/strata/containers/own/upper/made" 65534
 
+# An image whose layer cannot be opened (the daemon opens the layers):
+# one error line, exit 1, and no container left behind.
+BROKEN=$T/store-broken
+mkdir -p "$BROKEN"
+run env STRATA_ROOT="$BROKEN" "$STRATA" import -q "$T/oci"
+rm -f "$BROKEN/strata/layers/"* "$BROKEN/blobs/sha256/$(sha256sum <"$T/layer.tar" | cut -d' ' -f1)"
+run env STRATA_ROOT="$BROKEN" "$STRATA" run --name broken bb:1 true
+assert_one_error_line "a layer that cannot be opened" 1
+assert_eq "a layer that cannot be opened: no container left" "" \
+	"$(find "$BROKEN/strata/containers" -mindepth 1 -maxdepth 1 2>/dev/null)"
+
 finish
