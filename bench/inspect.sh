@@ -178,31 +178,6 @@ no_prep() { :; }
 drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 
 # ------------------------------------------------------------ the trees
-# unpack_tree DIR LAYER...: layer after layer, what a simple runtime does:
-# empty the layer's opaque directories and remove what its whiteouts name,
-# extract it with GNU tar, drop the markers.
-unpack_tree() {
-	local dir=$1 f name base
-	shift
-	mkdir -p "$dir"
-	for f in "$@"; do
-		local marks=()
-		while IFS= read -r name; do
-			name=${name#./}
-			base=${name##*/}
-			if [[ $base == .wh..wh..opq ]]; then
-				[[ ! -d $dir/${name%"$base"} ]] || find "$dir/${name%"$base"}" -mindepth 1 -delete
-			else
-				[[ -n ${base#.wh.} ]] || die "$f: empty whiteout name: $name"
-				rm -rf -- "${dir:?}/${name%"$base"}${base#.wh.}"
-			fi
-			marks+=("$dir/$name")
-		done < <(tar -tf "$f" | grep -E '(^|/)\.wh\.[^/]+$' || true)
-		tar --numeric-owner --same-owner --same-permissions --xattrs --xattrs-include='*' \
-			-xf "$f" -C "$dir"
-		((${#marks[@]} == 0)) || rm -f -- "${marks[@]}"
-	done
-}
 
 # listing DIR: path, type, mode, owner, and for non-directories size, mtime
 # (whole seconds) and symlink target; directory times are not compared

@@ -340,31 +340,6 @@ build_debian() {
 	IMG_ROOTFS[debian]=$d/rootfs
 	IMG_DESC[debian]="3 layers (bench/cache/layers: tar.gz, tar.zst, tar) as an OCI layout; $(stamp_sum) tar entries, ${INFO[tree_entries:debian]} merged; + a 4th layer holding /probe"
 }
-# unpack_tree DIR LAYER...: what a simple runtime does, layer after layer:
-# list the layer, empty its opaque directories and remove what its
-# whiteouts name, extract it (GNU tar), drop the markers.
-unpack_tree() {
-	local dir=$1 f name base
-	shift
-	mkdir -p "$dir"
-	for f in "$@"; do
-		local marks=()
-		while IFS= read -r name; do
-			name=${name#./}
-			base=${name##*/}
-			if [[ $base == .wh..wh..opq ]]; then
-				[[ ! -d $dir/${name%"$base"} ]] || find "$dir/${name%"$base"}" -mindepth 1 -delete
-			else
-				[[ -n ${base#.wh.} ]] || die "$f: empty whiteout name: $name"
-				rm -rf -- "${dir:?}/${name%"$base"}${base#.wh.}"
-			fi
-			marks+=("$dir/$name")
-		done < <(tar -tf "$f" | grep -E '(^|/)\.wh\.[^/]+$' || true)
-		tar --numeric-owner --same-owner --same-permissions --xattrs --xattrs-include='*' -xf "$f" -C "$dir" ||
-			return 1
-		((${#marks[@]} == 0)) || rm -f -- "${marks[@]}"
-	done
-}
 
 # check_tree DIR: DIR must list like kernel overlayfs over the bench's
 # lowerdirs (path, type, mode, owner, size of non-directories, symlink
