@@ -621,9 +621,7 @@ static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *star
 	*started = false;
 	daemon = run_clone(daemon_main, d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
 	if (daemon < 0) {
-		cli_error("run: new user namespace: %s%s", strerror(errno),
-		          errno == EPERM || errno == ENOSPC ? " (are user namespaces enabled?)"
-		                                            : "");
+		cli_error("run: new user namespace: %s", run_userns_unavailable(errno));
 		return 1;
 	}
 	/* The daemon may be gone before it reads its go (it could not open

@@ -64,6 +64,8 @@ int run_init(void *spec);
  * root maps every id; a user with /etc/subuid and /etc/subgid ranges gets
  * them through newuidmap/newgidmap; anyone else maps just their own id. */
 int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid);
+/* Why clone(CLONE_NEWUSER) failed with @err, naming the setting at fault. */
+const char *run_userns_unavailable(int err);
 /* clone(@flags | SIGCHLD) running @fn(@arg) on a stack of its own. */
 pid_t run_clone(int (*fn)(void *), void *arg, int flags);
 

@@ -18,6 +18,54 @@
 
 #include "run.h"
 
+/* ---- why there is no user namespace ---- */
+
+/* The first line of a /proc/sys file, or "" when it cannot be read. */
+static const char *sysctl_text(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)size, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+/* clone(CLONE_NEWUSER) failed with @err: name the setting that forbids it,
+ * so the user knows what to change, not just that "space" ran out. */
+const char *run_userns_unavailable(int err)
+{
+	char v[32];
+
+	switch (err) {
+	case EINVAL:
+		return "this kernel has no user namespaces (CONFIG_USER_NS)";
+	case ENOSPC:
+		if (strcmp(sysctl_text("/proc/sys/user/max_user_namespaces", v, sizeof(v)), "0") == 0)
+			return "user namespaces are disabled (sysctl user.max_user_namespaces = 0)";
+		/* The limit hit may be an enclosing namespace's: no number. */
+		return "too many user namespaces (sysctl user.max_user_namespaces, here or in an "
+		       "enclosing user namespace)";
+	case EUSERS:
+		return "user namespaces nest 32 deep at most, and this one is";
+	case EPERM:
+		if (strcmp(sysctl_text("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof(v)),
+		           "0") == 0)
+			return "unprivileged user namespaces are disabled (sysctl "
+			       "kernel.unprivileged_userns_clone = 0)";
+		if (strcmp(sysctl_text("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v,
+		                       sizeof(v)), "1") == 0)
+			return "AppArmor restricts unprivileged user namespaces (sysctl "
+			       "kernel.apparmor_restrict_unprivileged_userns = 1)";
+		return "not permitted here (a chroot, or a seccomp filter that forbids them?)";
+	default:
+		return strerror(err);
+	}
+}
+
 /* ---- user namespace maps ---- */
 
 /* "name:start:count" in /etc/subuid or /etc/subgid, for our user. */
