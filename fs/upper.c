@@ -571,8 +571,13 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
  * systems, EINVAL or ENOSYS on some). */
 static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len)
 {
-	static __thread char buf[64 * 1024];
+	/* The buffer comes from the heap when it is needed: as a thread-local
+	 * array it would sit in the static TLS block glibc zeroes at every
+	 * pthread_create, for each FUSE worker, whether it copies or not. */
+	const size_t buf_size = 64 * 1024;
+	char *buf = NULL;
 	bool plain = false;
+	int rc = 0;
 
 	while (len > 0) {
 		ssize_t c;
@@ -585,9 +590,15 @@ static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len
 				continue;
 			}
 		} else {
-			c = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), in_off);
-			if (c > 0 && sys_write_all_at(out, buf, (size_t)c, out_off) < 0)
-				return errno;
+			if (!buf && !(buf = malloc(buf_size))) {
+				rc = ENOMEM;
+				break;
+			}
+			c = pread(in, buf, len < buf_size ? len : buf_size, in_off);
+			if (c > 0 && sys_write_all_at(out, buf, (size_t)c, out_off) < 0) {
+				rc = errno;
+				break;
+			}
 			if (c > 0) {
 				in_off += c;
 				out_off += c;
@@ -595,11 +606,14 @@ static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len
 		}
 		if (c < 0 && errno == EINTR)
 			continue;
-		if (c <= 0)
-			return c < 0 ? errno : EIO;
+		if (c <= 0) {
+			rc = c < 0 ? errno : EIO;
+			break;
+		}
 		len -= (uint64_t)c;
 	}
-	return 0;
+	free(buf);
+	return rc;
 }
 
 static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint64_t size)

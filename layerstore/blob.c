@@ -77,21 +77,25 @@ int blob_writer_finish(struct blob_writer *w, struct strata_error *err)
 
 int digest_fd(int fd, char out[STORE_DIGEST_MAX])
 {
-	static __thread char buf[1 << 17];
+	/* From the heap: a thread-local array would be zeroed at every
+	 * thread's creation in every strata process (static TLS). */
+	const size_t buf_size = 1 << 17;
 	unsigned char md[32];
-	EVP_MD_CTX *sha;
+	EVP_MD_CTX *sha = NULL;
+	char *buf = NULL;
 	off_t off = 0;
 	ssize_t n;
 	int rc = -1;
 
 	if (crypto_dl_load(NULL))
 		return -1;
-	sha = sym_EVP_MD_CTX_new();
+	buf = malloc(buf_size);
+	sha = buf ? sym_EVP_MD_CTX_new() : NULL;
 	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL)) {
 		errno = ENOMEM;
 		goto out;
 	}
-	while ((n = sys_pread_full(fd, buf, sizeof(buf), off)) > 0) {
+	while ((n = sys_pread_full(fd, buf, buf_size, off)) > 0) {
 		if (!sym_EVP_DigestUpdate(sha, buf, (size_t)n))
 			goto out;
 		off += n;
@@ -102,6 +106,7 @@ int digest_fd(int fd, char out[STORE_DIGEST_MAX])
 	}
 out:
 	sym_EVP_MD_CTX_free(sha);
+	free(buf);
 	return rc;
 }
 

@@ -67,24 +67,31 @@ static int add_bytes(struct writer *w, const char *name, const void *buf, size_t
 
 static int add_fd(struct writer *w, const char *name, int fd, uint64_t size)
 {
-	static __thread char buf[1 << 17];
+	/* From the heap, not thread-local: see digest_fd(). */
+	const size_t buf_size = 1 << 17;
+	char *buf;
 	uint64_t done = 0;
+	int rc = 0;
 
 	if (add_header(w, name, AE_IFREG, size))
 		return -1;
-	while (done < size) {
-		size_t want = size - done < sizeof(buf) ? (size_t)(size - done) : sizeof(buf);
+	if (!(buf = malloc(buf_size)))
+		return strata_fail(w->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	while (!rc && done < size) {
+		size_t want = size - done < buf_size ? (size_t)(size - done) : buf_size;
 		ssize_t n = sys_pread_full(fd, buf, want, (off_t)done);
 
 		if (n <= 0)
-			return strata_fail(w->err, STRATA_ERR_SYS, n < 0 ? errno : EIO,
-			                   "%s: reading %s: %s", w->what, name,
-			                   n < 0 ? strerror(errno) : "file shrank");
-		if (sym_archive_write_data(w->a, buf, (size_t)n) != n)
-			return wfail(w);
-		done += (uint64_t)n;
+			rc = strata_fail(w->err, STRATA_ERR_SYS, n < 0 ? errno : EIO,
+			                 "%s: reading %s: %s", w->what, name,
+			                 n < 0 ? strerror(errno) : "file shrank");
+		else if (sym_archive_write_data(w->a, buf, (size_t)n) != n)
+			rc = wfail(w);
+		else
+			done += (uint64_t)n;
 	}
-	return 0;
+	free(buf);
+	return rc;
 }
 
 static int add_blob(struct store *s, struct writer *w, const char *name, const char *digest)
