@@ -137,6 +137,11 @@ int sys_mkdir_p(const char *path)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	/* Most often the parents are there: one mkdir, not one per level. */
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	memcpy(buf, path, len + 1);
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')

@@ -42,13 +42,36 @@ static json_t *load_state(const char *dir)
 	return json_load_file(path, 0, NULL);
 }
 
+/* "YYYY-MM-DDTHH:MM:SSZ" for @t.  Not gmtime_r() and strftime(): glibc
+ * loads the local time zone (/etc/localtime) at the first of them, 0.2 ms
+ * of every run for a time printed in UTC.  Days to a civil date as in
+ * Howard Hinnant's chrono algorithms (public domain). */
+static void format_utc(time_t t, char out[64])
+{
+	long long days = t / 86400, secs = t % 86400;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	days += 719468;
+	long long era = (days >= 0 ? days : days - 146096) / 146097;
+	long long doe = days - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	long long mp = (5 * doy + 2) / 153;
+	long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long long y = yoe + era * 400 + (m <= 2);
+
+	snprintf(out, 64, "%04lld-%02d-%02dT%02d:%02d:%02dZ", y, (int)m, (int)d, (int)(secs / 3600),
+	         (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
 int container_begin(const char *dir, const char *name, const char *image, const char *digest,
                     char *const *argv)
 {
-	char path[PATH_MAX], created[32];
+	char path[PATH_MAX], created[64];
 	json_t *state, *cmd = json_array();
-	time_t now = time(NULL);
-	struct tm tm;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/lock", dir);
@@ -65,8 +88,7 @@ int container_begin(const char *dir, const char *name, const char *image, const 
 	state = load_state(dir);
 	if (!json_is_object(state)) {
 		json_decref(state);
-		gmtime_r(&now, &tm);
-		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		format_utc(time(NULL), created);
 		state = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "image", image, "digest",
 		                  digest, "created", created);
 	}

@@ -134,14 +134,18 @@ static int write_proc(pid_t pid, const char *file, const char *text)
 int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid)
 {
 	unsigned long us, uc, gs, gc;
-	struct passwd *pw = getpwuid(uid);
-	/* /etc/subuid names users; newuidmap checks by the same name. */
-	const char *user = pw ? pw->pw_name : getenv("USER") ?: getenv("LOGNAME") ?: "";
+	struct passwd *pw;
+	const char *user;
 	char text[64];
 
 	if (uid == 0)
 		return write_proc(pid, "uid_map", "0 0 4294967295") ||
 		       write_proc(pid, "gid_map", "0 0 4294967295");
+	/* /etc/subuid names users; newuidmap checks by the same name.  Looked
+	 * up only where there is a /etc/subuid: the NSS set-up it takes
+	 * (nsswitch.conf, nscd's socket, modules) is on every start's path. */
+	pw = access("/etc/subuid", R_OK) == 0 ? getpwuid(uid) : NULL;
+	user = pw ? pw->pw_name : getenv("USER") ?: getenv("LOGNAME") ?: "";
 	if (subid_range("/etc/subuid", user, uid, &us, &uc) &&
 	    subid_range("/etc/subgid", user, uid, &gs, &gc) &&
 	    run_idmap_tool("newuidmap", pid, uid, us, uc) == 0) {
