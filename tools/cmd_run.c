@@ -386,7 +386,7 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 	return 0;
 }
 
-/* ---- the container's directory: upper, mountpoint, /etc files ---- */
+/* ---- the container's directory: upper, mountpoint, records ---- */
 
 static int write_text(const char *dir, const char *name, const char *text)
 {
@@ -400,52 +400,6 @@ static int write_text(const char *dir, const char *name, const char *text)
 static int mkdir_here(const char *path, mode_t mode)
 {
 	return mkdir(path, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* The container's etc files are made again at every start, by the run
- * that holds the container's lock: written in place, not replaced (a
- * replace costs a temp file and a rename each, at every start). */
-static int write_etc_file(int dirfd, const char *name, const char *text, size_t len)
-{
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = sys_write_all(fd, text, len);
-	if (close(fd) < 0)
-		rc = -1;
-	return rc;
-}
-
-static int make_etc(struct run_spec *spec, const char *dir)
-{
-	char text[4096];
-	ssize_t n = 0;
-	int etc, fd, rc;
-
-	if (asprintf(&spec->etc_dir, "%s/etc", dir) < 0 || mkdir_here(spec->etc_dir, 0700) < 0)
-		return -1;
-	etc = open(spec->etc_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (etc < 0)
-		return -1;
-	snprintf(text, sizeof(text),
-	         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\t%s\n",
-	         spec->hostname);
-	rc = write_etc_file(etc, "hosts", text, strlen(text));
-	snprintf(text, sizeof(text), "%s\n", spec->hostname);
-	if (rc == 0)
-		rc = write_etc_file(etc, "hostname", text, strlen(text));
-	/* The host's resolvers, unless the container has no network. */
-	fd = spec->net_none ? -1 : open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = sys_pread_full(fd, text, sizeof(text), 0);
-		close(fd);
-	}
-	if (rc == 0)
-		rc = write_etc_file(etc, "resolv.conf", text, n > 0 ? (size_t)n : 0);
-	close(etc);
-	return rc;
 }
 
 /* ---- launching ---- */
@@ -717,7 +671,6 @@ static void run_args_free(struct run_args *a)
 	free(a->spec.user);
 	free(a->spec.hostname);
 	free(a->spec.rootfs);
-	free(a->spec.etc_dir);
 	free(a->spec.console);
 }
 
@@ -778,10 +731,9 @@ int cmd_run(int argc, char **argv)
 		          errno == EBUSY ? "already running" : strerror(errno));
 		goto out;
 	}
-	/* Under the lock: the etc files are rewritten in place. */
 	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
 	    asprintf(&upper, "%s/upper", dir) < 0 || mkdir_here(a.spec.rootfs, 0700) < 0 ||
-	    mkdir_here(upper, 0755) < 0 || chmod(upper, 0755) < 0 || make_etc(&a.spec, dir) < 0) {
+	    mkdir_here(upper, 0755) < 0 || chmod(upper, 0755) < 0) {
 		cli_error("run: container directory %s: %s", dir, strerror(errno));
 		goto out;
 	}

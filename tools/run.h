@@ -39,7 +39,6 @@ struct run_spec {
 	struct run_bind *binds;
 	size_t n_binds;
 	char *rootfs;     /* the mountpoint, on the host side */
-	char *etc_dir;    /* hosts, hostname, resolv.conf to bind in */
 	int tty_slave;    /* -t: the pty the command gets as its terminal, or -1 */
 	char *console;    /* -t: the pty's path, bound at /dev/console */
 	bool interactive; /* -i: stdin attached */
