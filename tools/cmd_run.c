@@ -731,7 +731,11 @@ int cmd_run(int argc, char **argv)
 		          errno == EBUSY ? "already running" : strerror(errno));
 		goto out;
 	}
-	if (asprintf(&a.spec.rootfs, "%s/rootfs", dir) < 0 ||
+	/* One mount point for every container of the store: each daemon
+	 * mounts on it in a mount namespace of its own (private, so the host
+	 * sees an empty directory), and a directory per container cost a
+	 * mkdir and an rmdir on the host's disk at every --rm run. */
+	if (asprintf(&a.spec.rootfs, "%s/strata/rootfs", store_root(s)) < 0 ||
 	    asprintf(&upper, "%s/upper", dir) < 0 || mkdir_here(a.spec.rootfs, 0700) < 0 ||
 	    mkdir_here(upper, 0755) < 0 || chmod(upper, 0755) < 0) {
 		cli_error("run: container directory %s: %s", dir, strerror(errno));

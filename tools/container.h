@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Containers on disk: <store>/strata/containers/<name>/ holds upper/ (the
- * writable layer), rootfs/ (the mountpoint, used only inside the
- * container's namespaces), etc/ (hosts, hostname, resolv.conf), state.json
- * and a lock file that the launcher holds for as long as the container
- * runs: a container is running exactly when its lock is held.
+ * writable layer), state.json and a lock file that the launcher holds for
+ * as long as the container runs: a container is running exactly when its
+ * lock is held.  Every container mounts its root at <store>/strata/rootfs,
+ * in a mount namespace of its own.
  */
 #ifndef STRATA_CONTAINER_H
 #define STRATA_CONTAINER_H
