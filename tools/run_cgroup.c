@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,26 @@ static int write_file(const char *dir, const char *name, const char *text)
 	return rc;
 }
 
+/* Whether @dir's cgroup.controllers lists @name; its text goes to @list. */
+static bool has_controller(const char *dir, const char *name, char *list, size_t size)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
+	list[0] = '\0';
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(list, (int)size, f))
+			list[strcspn(list, "\n")] = '\0';
+		fclose(f);
+	}
+	for (const char *p = list; (p = strstr(p, name)); p += strlen(name))
+		if ((p == list || p[-1] == ' ') && (p[strlen(name)] == ' ' || !p[strlen(name)]))
+			return true;
+	return false;
+}
+
 /* The caller's cgroup v2 directory. */
 static int own_cgroup(char *out, size_t size)
 {
@@ -80,7 +101,8 @@ static int own_cgroup(char *out, size_t size)
 	while (f && fgets(line, sizeof(line), f))
 		if (strncmp(line, "0::", 3) == 0) {
 			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, size, "%s%.3900s", CGROUP_ROOT, line + 3);
+			/* "0::/" is the root itself: no trailing slash. */
+			snprintf(out, size, "%s%.3900s", CGROUP_ROOT, strcmp(line + 3, "/") ? line + 3 : "");
 			rc = 0;
 		}
 	if (f)
@@ -102,6 +124,21 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir,
 	if (own_cgroup(parent, sizeof(parent)) < 0) {
 		cli_error("run: --memory/--cpus: no cgroup v2 entry in /proc/self/cgroup");
 		return -1;
+	}
+	/* A controller missing here (bound to a cgroup v1 hierarchy on a
+	 * hybrid system, or not delegated to us by our parent) would make
+	 * every write below fail with a bare ENOENT: name it instead. */
+	for (int i = 0; i < 2; i++) {
+		const char *c = i == 0 ? "memory" : "cpu";
+		char list[256];
+
+		if ((i == 0 ? lim->memory > 0 : lim->cpus > 0) &&
+		    !has_controller(parent, c, list, sizeof(list))) {
+			cli_error("run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
+			          "%s); on a system that mounts cgroup v1 too, it may be bound there",
+			          i == 0 ? "memory" : "cpus", parent, c, *list ? list : "none");
+			return -1;
+		}
 	}
 	snprintf(dir, size, "%s/strata-%s", parent, name);
 	/* Controllers pass to children only through subtree_control, which the
