@@ -44,55 +44,13 @@ chmod 0644 "$T/$PKG.deb"
 
 # ---- /etc/subuid and /etc/subgid: saved, changed, restored exactly ----
 
-SUBID_FILES=(/etc/subuid /etc/subgid)
-SAVED=$T/subid-saved
-mkdir -p "$SAVED"
-for f in "${SUBID_FILES[@]}"; do
-	if [ -e "$f" ]; then cp -a "$f" "$SAVED/${f##*/}"; fi
-done
-SUBIDS_CHANGED=
-
-subids_restore() {
-	local f b
-	if [ -n "$SUBIDS_CHANGED" ]; then
-		for f in "${SUBID_FILES[@]}"; do
-			b=$SAVED/${f##*/}
-			if [ -e "$b" ]; then
-				cat "$b" >"$f"
-				chown --reference="$b" "$f"
-				chmod --reference="$b" "$f"
-				touch -r "$b" "$f"
-			else
-				rm -f "$f"
-			fi
-		done
-		SUBIDS_CHANGED=
-	fi
-}
-
-FUSE_MODE=$(stat -c %a /dev/fuse)
-restore_all() {
-	local rc=$?
-	set +e
-	subids_restore
-	chmod "$FUSE_MODE" /dev/fuse 2>/dev/null || true
-	(exit "$rc")
-	cleanup
-}
-trap restore_all EXIT
+# shellcheck source=../run/subids.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../run/subids.sh"
 
 BASE=300000
 COUNT=65536
 # Uid 65534's entry (any earlier one for it left out), by number.
-SUBIDS_CHANGED=1
-for f in "${SUBID_FILES[@]}"; do
-	b=$SAVED/${f##*/}
-	{
-		if [ -e "$b" ]; then grep -Ev '^(65534|nobody):' "$b" || true; fi
-		printf '65534:%s:%s\n' "$BASE" "$COUNT"
-	} >"$f"
-	if [ -e "$b" ]; then chmod --reference="$b" "$f"; else chmod 0644 "$f"; fi
-done
+subids_set "65534:$BASE:$COUNT"
 
 chmod 0755 "$T"
 chmod 0666 /dev/fuse # as distributions ship it; the unprivileged run needs it
