@@ -247,6 +247,12 @@ static void drop_stale_indexes(struct store *s, const struct marks *mk, const st
 
 int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *err)
 {
+	return store_gc_keeping(s, NULL, 0, res, err);
+}
+
+int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
+                     struct store_gc_result *res, struct strata_error *err)
+{
 	struct marks mk = {0};
 	json_t *index, *m;
 	size_t i;
@@ -272,6 +278,11 @@ int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *
 	}
 	if (rc == 0)
 		rc = mark_mounts(s, &mk, err);
+	/* The caller's roots (containers' images): one already gone has
+	 * nothing left to keep. */
+	for (i = 0; rc == 0 && i < n_keep; i++)
+		if (digest_valid(keep[i]) && blob_exists(s, keep[i]))
+			rc = mark_image(s, keep[i], UINT64_MAX, &mk, err);
 	if (rc == 0) {
 		struct keys keys = {0};
 

@@ -291,7 +291,19 @@ int store_tag(struct store *s, const char *ref, const char *name, struct strata_
 	return rc;
 }
 
+static int untag(struct store *s, const char *ref, bool keep_image, struct strata_error *err);
+
 int store_untag(struct store *s, const char *ref, struct strata_error *err)
+{
+	return untag(s, ref, false, err);
+}
+
+int store_untag_keep_image(struct store *s, const char *ref, struct strata_error *err)
+{
+	return untag(s, ref, true, err);
+}
+
+static int untag(struct store *s, const char *ref, bool keep_image, struct strata_error *err)
 {
 	json_t *index, *manifests;
 	char digest[STORE_DIGEST_MAX];
@@ -319,12 +331,34 @@ int store_untag(struct store *s, const char *ref, struct strata_error *err)
 		free(a);
 		free(b);
 	}
+	size_t left = 0;
+	json_t *gone = NULL;
+
 	for (size_t k = json_array_size(manifests); k-- > 0;) {
 		json_t *m = json_array_get(manifests, k);
 
-		if (by_digest ? strcmp(json_str(m, "digest") ?: "", digest) == 0 : k == (size_t)i)
+		if (by_digest ? strcmp(json_str(m, "digest") ?: "", digest) == 0 : k == (size_t)i) {
+			if (!gone)
+				gone = json_deep_copy(m);
 			json_array_remove(manifests, k);
+		} else if (strcmp(json_str(m, "digest") ?: "", digest) == 0) {
+			left++;
+		}
 	}
+	/* The image stays, unnamed, when this took its last entry. */
+	if (keep_image && left == 0) {
+		if (!gone) {
+			strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+			goto out;
+		}
+		json_object_del(gone, "annotations");
+		if (json_array_append_new(manifests, gone)) {
+			strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+			goto out;
+		}
+		gone = NULL;
+	}
+	json_decref(gone);
 	rc = store_index_save(s, index, err);
 out:
 	store_index_unlock(s, index);

@@ -91,6 +91,9 @@ int store_tag(struct store *s, const char *ref, const char *name, struct strata_
 /* Removes the tag @ref, or every entry of the image when @ref is a digest.
  * The blobs stay until store_gc(). */
 int store_untag(struct store *s, const char *ref, struct strata_error *err);
+/* store_untag, but an image that loses its last name stays as an unnamed
+ * entry (found by its digest), as images of containers must. */
+int store_untag_keep_image(struct store *s, const char *ref, struct strata_error *err);
 /* Checks a tag is one we can store: a reference name as the OCI spec
  * allows it for ref.name, at most 255 bytes. */
 bool store_valid_tag(const char *name);
@@ -193,6 +196,10 @@ struct store_gc_result {
 /* Removes what no tag, untagged image or live mount refers to.  Waits for
  * imports in flight to finish first. */
 int store_gc(struct store *s, struct store_gc_result *res, struct strata_error *err);
+/* store_gc, keeping also the images whose manifest digests @keep lists
+ * (the containers' images: strata gc passes them). */
+int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
+                     struct store_gc_result *res, struct strata_error *err);
 
 /* Rehashes every blob and checks every reference and layer index.  Each
  * problem is one line to @report ("<what>: <why>").  Returns the number of

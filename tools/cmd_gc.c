@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* strata gc and strata fsck: keeping the store clean and checking it. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "container.h"
 #include "strata-store.h"
 
 /* --root and --help, and no arguments. */
@@ -22,10 +25,13 @@ int cmd_gc(int argc, char **argv)
 	static const char usage[] =
 	    "Usage: strata gc [--root DIR]\n"
 	    "\n"
-	    "Remove the blobs no image name and no live mount uses, the layer indexes\n"
-	    "and decompressed copies of layers no image uses, and what interrupted\n"
-	    "imports left.  Waits for imports in progress to finish.\n";
+	    "Remove the blobs no image name, no container and no live mount uses,\n"
+	    "the layer indexes and decompressed copies of layers no image uses, and\n"
+	    "what interrupted imports left.  Waits for imports in progress to finish.\n";
 	struct store_gc_result r;
+	struct container_image *cs;
+	const char **keep;
+	size_t n_cs;
 	char b[32], c[32], t[32];
 	const char *root = NULL;
 	struct strata_error err;
@@ -36,7 +42,20 @@ int cmd_gc(int argc, char **argv)
 		return rc;
 	if (cli_open_store(root, false, &s))
 		return 1;
-	rc = store_gc(s, &r, &err);
+	/* A container, even stopped, needs its image: its writable layer only
+	 * makes sense on it, and a named one runs again on it. */
+	if (container_images(store_root(s), &cs, &n_cs) < 0) {
+		cli_error("gc: %s/strata/containers: %s", store_root(s), strerror(errno));
+		store_close(s);
+		return 1;
+	}
+	keep = calloc(n_cs + 1, sizeof(*keep));
+	for (size_t i = 0; keep && i < n_cs; i++)
+		keep[i] = cs[i].digest;
+	rc = keep ? store_gc_keeping(s, keep, n_cs, &r, &err)
+	          : strata_fail(&err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	free(keep);
+	container_images_free(cs, n_cs);
 	store_close(s);
 	if (rc)
 		return cli_fail(&err);

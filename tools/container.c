@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Container records: state.json and the running lock (see container.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -126,6 +127,56 @@ char *container_image_digest(const char *dir)
 
 	json_decref(state);
 	return out;
+}
+
+int container_images(const char *store_root, struct container_image **out, size_t *n)
+{
+	char path[PATH_MAX];
+	struct container_image *v = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/strata/containers", store_root);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		char dir[PATH_MAX], *digest;
+		struct container_image *bigger;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%.3800s/%s", path, de->d_name);
+		/* A container without a record has no image to keep. */
+		if (!(digest = container_image_digest(dir)))
+			continue;
+		bigger = realloc(v, (*n + 1) * sizeof(*v));
+		if (!bigger || !(bigger[*n].name = strdup(de->d_name))) {
+			v = bigger ? bigger : v;
+			free(digest);
+			closedir(d);
+			container_images_free(v, *n);
+			*n = 0;
+			errno = ENOMEM;
+			return -1;
+		}
+		v = bigger;
+		v[(*n)++].digest = digest;
+	}
+	closedir(d);
+	*out = v;
+	return 0;
+}
+
+void container_images_free(struct container_image *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].digest);
+	}
+	free(v);
 }
 
 int container_lock(const char *dir)

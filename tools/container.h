@@ -25,6 +25,15 @@ bool container_running(const char *dir);
 /* Takes the container's lock (so it cannot start); the fd, or -1 with
  * errno EBUSY when it runs. */
 int container_lock(const char *dir);
+/* Every container of the store and the image digest it was made from. */
+struct container_image {
+	char *name;
+	char *digest;
+};
+/* Lists them into *@out (free with container_images_free); 0, or -1 with
+ * errno when the containers directory exists but cannot be read. */
+int container_images(const char *store_root, struct container_image **out, size_t *n);
+void container_images_free(struct container_image *v, size_t n);
 /* rm -rf. */
 int container_remove_tree(const char *path);
 /* <store>/strata/mount-points.N: the mount points of a container's root

@@ -257,6 +257,31 @@ run_as user run --name own bb:1 sh -c 'touch /made; stat -c "%u:%g" /made'
 assert_eq "user: a file made inside is root's there" "0:0" "$(cat "$T/out")"
 assert_stat "user: on disk the file is the caller's" '%u' "$T/store-user/strata/containers/own/upper/made" 65534
 
+# A container keeps its image: rmi of its last name is refused (one line
+# naming the container); --force leaves it unnamed; gc keeps its blobs
+# while the container exists, and the container runs on by digest.
+KEEP=$T/store-keep
+mkdir -p "$KEEP"
+run env STRATA_ROOT="$KEEP" "$STRATA" import -q "$T/oci"
+run env STRATA_ROOT="$KEEP" "$STRATA" run --name holder bb:1 sh -c 'echo kept >/kept'
+run env STRATA_ROOT="$KEEP" "$STRATA" rmi bb:1
+assert_one_error_line "rmi of a container's image" 1
+assert_true "rmi of a container's image: names it" grep -q 'the image of container holder' "$T/err"
+run env STRATA_ROOT="$KEEP" "$STRATA" rmi --force bb:1
+assert_eq "rmi --force of a container's image" 0 "$RC"
+run env STRATA_ROOT="$KEEP" "$STRATA" images
+assert_true "rmi --force: the image stays, unnamed" grep -q '^<none> ' "$T/out"
+run env STRATA_ROOT="$KEEP" "$STRATA" gc
+DIGEST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' \
+	"$KEEP/strata/containers/holder/state.json")
+run env STRATA_ROOT="$KEEP" "$STRATA" run --name holder "$DIGEST" cat /kept
+assert_eq "after rmi --force and gc, the container runs on by digest" kept "$(cat "$T/out")"
+run env STRATA_ROOT="$KEEP" "$STRATA" rm holder
+run env STRATA_ROOT="$KEEP" "$STRATA" rmi "$DIGEST"
+run env STRATA_ROOT="$KEEP" "$STRATA" gc
+assert_eq "without the container, gc takes the image" "" \
+	"$(find "$KEEP/blobs/sha256" -type f)"
+
 # An image whose layer cannot be opened (the daemon opens the layers):
 # one error line, exit 1, and no container left behind.
 BROKEN=$T/store-broken

@@ -1816,6 +1816,51 @@ START_TEST(bug_gc_twice)
 }
 END_TEST
 
+/* Roots the caller gives (containers' images) outlive their names; an
+ * image untagged "keeping" stays unnamed until nothing needs it. */
+START_TEST(test_gc_keeping)
+{
+	struct strata_error err = {0};
+	struct store_gc_result res;
+	char want[64];
+	struct img a, b;
+	struct fx f;
+
+	fx_open(&f, "gckeep");
+	a = make_image(f.s, 1);
+	b = make_image(f.s, 2);
+	index_add(f.s, a.digest, a.size, "a:1");
+	index_add(f.s, a.digest, a.size, "a:2");
+	index_add(f.s, b.digest, b.size, "b:1");
+
+	/* A name of several goes alone; the last one leaves the image unnamed. */
+	ck_assert_msg(store_untag_keep_image(f.s, "a:1", &err) == 0, "%s", err.msg);
+	snprintf(want, sizeof(want), "a:2@%.8s,b:1@%.8s", a.digest + 7, b.digest + 7);
+	expect_listing(f.s, want);
+	ck_assert_msg(store_untag_keep_image(f.s, "a:2", &err) == 0, "%s", err.msg);
+	snprintf(want, sizeof(want), "b:1@%.8s,-@%.8s", b.digest + 7, a.digest + 7);
+	expect_listing(f.s, want);
+	expect_resolves(f.s, a.digest, a.digest);
+
+	/* Out of index.json altogether, a kept root still holds its blobs. */
+	ck_assert_msg(store_untag(f.s, a.digest, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_untag(f.s, "b:1", &err) == 0, "%s", err.msg);
+	expect_listing(f.s, "");
+	{
+		const char *keep[] = {a.digest, "sha256:not-a-digest"};
+
+		ck_assert_msg(store_gc_keeping(f.s, keep, 2, &res, &err) == 0, "%s", err.msg);
+	}
+	ck_assert_uint_eq(res.blobs, 1); /* b's manifest; the config is a's too */
+	ck_assert(blob_exists(f.s, a.digest));
+	ck_assert(!blob_exists(f.s, b.digest));
+	ck_assert_msg(store_gc(f.s, &res, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(res.blobs, 2);
+	ck_assert(!blob_exists(f.s, a.digest));
+	fx_close(&f);
+}
+END_TEST
+
 /* One store handle, fsck twice: the second fsck must still rehash. */
 START_TEST(bug_fsck_twice)
 {
@@ -1946,6 +1991,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_import_tag_option);
 	tcase_add_test(tc, test_open_layers);
 	tcase_add_test(tc, test_gc);
+	tcase_add_test(tc, test_gc_keeping);
 	tcase_add_test(tc, test_fsck);
 	tcase_add_test(tc, test_fsck_config_and_missing);
 	tcase_add_test(tc, test_import_oci_layout);
