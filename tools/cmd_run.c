@@ -741,10 +741,9 @@ int cmd_run(int argc, char **argv)
 		cli_error("run: container directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	if (store_pin(s, img, &err)) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	/* No mount record (store_pin) as strata mount writes: the container's
+	 * state.json, written above under its lock, is what keeps the image
+	 * from strata gc, running or not. */
 	if ((a.limits.memory || a.limits.cpus > 0) &&
 	    run_cgroup_create(&a.limits, a.name, a.cgroup, sizeof(a.cgroup)) < 0)
 		goto out;
@@ -752,7 +751,6 @@ int cmd_run(int argc, char **argv)
 	d.img = img;
 	d.upper = upper;
 	rc = launch(&d, a.tty, a.cgroup[0] ? a.cgroup : NULL, &launched);
-	store_unpin();
 	if (a.cgroup[0])
 		rmdir(a.cgroup);
 out:
