@@ -254,7 +254,7 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 	}
 	memcpy(u->layers, layers, n_layers * sizeof(*layers));
 	u->n_layers = (uint32_t)n_layers;
-	u->upper_root = u->upper_work = -1;
+	u->upper_root = -1;
 	for (int i = 0; i < UNION_LOCKS; i++)
 		pthread_mutex_init(&u->locks[i], NULL);
 	for (size_t i = 0; i < n_layers; i++) {

@@ -93,7 +93,6 @@ struct strata_union {
 	uint64_t total_data;
 	/* The writable upper layer (upper.c); -1 when the mount is read-only. */
 	int upper_root;
-	int upper_work; /* <upper>/.wh..wh..strata: temp files for copy-up */
 	/* Copy-up and renames lock the inodes they change, by stripe. */
 	pthread_mutex_t locks[UNION_LOCKS];
 };

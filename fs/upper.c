@@ -92,21 +92,19 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
 		return strata_fail(err, STRATA_ERR_SYS, en, "upper %s: %s", dir,
 		                   en == EACCES ? "not writable" : strerror(en));
 	}
-	if (mkdirat(fd, UPPER_WORK_NAME, 0700) < 0 && errno != EEXIST) {
-		int en = errno;
+	/* Copy-up writes its files with O_TMPFILE in the upper's root, unnamed
+	 * until linked into place, so no work directory is made (for every
+	 * fresh container that cost a mkdir, and at --rm an rmdir, on the
+	 * host's disk).  Earlier versions made UPPER_WORK_NAME and named temp
+	 * files in it: what an interrupted copy-up of theirs left goes. */
+	{
+		int work = openat(fd, UPPER_WORK_NAME, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-		close(fd);
-		return strata_fail(err, STRATA_ERR_SYS, en, "upper %s: %s", dir, strerror(en));
+		if (work >= 0) {
+			clean_work_dir(work);
+			close(work);
+		}
 	}
-	u->upper_work = openat(fd, UPPER_WORK_NAME, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (u->upper_work < 0) {
-		int en = errno;
-
-		close(fd);
-		return strata_fail(err, STRATA_ERR_SYS, en, "upper %s/%s: %s", dir, UPPER_WORK_NAME,
-		                   strerror(en));
-	}
-	clean_work_dir(u->upper_work);
 	raise_fd_limit();
 	u->upper_root = fd;
 	atomic_store(&u->root->upper_fd, dup(fd));
@@ -118,11 +116,9 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
 
 void upper_close(struct strata_union *u)
 {
-	if (u->upper_work >= 0)
-		close(u->upper_work);
 	if (u->upper_root >= 0)
 		close(u->upper_root);
-	u->upper_work = u->upper_root = -1;
+	u->upper_root = -1;
 }
 
 /* ---- whiteouts ---- */
@@ -757,7 +753,7 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 
 	l->ops->stat(l, node, &st);
 	/* Unnamed until complete: a crash leaves nothing under the real name. */
-	fd = openat(u->upper_work, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = openat(u->upper_root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
 	rc = copy_data(l, node, fd, (uint64_t)st.st_size);
