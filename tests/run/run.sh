@@ -203,6 +203,11 @@ for c in json.load(open(sys.argv[1])):
 	fi
 	launcher=$!
 	wait_until 10 pgrep -f "slee[p] $NAP_TERM" || fail "$who: the container did not start"
+	# Another container meanwhile: both mount on strata/rootfs, each in
+	# its own mount namespace.
+	run_as $who run --rm --hostname second bb:1 sh -c 'hostname; ps -o comm | grep -c "^sleep"'
+	assert_eq "$who: a second container beside a running one, not seeing it" "second 0" \
+		"$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
 	kill -TERM "$launcher"
 	set +e
 	wait "$launcher"
