@@ -39,7 +39,8 @@ static json_t *load_state(const char *dir)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/state.json", dir);
+	if (snprintf(path, sizeof(path), "%s/state.json", dir) >= (int)sizeof(path))
+		return NULL;
 	return json_load_file(path, 0, NULL);
 }
 
