@@ -338,7 +338,7 @@ static int untag(struct store *s, const char *ref, bool keep_image, struct strat
 		json_t *m = json_array_get(manifests, k);
 
 		if (by_digest ? strcmp(json_str(m, "digest") ?: "", digest) == 0 : k == (size_t)i) {
-			if (!gone)
+			if (keep_image && !gone)
 				gone = json_deep_copy(m);
 			json_array_remove(manifests, k);
 		} else if (strcmp(json_str(m, "digest") ?: "", digest) == 0) {
