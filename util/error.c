@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "strata-fs.h"
+#include "strata-error.h"
 
 int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errno, const char *fmt,
                 ...)

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "strata-fs.h"
+#include "strata-error.h"
 
 /* The pointers' declarations, for the header that lists @FUNCTIONS. */
 #define DL_DECLARE_SYM(fn) extern __typeof__(fn) *sym_##fn;

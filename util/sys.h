@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The few raw system calls libstrata-fs makes, in one place, each retrying
+ * The few raw system calls strata makes, in one place (libstrata-util),
+ * each retrying
  * EINTR and short transfers so callers only see success or errno.
  */
 #ifndef STRATA_SYS_H

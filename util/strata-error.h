@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How strata's libraries report failure: a typed code plus a one-line
+ * message of the form "<what>: <why>", ready to be printed after
+ * "strata: ".  Part of libstrata-util, so that every library (and the
+ * dlopen wrappers below them all) shares one error type.
+ */
+#ifndef STRATA_ERROR_H
+#define STRATA_ERROR_H
+
+enum strata_errcode {
+	STRATA_OK = 0,
+	STRATA_ERR_SYS,         /* a system call failed; sys_errno says why */
+	STRATA_ERR_FORMAT,      /* not a tar, unknown compression */
+	STRATA_ERR_CORRUPT,     /* truncated or damaged layer data */
+	STRATA_ERR_INDEX,       /* an index file is damaged or stale */
+	STRATA_ERR_UNSUPPORTED, /* valid, but something we do not serve */
+	STRATA_ERR_USAGE,       /* bad arguments from the caller */
+	STRATA_ERR_OPTION,      /* an option the user gave is invalid (exit status 2) */
+	STRATA_ERR_NOMEM,
+};
+
+struct strata_error {
+	enum strata_errcode code;
+	int sys_errno;
+	char msg[1024];
+};
+
+/* Fills @err (if not NULL) and returns -1, so callers can "return strata_fail(...)". */
+int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errno, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+#endif
