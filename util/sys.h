@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The few raw system calls strata makes, in one place (libstrata-util),
- * each retrying
- * EINTR and short transfers so callers only see success or errno.
+ * each retrying EINTR and short transfers so callers only see success or
+ * errno.
  */
 #ifndef STRATA_SYS_H
 #define STRATA_SYS_H
