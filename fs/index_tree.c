@@ -114,11 +114,18 @@ static int node_new(struct builder *b, uint32_t parent, const char *name, size_t
 	struct bnode *nd;
 	uint32_t id;
 
-	if (b->n_nodes == UINT32_MAX - 1)
-		return strata_fail(b->err, STRATA_ERR_UNSUPPORTED, 0, "%s: too many entries",
-		                   b->opts->layer_name);
-	if (grow((void **)&b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(*nd)))
-		return builder_nomem(b);
+	/* Every failure returns a literal -1: strata_fail's -1 is in another
+	 * unit, and a 0 path the compiler cannot rule out would leave *out
+	 * unset (gcc -O3 then warns in builder_init). */
+	if (b->n_nodes == UINT32_MAX - 1) {
+		strata_fail(b->err, STRATA_ERR_UNSUPPORTED, 0, "%s: too many entries",
+		            b->opts->layer_name);
+		return -1;
+	}
+	if (grow((void **)&b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(*nd))) {
+		builder_nomem(b);
+		return -1;
+	}
 	if (b->n_nodes + 1 > b->n_buckets / 2 && rehash(b))
 		return -1;
 	id = b->n_nodes++;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A layer, as the union sees it: an immutable tree of nodes with sorted
- * directories.  The tar index is the first backend (layer_tar.c); a plain
- * directory and a lazily fetched blob are meant to be the next ones, so
- * nothing tar-specific may leak through this interface.
+ * directories.  Two backends: a tar layer through its index (layer_tar.c),
+ * and a directory in OCI changeset form, such as an upper (layer_dir.c:
+ * diff and commit read uppers with it, run the mount points below images).
+ * A lazily fetched blob is meant to be the next, so nothing
+ * backend-specific may leak through this interface.
  *
  * Node numbers are the backend's; 0 is the root.  Every operation may be
  * called from any thread at once without locks.

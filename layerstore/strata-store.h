@@ -13,7 +13,7 @@
  *  - Every digest read from outside (archives, layout dirs, manifests) is
  *    checked against the bytes before anything refers to it.
  *  - strata's own data (layer indexes, decompressed copies, mount records)
- *    lives in <root>/strata/ and can be rebuilt from the blobs.
+ *    lives in <root>/strata/; all but containers/NAME/upper can be rebuilt from blobs.
  *
  * Errors use libstrata-fs's struct strata_error: one line, "<what>: <why>".
  */
