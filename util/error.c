@@ -4,8 +4,8 @@
 
 #include "strata-error.h"
 
-int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errno, const char *fmt,
-                ...)
+void strata_set_error(struct strata_error *err, enum strata_errcode code, int sys_errno,
+                      const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;
@@ -16,5 +16,4 @@ int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errn
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
 	}
-	return -1;
 }

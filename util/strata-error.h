@@ -26,8 +26,19 @@ struct strata_error {
 	char msg[1024];
 };
 
-/* Fills @err (if not NULL) and returns -1, so callers can "return strata_fail(...)". */
-int strata_fail(struct strata_error *err, enum strata_errcode code, int sys_errno, const char *fmt,
-                ...) __attribute__((format(printf, 4, 5)));
+/* Fills @err (if not NULL). */
+void strata_set_error(struct strata_error *err, enum strata_errcode code, int sys_errno,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Fills @err (if not NULL) and is -1, so callers can "return strata_fail(...)".
+ * A macro (a GNU statement expression, as the value may go unused), so
+ * that the compiler sees the -1: a function's return value is
+ * opaque to gcc's flow analysis, and -O3 then warned that what a failed
+ * call left unset was used (maybe-uninitialized). */
+#define strata_fail(err, ...)                                                                      \
+	__extension__({                                                                            \
+		strata_set_error((err), __VA_ARGS__);                                              \
+		-1;                                                                                \
+	})
 
 #endif
