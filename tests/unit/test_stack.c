@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,144 @@ START_TEST(test_random_offline)
 }
 END_TEST
 
+/* ---- random stacks, mounted ---- */
+
+/* The mount a failing check may leave behind: ended at exit, since a
+ * failed assertion ends the test process. */
+static pid_t live_pid = -1;
+static char live_mnt[4096];
+
+static void spawn_wait(char *const argv[])
+{
+	pid_t pid;
+	int status;
+
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) == 0)
+		waitpid(pid, &status, 0);
+}
+
+/* Unmounts and waits (at most 10 s) for the daemon; then it is killed. */
+static bool stop_daemon(void)
+{
+	char *argv[] = {"fusermount3", "-u", "-q", live_mnt, NULL};
+	bool clean = false;
+	int status;
+
+	if (live_pid < 0)
+		return true;
+	spawn_wait(argv);
+	for (int i = 0; i < 1000 && !clean; i++) {
+		clean = waitpid(live_pid, &status, WNOHANG) == live_pid;
+		if (!clean)
+			usleep(10000);
+	}
+	if (!clean) {
+		char *lazy[] = {"umount", "-l", live_mnt, NULL};
+
+		kill(live_pid, SIGKILL);
+		waitpid(live_pid, &status, 0);
+		spawn_wait(lazy);
+	}
+	live_pid = -1;
+	return clean && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void stop_at_exit(void)
+{
+	stop_daemon();
+}
+
+static bool mounted(const char *mnt, const char *parent)
+{
+	struct stat a, b;
+
+	return stat(mnt, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+/* `strata mount -f --layer ... MNT`, in the background until mounted. */
+static void start_daemon(struct run *r, const char *strata)
+{
+	char *argv[8 + 2 * SG_MAX_LAYERS];
+	size_t n = 0;
+	int status;
+
+	argv[n++] = (char *)strata;
+	argv[n++] = "mount";
+	argv[n++] = "-f";
+	argv[n++] = "--cache-dir";
+	argv[n++] = r->cache;
+	for (size_t i = 0; i < r->n; i++) {
+		argv[n++] = "--layer";
+		argv[n++] = r->tars[i];
+	}
+	argv[n++] = r->mnt;
+	argv[n] = NULL;
+	snprintf(live_mnt, sizeof(live_mnt), "%s", r->mnt);
+	ck_assert_int_eq(posix_spawn(&live_pid, strata, NULL, NULL, argv, environ), 0);
+	for (int i = 0; i < 1000 && !mounted(r->mnt, r->dir); i++) {
+		ck_assert_msg(waitpid(live_pid, &status, WNOHANG) == 0, "strata mount exited");
+		usleep(10000);
+	}
+	ck_assert_msg(mounted(r->mnt, r->dir), "%s: not mounted after 10 s", r->mnt);
+}
+
+static void check_mount(unsigned seed, const char *strata, struct diffs *d)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)seed * 0x100000001b3ULL);
+	struct sg_stack *st = malloc(sizeof(*st));
+	char **paths, *want, *got;
+	size_t n;
+	struct run r;
+	int fd;
+
+	ck_assert_ptr_nonnull(st);
+	sg_rand(&rng);
+	sg_generate(st, &rng);
+	run_build(&r, st);
+	n = sg_paths(st, &rng, &paths);
+	start_daemon(&r, strata);
+	fd = open(r.mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	compare_paths(&r, fd, paths, n, d);
+	close(fd);
+	want = sg_list_kernel(r.ref);
+	got = sg_list_kernel(r.mnt);
+	compare_lists(want, got, d);
+	ck_assert_msg(stop_daemon(), "%s: the daemon did not end cleanly", r.mnt);
+	report(seed, st, d);
+	free(want);
+	free(got);
+	sg_paths_free(paths, n);
+	run_free(&r);
+	free(st);
+}
+
+START_TEST(test_random_mount)
+{
+	unsigned n = env_uint("STACKDIFF_STACKS", 500), base = env_uint("STACKDIFF_SEED", 1);
+	unsigned done = 0, failed = 0, checks = 0;
+	const char *strata = getenv("STRATA");
+	double start = now();
+
+	if (!strata || geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		fprintf(stderr, "mount: needs root, /dev/fuse and $STRATA; not run\n");
+		return;
+	}
+	atexit(stop_at_exit);
+	for (unsigned i = 0; i < n && now() - start < TIME_BUDGET; i++, done++) {
+		struct diffs d = {0};
+
+		check_mount(base + i, strata, &d);
+		checks += d.checked;
+		failed += d.n > 0;
+	}
+	fprintf(stderr, "mount: %u stacks, %u checks, %.1fs\n", done, checks, now() - start);
+	ck_assert_msg(failed == 0, "%u of %u mounted stacks differ from the reference", failed,
+	              done);
+	ck_assert_uint_ge(done, n < 50 ? n : 50);
+}
+END_TEST
+
 Suite *stack_suite(void);
 
 Suite *stack_suite(void)
@@ -230,6 +369,10 @@ Suite *stack_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_dotdot_after_symlink);
 	tcase_add_test(tc, test_random_offline);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("mount");
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_random_mount);
 	suite_add_tcase(s, tc);
 	return s;
 }
