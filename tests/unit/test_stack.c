@@ -175,6 +175,33 @@ START_TEST(test_dotdot_after_symlink)
 }
 END_TEST
 
+/* Trailing slashes, loops, files used as directories, ".." at the root. */
+START_TEST(test_resolve_edges)
+{
+	struct sg_stack st = {.n = 2};
+	struct diffs d = {0};
+	char *paths[] = {"f/",     "lf/",    "ld/", "ld/.",     "ld/..",   "loop",     "loop/",
+	                 "loop/x", "f/..",   "f/.", "/../../d", "lr/../f", "dd/lup/f", "lup/",
+	                 "ld//f",  "//d///", ".",   "..",       "/..",     "lempty/x", "lnone/"};
+	struct run r;
+
+	sg_add(&st.l[0], 'f', "f", "F");
+	sg_add(&st.l[0], 'f', "d/f", "DF");
+	sg_add(&st.l[0], 'l', "lf", "f");
+	sg_add(&st.l[0], 'l', "ld", "/d");
+	sg_add(&st.l[0], 'l', "loop", "loop");
+	sg_add(&st.l[1], 'l', "lr", "../../..");
+	sg_add(&st.l[1], 'l', "dd/lup", "..");
+	sg_add(&st.l[1], 'l', "lup", "../..");
+	sg_add(&st.l[1], 'l', "lnone", "nothing/");
+	run_build(&r, &st);
+	compare_paths(&r, -1, paths, sizeof(paths) / sizeof(paths[0]), &d);
+	report(0, &st, &d);
+	ck_assert_uint_eq(d.n, 0);
+	run_free(&r);
+}
+END_TEST
+
 /* ---- random stacks, offline ---- */
 
 static void check_offline(unsigned seed, struct diffs *d)
@@ -368,6 +395,7 @@ Suite *stack_suite(void)
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_dotdot_after_symlink);
+	tcase_add_test(tc, test_resolve_edges);
 	tcase_add_test(tc, test_random_offline);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mount");
