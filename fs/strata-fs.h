@@ -133,6 +133,16 @@ int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *
  * -ENOENT. */
 int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
                         struct strata_entry *out);
+/* Flags of strata_stack_resolve. */
+#define STRATA_RESOLVE_FOLLOW 0x1 /* follow a symlink in the last component */
+/* One path of the merged tree resolved as the kernel would inside the
+ * mounted image (path_resolution(7), with the image's root as a chroot):
+ * symlinks in intermediate components followed, the last one only with
+ * STRATA_RESOLVE_FOLLOW; ".." from the directory actually reached; at most
+ * 40 symlinks.  "" and "/" are the root.  @out->path is @path as given.
+ * 0, -ENOENT, -ENOTDIR, -ELOOP, -ENAMETOOLONG or -ENOMEM. */
+int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const char *path,
+                         unsigned flags, struct strata_entry *out);
 /* The @i-th xattr of an entry; false past the last one. */
 bool strata_entry_xattr(const struct strata_entry *e, uint32_t i, const char **name,
                         const void **value, size_t *size);

@@ -2,9 +2,8 @@
 /*
  * Reading trees without mounting, for inspect, ls, cat, diff and commit:
  * one layer as it is (whiteouts included), or a stack of layers merged by
- * the same rules as the mount (whiteouts hide, opaque directories stop the
- * merge, an upper directory's redirect continues in the lower layers at its
- * old path).  Nothing here is cached or shared: each call resolves afresh.
+ * the same rules as the mount, which are stack.c's.  Nothing here is cached
+ * or shared: each call resolves afresh.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,19 +12,8 @@
 #include <unistd.h>
 
 #include "layer.h"
+#include "stack.h"
 #include "sys.h"
-
-#define MAX_STACK 500
-
-struct src {
-	uint32_t layer;
-	uint64_t node;
-};
-
-struct stack {
-	struct strata_layer *const *layers;
-	size_t n;
-};
 
 static uint32_t entry_flags(uint32_t lf)
 {
@@ -107,130 +95,32 @@ int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx
 
 /* ---- a stack of layers ---- */
 
-static int resolve_path(const struct stack *s, uint32_t below, const char *path, struct src *out,
-                        uint32_t *n_out);
-
-/* A renamed upper directory: its lower content is at @target in the layers
- * below it, resolved there alone. */
-static uint32_t add_redirect(const struct stack *s, uint32_t layer, const char *target,
-                             struct src *out, uint32_t n)
-{
-	struct src lower[MAX_STACK];
-	uint32_t k = 0;
-
-	if (resolve_path(s, layer, target, lower, &k) < 0)
-		return n;
-	for (uint32_t i = 0; i < k && n < MAX_STACK; i++) {
-		const struct strata_layer *l = s->layers[lower[i].layer];
-
-		if (!S_ISDIR(l->ops->mode(l, lower[i].node)))
-			break;
-		out[n++] = lower[i];
-	}
-	return n;
-}
-
-/* @name in the merged directory @dir: its sources, top first. */
-static uint32_t resolve_child(const struct stack *s, const struct src *dir, uint32_t n_dir,
-                              const char *name, size_t len, struct src *out)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < n_dir; i++) {
-		const struct strata_layer *l = s->layers[dir[i].layer];
-		uint64_t node = l->ops->lookup(l, dir[i].node, name, len);
-		uint32_t flags;
-		const char *redirect;
-
-		if (node == LAYER_NONE)
-			continue;
-		flags = l->ops->flags(l, node);
-		if (flags & LAYER_WHITEOUT)
-			break;
-		if (n > 0 && !S_ISDIR(l->ops->mode(l, node)))
-			break; /* a file under a directory is hidden by it */
-		out[n++] = (struct src){dir[i].layer, node};
-		if (!S_ISDIR(l->ops->mode(l, node)) || (flags & LAYER_OPAQUE))
-			break;
-		redirect = l->ops->redirect ? l->ops->redirect(l, node) : NULL;
-		if (redirect)
-			return add_redirect(s, dir[i].layer, redirect, out, n);
-	}
-	return n;
-}
-
-/* @path in layers [0, @below), top first; -ENOENT/-ENOTDIR. */
-static int resolve_path(const struct stack *s, uint32_t below, const char *path, struct src *out,
-                        uint32_t *n_out)
-{
-	struct src cur[MAX_STACK];
-	uint32_t n = 0;
-
-	for (uint32_t i = below; i-- > 0 && n < MAX_STACK;) {
-		const struct strata_layer *l = s->layers[i];
-
-		cur[n++] = (struct src){i, 0};
-		if (l->ops->flags(l, 0) & LAYER_OPAQUE)
-			break;
-	}
-	while (*path) {
-		size_t len = strcspn(path, "/");
-		const struct strata_layer *top;
-
-		if (len == 0 || (len == 1 && path[0] == '.')) {
-			path += len + (path[len] == '/');
-			continue;
-		}
-		top = s->layers[cur[0].layer];
-		if (n == 0)
-			return -ENOENT;
-		if (!S_ISDIR(top->ops->mode(top, cur[0].node)))
-			return -ENOTDIR;
-		if (len == 2 && path[0] == '.' && path[1] == '.')
-			return -ENOENT; /* callers normalize; ".." is not followed */
-		n = resolve_child(s, cur, n, path, len, out);
-		if (n == 0)
-			return -ENOENT;
-		memcpy(cur, out, n * sizeof(*out));
-		path += len + (path[len] == '/');
-	}
-	if (n == 0)
-		return -ENOENT;
-	memcpy(out, cur, n * sizeof(*out));
-	*n_out = n;
-	return 0;
-}
-
-/* A merged entry: the top source's, but a directory a layer only implies
- * takes its attributes from the first layer below that describes it, as
- * the mount (and extraction) does. */
-static void fill_stack_entry(const struct stack *s, const struct src *srcs, uint32_t n,
+/* A merged entry: the top source's, but with the attributes of the source
+ * stack.c says gives them (a directory a layer only implies). */
+static void fill_stack_entry(const struct stack *s, const struct union_src *srcs, uint32_t n,
                              const char *path, struct strata_entry *e)
 {
-	const struct strata_layer *top = s->layers[srcs[0].layer];
+	uint32_t a = stack_attr_src(s, srcs, n);
 
-	fill_entry(top, srcs[0].node, path, e);
+	fill_entry(stack_layer(s, &srcs[0]), srcs[0].node, path, e);
 	e->layer = srcs[0].layer;
 	e->flags = 0;
-	if (!S_ISDIR(e->st.st_mode) || !(top->ops->flags(top, srcs[0].node) & LAYER_IMPLICIT))
-		return;
-	for (uint32_t i = 1; i < n; i++) {
-		const struct strata_layer *l = s->layers[srcs[i].layer];
+	if (a > 0 && S_ISDIR(e->st.st_mode))
+		stack_layer(s, &srcs[a])->ops->stat(stack_layer(s, &srcs[a]), srcs[a].node, &e->st);
+}
 
-		if (!(l->ops->flags(l, srcs[i].node) & LAYER_IMPLICIT)) {
-			l->ops->stat(l, srcs[i].node, &e->st);
-			return;
-		}
-	}
+static struct stack make_stack(struct strata_layer *const *layers, size_t n)
+{
+	return (struct stack){layers, n > STACK_MAX ? STACK_MAX : (uint32_t)n};
 }
 
 int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
                         struct strata_entry *out)
 {
-	struct stack s = {layers, n > MAX_STACK ? MAX_STACK : n};
-	struct src srcs[MAX_STACK];
+	struct stack s = make_stack(layers, n);
+	struct union_src srcs[STACK_MAX];
 	uint32_t k;
-	int rc = resolve_path(&s, (uint32_t)s.n, path, srcs, &k);
+	int rc = stack_walk_path(&s, s.n, path, srcs, &k);
 
 	if (rc)
 		return rc;
@@ -238,101 +128,85 @@ int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char
 	return 0;
 }
 
-static int by_str(const void *a, const void *b)
+int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const char *path,
+                         unsigned flags, struct strata_entry *out)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in a merged directory (whiteouts' too: resolving drops them). */
-static char **merged_names(const struct stack *s, const struct src *dir, uint32_t n_dir,
-                           size_t *count)
-{
-	char **v = NULL;
-	size_t n = 0, cap = 0, k = 0;
-
-	for (uint32_t i = 0; i < n_dir; i++) {
-		const struct strata_layer *l = s->layers[dir[i].layer];
-
-		for (uint64_t c = 0, m = l->ops->n_children(l, dir[i].node); c < m; c++) {
-			uint64_t node = l->ops->child(l, dir[i].node, c);
-			size_t len;
-			const char *name = l->ops->name(l, node, &len);
-
-			if (l->ops->flags(l, node) & LAYER_HIDDEN)
-				continue;
-			if (n == cap) {
-				char **nv = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*nv));
-
-				if (!nv)
-					goto fail;
-				v = nv;
-			}
-			if (!(v[n] = strndup(name, len)))
-				goto fail;
-			n++;
-		}
-	}
-	if (n)
-		qsort(v, n, sizeof(*v), by_str);
-	for (size_t i = 0; i < n; i++) {
-		if (k && strcmp(v[k - 1], v[i]) == 0)
-			free(v[i]);
-		else
-			v[k++] = v[i];
-	}
-	*count = k;
-	return v ? v : calloc(1, sizeof(*v));
-fail:
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	return NULL;
-}
-
-static int walk_stack(const struct stack *s, const struct src *srcs, uint32_t n_srcs,
-                      const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx)
-{
-	const struct strata_layer *top = s->layers[srcs[0].layer];
-	struct strata_entry e;
-	char **names;
-	size_t n;
+	struct stack s = make_stack(layers, n);
+	struct union_src *srcs = malloc(STACK_MAX * sizeof(*srcs));
+	uint32_t k;
 	int rc;
 
-	(void)top;
+	if (!srcs)
+		return -ENOMEM;
+	rc = stack_resolve(&s, path, flags & STRATA_RESOLVE_FOLLOW ? STACK_FOLLOW : 0, srcs, &k);
+	if (rc == 0)
+		fill_stack_entry(&s, srcs, k, path, out);
+	free(srcs);
+	return rc;
+}
+
+/* What a walk of a merged directory holds per level, on the heap: a walk
+ * may go deep, and each of these is STACK_MAX long. */
+struct level {
+	struct stack_cursor c[STACK_MAX];
+	struct union_src child[STACK_MAX];
+};
+
+static int walk_stack(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
+                      const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx);
+
+/* The children of the merged directory @srcs, in name order, each with
+ * the sources stack.c resolves for it. */
+static int walk_children(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
+                         const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx)
+{
+	struct level *lv = malloc(sizeof(*lv));
+	struct union_src e;
+	int rc = 0;
+
+	if (!lv)
+		return -ENOMEM;
+	stack_merge_init(s, srcs, n_srcs, lv->c);
+	while (rc == 0 && stack_merge_next(s, lv->c, n_srcs, &e)) {
+		size_t len;
+		const char *name = stack_layer(s, &e)->ops->name(stack_layer(s, &e), e.node, &len);
+		/* Resolved afresh: the top-most entry may be a whiteout, or a
+		 * hidden one that a lower layer's entry shows through. */
+		uint32_t k = stack_child(s, srcs, n_srcs, name, len, lv->child);
+		char *sub;
+
+		if (k == 0)
+			continue;
+		if (asprintf(&sub, "%s%s%.*s", path, *path ? "/" : "", (int)len, name) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = walk_stack(s, lv->child, k, sub, recursive, depth + 1, fn, ctx);
+		free(sub);
+	}
+	free(lv);
+	return rc;
+}
+
+static int walk_stack(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
+                      const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx)
+{
+	struct strata_entry e;
+	int rc;
+
 	fill_stack_entry(s, srcs, n_srcs, path, &e);
 	if (depth > 0 && (rc = fn(ctx, &e)))
 		return rc;
 	if (!S_ISDIR(e.st.st_mode) || (depth > 0 && !recursive))
 		return 0;
-	names = merged_names(s, srcs, n_srcs, &n);
-	if (!names)
-		return -ENOMEM;
-	rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct src child[MAX_STACK];
-		uint32_t k = resolve_child(s, srcs, n_srcs, names[i], strlen(names[i]), child);
-		char *sub;
-
-		if (k == 0)
-			continue;
-		if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "", names[i]) < 0) {
-			rc = -ENOMEM;
-			break;
-		}
-		rc = walk_stack(s, child, k, sub, recursive, depth + 1, fn, ctx);
-		free(sub);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return rc;
+	return walk_children(s, srcs, n_srcs, path, recursive, depth, fn, ctx);
 }
 
 int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *path,
                       bool recursive, strata_walk_fn fn, void *ctx)
 {
-	struct stack s = {layers, n > MAX_STACK ? MAX_STACK : n};
-	struct src srcs[MAX_STACK];
+	struct stack s = make_stack(layers, n);
+	struct union_src srcs[STACK_MAX];
 	struct strata_entry e;
 	char *norm;
 	uint32_t k;
@@ -345,7 +219,7 @@ int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *
 		return -ENOMEM;
 	while (*norm && norm[strlen(norm) - 1] == '/')
 		norm[strlen(norm) - 1] = '\0';
-	rc = resolve_path(&s, (uint32_t)s.n, norm, srcs, &k);
+	rc = stack_walk_path(&s, s.n, norm, srcs, &k);
 	if (rc == 0) {
 		/* The entry itself first, then what is below it. */
 		fill_stack_entry(&s, srcs, k, norm, &e);

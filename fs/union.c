@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Union rules of the OCI image spec (layer.md): a layer's `.wh.NAME` hides
- * NAME below it, `.wh..wh..opq` hides everything below its directory, a
- * non-directory hides whatever is below it, and directories merge.  The tar
- * index has already folded whiteout files into flagged names, so here a
- * lookup is one binary search per contributing layer, top down.
+ * The union of layers as the mount serves it: inodes made of the sources
+ * that stack.c's rules (OCI layer.md) give a name, their numbers and
+ * attributes, and the merged listings of their directories, kept once
+ * built.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,41 +11,13 @@
 
 #include "upper.h"
 
-static uint32_t src_flags(const struct strata_union *u, const struct union_src *s)
-{
-	return union_layer(u, s)->ops->flags(union_layer(u, s), s->node);
-}
-
-static uint32_t src_mode(const struct strata_union *u, const struct union_src *s)
-{
-	return union_layer(u, s)->ops->mode(union_layer(u, s), s->node);
-}
-
+/* The rules themselves are stack.c's; here they meet the inodes. */
 int union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
                   size_t len, struct union_src *srcs, uint32_t *n)
 {
-	*n = 0;
-	for (uint32_t i = 0; i < dir->n_srcs; i++) {
-		const struct union_src *d = &dir->srcs[i];
-		const struct strata_layer *l = union_layer(u, d);
-		struct union_src s = {d->layer, l->ops->lookup(l, d->node, name, len)};
-		uint32_t flags;
+	struct stack s = union_stack(u);
 
-		if (s.node == LAYER_NONE)
-			continue;
-		flags = l->ops->flags(l, s.node);
-		if (flags & LAYER_WHITEOUT)
-			break;
-		if (!S_ISDIR(l->ops->mode(l, s.node))) {
-			/* A file shows unless a directory above already won. */
-			if (*n == 0)
-				srcs[(*n)++] = s;
-			break;
-		}
-		srcs[(*n)++] = s;
-		if (flags & LAYER_OPAQUE)
-			break;
-	}
+	*n = stack_child(&s, dir->srcs, dir->n_srcs, name, len, srcs);
 	return *n ? 0 : ENOENT;
 }
 
@@ -71,18 +42,10 @@ uint64_t union_ino(const struct strata_union *u, const struct union_src *top)
 
 void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
 {
-	const struct union_src *s = &in->srcs[0];
-	const struct strata_layer *l;
+	struct stack stk = union_stack(u);
+	const struct union_src *s = &in->srcs[stack_attr_src(&stk, in->srcs, in->n_srcs)];
+	const struct strata_layer *l = union_layer(u, s);
 
-	/* A directory a layer only implies (it has entries below it but no
-	 * entry of its own) keeps the attributes a lower layer gave it, as
-	 * when the layers are extracted one over the other. */
-	for (uint32_t i = 0; i < in->n_srcs; i++)
-		if (!(src_flags(u, &in->srcs[i]) & LAYER_IMPLICIT)) {
-			s = &in->srcs[i];
-			break;
-		}
-	l = union_layer(u, s);
 	l->ops->stat(l, s->node, st);
 	st->st_ino = in->ino;
 	/* Like overlayfs: a merged directory's link count is unknown, and 1
@@ -91,85 +54,20 @@ void union_stat(const struct strata_union *u, const struct inode *in, struct sta
 		st->st_nlink = 1;
 }
 
-struct merge_cursor {
-	struct union_src dir;
-	uint64_t next, end;
-};
-
-static int cmp_names(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* Takes the smallest name among the cursors (the top-most layer's on a tie),
- * and advances every cursor past it. */
-static bool merge_next(const struct strata_union *u, struct merge_cursor *c, uint32_t n,
-                       struct union_src *out)
-{
-	const char *best = NULL;
-	size_t best_len = 0;
-	int top = -1;
-
-	for (uint32_t i = 0; i < n; i++) {
-		const struct strata_layer *l = union_layer(u, &c[i].dir);
-		size_t len;
-		const char *name;
-
-		if (c[i].next == c[i].end)
-			continue;
-		name = l->ops->name(l, l->ops->child(l, c[i].dir.node, c[i].next), &len);
-		if (top < 0 || cmp_names(name, len, best, best_len) < 0) {
-			best = name;
-			best_len = len;
-			top = (int)i;
-		}
-	}
-	if (top < 0)
-		return false;
-	{
-		const struct strata_layer *l = union_layer(u, &c[top].dir);
-
-		*out = (struct union_src){c[top].dir.layer,
-		                          l->ops->child(l, c[top].dir.node, c[top].next)};
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct strata_layer *l = union_layer(u, &c[i].dir);
-		size_t len;
-		const char *name;
-
-		if (c[i].next == c[i].end)
-			continue;
-		name = l->ops->name(l, l->ops->child(l, c[i].dir.node, c[i].next), &len);
-		if (cmp_names(name, len, best, best_len) == 0)
-			c[i].next++;
-	}
-	return true;
-}
-
-/* A k-way merge of the layers' sorted children: sorted, deduplicated, and
- * without whiteouts or what they hide.  A non-directory in a higher layer
- * hides a lower directory too, which the top-most-wins rule gives. */
+/* The merged listing, without whiteouts (positions must stay stable for
+ * telldir, so the list is what readdir shows). */
 static struct dirlist *merge_dir(const struct strata_union *u, const struct inode *dir)
 {
-	struct merge_cursor c[UNION_MAX_LAYERS];
-	struct dirlist *dl;
+	struct stack_cursor c[STACK_MAX];
+	struct stack stk = union_stack(u);
+	uint64_t total = stack_merge_init(&stk, dir->srcs, dir->n_srcs, c), n = 0;
+	struct dirlist *dl = malloc(sizeof(*dl) + total * sizeof(dl->ent[0]));
 	struct union_src s;
-	uint64_t total = 0, n = 0;
 
-	for (uint32_t i = 0; i < dir->n_srcs; i++) {
-		const struct strata_layer *l = union_layer(u, &dir->srcs[i]);
-
-		c[i] = (struct merge_cursor){dir->srcs[i], 0,
-		                             l->ops->n_children(l, dir->srcs[i].node)};
-		total += c[i].end;
-	}
-	dl = malloc(sizeof(*dl) + total * sizeof(dl->ent[0]));
 	if (!dl)
 		return NULL;
-	while (merge_next(u, c, dir->n_srcs, &s))
-		if (!(src_flags(u, &s) & LAYER_WHITEOUT))
+	while (stack_merge_next(&stk, c, dir->n_srcs, &s))
+		if (!(stack_src_flags(&stk, &s) & LAYER_WHITEOUT))
 			dl->ent[n++] = s;
 	dl->n = n;
 	return dl;
@@ -216,14 +114,10 @@ struct union_src union_dir_entry(const struct strata_union *u, const struct inod
 static int make_root(struct strata_union *u, struct strata_error *err)
 {
 	struct union_src srcs[UNION_MAX_LAYERS];
-	uint32_t n = 0;
+	struct stack stk = union_stack(u);
+	uint32_t n = stack_root(&stk, stk.n, srcs);
 
-	for (uint32_t i = u->n_layers; i-- > 0;) {
-		srcs[n++] = (struct union_src){i, 0};
-		if (src_flags(u, &srcs[n - 1]) & LAYER_OPAQUE)
-			break;
-	}
-	u->root = inode_new(1, 1, src_mode(u, &srcs[0]), srcs, n);
+	u->root = inode_new(1, 1, union_src_mode(u, &srcs[0]), srcs, n);
 	if (!u->root)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	u->root->nlookup = 1;

@@ -19,16 +19,12 @@
 #include <sys/stat.h>
 
 #include "layer.h"
+#include "stack.h"
 
-#define UNION_MAX_LAYERS 500
+#define UNION_MAX_LAYERS STACK_MAX
 /* st_ino of the base layer's entries: above any layer number (< 2^10),
  * below the upper's bit 63. */
 #define UNION_BASE_INO (0x7fffULL << 40)
-
-struct union_src {
-	uint32_t layer; /* index into union->layers, 0 = lowest */
-	uint64_t node;
-};
 
 /* The visible children of a merged directory, in name order. */
 struct dirlist {
@@ -138,6 +134,12 @@ void union_stat(const struct strata_union *u, const struct inode *in, struct sta
  * listing once; a single-layer directory is listed straight from its layer. */
 int union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n);
 struct union_src union_dir_entry(const struct strata_union *u, const struct inode *dir, uint64_t i);
+
+/* The union's layers as the stack the union rules (stack.c) work on. */
+static inline struct stack union_stack(const struct strata_union *u)
+{
+	return (struct stack){u->layers, u->n_layers};
+}
 
 static inline const struct strata_layer *union_layer(const struct strata_union *u,
                                                      const struct union_src *s)

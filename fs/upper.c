@@ -98,7 +98,8 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
 	 * host's disk).  Earlier versions made UPPER_WORK_NAME and named temp
 	 * files in it: what an interrupted copy-up of theirs left goes. */
 	{
-		int work = openat(fd, UPPER_WORK_NAME, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int work =
+		    openat(fd, UPPER_WORK_NAME, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (work >= 0) {
 			clean_work_dir(work);
@@ -212,42 +213,13 @@ static bool read_redirect(int opath_fd, char *buf, size_t size)
 }
 
 /* The lower directories at @path, walked from the lower layers' root
- * alone: the upper's whiteouts hid the old name, not the content. */
+ * alone: the upper's whiteouts hid the old name, not the content.  When
+ * the lower content is gone there is nothing below to show. */
 static int resolve_lower_path(struct strata_union *u, const char *path, struct resolved *r)
 {
-	struct union_src srcs[UNION_MAX_LAYERS];
-	uint32_t n = 0;
-	const char *p = path;
+	struct stack s = union_stack(u);
 
-	for (uint32_t i = u->n_layers; i-- > 0;) {
-		srcs[n++] = (struct union_src){i, 0};
-		if (union_layer(u, &srcs[n - 1])->ops->flags(union_layer(u, &srcs[n - 1]), 0) &
-		    LAYER_OPAQUE)
-			break;
-	}
-	r->n = 0;
-	while (*p) {
-		struct inode *dir;
-		const char *s;
-		int rc;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		dir = inode_new(0, 0, S_IFDIR, srcs, n);
-		if (!dir)
-			return ENOMEM;
-		rc = union_resolve(u, dir, s, (size_t)(p - s), srcs, &n);
-		inode_free(dir);
-		if (rc || !S_ISDIR(union_src_mode(u, &srcs[0])))
-			return 0; /* the lower content is gone: nothing to show */
-	}
-	memcpy(r->srcs, srcs, n * sizeof(srcs[0]));
-	r->n = n;
+	r->n = stack_lower_dirs(&s, s.n, path, r->srcs);
 	return 0;
 }
 
