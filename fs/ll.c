@@ -40,7 +40,8 @@ int inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	return 0;
 }
 
-int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
+/* Fills @e for @in (which holds a lookup reference for the kernel). */
+static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
 {
 	/* What the upper layer holds may change, but only through us: the
 	 * kernel updates its caches for our replies, so short timeouts are a

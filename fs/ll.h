@@ -13,7 +13,7 @@
 
 /* Lower layers are immutable: the kernel may cache them for a day. */
 #define LOWER_TIMEOUT 86400.0
-/* Upper objects change only through us; see fill_entry. */
+/* Upper objects change only through us; see ll.c's fill_entry. */
 #define UPPER_TIMEOUT 1.0
 
 extern const struct fuse_lowlevel_ops strata_ll_ops;
@@ -21,8 +21,6 @@ extern const struct fuse_lowlevel_ops strata_ll_ops;
 struct strata_union *union_of(fuse_req_t req);
 struct inode *inode_of(struct strata_union *u, fuse_ino_t ino);
 int inode_stat(struct strata_union *u, struct inode *in, struct stat *st);
-/* Fills @e for @in (which holds a lookup reference for the kernel). */
-int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e);
 /* Resolves @name in @dir and takes a lookup reference on the result. */
 int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
               struct fuse_entry_param *e);

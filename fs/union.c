@@ -6,6 +6,7 @@
  * built.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,68 @@ struct union_src union_dir_entry(const struct strata_union *u, const struct inod
 		                          l->ops->child(l, dir->srcs[0].node, i)};
 	}
 	return atomic_load_explicit(&dir->dirlist, memory_order_acquire)->ent[i];
+}
+
+/* ---- names and parents ---- */
+
+struct inode *inode_parent(struct strata_union *u, struct inode *in)
+{
+	if (in->parent_ino == 1)
+		return u->root;
+	return inode_table_find(&u->table, in->parent_ino);
+}
+
+char *inode_name(struct strata_union *u, struct inode *in)
+{
+	char *out = NULL;
+
+	if (in == u->root)
+		return NULL;
+	pthread_mutex_lock(inode_lock(u, in));
+	if (in->name) {
+		out = strdup(in->name);
+	} else if (in->n_srcs > 0) {
+		const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+		size_t len;
+		const char *nm = l->ops->name(l, in->srcs[0].node, &len);
+
+		out = strndup(nm, len);
+	}
+	pthread_mutex_unlock(inode_lock(u, in));
+	return out;
+}
+
+/* The path of a lower node in its layer ("/a/b"), built from the leaf up. */
+int union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
+{
+	const struct strata_layer *l = union_layer(u, s);
+	uint64_t node = s->node;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	/* Built from the leaf up: each name goes in front. */
+	while (node != 0) {
+		size_t nlen;
+		const char *nm = l->ops->name(l, node, &nlen);
+
+		if (len + nlen + 2 > size)
+			return ENAMETOOLONG;
+		memmove(buf + nlen + 1, buf, len + 1);
+		buf[0] = '/';
+		memcpy(buf + 1, nm, nlen);
+		len += nlen + 1;
+		node = l->ops->parent(l, node);
+	}
+	if (len == 0)
+		snprintf(buf, size, "/");
+	return 0;
+}
+
+int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
+{
+	if (in->n_srcs == 0)
+		return ENOENT;
+	return union_src_path(u, &in->srcs[0], buf, size);
 }
 
 /* ---- construction ---- */

@@ -27,6 +27,8 @@
  * (meta.c, docs/xattrs.md). */
 #define UPPER_META_XATTR "user.strata.meta"
 
+/* ---- union_lookup.c ---- */
+
 /* A name resolved through the upper and the lower layers. */
 struct resolved {
 	struct union_src srcs[UNION_MAX_LAYERS]; /* lower layers, top first */
@@ -38,8 +40,6 @@ struct resolved {
 	uint64_t lower_ino;  /* then: its st_ino */
 	uint32_t lower_mode; /* and its type */
 };
-
-void upper_close(struct strata_union *u);
 
 static inline bool union_writable(const struct strata_union *u)
 {
@@ -55,6 +55,10 @@ void resolved_clear(struct resolved *r);
 uint64_t resolved_ino(struct strata_union *u, const struct resolved *r);
 uint32_t resolved_mode(struct strata_union *u, const struct resolved *r);
 
+/* ---- upper.c: the upper directory and its objects ---- */
+
+void upper_close(struct strata_union *u);
+
 /* An O_PATH fd on an inode's upper object for one operation. */
 struct upper_ref {
 	int fd;
@@ -67,10 +71,18 @@ void upper_ref_put(struct upper_ref *ref);
 /* Attributes of an inode that has an upper object. */
 int upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
 
+/* ---- union.c: names and parents ---- */
+
 /* The inode's parent, or NULL if the kernel no longer holds it. */
 struct inode *inode_parent(struct strata_union *u, struct inode *in);
 /* The inode's name in its parent (a copy; NULL on ENOMEM or for the root). */
 char *inode_name(struct strata_union *u, struct inode *in);
+/* The path of a lower node ("/a/b") in its layer.  0 or errno. */
+int union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size);
+/* The path of @in's lower content ("/a/b"), for a redirect.  0 or errno. */
+int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
+
+/* ---- copy_up.c ---- */
 
 /* Gives a directory, and its ancestors, an upper directory (copies of the
  * lower ones' attributes, not their contents).  0 or errno. */
@@ -79,15 +91,12 @@ int upper_ensure_dir(struct strata_union *u, struct inode *dir);
  * directory as upper_ensure_dir.  0 or errno. */
 int upper_copy_up(struct strata_union *u, struct inode *in);
 
-/* The path of @in's lower content ("/a/b"), for a redirect.  0 or errno. */
-int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
-int upper_set_redirect(int opath_fd, const char *path);
-
 /* mknodat, or for a device node a daemon may not make, a placeholder file
  * with the node's metadata in the xattr.  0 or errno. */
 int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev);
 
-/* Whiteouts in @dirfd (an upper directory). */
+/* ---- upper_whiteout.c: whiteouts in @dirfd (an upper directory) ---- */
+
 bool upper_has_whiteout(int dirfd, const char *name);
 bool upper_can_whiteout(const char *name);
 int upper_add_whiteout(int dirfd, const char *name);
@@ -95,10 +104,16 @@ int upper_remove_whiteout(int dirfd, const char *name);
 bool upper_is_opaque(int dirfd);
 int upper_make_opaque(int dirfd);
 
+/* ---- upper.c ---- */
+
+int upper_set_redirect(int opath_fd, const char *path);
+
 /* Opens the object behind an O_PATH fd for I/O.  fd, or -1 with errno. */
 int upper_reopen(int opath_fd, int flags);
 /* "/proc/self/fd/N" for the *xattr and chmod calls that take paths. */
 void upper_fd_path(int fd, char *buf, size_t size);
+
+/* ---- upper_dir.c ---- */
 
 /* A snapshot of a directory with an upper part: visible names, sorted. */
 struct upper_listing {

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copy-up: a lower file, symlink, special file or directory made real in
+ * the upper layer, data and metadata, before its first change.  Files are
+ * written unnamed (O_TMPFILE in the upper's root) and linked into place
+ * whole, so a crash leaves the lower object showing, never half a copy.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "sys.h"
+#include "upper.h"
+
+/* Copy-ups are invisible: a directory they add a name to keeps its times. */
+struct dir_times {
+	bool valid;
+	struct timespec ts[2];
+};
+
+static void dir_times_save(int dirfd, struct dir_times *t)
+{
+	struct stat st;
+
+	t->valid = fstatat(dirfd, "", &st, AT_EMPTY_PATH) == 0;
+	t->ts[0] = st.st_atim;
+	t->ts[1] = st.st_mtim;
+}
+
+static void dir_times_restore(int dirfd, const struct dir_times *t)
+{
+	char path[64];
+
+	if (!t->valid)
+		return;
+	upper_fd_path(dirfd, path, sizeof(path));
+	(void)utimensat(AT_FDCWD, path, t->ts, 0);
+}
+
+static int set_origin(int fd_or_opath, uint64_t ino)
+{
+	char path[64];
+
+	upper_fd_path(fd_or_opath, path, sizeof(path));
+	if (setxattr(path, UPPER_ORIGIN_XATTR, &ino, sizeof(ino), 0) < 0)
+		return errno;
+	return 0;
+}
+
+/* Owner, times and xattrs of a lower node onto an upper object. */
+static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, bool is_link)
+{
+	struct timespec ts[2];
+	bool owner_lost = false;
+	int rc;
+	char path[64];
+	struct stat st;
+	const char *xname;
+	const void *value;
+	size_t vsize;
+
+	l->ops->stat(l, node, &st);
+	upper_fd_path(opath_fd, path, sizeof(path));
+	if (fchownat(opath_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		/* EINVAL: an id the daemon's user namespace lacks. */
+		if (errno != EPERM && errno != EINVAL)
+			return errno;
+		owner_lost = true; /* a symlink's stays lost: it cannot carry the xattr */
+	}
+	if (!is_link) {
+		struct upper_meta m;
+		struct stat now;
+
+		if (chmod(path, st.st_mode & 07777) < 0 ||
+		    fstatat(opath_fd, "", &now, AT_EMPTY_PATH) < 0)
+			return errno;
+		/* Rootless: what could not be made real (the owner, bits an
+		 * unprivileged owner may not keep, a device placeholder's
+		 * type) is recorded, all of it at once. */
+		meta_read(opath_fd, &m);
+		if (m.valid || owner_lost || (now.st_mode & 07777) != (st.st_mode & 07777)) {
+			struct upper_meta w = {true, st.st_uid, st.st_gid,
+			                       ((m.valid ? m.mode : now.st_mode) & S_IFMT) |
+			                           (st.st_mode & 07777),
+			                       m.valid ? m.rdev : 0};
+
+			if ((rc = meta_write(opath_fd, &w)))
+				return rc;
+		}
+		for (uint32_t i = 0; l->ops->xattr(l, node, i, &xname, &value, &vsize); i++)
+			if (setxattr(path, xname, value, vsize, 0) < 0 && errno != ENOTSUP &&
+			    errno != EPERM)
+				return errno;
+	}
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0 && !is_link)
+		return errno;
+	return 0;
+}
+
+/* copy_file_range where the kernel can (same file system: reflinks or
+ * in-kernel copies), read and write where it cannot (EXDEV across file
+ * systems, EINVAL or ENOSYS on some). */
+static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len)
+{
+	/* The buffer comes from the heap when it is needed: as a thread-local
+	 * array it would sit in the static TLS block glibc zeroes at every
+	 * pthread_create, for each FUSE worker, whether it copies or not. */
+	const size_t buf_size = 64 * 1024;
+	char *buf = NULL;
+	bool plain = false;
+	int rc = 0;
+
+	while (len > 0) {
+		ssize_t c;
+
+		if (!plain) {
+			c = copy_file_range(in, &in_off, out, &out_off, len, 0);
+			if (c < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+			              errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			if (!buf && !(buf = malloc(buf_size))) {
+				rc = ENOMEM;
+				break;
+			}
+			c = pread(in, buf, len < buf_size ? len : buf_size, in_off);
+			if (c > 0 && sys_write_all_at(out, buf, (size_t)c, out_off) < 0) {
+				rc = errno;
+				break;
+			}
+			if (c > 0) {
+				in_off += c;
+				out_off += c;
+			}
+		}
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c <= 0) {
+			rc = c < 0 ? errno : EIO;
+			break;
+		}
+		len -= (uint64_t)c;
+	}
+	free(buf);
+	return rc;
+}
+
+static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint64_t size)
+{
+	struct layer_extent ext[16];
+	uint64_t off = 0;
+	size_t n;
+
+	while (off < size && (n = l->ops->map(l, node, off, size - off, ext, 16)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (ext[i].fd >= 0) {
+				int rc = copy_range(ext[i].fd, (off_t)ext[i].off, dst, (off_t)off,
+				                    ext[i].len);
+
+				if (rc)
+					return rc;
+			}
+			off += ext[i].len; /* holes stay holes */
+		}
+	}
+	return ftruncate(dst, (off_t)size) < 0 ? errno : 0;
+}
+
+/*
+ * The upper directory for the parent of @path (a layer path such as
+ * "/a/b/name"), made like a copy-up where missing, and the resolution of
+ * the last name in it.  Returns the directory's O_PATH fd, or -1.
+ */
+static int upper_dir_for_path(struct strata_union *u, char *path, struct resolved *last)
+{
+	struct inode *cur = u->root, *tmp = NULL;
+	char *comp = path, *slash;
+	int fd = -1;
+
+	while (*comp == '/')
+		comp++;
+	while ((slash = strchr(comp, '/'))) {
+		struct resolved r;
+		struct inode *held, *next;
+		int expected = -1;
+
+		*slash = '\0';
+		if (union_lookup_full(u, cur, comp, &r) || !S_ISDIR(resolved_mode(u, &r)) ||
+		    r.n == 0)
+			goto fail_clear;
+		if (r.upper_fd < 0) {
+			int cfd = atomic_load(&cur->upper_fd);
+			struct dir_times times;
+			int made;
+
+			dir_times_save(cfd, &times);
+			made = mkdirat(cfd, comp, 0700);
+			dir_times_restore(cfd, &times);
+			if (made < 0 && errno != EEXIST)
+				goto fail_clear;
+			r.upper_fd =
+			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (r.upper_fd < 0 ||
+			    copy_meta(union_layer(u, &r.srcs[0]), r.srcs[0].node, r.upper_fd,
+			              false) ||
+			    set_origin(r.upper_fd, union_ino(u, &r.srcs[0])))
+				goto fail_clear;
+		}
+		/* A directory inode the kernel holds learns of its upper copy. */
+		held = inode_table_find(&u->table, resolved_ino(u, &r));
+		if (held) {
+			int dupfd = dup(r.upper_fd);
+
+			if (dupfd >= 0 &&
+			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
+				close(dupfd);
+		}
+		next = inode_new(0, 0, S_IFDIR, r.srcs, r.n);
+		if (!next)
+			goto fail_clear;
+		atomic_store(&next->upper_fd, r.upper_fd);
+		inode_free(tmp);
+		cur = tmp = next;
+		comp = slash + 1;
+		continue;
+	fail_clear:
+		resolved_clear(&r);
+		goto out;
+	}
+	if (union_lookup_full(u, cur, comp, last) == 0) {
+		fd = dup(atomic_load(&cur->upper_fd));
+		memmove(path, comp, strlen(comp) + 1);
+	}
+out:
+	inode_free(tmp);
+	return fd;
+}
+
+/*
+ * A file hard-linked within its lower layer stays one file: its other
+ * names that the union still shows from that layer are linked to the copy.
+ * (A name hidden or replaced by now is left alone.)
+ */
+static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
+{
+	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	uint64_t canon = l->ops->canonical(l, in->srcs[0].node);
+	char fdpath[64], path[PATH_MAX];
+	struct stat st;
+
+	l->ops->stat(l, in->srcs[0].node, &st);
+	if (st.st_nlink < 2)
+		return;
+	upper_fd_path(fd, fdpath, sizeof(fdpath));
+	for (uint64_t n = l->ops->next_link(l, canon, LAYER_NONE); n != LAYER_NONE;
+	     n = l->ops->next_link(l, canon, n)) {
+		struct union_src s = {in->srcs[0].layer, n};
+		struct resolved last;
+		int dirfd;
+
+		if (union_src_path(u, &s, path, sizeof(path)))
+			continue;
+		dirfd = upper_dir_for_path(u, path, &last);
+		if (dirfd < 0)
+			continue;
+		/* Still this layer's file, not yet in the upper: link it. */
+		if (last.upper_fd < 0 && last.n > 0 && resolved_ino(u, &last) == in->ino) {
+			struct dir_times times;
+
+			dir_times_save(dirfd, &times);
+			(void)linkat(AT_FDCWD, fdpath, dirfd, path, AT_SYMLINK_FOLLOW);
+			dir_times_restore(dirfd, &times);
+		}
+		resolved_clear(&last);
+		close(dirfd);
+	}
+}
+
+static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, const char *name)
+{
+	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	uint64_t node = in->srcs[0].node;
+	struct stat st;
+	char path[64];
+	int fd, rc;
+
+	l->ops->stat(l, node, &st);
+	/* Unnamed until complete: a crash leaves nothing under the real name. */
+	fd = openat(u->upper_root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	rc = copy_data(l, node, fd, (uint64_t)st.st_size);
+	if (!rc)
+		rc = copy_meta(l, node, fd, false);
+	if (!rc)
+		rc = set_origin(fd, in->ino);
+	if (!rc) {
+		upper_fd_path(fd, path, sizeof(path));
+		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+			rc = errno;
+	}
+	if (!rc)
+		link_lower_names(u, in, fd);
+	close(fd);
+	return rc;
+}
+
+int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
+{
+	struct upper_meta m = {true, geteuid(), getegid(), mode, rdev};
+	int fd, rc;
+
+	if (mknodat(dirfd, name, mode, rdev) == 0)
+		return 0;
+	if ((errno != EPERM && errno != EINVAL) || (!S_ISCHR(mode) && !S_ISBLK(mode)))
+		return errno;
+	/* Rootless: a device node is an empty file that reports as one. */
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	close(fd);
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = meta_write(fd, &m);
+	close(fd);
+	if (rc)
+		unlinkat(dirfd, name, 0);
+	return rc;
+}
+
+static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, const char *name)
+{
+	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
+	uint64_t node = in->srcs[0].node;
+	struct stat st;
+	int fd, rc;
+
+	l->ops->stat(l, node, &st);
+	if (S_ISLNK(st.st_mode)) {
+		size_t len;
+
+		if (symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0)
+			return errno;
+	} else if ((rc = upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
+		return rc;
+	}
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
+	if (!rc && !S_ISLNK(st.st_mode))
+		rc = set_origin(fd, in->ino);
+	close(fd);
+	return rc;
+}
+
+static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd, const char *name)
+{
+	int rc = 0, fd;
+
+	if (mkdirat(parent_fd, name, 0700) < 0 && errno != EEXIST)
+		return errno;
+	fd = openat(parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (dir->n_srcs > 0)
+		rc = copy_meta(union_layer(u, &dir->srcs[0]), dir->srcs[0].node, fd, false);
+	if (!rc)
+		rc = set_origin(fd, dir->ino);
+	close(fd);
+	return rc;
+}
+
+/* Makes @in's upper object with @make, under @in's lock, once. */
+static int copy_up_with(struct strata_union *u, struct inode *in,
+                        int (*make)(struct strata_union *, struct inode *, int, const char *))
+{
+	struct inode *parent;
+	char *name = NULL;
+	int rc, pfd;
+
+	if (inode_in_upper(in))
+		return 0;
+	if (in == u->root || in->n_srcs == 0)
+		return EIO; /* an inode with neither upper nor lower object */
+	parent = inode_parent(u, in);
+	if (!parent)
+		return ESTALE;
+	rc = upper_ensure_dir(u, parent); /* ancestors first, without our lock */
+	if (rc)
+		return rc;
+	name = inode_name(u, in);
+	if (!name)
+		return ENOMEM;
+	pfd = atomic_load(&parent->upper_fd);
+	pthread_mutex_lock(inode_lock(u, in));
+	if (!inode_in_upper(in)) {
+		struct dir_times times;
+
+		dir_times_save(pfd, &times);
+		rc = make(u, in, pfd, name);
+		dir_times_restore(pfd, &times);
+		if (!rc) {
+			int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+			int expected = -1;
+
+			if (fd < 0) {
+				rc = errno;
+			} else if (!S_ISDIR(in->mode)) {
+				close(fd); /* files are found by name: see union.h */
+				atomic_compare_exchange_strong(&in->upper_fd, &expected,
+				                               UPPER_BY_NAME);
+			} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
+				close(fd); /* made meanwhile by a hard link's copy-up */
+			}
+		}
+	}
+	pthread_mutex_unlock(inode_lock(u, in));
+	free(name);
+	return rc;
+}
+
+int upper_ensure_dir(struct strata_union *u, struct inode *dir)
+{
+	if (!S_ISDIR(dir->mode))
+		return ENOTDIR;
+	return copy_up_with(u, dir, copy_up_dir);
+}
+
+int upper_copy_up(struct strata_union *u, struct inode *in)
+{
+	if (S_ISDIR(in->mode))
+		return upper_ensure_dir(u, in);
+	return copy_up_with(u, in, S_ISREG(in->mode) ? copy_up_file : copy_up_other);
+}
