@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the subcommands. */
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -156,4 +157,40 @@ int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usa
 		}
 	}
 	return -1;
+}
+
+int cli_parse_no_args(int argc, char **argv, const char *cmd, const char *usage, const char **root)
+{
+	int rc = cli_parse_store_opts(argc, argv, cmd, usage, root, NULL);
+
+	if (rc < 0 && optind != argc)
+		return cli_usage_error(cmd, "no arguments expected");
+	return rc;
+}
+
+int cli_open_source(const char *root, const char *ref, unsigned allowed, struct store **s,
+                    struct store_source *src)
+{
+	struct strata_error err;
+
+	if (cli_open_store(root, false, s))
+		return 1;
+	if (store_source_open(*s, ref, allowed, cli_warn, src, &err)) {
+		store_close(*s);
+		return cli_fail(&err);
+	}
+	return 0;
+}
+
+void cli_close_source(struct store *s, struct store_source *src)
+{
+	store_source_close(src);
+	store_close(s);
+}
+
+void cli_print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(v);
 }

@@ -38,6 +38,8 @@ void cli_layer_options_free(struct strata_layer_options *o);
 int cli_absolute_path(const char *path, char *out, size_t size);
 
 struct store;
+struct store_source;
+struct json_t;
 /* Opens the store at @root (NULL: the default), creating it when @create.
  * 0, or 1 after printing the error. */
 int cli_open_store(const char *root, bool create, struct store **out);
@@ -46,6 +48,20 @@ int cli_open_store(const char *root, bool create, struct store **out);
  * the exit status (0 after --help). */
 int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usage,
                          const char **root, bool *json);
+/* --root and --help, and no arguments: cli_parse_store_opts for the
+ * commands that take none. */
+int cli_parse_no_args(int argc, char **argv, const char *cmd, const char *usage, const char **root);
+struct store;
+struct store_source;
+struct json_t;
+/* Opens the store at @root and @ref in it as one of the @allowed kinds
+ * (STORE_SOURCE_*).  0, or 1 after printing why (nothing left open). */
+int cli_open_source(const char *root, const char *ref, unsigned allowed, struct store **s,
+                    struct store_source *src);
+/* Closes what cli_open_source opened. */
+void cli_close_source(struct store *s, struct store_source *src);
+/* Prints @v indented, with a newline, and drops it. */
+void cli_print_json(struct json_t *v);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 

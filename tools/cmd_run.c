@@ -20,297 +20,26 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "container.h"
 #include "run.h"
+#include "run_args.h"
 #include "strata-store.h"
 #include "sys.h"
 
-static void run_usage(FILE *out)
-{
-	fputs("Usage: strata run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
-	      "\n"
-	      "Run COMMAND (default: the image's entrypoint and cmd) with the image as its\n"
-	      "root, in new user, mount, pid, uts and ipc namespaces, as an ordinary user\n"
-	      "or as root.  A tiny init is pid 1: it reaps zombies and forwards signals.\n"
-	      "The exit status is the command's (128+N when killed by signal N).\n"
-	      "\n"
-	      "Options:\n"
-	      "      --name NAME       keep the container's changes under NAME between runs\n"
-	      "      --rm              remove the container's changes when it exits\n"
-	      "      --read-only       no writable layer: writes fail with EROFS\n"
-	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
-	      "  -w, --workdir DIR     working directory in the container\n"
-	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
-	      "      --entrypoint CMD  replace the image's entrypoint\n"
-	      "  -t, --tty             give the command a terminal (a pty)\n"
-	      "  -i, --interactive     attach standard input (else it is /dev/null)\n"
-	      "      --hostname NAME   the container's hostname\n"
-	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
-	      "      --net MODE        host (default) or none (loopback only)\n"
-	      "      --cap-add CAPS    give root in the container these capabilities too\n"
-	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
-	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
-	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
-	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
-	      "      --root DIR        the image store\n"
-	      "  -h, --help            show this help\n",
-	      out);
-}
-
-struct run_args {
-	const char *root, *name, *entrypoint;
-	bool rm, tty;
-	char **envs;
-	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
-	int argc;
-	struct run_limits limits;
-	uint64_t cap_add, cap_drop;
-	bool fresh; /* the container directory is this run's own */
-	char cgroup[PATH_MAX];
-	struct run_spec spec;
-};
-
-static int add_bind(struct run_spec *spec, const char *arg)
-{
-	char *copy = strdup(arg), *dst, *mode;
-	struct run_bind *v = realloc(spec->binds, (spec->n_binds + 1) * sizeof(*v));
-	int rc = 0;
-
-	if (v)
-		spec->binds = v;
-	if (!copy || !v) {
-		free(copy);
-		return cli_usage_error("run", "out of memory");
-	}
-	dst = strchr(copy, ':');
-	if (!dst || dst[1] != '/') {
-		free(copy);
-		return cli_usage_error("run", "-v %s: expected SRC:/DST[:ro]", arg);
-	}
-	*dst++ = '\0';
-	mode = strchr(dst, ':');
-	if (mode)
-		*mode++ = '\0';
-	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw")) {
-		free(copy);
-		return cli_usage_error("run", "-v %s: mode must be ro or rw", arg);
-	}
-	v[spec->n_binds].src = realpath(copy, NULL);
-	v[spec->n_binds].dst = strdup(dst);
-	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
-	if (!v[spec->n_binds].src) {
-		cli_error("run: -v %s: %s", copy, strerror(errno));
-		free(v[spec->n_binds].dst);
-		rc = 1;
-	} else {
-		spec->n_binds++;
-	}
-	free(copy);
-	return rc;
-}
-
-/* docker's --env-file: KEY=VALUE per line, # comments, KEY alone takes
- * the value from our environment (and is skipped when unset). */
-static int read_env_file(struct run_args *a, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f) {
-		cli_error("run: --env-file %s: %s", path, strerror(errno));
-		return 1;
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *kv = line, *copy = NULL;
-
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		kv += strspn(kv, " \t");
-		if (!*kv || *kv == '#')
-			continue;
-		if (!strchr(kv, '=')) {
-			const char *v = getenv(kv);
-
-			if (!v || asprintf(&copy, "%s=%s", kv, v) < 0)
-				continue;
-		} else if (!(copy = strdup(kv))) {
-			break;
-		}
-		/* Room for every -e (at most argc of them) and the file's lines. */
-		char **v = realloc(a->envs, ((size_t)a->argc + a->max_envs + 2) * sizeof(*v));
-
-		if (!v) {
-			free(copy);
-			break;
-		}
-		a->envs = v;
-		a->envs[a->n_envs++] = copy;
-		a->max_envs++;
-	}
-	free(line);
-	fclose(f);
-	return 0;
-}
-
-static int parse(int argc, char **argv, struct run_args *a, int *first_arg)
-{
-	enum {
-		OPT_NAME = 256,
-		OPT_RM,
-		OPT_RO,
-		OPT_ENTRY,
-		OPT_HOST,
-		OPT_NET,
-		OPT_ROOT,
-		OPT_CAP_ADD,
-		OPT_CAP_DROP,
-		OPT_ENV_FILE,
-		OPT_MEMORY,
-		OPT_CPUS,
-	};
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, OPT_NAME},
-	    {"rm", no_argument, NULL, OPT_RM},
-	    {"read-only", no_argument, NULL, OPT_RO},
-	    {"env", required_argument, NULL, 'e'},
-	    {"workdir", required_argument, NULL, 'w'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"entrypoint", required_argument, NULL, OPT_ENTRY},
-	    {"hostname", required_argument, NULL, OPT_HOST},
-	    {"tty", no_argument, NULL, 't'},
-	    {"interactive", no_argument, NULL, 'i'},
-	    {"volume", required_argument, NULL, 'v'},
-	    {"net", required_argument, NULL, OPT_NET},
-	    {"root", required_argument, NULL, OPT_ROOT},
-	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
-	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
-	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
-	    {"memory", required_argument, NULL, OPT_MEMORY},
-	    {"cpus", required_argument, NULL, OPT_CPUS},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	int c, rc;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_NAME:
-			if (strlen(optarg) > 128 || !isalnum((unsigned char)optarg[0]) ||
-			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			                   "0123456789._-") != strlen(optarg))
-				return cli_usage_error(
-				    "run", "--name %s: letters, digits, '.', '_', '-' only",
-				    optarg);
-			a->name = strdup(optarg);
-			break;
-		case OPT_RM:
-			a->rm = true;
-			break;
-		case OPT_RO:
-			a->spec.read_only = true;
-			break;
-		case 'e':
-			if (!optarg[0] || optarg[0] == '=')
-				return cli_usage_error("run", "-e %s: expected KEY=VALUE or KEY",
-				                       optarg);
-			/* docker's -e KEY: our value of KEY, or nothing when unset. */
-			if (!strchr(optarg, '=')) {
-				const char *value = getenv(optarg);
-				char *kv;
-
-				if (value && asprintf(&kv, "%s=%s", optarg, value) >= 0)
-					a->envs[a->n_envs++] = kv;
-				break;
-			}
-			a->envs[a->n_envs++] = strdup(optarg);
-			break;
-		case 'w':
-			if (optarg[0] != '/')
-				return cli_usage_error("run", "-w %s: must be absolute", optarg);
-			a->spec.workdir = strdup(optarg);
-			break;
-		case 'u':
-			a->spec.user = strdup(optarg);
-			break;
-		case OPT_ENTRY:
-			a->entrypoint = optarg;
-			break;
-		case OPT_HOST:
-			a->spec.hostname = strdup(optarg);
-			break;
-		case 't':
-			a->tty = true;
-			break;
-		case 'i':
-			a->spec.interactive = true;
-			break;
-		case 'v':
-			if ((rc = add_bind(&a->spec, optarg)))
-				return rc;
-			break;
-		case OPT_NET:
-			if (strcmp(optarg, "none") && strcmp(optarg, "host"))
-				return cli_usage_error("run", "--net %s: host or none", optarg);
-			a->spec.net_none = strcmp(optarg, "none") == 0;
-			break;
-		case OPT_ROOT:
-			a->root = optarg;
-			break;
-		case OPT_CAP_ADD:
-		case OPT_CAP_DROP:
-			/* Collected apart: drops apply first, then adds, whatever
-			 * the order given (as docker does). */
-			if ((rc = run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop,
-			                          optarg, true)))
-				return rc;
-			break;
-		case OPT_MEMORY:
-			a->limits.memory = run_parse_bytes(optarg);
-			if (!a->limits.memory)
-				return cli_usage_error("run", "--memory %s: not a size", optarg);
-			break;
-		case OPT_CPUS: {
-			char *end;
-
-			a->limits.cpus = strtod(optarg, &end);
-			if (*end || a->limits.cpus <= 0 || a->limits.cpus > 4096)
-				return cli_usage_error("run", "--cpus %s: not a number of CPUs",
-				                       optarg);
-			break;
-		}
-		case OPT_ENV_FILE:
-			if ((rc = read_env_file(a, optarg)))
-				return rc;
-			break;
-		case 'h':
-			run_usage(stdout);
-			return -1; /* done: exit 0 */
-		default:
-			return cli_usage_error("run", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("run", "no image given");
-	if (a->rm && a->name)
-		return cli_usage_error("run", "--rm and --name: a named container is kept");
-	*first_arg = optind;
-	return 0;
-}
-
 /* ---- the image's config ---- */
 
+/* Appends a copy of @s to the NULL-terminated @v of @n strings.  On
+ * failure @v stays as it was, still terminated (a grown array is kept:
+ * realloc freed the old one). */
 static int strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
 
-	if (!nv || !(nv[*n] = strdup(s)))
+	if (!nv)
+		return -1;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
 		return -1;
 	nv[++*n] = NULL;
-	*v = nv;
 	return 0;
 }
 
@@ -430,13 +159,12 @@ struct daemon_arg {
 /* The mount points the init needs, below the image (container.c). */
 static int add_mount_points(struct store *s, struct strata_union *u, struct strata_error *err)
 {
-	char *dir = container_mount_points(store_root(s));
+	char *dir = store_container_mount_points(s, err);
 	struct strata_layer *base;
 	int rc;
 
 	if (!dir)
-		return strata_fail(err, STRATA_ERR_SYS, errno, "%s/strata/mount-points: %s",
-		                   store_root(s), strerror(errno));
+		return -1;
 	rc = strata_layer_open_dir(dir, NULL, &base, err) || strata_union_set_base(u, base, err);
 	free(dir);
 	return rc ? -1 : 0;
@@ -628,7 +356,7 @@ static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *star
 
 static int container_dir(struct store *s, struct run_args *a, char **dir)
 {
-	char id[32];
+	char id[32], path[PATH_MAX];
 
 	if (!a->name) {
 		snprintf(id, sizeof(id), "%08lx%04lx", (unsigned long)time(NULL),
@@ -638,40 +366,13 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 	/* A hostname has at most 64 bytes; a longer name gives its start. */
 	if (!a->spec.hostname)
 		a->spec.hostname = strndup(a->name, 63);
-	if (asprintf(dir, "%s/strata/containers/%s", store_root(s), a->name) < 0)
+	if (store_container_path(s, a->name, path, sizeof(path)) < 0 || !(*dir = strdup(path)))
 		return -1;
 	a->fresh = access(*dir, F_OK) < 0;
 	/* The upper's root is the container's "/": it must be searchable by
 	 * every user in the container.  (It should take the image root's
 	 * mode; see docs/NOTES.md.) */
 	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void run_args_free(struct run_args *a)
-{
-	for (size_t i = 0; i < a->n_envs; i++)
-		free(a->envs[i]);
-	free(a->envs);
-	free((char *)a->name);
-	for (size_t i = 0; i < a->spec.n_binds; i++) {
-		free(a->spec.binds[i].src);
-		free(a->spec.binds[i].dst);
-	}
-	free(a->spec.binds);
-	strv_free(a->spec.env);
-	strv_free(a->spec.argv);
-	free(a->spec.workdir);
-	free(a->spec.user);
-	free(a->spec.hostname);
-	free(a->spec.rootfs);
-	free(a->spec.console);
 }
 
 int cmd_run(int argc, char **argv)
@@ -693,7 +394,7 @@ int cmd_run(int argc, char **argv)
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
 	if (!a.envs)
 		return 1;
-	if ((rc = parse(argc, argv, &a, &first))) {
+	if ((rc = run_args_parse(argc, argv, &a, &first))) {
 		run_args_free(&a);
 		return rc < 0 ? 0 : rc;
 	}
@@ -716,7 +417,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	rc = 1;
 	/* A named container keeps its image: its upper only makes sense on it. */
-	was = container_image_digest(dir);
+	was = store_container_image_digest(dir);
 	if (was && strcmp(was, img->digest) != 0) {
 		cli_error(
 		    "run: container %s was made from another image (%.19s); 'strata rm %s' first",
@@ -725,10 +426,9 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	free(was);
-	lock = container_begin(dir, a.name, argv[first], img->digest, a.spec.argv);
+	lock = store_container_begin(dir, a.name, argv[first], img->digest, a.spec.argv, &err);
 	if (lock < 0) {
-		cli_error("run: container %s: %s", a.name,
-		          errno == EBUSY ? "already running" : strerror(errno));
+		cli_error("run: %s", err.msg);
 		goto out;
 	}
 	/* One mount point for every container of the store: each daemon
@@ -755,11 +455,11 @@ int cmd_run(int argc, char **argv)
 		rmdir(a.cgroup);
 out:
 	if (lock >= 0 && launched && !(a.rm || (a.spec.read_only && !named)))
-		container_end(dir, rc);
+		store_container_end(dir, rc);
 	/* A run that failed before it started leaves no directory behind. */
 	if (dir &&
 	    ((lock >= 0 && (a.rm || (a.spec.read_only && !named))) || (!launched && a.fresh)))
-		container_remove_tree(dir);
+		store_remove_tree(dir, run_remove_in_userns);
 	if (lock >= 0)
 		close(lock);
 	free(upper);
