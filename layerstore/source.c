@@ -21,35 +21,57 @@ static bool hex_prefix_of(const char *ref, const char *digest)
 	       strncmp(digest + 7, hex, n) == 0;
 }
 
+/* The same layer (by diff-id) in two images, or in two compressions, is
+ * one answer; two different layers make the prefix ambiguous. */
+static bool same_layer(const struct store_source *found, const struct store_layer *l)
+{
+	return strcmp(found->img->layers[found->layer_index].diff_id, l->diff_id) == 0;
+}
+
+/* Looks for @ref among the layers of @img: 1 when it takes @img (as
+ * out->img), 0 when not, -1 when ambiguous. */
+static int match_layers(struct store_image *img, const char *ref, struct store_source *out)
+{
+	for (size_t k = 0; k < img->n_layers; k++) {
+		if (!hex_prefix_of(ref, img->layers[k].digest) &&
+		    !hex_prefix_of(ref, img->layers[k].diff_id))
+			continue;
+		if (out->img)
+			return same_layer(out, &img->layers[k]) ? 0 : -1;
+		out->img = img;
+		out->layer_index = k;
+		return 1;
+	}
+	return 0;
+}
+
 /* A layer of any image in the store, by digest or diff-id: 0 when found,
- * 1 when not, -1 when the store cannot be listed. */
+ * 1 when not, -1 (with @err) when the store cannot be listed or the prefix
+ * names two layers. */
 static int find_layer(struct store *s, const char *ref, struct store_source *out,
                       struct strata_error *err)
 {
 	struct strata_error ignored;
 	struct store_entry *v;
 	size_t n;
-	int found = 0;
+	int rc = 0;
 
 	if (store_list(s, &v, &n, err))
 		return -1;
-	for (size_t i = 0; i < n && !found; i++) {
+	for (size_t i = 0; i < n && rc >= 0; i++) {
 		struct store_image *img;
 
 		if (store_resolve(s, v[i].digest, &img, &ignored))
 			continue;
-		for (size_t k = 0; k < img->n_layers && !found; k++)
-			if (hex_prefix_of(ref, img->layers[k].digest) ||
-			    hex_prefix_of(ref, img->layers[k].diff_id)) {
-				out->img = img;
-				out->layer_index = k;
-				found = 1;
-			}
-		if (!found)
+		rc = match_layers(img, ref, out);
+		if (rc <= 0)
 			store_image_free(img);
 	}
 	store_entries_free(v, n);
-	return found ? 0 : 1;
+	if (rc < 0)
+		return strata_fail(err, STRATA_ERR_USAGE, 0, "%s: more than one layer matches",
+		                   ref);
+	return out->img ? 0 : 1;
 }
 
 static int open_image(struct store *s, const struct strata_layer_options *lo,
@@ -101,6 +123,11 @@ static int open_source(struct store *s, const char *ref, unsigned allowed, strat
 		return container_source_open(s, dir, &lo, out, err);
 	if ((allowed & STORE_SOURCE_IMAGE) && store_resolve(s, ref, &out->img, &not_image) == 0)
 		return open_image(s, &lo, out, err);
+	/* A prefix of two images' digests is no answer, and no layer's either:
+	 * say so rather than "no such". */
+	if ((allowed & STORE_SOURCE_IMAGE) && not_image.code == STRATA_ERR_USAGE &&
+	    not_image.sys_errno == 0)
+		return strata_fail(err, not_image.code, 0, "%s", not_image.msg);
 	if ((allowed & STORE_SOURCE_LAYER) && (rc = find_layer(s, ref, out, err)) <= 0)
 		return rc < 0 ? -1 : open_layer(s, &lo, out, err);
 	return strata_fail(err, STRATA_ERR_USAGE, ENOENT, "%s: no such %s", ref,
