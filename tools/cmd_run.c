@@ -280,29 +280,22 @@ static int exit_status(int st)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Runs the container; *started tells whether its init ever ran (a daemon
- * that could not open the image says why and exits first). */
-static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *started)
+/* Kills a daemon that must not go on. */
+static void kill_daemon(pid_t daemon)
 {
-	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
-	                                SIGUSR1, SIGUSR2, SIGWINCH};
-	struct run_spec *spec = d->spec;
-	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
-	char buf[32] = "";
-	pid_t daemon;
-	ssize_t n;
-	int st, master = -1;
+	kill(daemon, SIGKILL);
+	waitpid(daemon, NULL, 0);
+}
 
-	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
-	    pipe2(spec->made_pipe, O_CLOEXEC)) {
-		cli_error("run: %s", strerror(errno));
-		return 1;
-	}
-	if (tty && run_tty_open(spec, &master))
-		return 1;
-	*started = false;
-	daemon = run_clone(daemon_main, d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
-	if (daemon < 0) {
+/* Starts the daemon in its namespaces, writes its id maps and puts it in
+ * @cgroup: -1 to go on, else the exit status. */
+static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
+{
+	struct run_spec *spec = d->spec;
+	int st;
+
+	*daemon = run_clone(daemon_main, d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
+	if (*daemon < 0) {
 		cli_error("run: new user namespace: %s", run_userns_unavailable(errno));
 		return 1;
 	}
@@ -315,23 +308,35 @@ static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *star
 	close(spec->made_pipe[1]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
-	if (run_write_id_maps(daemon, spec->outer_uid, spec->outer_gid)) {
+	if (run_write_id_maps(*daemon, spec->outer_uid, spec->outer_gid)) {
 		int en = errno;
 
-		if (waitpid(daemon, &st, WNOHANG) == daemon) /* it said why */
+		if (waitpid(*daemon, &st, WNOHANG) == *daemon) /* it said why */
 			return exit_status(st);
 		cli_error("run: writing the user namespace's id maps: %s", strerror(en));
-		kill(daemon, SIGKILL);
-		waitpid(daemon, NULL, 0);
+		kill_daemon(*daemon);
 		return 1;
 	}
-	save_id_maps(daemon, spec->dir);
+	save_id_maps(*daemon, spec->dir);
 	/* Into the cgroup before it starts anything: all it forks follows. */
-	if (cgroup && run_cgroup_enter(cgroup, daemon) < 0) {
-		kill(daemon, SIGKILL);
-		waitpid(daemon, NULL, 0);
+	if (cgroup && run_cgroup_enter(cgroup, *daemon) < 0) {
+		kill_daemon(*daemon);
 		return 1;
 	}
+	return -1;
+}
+
+/* Lets the daemon go on, learns the init's pid (signals go to it from
+ * now on) and waits for the end: the exit status. */
+static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *started)
+{
+	static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+	                                SIGUSR1, SIGUSR2, SIGWINCH};
+	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+	char buf[32] = "";
+	ssize_t n;
+	int st;
+
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaction(forwarded[i], &sa, NULL);
 	(void)sys_write_all(spec->ready_pipe[1], "g", 1);
@@ -352,6 +357,26 @@ static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *star
 		;
 	save_mount_points(spec);
 	return exit_status(st);
+}
+
+/* Runs the container; *started tells whether its init ever ran (a daemon
+ * that could not open the image says why and exits first). */
+static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *started)
+{
+	struct run_spec *spec = d->spec;
+	pid_t daemon;
+	int rc, master = -1;
+
+	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
+	    pipe2(spec->made_pipe, O_CLOEXEC)) {
+		cli_error("run: %s", strerror(errno));
+		return 1;
+	}
+	if (tty && run_tty_open(spec, &master))
+		return 1;
+	*started = false;
+	rc = spawn_daemon(d, cgroup, &daemon);
+	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
 }
 
 static int container_dir(struct store *s, struct run_args *a, char **dir)
@@ -375,6 +400,96 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
 }
 
+/* What a run holds besides its arguments, for the clean-up. */
+struct run_state {
+	struct store *s;
+	struct store_image *img;
+	char *dir, *upper;
+	int lock;
+	bool named;    /* --name: the container is kept */
+	bool launched; /* its init ran */
+};
+
+/* A named container keeps its image: its upper only makes sense on it.
+ * 0, or 1 after saying so. */
+static int check_same_image(const struct run_args *a, const struct run_state *st)
+{
+	char *was = store_container_image_digest(st->dir);
+	int rc = 0;
+
+	if (was && strcmp(was, st->img->digest) != 0) {
+		cli_error(
+		    "run: container %s was made from another image (%.19s); 'strata rm %s' first",
+		    a->name, was, a->name);
+		rc = 1;
+	}
+	free(was);
+	return rc;
+}
+
+/* One mount point for every container of the store: each daemon mounts on
+ * it in a mount namespace of its own (private, so the host sees an empty
+ * directory), and a directory per container cost a mkdir and an rmdir on
+ * the host's disk at every --rm run.  And the container's upper. */
+static int make_run_dirs(struct run_args *a, struct run_state *st)
+{
+	if (asprintf(&a->spec.rootfs, "%s/strata/rootfs", store_root(st->s)) < 0 ||
+	    asprintf(&st->upper, "%s/upper", st->dir) < 0 || mkdir_here(a->spec.rootfs, 0700) < 0 ||
+	    mkdir_here(st->upper, 0755) < 0 || chmod(st->upper, 0755) < 0) {
+		cli_error("run: container directory %s: %s", st->dir, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Takes the container's lock, records the run and runs it: the exit
+ * status. */
+static int start(struct run_args *a, struct run_state *st, const char *image,
+                 const struct strata_layer_options *lo)
+{
+	struct daemon_arg d = {.store = st->s, .img = st->img, .layer_opts = lo, .spec = &a->spec};
+	struct strata_error err;
+	int rc;
+
+	st->lock =
+	    store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv, &err);
+	if (st->lock < 0) {
+		cli_error("run: %s", err.msg);
+		return 1;
+	}
+	if (make_run_dirs(a, st))
+		return 1;
+	/* No mount record (store_pin) as strata mount writes: the container's
+	 * state.json, written above under its lock, is what keeps the image
+	 * from strata gc, running or not. */
+	if ((a->limits.memory || a->limits.cpus > 0) &&
+	    run_cgroup_create(&a->limits, a->name, a->cgroup, sizeof(a->cgroup)) < 0)
+		return 1;
+	d.upper = st->upper;
+	rc = launch(&d, a->tty, a->cgroup[0] ? a->cgroup : NULL, &st->launched);
+	if (a->cgroup[0])
+		rmdir(a->cgroup);
+	return rc;
+}
+
+/* Records the exit status, or removes the container when it is not to be
+ * kept (--rm, an unnamed --read-only) or never started here. */
+static void finish(struct run_args *a, struct run_state *st, int rc)
+{
+	bool discard = a->rm || (a->spec.read_only && !st->named);
+
+	if (st->lock >= 0 && st->launched && !discard)
+		store_container_end(st->dir, rc);
+	if (st->dir && ((st->lock >= 0 && discard) || (!st->launched && a->fresh)))
+		store_remove_tree(st->dir, run_remove_in_userns);
+	if (st->lock >= 0)
+		close(st->lock);
+	free(st->upper);
+	free(st->dir);
+	store_image_free(st->img);
+	store_close(st->s);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args a = {.spec.outer_uid = getuid(),
@@ -382,13 +497,9 @@ int cmd_run(int argc, char **argv)
 	                     .spec.tty_slave = -1,
 	                     .spec.caps = run_caps_default()};
 	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
-	struct store_image *img = NULL;
-	struct daemon_arg d = {.layer_opts = &lo, .spec = &a.spec};
+	struct run_state st = {.lock = -1};
 	struct strata_error err;
-	struct store *s = NULL;
-	char *dir = NULL, *upper = NULL, *was;
-	int first = 0, rc, lock = -1;
-	bool named, launched = false;
+	int first = 0, rc;
 
 	a.argc = argc;
 	a.envs = calloc((size_t)argc + 1, sizeof(*a.envs));
@@ -400,72 +511,24 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
-	if (cli_open_store(a.root, false, &s))
+	if (cli_open_store(a.root, false, &st.s))
 		goto out;
-	store_trust_blobs(s);
-	if (store_resolve(s, argv[first], &img, &err)) {
+	store_trust_blobs(st.s);
+	if (store_resolve(st.s, argv[first], &st.img, &err)) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	named = a.name != NULL;
-	if (container_dir(s, &a, &dir) < 0) {
-		cli_error("run: container directory %s: %s", dir ? dir : "", strerror(errno));
+	st.named = a.name != NULL;
+	if (container_dir(st.s, &a, &st.dir) < 0) {
+		cli_error("run: container directory %s: %s", st.dir ? st.dir : "", strerror(errno));
 		goto out;
 	}
-	a.spec.dir = dir;
-	if ((rc = apply_config(&a, img->config_json, argv + first + 1, argc - first - 1)))
-		goto out;
-	rc = 1;
-	/* A named container keeps its image: its upper only makes sense on it. */
-	was = store_container_image_digest(dir);
-	if (was && strcmp(was, img->digest) != 0) {
-		cli_error(
-		    "run: container %s was made from another image (%.19s); 'strata rm %s' first",
-		    a.name, was, a.name);
-		free(was);
-		goto out;
-	}
-	free(was);
-	lock = store_container_begin(dir, a.name, argv[first], img->digest, a.spec.argv, &err);
-	if (lock < 0) {
-		cli_error("run: %s", err.msg);
-		goto out;
-	}
-	/* One mount point for every container of the store: each daemon
-	 * mounts on it in a mount namespace of its own (private, so the host
-	 * sees an empty directory), and a directory per container cost a
-	 * mkdir and an rmdir on the host's disk at every --rm run. */
-	if (asprintf(&a.spec.rootfs, "%s/strata/rootfs", store_root(s)) < 0 ||
-	    asprintf(&upper, "%s/upper", dir) < 0 || mkdir_here(a.spec.rootfs, 0700) < 0 ||
-	    mkdir_here(upper, 0755) < 0 || chmod(upper, 0755) < 0) {
-		cli_error("run: container directory %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	/* No mount record (store_pin) as strata mount writes: the container's
-	 * state.json, written above under its lock, is what keeps the image
-	 * from strata gc, running or not. */
-	if ((a.limits.memory || a.limits.cpus > 0) &&
-	    run_cgroup_create(&a.limits, a.name, a.cgroup, sizeof(a.cgroup)) < 0)
-		goto out;
-	d.store = s;
-	d.img = img;
-	d.upper = upper;
-	rc = launch(&d, a.tty, a.cgroup[0] ? a.cgroup : NULL, &launched);
-	if (a.cgroup[0])
-		rmdir(a.cgroup);
+	a.spec.dir = st.dir;
+	rc = apply_config(&a, st.img->config_json, argv + first + 1, argc - first - 1);
+	if (rc == 0)
+		rc = check_same_image(&a, &st) ? 1 : start(&a, &st, argv[first], &lo);
 out:
-	if (lock >= 0 && launched && !(a.rm || (a.spec.read_only && !named)))
-		store_container_end(dir, rc);
-	/* A run that failed before it started leaves no directory behind. */
-	if (dir &&
-	    ((lock >= 0 && (a.rm || (a.spec.read_only && !named))) || (!launched && a.fresh)))
-		store_remove_tree(dir, run_remove_in_userns);
-	if (lock >= 0)
-		close(lock);
-	free(upper);
-	free(dir);
-	store_image_free(img);
-	store_close(s);
+	finish(&a, &st, rc);
 	run_args_free(&a);
 	return rc;
 }
