@@ -40,6 +40,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int cli_other_option(int c, const char *cmd, const char *usage, char *const *argv)
+{
+	if (c == 'h') {
+		fputs(usage, stdout);
+		return 0;
+	}
+	return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+}
+
 void cli_warn(void *ctx, const char *msg)
 {
 	(void)ctx;
@@ -148,12 +157,8 @@ int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usa
 				                       "--json: not an option of this command");
 			*json = true;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
 		default:
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(c, cmd, usage, argv);
 		}
 	}
 	return -1;

@@ -26,6 +26,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const struct strata_error *err);
 /* A usage error: prints the message and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last case of every option loop: 'h' prints @usage and gives 0, any
+ * other option is a usage error naming it (getopt's argv[optind - 1]). */
+int cli_other_option(int c, const char *cmd, const char *usage, char *const *argv);
 /* Warnings from libstrata-fs, printed as they come. */
 void cli_warn(void *ctx, const char *msg);
 

@@ -82,11 +82,8 @@ static int parse(int argc, char **argv, struct commit_args *a)
 			a->co.force = true;
 		else if (ch == OPT_ROOT)
 			a->root = optarg;
-		else if (ch == 'h')
-			return fputs(usage, stdout), 0;
 		else if (ch != OPT_COMPRESS)
-			return cli_usage_error("commit", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(ch, "commit", usage, argv);
 	}
 	return -1;
 }

@@ -44,11 +44,8 @@ static int parse(int argc, char **argv, struct diff_args *a)
 			a->json = true;
 		else if (c == 'v')
 			a->verbose = true;
-		else if (c == 'h')
-			return fputs(usage, stdout), 0;
 		else
-			return cli_usage_error("diff", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(c, "diff", usage, argv);
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		return cli_usage_error("diff", "expected FROM [TO]");

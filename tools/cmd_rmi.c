@@ -41,12 +41,8 @@ int cmd_rmi(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
-		case 'h':
-			fputs(rmi_usage, stdout);
-			return 0;
 		default:
-			return cli_usage_error("rmi", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(c, "rmi", rmi_usage, argv);
 		}
 	}
 	if (optind == argc)

@@ -46,12 +46,8 @@ int read_opts_parse(int argc, char **argv, const char *cmd, const char *usage, s
 		case 'R':
 			o->recursive = true;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
 		default:
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(c, cmd, usage, argv);
 		}
 	}
 	return -1;
