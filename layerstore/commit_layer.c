@@ -18,7 +18,10 @@
 #include "archive_dl.h"
 #include "store.h"
 
+#define COPY_BUF (1u << 17)
+
 struct commit {
+	char *buf; /* COPY_BUF bytes: file data on its way to the tar */
 	const struct store_source *src;
 	const struct store_layer_options *o;
 	struct archive *a;
@@ -121,18 +124,17 @@ static int count_data(void *ctx, uint64_t off, uint64_t len)
 
 static int write_data(struct commit *c, const struct strata_entry *e)
 {
-	static char buf[1 << 17];
 	uint64_t off = 0;
 
 	while (off < (uint64_t)e->st.st_size) {
-		ssize_t n = strata_entry_pread(e, buf, sizeof(buf), off);
+		ssize_t n = strata_entry_pread(e, c->buf, COPY_BUF, off);
 
 		if (n <= 0) {
 			c->failed = 1;
 			return strata_fail(&c->err, STRATA_ERR_SYS, n < 0 ? errno : EIO, "/%s: %s",
 			                   e->path, strerror(n < 0 ? errno : EIO));
 		}
-		if (sym_archive_write_data(c->a, buf, (size_t)n) != n)
+		if (sym_archive_write_data(c->a, c->buf, (size_t)n) != n)
 			return fail_archive(c, e->path);
 		off += (uint64_t)n;
 	}
@@ -308,7 +310,12 @@ int store_commit_layer(struct store *s, const struct store_source *src,
 	if (src->n_layers == 0)
 		return strata_fail(err, STRATA_ERR_USAGE, EINVAL, "%s: no layer to commit",
 		                   src->ref);
+	/* Not static: the library may commit in two threads at once. */
+	c.buf = malloc(COPY_BUF);
+	if (!c.buf)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	rc = build_layer(&c, s, out);
+	free(c.buf);
 	if (rc && err)
 		*err = c.err;
 	free(c.skip);

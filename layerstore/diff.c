@@ -26,6 +26,7 @@ struct diff {
 	struct store_change *v; /* the result, with holes (kind 0) */
 	size_t n, cap;
 	const char *skip;
+	char buf[1 << 17]; /* file data being hashed (not static: reentrant) */
 	/* Content digests already computed: (layer, node) → sha256. */
 	struct digest_cache {
 		const struct strata_layer *l;
@@ -92,7 +93,6 @@ static const char *base_name(const char *path)
 
 static int content_digest(struct diff *d, const struct strata_entry *e, unsigned char md[32])
 {
-	static char buf[1 << 17];
 	size_t h = (((uintptr_t)e->src >> 4) ^ (e->node * 0x9e3779b97f4a7c15ULL)) % 4096;
 	struct digest_cache *c;
 	EVP_MD_CTX *sha;
@@ -108,9 +108,9 @@ static int content_digest(struct diff *d, const struct strata_entry *e, unsigned
 	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL))
 		rc = -1;
 	while (rc == 0 && off < (uint64_t)e->st.st_size) {
-		ssize_t n = strata_entry_pread(e, buf, sizeof(buf), off);
+		ssize_t n = strata_entry_pread(e, d->buf, sizeof(d->buf), off);
 
-		if (n <= 0 || !sym_EVP_DigestUpdate(sha, buf, (size_t)n))
+		if (n <= 0 || !sym_EVP_DigestUpdate(sha, d->buf, (size_t)n))
 			rc = -1;
 		off += n > 0 ? (uint64_t)n : 0;
 	}

@@ -61,9 +61,10 @@ static void put_layer(struct sfx *f, const struct tl_entry *ents, size_t n, stru
 }
 
 static void commit_on(struct sfx *f, const struct store_image *base, const char *tag,
-                      const struct tl_entry *ents, size_t n, char digest[STORE_DIGEST_MAX])
+                      const struct tl_entry *ents, size_t n, long long created,
+                      char digest[STORE_DIGEST_MAX])
 {
-	struct store_commit_options co = {.tag = tag, .created_by = "test", .created = 0};
+	struct store_commit_options co = {.tag = tag, .created_by = "test", .created = created};
 	struct strata_error err = {0};
 	struct store_layer layer = {0};
 
@@ -76,11 +77,17 @@ static void commit_on(struct sfx *f, const struct store_image *base, const char 
 void sfx_image(struct sfx *f, const char *tag, const struct tl_entry *ents, size_t n,
                char digest[STORE_DIGEST_MAX])
 {
+	sfx_image_at(f, tag, ents, n, 0, digest);
+}
+
+void sfx_image_at(struct sfx *f, const char *tag, const struct tl_entry *ents, size_t n,
+                  long long created, char digest[STORE_DIGEST_MAX])
+{
 	static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\","
 	                             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
 	struct store_image empty = {.config_json = (char *)config};
 
-	commit_on(f, &empty, tag, ents, n, digest);
+	commit_on(f, &empty, tag, ents, n, created, digest);
 }
 
 void sfx_stack(struct sfx *f, const char *base, const char *tag, const struct tl_entry *ents,
@@ -90,7 +97,7 @@ void sfx_stack(struct sfx *f, const char *base, const char *tag, const struct tl
 	struct store_image *img = NULL;
 
 	ck_assert_msg(store_resolve(f->s, base, &img, &err) == 0, "%s", err.msg);
-	commit_on(f, img, tag, ents, n, digest);
+	commit_on(f, img, tag, ents, n, 0, digest);
 	store_image_free(img);
 }
 

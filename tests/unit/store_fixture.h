@@ -22,6 +22,10 @@ void sfx_close(struct sfx *f);
 /* An image of one layer made of @ents, tagged @tag; its digest in @digest. */
 void sfx_image(struct sfx *f, const char *tag, const struct tl_entry *ents, size_t n,
                char digest[STORE_DIGEST_MAX]);
+/* sfx_image, created at @created (seconds): another config, another
+ * manifest digest for the same layer. */
+void sfx_image_at(struct sfx *f, const char *tag, const struct tl_entry *ents, size_t n,
+                  long long created, char digest[STORE_DIGEST_MAX]);
 /* Image @base with a layer made of @ents on top, tagged @tag. */
 void sfx_stack(struct sfx *f, const char *base, const char *tag, const struct tl_entry *ents,
                size_t n, char digest[STORE_DIGEST_MAX]);

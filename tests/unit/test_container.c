@@ -447,6 +447,42 @@ START_TEST(test_source_ambiguous_layer)
 }
 END_TEST
 
+START_TEST(test_source_ambiguous_image)
+{
+	static char first[65536][STORE_DIGEST_MAX];
+	struct strata_error err = {0};
+	char digest[STORE_DIGEST_MAX], ref[16];
+	struct store_source src;
+	struct sfx f;
+	long long t;
+
+	sfx_open(&f, "ambimage");
+	/* Untagged images of one layer, created at other times, until two
+	 * manifest digests share their first 4 hex digits. */
+	for (t = 1;; t++) {
+		unsigned key;
+
+		ck_assert_int_lt(t, 5000);
+		sfx_image_at(&f, NULL, base_ents, N_BASE, t, digest);
+		key = (unsigned)strtoul((char[]){digest[7], digest[8], digest[9], digest[10], 0},
+		                        NULL, 16);
+		if (first[key][0])
+			break;
+		snprintf(first[key], sizeof(first[key]), "%s", digest);
+	}
+	snprintf(ref, sizeof(ref), "%.4s", digest + 7);
+	/* Said as such, not "no such" (nor some layer that shares the prefix). */
+	ck_assert_int_eq(store_source_open(f.s, ref, STORE_SOURCE_ANY, NULL, &src, &err), -1);
+	ck_assert_msg(contains(err.msg, "more than one image matches"), "%s", err.msg);
+	snprintf(ref, sizeof(ref), "%.12s", digest + 7);
+	sfx_source(&f, ref, STORE_SOURCE_ANY, &src);
+	ck_assert_int_eq(src.kind, STORE_SOURCE_IMAGE);
+	ck_assert_str_eq(src.img->digest, digest);
+	store_source_close(&src);
+	sfx_close(&f);
+}
+END_TEST
+
 static Suite *container_suite(void)
 {
 	Suite *s = suite_create("container");
@@ -467,6 +503,7 @@ static Suite *container_suite(void)
 	tcase_add_test(src, test_source_container_without_record);
 	tcase_add_test(src, test_source_layer_prefix);
 	tcase_add_test(src, test_source_ambiguous_layer);
+	tcase_add_test(src, test_source_ambiguous_image);
 	suite_add_tcase(s, c);
 	suite_add_tcase(s, src);
 	return s;
