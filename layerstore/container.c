@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,32 @@ int store_container_path(const struct store *s, const char *name, char *out, siz
 		return -1;
 	}
 	return 0;
+}
+
+char *store_container_create(struct store *s, const char *name, bool *fresh,
+                             struct strata_error *err)
+{
+	char dir[PATH_MAX], *out;
+
+	if (store_container_path(s, name, dir, sizeof(dir)) < 0) {
+		strata_fail(err, STRATA_ERR_USAGE, errno,
+		            "container directory %s/strata/containers/%s: %s", s->root, name,
+		            strerror(errno));
+		return NULL;
+	}
+	*fresh = access(dir, F_OK) < 0;
+	/* The upper's root is the container's "/": it must be searchable by
+	 * every user in the container.  (It should take the image root's
+	 * mode; see docs/NOTES.md.) */
+	if (sys_mkdir_p(dir) < 0 || chmod(dir, 0755) < 0) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "container directory %s: %s", dir,
+		            strerror(errno));
+		return NULL;
+	}
+	out = strdup(dir);
+	if (!out)
+		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	return out;
 }
 
 static int save_state(const char *dir, json_t *state)

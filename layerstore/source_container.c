@@ -10,57 +10,6 @@
 
 #include "store.h"
 
-static char *read_small(const char *dir, const char *name)
-{
-	char path[PATH_MAX + 32], *text = NULL;
-	size_t cap = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	if (getdelim(&text, &cap, '\0', f) < 0) {
-		free(text);
-		text = NULL;
-	}
-	fclose(f);
-	return text;
-}
-
-/* What the launcher recorded: the id maps and the mount points it made. */
-static void read_container_files(const char *dir, struct strata_dir_options *o)
-{
-	char *mps = read_small(dir, "mountpoints");
-
-	o->uid_map = read_small(dir, "uid_map");
-	o->gid_map = read_small(dir, "gid_map");
-	for (char *save = NULL, *line = mps ? strtok_r(mps, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char **v = realloc(o->hide, (o->n_hide + 1) * sizeof(*v));
-		char *copy = strdup(line);
-
-		if (!v || !copy) {
-			free(copy);
-			if (v)
-				o->hide = v;
-			break;
-		}
-		o->hide = v;
-		o->hide[o->n_hide++] = copy;
-	}
-	free(mps);
-}
-
-static void container_files_free(struct strata_dir_options *o)
-{
-	free((char *)o->uid_map);
-	free((char *)o->gid_map);
-	for (size_t i = 0; i < o->n_hide; i++)
-		free(o->hide[i]);
-	free(o->hide);
-}
-
 /* The image's layers with one slot more, for the upper. */
 static int open_image_layers(struct store *s, const struct strata_layer_options *lo,
                              struct store_source *out, struct strata_error *err)
@@ -108,9 +57,9 @@ int container_source_open(struct store *s, const char *dir, const struct strata_
 	if (open_image_layers(s, lo, out, err))
 		return -1;
 	snprintf(upper, sizeof(upper), "%s/upper", dir);
-	read_container_files(dir, &opts);
+	container_dir_options(dir, &opts);
 	rc = strata_layer_open_dir(upper, &opts, &out->layers[out->n_layers], err);
-	container_files_free(&opts);
+	container_dir_options_free(&opts);
 	if (rc)
 		return -1;
 	out->n_layers++;

@@ -149,6 +149,12 @@ bool layer_media_type_known(const char *mt);
 int container_source_open(struct store *s, const char *dir, const struct strata_layer_options *lo,
                           struct store_source *out, struct strata_error *err);
 
+/* What the launcher recorded in the container's directory @dir: its id
+ * maps and the mount points its init made (container_files.c).  Free
+ * with container_dir_options_free. */
+void container_dir_options(const char *dir, struct strata_dir_options *o);
+void container_dir_options_free(struct strata_dir_options *o);
+
 /* ---- errors (error.c) ---- */
 
 /* Rewrites @err's message as @fmt with @what and the old message (two %s):

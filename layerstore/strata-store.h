@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "strata-fs.h"
 
@@ -218,6 +219,10 @@ long store_fsck(struct store *s, FILE *report, struct strata_error *err);
  * is no container name (a '/' in it, or a leading '.'), ENAMETOOLONG when
  * it does not fit. */
 int store_container_path(const struct store *s, const char *name, char *out, size_t size);
+/* Makes the directory of container @name (and those above it); *@fresh
+ * tells whether it is new.  The directory, malloc'd, or NULL. */
+char *store_container_create(struct store *s, const char *name, bool *fresh,
+                             struct strata_error *err);
 /* Takes the lock of the container in @dir (fails, EBUSY, when it runs) and
  * records what it runs.  Returns the lock fd, to keep open while it runs. */
 int store_container_begin(const char *dir, const char *name, const char *image, const char *digest,
@@ -241,6 +246,13 @@ struct store_container {
 	int exit_code;
 	char *state_json; /* the whole record, "{}" when there is none */
 };
+
+/* Records the id maps of @pid's user namespace, which the container runs
+ * in, beside its upper: diff and commit map owners on disk back with them. */
+void store_container_save_id_maps(const char *dir, pid_t pid);
+/* Adds @lines (paths, one a line) to what the init made in the upper to
+ * mount over; each path is recorded once. */
+void store_container_add_mount_points(const char *dir, const char *lines);
 
 /* Every container of the store, in directory order.  0, or -1 when the
  * containers directory exists but cannot be read. */

@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* strata run: the launcher.  See run.h for the process layout. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sched.h>
@@ -117,14 +114,6 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 
 /* ---- the container's directory: upper, mountpoint, records ---- */
 
-static int write_text(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return sys_write_file_volatile(path, text, strlen(text));
-}
-
 /* mkdir that is happy with what is there. */
 static int mkdir_here(const char *path, mode_t mode)
 {
@@ -209,70 +198,22 @@ static int daemon_main(void *arg)
 	return 1;
 }
 
-/* The maps the container ran with: diff and commit map owners on disk
- * back to the container's ids with them. */
-static void save_id_maps(pid_t pid, const char *dir)
-{
-	static const char *const files[] = {"uid_map", "gid_map"};
-
-	/* Root's maps are the identity, which is what no file means (and
-	 * cheaper than reading them back and writing them at every start). */
-	if (getuid() == 0) {
-		for (int i = 0; i < 2; i++) {
-			char path[PATH_MAX];
-
-			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-			(void)unlink(path);
-		}
-		return;
-	}
-
-	for (int i = 0; i < 2; i++) {
-		char path[PATH_MAX], text[4096];
-		FILE *f;
-		size_t n;
-
-		snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, files[i]);
-		f = fopen(path, "re");
-		n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		text[n] = '\0';
-		if (n)
-			write_text(dir, files[i], text);
-	}
-}
-
-/* Adds the mount points the init made to <dir>/mountpoints. */
+/* Reads the mount points the init made from its pipe, to the end, and
+ * records them. */
 static void save_mount_points(struct run_spec *spec)
 {
-	char buf[8192], path[PATH_MAX], old[16384] = "";
+	char *text = NULL, buf[8192];
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
 	ssize_t n;
-	size_t len;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/mountpoints", spec->dir);
-	f = fopen(path, "re");
-	len = f ? fread(old, 1, sizeof(old) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	old[len] = '\0';
-	while ((n = read(spec->made_pipe[0], buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = '\0';
-		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-			char needle[PATH_MAX + 2];
-
-			snprintf(needle, sizeof(needle), "\n%s\n", line);
-			if (strstr(old, needle) ||
-			    strncmp(old, needle + 1, strlen(needle + 1)) == 0)
-				continue;
-			len = strlen(old);
-			snprintf(old + len, sizeof(old) - len, "%s\n", line);
-		}
-	}
+	while ((n = read(spec->made_pipe[0], buf, sizeof(buf))) > 0)
+		if (mem)
+			fwrite(buf, 1, (size_t)n, mem);
 	close(spec->made_pipe[0]);
-	if (*old)
-		write_text(spec->dir, "mountpoints", old);
+	if (mem && fclose(mem) == 0 && len)
+		store_container_add_mount_points(spec->dir, text);
+	free(text);
 }
 
 static int exit_status(int st)
@@ -317,7 +258,7 @@ static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
 		kill_daemon(*daemon);
 		return 1;
 	}
-	save_id_maps(*daemon, spec->dir);
+	store_container_save_id_maps(spec->dir, *daemon);
 	/* Into the cgroup before it starts anything: all it forks follows. */
 	if (cgroup && run_cgroup_enter(cgroup, *daemon) < 0) {
 		kill_daemon(*daemon);
@@ -379,9 +320,12 @@ static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *star
 	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
 }
 
+/* The container's name (made up when not given), its hostname by
+ * default, and its directory: 0, or 1 after saying why. */
 static int container_dir(struct store *s, struct run_args *a, char **dir)
 {
-	char id[32], path[PATH_MAX];
+	struct strata_error err;
+	char id[32];
 
 	if (!a->name) {
 		snprintf(id, sizeof(id), "%08lx%04lx", (unsigned long)time(NULL),
@@ -389,15 +333,13 @@ static int container_dir(struct store *s, struct run_args *a, char **dir)
 		a->name = strdup(id);
 	}
 	/* A hostname has at most 64 bytes; a longer name gives its start. */
-	if (!a->spec.hostname)
+	if (!a->spec.hostname && a->name)
 		a->spec.hostname = strndup(a->name, 63);
-	if (store_container_path(s, a->name, path, sizeof(path)) < 0 || !(*dir = strdup(path)))
-		return -1;
-	a->fresh = access(*dir, F_OK) < 0;
-	/* The upper's root is the container's "/": it must be searchable by
-	 * every user in the container.  (It should take the image root's
-	 * mode; see docs/NOTES.md.) */
-	return sys_mkdir_p(*dir) < 0 || chmod(*dir, 0755) < 0 ? -1 : 0;
+	if (!a->name || !(*dir = store_container_create(s, a->name, &a->fresh, &err))) {
+		cli_error("run: %s", a->name ? err.msg : "out of memory");
+		return 1;
+	}
+	return 0;
 }
 
 /* What a run holds besides its arguments, for the clean-up. */
@@ -519,10 +461,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	st.named = a.name != NULL;
-	if (container_dir(st.s, &a, &st.dir) < 0) {
-		cli_error("run: container directory %s: %s", st.dir ? st.dir : "", strerror(errno));
+	if (container_dir(st.s, &a, &st.dir))
 		goto out;
-	}
 	a.spec.dir = st.dir;
 	rc = apply_config(&a, st.img->config_json, argv + first + 1, argc - first - 1);
 	if (rc == 0)

@@ -213,6 +213,9 @@ START_TEST(test_diff_container)
 	put(dir, "etc/added", "new\n");
 	put(dir, "etc/.wh.same", "");
 	put(dir, "etc/content", "cccc");
+	/* What the init made to mount over is no change of the container's. */
+	put(dir, "etc/hosts", "");
+	store_container_add_mount_points(dir, "etc/hosts\n");
 	expect_diff(&f, NULL, "c1",
 	            "C /etc (contents)\n"
 	            "A /etc/added\n"

@@ -92,6 +92,63 @@ START_TEST(test_begin_lock_running_end)
 }
 END_TEST
 
+START_TEST(test_create)
+{
+	struct strata_error err = {0};
+	char *dir, *again, want[4096];
+	struct stat st;
+	bool fresh = false;
+	struct sfx f;
+
+	sfx_open(&f, "create");
+	dir = store_container_create(f.s, "new", &fresh, &err);
+	ck_assert_msg(dir != NULL, "%s", err.msg);
+	snprintf(want, sizeof(want), "%s/strata/containers/new", f.dir);
+	ck_assert_str_eq(dir, want);
+	ck_assert(fresh);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0755);
+	again = store_container_create(f.s, "new", &fresh, &err);
+	ck_assert_str_eq(again, dir);
+	ck_assert(!fresh);
+	ck_assert_ptr_null(store_container_create(f.s, "a/b", &fresh, &err));
+	free(again);
+	free(dir);
+	sfx_close(&f);
+}
+END_TEST
+
+START_TEST(test_records)
+{
+	char digest[STORE_DIGEST_MAX], *dir, *file, *text;
+	size_t len;
+	struct sfx f;
+
+	sfx_open(&f, "records");
+	sfx_image(&f, "base", base_ents, N_BASE, digest);
+	dir = sfx_container(&f, "c1", "base", digest);
+	store_container_add_mount_points(dir, "etc/hosts\ndev\n");
+	store_container_add_mount_points(dir, "dev\netc/hosts\nproc\nde\n");
+	file = tl_path(dir, "mountpoints");
+	text = (char *)tl_read_file(file, &len);
+	/* Each once, in the order first seen; "de" is not "dev". */
+	ck_assert_int_eq((int)len, (int)strlen("etc/hosts\ndev\nproc\nde\n"));
+	ck_assert(memcmp(text, "etc/hosts\ndev\nproc\nde\n", len) == 0);
+	free(text);
+	free(file);
+	/* Root's maps are the identity: no files, and stale ones go. */
+	if (getuid() == 0) {
+		file = tl_path(dir, "uid_map");
+		tl_write_file(file, "0 1000 1\n", 9);
+		store_container_save_id_maps(dir, getpid());
+		ck_assert_int_eq(access(file, F_OK), -1);
+		free(file);
+	}
+	free(dir);
+	sfx_close(&f);
+}
+END_TEST
+
 static const struct store_container *find(const struct store_container *v, size_t n,
                                           const char *name)
 {
@@ -492,6 +549,8 @@ static Suite *container_suite(void)
 	tcase_set_timeout(c, 60);
 	tcase_set_timeout(src, 60);
 	tcase_add_test(c, test_container_path);
+	tcase_add_test(c, test_create);
+	tcase_add_test(c, test_records);
 	tcase_add_test(c, test_begin_lock_running_end);
 	tcase_add_test(c, test_list);
 	tcase_add_test(c, test_remove);
