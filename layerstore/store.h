@@ -142,6 +142,26 @@ int image_load(struct store *s, const char *digest, uint64_t size, struct store_
 /* A layer media type strata can serve, and its compression ("" for none). */
 bool layer_media_type_known(const char *mt);
 
+/* ---- sources (source.c, source_container.c) ---- */
+
+/* Opens the container in @dir (its image's layers, its upper on top) into
+ * @out, whose ref is set.  On failure @out holds what to close. */
+int container_source_open(struct store *s, const char *dir, const struct strata_layer_options *lo,
+                          struct store_source *out, struct strata_error *err);
+
+/* What the launcher recorded in the container's directory @dir: its id
+ * maps and the mount points its init made (container_files.c).  Free
+ * with container_dir_options_free. */
+void container_dir_options(const char *dir, struct strata_dir_options *o);
+void container_dir_options_free(struct strata_dir_options *o);
+
+/* ---- errors (error.c) ---- */
+
+/* Rewrites @err's message as @fmt with @what and the old message (two %s):
+ * "%s: %s" names what failed before why.  Returns -1. */
+int store_fail_prefix(struct strata_error *err, const char *fmt, const char *what)
+    __attribute__((format(printf, 2, 0)));
+
 /* ---- JSON helpers (json.c) ---- */
 
 const char *json_str(json_t *obj, const char *key);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "strata-fs.h"
 
@@ -205,5 +206,186 @@ int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
  * problem is one line to @report ("<what>: <why>").  Returns the number of
  * problems, or -1 when the check itself could not run. */
 long store_fsck(struct store *s, FILE *report, struct strata_error *err);
+
+/* ---- containers (container.c, container_remove.c) ----
+ *
+ * <root>/strata/containers/<name>/ holds upper/ (the writable layer),
+ * state.json and a lock file that the launcher holds for as long as the
+ * container runs: a container is running exactly when its lock is held.
+ * Every container mounts its root at <root>/strata/rootfs, in a mount
+ * namespace of its own. */
+
+/* <root>/strata/containers/@name into @out.  -1 (errno EINVAL) when @name
+ * is no container name (a '/' in it, or a leading '.'), ENAMETOOLONG when
+ * it does not fit. */
+int store_container_path(const struct store *s, const char *name, char *out, size_t size);
+/* Makes the directory of container @name (and those above it); *@fresh
+ * tells whether it is new.  The directory, malloc'd, or NULL. */
+char *store_container_create(struct store *s, const char *name, bool *fresh,
+                             struct strata_error *err);
+/* Takes the lock of the container in @dir (fails, EBUSY, when it runs) and
+ * records what it runs.  Returns the lock fd, to keep open while it runs. */
+int store_container_begin(const char *dir, const char *name, const char *image, const char *digest,
+                          char *const *argv, struct strata_error *err);
+/* Records the exit status in state.json. */
+void store_container_end(const char *dir, int status);
+/* The image digest the container in @dir was made from, or NULL. malloc'd. */
+char *store_container_image_digest(const char *dir);
+bool store_container_running(const char *dir);
+/* Takes the container's lock so it cannot start: the fd, or -1 (errno
+ * EBUSY when it runs). */
+int store_container_lock(const char *dir, struct strata_error *err);
+
+struct store_container {
+	char *name;
+	char *image;   /* as given to run, or NULL */
+	char *digest;  /* its image's manifest digest; NULL: no record */
+	char *created; /* "YYYY-MM-DDTHH:MM:SSZ", or NULL */
+	bool running;
+	bool has_exit_code; /* exited on its own: exit_code is its status */
+	int exit_code;
+	char *state_json; /* the whole record, "{}" when there is none */
+};
+
+/* Records the id maps of @pid's user namespace, which the container runs
+ * in, beside its upper: diff and commit map owners on disk back with them. */
+void store_container_save_id_maps(const char *dir, pid_t pid);
+/* Adds @lines (paths, one a line) to what the init made in the upper to
+ * mount over; each path is recorded once. */
+void store_container_add_mount_points(const char *dir, const char *lines);
+
+/* Every container of the store, in directory order.  0, or -1 when the
+ * containers directory exists but cannot be read. */
+int store_container_list(struct store *s, struct store_container **out, size_t *n,
+                         struct strata_error *err);
+void store_containers_free(struct store_container *v, size_t n);
+
+/* How to remove what the caller cannot: a container run with subordinate
+ * ids leaves files owned by them.  The launcher passes a function that
+ * removes @path from inside a user namespace with the same map.  0 or -1. */
+typedef int (*store_remove_fn)(const char *path);
+/* rm -rf @path; as the caller first, then through @fallback (may be NULL)
+ * when that was refused.  0, or -1 with errno. */
+int store_remove_tree(const char *path, store_remove_fn fallback);
+/* Removes the stopped container @name: "not a container name", "no such
+ * container", "still running" (its lock is held) or why rm -rf failed. */
+int store_container_remove(struct store *s, const char *name, store_remove_fn fallback,
+                           struct strata_error *err);
+/* <root>/strata/mount-points.N: the mount points of a container's root
+ * (proc, sys, dev, etc/hosts...) as a tree, made once per store; run puts
+ * it below the image (strata_union_set_base).  malloc'd, or NULL. */
+char *store_container_mount_points(struct store *s, struct strata_error *err);
+
+/* store_gc_keeping() with the containers' images kept: a container, even
+ * stopped, needs its image (its upper only makes sense on it). */
+int store_gc_containers(struct store *s, struct store_gc_result *res, struct strata_error *err);
+/* store_untag(@ref), unless that takes the last name of an image containers
+ * were made from: then -1 ("the image of container...") unless @force,
+ * which keeps the image as an unnamed entry they run on by digest. */
+int store_untag_unused(struct store *s, const char *ref, bool force, struct strata_error *err);
+
+/* ---- what a SOURCE names (source.c) ---- */
+
+enum store_source_kind {
+	STORE_SOURCE_IMAGE = 1,
+	STORE_SOURCE_LAYER = 2,
+	STORE_SOURCE_CONTAINER = 4,
+	STORE_SOURCE_ANY = 7,
+};
+
+/* An image, one layer, or a container (its image's layers with its upper
+ * directory on top), opened as a stack of layers without mounting. */
+struct store_source {
+	enum store_source_kind kind;
+	const char *ref;              /* as the user gave it */
+	struct store_image *img;      /* an image's, a layer's or a container's image */
+	struct strata_layer **layers; /* lowest first */
+	size_t n_layers;
+	char *container_dir; /* containers */
+	size_t layer_index;  /* STORE_SOURCE_LAYER: its position in img */
+};
+
+/* Opens @ref as any of the kinds in @allowed: a container name first, then
+ * an image reference, then a layer digest or diff-id (or a prefix of one of
+ * at least 4 hex digits; the first match wins).  @warn (may be NULL) hears
+ * what the layers skip. */
+int store_source_open(struct store *s, const char *ref, unsigned allowed, strata_warn_fn warn,
+                      struct store_source *out, struct strata_error *err);
+void store_source_close(struct store_source *src);
+
+/* ---- a container's changes as a layer (commit_layer.c) ---- */
+
+struct store_layer_options {
+	enum store_compression compression;
+	bool reproducible; /* times clamped to @epoch */
+	long long epoch;
+	strata_warn_fn warn; /* what is left out (sockets); may be NULL */
+	void *warn_ctx;
+};
+
+/* The upper (top layer) of container @src as an OCI layer tar, in one pass:
+ * whiteouts as .wh. files, opaque directories with their marker, a renamed
+ * lower directory written whole, hard links as tar hard links, xattrs as
+ * PAX records, sparse files as sparse entries, in sorted order. */
+int store_commit_layer(struct store *s, const struct store_source *src,
+                       const struct store_layer_options *o, struct store_layer *out,
+                       struct strata_error *err);
+/* strata commit: locks the stopped container @name, writes its layer and
+ * commits @co on its image.  The new manifest's digest in @digest. */
+int store_commit_container(struct store *s, const char *name, const struct store_layer_options *lo,
+                           const struct store_commit_options *co, char digest[STORE_DIGEST_MAX],
+                           struct strata_error *err);
+
+/* ---- what changed between two sources (diff.c) ---- */
+
+enum {
+	STORE_CHANGE_TYPE = 1,
+	STORE_CHANGE_CONTENT = 2,
+	STORE_CHANGE_MODE = 4,
+	STORE_CHANGE_OWNER = 8,
+	STORE_CHANGE_XATTRS = 16,
+	STORE_CHANGE_LINK = 32,
+	STORE_CHANGE_DEVICE = 64,
+	STORE_CHANGE_CHILDREN = 128, /* a directory with changes below */
+};
+#define STORE_CHANGE_BITS 8
+
+struct store_change {
+	char kind;     /* 'A' added, 'C' changed, 'D' deleted */
+	unsigned what; /* 'C': STORE_CHANGE_* bits */
+	char *path;    /* "etc/passwd" */
+};
+
+/* The name of change bit @i ("type", "content", ... "contents"). */
+const char *store_change_name(unsigned i);
+/* What changed from @from to @to, as docker diff lists it: parents before
+ * children, a directory with changes below marked C.  @from NULL: @to is a
+ * container, compared with its own image.  Files are compared by content
+ * where the layers do not settle it. */
+int store_diff(const struct store_source *from, const struct store_source *to,
+               struct store_change **out, size_t *n, struct strata_error *err);
+void store_changes_free(struct store_change *v, size_t n);
+
+/* ---- what each layer does (layer_stats.c) ---- */
+
+struct store_layer_stats {
+	uint64_t files, added, changed, deleted; /* entries */
+	uint64_t bytes;                          /* of file data it brings */
+	uint64_t wasted;                         /* of it, what later layers overwrite or delete */
+};
+
+/* A file a later layer overwrites or deletes. */
+struct store_wasted {
+	char *path;
+	uint64_t size;
+	size_t layer, by; /* where it is, and the layer that hides it */
+	bool deleted;     /* by a whiteout, rather than overwritten */
+};
+
+/* Fills @stats[i] for every layer of @src, and *@wasted with the files
+ * wasted, biggest first (free with store_wasted_free). */
+int store_layer_stats(const struct store_source *src, struct store_layer_stats *stats,
+                      struct store_wasted **wasted, size_t *n_wasted, struct strata_error *err);
+void store_wasted_free(struct store_wasted *v, size_t n);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the subcommands. */
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +38,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see 'strata %s --help')\n", cmd);
 	return EXIT_USAGE;
+}
+
+int cli_other_option(int c, const char *cmd, const char *usage, char *const *argv)
+{
+	if (c == 'h') {
+		fputs(usage, stdout);
+		return 0;
+	}
+	return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
 }
 
 void cli_warn(void *ctx, const char *msg)
@@ -147,13 +157,45 @@ int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usa
 				                       "--json: not an option of this command");
 			*json = true;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
 		default:
-			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
+			return cli_other_option(c, cmd, usage, argv);
 		}
 	}
 	return -1;
+}
+
+int cli_parse_no_args(int argc, char **argv, const char *cmd, const char *usage, const char **root)
+{
+	int rc = cli_parse_store_opts(argc, argv, cmd, usage, root, NULL);
+
+	if (rc < 0 && optind != argc)
+		return cli_usage_error(cmd, "no arguments expected");
+	return rc;
+}
+
+int cli_open_source(const char *root, const char *ref, unsigned allowed, struct store **s,
+                    struct store_source *src)
+{
+	struct strata_error err;
+
+	if (cli_open_store(root, false, s))
+		return 1;
+	if (store_source_open(*s, ref, allowed, cli_warn, src, &err)) {
+		store_close(*s);
+		return cli_fail(&err);
+	}
+	return 0;
+}
+
+void cli_close_source(struct store *s, struct store_source *src)
+{
+	store_source_close(src);
+	store_close(s);
+}
+
+void cli_print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(v);
 }

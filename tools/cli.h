@@ -26,6 +26,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const struct strata_error *err);
 /* A usage error: prints the message and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last case of every option loop: 'h' prints @usage and gives 0, any
+ * other option is a usage error naming it (getopt's argv[optind - 1]). */
+int cli_other_option(int c, const char *cmd, const char *usage, char *const *argv);
 /* Warnings from libstrata-fs, printed as they come. */
 void cli_warn(void *ctx, const char *msg);
 
@@ -38,6 +41,8 @@ void cli_layer_options_free(struct strata_layer_options *o);
 int cli_absolute_path(const char *path, char *out, size_t size);
 
 struct store;
+struct store_source;
+struct json_t;
 /* Opens the store at @root (NULL: the default), creating it when @create.
  * 0, or 1 after printing the error. */
 int cli_open_store(const char *root, bool create, struct store **out);
@@ -46,6 +51,20 @@ int cli_open_store(const char *root, bool create, struct store **out);
  * the exit status (0 after --help). */
 int cli_parse_store_opts(int argc, char **argv, const char *cmd, const char *usage,
                          const char **root, bool *json);
+/* --root and --help, and no arguments: cli_parse_store_opts for the
+ * commands that take none. */
+int cli_parse_no_args(int argc, char **argv, const char *cmd, const char *usage, const char **root);
+struct store;
+struct store_source;
+struct json_t;
+/* Opens the store at @root and @ref in it as one of the @allowed kinds
+ * (STORE_SOURCE_*).  0, or 1 after printing why (nothing left open). */
+int cli_open_source(const char *root, const char *ref, unsigned allowed, struct store **s,
+                    struct store_source *src);
+/* Closes what cli_open_source opened. */
+void cli_close_source(struct store *s, struct store_source *src);
+/* Prints @v indented, with a newline, and drops it. */
+void cli_print_json(struct json_t *v);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 

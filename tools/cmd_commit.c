@@ -1,320 +1,60 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * strata commit: a container's upper directory becomes an OCI layer tar, in
- * one pass: whiteouts as .wh. files, opaque directories with their marker,
- * a renamed lower directory (a redirect) written out whole, hard links as
- * tar hard links, xattrs (security.capability too) as PAX records, rootless
- * owners and devices from user.strata.meta as real ids and nodes, sparse
- * files as sparse entries.  Entries come in sorted order, so with
- * --reproducible (times clamped to SOURCE_DATE_EPOCH, else 0) the same upper
- * always makes the same digest.
- */
-#include <errno.h>
+/* strata commit: what a stopped container changed, as a new image (the
+ * layer writer is layerstore/commit_layer.c). */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "archive_dl.h"
-#include "crypto_dl.h"
 #include "cli.h"
-#include "container.h"
-#include "source.h"
+#include "strata-store.h"
 
-struct commit {
-	struct source *src;
-	struct archive *a;
-	struct store_layer_writer *w;
-	struct strata_error err;
-	bool reproducible;
-	time_t epoch;
-	char *skip; /* a redirected dir written whole: its upper part is done */
-	int failed;
-	/* Hard links: the first name written of each (dev, ino), so every
-	 * later name links back to a member already in the tar. */
-	struct link_seen {
-		dev_t dev;
-		ino_t ino;
-		char *path;
-	} * links;
-	size_t n_links;
+static const char usage[] =
+    "Usage: strata commit [OPTIONS] CONTAINER [NAME]\n"
+    "\n"
+    "Save what CONTAINER changed as a new layer on top of its image, with a new\n"
+    "config (diff-id and history appended) and manifest, named NAME.  The\n"
+    "container must be stopped: the layer is a consistent snapshot.  A\n"
+    "container that changed nothing gives an empty layer.\n"
+    "\n"
+    "Options:\n"
+    "  -m, --message MSG     history comment\n"
+    "  -a, --author NAME     author in the config and history\n"
+    "      --compress ALG    gzip (default), zstd or none\n"
+    "      --reproducible    clamp times to $SOURCE_DATE_EPOCH (else 0): the same\n"
+    "                        changes always give the same digest\n"
+    "  -f, --force           move NAME from the image it names\n"
+    "      --root DIR        the store\n"
+    "  -h, --help            show this help\n";
+
+struct commit_args {
+	struct store_layer_options lo;
+	struct store_commit_options co;
+	const char *root;
 };
 
-/* The name an earlier member gave this file, or NULL (and it is noted). */
-static const char *first_name(struct commit *c, const struct strata_entry *e)
+static int parse_compression(const char *arg, enum store_compression *out)
 {
-	struct link_seen *v;
+	static const struct {
+		const char *name;
+		enum store_compression comp;
+	} algs[] = {
+	    {"gzip", STORE_COMPRESS_GZIP},
+	    {"zstd", STORE_COMPRESS_ZSTD},
+	    {"none", STORE_COMPRESS_NONE},
+	};
 
-	if (!S_ISREG(e->st.st_mode) || e->st.st_nlink < 2 || e->st.st_ino == 0)
-		return NULL;
-	for (size_t i = 0; i < c->n_links; i++)
-		if (c->links[i].dev == e->st.st_dev && c->links[i].ino == e->st.st_ino)
-			return c->links[i].path;
-	v = realloc(c->links, (c->n_links + 1) * sizeof(*v));
-	if (v) {
-		c->links = v;
-		v[c->n_links++] = (struct link_seen){e->st.st_dev, e->st.st_ino, strdup(e->path)};
-	}
-	return NULL;
-}
-
-static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct commit *c = ctx;
-
-	if (store_layer_write(c->w, buf, len, &c->err)) {
-		sym_archive_set_error(a, c->err.sys_errno ? c->err.sys_errno : EIO, "%s",
-		                      c->err.msg);
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
-static int fail_archive(struct commit *c, const char *path)
-{
-	if (!c->failed)
-		strata_fail(&c->err, STRATA_ERR_SYS, sym_archive_errno(c->a), "/%s: %s", path,
-		            sym_archive_error_string(c->a) ?: "cannot write");
-	c->failed = 1;
-	return -1;
-}
-
-static void set_times(struct commit *c, struct archive_entry *ae, const struct stat *st)
-{
-	if (c->reproducible && st->st_mtime > c->epoch)
-		sym_archive_entry_set_mtime(ae, c->epoch, 0);
-	else
-		sym_archive_entry_set_mtime(ae, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-}
-
-/* An empty marker file: a whiteout or an opaque directory's. */
-static int write_marker(struct commit *c, const char *dir, const char *name,
-                        const struct stat *like)
-{
-	struct archive_entry *ae = sym_archive_entry_new();
-	char *path = NULL;
-	int rc;
-
-	if (!ae || asprintf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
-		sym_archive_entry_free(ae);
-		return fail_archive(c, name);
-	}
-	sym_archive_entry_set_pathname(ae, path);
-	sym_archive_entry_set_filetype(ae, AE_IFREG);
-	sym_archive_entry_set_perm(ae, 0);
-	sym_archive_entry_set_size(ae, 0);
-	set_times(c, ae, like);
-	rc = sym_archive_write_header(c->a, ae) == ARCHIVE_OK ? 0 : fail_archive(c, path);
-	sym_archive_entry_free(ae);
-	free(path);
-	return rc;
-}
-
-static int add_sparse(void *ctx, uint64_t off, uint64_t len)
-{
-	sym_archive_entry_sparse_add_entry(ctx, (la_int64_t)off, (la_int64_t)len);
-	return 0;
-}
-
-static int count_data(void *ctx, uint64_t off, uint64_t len)
-{
-	(void)off;
-	*(uint64_t *)ctx += len;
-	return 0;
-}
-
-static int write_data(struct commit *c, const struct strata_entry *e)
-{
-	static char buf[1 << 17];
-	uint64_t off = 0;
-
-	while (off < (uint64_t)e->st.st_size) {
-		ssize_t n = strata_entry_pread(e, buf, sizeof(buf), off);
-
-		if (n <= 0) {
-			c->failed = 1;
-			return strata_fail(&c->err, STRATA_ERR_SYS, n < 0 ? errno : EIO, "/%s: %s",
-			                   e->path, strerror(n < 0 ? errno : EIO));
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (strcmp(arg, algs[i].name) == 0) {
+			*out = algs[i].comp;
+			return 0;
 		}
-		if (sym_archive_write_data(c->a, buf, (size_t)n) != n)
-			return fail_archive(c, e->path);
-		off += (uint64_t)n;
-	}
-	return 0;
+	return cli_usage_error("commit", "--compress %s: gzip, zstd or none", arg);
 }
 
-static int write_entry(struct commit *c, const struct strata_entry *e)
+/* -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, struct commit_args *a)
 {
-	struct archive_entry *ae;
-	const char *name, *first;
-	const void *value;
-	size_t size;
-	int rc = 0;
-
-	if (S_ISSOCK(e->st.st_mode)) {
-		/* A socket is a live endpoint, not content: docker leaves them
-		 * out too. */
-		fprintf(stderr, "strata: commit: /%s: a socket, left out\n", e->path);
-		return 0;
-	}
-	ae = sym_archive_entry_new();
-	if (!ae)
-		return fail_archive(c, e->path);
-	first = first_name(c, e);
-	sym_archive_entry_set_pathname(ae, e->path);
-	sym_archive_entry_set_uid(ae, e->st.st_uid);
-	sym_archive_entry_set_gid(ae, e->st.st_gid);
-	sym_archive_entry_set_mode(ae, e->st.st_mode);
-	set_times(c, ae, &e->st);
-	for (uint32_t i = 0; strata_entry_xattr(e, i, &name, &value, &size); i++)
-		sym_archive_entry_xattr_add_entry(ae, name, value, size);
-	if (first) {
-		sym_archive_entry_set_hardlink(ae, first);
-		sym_archive_entry_set_size(ae, 0);
-	} else if (S_ISREG(e->st.st_mode)) {
-		uint64_t data = 0;
-
-		sym_archive_entry_set_size(ae, e->st.st_size);
-		strata_entry_data_runs(e, count_data, &data);
-		if (data < (uint64_t)e->st.st_size) {
-			strata_entry_data_runs(e, add_sparse, ae);
-			/* A file that is all hole still needs one (empty) run. */
-			if (data == 0)
-				sym_archive_entry_sparse_add_entry(ae, e->st.st_size, 0);
-		}
-	} else if (S_ISLNK(e->st.st_mode)) {
-		char *target = strndup(e->link, e->link_len);
-
-		sym_archive_entry_set_symlink(ae, target);
-		free(target);
-	} else if (S_ISCHR(e->st.st_mode) || S_ISBLK(e->st.st_mode)) {
-		sym_archive_entry_set_rdev(ae, e->st.st_rdev);
-	}
-	if (sym_archive_write_header(c->a, ae) != ARCHIVE_OK)
-		rc = fail_archive(c, e->path);
-	else if (S_ISREG(e->st.st_mode) && !first)
-		rc = write_data(c, e);
-	sym_archive_entry_free(ae);
-	return rc;
-}
-
-/* Below a redirected directory, everything the container saw there. */
-static int merged_entry_below(void *ctx, const struct strata_entry *e)
-{
-	struct commit *c = ctx;
-
-	struct strata_entry copy = *e;
-
-	if (strcmp(e->path, c->skip) == 0)
-		return 0;
-	/* Layers' own inode numbers mean nothing across layers: each name
-	 * of the merged content is its own file here. */
-	copy.st.st_nlink = 1;
-	return write_entry(c, &copy);
-}
-
-static int upper_entry(void *ctx, const struct strata_entry *e)
-{
-	struct commit *c = ctx;
-	size_t skip = c->skip ? strlen(c->skip) : 0;
-	char *dir, *slash;
-	int rc;
-
-	if (!*e->path)
-		return 0;
-	if (c->skip && strncmp(e->path, c->skip, skip) == 0 && e->path[skip] == '/')
-		return 0;
-	free(c->skip);
-	c->skip = NULL;
-	if (e->flags & STRATA_ENTRY_WHITEOUT) {
-		char marker[4096];
-
-		dir = strdup(e->path);
-		if (!dir)
-			return -1;
-		slash = strrchr(dir, '/');
-		snprintf(marker, sizeof(marker), ".wh.%s", slash ? slash + 1 : dir);
-		if (slash)
-			*slash = '\0';
-		else
-			*dir = '\0';
-		rc = write_marker(c, dir, marker, &e->st);
-		free(dir);
-		return rc;
-	}
-	if (e->redirect) {
-		/* A renamed lower directory: the layer cannot say "renamed", so it
-		 * carries the whole merged content, opaque over whatever the
-		 * lower layers have at the new name. */
-		if (write_entry(c, e) || write_marker(c, e->path, ".wh..wh..opq", &e->st))
-			return -1;
-		/* The walk frees e->path after this call: keep a copy. */
-		c->skip = strdup(e->path);
-		if (!c->skip)
-			return -1;
-		return strata_stack_walk(c->src->layers, c->src->n_layers, e->path, true,
-		                         merged_entry_below, c);
-	}
-	if (write_entry(c, e))
-		return -1;
-	if (e->flags & STRATA_ENTRY_OPAQUE)
-		return write_marker(c, e->path, ".wh..wh..opq", &e->st);
-	return 0;
-}
-
-static int build_layer(struct commit *c, struct store *s, enum store_compression comp,
-                       struct store_layer *out)
-{
-	struct strata_layer *upper = c->src->layers[c->src->n_layers - 1];
-	int rc = -1;
-
-	if (archive_dl_load(&c->err) || crypto_dl_load(&c->err) ||
-	    store_layer_begin(s, comp, &c->w, &c->err))
-		return -1;
-	c->a = sym_archive_write_new();
-	/* pax: long names, big files, xattrs, sub-second times, sparse maps. */
-	if (!c->a || sym_archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
-	    sym_archive_write_set_bytes_in_last_block(c->a, 1) != ARCHIVE_OK ||
-	    sym_archive_write_open(c->a, c, NULL, tar_out, NULL) != ARCHIVE_OK) {
-		strata_fail(&c->err, STRATA_ERR_NOMEM, ENOMEM, "cannot start the layer tar");
-		goto out;
-	}
-	if (strata_layer_walk(upper, upper_entry, c) || c->failed)
-		goto out;
-	if (sym_archive_write_close(c->a) != ARCHIVE_OK) {
-		fail_archive(c, "");
-		goto out;
-	}
-	rc = store_layer_finish(c->w, out, &c->err);
-out:
-	if (c->a)
-		sym_archive_write_free(c->a);
-	store_layer_abort(c->w);
-	return rc;
-}
-
-int cmd_commit(int argc, char **argv)
-{
-	static const char usage[] =
-	    "Usage: strata commit [OPTIONS] CONTAINER [NAME]\n"
-	    "\n"
-	    "Save what CONTAINER changed as a new layer on top of its image, with a new\n"
-	    "config (diff-id and history appended) and manifest, named NAME.  The\n"
-	    "container must be stopped: the layer is a consistent snapshot.  A\n"
-	    "container that changed nothing gives an empty layer.\n"
-	    "\n"
-	    "Options:\n"
-	    "  -m, --message MSG     history comment\n"
-	    "  -a, --author NAME     author in the config and history\n"
-	    "      --compress ALG    gzip (default), zstd or none\n"
-	    "      --reproducible    clamp times to $SOURCE_DATE_EPOCH (else 0): the same\n"
-	    "                        changes always give the same digest\n"
-	    "  -f, --force           move NAME from the image it names\n"
-	    "      --root DIR        the store\n"
-	    "  -h, --help            show this help\n";
 	enum { OPT_COMPRESS = 256, OPT_REPRO, OPT_ROOT };
 	static const struct option longopts[] = {
 	    {"message", required_argument, NULL, 'm'},
@@ -326,102 +66,58 @@ int cmd_commit(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	struct store_commit_options co = {.created_by = "strata commit", .created = -1};
-	enum store_compression comp = STORE_COMPRESS_GZIP;
-	struct commit c = {0};
-	struct store_layer layer = {0};
-	char digest[STORE_DIGEST_MAX];
-	const char *root = NULL;
-	struct source src;
-	struct store *s;
-	int ch, rc, lock = -1;
+	int ch;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "m:a:fh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'm':
-			co.message = optarg;
-			break;
-		case 'a':
-			co.author = optarg;
-			break;
-		case OPT_COMPRESS:
-			if (strcmp(optarg, "gzip") == 0)
-				comp = STORE_COMPRESS_GZIP;
-			else if (strcmp(optarg, "zstd") == 0)
-				comp = STORE_COMPRESS_ZSTD;
-			else if (strcmp(optarg, "none") == 0)
-				comp = STORE_COMPRESS_NONE;
-			else
-				return cli_usage_error("commit",
-				                       "--compress %s: gzip, zstd or none", optarg);
-			break;
-		case OPT_REPRO:
-			c.reproducible = true;
-			break;
-		case 'f':
-			co.force = true;
-			break;
-		case OPT_ROOT:
-			root = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return cli_usage_error("commit", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
+		if (ch == 'm')
+			a->co.message = optarg;
+		else if (ch == 'a')
+			a->co.author = optarg;
+		else if (ch == OPT_COMPRESS && parse_compression(optarg, &a->lo.compression))
+			return EXIT_USAGE;
+		else if (ch == OPT_REPRO)
+			a->lo.reproducible = true;
+		else if (ch == 'f')
+			a->co.force = true;
+		else if (ch == OPT_ROOT)
+			a->root = optarg;
+		else if (ch != OPT_COMPRESS)
+			return cli_other_option(ch, "commit", usage, argv);
 	}
+	return -1;
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	struct commit_args a = {
+	    .lo = {.compression = STORE_COMPRESS_GZIP, .warn = cli_warn},
+	    .co = {.created_by = "strata commit", .created = -1},
+	};
+	char digest[STORE_DIGEST_MAX];
+	struct strata_error err;
+	struct store *s;
+	int rc = parse(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
 	if (argc - optind < 1 || argc - optind > 2)
 		return cli_usage_error("commit", "expected CONTAINER [NAME]");
-	co.tag = argc - optind == 2 ? argv[optind + 1] : NULL;
-	if (co.tag && !store_valid_tag(co.tag))
-		return cli_usage_error("commit", "'%s' is not a valid image name", co.tag);
-	if (c.reproducible) {
+	a.co.tag = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if (a.co.tag && !store_valid_tag(a.co.tag))
+		return cli_usage_error("commit", "'%s' is not a valid image name", a.co.tag);
+	if (a.lo.reproducible) {
 		const char *e = getenv("SOURCE_DATE_EPOCH");
 
-		c.epoch = e ? (time_t)strtoll(e, NULL, 10) : 0;
-		co.created = c.epoch;
+		a.lo.epoch = e ? strtoll(e, NULL, 10) : 0;
+		a.co.created = a.lo.epoch;
 	}
-	if (cli_open_store(root, false, &s))
+	if (cli_open_store(a.root, false, &s))
 		return 1;
-	rc = 1;
-	/* Held from before the upper is read to the end: the container cannot
-	 * start meanwhile. */
-	if (!strchr(argv[optind], '/') && argv[optind][0] != '.') {
-		char dir[PATH_MAX];
-
-		snprintf(dir, sizeof(dir), "%s/strata/containers/%s", store_root(s), argv[optind]);
-		lock = access(dir, F_OK) == 0 ? container_lock(dir) : -2;
-		if (lock == -1) {
-			cli_error("commit: %s: %s", argv[optind],
-			          errno == EBUSY ? "still running; stop it first, so the layer is "
-			                           "a consistent snapshot"
-			                         : strerror(errno));
-			goto out_store;
-		}
-	}
-	if (source_open(s, argv[optind], SOURCE_CONTAINER, &src))
-		goto out_store;
-	c.src = &src;
-	if (build_layer(&c, s, comp, &layer) ||
-	    store_commit_image(s, src.img, &layer, &co, digest, &c.err)) {
-		rc = cli_fail(&c.err);
-		goto out;
-	}
-	printf("%s%s%s\n", digest, co.tag ? " " : "", co.tag ? co.tag : "");
-	rc = 0;
-out:
-	free(c.skip);
-	for (size_t i = 0; i < c.n_links; i++)
-		free(c.links[i].path);
-	free(c.links);
-	free(layer.media_type);
-	source_close(&src);
-out_store:
-	if (lock >= 0)
-		close(lock);
+	rc = store_commit_container(s, argv[optind], &a.lo, &a.co, digest, &err);
 	store_close(s);
-	return rc;
+	if (rc)
+		return cli_fail(&err);
+	printf("%s%s%s\n", digest, a.co.tag ? " " : "", a.co.tag ? a.co.tag : "");
+	return 0;
 }

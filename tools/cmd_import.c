@@ -68,7 +68,14 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 		fprintf(stderr, "\r\033[Kimporting: %s  %s/s", d, r);
 }
 
-int cmd_import(int argc, char **argv)
+struct import_args {
+	struct store_import_options opts;
+	const char *root;
+	bool quiet;
+};
+
+/* -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, struct import_args *a)
 {
 	enum { OPT_REF = 256, OPT_PLATFORM, OPT_ROOT };
 	static const struct option longopts[] = {
@@ -80,56 +87,54 @@ int cmd_import(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	struct store_import_options opts = {.warn = cli_warn};
-	struct store_imported *images = NULL;
-	struct progress prog = {0};
-	struct strata_error err;
-	const char *root = NULL;
-	struct store *s;
-	bool quiet = false;
-	size_t n = 0;
-	int c, rc;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (!store_valid_tag(optarg))
-				return cli_usage_error("import", "'%s' is not a valid image name",
-				                       optarg);
-			opts.tag = optarg;
-			break;
-		case OPT_REF:
-			opts.ref = optarg;
-			break;
-		case OPT_PLATFORM:
-			opts.platform = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case OPT_ROOT:
-			root = optarg;
-			break;
-		case 'h':
-			import_usage(stdout);
-			return 0;
-		default:
+		if (c == 't' && !store_valid_tag(optarg))
+			return cli_usage_error("import", "'%s' is not a valid image name", optarg);
+		else if (c == 't')
+			a->opts.tag = optarg;
+		else if (c == OPT_REF)
+			a->opts.ref = optarg;
+		else if (c == OPT_PLATFORM)
+			a->opts.platform = optarg;
+		else if (c == 'q')
+			a->quiet = true;
+		else if (c == OPT_ROOT)
+			a->root = optarg;
+		else if (c == 'h')
+			return import_usage(stdout), 0;
+		else
 			return cli_usage_error("import", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
-		}
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("import",
 		                       optind == argc ? "no file given" : "one file at a time");
-	if (!quiet && isatty(STDERR_FILENO)) {
+	return -1;
+}
+
+int cmd_import(int argc, char **argv)
+{
+	struct import_args a = {.opts = {.warn = cli_warn}};
+	struct store_imported *images = NULL;
+	struct progress prog = {0};
+	struct strata_error err;
+	struct store *s;
+	size_t n = 0;
+	int rc = parse(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (!a.quiet && isatty(STDERR_FILENO)) {
 		clock_gettime(CLOCK_MONOTONIC, &prog.start);
-		opts.progress = show_progress;
-		opts.progress_ctx = &prog;
+		a.opts.progress = show_progress;
+		a.opts.progress_ctx = &prog;
 	}
-	if (cli_open_store(root, true, &s))
+	if (cli_open_store(a.root, true, &s))
 		return 1;
-	rc = store_import(s, argv[optind], &opts, &images, &n, &err);
+	rc = store_import(s, argv[optind], &a.opts, &images, &n, &err);
 	if (prog.shown)
 		fputs("\r\033[K", stderr);
 	if (rc) {

@@ -85,73 +85,61 @@ static int add_fuse_opts(struct mount_args *a, const char *arg)
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct mount_args *a)
+enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT };
+
+/* One option: 0, or the exit status. */
+static int mount_option(struct mount_args *a, int c, const char *arg, const char *given)
 {
-	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT };
-	static const struct option longopts[] = {
-	    {"layer", required_argument, NULL, 'l'},
-	    {"upper", required_argument, NULL, 'u'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"debug", no_argument, NULL, 'd'},
-	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-	    {"reindex", no_argument, NULL, OPT_REINDEX},
-	    {"threads", required_argument, NULL, OPT_THREADS},
-	    {"root", required_argument, NULL, OPT_ROOT},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	int c;
+	char *end;
+	unsigned long n;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+l:u:o:fdh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			a->layers[a->n_layers++] = optarg;
-			break;
-		case 'u':
-			a->upper = optarg;
-			break;
-		case 'o':
-			if (add_fuse_opts(a, optarg)) {
-				cli_error("out of memory");
-				return 1;
-			}
-			break;
-		case 'f':
-			a->mo.foreground = true;
-			break;
-		case 'd':
-			a->mo.debug = a->mo.foreground = true;
-			break;
-		case OPT_CACHE_DIR:
-			a->cache_dir = optarg;
-			break;
-		case OPT_REINDEX:
-			a->reindex = true;
-			break;
-		case OPT_ROOT:
-			a->root = optarg;
-			break;
-		case OPT_THREADS: {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*end || n == 0 || n > 1024)
-				return cli_usage_error(
-				    "mount", "--threads: '%s' is not a number from 1 to 1024",
-				    optarg);
-			a->mo.max_threads = (unsigned)n;
-			break;
+	switch (c) {
+	case 'l':
+		a->layers[a->n_layers++] = arg;
+		return 0;
+	case 'u':
+		a->upper = arg;
+		return 0;
+	case 'o':
+		if (add_fuse_opts(a, arg)) {
+			cli_error("out of memory");
+			return 1;
 		}
-		case 'h':
-			mount_usage(stdout);
-			exit(0);
-		default:
-			return cli_usage_error("mount", "unknown or incomplete option '%s'",
-			                       argv[optind - 1]);
-		}
+		return 0;
+	case 'f':
+		a->mo.foreground = true;
+		return 0;
+	case 'd':
+		a->mo.debug = a->mo.foreground = true;
+		return 0;
+	case OPT_CACHE_DIR:
+		a->cache_dir = arg;
+		return 0;
+	case OPT_REINDEX:
+		a->reindex = true;
+		return 0;
+	case OPT_ROOT:
+		a->root = arg;
+		return 0;
+	case OPT_THREADS:
+		n = strtoul(arg, &end, 10);
+		if (*end || n == 0 || n > 1024)
+			return cli_usage_error(
+			    "mount", "--threads: '%s' is not a number from 1 to 1024", arg);
+		a->mo.max_threads = (unsigned)n;
+		return 0;
+	case 'h':
+		mount_usage(stdout);
+		exit(0);
 	}
-	/* Options come first ("+" above): a dash after IMAGE is a mistake. */
+	return cli_usage_error("mount", "unknown or incomplete option '%s'", given);
+}
+
+/* IMAGE (unless --layer) and the mountpoint, made absolute. */
+static int mount_operands(int argc, char **argv, struct mount_args *a)
+{
+	/* Options come first ("+" in getopt's string): a dash after IMAGE is
+	 * a mistake. */
 	if (a->n_layers == 0 && argc - optind == 2 && argv[optind][0] != '-' &&
 	    argv[optind + 1][0] != '-')
 		a->image = argv[optind++];
@@ -173,6 +161,29 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	a->mo.mountpoint = a->mountpoint;
 	a->mo.fuse_opts = a->fuse_opts;
 	return 0;
+}
+
+static int parse(int argc, char **argv, struct mount_args *a)
+{
+	static const struct option longopts[] = {
+	    {"layer", required_argument, NULL, 'l'},
+	    {"upper", required_argument, NULL, 'u'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	    {"reindex", no_argument, NULL, OPT_REINDEX},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+l:u:o:fdh", longopts, NULL)) != -1)
+		if ((rc = mount_option(a, c, optarg, argv[optind - 1])))
+			return rc;
+	return mount_operands(argc, argv, a);
 }
 
 static int serve(struct mount_args *a, struct strata_layer **layers)

@@ -63,6 +63,10 @@ int run_init(void *spec);
  * root maps every id; a user with /etc/subuid and /etc/subgid ranges gets
  * them through newuidmap/newgidmap; anyone else maps just their own id. */
 int run_write_id_maps(pid_t pid, uid_t uid, gid_t gid);
+/* Removes the tree @path from inside a user namespace with the caller's id
+ * map, where files the container's subordinate ids own are the caller's:
+ * store_remove_tree's fallback.  0, or -1. */
+int run_remove_in_userns(const char *path);
 /* Why clone(CLONE_NEWUSER) failed with @err, naming the setting at fault. */
 const char *run_userns_unavailable(int err);
 /* clone(@flags | SIGCHLD) running @fn(@arg) on a stack of its own. */

@@ -113,9 +113,10 @@ static int own_cgroup(char *out, size_t size)
 	return rc;
 }
 
-int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir, size_t size)
+/* Our own cgroup (v2) in @parent, checked to have the controllers @lim
+ * needs.  0, or -1 after saying why. */
+static int usable_parent(const struct run_limits *lim, char *parent, size_t size)
 {
-	char parent[PATH_MAX - 64], text[64];
 	struct statfs sf;
 
 	if (statfs(CGROUP_ROOT, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
@@ -124,7 +125,7 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir,
 		          CGROUP_ROOT);
 		return -1;
 	}
-	if (own_cgroup(parent, sizeof(parent)) < 0) {
+	if (own_cgroup(parent, size) < 0) {
 		cli_error("run: --memory/--cpus: no cgroup v2 entry in /proc/self/cgroup");
 		return -1;
 	}
@@ -143,7 +144,12 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir,
 			return -1;
 		}
 	}
-	snprintf(dir, size, "%s/strata-%s", parent, name);
+	return 0;
+}
+
+/* Passes the controllers @lim needs to @parent's children.  0, or -1. */
+static int enable_controllers(const struct run_limits *lim, const char *parent)
+{
 	/* Controllers pass to children only through subtree_control, which the
 	 * kernel refuses (EBUSY) while the parent itself holds processes,
 	 * except at the root.  In a delegated scope that holds just us (say
@@ -161,27 +167,41 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir,
 		if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) && run_cgroup_enter(leaf, 0) == 0)
 			rc = write_file(parent, "cgroup.subtree_control", ctl);
 	}
-	if (rc < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
+	return rc;
+}
+
+/* Writes one limit file of the new cgroup @dir; gives it up on failure. */
+static int set_limit(const char *dir, const char *opt, const char *file, const char *text)
+{
+	if (write_file(dir, file, text) == 0)
+		return 0;
+	cli_error("run: --%s: %s/%s: %s", opt, dir, file, strerror(errno));
+	rmdir(dir);
+	return -1;
+}
+
+int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir, size_t size)
+{
+	char parent[PATH_MAX - 64], text[64];
+
+	if (usable_parent(lim, parent, sizeof(parent)) < 0)
+		return -1;
+	snprintf(dir, size, "%s/strata-%s", parent, name);
+	if (enable_controllers(lim, parent) < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
 		cli_error("run: --memory/--cpus: cgroup %s is not delegated to you (%s)", parent,
 		          strerror(errno));
 		return -1;
 	}
 	if (lim->memory) {
 		snprintf(text, sizeof(text), "%llu", (unsigned long long)lim->memory);
-		if (write_file(dir, "memory.max", text) < 0) {
-			cli_error("run: --memory: %s/memory.max: %s", dir, strerror(errno));
-			rmdir(dir);
+		if (set_limit(dir, "memory", "memory.max", text) < 0)
 			return -1;
-		}
 	}
 	if (lim->cpus > 0) {
 		snprintf(text, sizeof(text), "%llu 100000",
 		         (unsigned long long)(lim->cpus * 100000));
-		if (write_file(dir, "cpu.max", text) < 0) {
-			cli_error("run: --cpus: %s/cpu.max: %s", dir, strerror(errno));
-			rmdir(dir);
+		if (set_limit(dir, "cpus", "cpu.max", text) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "run.h"
+#include "strata-store.h"
 
 /* ---- why there is no user namespace ---- */
 
@@ -44,7 +46,8 @@ const char *run_userns_unavailable(int err)
 	case EINVAL:
 		return "this kernel has no user namespaces (CONFIG_USER_NS)";
 	case ENOSPC:
-		if (strcmp(sysctl_text("/proc/sys/user/max_user_namespaces", v, sizeof(v)), "0") == 0)
+		if (strcmp(sysctl_text("/proc/sys/user/max_user_namespaces", v, sizeof(v)), "0") ==
+		    0)
 			return "user namespaces are disabled (sysctl user.max_user_namespaces = 0)";
 		/* The limit hit may be an enclosing namespace's: no number. */
 		return "too many user namespaces (sysctl user.max_user_namespaces, here or in an "
@@ -57,7 +60,8 @@ const char *run_userns_unavailable(int err)
 			return "unprivileged user namespaces are disabled (sysctl "
 			       "kernel.unprivileged_userns_clone = 0)";
 		if (strcmp(sysctl_text("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v,
-		                       sizeof(v)), "1") == 0)
+		                       sizeof(v)),
+		           "1") == 0)
 			return "AppArmor restricts unprivileged user namespaces (sysctl "
 			       "kernel.apparmor_restrict_unprivileged_userns = 1)";
 		return "not permitted here (a chroot, or a seccomp filter that forbids them?)";
@@ -180,4 +184,46 @@ pid_t run_clone(int (*fn)(void *), void *arg, int flags)
 	munmap(stack, size);
 	errno = en;
 	return pid;
+}
+
+struct userns_rm {
+	int pipe[2]; /* parent → child: the maps are written */
+	char path[PATH_MAX];
+};
+
+static int remove_in_child(void *arg)
+{
+	struct userns_rm *rm = arg;
+	char go;
+
+	close(rm->pipe[1]);
+	if (read(rm->pipe[0], &go, 1) != 1)
+		return 1;
+	return store_remove_tree(rm->path, NULL) == 0 ? 0 : 1;
+}
+
+/* A container run with subordinate ids leaves files its owner cannot
+ * remove from outside: remove them again from inside a user namespace with
+ * the same map, where those ids are ours. */
+int run_remove_in_userns(const char *path)
+{
+	struct userns_rm *arg = malloc(sizeof(*arg));
+	pid_t pid;
+	int st, rc = -1;
+
+	if (!arg || pipe2(arg->pipe, O_CLOEXEC) < 0)
+		goto out;
+	snprintf(arg->path, sizeof(arg->path), "%s", path);
+	pid = run_clone(remove_in_child, arg, CLONE_NEWUSER | SIGCHLD);
+	if (pid < 0)
+		goto out;
+	close(arg->pipe[0]);
+	if (run_write_id_maps(pid, getuid(), getgid()) == 0)
+		(void)write(arg->pipe[1], "g", 1);
+	close(arg->pipe[1]);
+	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		rc = 0;
+out:
+	free(arg);
+	return rc;
 }

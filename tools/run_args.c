@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* strata run's options (run_args.h): one helper per group of them. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "run_args.h"
+
+enum {
+	OPT_NAME = 256,
+	OPT_RM,
+	OPT_RO,
+	OPT_ENTRY,
+	OPT_HOST,
+	OPT_NET,
+	OPT_ROOT,
+	OPT_CAP_ADD,
+	OPT_CAP_DROP,
+	OPT_ENV_FILE,
+	OPT_MEMORY,
+	OPT_CPUS,
+};
+
+static void run_usage(FILE *out)
+{
+	fputs("Usage: strata run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+	      "\n"
+	      "Run COMMAND (default: the image's entrypoint and cmd) with the image as its\n"
+	      "root, in new user, mount, pid, uts and ipc namespaces, as an ordinary user\n"
+	      "or as root.  A tiny init is pid 1: it reaps zombies and forwards signals.\n"
+	      "The exit status is the command's (128+N when killed by signal N).\n"
+	      "\n"
+	      "Options:\n"
+	      "      --name NAME       keep the container's changes under NAME between runs\n"
+	      "      --rm              remove the container's changes when it exits\n"
+	      "      --read-only       no writable layer: writes fail with EROFS\n"
+	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
+	      "  -w, --workdir DIR     working directory in the container\n"
+	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
+	      "      --entrypoint CMD  replace the image's entrypoint\n"
+	      "  -t, --tty             give the command a terminal (a pty)\n"
+	      "  -i, --interactive     attach standard input (else it is /dev/null)\n"
+	      "      --hostname NAME   the container's hostname\n"
+	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
+	      "      --net MODE        host (default) or none (loopback only)\n"
+	      "      --cap-add CAPS    give root in the container these capabilities too\n"
+	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
+	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
+	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
+	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
+	      "      --root DIR        the image store\n"
+	      "  -h, --help            show this help\n",
+	      out);
+}
+
+static int add_bind(struct run_spec *spec, const char *arg)
+{
+	char *copy = strdup(arg), *dst, *mode;
+	struct run_bind *v = realloc(spec->binds, (spec->n_binds + 1) * sizeof(*v));
+	int rc = 0;
+
+	if (v)
+		spec->binds = v;
+	if (!copy || !v) {
+		free(copy);
+		return cli_usage_error("run", "out of memory");
+	}
+	dst = strchr(copy, ':');
+	if (!dst || dst[1] != '/') {
+		free(copy);
+		return cli_usage_error("run", "-v %s: expected SRC:/DST[:ro]", arg);
+	}
+	*dst++ = '\0';
+	mode = strchr(dst, ':');
+	if (mode)
+		*mode++ = '\0';
+	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw")) {
+		free(copy);
+		return cli_usage_error("run", "-v %s: mode must be ro or rw", arg);
+	}
+	v[spec->n_binds].src = realpath(copy, NULL);
+	v[spec->n_binds].dst = strdup(dst);
+	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
+	if (!v[spec->n_binds].src) {
+		cli_error("run: -v %s: %s", copy, strerror(errno));
+		free(v[spec->n_binds].dst);
+		rc = 1;
+	} else {
+		spec->n_binds++;
+	}
+	free(copy);
+	return rc;
+}
+
+/* docker's --env-file: KEY=VALUE per line, # comments, KEY alone takes
+ * the value from our environment (and is skipped when unset). */
+static int read_env_file(struct run_args *a, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f) {
+		cli_error("run: --env-file %s: %s", path, strerror(errno));
+		return 1;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		char *kv = line, *copy = NULL;
+
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		kv += strspn(kv, " \t");
+		if (!*kv || *kv == '#')
+			continue;
+		if (!strchr(kv, '=')) {
+			const char *v = getenv(kv);
+
+			if (!v || asprintf(&copy, "%s=%s", kv, v) < 0)
+				continue;
+		} else if (!(copy = strdup(kv))) {
+			break;
+		}
+		/* Room for every -e (at most argc of them) and the file's lines. */
+		char **v = realloc(a->envs, ((size_t)a->argc + a->max_envs + 2) * sizeof(*v));
+
+		if (!v) {
+			free(copy);
+			break;
+		}
+		a->envs = v;
+		a->envs[a->n_envs++] = copy;
+		a->max_envs++;
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+/* The options that shape the container: name, lifetime, root, network. 0,
+ * an exit status, or NOT_MINE. */
+#define NOT_MINE (-2)
+
+static int container_option(struct run_args *a, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_NAME:
+		if (strlen(arg) > 128 || !isalnum((unsigned char)arg[0]) ||
+		    strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                "0123456789._-") != strlen(arg))
+			return cli_usage_error(
+			    "run", "--name %s: letters, digits, '.', '_', '-' only", arg);
+		free((char *)a->name);
+		a->name = strdup(arg);
+		return 0;
+	case OPT_RM:
+		a->rm = true;
+		return 0;
+	case OPT_RO:
+		a->spec.read_only = true;
+		return 0;
+	case OPT_HOST:
+		free(a->spec.hostname);
+		a->spec.hostname = strdup(arg);
+		return 0;
+	case OPT_NET:
+		if (strcmp(arg, "none") && strcmp(arg, "host"))
+			return cli_usage_error("run", "--net %s: host or none", arg);
+		a->spec.net_none = strcmp(arg, "none") == 0;
+		return 0;
+	case OPT_ROOT:
+		a->root = arg;
+		return 0;
+	case 'v':
+		return add_bind(&a->spec, arg);
+	}
+	return NOT_MINE;
+}
+
+/* docker's -e KEY=VALUE, or -e KEY: our value of KEY, or nothing when
+ * unset.  There is room: a->envs has a slot for every argument. */
+static int add_env(struct run_args *a, const char *arg)
+{
+	const char *value;
+	char *kv = NULL;
+
+	if (!arg[0] || arg[0] == '=')
+		return cli_usage_error("run", "-e %s: expected KEY=VALUE or KEY", arg);
+	if (strchr(arg, '='))
+		kv = strdup(arg);
+	else if ((value = getenv(arg)) && asprintf(&kv, "%s=%s", arg, value) < 0)
+		kv = NULL;
+	else if (!value)
+		return 0;
+	if (!kv)
+		return cli_usage_error("run", "out of memory");
+	a->envs[a->n_envs++] = kv;
+	return 0;
+}
+
+/* The options that shape the process: its environment, user, directory,
+ * command and terminal. */
+static int process_option(struct run_args *a, int c, const char *arg)
+{
+	switch (c) {
+	case 'e':
+		return add_env(a, arg);
+	case OPT_ENV_FILE:
+		return read_env_file(a, arg);
+	case 'w':
+		if (arg[0] != '/')
+			return cli_usage_error("run", "-w %s: must be absolute", arg);
+		free(a->spec.workdir);
+		a->spec.workdir = strdup(arg);
+		return 0;
+	case 'u':
+		free(a->spec.user);
+		a->spec.user = strdup(arg);
+		return 0;
+	case OPT_ENTRY:
+		a->entrypoint = arg;
+		return 0;
+	case 't':
+		a->tty = true;
+		return 0;
+	case 'i':
+		a->spec.interactive = true;
+		return 0;
+	}
+	return NOT_MINE;
+}
+
+/* The options that limit it: capabilities, memory, CPUs. */
+static int limit_option(struct run_args *a, int c, const char *arg)
+{
+	char *end;
+
+	switch (c) {
+	case OPT_CAP_ADD:
+	case OPT_CAP_DROP:
+		/* Collected apart: drops apply first, then adds, whatever the
+		 * order given (as docker does). */
+		return run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop, arg, true);
+	case OPT_MEMORY:
+		a->limits.memory = run_parse_bytes(arg);
+		if (!a->limits.memory)
+			return cli_usage_error("run", "--memory %s: not a size", arg);
+		return 0;
+	case OPT_CPUS:
+		a->limits.cpus = strtod(arg, &end);
+		if (*end || a->limits.cpus <= 0 || a->limits.cpus > 4096)
+			return cli_usage_error("run", "--cpus %s: not a number of CPUs", arg);
+		return 0;
+	}
+	return NOT_MINE;
+}
+
+int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
+{
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"rm", no_argument, NULL, OPT_RM},
+	    {"read-only", no_argument, NULL, OPT_RO},
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"entrypoint", required_argument, NULL, OPT_ENTRY},
+	    {"hostname", required_argument, NULL, OPT_HOST},
+	    {"tty", no_argument, NULL, 't'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"net", required_argument, NULL, OPT_NET},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			run_usage(stdout);
+			return -1; /* done: exit 0 */
+		}
+		rc = container_option(a, c, optarg);
+		if (rc == NOT_MINE)
+			rc = process_option(a, c, optarg);
+		if (rc == NOT_MINE)
+			rc = limit_option(a, c, optarg);
+		if (rc == NOT_MINE)
+			return cli_usage_error("run", "unknown or incomplete option '%s'",
+			                       argv[optind - 1]);
+		if (rc)
+			return rc;
+	}
+	if (optind >= argc)
+		return cli_usage_error("run", "no image given");
+	if (a->rm && a->name)
+		return cli_usage_error("run", "--rm and --name: a named container is kept");
+	*first_arg = optind;
+	return 0;
+}
+
+void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+void run_args_free(struct run_args *a)
+{
+	for (size_t i = 0; i < a->n_envs; i++)
+		free(a->envs[i]);
+	free(a->envs);
+	free((char *)a->name);
+	for (size_t i = 0; i < a->spec.n_binds; i++) {
+		free(a->spec.binds[i].src);
+		free(a->spec.binds[i].dst);
+	}
+	free(a->spec.binds);
+	strv_free(a->spec.env);
+	strv_free(a->spec.argv);
+	free(a->spec.workdir);
+	free(a->spec.user);
+	free(a->spec.hostname);
+	free(a->spec.rootfs);
+	free(a->spec.console);
+}

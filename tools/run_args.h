@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* strata run's command line (run_args.c). */
+#ifndef STRATA_RUN_ARGS_H
+#define STRATA_RUN_ARGS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "run.h"
+
+struct run_args {
+	const char *root, *name, *entrypoint;
+	bool rm, tty;
+	char **envs;
+	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
+	int argc;
+	struct run_limits limits;
+	uint64_t cap_add, cap_drop;
+	bool fresh; /* the container directory is this run's own */
+	char cgroup[PATH_MAX];
+	struct run_spec spec;
+};
+
+/* Parses the options into @a (whose envs has room for argc entries) and
+ * sets *@first_arg to the image's index: 0, -1 after --help, else the
+ * exit status. */
+int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg);
+void run_args_free(struct run_args *a);
+/* Frees a NULL-terminated array of strings. */
+void strv_free(char **v);
+
+#endif
