@@ -13,103 +13,6 @@
 #include "read_opts.h"
 #include "sys.h"
 
-/* Over 60 lines, kept as it was: an fs/ function that resolves paths the
- * way a mount does is to replace it.
- *
- * Resolves @path in the image, following symlinks as the kernel would
- * inside its root (absolute targets from the image's root). */
-static int lookup_follow(const struct store_source *src, const char *path, struct strata_entry *e)
-{
-	char cur[PATH_MAX], next[PATH_MAX];
-
-	snprintf(cur, sizeof(cur), "%s", path);
-	for (int hops = 0; hops < 40; hops++) {
-		char *norm = NULL;
-		int rc;
-
-		/* Normalize ".." lexically: it cannot climb above the root. */
-		{
-			char *parts[PATH_MAX / 2], *save = NULL, buf[PATH_MAX];
-			size_t n = 0, len = 0;
-
-			snprintf(buf, sizeof(buf), "%s", cur);
-			for (char *t = strtok_r(buf, "/", &save); t;
-			     t = strtok_r(NULL, "/", &save)) {
-				if (strcmp(t, ".") == 0)
-					continue;
-				if (strcmp(t, "..") == 0) {
-					if (n)
-						n--;
-					continue;
-				}
-				parts[n++] = t;
-			}
-			next[0] = '\0';
-			for (size_t i = 0; i < n; i++)
-				len += (size_t)snprintf(next + len, sizeof(next) - len, "%s%s",
-				                        i ? "/" : "", parts[i]);
-			norm = next;
-		}
-		rc = strata_stack_lookup(src->layers, src->n_layers, norm, e);
-		if (rc == 0 && S_ISLNK(e->st.st_mode)) {
-			char dir[PATH_MAX], *slash;
-
-			snprintf(dir, sizeof(dir), "%s", norm);
-			slash = strrchr(dir, '/');
-			if (slash)
-				*slash = '\0';
-			else
-				dir[0] = '\0';
-			if (e->link_len && e->link[0] == '/')
-				snprintf(cur, sizeof(cur), "%.*s", (int)e->link_len, e->link);
-			else
-				snprintf(cur, sizeof(cur), "%s/%.*s", dir, (int)e->link_len,
-				         e->link);
-			continue;
-		}
-		if (rc == 0)
-			return 0;
-		/* A symlink in a directory component: resolve it and go on. */
-		{
-			char prefix[PATH_MAX];
-			size_t len = 0;
-			struct strata_entry d;
-			bool replaced = false;
-
-			for (char *p = norm; *p && !replaced; p++) {
-				if (*p != '/')
-					continue;
-				len = (size_t)(p - norm);
-				snprintf(prefix, sizeof(prefix), "%.*s", (int)len, norm);
-				if (strata_stack_lookup(src->layers, src->n_layers, prefix, &d) ==
-				        0 &&
-				    S_ISLNK(d.st.st_mode)) {
-					char *slash = strrchr(prefix, '/'), *joined = NULL;
-					int base_len = slash ? (int)(slash - prefix) : 0;
-
-					if (d.link_len && d.link[0] == '/'
-					        ? asprintf(&joined, "%.*s/%s", (int)d.link_len,
-					                   d.link, norm + len + 1) < 0
-					        : asprintf(&joined, "%.*s/%.*s/%s", base_len,
-					                   prefix, (int)d.link_len, d.link,
-					                   norm + len + 1) < 0)
-						return -ENOMEM;
-					if (strlen(joined) >= sizeof(cur)) {
-						free(joined);
-						return -ENAMETOOLONG;
-					}
-					memcpy(cur, joined, strlen(joined) + 1);
-					free(joined);
-					replaced = true;
-				}
-			}
-			if (!replaced)
-				return rc;
-		}
-	}
-	return -ELOOP;
-}
-
 int cmd_cat(int argc, char **argv)
 {
 	static const char usage[] = "Usage: strata cat [--root DIR] SOURCE PATH...\n"
@@ -131,7 +34,10 @@ int cmd_cat(int argc, char **argv)
 	rc = 0;
 	for (int i = optind + 1; i < argc; i++) {
 		struct strata_entry e;
-		int r = lookup_follow(&src, argv[i], &e);
+		/* As the kernel resolves it inside the image's root: symlinks
+		 * followed before "..", absolute targets from the image's root. */
+		int r = strata_stack_resolve(src.layers, src.n_layers, argv[i],
+		                             STRATA_RESOLVE_FOLLOW, &e);
 		uint64_t off = 0;
 
 		if (r == 0 && !S_ISREG(e.st.st_mode))

@@ -10,7 +10,7 @@
 #include "strata-store.h"
 
 static const char usage[] =
-    "Usage: strata diff [-v] [--json] [--root DIR] FROM [TO]\n"
+    "Usage: strata diff [-v|--verbose] [--json] [--root DIR] FROM [TO]\n"
     "\n"
     "What changed from FROM to TO, each an image, a layer (digest or diff-id,\n"
     "or a prefix) or a container: one line per path, A added, C changed,\n"

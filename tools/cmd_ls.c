@@ -98,7 +98,7 @@ static const char *walk_path(char *p)
 int cmd_ls(int argc, char **argv)
 {
 	static const char usage[] =
-	    "Usage: strata ls [-R] [--layer] [--json] [--root DIR] SOURCE [PATH]\n"
+	    "Usage: strata ls [-R|--recursive] [--layer] [--json] [--root DIR] SOURCE [PATH]\n"
 	    "\n"
 	    "List PATH (default /) of an image, a layer (by digest) or a container as\n"
 	    "its mount would show it: mode, owner, size, mtime, name.  --layer adds the\n"

@@ -9,7 +9,8 @@
 #     deleted, the biggest offender first;
 #   - ls --layer: the layer each entry comes from (image and container);
 #     ls --json; ls of one layer by digest prefix;
-#   - cat: through a file symlink and a directory symlink; a file from a
+#   - cat: through a file symlink and a directory symlink, a symlink
+#     before ".." (followed first, as the kernel does); a file from a
 #     later layer; clear errors for a directory, a missing path, a path a
 #     later layer deleted or hid with an opaque directory, a fifo;
 #   - diff between two images (an opaque directory shows as deletions of
@@ -166,6 +167,20 @@ assert_eq "cat of a file and a missing one: exit 1" 1 "$RC"
 assert_eq "... the file still printed" welcome "$(cat "$T/out")"
 sr cat "${L1:7:12}" /opt/app/run.sh
 assert_eq "cat from one layer: its own version" "$RUNSH2" "$(wc -c <"$T/out")"
+
+# A symlink before "..": followed first, as the kernel does (path_resolution(7)):
+# /usr/lib/foo/.. is /opt, not /usr/lib.
+mkdir -p "$T/dotdot/usr/lib" "$T/dotdot/opt/x"
+echo OPT >"$T/dotdot/opt/bar"
+echo USR >"$T/dotdot/usr/lib/bar"
+ln -s ../../opt/x "$T/dotdot/usr/lib/foo"
+tar -C "$T/dotdot" -cf "$T/dotdot.tar" usr opt
+sr import -q -t dotdot:1 "$T/dotdot.tar"
+sr cat dotdot:1 /usr/lib/foo/../bar
+assert_eq "cat of link/..: the link's target's parent" OPT "$(cat "$T/out")"
+assert_eq "... as the kernel resolves it in the extracted tree" "$(cat "$T/dotdot/usr/lib/foo/../bar")" "$(cat "$T/out")"
+sr cat dotdot:1 /usr/lib/foo/../../usr/lib/bar
+assert_eq "cat of link/../..: climbs from where the link led" USR "$(cat "$T/out")"
 
 # ---- a container ----
 run "$STRATA" run --root "$R" --name rt img:v1 sh -c "$CHANGES" _ root

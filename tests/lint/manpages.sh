@@ -22,8 +22,10 @@ mismatch() {
 # Options in text on stdin: --long and -s words, one per line, sorted.
 # Only at a word start (space, bracket, parenthesis, comma, bar, quote).
 options_in() {
-	grep -oE "(^|[][ (,|\"'])(--[a-z0-9][a-z0-9-]*|-[A-Za-z0-9])([^A-Za-z0-9-]|\$)" |
-		sed -E "s/^[][ (,|\"']//; s/[^A-Za-z0-9-]\$//" | sort -u
+	# Lookarounds, so that "[-R|--recursive]" yields both: the bar that
+	# ends one option also starts the next.
+	grep -oP "(?:^|(?<=[][ (,|\"']))(?:--[a-z0-9][a-z0-9-]*|-[A-Za-z0-9])(?=[^A-Za-z0-9-]|\$)" |
+		sort -u
 }
 
 # The option tags of a man page's OPTIONS section: the line after each .TP
