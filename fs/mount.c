@@ -16,7 +16,9 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "ll.h"
+#include "sys.h"
 #include "upper.h"
 
 static bool log_debug; /* -d: let libfuse's per-request trace through */
@@ -78,122 +80,6 @@ static bool is_dead_fuse_mount(const char *path)
 	struct statfs sf;
 
 	return statfs(path, &sf) < 0 && errno == ENOTCONN;
-}
-
-/*
- * The daemon's record: `strata umount` finds the daemon serving a mount so
- * it can wait for it to exit.  On kernels that name the connection in
- * /proc/PID/fdinfo (fuse_connection) it scans for the /dev/fuse holder; on
- * older ones it reads this record: a file named after the connection (the
- * minor number of the mount's device, as in /sys/fs/fuse/connections) that
- * holds the daemon's pid.  Root's records are in /run/strata/daemons, other
- * users' in $XDG_RUNTIME_DIR/strata/daemons (tools/cmd_umount.c reads the
- * same places).  Best effort: without a record umount scans or does not wait.
- */
-static int record_dir(char *out, size_t size)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (getuid() == 0)
-		n = snprintf(out, size, "/run/strata/daemons");
-	else if (xdg && xdg[0] == '/')
-		n = snprintf(out, size, "%s/strata/daemons", xdg);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-/* The minor number of the FUSE mount at @mountpoint (the last one there),
- * from mountinfo: a stat of the mount would wait for this very daemon. */
-static long mount_minor(const char *mountpoint)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	long found = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char mp[4096], *sep, *p, *q;
-		unsigned maj, min;
-
-		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mp) != 3 ||
-		    !(sep = strstr(line, " - ")))
-			continue;
-		for (p = q = mp; *p; p++, q++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
-				*q = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) |
-				            (p[3] - '0'));
-				p += 3;
-			} else {
-				*q = *p;
-			}
-		}
-		*q = '\0';
-		if (strcmp(mp, mountpoint) == 0 && strncmp(sep + 3, "fuse.strata ", 12) == 0)
-			found = (long)min;
-	}
-	fclose(f);
-	return found;
-}
-
-/* Writes the record (after daemonizing: the pid is final); fills @path with
- * its name, or leaves it empty. */
-static void record_write(const char *mountpoint, char *path, size_t size)
-{
-	char dir[4096], tmp[4200], text[32];
-	long minor = mount_minor(mountpoint);
-	int fd, len;
-	bool ok;
-
-	path[0] = '\0';
-	if (minor < 0 || record_dir(dir, sizeof(dir)))
-		return;
-	/* The parents as needed; 0755: the records are no secret. */
-	for (char *p = dir + 1;; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-				return;
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (snprintf(tmp, sizeof(tmp), "%s/.%ld.tmp", dir, (long)getpid()) >= (int)sizeof(tmp) ||
-	    snprintf(path, size, "%s/%ld", dir, minor) >= (int)size) {
-		path[0] = '\0';
-		return;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		path[0] = '\0';
-		return;
-	}
-	ok = write(fd, text, (size_t)len) == len;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		path[0] = '\0';
-	}
-}
-
-/* Removes the record if it is still ours (the connection number may
- * already serve a new mount, whose daemon replaced it). */
-static void record_remove(const char *path)
-{
-	char text[32] = "";
-	FILE *f;
-
-	if (!*path || !(f = fopen(path, "re")))
-		return;
-	if (fgets(text, sizeof(text), f) && strtol(text, NULL, 10) == (long)getpid())
-		unlink(path);
-	fclose(f);
 }
 
 static int check_mountpoint(const struct strata_mount_options *o, struct strata_error *err)
@@ -319,7 +205,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
 		goto out_unmount;
 	}
-	record_write(o->mountpoint, record, sizeof(record));
+	daemon_record_write(o->mountpoint, record, sizeof(record));
 	if (o->on_ready)
 		o->on_ready(o->on_ready_ctx);
 	/* The kernel already applied the caller's umask to every mode it
@@ -334,7 +220,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		            o->mountpoint);
 out_unmount:
 	fuse_session_unmount(se);
-	record_remove(record);
+	daemon_record_remove(record);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out:

@@ -186,4 +186,18 @@ struct strata_mount_options {
 int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *opts,
                     struct strata_error *err);
 
+struct strata_unmount_options {
+	bool lazy;        /* detach now, finish when no longer busy; do not wait */
+	unsigned timeout; /* seconds to wait for the daemon to exit; 0: do not wait */
+	const char *name; /* the mount point as messages name it; NULL: as given */
+};
+
+/* Unmounts the strata mount at @mountpoint (absolute, as /proc/self/
+ * mountinfo spells it) and, unless lazy, waits until the daemon that served
+ * it has exited (its upper is then no longer written).  Fails when it is
+ * not a strata mount, is busy, or the daemon outlives the timeout (the
+ * mount is gone then, errno ETIMEDOUT). */
+int strata_unmount(const char *mountpoint, const struct strata_unmount_options *o,
+                   struct strata_error *err);
+
 #endif

@@ -43,4 +43,12 @@ DIR *sys_opendir_at(int dirfd);
 /* mkdir -p with mode 0700 for components it creates.  0 or -1 with errno. */
 int sys_mkdir_p(const char *path);
 
+/* The last mount at @path (as mountinfo spells it, unescaped) whose type
+ * is @fstype ("fuse.strata"): the minor number of its device (a FUSE
+ * mount's connection number) and, if @user_id is not NULL, its user_id=
+ * option (-1 when it has none).  Read from /proc/self/mountinfo, as a
+ * stat of the mount point would wait for the very daemon that serves it.
+ * 1 when found, 0 when not, -1 with errno when mountinfo cannot be read. */
+int sys_find_mount(const char *path, const char *fstype, long *minor, long *user_id);
+
 #endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strata_unmount(): unmount a strata mount and wait until the daemon that
+ * served it has exited, so that its upper is no longer written when the
+ * caller goes on (remounts it, commits it, removes it).  The daemon is
+ * found before unmounting: afterwards nothing names its connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "strata-fs.h"
+#include "sys.h"
+
+static int run_fusermount(const char *path, bool lazy)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", lazy ? "-uqz" : "-uq", "--", path,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* Root unmounts itself; others through fusermount3, which checks that the
+ * mount is theirs (user_id). */
+static int detach(const char *path, const char *name, bool lazy, struct strata_error *err)
+{
+	int rc;
+
+	if (geteuid() == 0) {
+		if (umount2(path, lazy ? MNT_DETACH : 0) == 0)
+			return 0;
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", name,
+		                   errno == EBUSY ? "busy (a process uses it; try --lazy)"
+		                                  : strerror(errno));
+	}
+	rc = run_fusermount(path, lazy);
+	if (rc == 0)
+		return 0;
+	return strata_fail(err, STRATA_ERR_SYS, rc == 127 ? ENOENT : EBUSY,
+	                   "%s: fusermount3 could not unmount it%s", name,
+	                   rc == 127 ? " (is fuse3 installed?)" : " (busy? try --lazy)");
+}
+
+int strata_unmount(const char *mountpoint, const struct strata_unmount_options *o,
+                   struct strata_error *err)
+{
+	const char *name = o->name ? o->name : mountpoint;
+	struct daemons d = {.n = 0};
+	long conn = -1, uid = -1;
+	pid_t left;
+	int found = sys_find_mount(mountpoint, "fuse.strata", &conn, &uid);
+
+	if (found == 0)
+		return strata_fail(err, STRATA_ERR_USAGE, EINVAL, "%s: not a strata mount", name);
+	/* found < 0: mountinfo unreadable; let the unmount itself decide. */
+	if (!o->lazy && o->timeout > 0)
+		daemons_find(conn, uid, &d);
+	if (detach(mountpoint, name, o->lazy, err) < 0) {
+		daemons_close(&d);
+		return -1;
+	}
+	left = d.n > 0 ? daemons_wait(&d, o->timeout) : 0;
+	daemons_close(&d);
+	if (left)
+		return strata_fail(err, STRATA_ERR_SYS, ETIMEDOUT,
+		                   "umount: %s: daemon (pid %ld) still running after %u s", name,
+		                   (long)left, o->timeout);
+	return 0;
+}
