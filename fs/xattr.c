@@ -52,11 +52,13 @@ static void upper_getxattr(fuse_req_t req, int fd, const char *name, size_t size
 	free(buf);
 }
 
-static void upper_listxattr(fuse_req_t req, int fd, size_t size)
+static void upper_listxattr(fuse_req_t req, int fd, const char *name, size_t size)
 {
 	char path[64], *buf = NULL;
 	ssize_t n;
 	size_t out = 0;
+
+	(void)name; /* an upper_xattr_fn: lists them all */
 
 	upper_fd_path(fd, path, sizeof(path));
 	n = listxattr(path, NULL, 0);
@@ -80,6 +82,23 @@ static void upper_listxattr(fuse_req_t req, int fd, size_t size)
 	free(buf);
 }
 
+typedef void upper_xattr_fn(fuse_req_t req, int fd, const char *name, size_t size);
+
+/* Answers from @in's upper object, which holds all its xattrs once it has
+ * one. */
+static void on_upper(fuse_req_t req, struct strata_union *u, struct inode *in, upper_xattr_fn *fn,
+                     const char *name, size_t size)
+{
+	struct upper_ref ref;
+	int rc = upper_ref_get(u, in, &ref);
+
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fn(req, ref.fd, name, size);
+	upper_ref_put(&ref);
+}
+
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct strata_union *u = union_of(req);
@@ -90,14 +109,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	size_t vsize;
 
 	if (inode_in_upper(in)) {
-		struct upper_ref ref;
-		int rc = upper_ref_get(u, in, &ref);
-
-		if (rc)
-			fuse_reply_err(req, rc);
-		else
-			upper_getxattr(req, ref.fd, name, size);
-		upper_ref_put(&ref);
+		on_upper(req, u, in, upper_getxattr, name, size);
 		return;
 	}
 	l = union_layer(u, &in->srcs[0]);
@@ -122,14 +134,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	int saverr = 0;
 
 	if (inode_in_upper(in)) {
-		struct upper_ref ref;
-		int rc = upper_ref_get(u, in, &ref);
-
-		if (rc)
-			fuse_reply_err(req, rc);
-		else
-			upper_listxattr(req, ref.fd, size);
-		upper_ref_put(&ref);
+		on_upper(req, u, in, upper_listxattr, NULL, size);
 		return;
 	}
 	l = union_layer(u, &in->srcs[0]);
