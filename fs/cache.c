@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "crypto_dl.h"
+#include "sha256.h"
 #include "sys.h"
 
 char *strata_default_cache_dir(void)
@@ -66,20 +66,17 @@ int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths
 int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
                 struct strata_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
+	unsigned char md[SHA256_SIZE];
 	char hex[2 * 20 + 1];
 	char *real;
 
-	if (crypto_dl_load(err))
-		return -1;
 	real = realpath(layer_path, NULL);
 	if (!real)
 		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", layer_path,
 		                   strerror(errno));
-	if (!sym_EVP_Digest(real, strlen(real), md, &md_len, sym_EVP_sha256(), NULL)) {
+	if (sha256_buffer(real, strlen(real), md, err) < 0) {
 		free(real);
-		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
+		return -1;
 	}
 	free(real);
 	/* 160 bits of the digest name the entry: ample against collisions. */

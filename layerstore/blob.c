@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "crypto_dl.h"
 #include "store.h"
 #include "sys.h"
 
@@ -42,15 +43,14 @@ int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_erro
 	memset(w, 0, sizeof(*w));
 	w->store = s;
 	w->fd = -1;
-	if (crypto_dl_load(err))
+	if (!(w->sha = sha256_new(err)))
 		return -1;
 	w->fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
-	if (w->fd < 0)
-		return sys_err(err, "store temp file", errno);
-	w->sha = sym_EVP_MD_CTX_new();
-	if (!w->sha || !sym_EVP_DigestInit_ex(w->sha, sym_EVP_sha256(), NULL)) {
+	if (w->fd < 0) {
+		int en = errno;
+
 		blob_writer_abort(w);
-		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256: out of memory");
+		return sys_err(err, "store temp file", en);
 	}
 	return 0;
 }
@@ -59,7 +59,7 @@ int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct
 {
 	if (sys_write_all(w->fd, buf, len) < 0)
 		return sys_err(err, "writing a blob", errno);
-	if (!sym_EVP_DigestUpdate(w->sha, buf, len))
+	if (sha256_update(w->sha, buf, len) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	w->size += len;
 	return 0;
@@ -69,7 +69,7 @@ int blob_writer_finish(struct blob_writer *w, struct strata_error *err)
 {
 	unsigned char md[32];
 
-	if (!sym_EVP_DigestFinal_ex(w->sha, md, NULL))
+	if (sha256_final(w->sha, md) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	digest_format(md, w->digest);
 	return 0;
@@ -81,31 +81,29 @@ int digest_fd(int fd, char out[STORE_DIGEST_MAX])
 	 * thread's creation in every strata process (static TLS). */
 	const size_t buf_size = 1 << 17;
 	unsigned char md[32];
-	EVP_MD_CTX *sha = NULL;
+	struct sha256 *sha = NULL;
 	char *buf = NULL;
 	off_t off = 0;
 	ssize_t n;
 	int rc = -1;
 
-	if (crypto_dl_load(NULL))
-		return -1;
-	buf = malloc(buf_size);
-	sha = buf ? sym_EVP_MD_CTX_new() : NULL;
-	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL)) {
+	if (!(sha = sha256_new(NULL)))
+		return -1; /* errno says why */
+	if (!(buf = malloc(buf_size))) {
 		errno = ENOMEM;
 		goto out;
 	}
 	while ((n = sys_pread_full(fd, buf, buf_size, off)) > 0) {
-		if (!sym_EVP_DigestUpdate(sha, buf, (size_t)n))
+		if (sha256_update(sha, buf, (size_t)n) < 0)
 			goto out;
 		off += n;
 	}
-	if (n == 0 && sym_EVP_DigestFinal_ex(sha, md, NULL)) {
+	if (n == 0 && sha256_final(sha, md) == 0) {
 		digest_format(md, out);
 		rc = 0;
 	}
 out:
-	sym_EVP_MD_CTX_free(sha);
+	sha256_free(sha);
 	free(buf);
 	return rc;
 }
@@ -168,8 +166,7 @@ void blob_writer_abort(struct blob_writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
-	if (w->sha) /* NULL when libcrypto could not be loaded */
-		sym_EVP_MD_CTX_free(w->sha);
+	sha256_free(w->sha);
 	w->sha = NULL;
 }
 

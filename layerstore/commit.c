@@ -21,7 +21,7 @@ struct store_layer_writer {
 	struct store *store;
 	enum store_compression comp;
 	struct blob_writer blob;
-	EVP_MD_CTX *diff_sha;
+	struct sha256 *diff_sha;
 	z_stream z;
 	bool z_init;
 	ZSTD_CCtx *zstd;
@@ -96,9 +96,8 @@ int store_layer_begin(struct store *s, enum store_compression comp, struct store
 	}
 	if (blob_writer_start(s, &w->blob, err)) /* it loads libcrypto too */
 		goto fail;
-	w->diff_sha = sym_EVP_MD_CTX_new();
-	if (!w->diff_sha || !sym_EVP_DigestInit_ex(w->diff_sha, sym_EVP_sha256(), NULL))
-		goto nomem;
+	if (!(w->diff_sha = sha256_new(err)))
+		goto fail;
 	if (comp == STORE_COMPRESS_GZIP) {
 		/* windowBits 16+15: a gzip wrapper with no name and mtime 0. */
 		if (deflateInit2(&w->z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -122,7 +121,7 @@ fail:
 int store_layer_write(struct store_layer_writer *w, const void *buf, size_t len,
                       struct strata_error *err)
 {
-	if (!sym_EVP_DigestUpdate(w->diff_sha, buf, len))
+	if (sha256_update(w->diff_sha, buf, len) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	w->uncompressed += len;
 	switch (w->comp) {
@@ -147,7 +146,7 @@ int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
 		rc = zstd_feed(w, "", 0, true, err);
 	if (rc || blob_writer_finish(&w->blob, err))
 		return -1;
-	if (!sym_EVP_DigestFinal_ex(w->diff_sha, md, NULL))
+	if (sha256_final(w->diff_sha, md) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	char diff_id[STORE_DIGEST_MAX];
 
@@ -169,8 +168,7 @@ void store_layer_abort(struct store_layer_writer *w)
 	if (!w)
 		return;
 	blob_writer_abort(&w->blob);
-	if (w->diff_sha) /* NULL when libcrypto could not be loaded */
-		sym_EVP_MD_CTX_free(w->diff_sha);
+	sha256_free(w->diff_sha);
 	if (w->z_init)
 		deflateEnd(&w->z);
 	ZSTD_freeCCtx(w->zstd);

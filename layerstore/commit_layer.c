@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "archive_dl.h"
+#include "crypto_dl.h"
 #include "store.h"
 
 #define COPY_BUF (1u << 17)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto_dl.h"
 #include "store.h"
 
 static const char *const change_names[STORE_CHANGE_BITS] = {

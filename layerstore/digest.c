@@ -23,11 +23,9 @@ void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX])
 
 int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX])
 {
-	unsigned char md[32];
+	unsigned char md[SHA256_SIZE];
 
-	if (crypto_dl_load(NULL))
-		return -1;
-	if (!sym_EVP_Digest(buf, len, md, NULL, sym_EVP_sha256(), NULL))
+	if (sha256_buffer(buf, len, md, NULL) < 0)
 		return -1;
 	digest_format(md, out);
 	return 0;

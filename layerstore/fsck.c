@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto_dl.h"
 #include "store.h"
 #include "sys.h"
 

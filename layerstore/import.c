@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "archive_dl.h"
+#include "crypto_dl.h"
 #include "import.h"
 #include "sys.h"
 

@@ -4,13 +4,13 @@
 #include <unistd.h>
 
 #include "archive_dl.h"
-#include "crypto_dl.h"
+#include "sha256.h"
 #include "store.h"
 
 int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 {
 	struct archive *a;
-	EVP_MD_CTX *sha;
+	struct sha256 *sha = NULL;
 	struct archive_entry *ae;
 	unsigned char md[32];
 	const void *buf;
@@ -18,11 +18,9 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 	la_int64_t off;
 	int r, rc = -1;
 
-	if (archive_dl_load(err) || crypto_dl_load(err))
+	if (archive_dl_load(err) || !(sha = sha256_new(err)))
 		return -1;
-	a = sym_archive_read_new();
-	sha = sym_EVP_MD_CTX_new();
-	if (!a || !sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL)) {
+	if (!(a = sym_archive_read_new())) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -35,19 +33,20 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 		goto out;
 	}
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-		if (!sym_EVP_DigestUpdate(sha, buf, size))
+		if (sha256_update(sha, buf, size) < 0)
 			break;
 	if (r != ARCHIVE_EOF) {
 		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s",
 		            sym_archive_error_string(a) ?: "damaged");
 		goto out;
 	}
-	if (sym_EVP_DigestFinal_ex(sha, md, NULL)) {
+	if (sha256_final(sha, md) == 0) {
 		digest_format(md, out);
 		rc = 0;
 	}
 out:
-	sym_EVP_MD_CTX_free(sha);
-	sym_archive_read_free(a);
+	sha256_free(sha);
+	if (a)
+		sym_archive_read_free(a);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto_dl.h"
 #include "store.h"
 
 /* @ref ("sha256:" optional) is a prefix of at least 4 hex digits of

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "crypto_dl.h"
+#include "sha256.h"
 #include "strata-store.h"
 
 #define MT_OCI_LAYOUT_VERSION "1.0.0"
@@ -59,7 +59,7 @@ int store_openat(int dirfd, const char *path, int flags);
 struct blob_writer {
 	struct store *store;
 	int fd;
-	EVP_MD_CTX *sha;
+	struct sha256 *sha;
 	uint64_t size;
 	char digest[STORE_DIGEST_MAX]; /* set by blob_writer_finish */
 	int stored; /* blob_stored()'s answer, once known: 1 yes, -1 no, 0 not asked */
