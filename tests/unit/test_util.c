@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "strata-error.h"
+#include "sha256.h"
 #include "sys.h"
 #include "testlib.h"
 #include "vec.h"
@@ -127,6 +128,43 @@ START_TEST(test_fail_formats)
 }
 END_TEST
 
+static void hex(const unsigned char *md, char *out)
+{
+	for (int i = 0; i < SHA256_SIZE; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* FIPS 180-2's vectors, fed at once and in pieces. */
+START_TEST(test_sha256_vectors)
+{
+	static const char abc_hex[] =
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	static const char two_blocks[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	static const char two_blocks_hex[] =
+	    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+	unsigned char md[SHA256_SIZE];
+	char out[2 * SHA256_SIZE + 1];
+	struct strata_error err;
+	struct sha256 *h;
+
+	ck_assert_int_eq(sha256_buffer("abc", 3, md, &err), 0);
+	hex(md, out);
+	ck_assert_str_eq(out, abc_hex);
+	h = sha256_new(&err);
+	ck_assert_ptr_nonnull(h);
+	for (size_t i = 0; i < strlen(two_blocks); i += 5)
+		ck_assert_int_eq(
+		    sha256_update(h, two_blocks + i,
+		                  strlen(two_blocks) - i < 5 ? strlen(two_blocks) - i : 5),
+		    0);
+	ck_assert_int_eq(sha256_final(h, md), 0);
+	hex(md, out);
+	ck_assert_str_eq(out, two_blocks_hex);
+	sha256_free(h);
+	sha256_free(NULL);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -138,6 +176,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, test_write_file_atomic);
 	tcase_add_test(tc, test_mkdir_p);
 	tcase_add_test(tc, test_fail_formats);
+	tcase_add_test(tc, test_sha256_vectors);
 	suite_add_tcase(s, tc);
 	return s;
 }
