@@ -18,6 +18,7 @@
 #include "archive_dl.h"
 #include "crypto_dl.h"
 #include "store.h"
+#include "vec.h"
 
 #define COPY_BUF (1u << 17)
 
@@ -37,24 +38,22 @@ struct commit {
 		ino_t ino;
 		char *path;
 	} * links;
-	size_t n_links;
+	size_t n_links, cap_links;
 };
 
 /* The name an earlier member gave this file, or NULL (and it is noted). */
 static const char *first_name(struct commit *c, const struct strata_entry *e)
 {
-	struct link_seen *v;
-
 	if (!S_ISREG(e->st.st_mode) || e->st.st_nlink < 2 || e->st.st_ino == 0)
 		return NULL;
 	for (size_t i = 0; i < c->n_links; i++)
 		if (c->links[i].dev == e->st.st_dev && c->links[i].ino == e->st.st_ino)
 			return c->links[i].path;
-	v = realloc(c->links, (c->n_links + 1) * sizeof(*v));
-	if (v) {
-		c->links = v;
-		v[c->n_links++] = (struct link_seen){e->st.st_dev, e->st.st_ino, strdup(e->path)};
-	}
+	/* Without room (or memory for the name) the next name is written as
+	 * a file of its own: the same data, unlinked. */
+	if (VEC_RESERVE(c->links, c->cap_links, c->n_links + 1) == 0)
+		c->links[c->n_links++] =
+		    (struct link_seen){e->st.st_dev, e->st.st_ino, strdup(e->path)};
 	return NULL;
 }
 

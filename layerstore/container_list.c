@@ -10,6 +10,7 @@
 
 #include "container.h"
 #include "store.h"
+#include "vec.h"
 
 static char *dup_member(json_t *state, const char *key)
 {
@@ -57,7 +58,8 @@ static int list_fail(struct store *s, DIR *d, struct store_container *v, size_t 
 int store_container_list(struct store *s, struct store_container **out, size_t *n,
                          struct strata_error *err)
 {
-	struct store_container *v = NULL, *bigger;
+	struct store_container *v = NULL;
+	size_t cap = 0;
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
@@ -74,10 +76,8 @@ int store_container_list(struct store *s, struct store_container **out, size_t *
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(dir, sizeof(dir), "%.3800s/%s", path, de->d_name);
-		bigger = realloc(v, (*n + 1) * sizeof(*v));
-		if (!bigger)
-			return errno = ENOMEM, list_fail(s, d, v, *n, err);
-		v = bigger;
+		if (VEC_RESERVE(v, cap, *n + 1) < 0)
+			return list_fail(s, d, v, *n, err);
 		if (load_container(dir, de->d_name, &v[*n]) < 0)
 			return errno = ENOMEM, list_fail(s, d, v, *n + 1, err);
 		(*n)++;

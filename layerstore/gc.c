@@ -19,6 +19,7 @@
 
 #include "store.h"
 #include "sys.h"
+#include "vec.h"
 
 struct digest_set {
 	char (*v)[STORE_DIGEST_MAX];
@@ -34,15 +35,8 @@ struct marks {
 
 static int set_append(struct digest_set *set, const char *d)
 {
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? 2 * set->cap : 64;
-		void *v = realloc(set->v, cap * sizeof(*set->v));
-
-		if (!v)
-			return -1;
-		set->v = v;
-		set->cap = cap;
-	}
+	if (VEC_RESERVE(set->v, set->cap, set->n + 1) < 0)
+		return -1;
 	snprintf(set->v[set->n++], STORE_DIGEST_MAX, "%s", d);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "crypto_dl.h"
 #include "import.h"
 #include "sys.h"
+#include "vec.h"
 
 const char *host_architecture(void)
 {
@@ -137,17 +138,10 @@ struct member *member_add(struct importer *im, const char *path)
 		free(norm);
 		return m;
 	}
-	if (im->n_members == im->cap_members) {
-		size_t cap = im->cap_members ? 2 * im->cap_members : 16;
-		struct member **v = realloc(im->members, cap * sizeof(*v));
-
-		if (!v) {
-			free(norm);
-			strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-			return NULL;
-		}
-		im->members = v;
-		im->cap_members = cap;
+	if (VEC_RESERVE(im->members, im->cap_members, im->n_members + 1) < 0) {
+		free(norm);
+		strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "vec.h"
 
 /* The walk of layer @i of @layers. */
 struct layer_stats {
@@ -41,16 +42,9 @@ static int count_hidden(void *ctx, const struct strata_entry *e)
 static void add_offender(struct layer_stats *st, const char *path, uint64_t size, size_t by,
                          bool deleted)
 {
-	if (st->n_off == st->cap_off) {
-		size_t cap = st->cap_off ? 2 * st->cap_off : 64;
-		struct store_wasted *v = realloc(st->offenders, cap * sizeof(*v));
-
-		if (!v) {
-			st->failed = 1;
-			return;
-		}
-		st->offenders = v;
-		st->cap_off = cap;
+	if (VEC_RESERVE(st->offenders, st->cap_off, st->n_off + 1) < 0) {
+		st->failed = 1;
+		return;
 	}
 	st->offenders[st->n_off] = (struct store_wasted){strdup(path), size, st->i, by, deleted};
 	if (!st->offenders[st->n_off++].path)
