@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The upper layer: resolving names through it, and copying lower objects
- * up into it.  See upper.h for the rules every access here follows.
+ * The upper layer's directory and its objects: setting it up, references
+ * to an inode's upper object, their attributes and redirects.  Whiteouts
+ * are upper_whiteout.c's, name resolution union_lookup.c's, copy-up
+ * copy_up.c's.  See upper.h for the rules every access here follows.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Listing a directory that has an upper part: the upper's names, minus its
- * whiteouts, opaque marker and scratch space, merged with what the lower
+ * whiteouts and every reserved .wh..wh. name (the opaque marker, the work
+ * directory of uppers older than 5deed37), merged with what the lower
  * layers still show.  A listing is a snapshot taken at opendir (and at
  * rewinddir), so offsets stay stable while the directory changes.
  */
