@@ -137,67 +137,6 @@ static void forward(int sig, siginfo_t *si, void *uctx)
 		early_signal = sig;
 }
 
-struct daemon_arg {
-	struct store *store;
-	const struct store_image *img;
-	const struct strata_layer_options *layer_opts;
-	const char *upper;
-	struct run_spec *spec;
-};
-
-/* The mount points the init needs, below the image (container.c). */
-static int add_mount_points(struct store *s, struct strata_union *u, struct strata_error *err)
-{
-	char *dir = store_container_mount_points(s, err);
-	struct strata_layer *base;
-	int rc;
-
-	if (!dir)
-		return -1;
-	rc = strata_layer_open_dir(dir, NULL, &base, err) || strata_union_set_base(u, base, err);
-	free(dir);
-	return rc ? -1 : 0;
-}
-
-/* The daemon makes the union itself, while the launcher writes its id
- * maps: checking the layers' indexes (0.3 ms for a 3-layer Debian image)
- * is off the start's critical path, the index pages are touched once, in
- * the process that serves them, and the launcher has no union to free.
- * Returns 0, or the exit status after saying why. */
-static int open_union(const struct daemon_arg *d, struct strata_union **u)
-{
-	struct strata_layer **layers = NULL;
-	struct strata_error err;
-	int rc;
-
-	rc = store_open_layers(d->store, d->img, d->layer_opts, &layers, &err) ||
-	     strata_union_new(layers, d->img->n_layers, u, &err) ||
-	     add_mount_points(d->store, *u, &err) || strata_union_set_upper(*u, d->upper, &err);
-	free(layers);
-	if (!rc)
-		return 0;
-	strata_union_free(*u);
-	*u = NULL;
-	return cli_fail(&err);
-}
-
-static int daemon_main(void *arg)
-{
-	struct daemon_arg *d = arg;
-	struct strata_union *u = NULL;
-	int rc;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	rc = open_union(d, &u);
-	/* The daemon has threads (FUSE workers): the whole group must exit
-	 * with the status, which returning from here (SYS_exit, this thread
-	 * alone) would not do.  exit_group through syscall(): _exit() is
-	 * noreturn, and a sanitizer build would warn about the cloned stack
-	 * at the call. */
-	syscall(SYS_exit_group, rc ? rc : run_daemon(u, d->spec));
-	return 1;
-}
-
 /* Reads the mount points the init made from its pipe, to the end, and
  * records them. */
 static void save_mount_points(struct run_spec *spec)
@@ -235,7 +174,7 @@ static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
 	struct run_spec *spec = d->spec;
 	int st;
 
-	*daemon = run_clone(daemon_main, d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
+	*daemon = run_clone(run_daemon_main, d, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD);
 	if (*daemon < 0) {
 		cli_error("run: new user namespace: %s", run_userns_unavailable(errno));
 		return 1;

@@ -51,10 +51,19 @@ struct run_spec {
 	char *dir;          /* the container's directory */
 };
 
-/* The daemon: serves @u at spec->rootfs and runs the container's init;
- * returns the command's exit status, or 1 when it could not start (after
- * printing why). */
-int run_daemon(struct strata_union *u, struct run_spec *spec);
+/* What the launcher hands the daemon it clones. */
+struct daemon_arg {
+	struct store *store;
+	const struct store_image *img;
+	const struct strata_layer_options *layer_opts;
+	const char *upper;
+	struct run_spec *spec;
+};
+
+/* The daemon's process (run_clone's entry, @arg a struct daemon_arg):
+ * opens the image's union, mounts it, starts the init, serves until the
+ * init exits, and exits the whole process with the command's status. */
+int run_daemon_main(void *arg);
 /* The container's init (pid 1): builds the root file system, starts the
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
