@@ -15,27 +15,27 @@
 #include "sha256.h"
 #include "sys.h"
 
-char *strata_default_cache_dir(void)
+int strata_default_cache_dir(char **out, struct strata_error *err)
 {
 	const char *env = getenv("STRATA_CACHE_DIR");
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
-	char *out = NULL;
+	int rc;
 
+	*out = NULL;
 	if (env && *env)
-		return strdup(env);
-	if (geteuid() == 0)
-		return strdup("/var/cache/strata");
-	if (xdg && *xdg && xdg[0] == '/') {
-		if (asprintf(&out, "%s/strata", xdg) < 0)
-			return NULL;
-		return out;
+		rc = (*out = strdup(env)) ? 0 : -1;
+	else if (geteuid() == 0)
+		rc = (*out = strdup("/var/cache/strata")) ? 0 : -1;
+	else if (xdg && *xdg && xdg[0] == '/')
+		rc = asprintf(out, "%s/strata", xdg) < 0 ? -1 : 0;
+	else
+		rc = asprintf(out, "%s/.cache/strata", home && *home ? home : "/tmp") < 0 ? -1 : 0;
+	if (rc < 0) {
+		*out = NULL;
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "cache directory: out of memory");
 	}
-	if (!home || !*home)
-		home = "/tmp";
-	if (asprintf(&out, "%s/.cache/strata", home) < 0)
-		return NULL;
-	return out;
+	return 0;
 }
 
 static bool valid_key(const char *key)

@@ -6,19 +6,16 @@
 
 #include "gzip.h"
 
-int gz_reader_init(struct gz_reader *g, int fd)
+int gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 {
 	memset(&g->zs, 0, sizeof(g->zs));
 	g->fd = fd;
 	g->in_member = false;
 	g->saw_padding = false;
 	g->eof = false;
-	g->why[0] = '\0';
 	/* 16 + 15: gzip wrapper only, the largest window. */
-	if (inflateInit2(&g->zs, 16 + 15) != Z_OK) {
-		snprintf(g->why, sizeof(g->why), "out of memory");
-		return -1;
-	}
+	if (inflateInit2(&g->zs, 16 + 15) != Z_OK)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -27,13 +24,13 @@ void gz_reader_end(struct gz_reader *g)
 	inflateEnd(&g->zs);
 }
 
-static int fail(struct gz_reader *g, const char *why)
+/* Damage: "gzip: <why>". */
+static int corrupt(struct strata_error *err, const char *why)
 {
-	snprintf(g->why, sizeof(g->why), "%s", why);
-	return -1;
+	return strata_fail(err, STRATA_ERR_CORRUPT, 0, "gzip: %s", why);
 }
 
-static int fill(struct gz_reader *g)
+static int fill(struct gz_reader *g, struct strata_error *err)
 {
 	ssize_t n;
 
@@ -41,7 +38,7 @@ static int fill(struct gz_reader *g)
 		n = read(g->fd, g->in, sizeof(g->in));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return fail(g, strerror(errno));
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s", strerror(errno));
 	g->zs.next_in = g->in;
 	g->zs.avail_in = (uInt)n;
 	return 0;
@@ -52,7 +49,7 @@ static int fill(struct gz_reader *g)
  * and so may zero padding, as tape-blocked archives have.  Anything else is
  * damage: a member whose magic was hit must not read as the end.
  */
-static int start_member(struct gz_reader *g)
+static int start_member(struct gz_reader *g, struct strata_error *err)
 {
 	while (g->zs.avail_in > 0 && g->zs.next_in[0] == 0) {
 		g->zs.next_in++;
@@ -62,14 +59,14 @@ static int start_member(struct gz_reader *g)
 	if (g->zs.avail_in == 0)
 		return 0;
 	if (g->saw_padding)
-		return fail(g, "gzip: data after the trailing padding");
+		return corrupt(err, "data after the trailing padding");
 	if (inflateReset(&g->zs) != Z_OK)
-		return fail(g, "gzip: cannot restart");
+		return corrupt(err, "cannot restart");
 	g->in_member = true;
 	return 0;
 }
 
-int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size)
+int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struct strata_error *err)
 {
 	g->zs.next_out = g->out;
 	g->zs.avail_out = sizeof(g->out);
@@ -77,17 +74,17 @@ int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size)
 		int r;
 
 		if (g->zs.avail_in == 0) {
-			if (fill(g))
+			if (fill(g, err))
 				return -1;
 			if (g->zs.avail_in == 0) {
 				if (g->in_member)
-					return fail(g, "gzip: truncated (unexpected end of file)");
+					return corrupt(err, "truncated (unexpected end of file)");
 				g->eof = true;
 				break;
 			}
 		}
 		if (!g->in_member) {
-			if (start_member(g))
+			if (start_member(g, err))
 				return -1;
 			if (!g->in_member)
 				continue;
@@ -98,11 +95,7 @@ int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size)
 		} else if (r == Z_BUF_ERROR && g->zs.avail_in == 0) {
 			continue;
 		} else if (r != Z_OK) {
-			char why[sizeof(g->why)];
-
-			snprintf(why, sizeof(why), "gzip: %s",
-			         g->zs.msg ? g->zs.msg : "corrupt data");
-			return fail(g, why);
+			return corrupt(err, g->zs.msg ? g->zs.msg : "corrupt data");
 		}
 	}
 	*buf = g->out;

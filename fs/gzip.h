@@ -11,21 +11,23 @@
 #include <stddef.h>
 #include <zlib.h>
 
+#include "strata-error.h"
+
 struct gz_reader {
 	z_stream zs;
 	int fd;
 	bool in_member;   /* between a member's header and its trailer */
 	bool saw_padding; /* zero bytes after a member: only more zeros may follow */
 	bool eof;
-	char why[128]; /* what went wrong, for the caller's message */
 	unsigned char in[128 * 1024];
 	unsigned char out[256 * 1024];
 };
 
-/* Reads from @fd's current offset.  0, or -1 with why set. */
-int gz_reader_init(struct gz_reader *g, int fd);
+/* Reads from @fd's current offset.  0, or -1 with @err filled. */
+int gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err);
 void gz_reader_end(struct gz_reader *g);
-/* The next decompressed bytes: *size 0 at the end.  0, or -1 with why set. */
-int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size);
+/* The next decompressed bytes: *size 0 at the end.  0, or -1 with @err
+ * filled (STRATA_ERR_CORRUPT for damage, STRATA_ERR_SYS for a read). */
+int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struct strata_error *err);
 
 #endif

@@ -9,6 +9,9 @@
  * Entries are numbered breadth-first: entry 0 is the layer's root, and the
  * children of every directory are contiguous and sorted by name (memcmp,
  * shorter first), so lookup is a binary search and readdir is a range.
+ *
+ * Errors: as strata-fs.h's functions, whose opens these feed: -1 with a
+ * struct strata_error filled.
  */
 #ifndef STRATA_INDEX_H
 #define STRATA_INDEX_H

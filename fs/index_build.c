@@ -50,9 +50,11 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 	int r;
 
 	if (t->gz) {
-		if (gz_reader_next(t->gz, buf, size) == 0)
+		struct strata_error err;
+
+		if (gz_reader_next(t->gz, buf, size, &err) == 0)
 			return 0;
-		sym_archive_set_error(a, EIO, "%s", t->gz->why);
+		sym_archive_set_error(a, EIO, "%s", err.msg);
 		return -1;
 	}
 	r = sym_archive_read_data_block(t->raw, buf, size, &offset);
@@ -178,7 +180,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		t.gz = malloc(sizeof(*t.gz));
 		if (!t.gz)
 			return builder_nomem(b);
-		if (lseek(fd, 0, SEEK_SET) < 0 || gz_reader_init(t.gz, fd)) {
+		if (lseek(fd, 0, SEEK_SET) < 0 || gz_reader_init(t.gz, fd, NULL)) {
 			free(t.gz);
 			return builder_nomem(b);
 		}

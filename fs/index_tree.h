@@ -3,7 +3,8 @@
  * The index builder's in-memory tree, shared by the files that build it:
  * index_tree.c (tar members → tree: paths, whiteouts, hard links),
  * index_write.c (tree → index file) and index_build.c (reading the layer).
- * Private to libstrata-fs.
+ * Private to libstrata-fs.  Errors: -1 with the builder's strata_error
+ * filled, as strata-fs.h's functions.
  */
 #ifndef STRATA_INDEX_TREE_H
 #define STRATA_INDEX_TREE_H

@@ -4,6 +4,7 @@
  * kernel's references.  Sharded by number so concurrent lookups of different
  * names rarely meet on a lock; getattr, read and readdir never take one.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,7 @@ int inode_table_init(struct inode_table *t)
 		s->n_buckets = 64;
 		s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
 		if (!s->buckets)
-			return -1;
+			return ENOMEM;
 	}
 	return 0;
 }

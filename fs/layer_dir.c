@@ -287,7 +287,8 @@ static struct dnode *add_node(struct dir_layer *d)
 	return &d->nodes[d->n++];
 }
 
-/* xattrs and strata's records of one object, by its /proc/self/fd path. */
+/* xattrs and strata's records of one object, by its /proc/self/fd path.
+ * 0, or -1 with errno ENOMEM (fill_node says where). */
 static int read_xattrs(struct dnode *n, const char *path)
 {
 	char names[65536], val[65536], buf[96];
@@ -347,14 +348,28 @@ static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
 	return id;
 }
 
-static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *name)
+/* A failure with errno, said of the directory @dir being read (LAYER_NONE:
+ * the layer's root itself). */
+static int node_failed(const struct dir_layer *d, uint64_t dir, struct strata_error *err)
+{
+	int e = errno;
+
+	if (dir == LAYER_NONE)
+		return strata_fail(err, STRATA_ERR_SYS, e, "%s: %s", d->base.name, strerror(e));
+	return strata_fail(err, STRATA_ERR_SYS, e, "%s/%s: %s", d->base.name, d->nodes[dir].path,
+	                   strerror(e));
+}
+
+/* Node @idx, named @name in @dirfd, the directory @dir's (for messages). */
+static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *name, uint64_t dir,
+                     struct strata_error *err)
 {
 	struct dnode *n = &d->nodes[idx];
 	char proc[64], target[4096];
 	int fd;
 
 	if (fstatat(dirfd, name, &n->st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
+		return node_failed(d, dir, err);
 	/* Owners as the container saw them (user.strata.meta, read below,
 	 * already holds the container's ids). */
 	n->st.st_uid = map_id(d->uids, d->n_uids, n->st.st_uid);
@@ -364,19 +379,20 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
 
 		if (len < 0)
-			return -1;
+			return node_failed(d, dir, err);
 		target[len] = '\0';
 		n->link = strdup(target);
-		return n->link ? 0 : -1;
+		return n->link ? 0 : node_failed(d, dir, err);
 	}
 	/* user xattrs exist only on files and directories. */
 	if (!S_ISREG(n->st.st_mode) && !S_ISDIR(n->st.st_mode))
 		return 0;
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return node_failed(d, dir, err);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (read_xattrs(n, proc) < 0) {
+		node_failed(d, dir, err);
 		close(fd);
 		return -1;
 	}
@@ -386,7 +402,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 
 /* The children of node @idx, sorted; whiteout files become whiteout
  * nodes under the name they hide. */
-static int read_dir(struct dir_layer *d, uint64_t idx)
+static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
 {
 	int dirfd = idx == 0 ? dup(d->root_fd)
 	                     : openat(d->root_fd, d->nodes[idx].path,
@@ -445,8 +461,8 @@ static int read_dir(struct dir_layer *d, uint64_t idx)
 			c->flags = LAYER_WHITEOUT;
 			continue;
 		}
-		if (fill_node(d, ci, dirfd, names[i]) < 0)
-			goto out;
+		if (fill_node(d, ci, dirfd, names[i], idx, err) < 0)
+			goto out_filled;
 	}
 	d->nodes[idx].n_children = d->n - d->nodes[idx].first_child;
 	/* Whiteouts took the hidden name: keep the siblings sorted. */
@@ -457,6 +473,9 @@ static int read_dir(struct dir_layer *d, uint64_t idx)
 		d->nodes[c].canonical = c;
 	rc = 0;
 out:
+	if (rc)
+		node_failed(d, idx, err);
+out_filled:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -555,19 +574,18 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 	}
 	root->name = strdup("");
 	root->path = strdup("");
-	if (!root->name || !root->path || fill_node(d, 0, d->root_fd, ".") < 0) {
-		strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	if (!root->name || !root->path) {
+		node_failed(d, LAYER_NONE, err);
 		goto fail;
 	}
+	if (fill_node(d, 0, d->root_fd, ".", LAYER_NONE, err) < 0)
+		goto fail;
 	/* Breadth-first: the nodes array grows behind the cursor. */
 	for (uint64_t i = 0; i < d->n; i++) {
 		if (!S_ISDIR(d->nodes[i].st.st_mode) || (d->nodes[i].flags & LAYER_WHITEOUT))
 			continue;
-		if (read_dir(d, i) < 0) {
-			strata_fail(err, STRATA_ERR_SYS, errno, "%s/%s: %s", path, d->nodes[i].path,
-			            strerror(errno));
+		if (read_dir(d, i, err) < 0)
 			goto fail;
-		}
 	}
 	link_hardlinks(d);
 	drop_hidden(d);

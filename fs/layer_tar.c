@@ -240,20 +240,21 @@ static const struct layer_ops tar_ops = {
     .close = tar_close,
 };
 
-/* The cached copy must be exactly the stream the index describes. */
-static int open_copy(const char *path, uint64_t size)
+/* The cached copy must be exactly the stream the index describes: sets
+ * *@fd, or fails (ESTALE for another file). */
+static int open_copy(const char *path, uint64_t size, int *fd, struct strata_error *err)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
-		close(fd);
-		errno = ESTALE;
-		return -1;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+		close(*fd);
+		*fd = -1;
+		return strata_fail(err, STRATA_ERR_SYS, ESTALE, "%s: %s", path, strerror(ESTALE));
 	}
-	return fd;
+	return 0;
 }
 
 /* Maps a valid cached index, or builds one.  Takes over nothing. */
@@ -278,8 +279,7 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	                      &t->map, &ignored) == 0) {
 		if (!(t->map.hdr->flags & IXH_DATA_COPY))
 			goto reused;
-		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);
-		if (t->data_fd >= 0)
+		if (open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, &ignored) == 0)
 			goto reused;
 		ix_map_close(&t->map);
 	}
@@ -295,10 +295,8 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 		return strata_fail(err, STRATA_ERR_INDEX, 0, "%s: fresh %s", t->base.name, why);
 	}
 	if (t->map.hdr->flags & IXH_DATA_COPY) {
-		t->data_fd = open_copy(paths->copy, t->map.hdr->stream_size);
-		if (t->data_fd < 0)
-			return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", paths->copy,
-			                   strerror(errno));
+		if (open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, err))
+			return -1;
 		if (bopts.stream_sha256) {
 			memcpy(t->diff_id, "sha256:", 7);
 			for (int i = 0; i < 32; i++)
@@ -381,11 +379,12 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
 		return -1;
 	rc = 0;
 	if (map.hdr->flags & IXH_DATA_COPY) {
-		fd = open_copy(paths.copy, map.hdr->stream_size);
-		if (fd < 0)
-			rc = strata_fail(err, STRATA_ERR_INDEX, errno, "%s: %s", paths.copy,
-			                 errno == ESTALE ? "not the size its index says"
-			                                 : strerror(errno));
+		struct strata_error why;
+
+		if (open_copy(paths.copy, map.hdr->stream_size, &fd, &why))
+			rc = strata_fail(err, STRATA_ERR_INDEX, why.sys_errno, "%s: %s", paths.copy,
+			                 why.sys_errno == ESTALE ? "not the size its index says"
+			                                         : strerror(why.sys_errno));
 		else
 			close(fd);
 	}

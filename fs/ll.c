@@ -247,8 +247,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((saverr = upper_ref_get(u, in, &ref)))
 		goto out;
-	fd = upper_reopen(ref.fd, fi->flags);
-	saverr = fd < 0 ? errno : 0;
+	saverr = upper_reopen(ref.fd, fi->flags, &fd);
 	upper_ref_put(&ref);
 	if (fd < 0)
 		goto out;
@@ -411,9 +410,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct upper_ref ref;
 		int fd, rc = upper_ref_get(u, in, &ref);
 
-		fd = rc ? -1 : upper_reopen(ref.fd, O_RDONLY);
-		if (!rc && fd < 0)
-			rc = errno;
+		fd = -1;
+		if (!rc)
+			rc = upper_reopen(ref.fd, O_RDONLY, &fd);
 		upper_ref_put(&ref);
 		if (fd < 0) {
 			fuse_reply_err(req, rc);

@@ -3,6 +3,9 @@
  * The FUSE operations: ll.c (lookup, attributes, reading, listing) and
  * ll_write.c (everything that changes the upper layer).  Private to
  * libstrata-fs; userdata is the struct strata_union.
+ *
+ * Errors: the helpers here, and everything the ops call in fs/, return 0
+ * or a positive errno, which goes to fuse_reply_err as it is.
  */
 #ifndef STRATA_LL_H
 #define STRATA_LL_H

@@ -760,8 +760,8 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 		fuse_reply_err(req, 0);
 		return;
 	}
-	fd = upper_reopen(ufd, O_RDONLY | O_DIRECTORY);
-	if (fd < 0 || (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	rc = upper_reopen(ufd, O_RDONLY | O_DIRECTORY, &fd);
+	if (!rc && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		rc = errno;
 	if (fd >= 0)
 		close(fd);

@@ -83,19 +83,19 @@ int stack_walk_path(const struct stack *s, uint32_t below, const char *path, str
 			continue;
 		}
 		if (n == 0)
-			return -ENOENT;
+			return ENOENT;
 		if (!S_ISDIR(stack_src_mode(s, &cur[0])))
-			return -ENOTDIR;
+			return ENOTDIR;
 		if (len == 2 && path[0] == '.' && path[1] == '.')
-			return -ENOENT;
+			return ENOENT;
 		n = stack_child(s, cur, n, path, len, out);
 		if (n == 0)
-			return -ENOENT;
+			return ENOENT;
 		memcpy(cur, out, n * sizeof(*out));
 		path += len + (path[len] == '/');
 	}
 	if (n == 0)
-		return -ENOENT;
+		return ENOENT;
 	memcpy(out, cur, n * sizeof(*out));
 	*n_out = n;
 	return 0;
@@ -106,7 +106,7 @@ uint32_t stack_lower_dirs(const struct stack *s, uint32_t below, const char *pat
 {
 	uint32_t n = 0, k = 0;
 
-	if (stack_walk_path(s, below, path, out, &n) < 0)
+	if (stack_walk_path(s, below, path, out, &n))
 		return 0;
 	/* Only directories merge: a file now at the old path shows nothing. */
 	while (k < n && S_ISDIR(stack_src_mode(s, &out[k])))

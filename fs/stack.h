@@ -9,6 +9,9 @@
  * A merged name is a list of sources, top first: one for a non-directory;
  * for a directory every layer's directory that contributes, down to the
  * first opaque one, or continuing at a renamed directory's old path below.
+ *
+ * Errors: as everything the FUSE ops call, functions here return 0 or a
+ * positive errno (never -1 or a negative errno).
  */
 #ifndef STRATA_STACK_H
 #define STRATA_STACK_H
@@ -62,7 +65,7 @@ uint32_t stack_child(const struct stack *s, const struct union_src *dir, uint32_
 /* The merged entry at @path in layers [0, @below), component by component
  * without following symlinks ("." and empty components skipped, ".."
  * refused: a redirect or a caller's normalized path never holds one).
- * 0, -ENOENT or -ENOTDIR. */
+ * 0, ENOENT or ENOTDIR. */
 int stack_walk_path(const struct stack *s, uint32_t below, const char *path, struct union_src *out,
                     uint32_t *n_out);
 
@@ -98,8 +101,8 @@ bool stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
 
 /* @path from the stack's root, which acts as a chroot: symlinks followed
  * as path_resolution(7) says, ".." taken from the directory reached.
- * Fills @out (room for STACK_MAX) and *@n_out.  0, -ENOENT, -ENOTDIR,
- * -ELOOP, -ENAMETOOLONG or -ENOMEM. */
+ * Fills @out (room for STACK_MAX) and *@n_out.  0, ENOENT, ENOTDIR,
+ * ELOOP, ENAMETOOLONG or ENOMEM. */
 int stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
                   uint32_t *n_out);
 

@@ -55,7 +55,7 @@ static int go_up(struct walk *w)
 static int go_down(struct walk *w, const char *name, size_t len, uint32_t n)
 {
 	if (w->canon_len + 1 + len >= sizeof(w->canon))
-		return -ENAMETOOLONG;
+		return ENAMETOOLONG;
 	if (w->canon_len)
 		w->canon[w->canon_len++] = '/';
 	memcpy(w->canon + w->canon_len, name, len);
@@ -78,14 +78,14 @@ static int follow(struct walk *w, const char *after, bool slash)
 	char *rest;
 
 	if (++w->links > STACK_MAXLINK)
-		return -ELOOP;
+		return ELOOP;
 	if (!target || tlen == 0)
-		return -ENOENT; /* as Linux does for an empty symlink */
+		return ENOENT; /* as Linux does for an empty symlink */
 	if (tlen >= PATH_MAX)
-		return -ENAMETOOLONG;
+		return ENAMETOOLONG;
 	rest = malloc(tlen + 1 + alen + 1);
 	if (!rest)
-		return -ENOMEM;
+		return ENOMEM;
 	memcpy(rest, target, tlen);
 	if (alen || slash)
 		rest[tlen++] = '/';
@@ -97,9 +97,9 @@ static int follow(struct walk *w, const char *after, bool slash)
 	return 0;
 }
 
-/* One component at *pos; advances *pos.  1 when the walk is over (the
- * result in w->cur), 0 to go on, or a negative errno. */
-static int step(struct walk *w, const char **pos, unsigned flags)
+/* One component at *pos; advances *pos.  0 to go on, or an errno; *@done
+ * when the walk is over (the result in w->cur). */
+static int step(struct walk *w, const char **pos, unsigned flags, bool *done)
 {
 	const char *name = *pos, *after;
 	size_t len = strcspn(name, "/");
@@ -113,17 +113,18 @@ static int step(struct walk *w, const char **pos, unsigned flags)
 	last = *after == '\0';
 	*pos = after;
 	if (len > NAME_MAX)
-		return -ENAMETOOLONG;
-	if (len == 1 && name[0] == '.')
-		return last;
+		return ENAMETOOLONG;
+	if (len == 1 && name[0] == '.') {
+		*done = last;
+		return 0;
+	}
 	if (len == 2 && name[0] == '.' && name[1] == '.') {
-		int rc = go_up(w);
-
-		return rc < 0 ? rc : last;
+		*done = last;
+		return go_up(w);
 	}
 	n = stack_child(w->s, w->cur, w->n_cur, name, len, w->next);
 	if (n == 0)
-		return -ENOENT;
+		return ENOENT;
 	mode = stack_src_mode(w->s, &w->next[0]);
 	/* A trailing slash asks for a directory: it follows a last link too. */
 	if (S_ISLNK(mode) && (!last || slash || (flags & STACK_FOLLOW))) {
@@ -135,11 +136,13 @@ static int step(struct walk *w, const char **pos, unsigned flags)
 	if (last && !slash) {
 		memcpy(w->cur, w->next, n * sizeof(w->next[0]));
 		w->n_cur = n;
-		return 1;
+		*done = true;
+		return 0;
 	}
 	if (!S_ISDIR(mode))
-		return -ENOTDIR;
-	return go_down(w, name, len, n) < 0 ? -ENAMETOOLONG : last;
+		return ENOTDIR;
+	*done = last;
+	return go_down(w, name, len, n);
 }
 
 int stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
@@ -147,30 +150,30 @@ int stack_resolve(const struct stack *s, const char *path, unsigned flags, struc
 {
 	struct walk *w;
 	const char *pos;
+	bool done = false;
 	int rc = 0;
 
 	if (strlen(path) >= PATH_MAX)
-		return -ENAMETOOLONG;
+		return ENAMETOOLONG;
 	if (s->n == 0)
-		return -ENOENT;
+		return ENOENT;
 	w = calloc(1, sizeof(*w));
 	if (!w)
-		return -ENOMEM;
+		return ENOMEM;
 	w->s = s;
 	go_root(w);
 	pos = path;
 	while (*pos == '/')
 		pos++;
-	while (rc == 0 && *pos) {
-		rc = step(w, &pos, flags);
+	while (rc == 0 && !done && *pos) {
+		rc = step(w, &pos, flags, &done);
 		/* After a followed link, the rest may start with slashes. */
-		while (rc == 0 && *pos == '/')
+		while (rc == 0 && !done && *pos == '/')
 			pos++;
 	}
-	if (rc >= 0) {
+	if (rc == 0) {
 		memcpy(out, w->cur, w->n_cur * sizeof(w->cur[0]));
 		*n_out = w->n_cur;
-		rc = 0;
 	}
 	free(w->rest);
 	free(w);

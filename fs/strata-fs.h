@@ -12,8 +12,20 @@
  *  - strata_fuse_run() mounts a union and serves it until unmounted or
  *    signalled.
  *
- * Errors come back as a typed code plus a one-line message of the form
- * "<what>: <why>", ready to be printed after "strata: ".
+ * Errors, the one rule for every function declared here: failure is -1
+ * with @err filled (a typed code, the errno behind it in sys_errno, and a
+ * one-line message "<what>: <why>", ready to be printed after "strata: ");
+ * success is 0, or the function's value where it has one (bytes read).
+ * @err may be NULL when the caller needs no more than the -1.  A missing
+ * path is STRATA_ERR_SYS with sys_errno ENOENT (or ENOTDIR, ELOOP...).
+ * Walks never mix a callback's value with an error: they return 0 when
+ * they went through, 1 when a callback stopped them by returning non-zero
+ * (that value in *@stopped, which may be NULL, and is 0 otherwise), or -1.
+ * Functions that cannot fail return void, bool or a pointer.
+ *
+ * Inside the library, the FUSE ops and everything they call return 0 or a
+ * positive errno (the private headers say which); index building and
+ * reading follow the public rule.
  */
 #ifndef STRATA_FS_H
 #define STRATA_FS_H
@@ -76,8 +88,8 @@ void strata_layer_close(struct strata_layer *layer);
 
 /* The cache directory strata uses when none is given: $STRATA_CACHE_DIR,
  * /var/cache/strata for root, else $XDG_CACHE_HOME/strata or ~/.cache/strata.
- * Returns a malloc'd string. */
-char *strata_default_cache_dir(void);
+ * Sets *@out to a malloc'd string. */
+int strata_default_cache_dir(char **out, struct strata_error *err);
 
 /* ---- reading layers without mounting (layer_dir.c, tree.c) ---- */
 
@@ -118,21 +130,25 @@ struct strata_entry {
 	uint64_t node;
 };
 
-/* Return non-zero to stop the walk (that value is returned). */
+/* Return non-zero to stop the walk: the walk returns 1, and the value
+ * comes back in its *@stopped. */
 typedef int (*strata_walk_fn)(void *ctx, const struct strata_entry *e);
 
 /* Every entry of one layer, whiteouts included, parents before children,
- * names sorted. */
-int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx);
+ * names sorted.  0, 1 (stopped) or -1. */
+int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx, int *stopped,
+                      struct strata_error *err);
 /* The merged tree of @layers (lowest first) as a mount shows it, under
  * @path ("" or "/" for all), that entry first; only its children unless
- * @recursive.  Returns the callback's non-zero value, -ENOENT or -ENOTDIR. */
+ * @recursive.  0, 1 (stopped) or -1: ENOENT or ENOTDIR for a missing
+ * @path, ENOMEM. */
 int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *path,
-                      bool recursive, strata_walk_fn fn, void *ctx);
-/* One path of the merged tree (its last component not followed). 0 or
- * -ENOENT. */
+                      bool recursive, strata_walk_fn fn, void *ctx, int *stopped,
+                      struct strata_error *err);
+/* One path of the merged tree (its last component not followed).  0, or
+ * -1: ENOENT, ENOTDIR. */
 int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
-                        struct strata_entry *out);
+                        struct strata_entry *out, struct strata_error *err);
 /* Flags of strata_stack_resolve. */
 #define STRATA_RESOLVE_FOLLOW 0x1 /* follow a symlink in the last component */
 /* One path of the merged tree resolved as the kernel would inside the
@@ -140,18 +156,21 @@ int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char
  * symlinks in intermediate components followed, the last one only with
  * STRATA_RESOLVE_FOLLOW; ".." from the directory actually reached; at most
  * 40 symlinks.  "" and "/" are the root.  @out->path is @path as given.
- * 0, -ENOENT, -ENOTDIR, -ELOOP, -ENAMETOOLONG or -ENOMEM. */
+ * 0, or -1: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG or ENOMEM. */
 int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const char *path,
-                         unsigned flags, struct strata_entry *out);
+                         unsigned flags, struct strata_entry *out, struct strata_error *err);
 /* The @i-th xattr of an entry; false past the last one. */
 bool strata_entry_xattr(const struct strata_entry *e, uint32_t i, const char **name,
                         const void **value, size_t *size);
-/* Reads file data, holes as zeros.  Bytes read, or -1 with errno. */
-ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off);
+/* Reads file data, holes as zeros.  Bytes read (short only at the end of
+ * the file), or -1. */
+ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off,
+                           struct strata_error *err);
 /* The data runs of a regular file: calls @fn for each [off, off+len) that
- * holds data (holes skipped), in order. */
+ * holds data (holes skipped), in order.  0, 1 (stopped) or -1, as a walk. */
 int strata_entry_data_runs(const struct strata_entry *e,
-                           int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx);
+                           int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx,
+                           int *stopped, struct strata_error *err);
 
 struct strata_union;
 

@@ -58,17 +58,48 @@ static char *layer_path(const struct strata_layer *l, uint64_t node)
 	return out;
 }
 
+/* A walk in progress: the callback, and what stopped the walk.  The
+ * walkers below return 0 to go on, 1 when the callback stopped them (its
+ * value in stopped), or -1 with err filled. */
+struct walker {
+	strata_walk_fn fn;
+	void *ctx;
+	int stopped;
+	struct strata_error *err;
+};
+
+static int walker_call(struct walker *w, const struct strata_entry *e)
+{
+	w->stopped = w->fn(w->ctx, e);
+	return w->stopped ? 1 : 0;
+}
+
+static int nomem(struct strata_error *err)
+{
+	return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+}
+
+/* Ends a public walk: its value, and the callback's in *@stopped. */
+static int walk_result(const struct walker *w, int rc, int *stopped)
+{
+	if (stopped)
+		*stopped = rc == 1 ? w->stopped : 0;
+	return rc;
+}
+
 static int walk_layer_node(const struct strata_layer *l, uint64_t node, const char *path,
-                           strata_walk_fn fn, void *ctx)
+                           struct walker *w)
 {
 	struct strata_entry e;
 	uint64_t canon = l->ops->canonical(l, node);
 	char *first = canon != node ? layer_path(l, canon) : NULL;
 	int rc;
 
+	if (canon != node && !first)
+		return nomem(w->err);
 	fill_entry(l, node, path, &e);
 	e.hardlink = first;
-	rc = fn(ctx, &e);
+	rc = walker_call(w, &e);
 	free(first);
 	if (rc || !S_ISDIR(e.st.st_mode))
 		return rc;
@@ -81,16 +112,19 @@ static int walk_layer_node(const struct strata_layer *l, uint64_t node, const ch
 		if (l->ops->flags(l, c) & LAYER_HIDDEN)
 			continue;
 		if (asprintf(&sub, "%s%s%.*s", path, *path ? "/" : "", (int)len, name) < 0)
-			return -ENOMEM;
-		rc = walk_layer_node(l, c, sub, fn, ctx);
+			return nomem(w->err);
+		rc = walk_layer_node(l, c, sub, w);
 		free(sub);
 	}
 	return rc;
 }
 
-int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx)
+int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx, int *stopped,
+                      struct strata_error *err)
 {
-	return walk_layer_node(l, 0, "", fn, ctx);
+	struct walker w = {fn, ctx, 0, err};
+
+	return walk_result(&w, walk_layer_node(l, 0, "", &w), stopped);
 }
 
 /* ---- a stack of layers ---- */
@@ -114,8 +148,17 @@ static struct stack make_stack(struct strata_layer *const *layers, size_t n)
 	return (struct stack){layers, n > STACK_MAX ? STACK_MAX : (uint32_t)n};
 }
 
+/* A path that is not there (stack.c's errno) as @err says it. */
+static int path_failed(struct strata_error *err, const char *path, int errnum)
+{
+	if (errnum == ENOMEM)
+		return nomem(err);
+	return strata_fail(err, STRATA_ERR_SYS, errnum, "%s: %s", *path ? path : "/",
+	                   strerror(errnum));
+}
+
 int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char *path,
-                        struct strata_entry *out)
+                        struct strata_entry *out, struct strata_error *err)
 {
 	struct stack s = make_stack(layers, n);
 	struct union_src srcs[STACK_MAX];
@@ -123,13 +166,13 @@ int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char
 	int rc = stack_walk_path(&s, s.n, path, srcs, &k);
 
 	if (rc)
-		return rc;
+		return path_failed(err, path, rc);
 	fill_stack_entry(&s, srcs, k, path, out);
 	return 0;
 }
 
 int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const char *path,
-                         unsigned flags, struct strata_entry *out)
+                         unsigned flags, struct strata_entry *out, struct strata_error *err)
 {
 	struct stack s = make_stack(layers, n);
 	struct union_src *srcs = malloc(STACK_MAX * sizeof(*srcs));
@@ -137,12 +180,12 @@ int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const cha
 	int rc;
 
 	if (!srcs)
-		return -ENOMEM;
+		return nomem(err);
 	rc = stack_resolve(&s, path, flags & STRATA_RESOLVE_FOLLOW ? STACK_FOLLOW : 0, srcs, &k);
 	if (rc == 0)
 		fill_stack_entry(&s, srcs, k, path, out);
 	free(srcs);
-	return rc;
+	return rc ? path_failed(err, path, rc) : 0;
 }
 
 /* What a walk of a merged directory holds per level, on the heap: a walk
@@ -153,19 +196,19 @@ struct level {
 };
 
 static int walk_stack(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
-                      const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx);
+                      const char *path, bool recursive, int depth, struct walker *w);
 
 /* The children of the merged directory @srcs, in name order, each with
  * the sources stack.c resolves for it. */
 static int walk_children(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
-                         const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx)
+                         const char *path, bool recursive, int depth, struct walker *w)
 {
 	struct level *lv = malloc(sizeof(*lv));
 	struct union_src e;
 	int rc = 0;
 
 	if (!lv)
-		return -ENOMEM;
+		return nomem(w->err);
 	stack_merge_init(s, srcs, n_srcs, lv->c);
 	while (rc == 0 && stack_merge_next(s, lv->c, n_srcs, &e)) {
 		size_t len;
@@ -178,10 +221,10 @@ static int walk_children(const struct stack *s, const struct union_src *srcs, ui
 		if (k == 0)
 			continue;
 		if (asprintf(&sub, "%s%s%.*s", path, *path ? "/" : "", (int)len, name) < 0) {
-			rc = -ENOMEM;
+			rc = nomem(w->err);
 			break;
 		}
-		rc = walk_stack(s, lv->child, k, sub, recursive, depth + 1, fn, ctx);
+		rc = walk_stack(s, lv->child, k, sub, recursive, depth + 1, w);
 		free(sub);
 	}
 	free(lv);
@@ -189,25 +232,28 @@ static int walk_children(const struct stack *s, const struct union_src *srcs, ui
 }
 
 static int walk_stack(const struct stack *s, const struct union_src *srcs, uint32_t n_srcs,
-                      const char *path, bool recursive, int depth, strata_walk_fn fn, void *ctx)
+                      const char *path, bool recursive, int depth, struct walker *w)
 {
 	struct strata_entry e;
 	int rc;
 
 	fill_stack_entry(s, srcs, n_srcs, path, &e);
-	if (depth > 0 && (rc = fn(ctx, &e)))
+	if (depth > 0 && (rc = walker_call(w, &e)))
 		return rc;
 	if (!S_ISDIR(e.st.st_mode) || (depth > 0 && !recursive))
 		return 0;
-	return walk_children(s, srcs, n_srcs, path, recursive, depth, fn, ctx);
+	return walk_children(s, srcs, n_srcs, path, recursive, depth, w);
 }
 
 int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *path,
-                      bool recursive, strata_walk_fn fn, void *ctx)
+                      bool recursive, strata_walk_fn fn, void *ctx, int *stopped,
+                      struct strata_error *err)
 {
 	struct stack s = make_stack(layers, n);
+	struct walker w = {fn, ctx, 0, err};
 	struct union_src srcs[STACK_MAX];
 	struct strata_entry e;
+	const char *given = path;
 	char *norm;
 	uint32_t k;
 	int rc;
@@ -216,19 +262,21 @@ int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *
 		path++;
 	norm = strdup(path);
 	if (!norm)
-		return -ENOMEM;
+		return walk_result(&w, nomem(err), stopped);
 	while (*norm && norm[strlen(norm) - 1] == '/')
 		norm[strlen(norm) - 1] = '\0';
 	rc = stack_walk_path(&s, s.n, norm, srcs, &k);
-	if (rc == 0) {
+	if (rc) {
+		rc = path_failed(err, given, rc);
+	} else {
 		/* The entry itself first, then what is below it. */
 		fill_stack_entry(&s, srcs, k, norm, &e);
-		rc = fn(ctx, &e);
+		rc = walker_call(&w, &e);
 		if (rc == 0)
-			rc = walk_stack(&s, srcs, k, norm, recursive, 0, fn, ctx);
+			rc = walk_stack(&s, srcs, k, norm, recursive, 0, &w);
 	}
 	free(norm);
-	return rc;
+	return walk_result(&w, rc, stopped);
 }
 
 /* ---- entries ---- */
@@ -241,7 +289,8 @@ bool strata_entry_xattr(const struct strata_entry *e, uint32_t i, const char **n
 	return e->src->ops->xattr(e->src, e->node, i, name, value, size);
 }
 
-ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off)
+ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off,
+                           struct strata_error *err)
 {
 	struct layer_extent ext[16];
 	size_t done = 0;
@@ -261,11 +310,11 @@ ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, 
 				    sys_pread_full(ext[i].fd, p, ext[i].len, (off_t)ext[i].off);
 
 				if (r < 0)
-					return -1;
-				if ((uint64_t)r < ext[i].len) {
-					errno = EIO; /* the layer is shorter than its index says */
-					return -1;
-				}
+					return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s",
+					                   e->src->name, strerror(errno));
+				if ((uint64_t)r < ext[i].len) /* shorter than its index says */
+					return strata_fail(err, STRATA_ERR_CORRUPT, EIO, "%s: %s",
+					                   e->src->name, strerror(EIO));
 			}
 			done += ext[i].len;
 		}
@@ -273,14 +322,24 @@ ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, 
 	return (ssize_t)done;
 }
 
+/* 1 when the callback stopped the walk with @rc (kept in *@stopped), else 0. */
+static int runs_stopped(int rc, int *stopped)
+{
+	if (stopped)
+		*stopped = rc;
+	return rc ? 1 : 0;
+}
+
 int strata_entry_data_runs(const struct strata_entry *e,
-                           int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx)
+                           int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx,
+                           int *stopped, struct strata_error *err)
 {
 	struct layer_extent ext[64];
 	uint64_t off = 0, size = (uint64_t)e->st.st_size;
 	uint64_t run_off = 0, run_len = 0;
 	int rc;
 
+	(void)err; /* a layer's map cannot fail yet; a lazily fetched one will */
 	while (off < size) {
 		size_t n = e->src->ops->map(e->src, e->node, off, size - off, ext, 64);
 
@@ -292,7 +351,7 @@ int strata_entry_data_runs(const struct strata_entry *e,
 					run_len += ext[i].len;
 				} else {
 					if (run_len && (rc = fn(ctx, run_off, run_len)))
-						return rc;
+						return runs_stopped(rc, stopped);
 					run_off = off;
 					run_len = ext[i].len;
 				}
@@ -300,5 +359,5 @@ int strata_entry_data_runs(const struct strata_entry *e,
 			off += ext[i].len;
 		}
 	}
-	return run_len ? fn(ctx, run_off, run_len) : 0;
+	return runs_stopped(run_len ? fn(ctx, run_off, run_len) : 0, stopped);
 }

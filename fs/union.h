@@ -9,6 +9,10 @@
  * are immutable once made, except for their lookup count and the merged
  * listing a directory builds on first readdir, so the read paths need no
  * lock.  Only the table that finds inodes by identity is locked, in shards.
+ *
+ * Errors: as everything the FUSE ops call, functions here that can fail
+ * return 0 or a positive errno (never -1 or a negative errno), except the
+ * public strata_union_* ones, which follow strata-fs.h.
  */
 #ifndef STRATA_UNION_H
 #define STRATA_UNION_H
@@ -99,6 +103,7 @@ static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct i
 }
 
 /* ---- inode.c ---- */
+/* 0 or ENOMEM. */
 int inode_table_init(struct inode_table *t);
 void inode_table_destroy(struct inode_table *t);
 /* Finds the inode with @ino or makes it from @srcs; takes one lookup

@@ -25,15 +25,16 @@ void upper_fd_path(int fd, char *buf, size_t size)
 	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
-int upper_reopen(int opath_fd, int flags)
+int upper_reopen(int opath_fd, int flags, int *fd)
 {
 	char path[64];
 
 	upper_fd_path(opath_fd, path, sizeof(path));
 	/* The magic link is itself a symlink: O_NOFOLLOW (which the kernel
 	 * already applied to the user's path) would fail it with ELOOP. */
-	return open(path,
-	            (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC);
+	*fd =
+	    open(path, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC);
+	return *fd < 0 ? errno : 0;
 }
 
 /* ---- setup ---- */

@@ -8,6 +8,9 @@
  * user chose is ever resolved from the upper's root, so symlinks in the
  * upper cannot lead the daemon out of it.  Objects are held by O_PATH fds,
  * which follow them across renames.
+ *
+ * Errors: every function here that can fail returns 0 or a positive errno,
+ * as the FUSE ops that call them reply (never -1 or a negative errno).
  */
 #ifndef STRATA_UPPER_H
 #define STRATA_UPPER_H
@@ -108,8 +111,8 @@ int upper_make_opaque(int dirfd);
 
 int upper_set_redirect(int opath_fd, const char *path);
 
-/* Opens the object behind an O_PATH fd for I/O.  fd, or -1 with errno. */
-int upper_reopen(int opath_fd, int flags);
+/* Opens the object behind an O_PATH fd for I/O into *@fd (-1 on failure). */
+int upper_reopen(int opath_fd, int flags, int *fd);
 /* "/proc/self/fd/N" for the *xattr and chmod calls that take paths. */
 void upper_fd_path(int fd, char *buf, size_t size);
 

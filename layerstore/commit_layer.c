@@ -127,12 +127,15 @@ static int write_data(struct commit *c, const struct strata_entry *e)
 	uint64_t off = 0;
 
 	while (off < (uint64_t)e->st.st_size) {
-		ssize_t n = strata_entry_pread(e, c->buf, COPY_BUF, off);
+		struct strata_error err;
+		ssize_t n = strata_entry_pread(e, c->buf, COPY_BUF, off, &err);
 
 		if (n <= 0) {
+			int errnum = n < 0 ? err.sys_errno : EIO;
+
 			c->failed = 1;
-			return strata_fail(&c->err, STRATA_ERR_SYS, n < 0 ? errno : EIO, "/%s: %s",
-			                   e->path, strerror(n < 0 ? errno : EIO));
+			return strata_fail(&c->err, STRATA_ERR_SYS, errnum, "/%s: %s", e->path,
+			                   strerror(errnum));
 		}
 		if (sym_archive_write_data(c->a, c->buf, (size_t)n) != n)
 			return fail_archive(c, e->path);
@@ -183,9 +186,14 @@ static int write_entry(struct commit *c, const struct strata_entry *e)
 		uint64_t data = 0;
 
 		sym_archive_entry_set_size(ae, e->st.st_size);
-		strata_entry_data_runs(e, count_data, &data);
+		if (strata_entry_data_runs(e, count_data, &data, NULL, &c->err) < 0) {
+			c->failed = 1;
+			sym_archive_entry_free(ae);
+			return -1;
+		}
 		if (data < (uint64_t)e->st.st_size) {
-			strata_entry_data_runs(e, add_sparse, ae);
+			/* add_sparse never stops, and the map did not fail above. */
+			strata_entry_data_runs(e, add_sparse, ae, NULL, NULL);
 			/* A file that is all hole still needs one (empty) run. */
 			if (data == 0)
 				sym_archive_entry_sparse_add_entry(ae, e->st.st_size, 0);
@@ -221,6 +229,12 @@ static int merged_entry_below(void *ctx, const struct strata_entry *e)
 	return write_entry(c, &copy);
 }
 
+static int commit_nomem(struct commit *c)
+{
+	c->failed = 1;
+	return strata_fail(&c->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+}
+
 static int upper_entry(void *ctx, const struct strata_entry *e)
 {
 	struct commit *c = ctx;
@@ -239,7 +253,7 @@ static int upper_entry(void *ctx, const struct strata_entry *e)
 
 		dir = strdup(e->path);
 		if (!dir)
-			return -1;
+			return commit_nomem(c);
 		slash = strrchr(dir, '/');
 		snprintf(marker, sizeof(marker), ".wh.%s", slash ? slash + 1 : dir);
 		if (slash)
@@ -259,9 +273,12 @@ static int upper_entry(void *ctx, const struct strata_entry *e)
 		/* The walk frees e->path after this call: keep a copy. */
 		c->skip = strdup(e->path);
 		if (!c->skip)
-			return -1;
-		return strata_stack_walk(c->src->layers, c->src->n_layers, e->path, true,
-		                         merged_entry_below, c);
+			return commit_nomem(c);
+		rc = strata_stack_walk(c->src->layers, c->src->n_layers, e->path, true,
+		                       merged_entry_below, c, NULL, &c->err);
+		if (rc < 0)
+			c->failed = 1;
+		return rc ? -1 : 0;
 	}
 	if (write_entry(c, e))
 		return -1;
@@ -286,7 +303,8 @@ static int build_layer(struct commit *c, struct store *s, struct store_layer *ou
 		strata_fail(&c->err, STRATA_ERR_NOMEM, ENOMEM, "cannot start the layer tar");
 		goto out;
 	}
-	if (strata_layer_walk(upper, upper_entry, c) || c->failed)
+	/* A callback that stops the walk has filled c->err. */
+	if (strata_layer_walk(upper, upper_entry, c, NULL, &c->err) || c->failed)
 		goto out;
 	if (sym_archive_write_close(c->a) != ARCHIVE_OK) {
 		fail_archive(c, "");

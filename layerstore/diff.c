@@ -70,11 +70,24 @@ static int collect(void *ctx, const struct strata_entry *e)
 	return 0;
 }
 
+/* A stack walk's outcome as this file's convention: 0 or a negative errno
+ * (a callback's, which is one too, or the walk's own). */
+static int walk_errno(int rc, int stopped, const struct strata_error *err)
+{
+	if (rc < 0)
+		return err->sys_errno ? -err->sys_errno : -EIO;
+	return rc ? stopped : 0;
+}
+
 static int list_dir(const struct store_source *s, const char *path, struct list *out)
 {
+	struct strata_error err;
+	int stopped, rc;
+
 	memset(out, 0, sizeof(*out));
 	out->cap = (size_t)-1;
-	return strata_stack_walk(s->layers, s->n_layers, path, false, collect, out);
+	rc = strata_stack_walk(s->layers, s->n_layers, path, false, collect, out, &stopped, &err);
+	return walk_errno(rc, stopped, &err);
 }
 
 static void list_free(struct list *l)
@@ -109,7 +122,7 @@ static int content_digest(struct diff *d, const struct strata_entry *e, unsigned
 	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL))
 		rc = -1;
 	while (rc == 0 && off < (uint64_t)e->st.st_size) {
-		ssize_t n = strata_entry_pread(e, d->buf, sizeof(d->buf), off);
+		ssize_t n = strata_entry_pread(e, d->buf, sizeof(d->buf), off, NULL);
 
 		if (n <= 0 || !sym_EVP_DigestUpdate(sha, d->buf, (size_t)n))
 			rc = -1;
@@ -231,8 +244,13 @@ static int emit_added_below(void *ctx, const struct strata_entry *e)
 
 static int add_subtree(struct diff *d, const char *path)
 {
+	struct strata_error err;
+	int stopped, rc;
+
 	d->skip = path;
-	return strata_stack_walk(d->b->layers, d->b->n_layers, path, true, emit_added_below, d);
+	rc = strata_stack_walk(d->b->layers, d->b->n_layers, path, true, emit_added_below, d,
+	                       &stopped, &err);
+	return walk_errno(rc, stopped, &err);
 }
 
 static int diff_dir(struct diff *d, const char *path, bool *changed);

@@ -21,11 +21,12 @@ struct layer_stats {
 	int failed; /* out of memory */
 };
 
-/* Is @path visible in layers [0, @below)? */
+/* Is @path visible in layers [0, @below)?  (Any failure of a lookup means
+ * it is not: a missing path, or one whose parent is not a directory.) */
 static bool visible_below(struct layer_stats *st, size_t below, const char *path,
                           struct strata_entry *e)
 {
-	return below > 0 && strata_stack_lookup(st->layers, below, path, e) == 0;
+	return below > 0 && strata_stack_lookup(st->layers, below, path, e, NULL) == 0;
 }
 
 static int count_hidden(void *ctx, const struct strata_entry *e)
@@ -34,7 +35,7 @@ static int count_hidden(void *ctx, const struct strata_entry *e)
 	struct strata_entry mine;
 
 	/* Under an opaque dir, what the layer does not bring back is gone. */
-	if (*e->path && strata_stack_lookup(&st->layers[st->i], 1, e->path, &mine) != 0)
+	if (*e->path && strata_stack_lookup(&st->layers[st->i], 1, e->path, &mine, NULL) != 0)
 		st->out->deleted++;
 	return 0;
 }
@@ -59,15 +60,16 @@ static void check_wasted(struct layer_stats *st, const struct strata_entry *e)
 
 	if (!S_ISREG(e->st.st_mode) || e->hardlink)
 		return;
-	if (strata_stack_lookup(st->layers, st->n, e->path, &top) == 0 && top.layer == st->i)
+	if (strata_stack_lookup(st->layers, st->n, e->path, &top, NULL) == 0 && top.layer == st->i)
 		return;
 	/* Find the layer that hid it: the lowest above whose stack differs. */
 	for (size_t j = st->i + 1; j <= st->n; j++) {
-		if (strata_stack_lookup(st->layers, j, e->path, &top) == 0 && top.layer == st->i)
+		if (strata_stack_lookup(st->layers, j, e->path, &top, NULL) == 0 &&
+		    top.layer == st->i)
 			continue;
 		st->out->wasted += (uint64_t)e->st.st_size;
 		add_offender(st, e->path, (uint64_t)e->st.st_size, j - 1,
-		             strata_stack_lookup(st->layers, j, e->path, &top) != 0);
+		             strata_stack_lookup(st->layers, j, e->path, &top, NULL) != 0);
 		return;
 	}
 }
@@ -76,6 +78,7 @@ static int layer_entry(void *ctx, const struct strata_entry *e)
 {
 	struct layer_stats *st = ctx;
 	struct strata_entry below;
+	struct strata_error err;
 
 	if (!*e->path || (e->flags & STRATA_ENTRY_IMPLICIT))
 		return 0;
@@ -84,8 +87,11 @@ static int layer_entry(void *ctx, const struct strata_entry *e)
 			st->out->deleted++;
 		return 0;
 	}
-	if (e->flags & STRATA_ENTRY_OPAQUE && st->i > 0)
-		strata_stack_walk(st->layers, st->i, e->path, true, count_hidden, st);
+	/* The path may be absent below: then nothing is hidden. */
+	if (e->flags & STRATA_ENTRY_OPAQUE && st->i > 0 &&
+	    strata_stack_walk(st->layers, st->i, e->path, true, count_hidden, st, NULL, &err) < 0 &&
+	    err.code == STRATA_ERR_NOMEM)
+		st->failed = 1;
 	if (!S_ISDIR(e->st.st_mode)) {
 		st->out->files++;
 		if (S_ISREG(e->st.st_mode) && !e->hardlink)
@@ -119,7 +125,8 @@ static int walk_layer(struct layer_stats *st, struct store_wasted **all, size_t 
 {
 	struct store_wasted *bigger = NULL;
 
-	strata_layer_walk(st->layers[st->i], layer_entry, st);
+	if (strata_layer_walk(st->layers[st->i], layer_entry, st, NULL, NULL) < 0)
+		st->failed = 1; /* out of memory: layer_entry never stops it */
 	if (!st->failed && st->n_off)
 		bigger = realloc(*all, (*n_all + st->n_off) * sizeof(**all));
 	if (bigger) {

@@ -57,12 +57,14 @@ void cli_warn(void *ctx, const char *msg)
 
 int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex)
 {
+	char *dir = NULL;
+
 	memset(o, 0, sizeof(*o));
-	o->cache_dir = cache_dir ? strdup(cache_dir) : strata_default_cache_dir();
-	if (!o->cache_dir) {
+	if (cache_dir ? !(dir = strdup(cache_dir)) : strata_default_cache_dir(&dir, NULL) < 0) {
 		cli_error("cache directory: out of memory");
 		return -1;
 	}
+	o->cache_dir = dir;
 	o->warn = cli_warn;
 	o->warn_ctx = NULL;
 	o->force_reindex = reindex;

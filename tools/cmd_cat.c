@@ -34,25 +34,29 @@ int cmd_cat(int argc, char **argv)
 	rc = 0;
 	for (int i = optind + 1; i < argc; i++) {
 		struct strata_entry e;
+		struct strata_error err;
 		/* As the kernel resolves it inside the image's root: symlinks
 		 * followed before "..", absolute targets from the image's root. */
 		int r = strata_stack_resolve(src.layers, src.n_layers, argv[i],
-		                             STRATA_RESOLVE_FOLLOW, &e);
+		                             STRATA_RESOLVE_FOLLOW, &e, &err) < 0
+		            ? err.sys_errno
+		            : 0;
 		uint64_t off = 0;
 
 		if (r == 0 && !S_ISREG(e.st.st_mode))
-			r = S_ISDIR(e.st.st_mode) ? -EISDIR : -EINVAL;
-		if (r < 0) {
+			r = S_ISDIR(e.st.st_mode) ? EISDIR : EINVAL;
+		if (r) {
 			cli_error("cat: %s: %s", argv[i],
-			          r == -EINVAL ? "not a regular file" : strerror(-r));
+			          r == EINVAL ? "not a regular file" : strerror(r));
 			rc = 1;
 			continue;
 		}
 		while (off < (uint64_t)e.st.st_size) {
-			ssize_t n = strata_entry_pread(&e, buf, sizeof(buf), off);
+			ssize_t n = strata_entry_pread(&e, buf, sizeof(buf), off, &err);
 
 			if (n <= 0 || sys_write_all(STDOUT_FILENO, buf, (size_t)n) < 0) {
-				cli_error("cat: %s: %s", argv[i], strerror(n < 0 ? errno : EIO));
+				cli_error("cat: %s: %s", argv[i],
+				          strerror(n < 0 ? err.sys_errno : EIO));
 				rc = 1;
 				break;
 			}

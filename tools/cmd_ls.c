@@ -107,6 +107,7 @@ int cmd_ls(int argc, char **argv)
 	struct ls_ctx c = {.o = &o};
 	struct store_source src;
 	struct store *s;
+	struct strata_error err;
 	char *path;
 	int rc = read_opts_parse(argc, argv, "ls", usage, &o);
 
@@ -120,7 +121,10 @@ int cmd_ls(int argc, char **argv)
 	c.src = &src;
 	c.arr = o.json ? json_array() : NULL;
 	c.top = path ? walk_path(path) : NULL;
-	rc = c.top ? strata_stack_walk(src.layers, src.n_layers, c.top, o.recursive, ls_entry, &c)
+	rc = c.top ? strata_stack_walk(src.layers, src.n_layers, c.top, o.recursive, ls_entry, &c,
+	                               NULL, &err) < 0
+	                 ? -err.sys_errno
+	                 : 0
 	           : -ENOMEM;
 	if (rc < 0) {
 		cli_error("ls: %s: %s", argc - optind == 2 ? argv[optind + 1] : "/", strerror(-rc));

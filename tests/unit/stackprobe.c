@@ -65,15 +65,18 @@ void sg_probe_stack(struct strata_layer *const *layers, size_t n, const char *pa
                     char *out, size_t size)
 {
 	struct strata_entry e;
+	struct strata_error err;
 	char data[256] = "";
-	int rc = strata_stack_resolve(layers, n, path, follow ? STRATA_RESOLVE_FOLLOW : 0, &e);
+	int rc =
+	    strata_stack_resolve(layers, n, path, follow ? STRATA_RESOLVE_FOLLOW : 0, &e, &err);
 
 	if (rc < 0) {
-		snprintf(out, size, "error %s", err_name(-rc));
+		ck_assert_int_eq(rc, -1);
+		snprintf(out, size, "error %s", err_name(err.sys_errno));
 		return;
 	}
 	if (S_ISREG(e.st.st_mode))
-		ck_assert_int_eq(strata_entry_pread(&e, data, sizeof(data), 0), e.st.st_size);
+		ck_assert_int_eq(strata_entry_pread(&e, data, sizeof(data), 0, NULL), e.st.st_size);
 	describe(&e.st, e.link, e.link_len, data, out, size);
 }
 
@@ -148,7 +151,7 @@ static int list_entry(void *ctx, const struct strata_entry *e)
 	char data[256] = "", what[4200];
 
 	if (S_ISREG(e->st.st_mode))
-		ck_assert_int_eq(strata_entry_pread(e, data, sizeof(data), 0), e->st.st_size);
+		ck_assert_int_eq(strata_entry_pread(e, data, sizeof(data), 0, NULL), e->st.st_size);
 	describe(&e->st, e->link, e->link_len, data, what, sizeof(what));
 	text_add(ctx, e->path, what);
 	return 0;
@@ -158,7 +161,7 @@ char *sg_list_stack(struct strata_layer *const *layers, size_t n)
 {
 	struct text t = {0};
 
-	ck_assert_int_eq(strata_stack_walk(layers, n, "", true, list_entry, &t), 0);
+	ck_assert_int_eq(strata_stack_walk(layers, n, "", true, list_entry, &t, NULL, NULL), 0);
 	return t.p ? t.p : strdup("");
 }
 

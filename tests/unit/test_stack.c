@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../fs/layer.h"
 #include "stackgen.h"
 #include "testlib.h"
 
@@ -165,12 +166,197 @@ START_TEST(test_dotdot_after_symlink)
 	sg_add(&st.l[0], 'f', "usr/lib/bar", "USR");
 	sg_add(&st.l[0], 'l', "usr/lib/foo", "../../opt/x");
 	run_build(&r, &st);
-	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "/usr/lib/foo/../bar", 0, &e), 0);
-	ck_assert_int_eq(strata_entry_pread(&e, buf, sizeof(buf), 0), 3);
+	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "/usr/lib/foo/../bar", 0, &e, NULL),
+	                 0);
+	ck_assert_int_eq(strata_entry_pread(&e, buf, sizeof(buf), 0, NULL), 3);
 	ck_assert_str_eq(buf, "OPT");
 	compare_paths(&r, -1, paths, 3, &d);
 	report(0, &st, &d);
 	ck_assert_uint_eq(d.n, 0);
+	run_free(&r);
+}
+END_TEST
+
+/* ---- the error convention of strata-fs.h ---- */
+
+struct stop_at {
+	const char *path; /* stop at this entry */
+	int value;        /* with this value */
+	unsigned seen;
+};
+
+static int stop_at(void *ctx, const struct strata_entry *e)
+{
+	struct stop_at *s = ctx;
+
+	s->seen++;
+	return strcmp(e->path, s->path) == 0 ? s->value : 0;
+}
+
+static void err_poison(struct strata_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	err->code = STRATA_ERR_USAGE;
+	err->sys_errno = 12345;
+	strcpy(err->msg, "untouched");
+}
+
+static void assert_untouched(const struct strata_error *err)
+{
+	ck_assert_int_eq(err->code, STRATA_ERR_USAGE);
+	ck_assert_int_eq(err->sys_errno, 12345);
+	ck_assert_str_eq(err->msg, "untouched");
+}
+
+static void assert_err(const struct strata_error *err, enum strata_errcode code, int errnum,
+                       const char *msg)
+{
+	ck_assert_int_eq(err->code, code);
+	ck_assert_int_eq(err->sys_errno, errnum);
+	if (msg)
+		ck_assert_str_eq(err->msg, msg);
+}
+
+/* A callback's -ENOENT stops a walk and comes back in *stopped, with the
+ * walk returning 1 and err untouched; a missing path is -1 with err. */
+START_TEST(test_walk_stopped_vs_missing)
+{
+	struct sg_stack st = {.n = 2};
+	struct strata_error err;
+	struct stop_at s;
+	int stopped;
+	struct run r;
+
+	sg_add(&st.l[0], 'f', "a/f", "F");
+	sg_add(&st.l[1], 'f', "a/g", "G");
+	run_build(&r, &st);
+
+	s = (struct stop_at){"a/f", -ENOENT, 0};
+	err_poison(&err);
+	stopped = 99;
+	ck_assert_int_eq(strata_stack_walk(r.layers, r.n, "/a", true, stop_at, &s, &stopped, &err),
+	                 1);
+	ck_assert_int_eq(stopped, -ENOENT);
+	assert_untouched(&err);
+
+	s = (struct stop_at){"none", -ENOENT, 0};
+	stopped = 99;
+	ck_assert_int_eq(strata_stack_walk(r.layers, r.n, "/a", true, stop_at, &s, &stopped, &err),
+	                 0);
+	ck_assert_int_eq(stopped, 0);
+	ck_assert_uint_eq(s.seen, 3); /* a, a/f, a/g */
+	assert_untouched(&err);
+
+	s = (struct stop_at){"", -ENOENT, 0};
+	stopped = 99;
+	ck_assert_int_eq(
+	    strata_stack_walk(r.layers, r.n, "/nope", true, stop_at, &s, &stopped, &err), -1);
+	ck_assert_int_eq(stopped, 0);
+	ck_assert_uint_eq(s.seen, 0);
+	assert_err(&err, STRATA_ERR_SYS, ENOENT, "/nope: No such file or directory");
+	ck_assert_int_eq(
+	    strata_stack_walk(r.layers, r.n, "a/f/x", false, stop_at, &s, &stopped, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ENOTDIR, "a/f/x: Not a directory");
+	/* NULL for both: the walk's value alone. */
+	s = (struct stop_at){"a/g", 7, 0};
+	ck_assert_int_eq(strata_stack_walk(r.layers, r.n, "", true, stop_at, &s, NULL, NULL), 1);
+	ck_assert_int_eq(strata_stack_walk(r.layers, r.n, "x", true, stop_at, &s, NULL, NULL), -1);
+
+	/* One layer: the same. */
+	s = (struct stop_at){"a/g", 42, 0};
+	err_poison(&err);
+	ck_assert_int_eq(strata_layer_walk(r.layers[1], stop_at, &s, &stopped, &err), 1);
+	ck_assert_int_eq(stopped, 42);
+	assert_untouched(&err);
+	s = (struct stop_at){"a/f", -ENOENT, 0}; /* not in layer 1 */
+	ck_assert_int_eq(strata_layer_walk(r.layers[1], stop_at, &s, &stopped, &err), 0);
+	ck_assert_int_eq(stopped, 0);
+	assert_untouched(&err);
+	run_free(&r);
+}
+END_TEST
+
+static int stop_run(void *ctx, uint64_t off, uint64_t len)
+{
+	(void)off;
+	(void)len;
+	return *(int *)ctx;
+}
+
+/* A layer whose one file maps to @fd, to make reads fail. */
+struct fake_layer {
+	struct strata_layer l;
+	int fd;
+};
+
+static size_t fake_map(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
+                       struct layer_extent *ext, size_t max)
+{
+	(void)node;
+	(void)max;
+	if (off >= 4)
+		return 0;
+	ext[0] = (struct layer_extent){((const struct fake_layer *)l)->fd, off, len};
+	return 1;
+}
+
+static const struct layer_ops fake_ops = {.map = fake_map};
+
+/* Every other public function: -1 with err filled on failure. */
+START_TEST(test_public_errors)
+{
+	struct sg_stack st = {.n = 1};
+	struct strata_error err;
+	struct strata_entry e;
+	struct fake_layer fake = {{&fake_ops, "fake", 1, 4}, -1};
+	char buf[8], *dir = NULL;
+	int stopped, value;
+	struct run r;
+
+	sg_add(&st.l[0], 'f', "f", "DATA");
+	sg_add(&st.l[0], 'l', "loop", "loop");
+	run_build(&r, &st);
+
+	ck_assert_int_eq(strata_stack_lookup(r.layers, r.n, "f", &e, &err), 0);
+	ck_assert_int_eq(strata_stack_lookup(r.layers, r.n, "nope", &e, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ENOENT, "nope: No such file or directory");
+	ck_assert_int_eq(strata_stack_lookup(r.layers, r.n, "f/x", &e, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ENOTDIR, "f/x: Not a directory");
+
+	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "/nope", 0, &e, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ENOENT, "/nope: No such file or directory");
+	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "loop/x", 0, &e, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ELOOP, NULL);
+	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "f/", 0, &e, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, ENOTDIR, NULL);
+	ck_assert_int_eq(strata_stack_resolve(r.layers, r.n, "f", 0, &e, &err), 0);
+
+	/* Data runs: a callback's value through *stopped. */
+	value = -ENOENT;
+	err_poison(&err);
+	ck_assert_int_eq(strata_entry_data_runs(&e, stop_run, &value, &stopped, &err), 1);
+	ck_assert_int_eq(stopped, -ENOENT);
+	assert_untouched(&err);
+	value = 0;
+	ck_assert_int_eq(strata_entry_data_runs(&e, stop_run, &value, &stopped, &err), 0);
+	ck_assert_int_eq(stopped, 0);
+
+	ck_assert_int_eq(strata_entry_pread(&e, buf, sizeof(buf), 0, &err), 4);
+	/* A read that fails, and a layer shorter than its index says. */
+	e.src = &fake.l;
+	e.node = 1;
+	fake.fd = 1 << 20;
+	ck_assert_int_eq(strata_entry_pread(&e, buf, 4, 0, &err), -1);
+	assert_err(&err, STRATA_ERR_SYS, EBADF, "fake: Bad file descriptor");
+	fake.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fake.fd, 0);
+	ck_assert_int_eq(strata_entry_pread(&e, buf, 4, 0, &err), -1);
+	assert_err(&err, STRATA_ERR_CORRUPT, EIO, "fake: Input/output error");
+	close(fake.fd);
+
+	ck_assert_int_eq(strata_default_cache_dir(&dir, &err), 0);
+	ck_assert_ptr_nonnull(dir);
+	free(dir);
 	run_free(&r);
 }
 END_TEST
@@ -396,6 +582,8 @@ Suite *stack_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_dotdot_after_symlink);
 	tcase_add_test(tc, test_resolve_edges);
+	tcase_add_test(tc, test_walk_stopped_vs_missing);
+	tcase_add_test(tc, test_public_errors);
 	tcase_add_test(tc, test_random_offline);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mount");
