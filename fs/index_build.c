@@ -28,6 +28,7 @@
 
 #include "archive_dl.h"
 #include "crypto_dl.h"
+#include "sha256.h"
 #include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
@@ -38,7 +39,7 @@ struct tee {
 	struct archive *raw;
 	struct gz_reader *gz;
 	int copy_fd;
-	EVP_MD_CTX *sha; /* the diff-id, when asked for */
+	struct sha256 *sha; /* the diff-id, when asked for */
 	uint64_t total;
 	bool failed;     /* the decompressor failed, not the tar */
 	int write_errno; /* writing the copy failed (a full disk, say) */
@@ -84,7 +85,7 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 		t->write_errno = en;
 		return -1;
 	}
-	if (size && t->sha && !sym_EVP_DigestUpdate(t->sha, *buf, size)) {
+	if (size && t->sha && sha256_update(t->sha, *buf, size) < 0) {
 		sym_archive_set_error(a, ENOMEM, "sha256 failed");
 		return -1;
 	}
@@ -186,9 +187,9 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		}
 	}
 	if (b->opts->stream_sha256) {
-		t.sha = sym_EVP_MD_CTX_new();
-		if (!t.sha || !sym_EVP_DigestInit_ex(t.sha, sym_EVP_sha256(), NULL)) {
-			rc = builder_nomem(b);
+		t.sha = sha256_new(b->err);
+		if (!t.sha) {
+			rc = -1;
 			goto out;
 		}
 	}
@@ -212,7 +213,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		if (n < 0)
 			rc = builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
-	if (rc == 0 && t.sha && !sym_EVP_DigestFinal_ex(t.sha, b->opts->stream_sha256, NULL))
+	if (rc == 0 && t.sha && sha256_final(t.sha, b->opts->stream_sha256) < 0)
 		rc = builder_nomem(b);
 	b->stream_size = t.total;
 out:
@@ -226,8 +227,7 @@ out:
 	}
 	if (a)
 		sym_archive_read_free(a);
-	if (t.sha) /* without a diff-id to compute, libcrypto may not be loaded */
-		sym_EVP_MD_CTX_free(t.sha);
+	sha256_free(t.sha);
 	if (t.gz) {
 		gz_reader_end(t.gz);
 		free(t.gz);
@@ -318,6 +318,7 @@ int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
 	locale_t utf8, old = (locale_t)0;
 	int rc;
 
+	/* Said before any work: a layer is not half indexed for nothing. */
 	if (archive_dl_load(err) || (opts->stream_sha256 && crypto_dl_load(err)))
 		return -1;
 	/* libarchive converts pax (UTF-8) names to the current locale's charset;

@@ -13,6 +13,8 @@
 
 #include "crypto_dl.h"
 #include "store.h"
+#include "sha256.h"
+#include "vec.h"
 
 static const char *const change_names[STORE_CHANGE_BITS] = {
     "type", "content", "mode", "owner", "xattrs", "link", "device", "contents"};
@@ -39,32 +41,25 @@ struct diff {
 
 struct list {
 	struct strata_entry *v;
-	char **paths;
-	size_t n, cap;
+	char **paths; /* v[i].path, owned */
+	size_t n, cap_v, cap_paths;
+	bool past_first;
 };
 
 static int collect(void *ctx, const struct strata_entry *e)
 {
 	struct list *l = ctx;
 
-	if (l->cap == (size_t)-1) { /* the first entry is the directory itself */
-		l->cap = 0;
+	if (!l->past_first) { /* the first entry is the directory itself */
+		l->past_first = true;
 		return 0;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 32;
-		struct strata_entry *v = realloc(l->v, cap * sizeof(*v));
-		char **p = v ? realloc(l->paths, cap * sizeof(*p)) : NULL;
-
-		if (v)
-			l->v = v;
-		if (!p)
-			return -ENOMEM;
-		l->paths = p;
-		l->cap = cap;
-	}
+	if (VEC_RESERVE(l->v, l->cap_v, l->n + 1) < 0 ||
+	    VEC_RESERVE(l->paths, l->cap_paths, l->n + 1) < 0)
+		return -ENOMEM;
 	l->v[l->n] = *e;
-	l->paths[l->n] = strdup(e->path);
+	if (!(l->paths[l->n] = strdup(e->path)))
+		return -ENOMEM;
 	l->v[l->n].path = l->paths[l->n];
 	l->n++;
 	return 0;
@@ -85,7 +80,6 @@ static int list_dir(const struct store_source *s, const char *path, struct list 
 	int stopped, rc;
 
 	memset(out, 0, sizeof(*out));
-	out->cap = (size_t)-1;
 	rc = strata_stack_walk(s->layers, s->n_layers, path, false, collect, out, &stopped, &err);
 	return walk_errno(rc, stopped, &err);
 }
@@ -109,7 +103,7 @@ static int content_digest(struct diff *d, const struct strata_entry *e, unsigned
 {
 	size_t h = (((uintptr_t)e->src >> 4) ^ (e->node * 0x9e3779b97f4a7c15ULL)) % 4096;
 	struct digest_cache *c;
-	EVP_MD_CTX *sha;
+	struct sha256 *sha;
 	uint64_t off = 0;
 	int rc = 0;
 
@@ -118,19 +112,18 @@ static int content_digest(struct diff *d, const struct strata_entry *e, unsigned
 			memcpy(md, c->md, 32);
 			return 0;
 		}
-	sha = sym_EVP_MD_CTX_new();
-	if (!sha || !sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL))
+	if (!(sha = sha256_new(NULL)))
 		rc = -1;
 	while (rc == 0 && off < (uint64_t)e->st.st_size) {
 		ssize_t n = strata_entry_pread(e, d->buf, sizeof(d->buf), off, NULL);
 
-		if (n <= 0 || !sym_EVP_DigestUpdate(sha, d->buf, (size_t)n))
+		if (n <= 0 || sha256_update(sha, d->buf, (size_t)n) < 0)
 			rc = -1;
 		off += n > 0 ? (uint64_t)n : 0;
 	}
-	if (rc == 0 && !sym_EVP_DigestFinal_ex(sha, md, NULL))
+	if (rc == 0 && sha256_final(sha, md) < 0)
 		rc = -1;
-	sym_EVP_MD_CTX_free(sha);
+	sha256_free(sha);
 	if (rc == 0 && (c = malloc(sizeof(*c)))) {
 		*c = (struct digest_cache){e->src, e->node, {0}, d->cache[h]};
 		memcpy(c->md, md, 32);
@@ -217,15 +210,8 @@ static unsigned compare(struct diff *d, const struct strata_entry *a, const stru
  * hole (kind 0) filled in once they are known.  Its index, or -1. */
 static long emit(struct diff *d, char kind, const char *path, unsigned what)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 64;
-		struct store_change *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		d->v = v;
-		d->cap = cap;
-	}
+	if (VEC_RESERVE(d->v, d->cap, d->n + 1) < 0)
+		return -1;
 	d->v[d->n] = (struct store_change){kind, what, strdup(path)};
 	if (!d->v[d->n].path)
 		return -1;
