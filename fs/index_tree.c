@@ -14,24 +14,7 @@
 
 #include "archive_dl.h"
 #include "index_tree.h"
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap : 256;
-	while (ncap < need)
-		ncap *= 2;
-	np = realloc(*p, ncap * elem);
-	if (!np)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
+#include "vec.h"
 
 int builder_nomem(struct builder *b)
 {
@@ -45,7 +28,7 @@ static int string_add(struct builder *b, const void *s, size_t len, uint32_t *of
 	if (b->n_strings + len + 1 > UINT32_MAX)
 		return strata_fail(b->err, STRATA_ERR_UNSUPPORTED, 0,
 		                   "%s: names and link targets exceed 4 GiB", b->opts->layer_name);
-	if (grow((void **)&b->strings, &b->cap_strings, b->n_strings + len + 1, 1))
+	if (VEC_RESERVE(b->strings, b->cap_strings, b->n_strings + len + 1) < 0)
 		return builder_nomem(b);
 	memcpy(b->strings + b->n_strings, s, len);
 	b->strings[b->n_strings + len] = '\0';
@@ -122,7 +105,7 @@ static int node_new(struct builder *b, uint32_t parent, const char *name, size_t
 		            b->opts->layer_name);
 		return -1;
 	}
-	if (grow((void **)&b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(*nd))) {
+	if (VEC_RESERVE(b->nodes, b->cap_nodes, b->n_nodes + 1) < 0) {
 		builder_nomem(b);
 		return -1;
 	}
@@ -278,7 +261,7 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_
 
 		if (xattr_seen(b, e, name))
 			continue;
-		if (grow((void **)&b->xattrs, &b->cap_xattrs, b->n_xattrs + 1, sizeof(*x)))
+		if (VEC_RESERVE(b->xattrs, b->cap_xattrs, b->n_xattrs + 1) < 0)
 			return builder_nomem(b);
 		x = &b->xattrs[b->n_xattrs];
 		x->name_len = (uint32_t)strlen(name);
@@ -304,7 +287,7 @@ static int add_extent(struct builder *b, struct ix_entry *e, uint64_t logical, u
 		last->len += len;
 		return 0;
 	}
-	if (grow((void **)&b->extents, &b->cap_extents, b->n_extents + 1, sizeof(*last)))
+	if (VEC_RESERVE(b->extents, b->cap_extents, b->n_extents + 1) < 0)
 		return builder_nomem(b);
 	b->extents[b->n_extents++] = (struct ix_extent){logical, stream_off, len};
 	e->n_ext++;

@@ -26,6 +26,7 @@
 #include "layer.h"
 #include "sys.h"
 #include "upper.h"
+#include "vec.h"
 
 struct dnode {
 	char *name;
@@ -40,6 +41,7 @@ struct dnode {
 	char **xvalues;
 	size_t *xsizes;
 	uint32_t n_xattrs;
+	size_t cap_xnames, cap_xvalues, cap_xsizes;
 };
 
 struct id_range {
@@ -274,15 +276,8 @@ static const struct layer_ops dir_ops = {
 
 static struct dnode *add_node(struct dir_layer *d)
 {
-	if (d->n == d->cap) {
-		uint64_t cap = d->cap ? 2 * d->cap : 256;
-		struct dnode *v = realloc(d->nodes, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		d->nodes = v;
-		d->cap = cap;
-	}
+	if (VEC_RESERVE(d->nodes, d->cap, d->n + 1) < 0)
+		return NULL;
 	memset(&d->nodes[d->n], 0, sizeof(d->nodes[0]));
 	return &d->nodes[d->n++];
 }
@@ -324,16 +319,16 @@ static int read_xattrs(struct dnode *n, const char *path)
 		}
 		if (strncmp(name, "user.strata.", 12) == 0)
 			continue;
-		n->xnames = realloc(n->xnames, (n->n_xattrs + 1) * sizeof(char *));
-		n->xvalues = realloc(n->xvalues, (n->n_xattrs + 1) * sizeof(char *));
-		n->xsizes = realloc(n->xsizes, (n->n_xattrs + 1) * sizeof(size_t));
+		if (VEC_RESERVE(n->xnames, n->cap_xnames, n->n_xattrs + 1) < 0 ||
+		    VEC_RESERVE(n->xvalues, n->cap_xvalues, n->n_xattrs + 1) < 0 ||
+		    VEC_RESERVE(n->xsizes, n->cap_xsizes, n->n_xattrs + 1) < 0)
+			return -1;
 		nv = malloc((size_t)vlen + 1);
-		if (!n->xnames || !n->xvalues || !n->xsizes || !nv) {
+		if (!nv || !(n->xnames[n->n_xattrs] = strdup(name))) {
 			free(nv);
 			return -1;
 		}
 		memcpy(nv, val, (size_t)vlen);
-		n->xnames[n->n_xattrs] = strdup(name);
 		n->xvalues[n->n_xattrs] = nv;
 		n->xsizes[n->n_xattrs++] = (size_t)vlen;
 	}
@@ -424,13 +419,8 @@ static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
 			d->nodes[idx].flags |= LAYER_OPAQUE;
 			continue;
 		}
-		if (n == cap) {
-			char **v = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*v));
-
-			if (!v)
-				goto out;
-			names = v;
-		}
+		if (VEC_RESERVE(names, cap, n + 1) < 0)
+			goto out;
 		if (!(names[n] = strdup(de->d_name)))
 			goto out;
 		n++;

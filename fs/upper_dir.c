@@ -15,6 +15,7 @@
 
 #include "sys.h"
 #include "upper.h"
+#include "vec.h"
 
 struct names {
 	char **v;
@@ -23,15 +24,8 @@ struct names {
 
 static int names_add(struct names *ns, const char *name, size_t len)
 {
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? ns->cap * 2 : 64;
-		char **v = realloc(ns->v, cap * sizeof(*v));
-
-		if (!v)
-			return ENOMEM;
-		ns->v = v;
-		ns->cap = cap;
-	}
+	if (VEC_RESERVE(ns->v, ns->cap, ns->n + 1) < 0)
+		return ENOMEM;
 	ns->v[ns->n] = strndup(name, len);
 	if (!ns->v[ns->n])
 		return ENOMEM;
