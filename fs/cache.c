@@ -45,8 +45,8 @@ static bool valid_key(const char *key)
 	return n > 0 && n <= 128 && key[n] == '\0';
 }
 
-int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths *out,
-                      struct strata_error *err)
+int fs_cache_paths_keyed(const char *cache_dir, const char *key, struct fs_cache_paths *out,
+                         struct strata_error *err)
 {
 	if (!valid_key(key))
 		return strata_fail(err, STRATA_ERR_USAGE, EINVAL,
@@ -63,8 +63,8 @@ int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths
 	return 0;
 }
 
-int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
-                struct strata_error *err)
+int fs_cache_paths(const char *cache_dir, const char *layer_path, struct fs_cache_paths *out,
+                   struct strata_error *err)
 {
 	unsigned char md[SHA256_SIZE];
 	char hex[2 * 20 + 1];
@@ -82,5 +82,5 @@ int cache_paths(const char *cache_dir, const char *layer_path, struct cache_path
 	/* 160 bits of the digest name the entry: ample against collisions. */
 	for (int i = 0; i < 20; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return cache_paths_keyed(cache_dir, hex, out, err);
+	return fs_cache_paths_keyed(cache_dir, hex, out, err);
 }

@@ -6,16 +6,16 @@
 
 #include "strata-fs.h"
 
-struct cache_paths {
+struct fs_cache_paths {
 	char index[PATH_MAX];
 	char copy[PATH_MAX]; /* uncompressed stream of a compressed layer */
 };
 
 /* Names the cache entries of @layer_path in @cache_dir (created if needed). */
-int cache_paths(const char *cache_dir, const char *layer_path, struct cache_paths *out,
-                struct strata_error *err);
+int fs_cache_paths(const char *cache_dir, const char *layer_path, struct fs_cache_paths *out,
+                   struct strata_error *err);
 /* Names them by @key instead (see strata_layer_options.cache_key). */
-int cache_paths_keyed(const char *cache_dir, const char *key, struct cache_paths *out,
-                      struct strata_error *err);
+int fs_cache_paths_keyed(const char *cache_dir, const char *key, struct fs_cache_paths *out,
+                         struct strata_error *err);
 
 #endif

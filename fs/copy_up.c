@@ -40,7 +40,7 @@ static void dir_times_restore(int dirfd, const struct dir_times *t)
 
 	if (!t->valid)
 		return;
-	upper_fd_path(dirfd, path, sizeof(path));
+	fs_upper_fd_path(dirfd, path, sizeof(path));
 	(void)utimensat(AT_FDCWD, path, t->ts, 0);
 }
 
@@ -48,7 +48,7 @@ static int set_origin(int fd_or_opath, uint64_t ino)
 {
 	char path[64];
 
-	upper_fd_path(fd_or_opath, path, sizeof(path));
+	fs_upper_fd_path(fd_or_opath, path, sizeof(path));
 	if (setxattr(path, UPPER_ORIGIN_XATTR, &ino, sizeof(ino), 0) < 0)
 		return errno;
 	return 0;
@@ -67,7 +67,7 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 	size_t vsize;
 
 	l->ops->stat(l, node, &st);
-	upper_fd_path(opath_fd, path, sizeof(path));
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	if (fchownat(opath_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		/* EINVAL: an id the daemon's user namespace lacks. */
 		if (errno != EPERM && errno != EINVAL)
@@ -84,14 +84,14 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 		/* Rootless: what could not be made real (the owner, bits an
 		 * unprivileged owner may not keep, a device placeholder's
 		 * type) is recorded, all of it at once. */
-		meta_read(opath_fd, &m);
+		fs_meta_read(opath_fd, &m);
 		if (m.valid || owner_lost || (now.st_mode & 07777) != (st.st_mode & 07777)) {
 			struct upper_meta w = {true, st.st_uid, st.st_gid,
 			                       ((m.valid ? m.mode : now.st_mode) & S_IFMT) |
 			                           (st.st_mode & 07777),
 			                       m.valid ? m.rdev : 0};
 
-			if ((rc = meta_write(opath_fd, &w)))
+			if ((rc = fs_meta_write(opath_fd, &w)))
 				return rc;
 		}
 		for (uint32_t i = 0; l->ops->xattr(l, node, i, &xname, &value, &vsize); i++)
@@ -196,7 +196,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		int expected = -1;
 
 		*slash = '\0';
-		if (union_lookup_full(u, cur, comp, &r) || !S_ISDIR(resolved_mode(u, &r)) ||
+		if (fs_union_lookup_full(u, cur, comp, &r) || !S_ISDIR(fs_resolved_mode(u, &r)) ||
 		    r.n == 0)
 			goto fail_clear;
 		if (r.upper_fd < 0) {
@@ -214,11 +214,11 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 			if (r.upper_fd < 0 ||
 			    copy_meta(union_layer(u, &r.srcs[0]), r.srcs[0].node, r.upper_fd,
 			              false) ||
-			    set_origin(r.upper_fd, union_ino(u, &r.srcs[0])))
+			    set_origin(r.upper_fd, fs_union_ino(u, &r.srcs[0])))
 				goto fail_clear;
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
-		held = inode_table_find(&u->table, resolved_ino(u, &r));
+		held = fs_inode_table_find(&u->table, fs_resolved_ino(u, &r));
 		if (held) {
 			int dupfd = dup(r.upper_fd);
 
@@ -226,24 +226,24 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
 				close(dupfd);
 		}
-		next = inode_new(0, 0, S_IFDIR, r.srcs, r.n);
+		next = fs_inode_new(0, 0, S_IFDIR, r.srcs, r.n);
 		if (!next)
 			goto fail_clear;
 		atomic_store(&next->upper_fd, r.upper_fd);
-		inode_free(tmp);
+		fs_inode_free(tmp);
 		cur = tmp = next;
 		comp = slash + 1;
 		continue;
 	fail_clear:
-		resolved_clear(&r);
+		fs_resolved_clear(&r);
 		goto out;
 	}
-	if (union_lookup_full(u, cur, comp, last) == 0) {
+	if (fs_union_lookup_full(u, cur, comp, last) == 0) {
 		fd = dup(atomic_load(&cur->upper_fd));
 		memmove(path, comp, strlen(comp) + 1);
 	}
 out:
-	inode_free(tmp);
+	fs_inode_free(tmp);
 	return fd;
 }
 
@@ -262,27 +262,27 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 	l->ops->stat(l, in->srcs[0].node, &st);
 	if (st.st_nlink < 2)
 		return;
-	upper_fd_path(fd, fdpath, sizeof(fdpath));
+	fs_upper_fd_path(fd, fdpath, sizeof(fdpath));
 	for (uint64_t n = l->ops->next_link(l, canon, LAYER_NONE); n != LAYER_NONE;
 	     n = l->ops->next_link(l, canon, n)) {
 		struct union_src s = {in->srcs[0].layer, n};
 		struct resolved last;
 		int dirfd;
 
-		if (union_src_path(u, &s, path, sizeof(path)))
+		if (fs_union_src_path(u, &s, path, sizeof(path)))
 			continue;
 		dirfd = upper_dir_for_path(u, path, &last);
 		if (dirfd < 0)
 			continue;
 		/* Still this layer's file, not yet in the upper: link it. */
-		if (last.upper_fd < 0 && last.n > 0 && resolved_ino(u, &last) == in->ino) {
+		if (last.upper_fd < 0 && last.n > 0 && fs_resolved_ino(u, &last) == in->ino) {
 			struct dir_times times;
 
 			dir_times_save(dirfd, &times);
 			(void)linkat(AT_FDCWD, fdpath, dirfd, path, AT_SYMLINK_FOLLOW);
 			dir_times_restore(dirfd, &times);
 		}
-		resolved_clear(&last);
+		fs_resolved_clear(&last);
 		close(dirfd);
 	}
 }
@@ -306,7 +306,7 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 	if (!rc)
 		rc = set_origin(fd, in->ino);
 	if (!rc) {
-		upper_fd_path(fd, path, sizeof(path));
+		fs_upper_fd_path(fd, path, sizeof(path));
 		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
 			rc = errno;
 	}
@@ -316,7 +316,7 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 	return rc;
 }
 
-int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
+int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
 {
 	struct upper_meta m = {true, geteuid(), getegid(), mode, rdev};
 	int fd, rc;
@@ -333,7 +333,7 @@ int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	rc = meta_write(fd, &m);
+	rc = fs_meta_write(fd, &m);
 	close(fd);
 	if (rc)
 		unlinkat(dirfd, name, 0);
@@ -353,7 +353,7 @@ static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, co
 
 		if (symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0)
 			return errno;
-	} else if ((rc = upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
+	} else if ((rc = fs_upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
 		return rc;
 	}
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -395,13 +395,13 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 		return 0;
 	if (in == u->root || in->n_srcs == 0)
 		return EIO; /* an inode with neither upper nor lower object */
-	parent = inode_parent(u, in);
+	parent = fs_inode_parent(u, in);
 	if (!parent)
 		return ESTALE;
-	rc = upper_ensure_dir(u, parent); /* ancestors first, without our lock */
+	rc = fs_upper_ensure_dir(u, parent); /* ancestors first, without our lock */
 	if (rc)
 		return rc;
-	name = inode_name(u, in);
+	name = fs_inode_name(u, in);
 	if (!name)
 		return ENOMEM;
 	pfd = atomic_load(&parent->upper_fd);
@@ -433,16 +433,16 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 	return rc;
 }
 
-int upper_ensure_dir(struct strata_union *u, struct inode *dir)
+int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir)
 {
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
 	return copy_up_with(u, dir, copy_up_dir);
 }
 
-int upper_copy_up(struct strata_union *u, struct inode *in)
+int fs_upper_copy_up(struct strata_union *u, struct inode *in)
 {
 	if (S_ISDIR(in->mode))
-		return upper_ensure_dir(u, in);
+		return fs_upper_ensure_dir(u, in);
 	return copy_up_with(u, in, S_ISREG(in->mode) ? copy_up_file : copy_up_other);
 }

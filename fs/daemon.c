@@ -22,7 +22,7 @@
  * older ones it reads this record: a file named after the connection (the
  * minor number of the mount's device, as in /sys/fs/fuse/connections) that
  * holds the daemon's pid.  Root's records are in /run/strata/daemons, other
- * users' in $XDG_RUNTIME_DIR/strata/daemons (daemons_find() reads the same
+ * users' in $XDG_RUNTIME_DIR/strata/daemons (fs_daemons_find() reads the same
  * places).  Best effort: without a record umount scans or does not wait.
  */
 static int record_dir(long uid, char *out, size_t size)
@@ -39,7 +39,7 @@ static int record_dir(long uid, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-void daemon_record_write(const char *mountpoint, char *path, size_t size)
+void fs_daemon_record_write(const char *mountpoint, char *path, size_t size)
 {
 	char dir[4096], text[32];
 	long minor;
@@ -61,7 +61,7 @@ void daemon_record_write(const char *mountpoint, char *path, size_t size)
 
 /* Only if it is still ours: the connection number may already serve a new
  * mount, whose daemon replaced it. */
-void daemon_record_remove(const char *path)
+void fs_daemon_record_remove(const char *path)
 {
 	char text[32] = "";
 	FILE *f;
@@ -180,7 +180,7 @@ static void read_record(long conn, long uid, struct daemons *out)
 	fclose(f);
 }
 
-void daemons_find(long conn, long uid, struct daemons *d)
+void fs_daemons_find(long conn, long uid, struct daemons *d)
 {
 	d->n = 0;
 	if (conn < 0)
@@ -201,7 +201,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-pid_t daemons_wait(struct daemons *d, unsigned timeout)
+pid_t fs_daemons_wait(struct daemons *d, unsigned timeout)
 {
 	double end = now_s() + timeout;
 
@@ -230,7 +230,7 @@ pid_t daemons_wait(struct daemons *d, unsigned timeout)
 	return 0;
 }
 
-void daemons_close(struct daemons *d)
+void fs_daemons_close(struct daemons *d)
 {
 	for (int i = 0; i < d->n; i++)
 		if (d->fd[i] >= 0)

@@ -15,9 +15,9 @@
 /* Writes the record of this process (after daemonizing: the pid is final)
  * for the strata mount at @mountpoint; fills @path with its name, or
  * leaves it empty.  Best effort. */
-void daemon_record_write(const char *mountpoint, char *path, size_t size);
+void fs_daemon_record_write(const char *mountpoint, char *path, size_t size);
 /* Removes the record at @path if it is still this process's. */
-void daemon_record_remove(const char *path);
+void fs_daemon_record_remove(const char *path);
 
 #define DAEMONS_MAX 8
 
@@ -30,10 +30,10 @@ struct daemons {
 
 /* Finds the processes holding connection @conn (a mount by user @uid)
  * open, and pins them. */
-void daemons_find(long conn, long uid, struct daemons *d);
+void fs_daemons_find(long conn, long uid, struct daemons *d);
 /* Waits up to @timeout seconds for every one to exit.  The pid of one
  * still running, or 0. */
-pid_t daemons_wait(struct daemons *d, unsigned timeout);
-void daemons_close(struct daemons *d);
+pid_t fs_daemons_wait(struct daemons *d, unsigned timeout);
+void fs_daemons_close(struct daemons *d);
 
 #endif

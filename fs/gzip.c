@@ -6,7 +6,7 @@
 
 #include "gzip.h"
 
-int gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
+int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 {
 	memset(&g->zs, 0, sizeof(g->zs));
 	g->fd = fd;
@@ -19,7 +19,7 @@ int gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 	return 0;
 }
 
-void gz_reader_end(struct gz_reader *g)
+void fs_gz_reader_end(struct gz_reader *g)
 {
 	inflateEnd(&g->zs);
 }
@@ -66,7 +66,7 @@ static int start_member(struct gz_reader *g, struct strata_error *err)
 	return 0;
 }
 
-int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struct strata_error *err)
+int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struct strata_error *err)
 {
 	g->zs.next_out = g->out;
 	g->zs.avail_out = sizeof(g->out);

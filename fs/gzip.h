@@ -24,10 +24,11 @@ struct gz_reader {
 };
 
 /* Reads from @fd's current offset.  0, or -1 with @err filled. */
-int gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err);
-void gz_reader_end(struct gz_reader *g);
+int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err);
+void fs_gz_reader_end(struct gz_reader *g);
 /* The next decompressed bytes: *size 0 at the end.  0, or -1 with @err
  * filled (STRATA_ERR_CORRUPT for damage, STRATA_ERR_SYS for a read). */
-int gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struct strata_error *err);
+int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size,
+                      struct strata_error *err);
 
 #endif

@@ -134,17 +134,17 @@ struct ix_source_id {
 
 /* Maps and fully validates @path.  Fails with STRATA_ERR_INDEX when the file is
  * damaged or does not describe @src (when @src is not NULL). */
-int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
-                struct strata_error *err);
-/* ix_map_open's flags: every reference is still checked, so no damage can
+int fs_ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
+                   struct strata_error *err);
+/* fs_ix_map_open's flags: every reference is still checked, so no damage can
  * make a reader go astray, but not the body's CRC, which only catches
  * damage that leaves a consistent index (0.4 ms per MB of index). */
 #define IX_MAP_NO_BODY_CRC 0x1
-int ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
-                      struct ix_map *m, struct strata_error *err);
+int fs_ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
+                         struct ix_map *m, struct strata_error *err);
 /* Validates an index already in memory (the checksum and every reference). */
-int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
-void ix_map_close(struct ix_map *m);
+int fs_ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
+void fs_ix_map_close(struct ix_map *m);
 
 static inline const struct ix_entry *ix_entry_at(const struct ix_map *m, uint32_t i)
 {
@@ -169,7 +169,7 @@ static inline uint32_t ix_canonical_no(const struct ix_map *m, uint32_t i)
 
 /* Binary search among the children of directory @dir.  Returns the entry
  * number, or -1. */
-int64_t ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len);
+int64_t fs_ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len);
 
 /* ---- builder (index_build.c) ---- */
 
@@ -185,9 +185,9 @@ struct ix_build_options {
 
 /* One streaming pass over @fd (the layer file).  Writes the index to
  * @index_path (through a temp file and rename). */
-int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
-             const struct ix_build_options *opts, struct strata_error *err);
+int fs_ix_build(int fd, const struct ix_source_id *src, const char *index_path,
+                const struct ix_build_options *opts, struct strata_error *err);
 
-const char *ix_compression_name(uint32_t c);
+const char *fs_ix_compression_name(uint32_t c);
 
 #endif

@@ -53,7 +53,7 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 	if (t->gz) {
 		struct strata_error err;
 
-		if (gz_reader_next(t->gz, buf, size, &err) == 0)
+		if (fs_gz_reader_next(t->gz, buf, size, &err) == 0)
 			return 0;
 		sym_archive_set_error(a, EIO, "%s", err.msg);
 		return -1;
@@ -114,7 +114,7 @@ static enum ix_compression compression_of(int filter_code)
 	}
 }
 
-const char *ix_compression_name(uint32_t c)
+const char *fs_ix_compression_name(uint32_t c)
 {
 	static const char *const names[] = {"none", "gzip", "zstd", "xz", "bzip2", "lz4", "other"};
 
@@ -129,16 +129,16 @@ static int read_entries(struct builder *b, struct archive *a)
 
 	while ((r = sym_archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		any = true;
-		if (builder_add_entry(b, a, ae))
+		if (fs_builder_add_entry(b, a, ae))
 			return -1;
 	}
 	/* libarchive says EILSEQ both for "not a tar" and for a header cut
 	 * short; after a good member it can only be damage. */
 	if (r != ARCHIVE_EOF)
-		return builder_archive_failed(b, a,
-		                              !any && sym_archive_errno(a) == EILSEQ
-		                                  ? STRATA_ERR_FORMAT
-		                                  : STRATA_ERR_CORRUPT);
+		return fs_builder_archive_failed(b, a,
+		                                 !any && sym_archive_errno(a) == EILSEQ
+		                                     ? STRATA_ERR_FORMAT
+		                                     : STRATA_ERR_CORRUPT);
 	return 0;
 }
 
@@ -157,10 +157,10 @@ static int index_plain(struct builder *b, int fd)
 	int rc;
 
 	if (!a)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	if (lseek(fd, 0, SEEK_SET) < 0 ||
 	    sym_archive_read_open_fd(a, fd, 128 * 1024) != ARCHIVE_OK) {
-		rc = builder_archive_failed(b, a, STRATA_ERR_FORMAT);
+		rc = fs_builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
 	}
 	rc = read_entries(b, a);
@@ -180,10 +180,10 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 	if (sym_archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP) {
 		t.gz = malloc(sizeof(*t.gz));
 		if (!t.gz)
-			return builder_nomem(b);
-		if (lseek(fd, 0, SEEK_SET) < 0 || gz_reader_init(t.gz, fd, NULL)) {
+			return fs_builder_nomem(b);
+		if (lseek(fd, 0, SEEK_SET) < 0 || fs_gz_reader_init(t.gz, fd, NULL)) {
 			free(t.gz);
-			return builder_nomem(b);
+			return fs_builder_nomem(b);
 		}
 	}
 	if (b->opts->stream_sha256) {
@@ -195,11 +195,11 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 	}
 	a = tar_reader();
 	if (!a) {
-		rc = builder_nomem(b);
+		rc = fs_builder_nomem(b);
 		goto out;
 	}
 	if (sym_archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
-		rc = builder_archive_failed(b, a, STRATA_ERR_FORMAT);
+		rc = fs_builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
 	}
 	rc = read_entries(b, a);
@@ -211,10 +211,10 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, int
 		while ((n = tee_read(a, &t, &buf)) > 0)
 			;
 		if (n < 0)
-			rc = builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
+			rc = fs_builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
 	if (rc == 0 && t.sha && sha256_final(t.sha, b->opts->stream_sha256) < 0)
-		rc = builder_nomem(b);
+		rc = fs_builder_nomem(b);
 	b->stream_size = t.total;
 out:
 	/* A stream that stopped decompressing is damage, whatever the tar
@@ -229,7 +229,7 @@ out:
 		sym_archive_read_free(a);
 	sha256_free(t.sha);
 	if (t.gz) {
-		gz_reader_end(t.gz);
+		fs_gz_reader_end(t.gz);
 		free(t.gz);
 	}
 	return rc;
@@ -244,12 +244,12 @@ static int open_raw(struct builder *b, int fd, struct archive **out, int *filter
 	int r;
 
 	if (!raw)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	sym_archive_read_support_filter_all(raw);
 	sym_archive_read_support_format_raw(raw);
 	if (sym_archive_read_open_fd(raw, fd, 128 * 1024) != ARCHIVE_OK ||
 	    ((r = sym_archive_read_next_header(raw, &ae)) != ARCHIVE_OK && r != ARCHIVE_WARN)) {
-		r = builder_archive_failed(b, raw, STRATA_ERR_FORMAT);
+		r = fs_builder_archive_failed(b, raw, STRATA_ERR_FORMAT);
 		sym_archive_read_free(raw);
 		return r;
 	}
@@ -268,7 +268,7 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	/* A 0-byte file is an empty layer (GNU tar would refuse it, but an empty
 	 * layer is what an image that adds nothing means). */
 	if (src->size == 0)
-		return builder_write(b, src, IX_COMP_NONE, false, index_path);
+		return fs_builder_write(b, src, IX_COMP_NONE, false, index_path);
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->layer_name,
 		                   strerror(errno));
@@ -278,7 +278,7 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		sym_archive_read_free(raw);
 		b->stream_size = src->size;
 		rc = index_plain(b, fd);
-		return rc ? rc : builder_write(b, src, IX_COMP_NONE, false, index_path);
+		return rc ? rc : fs_builder_write(b, src, IX_COMP_NONE, false, index_path);
 	}
 	if (!b->opts->copy_path) {
 		rc = strata_fail(b->err, STRATA_ERR_USAGE, 0, "%s: compressed layer needs a cache",
@@ -298,7 +298,7 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	if (rc == 0) {
 		free(copy_tmp);
 		copy_tmp = NULL;
-		rc = builder_write(b, src, compression_of(filter), true, index_path);
+		rc = fs_builder_write(b, src, compression_of(filter), true, index_path);
 	}
 out:
 	if (copy_fd >= 0)
@@ -311,15 +311,15 @@ out:
 	return rc;
 }
 
-int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
-             const struct ix_build_options *opts, struct strata_error *err)
+int fs_ix_build(int fd, const struct ix_source_id *src, const char *index_path,
+                const struct ix_build_options *opts, struct strata_error *err)
 {
 	struct builder b;
 	locale_t utf8, old = (locale_t)0;
 	int rc;
 
 	/* Said before any work: a layer is not half indexed for nothing. */
-	if (archive_dl_load(err) || (opts->stream_sha256 && crypto_dl_load(err)))
+	if (dl_archive_load(err) || (opts->stream_sha256 && dl_crypto_load(err)))
 		return -1;
 	/* libarchive converts pax (UTF-8) names to the current locale's charset;
 	 * in the C locale that mangles non-ASCII names.  Use UTF-8 for this
@@ -327,10 +327,10 @@ int ix_build(int fd, const struct ix_source_id *src, const char *index_path,
 	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	if (utf8)
 		old = uselocale(utf8);
-	rc = builder_init(&b, opts, err);
+	rc = fs_builder_init(&b, opts, err);
 	if (rc == 0)
 		rc = build_stream(&b, fd, src, index_path);
-	builder_free(&b);
+	fs_builder_free(&b);
 	if (utf8) {
 		uselocale(old);
 		freelocale(utf8);

@@ -173,19 +173,19 @@ static int validate(struct ix_map *m, const struct ix_source_id *src, unsigned f
 	return 0;
 }
 
-int ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err)
+int fs_ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err)
 {
 	return validate(m, src, 0, err);
 }
 
-int ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
-                struct strata_error *err)
+int fs_ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
+                   struct strata_error *err)
 {
-	return ix_map_open_flags(path, src, 0, m, err);
+	return fs_ix_map_open_flags(path, src, 0, m, err);
 }
 
-int ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
-                      struct ix_map *m, struct strata_error *err)
+int fs_ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
+                         struct ix_map *m, struct strata_error *err)
 {
 	struct stat st;
 	void *p;
@@ -208,20 +208,20 @@ int ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned
 	m->base = p;
 	m->size = (size_t)st.st_size;
 	if (validate(m, src, flags, err)) {
-		ix_map_close(m);
+		fs_ix_map_close(m);
 		return -1;
 	}
 	return 0;
 }
 
-void ix_map_close(struct ix_map *m)
+void fs_ix_map_close(struct ix_map *m)
 {
 	if (m->base)
 		munmap((void *)m->base, m->size);
 	memset(m, 0, sizeof(*m));
 }
 
-int64_t ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len)
+int64_t fs_ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len)
 {
 	const struct ix_entry *d = &m->entries[dir];
 	uint32_t lo = d->first_child, hi = d->first_child + d->n_children;

@@ -16,7 +16,7 @@
 #include "index_tree.h"
 #include "vec.h"
 
-int builder_nomem(struct builder *b)
+int fs_builder_nomem(struct builder *b)
 {
 	return strata_fail(b->err, STRATA_ERR_NOMEM, ENOMEM, "%s: out of memory",
 	                   b->opts->layer_name);
@@ -29,7 +29,7 @@ static int string_add(struct builder *b, const void *s, size_t len, uint32_t *of
 		return strata_fail(b->err, STRATA_ERR_UNSUPPORTED, 0,
 		                   "%s: names and link targets exceed 4 GiB", b->opts->layer_name);
 	if (VEC_RESERVE(b->strings, b->cap_strings, b->n_strings + len + 1) < 0)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	memcpy(b->strings + b->n_strings, s, len);
 	b->strings[b->n_strings + len] = '\0';
 	*off = (uint32_t)b->n_strings;
@@ -52,7 +52,7 @@ static int rehash(struct builder *b)
 	uint32_t *nb = malloc(n * sizeof(*nb));
 
 	if (!nb)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	memset(nb, 0xff, n * sizeof(*nb));
 	for (uint32_t i = 0; i < b->n_nodes; i++) {
 		struct bnode *nd = &b->nodes[i];
@@ -99,14 +99,14 @@ static int node_new(struct builder *b, uint32_t parent, const char *name, size_t
 
 	/* Every failure returns a literal -1: strata_fail's -1 is in another
 	 * unit, and a 0 path the compiler cannot rule out would leave *out
-	 * unset (gcc -O3 then warns in builder_init). */
+	 * unset (gcc -O3 then warns in fs_builder_init). */
 	if (b->n_nodes == UINT32_MAX - 1) {
 		strata_fail(b->err, STRATA_ERR_UNSUPPORTED, 0, "%s: too many entries",
 		            b->opts->layer_name);
 		return -1;
 	}
 	if (VEC_RESERVE(b->nodes, b->cap_nodes, b->n_nodes + 1) < 0) {
-		builder_nomem(b);
+		fs_builder_nomem(b);
 		return -1;
 	}
 	if (b->n_nodes + 1 > b->n_buckets / 2 && rehash(b))
@@ -262,7 +262,7 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_
 		if (xattr_seen(b, e, name))
 			continue;
 		if (VEC_RESERVE(b->xattrs, b->cap_xattrs, b->n_xattrs + 1) < 0)
-			return builder_nomem(b);
+			return fs_builder_nomem(b);
 		x = &b->xattrs[b->n_xattrs];
 		x->name_len = (uint32_t)strlen(name);
 		x->value_len = (uint32_t)size;
@@ -288,19 +288,19 @@ static int add_extent(struct builder *b, struct ix_entry *e, uint64_t logical, u
 		return 0;
 	}
 	if (VEC_RESERVE(b->extents, b->cap_extents, b->n_extents + 1) < 0)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	b->extents[b->n_extents++] = (struct ix_extent){logical, stream_off, len};
 	e->n_ext++;
 	return 0;
 }
 
-int builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code)
+int fs_builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code)
 {
 	const char *msg = sym_archive_error_string(a);
 	int en = sym_archive_errno(a);
 
 	if (en == ENOMEM)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	return strata_fail(b->err, code, en, "%s: %s", b->opts->layer_name,
 	                   msg ? msg : "damaged archive");
 }
@@ -323,7 +323,7 @@ static int record_sparse_data(struct builder *b, struct archive *a, struct ix_en
 			return -1;
 	}
 	if (r != ARCHIVE_EOF)
-		return builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
+		return fs_builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	return 0;
 }
 
@@ -436,7 +436,7 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
  * path.  As when GNU tar extracts it, other names hard-linked to it keep
  * the old file: the first of them takes over its data and attributes.
  */
-void builder_take_over(struct builder *b, uint32_t heir, uint32_t old)
+void fs_builder_take_over(struct builder *b, uint32_t heir, uint32_t old)
 {
 	struct bnode *nd = &b->nodes[heir];
 	uint32_t name_off = nd->e.name_off, name_len = nd->e.name_len;
@@ -465,7 +465,7 @@ static void detach_links(struct builder *b, uint32_t id)
 			continue;
 		if (heir == NO_NODE) {
 			heir = i;
-			builder_take_over(b, heir, id);
+			fs_builder_take_over(b, heir, id);
 		} else {
 			nd->e.link = heir;
 		}
@@ -501,7 +501,7 @@ static int add_whiteout(struct builder *b, uint32_t dir, const char *wname, size
 	return 0;
 }
 
-int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae)
+int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae)
 {
 	const char *name = sym_archive_entry_pathname(ae);
 	const char *comp[MAX_DEPTH];
@@ -572,7 +572,7 @@ int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry
 	return record_xattrs(b, ae, &b->nodes[id].e);
 }
 
-void builder_free(struct builder *b)
+void fs_builder_free(struct builder *b)
 {
 	free(b->nodes);
 	free(b->buckets);
@@ -581,7 +581,8 @@ void builder_free(struct builder *b)
 	free(b->extents);
 }
 
-int builder_init(struct builder *b, const struct ix_build_options *opts, struct strata_error *err)
+int fs_builder_init(struct builder *b, const struct ix_build_options *opts,
+                    struct strata_error *err)
 {
 	uint32_t root;
 

@@ -57,19 +57,20 @@ static inline bool is_dir(const struct bnode *nd)
 	return S_ISDIR(nd->e.mode);
 }
 
-int builder_init(struct builder *b, const struct ix_build_options *opts, struct strata_error *err);
-void builder_free(struct builder *b);
-int builder_nomem(struct builder *b);
+int fs_builder_init(struct builder *b, const struct ix_build_options *opts,
+                    struct strata_error *err);
+void fs_builder_free(struct builder *b);
+int fs_builder_nomem(struct builder *b);
 /* Fails with libarchive's message for @a, prefixed by the layer's name. */
-int builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code);
+int fs_builder_archive_failed(struct builder *b, struct archive *a, enum strata_errcode code);
 /* Adds the member @ae, whose header @a has just read (and, for a sparse
  * file, whose data it reads to map the runs). */
-int builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae);
+int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae);
 /* Makes the hard link @heir the holder of @old's data and attributes
  * (@old is being replaced or is gone); the caller repoints other links. */
-void builder_take_over(struct builder *b, uint32_t heir, uint32_t old);
+void fs_builder_take_over(struct builder *b, uint32_t heir, uint32_t old);
 /* Numbers the tree and writes the index file through a temp file. */
-int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
-                  bool has_copy, const char *path);
+int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
+                     bool has_copy, const char *path);
 
 #endif

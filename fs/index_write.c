@@ -59,7 +59,7 @@ static void mark_live(struct builder *b, uint32_t *queue)
 		if (b->nodes[t].final != NO_NODE) {
 			nd->e.link = b->nodes[t].final;
 		} else {
-			builder_take_over(b, i, t);
+			fs_builder_take_over(b, i, t);
 			b->nodes[t].final = i;
 		}
 	}
@@ -117,8 +117,8 @@ static uint32_t number_entries(struct builder *b, uint32_t *order)
 	return count;
 }
 
-int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
-                  bool has_copy, const char *path)
+int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
+                     bool has_copy, const char *path)
 {
 	uint32_t *order = malloc((size_t)b->n_nodes * sizeof(*order));
 	struct ix_header h = {0};
@@ -129,7 +129,7 @@ int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t co
 	int rc = -1;
 
 	if (!order)
-		return builder_nomem(b);
+		return fs_builder_nomem(b);
 	mark_live(b, order);
 	count_links(b);
 	count = number_entries(b, order);
@@ -158,7 +158,7 @@ int builder_write(struct builder *b, const struct ix_source_id *src, uint32_t co
 
 	buf = calloc(1, size);
 	if (!buf) {
-		rc = builder_nomem(b);
+		rc = fs_builder_nomem(b);
 		goto out;
 	}
 	entries = (struct ix_entry *)(buf + h.entries_off);

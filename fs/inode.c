@@ -86,7 +86,7 @@ static void inode_release(struct inode *in)
 		close(fd);
 }
 
-int inode_table_init(struct inode_table *t)
+int fs_inode_table_init(struct inode_table *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (int i = 0; i < INODE_SHARDS; i++) {
@@ -101,7 +101,7 @@ int inode_table_init(struct inode_table *t)
 	return 0;
 }
 
-void inode_table_destroy(struct inode_table *t)
+void fs_inode_table_destroy(struct inode_table *t)
 {
 	for (int i = 0; i < INODE_SHARDS; i++) {
 		struct inode_shard *s = &t->shards[i];
@@ -129,8 +129,8 @@ void inode_table_destroy(struct inode_table *t)
 	}
 }
 
-struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
-                        const struct union_src *srcs, uint32_t n_srcs)
+struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
+                           const struct union_src *srcs, uint32_t n_srcs)
 {
 	struct inode *in = malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
 
@@ -139,7 +139,7 @@ struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
 	return in;
 }
 
-void inode_free(struct inode *in)
+void fs_inode_free(struct inode *in)
 {
 	if (!in)
 		return;
@@ -176,8 +176,8 @@ static void shard_grow(struct inode_shard *s)
 	s->n_buckets = n;
 }
 
-struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
-                              uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
+                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
 {
 	uint64_t h = mix(ino);
 	struct inode_shard *s = shard_of(t, h);
@@ -204,7 +204,7 @@ out:
 	return in;
 }
 
-struct inode *inode_table_find(struct inode_table *t, uint64_t ino)
+struct inode *fs_inode_table_find(struct inode_table *t, uint64_t ino)
 {
 	uint64_t h = mix(ino);
 	struct inode_shard *s = shard_of(t, h);
@@ -218,7 +218,7 @@ struct inode *inode_table_find(struct inode_table *t, uint64_t ino)
 	return in;
 }
 
-void inode_table_unhash(struct inode_table *t, struct inode *in)
+void fs_inode_table_unhash(struct inode_table *t, struct inode *in)
 {
 	uint64_t h = mix(in->ino);
 	struct inode_shard *s = shard_of(t, h);
@@ -236,7 +236,7 @@ void inode_table_unhash(struct inode_table *t, struct inode *in)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
+void fs_inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 {
 	uint64_t h = mix(in->ino);
 	struct inode_shard *s = shard_of(t, h);

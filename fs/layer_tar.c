@@ -38,7 +38,7 @@ static const struct ix_entry *entry(const struct strata_layer *l, uint64_t node)
 
 static uint64_t tar_lookup(const struct strata_layer *l, uint64_t dir, const char *name, size_t len)
 {
-	int64_t r = ix_lookup(&tl(l)->map, (uint32_t)dir, name, len);
+	int64_t r = fs_ix_lookup(&tl(l)->map, (uint32_t)dir, name, len);
 
 	return r < 0 ? LAYER_NONE : (uint64_t)r;
 }
@@ -215,7 +215,7 @@ static void tar_close(struct strata_layer *l)
 {
 	struct tar_layer *t = (struct tar_layer *)l;
 
-	ix_map_close(&t->map);
+	fs_ix_map_close(&t->map);
 	if (t->data_fd >= 0)
 		close(t->data_fd);
 	free(t->index_path);
@@ -259,7 +259,7 @@ static int open_copy(const char *path, uint64_t size, int *fd, struct strata_err
 
 /* Maps a valid cached index, or builds one.  Takes over nothing. */
 static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_id *src,
-                      const struct cache_paths *paths, const struct strata_layer_options *opts,
+                      const struct fs_cache_paths *paths, const struct strata_layer_options *opts,
                       struct strata_error *err)
 {
 	struct ix_build_options bopts = {
@@ -275,18 +275,18 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 		bopts.stream_sha256 = sha;
 
 	if (!opts->force_reindex &&
-	    ix_map_open_flags(paths->index, src, opts->skip_index_crc ? IX_MAP_NO_BODY_CRC : 0,
-	                      &t->map, &ignored) == 0) {
+	    fs_ix_map_open_flags(paths->index, src, opts->skip_index_crc ? IX_MAP_NO_BODY_CRC : 0,
+	                         &t->map, &ignored) == 0) {
 		if (!(t->map.hdr->flags & IXH_DATA_COPY))
 			goto reused;
 		if (open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, &ignored) == 0)
 			goto reused;
-		ix_map_close(&t->map);
+		fs_ix_map_close(&t->map);
 	}
-	if (ix_build(layer_fd, src, paths->index, &bopts, err))
+	if (fs_ix_build(layer_fd, src, paths->index, &bopts, err))
 		return -1;
 
-	if (ix_map_open(paths->index, src, &t->map, err)) {
+	if (fs_ix_map_open(paths->index, src, &t->map, err)) {
 		/* The index we just wrote does not check out: a bug, never the
 		 * layer's fault, but say which layer. */
 		char why[sizeof(err->msg)];
@@ -312,7 +312,7 @@ reused:
 int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
                           struct strata_layer **out, struct strata_error *err)
 {
-	struct cache_paths paths;
+	struct fs_cache_paths paths;
 	struct ix_source_id src;
 	struct tar_layer *t;
 	struct stat st;
@@ -327,8 +327,8 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	}
 	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 	                            (uint64_t)st.st_ino};
-	if (opts->cache_key ? cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
-	                    : cache_paths(opts->cache_dir, path, &paths, err)) {
+	if (opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
+	                    : fs_cache_paths(opts->cache_dir, path, &paths, err)) {
 		close(fd);
 		return -1;
 	}
@@ -360,7 +360,7 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
                              struct strata_error *err)
 {
-	struct cache_paths paths;
+	struct fs_cache_paths paths;
 	struct ix_source_id src;
 	struct ix_map map;
 	struct stat st;
@@ -370,12 +370,12 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
 		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
 	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 	                            (uint64_t)st.st_ino};
-	if (opts->cache_key ? cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
-	                    : cache_paths(opts->cache_dir, path, &paths, err))
+	if (opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
+	                    : fs_cache_paths(opts->cache_dir, path, &paths, err))
 		return -1;
 	if (access(paths.index, F_OK) < 0 && errno == ENOENT)
 		return 1;
-	if (ix_map_open(paths.index, &src, &map, err))
+	if (fs_ix_map_open(paths.index, &src, &map, err))
 		return -1;
 	rc = 0;
 	if (map.hdr->flags & IXH_DATA_COPY) {
@@ -388,7 +388,7 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
 		else
 			close(fd);
 	}
-	ix_map_close(&map);
+	fs_ix_map_close(&map);
 	return rc;
 }
 
@@ -399,7 +399,7 @@ void strata_layer_info(const struct strata_layer *layer, struct strata_layer_inf
 	memset(info, 0, sizeof(*info));
 	info->n_entries = layer->n_entries;
 	info->stream_size = t->map.hdr->stream_size;
-	info->compression = ix_compression_name(t->map.hdr->compression);
+	info->compression = fs_ix_compression_name(t->map.hdr->compression);
 	info->index_reused = t->index_reused;
 	info->index_path = t->index_path;
 	info->diff_id = t->diff_id;

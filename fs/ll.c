@@ -22,21 +22,21 @@
 /* Pieces (data runs and holes) mapped at a time for a sparse read. */
 #define READ_MAX_EXTENTS 64
 
-struct strata_union *union_of(fuse_req_t req)
+struct strata_union *fs_union_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-struct inode *inode_of(struct strata_union *u, fuse_ino_t ino)
+struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino)
 {
 	return ino == FUSE_ROOT_ID ? u->root : (struct inode *)(uintptr_t)ino;
 }
 
-int inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
+int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
 	if (inode_in_upper(in))
-		return upper_stat(u, in, st);
-	union_stat(u, in, st);
+		return fs_upper_stat(u, in, st);
+	fs_union_stat(u, in, st);
 	return 0;
 }
 
@@ -52,7 +52,7 @@ static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entr
 	e->ino = in == u->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
 	e->attr_timeout = timeout;
 	e->entry_timeout = timeout;
-	return inode_stat(u, in, &e->attr);
+	return fs_inode_stat(u, in, &e->attr);
 }
 
 /* An inode found again may learn of its upper object (copied up through
@@ -83,11 +83,11 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 		}
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
-	resolved_clear(r);
+	fs_resolved_clear(r);
 }
 
-int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
-              struct fuse_entry_param *e)
+int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
+                 struct fuse_entry_param *e)
 {
 	struct resolved r;
 	struct inode *in;
@@ -99,27 +99,27 @@ int do_lookup(struct strata_union *u, struct inode *dir, const char *name,
 		return EINVAL; /* the kernel resolves these itself */
 	if (strlen(name) > NAME_MAX)
 		return ENAMETOOLONG; /* FUSE passes names up to 1024 bytes */
-	rc = union_lookup_full(u, dir, name, &r);
+	rc = fs_union_lookup_full(u, dir, name, &r);
 	if (rc)
 		return rc;
-	in = inode_table_get(&u->table, resolved_ino(u, &r), dir->ino, resolved_mode(u, &r), r.srcs,
-	                     r.n);
+	in = fs_inode_table_get(&u->table, fs_resolved_ino(u, &r), dir->ino,
+	                        fs_resolved_mode(u, &r), r.srcs, r.n);
 	if (!in) {
-		resolved_clear(&r);
+		fs_resolved_clear(&r);
 		return ENOMEM;
 	}
 	adopt(u, in, dir, &r, name);
 	rc = fill_entry(u, in, e);
 	if (rc)
-		inode_table_forget(&u->table, in, 1);
+		fs_inode_table_forget(&u->table, in, 1);
 	return rc;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 	struct fuse_entry_param e;
-	int saverr = do_lookup(u, inode_of(u, parent), name, &e);
+	int saverr = fs_do_lookup(u, fs_inode_of(u, parent), name, &e);
 
 	if (saverr == ENOENT) {
 		/* A negative entry the kernel may cache: the layers won't change. */
@@ -135,30 +135,30 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 
 	if (ino != FUSE_ROOT_ID)
-		inode_table_forget(&u->table, inode_of(u, ino), nlookup);
+		fs_inode_table_forget(&u->table, fs_inode_of(u, ino), nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 
 	for (size_t i = 0; i < count; i++)
 		if (forgets[i].ino != FUSE_ROOT_ID)
-			inode_table_forget(&u->table, inode_of(u, forgets[i].ino),
-			                   forgets[i].nlookup);
+			fs_inode_table_forget(&u->table, fs_inode_of(u, forgets[i].ino),
+			                      forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 	struct stat st;
 
-	struct inode *in = inode_of(u, ino);
+	struct inode *in = fs_inode_of(u, ino);
 	int saverr = 0;
 
 	/* An open file answers through its handle: it may have no name left. */
@@ -169,12 +169,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (fstat(fd, &st) < 0) {
 			saverr = errno;
 		} else {
-			meta_read(fd, &m);
-			meta_apply(&m, &st);
+			fs_meta_read(fd, &m);
+			fs_meta_apply(&m, &st);
 			st.st_ino = in->ino;
 		}
 	} else {
-		saverr = inode_stat(u, in, &st);
+		saverr = fs_inode_stat(u, in, &st);
 	}
 	if (saverr)
 		fuse_reply_err(req, saverr);
@@ -184,8 +184,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	char target[PATH_MAX + 1];
 	const struct strata_layer *l;
 	struct upper_ref ref;
@@ -202,14 +202,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, l->ops->readlink(l, in->srcs[0].node, &len));
 		return;
 	}
-	rc = upper_ref_get(u, in, &ref);
+	rc = fs_upper_ref_get(u, in, &ref);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
 	}
 	n = readlinkat(ref.fd, "", target, sizeof(target) - 1);
 	rc = errno;
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 	if (n < 0) {
 		fuse_reply_err(req, rc);
 		return;
@@ -228,8 +228,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
  */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	struct upper_ref ref;
 	int saverr = 0, fd;
@@ -238,17 +238,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		saverr = ENOSYS;
 		goto out;
 	}
-	if (writing && (saverr = upper_copy_up(u, in)))
+	if (writing && (saverr = fs_upper_copy_up(u, in)))
 		goto out;
 	if (!inode_in_upper(in)) { /* a lower file, read only: as immutable as ever */
 		fi->fh = 0;
 		fi->keep_cache = 1;
 		goto out;
 	}
-	if ((saverr = upper_ref_get(u, in, &ref)))
+	if ((saverr = fs_upper_ref_get(u, in, &ref)))
 		goto out;
-	saverr = upper_reopen(ref.fd, fi->flags, &fd);
-	upper_ref_put(&ref);
+	saverr = fs_upper_reopen(ref.fd, fi->flags, &fd);
+	fs_upper_ref_put(&ref);
 	if (fd < 0)
 		goto out;
 	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us. */
@@ -388,8 +388,8 @@ static void read_upper(fuse_req_t req, int fd, size_t size, off_t off)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	const struct strata_layer *l;
 	struct fuse_bufvec b = FUSE_BUFVEC_INIT(0);
 	struct layer_extent ext[2];
@@ -408,12 +408,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 * what the kernel now knows, and a short reply would shrink
 		 * the file in its eyes.  Read what is there now. */
 		struct upper_ref ref;
-		int fd, rc = upper_ref_get(u, in, &ref);
+		int fd, rc = fs_upper_ref_get(u, in, &ref);
 
 		fd = -1;
 		if (!rc)
-			rc = upper_reopen(ref.fd, O_RDONLY, &fd);
-		upper_ref_put(&ref);
+			rc = fs_upper_reopen(ref.fd, O_RDONLY, &fd);
+		fs_upper_ref_put(&ref);
 		if (fd < 0) {
 			fuse_reply_err(req, rc);
 			return;
@@ -449,8 +449,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, ino);
 	struct upper_listing *listing;
 	int saverr = 0;
 
@@ -488,7 +488,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 	(void)ino;
 	if (listing) {
-		upper_listing_free(listing);
+		fs_upper_listing_free(listing);
 		free(listing);
 	}
 	fuse_reply_err(req, 0);
@@ -524,18 +524,18 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 	if (!plus) {
 		struct resolved r;
 
-		if (union_lookup_full(u, dir, name, &r))
+		if (fs_union_lookup_full(u, dir, name, &r))
 			return 0; /* gone since the listing was taken */
 		memset(&e.attr, 0, sizeof(e.attr));
-		e.attr.st_ino = resolved_ino(u, &r);
-		e.attr.st_mode = resolved_mode(u, &r);
-		resolved_clear(&r);
+		e.attr.st_ino = fs_resolved_ino(u, &r);
+		e.attr.st_mode = fs_resolved_mode(u, &r);
+		fs_resolved_clear(&r);
 		return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 	}
 	size = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (size > room)
 		return size; /* no reference taken for an entry that does not fit */
-	*err = do_lookup(u, dir, name, &e);
+	*err = fs_do_lookup(u, dir, name, &e);
 	if (*err == ENOENT)
 		*err = 0;
 	if (*err || e.ino == 0)
@@ -547,7 +547,7 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
                         char *buf, size_t room, bool plus, int *err)
 {
-	struct union_src s = union_dir_entry(u, dir, i);
+	struct union_src s = fs_union_dir_entry(u, dir, i);
 	const struct strata_layer *l = union_layer(u, &s);
 	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
 	char name[256];
@@ -565,7 +565,7 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 	if (plus)
 		return add_named(req, u, dir, i, name, buf, room, plus, err);
 	memset(&attr, 0, sizeof(attr));
-	attr.st_ino = union_ino(u, &s);
+	attr.st_ino = fs_union_ino(u, &s);
 	attr.st_mode = l->ops->mode(l, s.node);
 	return fuse_add_direntry(req, buf, room, name, &attr, next);
 }
@@ -573,8 +573,8 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
                        struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, ino);
 	struct upper_listing *listing = fi ? (struct upper_listing *)(uintptr_t)fi->fh : NULL;
 	char *buf = NULL;
 	size_t used = 0;
@@ -584,11 +584,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	/* Taken at the first readdir, and again at rewinddir, which sees the
 	 * directory as it is now. */
 	if (listing && (off == 0 || !listing->names)) {
-		upper_listing_free(listing);
-		saverr = upper_dir_list(u, dir, listing);
+		fs_upper_listing_free(listing);
+		saverr = fs_upper_dir_list(u, dir, listing);
 	}
 	if (!saverr)
-		saverr = listing ? (n = listing->n, 0) : union_dir_size(u, dir, &n);
+		saverr = listing ? (n = listing->n, 0) : fs_union_dir_size(u, dir, &n);
 	if (saverr)
 		goto out;
 	buf = reply_buffer(size);
@@ -645,13 +645,13 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 	char path[64];
 	struct statvfs sv;
 
 	(void)ino;
 	if (union_writable(u)) { /* space to write is the upper's */
-		upper_fd_path(u->upper_root, path, sizeof(path));
+		fs_upper_fd_path(u->upper_root, path, sizeof(path));
 		if (statvfs(path, &sv) < 0)
 			fuse_reply_err(req, errno);
 		else
@@ -698,25 +698,25 @@ const struct fuse_lowlevel_ops strata_ll_ops = {
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .statfs = op_statfs,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
     .releasedir = op_releasedir,
-    .setattr = op_setattr,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .symlink = op_symlink,
-    .link = op_link,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .rename = op_rename,
-    .create = op_create,
-    .write_buf = op_write_buf,
-    .release = op_release,
-    .fsync = op_fsync,
-    .setxattr = op_setxattr,
-    .removexattr = op_removexattr,
-    .fallocate = op_fallocate,
-    .lseek = op_lseek,
-    .copy_file_range = op_copy_file_range,
-    .fsyncdir = op_fsyncdir,
+    .setattr = fs_op_setattr,
+    .mknod = fs_op_mknod,
+    .mkdir = fs_op_mkdir,
+    .symlink = fs_op_symlink,
+    .link = fs_op_link,
+    .unlink = fs_op_unlink,
+    .rmdir = fs_op_rmdir,
+    .rename = fs_op_rename,
+    .create = fs_op_create,
+    .write_buf = fs_op_write_buf,
+    .release = fs_op_release,
+    .fsync = fs_op_fsync,
+    .setxattr = fs_op_setxattr,
+    .removexattr = fs_op_removexattr,
+    .fallocate = fs_op_fallocate,
+    .lseek = fs_op_lseek,
+    .copy_file_range = fs_op_copy_file_range,
+    .fsyncdir = fs_op_fsyncdir,
 };

@@ -34,14 +34,14 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 		return EINVAL; /* the OCI format reserves ".wh." */
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
-	rc = union_lookup_full(u, dir, name, &r);
+	rc = fs_union_lookup_full(u, dir, name, &r);
 	if (rc == 0) {
-		resolved_clear(&r);
+		fs_resolved_clear(&r);
 		return EEXIST;
 	}
 	if (rc != ENOENT)
 		return rc;
-	rc = upper_ensure_dir(u, dir);
+	rc = fs_upper_ensure_dir(u, dir);
 	if (rc)
 		return rc;
 	*dirfd = atomic_load(&dir->upper_fd);
@@ -85,7 +85,7 @@ static void set_owner_rootless(fuse_req_t req, int dirfd, const char *name, cons
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	(void)meta_set(fd, &uid, &gid, NULL, NULL);
+	(void)fs_meta_set(fd, &uid, &gid, NULL, NULL);
 	close(fd);
 }
 
@@ -116,25 +116,25 @@ static void finish_new(fuse_req_t req, struct strata_union *u, struct inode *dir
                        const char *name)
 {
 	struct fuse_entry_param e;
-	int saverr = upper_remove_whiteout(dirfd, name);
+	int saverr = fs_upper_remove_whiteout(dirfd, name);
 
 	if (!saverr)
-		saverr = do_lookup(u, dir, name, &e);
+		saverr = fs_do_lookup(u, dir, name, &e);
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
 		fuse_reply_entry(req, &e);
 }
 
-void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, parent);
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
 	if (!saverr)
-		saverr = upper_mknod(dirfd, name, mode, rdev);
+		saverr = fs_upper_mknod(dirfd, name, mode, rdev);
 	if (saverr) {
 		fuse_reply_err(req, saverr);
 		return;
@@ -143,10 +143,10 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
 	finish_new(req, u, dir, dirfd, name);
 }
 
-void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, parent);
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
@@ -160,10 +160,10 @@ void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 	finish_new(req, u, dir, dirfd, name);
 }
 
-void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, parent);
 	bool hidden;
 	int dirfd, fd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
@@ -178,7 +178,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	 * old contents, so it is opaque. */
 	if (hidden) {
 		fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		saverr = fd < 0 ? errno : upper_make_opaque(fd);
+		saverr = fd < 0 ? errno : fs_upper_make_opaque(fd);
 		if (fd >= 0)
 			close(fd);
 		if (saverr) {
@@ -189,11 +189,11 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	finish_new(req, u, dir, dirfd, name);
 }
 
-void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-               struct fuse_file_info *fi)
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                  struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, parent);
 	struct fuse_entry_param e;
 	bool hidden;
 	int dirfd, fd = -1, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
@@ -207,9 +207,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		goto out;
 	}
 	set_owner(req, dirfd, name);
-	saverr = upper_remove_whiteout(dirfd, name);
+	saverr = fs_upper_remove_whiteout(dirfd, name);
 	if (!saverr)
-		saverr = do_lookup(u, dir, name, &e);
+		saverr = fs_do_lookup(u, dir, name, &e);
 out:
 	if (saverr) {
 		if (fd >= 0)
@@ -221,10 +221,10 @@ out:
 	fuse_reply_create(req, &e, fi);
 }
 
-void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino), *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino), *dir = fs_inode_of(u, parent);
 	char path[64];
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
@@ -232,15 +232,15 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name
 	struct upper_ref ref = {-1, false};
 
 	if (!saverr)
-		saverr = upper_copy_up(u, in);
+		saverr = fs_upper_copy_up(u, in);
 	if (!saverr)
-		saverr = upper_ref_get(u, in, &ref);
+		saverr = fs_upper_ref_get(u, in, &ref);
 	if (!saverr) {
-		upper_fd_path(ref.fd, path, sizeof(path));
+		fs_upper_fd_path(ref.fd, path, sizeof(path));
 		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
 			saverr = errno;
 	}
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
@@ -259,7 +259,7 @@ static void forget_if_gone(struct strata_union *u, struct resolved *r)
 
 	/* The kernel may still hold it (an open file, another hard link):
 	 * it cannot be found by this name any more, so it keeps an fd. */
-	in = r->upper_fd >= 0 ? inode_table_find(&u->table, resolved_ino(u, r)) : NULL;
+	in = r->upper_fd >= 0 ? fs_inode_table_find(&u->table, fs_resolved_ino(u, r)) : NULL;
 	if (in && !S_ISDIR(in->mode)) {
 		int expected = UPPER_BY_NAME, fd = dup(r->upper_fd);
 
@@ -270,15 +270,15 @@ static void forget_if_gone(struct strata_union *u, struct resolved *r)
 	if (r->upper_fd < 0 || fstatat(r->upper_fd, "", &st, AT_EMPTY_PATH) < 0 ||
 	    (st.st_nlink > 0 && !S_ISDIR(st.st_mode)))
 		return;
-	in = inode_table_find(&u->table, resolved_ino(u, r));
+	in = fs_inode_table_find(&u->table, fs_resolved_ino(u, r));
 	if (in && inode_in_upper(in))
-		inode_table_unhash(&u->table, in);
+		fs_inode_table_unhash(&u->table, in);
 }
 
 /* Is the directory @r names empty as the union shows it? */
 static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *empty)
 {
-	struct inode *tmp = inode_new(0, 0, S_IFDIR, r->srcs, r->n);
+	struct inode *tmp = fs_inode_new(0, 0, S_IFDIR, r->srcs, r->n);
 	struct upper_listing l = {0};
 	uint64_t n = 0;
 	int rc;
@@ -287,20 +287,20 @@ static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *emp
 		return ENOMEM;
 	if (r->upper_fd >= 0) {
 		atomic_store(&tmp->upper_fd, dup(r->upper_fd));
-		rc = upper_dir_list(u, tmp, &l);
+		rc = fs_upper_dir_list(u, tmp, &l);
 		n = l.n;
-		upper_listing_free(&l);
+		fs_upper_listing_free(&l);
 	} else {
-		rc = union_dir_size(u, tmp, &n);
+		rc = fs_union_dir_size(u, tmp, &n);
 		for (uint64_t i = 0, all = n; !rc && i < all; i++) {
-			struct union_src s = union_dir_entry(u, tmp, i);
+			struct union_src s = fs_union_dir_entry(u, tmp, i);
 
 			if (union_layer(u, &s)->ops->flags(union_layer(u, &s), s.node) &
 			    LAYER_WHITEOUT)
 				n--;
 		}
 	}
-	inode_free(tmp);
+	fs_inode_free(tmp);
 	*empty = n == 0;
 	return rc;
 }
@@ -324,16 +324,16 @@ static int clear_hidden(int dirfd)
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool want_dir)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, parent);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, parent);
 	struct resolved r;
 	bool empty = true;
 	int dirfd, saverr;
 
-	saverr = union_lookup_full(u, dir, name, &r);
+	saverr = fs_union_lookup_full(u, dir, name, &r);
 	if (saverr)
 		goto out;
-	if (S_ISDIR(resolved_mode(u, &r)) != want_dir) {
+	if (S_ISDIR(fs_resolved_mode(u, &r)) != want_dir) {
 		saverr = want_dir ? ENOTDIR : EISDIR;
 		goto out_clear;
 	}
@@ -341,11 +341,11 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		saverr = saverr ? saverr : ENOTEMPTY;
 		goto out_clear;
 	}
-	if (r.lower_exists && !upper_can_whiteout(name)) {
+	if (r.lower_exists && !fs_upper_can_whiteout(name)) {
 		saverr = ENAMETOOLONG; /* decided before anything changes */
 		goto out_clear;
 	}
-	saverr = upper_ensure_dir(u, dir);
+	saverr = fs_upper_ensure_dir(u, dir);
 	if (saverr)
 		goto out_clear;
 	dirfd = atomic_load(&dir->upper_fd);
@@ -359,19 +359,19 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	}
 	/* A lower object of that name stays hidden. */
 	if (!saverr && r.lower_exists)
-		saverr = upper_add_whiteout(dirfd, name);
+		saverr = fs_upper_add_whiteout(dirfd, name);
 out_clear:
-	resolved_clear(&r);
+	fs_resolved_clear(&r);
 out:
 	fuse_reply_err(req, saverr);
 }
 
-void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	remove_name(req, parent, name, false);
 }
 
-void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	remove_name(req, parent, name, true);
 }
@@ -394,7 +394,7 @@ static void set_name(struct strata_union *u, struct inode *in, struct inode *dir
 /* The inode the kernel holds for @r (it looks names up before renaming). */
 static struct inode *held_inode(struct strata_union *u, struct resolved *r)
 {
-	return inode_table_find(&u->table, resolved_ino(u, r));
+	return fs_inode_table_find(&u->table, fs_resolved_ino(u, r));
 }
 
 struct rename_args {
@@ -407,20 +407,20 @@ struct rename_args {
 
 static int rename_check(struct strata_union *u, struct rename_args *a)
 {
-	bool src_dir = S_ISDIR(resolved_mode(u, &a->src)), empty;
+	bool src_dir = S_ISDIR(fs_resolved_mode(u, &a->src)), empty;
 	int rc;
 
 	if (a->dst_exists && (a->flags & RENAME_NOREPLACE))
 		return EEXIST;
 	if (!a->dst_exists && (a->flags & RENAME_EXCHANGE))
 		return ENOENT;
-	if (a->src.lower_exists && !(a->flags & RENAME_EXCHANGE) && !upper_can_whiteout(a->name))
+	if (a->src.lower_exists && !(a->flags & RENAME_EXCHANGE) && !fs_upper_can_whiteout(a->name))
 		return ENAMETOOLONG; /* the old name could not be whited out */
 	if (!a->dst_exists || (a->flags & RENAME_EXCHANGE))
 		return 0;
-	if (src_dir && !S_ISDIR(resolved_mode(u, &a->dst)))
+	if (src_dir && !S_ISDIR(fs_resolved_mode(u, &a->dst)))
 		return ENOTDIR;
-	if (!src_dir && S_ISDIR(resolved_mode(u, &a->dst)))
+	if (!src_dir && S_ISDIR(fs_resolved_mode(u, &a->dst)))
 		return EISDIR;
 	if (src_dir) {
 		rc = union_dir_empty(u, &a->dst, &empty);
@@ -444,12 +444,12 @@ static int keep_lower_content(struct strata_union *u, struct inode *in)
 
 	if (!S_ISDIR(in->mode) || in->n_srcs == 0)
 		return 0;
-	upper_fd_path(atomic_load(&in->upper_fd), fdpath, sizeof(fdpath));
+	fs_upper_fd_path(atomic_load(&in->upper_fd), fdpath, sizeof(fdpath));
 	if (getxattr(fdpath, UPPER_REDIRECT_XATTR, cur, sizeof(cur)) > 0 || errno == ERANGE)
 		return 0;
-	if (lower_path(u, in, path, sizeof(path)))
+	if (fs_lower_path(u, in, path, sizeof(path)))
 		return ENAMETOOLONG;
-	return upper_set_redirect(atomic_load(&in->upper_fd), path);
+	return fs_upper_set_redirect(atomic_load(&in->upper_fd), path);
 }
 
 /* A directory that lands on a name a lower directory has (or had) must not
@@ -464,7 +464,7 @@ static int seal_dir(int dirfd, const char *name, bool lower_there)
 	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	rc = upper_make_opaque(fd);
+	rc = fs_upper_make_opaque(fd);
 	close(fd);
 	return rc;
 }
@@ -472,22 +472,22 @@ static int seal_dir(int dirfd, const char *name, bool lower_there)
 static int do_rename(struct strata_union *u, struct rename_args *a)
 {
 	struct inode *src_in = held_inode(u, &a->src), *dst_in = NULL;
-	bool src_dir = S_ISDIR(resolved_mode(u, &a->src));
+	bool src_dir = S_ISDIR(fs_resolved_mode(u, &a->src));
 	int rc, sfd, dfd;
 
 	if (!src_in)
 		return ESTALE;
 	rc = rename_check(u, a);
 	if (!rc)
-		rc = upper_copy_up(u, src_in);
+		rc = fs_upper_copy_up(u, src_in);
 	if (!rc && (a->flags & RENAME_EXCHANGE)) {
 		dst_in = held_inode(u, &a->dst);
-		rc = dst_in ? upper_copy_up(u, dst_in) : ESTALE;
+		rc = dst_in ? fs_upper_copy_up(u, dst_in) : ESTALE;
 	}
 	if (!rc)
-		rc = upper_ensure_dir(u, a->newdir);
+		rc = fs_upper_ensure_dir(u, a->newdir);
 	if (!rc)
-		rc = upper_ensure_dir(u, a->dir);
+		rc = fs_upper_ensure_dir(u, a->dir);
 	if (!rc)
 		rc = keep_lower_content(u, src_in);
 	if (!rc && dst_in)
@@ -503,15 +503,15 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 	if (!(a->flags & RENAME_EXCHANGE)) {
 		/* The old name's lower object stays hidden; the new name's
 		 * whiteout goes. */
-		if (a->src.lower_exists && (rc = upper_add_whiteout(sfd, a->name)))
+		if (a->src.lower_exists && (rc = fs_upper_add_whiteout(sfd, a->name)))
 			return rc;
-		if ((rc = upper_remove_whiteout(dfd, a->newname)))
+		if ((rc = fs_upper_remove_whiteout(dfd, a->newname)))
 			return rc;
 		if (src_dir &&
 		    (rc = seal_dir(dfd, a->newname, a->dst.whiteout || a->dst.lower_exists)))
 			return rc;
 	} else {
-		if (S_ISDIR(resolved_mode(u, &a->dst)) &&
+		if (S_ISDIR(fs_resolved_mode(u, &a->dst)) &&
 		    (rc = seal_dir(sfd, a->name, a->src.lower_exists)))
 			return rc;
 		if (src_dir && (rc = seal_dir(dfd, a->newname, a->dst.lower_exists)))
@@ -523,13 +523,13 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 	return 0;
 }
 
-void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-               const char *newname, unsigned int flags)
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                  const char *newname, unsigned int flags)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 	struct rename_args a = {
-	    .dir = inode_of(u, parent),
-	    .newdir = inode_of(u, newparent),
+	    .dir = fs_inode_of(u, parent),
+	    .newdir = fs_inode_of(u, newparent),
 	    .name = name,
 	    .newname = newname,
 	    .flags = flags,
@@ -541,17 +541,17 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		saverr = EINVAL;
 		goto out;
 	}
-	saverr = union_lookup_full(u, a.dir, name, &a.src);
+	saverr = fs_union_lookup_full(u, a.dir, name, &a.src);
 	if (saverr)
 		goto out;
-	rc = union_lookup_full(u, a.newdir, newname, &a.dst);
+	rc = fs_union_lookup_full(u, a.newdir, newname, &a.dst);
 	if (rc && rc != ENOENT)
 		saverr = rc;
 	a.dst_exists = rc == 0;
 	if (!saverr)
 		saverr = do_rename(u, &a);
-	resolved_clear(&a.src);
-	resolved_clear(&a.dst);
+	fs_resolved_clear(&a.src);
+	fs_resolved_clear(&a.dst);
 out:
 	fuse_reply_err(req, saverr);
 }
@@ -567,12 +567,12 @@ static int set_mode(int fd, const char *path, mode_t type, mode_t mode)
 
 	if (S_ISLNK(type))
 		return 0;
-	meta_read(fd, &m);
+	fs_meta_read(fd, &m);
 	if (!(m.valid && (S_ISCHR(m.mode) || S_ISBLK(m.mode))) && chmod(path, mode & 07777) < 0)
 		return errno;
 	if (m.valid ||
 	    (fstatat(fd, "", &now, AT_EMPTY_PATH) == 0 && (now.st_mode & 07777) != (mode & 07777)))
-		return meta_set(fd, NULL, NULL, &mode, NULL);
+		return fs_meta_set(fd, NULL, NULL, &mode, NULL);
 	return 0;
 }
 
@@ -585,13 +585,13 @@ static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
 	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != EPERM && errno != EINVAL) /* EINVAL: an id the user namespace lacks */
 			return errno;
-		return S_ISLNK(type) ? 0 : meta_set(fd, &uid, &gid, NULL, NULL);
+		return S_ISLNK(type) ? 0 : fs_meta_set(fd, &uid, &gid, NULL, NULL);
 	}
 	if (S_ISLNK(type))
 		return 0;
-	meta_read(fd, &m);
+	fs_meta_read(fd, &m);
 	/* Really done: an owner recorded before would now mislead. */
-	return m.valid ? meta_set(fd, &uid, &gid, NULL, NULL) : 0;
+	return m.valid ? fs_meta_set(fd, &uid, &gid, NULL, NULL) : 0;
 }
 
 static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
@@ -600,7 +600,7 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
 	char path[64];
 	int rc;
 
-	upper_fd_path(fd, path, sizeof(path));
+	fs_upper_fd_path(fd, path, sizeof(path));
 	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = set_mode(fd, path, in->mode, attr->st_mode)))
 		return rc;
 	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
@@ -632,30 +632,30 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
 	return 0;
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                struct fuse_file_info *fi)
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                   struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	struct upper_ref ref = {-1, false};
 	struct stat st;
-	int saverr = upper_copy_up(u, in);
+	int saverr = fs_upper_copy_up(u, in);
 
 	if (!saverr)
-		saverr = upper_ref_get(u, in, &ref);
+		saverr = fs_upper_ref_get(u, in, &ref);
 	if (!saverr)
 		saverr = apply_attrs(in, ref.fd, attr, to_set, fi);
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 	if (!saverr)
-		saverr = inode_stat(u, in, &st);
+		saverr = fs_inode_stat(u, in, &st);
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
 		fuse_reply_attr(req, &st, UPPER_TIMEOUT);
 }
 
-void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
-                  struct fuse_file_info *fi)
+void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                     struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
 	ssize_t n;
@@ -675,7 +675,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 		fuse_reply_write(req, (size_t)n);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	if (fi->fh)
@@ -683,7 +683,7 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	int rc = 0;
 
@@ -693,8 +693,8 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 	fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
-                  struct fuse_file_info *fi)
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                     struct fuse_file_info *fi)
 {
 	(void)ino;
 	if (!fi->fh) {
@@ -704,16 +704,16 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 	fuse_reply_err(req, fallocate((int)(fi->fh - 1), mode, offset, length) < 0 ? errno : 0);
 }
 
-void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	off_t r;
 
 	if (!fi->fh) {
 		/* A lower file, shown as all data (ENOSYS would turn lseek off
 		 * for upper files too: the kernel remembers it per mount). */
-		struct strata_union *u = union_of(req);
+		struct strata_union *u = fs_union_of(req);
 		struct stat st;
-		int rc = inode_stat(u, inode_of(u, ino), &st);
+		int rc = fs_inode_stat(u, fs_inode_of(u, ino), &st);
 
 		if (rc || off < 0 || off >= st.st_size)
 			fuse_reply_err(req, rc ? rc : ENXIO);
@@ -728,9 +728,9 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse
 		fuse_reply_lseek(req, r);
 }
 
-void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-                        struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
-                        struct fuse_file_info *fi_out, size_t len, int flags)
+void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                           struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+                           struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	ssize_t n;
 
@@ -749,10 +749,10 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, (size_t)n);
 }
 
-void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *dir = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *dir = fs_inode_of(u, ino);
 	int ufd = atomic_load(&dir->upper_fd), fd, rc = 0;
 
 	(void)fi;
@@ -760,7 +760,7 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 		fuse_reply_err(req, 0);
 		return;
 	}
-	rc = upper_reopen(ufd, O_RDONLY | O_DIRECTORY, &fd);
+	rc = fs_upper_reopen(ufd, O_RDONLY | O_DIRECTORY, &fd);
 	if (!rc && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		rc = errno;
 	if (fd >= 0)

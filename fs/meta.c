@@ -16,7 +16,7 @@
 
 #include "upper.h"
 
-int meta_read(int opath_fd, struct upper_meta *m)
+int fs_meta_read(int opath_fd, struct upper_meta *m)
 {
 	char path[64], buf[96];
 	unsigned long long uid, gid, rdev;
@@ -24,7 +24,7 @@ int meta_read(int opath_fd, struct upper_meta *m)
 	ssize_t n;
 
 	m->valid = false;
-	upper_fd_path(opath_fd, path, sizeof(path));
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	n = getxattr(path, UPPER_META_XATTR, buf, sizeof(buf) - 1);
 	if (n <= 0)
 		return 0;
@@ -39,12 +39,12 @@ int meta_read(int opath_fd, struct upper_meta *m)
 	return 0;
 }
 
-int meta_write(int opath_fd, const struct upper_meta *m)
+int fs_meta_write(int opath_fd, const struct upper_meta *m)
 {
 	char path[64], buf[96];
 	int len;
 
-	upper_fd_path(opath_fd, path, sizeof(path));
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	len = snprintf(buf, sizeof(buf), "%llu:%llu:%o:%llu", (unsigned long long)m->uid,
 	               (unsigned long long)m->gid, (unsigned int)m->mode,
 	               (unsigned long long)m->rdev);
@@ -53,7 +53,7 @@ int meta_write(int opath_fd, const struct upper_meta *m)
 	return 0;
 }
 
-void meta_apply(const struct upper_meta *m, struct stat *st)
+void fs_meta_apply(const struct upper_meta *m, struct stat *st)
 {
 	if (!m->valid)
 		return;
@@ -68,7 +68,7 @@ static int meta_current(int opath_fd, struct upper_meta *m)
 {
 	struct stat st;
 
-	meta_read(opath_fd, m);
+	fs_meta_read(opath_fd, m);
 	if (m->valid)
 		return 0;
 	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
@@ -77,8 +77,8 @@ static int meta_current(int opath_fd, struct upper_meta *m)
 	return 0;
 }
 
-int meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
-             const dev_t *rdev)
+int fs_meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
+                const dev_t *rdev)
 {
 	struct upper_meta m;
 	int rc = meta_current(opath_fd, &m);
@@ -93,5 +93,5 @@ int meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mod
 		m.mode = (m.mode & S_IFMT) | (*mode & 07777);
 	if (rdev)
 		m.rdev = *rdev;
-	return meta_write(opath_fd, &m);
+	return fs_meta_write(opath_fd, &m);
 }

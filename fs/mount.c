@@ -205,7 +205,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
 		goto out_unmount;
 	}
-	daemon_record_write(o->mountpoint, record, sizeof(record));
+	fs_daemon_record_write(o->mountpoint, record, sizeof(record));
 	if (o->on_ready)
 		o->on_ready(o->on_ready_ctx);
 	/* The kernel already applied the caller's umask to every mode it
@@ -220,7 +220,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		            o->mountpoint);
 out_unmount:
 	fuse_session_unmount(se);
-	daemon_record_remove(record);
+	fs_daemon_record_remove(record);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out:

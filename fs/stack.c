@@ -13,7 +13,7 @@
 
 #include "stack.h"
 
-uint32_t stack_root(const struct stack *s, uint32_t below, struct union_src *out)
+uint32_t fs_stack_root(const struct stack *s, uint32_t below, struct union_src *out)
 {
 	uint32_t n = 0;
 
@@ -32,15 +32,15 @@ static uint32_t add_redirect(const struct stack *s, const char *target, struct u
                              uint32_t n)
 {
 	struct union_src lower[STACK_MAX];
-	uint32_t k = stack_lower_dirs(s, out[n - 1].layer, target, lower);
+	uint32_t k = fs_stack_lower_dirs(s, out[n - 1].layer, target, lower);
 
 	for (uint32_t i = 0; i < k && n < STACK_MAX; i++)
 		out[n++] = lower[i];
 	return n;
 }
 
-uint32_t stack_child(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
-                     const char *name, size_t len, struct union_src *out)
+uint32_t fs_stack_child(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
+                        const char *name, size_t len, struct union_src *out)
 {
 	uint32_t n = 0;
 
@@ -69,11 +69,11 @@ uint32_t stack_child(const struct stack *s, const struct union_src *dir, uint32_
 	return n;
 }
 
-int stack_walk_path(const struct stack *s, uint32_t below, const char *path, struct union_src *out,
-                    uint32_t *n_out)
+int fs_stack_walk_path(const struct stack *s, uint32_t below, const char *path,
+                       struct union_src *out, uint32_t *n_out)
 {
 	struct union_src cur[STACK_MAX];
-	uint32_t n = stack_root(s, below, cur);
+	uint32_t n = fs_stack_root(s, below, cur);
 
 	while (*path) {
 		size_t len = strcspn(path, "/");
@@ -88,7 +88,7 @@ int stack_walk_path(const struct stack *s, uint32_t below, const char *path, str
 			return ENOTDIR;
 		if (len == 2 && path[0] == '.' && path[1] == '.')
 			return ENOENT;
-		n = stack_child(s, cur, n, path, len, out);
+		n = fs_stack_child(s, cur, n, path, len, out);
 		if (n == 0)
 			return ENOENT;
 		memcpy(cur, out, n * sizeof(*out));
@@ -101,12 +101,12 @@ int stack_walk_path(const struct stack *s, uint32_t below, const char *path, str
 	return 0;
 }
 
-uint32_t stack_lower_dirs(const struct stack *s, uint32_t below, const char *path,
-                          struct union_src *out)
+uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *path,
+                             struct union_src *out)
 {
 	uint32_t n = 0, k = 0;
 
-	if (stack_walk_path(s, below, path, out, &n))
+	if (fs_stack_walk_path(s, below, path, out, &n))
 		return 0;
 	/* Only directories merge: a file now at the old path shows nothing. */
 	while (k < n && S_ISDIR(stack_src_mode(s, &out[k])))
@@ -114,7 +114,7 @@ uint32_t stack_lower_dirs(const struct stack *s, uint32_t below, const char *pat
 	return k;
 }
 
-uint32_t stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n)
+uint32_t fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (!(stack_src_flags(s, &srcs[i]) & LAYER_IMPLICIT))
@@ -131,8 +131,8 @@ static int cmp_names(const char *a, size_t alen, const char *b, size_t blen)
 	return c ? c : (alen > blen) - (alen < blen);
 }
 
-uint64_t stack_merge_init(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
-                          struct stack_cursor *c)
+uint64_t fs_stack_merge_init(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
+                             struct stack_cursor *c)
 {
 	uint64_t total = 0;
 
@@ -155,8 +155,8 @@ static const char *cursor_name(const struct stack *s, const struct stack_cursor 
 /* Takes the smallest name among the cursors (the top-most layer's on a tie,
  * which the top-most-wins rule needs: a whiteout or a non-directory hides
  * what is below it), and advances every cursor past it. */
-bool stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
-                      struct union_src *out)
+bool fs_stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
+                         struct union_src *out)
 {
 	const char *best = NULL;
 	size_t best_len = 0, len;

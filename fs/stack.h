@@ -54,29 +54,29 @@ static inline uint32_t stack_src_flags(const struct stack *s, const struct union
 
 /* The merged root of layers [0, @below): fills @out (top first) and
  * returns how many. */
-uint32_t stack_root(const struct stack *s, uint32_t below, struct union_src *out);
+uint32_t fs_stack_root(const struct stack *s, uint32_t below, struct union_src *out);
 
 /* @name in the merged directory @dir (@n_dir sources, top first): fills
  * @out (room for STACK_MAX) and returns how many sources, 0 when the name
  * is absent or whited out. */
-uint32_t stack_child(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
-                     const char *name, size_t len, struct union_src *out);
+uint32_t fs_stack_child(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
+                        const char *name, size_t len, struct union_src *out);
 
 /* The merged entry at @path in layers [0, @below), component by component
  * without following symlinks ("." and empty components skipped, ".."
  * refused: a redirect or a caller's normalized path never holds one).
  * 0, ENOENT or ENOTDIR. */
-int stack_walk_path(const struct stack *s, uint32_t below, const char *path, struct union_src *out,
-                    uint32_t *n_out);
+int fs_stack_walk_path(const struct stack *s, uint32_t below, const char *path,
+                       struct union_src *out, uint32_t *n_out);
 
 /* The lower directories whose content a directory renamed from @path shows:
  * the directory sources at @path in layers [0, @below), 0 when gone. */
-uint32_t stack_lower_dirs(const struct stack *s, uint32_t below, const char *path,
-                          struct union_src *out);
+uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *path,
+                             struct union_src *out);
 
 /* Which of a merged name's sources gives its attributes: a directory a
  * layer only implies keeps those of the first layer below describing it. */
-uint32_t stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n);
+uint32_t fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n);
 
 /* ---- listing a merged directory (a k-way merge of sorted children) ---- */
 
@@ -87,12 +87,12 @@ struct stack_cursor {
 
 /* Sets up one cursor per source of @dir in @c; returns the number of
  * children they hold together (an upper bound of the listing's size). */
-uint64_t stack_merge_init(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
-                          struct stack_cursor *c);
+uint64_t fs_stack_merge_init(const struct stack *s, const struct union_src *dir, uint32_t n_dir,
+                             struct stack_cursor *c);
 /* The next name in order, from the top-most layer that has it (which may
  * be a whiteout or a hidden entry: the caller skips it).  False at the end. */
-bool stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
-                      struct union_src *out);
+bool fs_stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
+                         struct union_src *out);
 
 /* ---- whole paths, as the kernel resolves them (stack_path.c) ---- */
 
@@ -103,7 +103,7 @@ bool stack_merge_next(const struct stack *s, struct stack_cursor *c, uint32_t n,
  * as path_resolution(7) says, ".." taken from the directory reached.
  * Fills @out (room for STACK_MAX) and *@n_out.  0, ENOENT, ENOTDIR,
  * ELOOP, ENAMETOOLONG or ENOMEM. */
-int stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
-                  uint32_t *n_out);
+int fs_stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
+                     uint32_t *n_out);
 
 #endif

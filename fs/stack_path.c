@@ -32,7 +32,7 @@ struct walk {
 
 static void go_root(struct walk *w)
 {
-	w->n_cur = stack_root(w->s, w->s->n, w->cur);
+	w->n_cur = fs_stack_root(w->s, w->s->n, w->cur);
 	w->canon_len = 0;
 	w->canon[0] = '\0';
 }
@@ -49,7 +49,7 @@ static int go_up(struct walk *w)
 	w->canon[w->canon_len] = '\0';
 	/* Every component of canon is a directory, so this walk cannot fail
 	 * unless the layers changed under us, which they do not. */
-	return stack_walk_path(w->s, w->s->n, w->canon, w->cur, &w->n_cur);
+	return fs_stack_walk_path(w->s, w->s->n, w->canon, w->cur, &w->n_cur);
 }
 
 static int go_down(struct walk *w, const char *name, size_t len, uint32_t n)
@@ -122,7 +122,7 @@ static int step(struct walk *w, const char **pos, unsigned flags, bool *done)
 		*done = last;
 		return go_up(w);
 	}
-	n = stack_child(w->s, w->cur, w->n_cur, name, len, w->next);
+	n = fs_stack_child(w->s, w->cur, w->n_cur, name, len, w->next);
 	if (n == 0)
 		return ENOENT;
 	mode = stack_src_mode(w->s, &w->next[0]);
@@ -145,8 +145,8 @@ static int step(struct walk *w, const char **pos, unsigned flags, bool *done)
 	return go_down(w, name, len, n);
 }
 
-int stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
-                  uint32_t *n_out)
+int fs_stack_resolve(const struct stack *s, const char *path, unsigned flags, struct union_src *out,
+                     uint32_t *n_out)
 {
 	struct walk *w;
 	const char *pos;

@@ -134,7 +134,7 @@ int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx
 static void fill_stack_entry(const struct stack *s, const struct union_src *srcs, uint32_t n,
                              const char *path, struct strata_entry *e)
 {
-	uint32_t a = stack_attr_src(s, srcs, n);
+	uint32_t a = fs_stack_attr_src(s, srcs, n);
 
 	fill_entry(stack_layer(s, &srcs[0]), srcs[0].node, path, e);
 	e->layer = srcs[0].layer;
@@ -163,7 +163,7 @@ int strata_stack_lookup(struct strata_layer *const *layers, size_t n, const char
 	struct stack s = make_stack(layers, n);
 	struct union_src srcs[STACK_MAX];
 	uint32_t k;
-	int rc = stack_walk_path(&s, s.n, path, srcs, &k);
+	int rc = fs_stack_walk_path(&s, s.n, path, srcs, &k);
 
 	if (rc)
 		return path_failed(err, path, rc);
@@ -181,7 +181,7 @@ int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const cha
 
 	if (!srcs)
 		return nomem(err);
-	rc = stack_resolve(&s, path, flags & STRATA_RESOLVE_FOLLOW ? STACK_FOLLOW : 0, srcs, &k);
+	rc = fs_stack_resolve(&s, path, flags & STRATA_RESOLVE_FOLLOW ? STACK_FOLLOW : 0, srcs, &k);
 	if (rc == 0)
 		fill_stack_entry(&s, srcs, k, path, out);
 	free(srcs);
@@ -209,13 +209,13 @@ static int walk_children(const struct stack *s, const struct union_src *srcs, ui
 
 	if (!lv)
 		return nomem(w->err);
-	stack_merge_init(s, srcs, n_srcs, lv->c);
-	while (rc == 0 && stack_merge_next(s, lv->c, n_srcs, &e)) {
+	fs_stack_merge_init(s, srcs, n_srcs, lv->c);
+	while (rc == 0 && fs_stack_merge_next(s, lv->c, n_srcs, &e)) {
 		size_t len;
 		const char *name = stack_layer(s, &e)->ops->name(stack_layer(s, &e), e.node, &len);
 		/* Resolved afresh: the top-most entry may be a whiteout, or a
 		 * hidden one that a lower layer's entry shows through. */
-		uint32_t k = stack_child(s, srcs, n_srcs, name, len, lv->child);
+		uint32_t k = fs_stack_child(s, srcs, n_srcs, name, len, lv->child);
 		char *sub;
 
 		if (k == 0)
@@ -265,7 +265,7 @@ int strata_stack_walk(struct strata_layer *const *layers, size_t n, const char *
 		return walk_result(&w, nomem(err), stopped);
 	while (*norm && norm[strlen(norm) - 1] == '/')
 		norm[strlen(norm) - 1] = '\0';
-	rc = stack_walk_path(&s, s.n, norm, srcs, &k);
+	rc = fs_stack_walk_path(&s, s.n, norm, srcs, &k);
 	if (rc) {
 		rc = path_failed(err, given, rc);
 	} else {

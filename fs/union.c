@@ -13,12 +13,12 @@
 #include "upper.h"
 
 /* The rules themselves are stack.c's; here they meet the inodes. */
-int union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
-                  size_t len, struct union_src *srcs, uint32_t *n)
+int fs_union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
+                     size_t len, struct union_src *srcs, uint32_t *n)
 {
 	struct stack s = union_stack(u);
 
-	*n = stack_child(&s, dir->srcs, dir->n_srcs, name, len, srcs);
+	*n = fs_stack_child(&s, dir->srcs, dir->n_srcs, name, len, srcs);
 	return *n ? 0 : ENOENT;
 }
 
@@ -27,7 +27,7 @@ int union_resolve(const struct strata_union *u, const struct inode *dir, const c
  * node.  The index is deterministic, so the same layers give the same
  * numbers on every mount; hard links share their canonical node.
  */
-uint64_t union_ino(const struct strata_union *u, const struct union_src *top)
+uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top)
 {
 	const struct strata_layer *l = union_layer(u, top);
 	uint64_t node = l->ops->canonical(l, top->node);
@@ -41,10 +41,10 @@ uint64_t union_ino(const struct strata_union *u, const struct union_src *top)
 	return ((uint64_t)(top->layer - u->n_base + 1) << 40) | node;
 }
 
-void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
+void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
 {
 	struct stack stk = union_stack(u);
-	const struct union_src *s = &in->srcs[stack_attr_src(&stk, in->srcs, in->n_srcs)];
+	const struct union_src *s = &in->srcs[fs_stack_attr_src(&stk, in->srcs, in->n_srcs)];
 	const struct strata_layer *l = union_layer(u, s);
 
 	l->ops->stat(l, s->node, st);
@@ -61,20 +61,20 @@ static struct dirlist *merge_dir(const struct strata_union *u, const struct inod
 {
 	struct stack_cursor c[STACK_MAX];
 	struct stack stk = union_stack(u);
-	uint64_t total = stack_merge_init(&stk, dir->srcs, dir->n_srcs, c), n = 0;
+	uint64_t total = fs_stack_merge_init(&stk, dir->srcs, dir->n_srcs, c), n = 0;
 	struct dirlist *dl = malloc(sizeof(*dl) + total * sizeof(dl->ent[0]));
 	struct union_src s;
 
 	if (!dl)
 		return NULL;
-	while (stack_merge_next(&stk, c, dir->n_srcs, &s))
+	while (fs_stack_merge_next(&stk, c, dir->n_srcs, &s))
 		if (!(stack_src_flags(&stk, &s) & LAYER_WHITEOUT))
 			dl->ent[n++] = s;
 	dl->n = n;
 	return dl;
 }
 
-int union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n)
+int fs_union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n)
 {
 	struct dirlist *dl, *expected = NULL;
 
@@ -99,7 +99,8 @@ int union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n)
 	return 0;
 }
 
-struct union_src union_dir_entry(const struct strata_union *u, const struct inode *dir, uint64_t i)
+struct union_src fs_union_dir_entry(const struct strata_union *u, const struct inode *dir,
+                                    uint64_t i)
 {
 	if (dir->n_srcs == 1) {
 		const struct strata_layer *l = union_layer(u, &dir->srcs[0]);
@@ -112,14 +113,14 @@ struct union_src union_dir_entry(const struct strata_union *u, const struct inod
 
 /* ---- names and parents ---- */
 
-struct inode *inode_parent(struct strata_union *u, struct inode *in)
+struct inode *fs_inode_parent(struct strata_union *u, struct inode *in)
 {
 	if (in->parent_ino == 1)
 		return u->root;
-	return inode_table_find(&u->table, in->parent_ino);
+	return fs_inode_table_find(&u->table, in->parent_ino);
 }
 
-char *inode_name(struct strata_union *u, struct inode *in)
+char *fs_inode_name(struct strata_union *u, struct inode *in)
 {
 	char *out = NULL;
 
@@ -140,7 +141,7 @@ char *inode_name(struct strata_union *u, struct inode *in)
 }
 
 /* The path of a lower node in its layer ("/a/b"), built from the leaf up. */
-int union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
+int fs_union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
 {
 	const struct strata_layer *l = union_layer(u, s);
 	uint64_t node = s->node;
@@ -165,11 +166,11 @@ int union_src_path(struct strata_union *u, const struct union_src *s, char *buf,
 	return 0;
 }
 
-int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
+int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
 {
 	if (in->n_srcs == 0)
 		return ENOENT;
-	return union_src_path(u, &in->srcs[0], buf, size);
+	return fs_union_src_path(u, &in->srcs[0], buf, size);
 }
 
 /* ---- construction ---- */
@@ -178,9 +179,9 @@ static int make_root(struct strata_union *u, struct strata_error *err)
 {
 	struct union_src srcs[UNION_MAX_LAYERS];
 	struct stack stk = union_stack(u);
-	uint32_t n = stack_root(&stk, stk.n, srcs);
+	uint32_t n = fs_stack_root(&stk, stk.n, srcs);
 
-	u->root = inode_new(1, 1, union_src_mode(u, &srcs[0]), srcs, n);
+	u->root = fs_inode_new(1, 1, union_src_mode(u, &srcs[0]), srcs, n);
 	if (!u->root)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	u->root->nlookup = 1;
@@ -218,7 +219,7 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
 	}
-	if (inode_table_init(&u->table) || make_root(u, err)) {
+	if (fs_inode_table_init(&u->table) || make_root(u, err)) {
 		strata_union_free(u);
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	}
@@ -255,7 +256,7 @@ int strata_union_set_base(struct strata_union *u, struct strata_layer *base,
 		u->root = old_root;
 		return -1;
 	}
-	inode_free(old_root);
+	fs_inode_free(old_root);
 	return 0;
 }
 
@@ -263,9 +264,9 @@ void strata_union_free(struct strata_union *u)
 {
 	if (!u)
 		return;
-	inode_table_destroy(&u->table);
-	inode_free(u->root);
-	upper_close(u);
+	fs_inode_table_destroy(&u->table);
+	fs_inode_free(u->root);
+	fs_upper_close(u);
 	for (int i = 0; i < UNION_LOCKS; i++)
 		pthread_mutex_destroy(&u->locks[i]);
 	for (uint32_t i = 0; i < u->n_layers; i++)

@@ -104,41 +104,42 @@ static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct i
 
 /* ---- inode.c ---- */
 /* 0 or ENOMEM. */
-int inode_table_init(struct inode_table *t);
-void inode_table_destroy(struct inode_table *t);
+int fs_inode_table_init(struct inode_table *t);
+void fs_inode_table_destroy(struct inode_table *t);
 /* Finds the inode with @ino or makes it from @srcs; takes one lookup
  * reference.  NULL on ENOMEM. */
-struct inode *inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
-                              uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
+struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
+                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
 /* The inode with @ino if the kernel holds it, without taking a reference
  * (a parent is held for as long as its children are). */
-struct inode *inode_table_find(struct inode_table *t, uint64_t ino);
+struct inode *fs_inode_table_find(struct inode_table *t, uint64_t ino);
 /* Makes @in unfindable (its object is gone, and its number may be reused
  * by the next one); it lives on until the kernel forgets it. */
-void inode_table_unhash(struct inode_table *t, struct inode *in);
+void fs_inode_table_unhash(struct inode_table *t, struct inode *in);
 /* Drops @n lookup references; frees the inode at zero. */
-void inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
-struct inode *inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
-                        const struct union_src *srcs, uint32_t n_srcs);
-void inode_free(struct inode *in);
+void fs_inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
+struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
+                           const struct union_src *srcs, uint32_t n_srcs);
+void fs_inode_free(struct inode *in);
 
 /* ---- union.c ---- */
 
 /* Resolves @name in directory @dir.  Returns 0 and fills @srcs/@n (top
  * first; *n ≤ n_layers), or ENOENT. */
-int union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
-                  size_t len, struct union_src *srcs, uint32_t *n);
+int fs_union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
+                     size_t len, struct union_src *srcs, uint32_t *n);
 /* The stable st_ino of what @srcs make up. */
-uint64_t union_ino(const struct strata_union *u, const struct union_src *top);
-void union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
+uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top);
+void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
 
-/* Directory listing: entries [0, union_dir_size) are the children (not "."
+/* Directory listing: entries [0, fs_union_dir_size) are the children (not "."
  * and ".."), in name order, each from the top-most layer that has it.  An
  * entry may be a whiteout, which the caller skips: positions stay stable for
- * telldir/seekdir either way.  union_dir_size builds a merged directory's
+ * telldir/seekdir either way.  fs_union_dir_size builds a merged directory's
  * listing once; a single-layer directory is listed straight from its layer. */
-int union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n);
-struct union_src union_dir_entry(const struct strata_union *u, const struct inode *dir, uint64_t i);
+int fs_union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t *n);
+struct union_src fs_union_dir_entry(const struct strata_union *u, const struct inode *dir,
+                                    uint64_t i);
 
 /* The union's layers as the stack the union rules (stack.c) work on. */
 static inline struct stack union_stack(const struct strata_union *u)

@@ -19,7 +19,7 @@
 #include "sys.h"
 #include "upper.h"
 
-void resolved_clear(struct resolved *r)
+void fs_resolved_clear(struct resolved *r)
 {
 	if (r->upper_fd >= 0)
 		close(r->upper_fd);
@@ -31,7 +31,7 @@ static bool read_redirect(int opath_fd, char *buf, size_t size)
 	char path[64];
 	ssize_t n;
 
-	upper_fd_path(opath_fd, path, sizeof(path));
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	n = getxattr(path, UPPER_REDIRECT_XATTR, buf, size - 1);
 	if (n <= 0 || buf[0] != '/')
 		return false;
@@ -46,12 +46,12 @@ static int resolve_lower_path(struct strata_union *u, const char *path, struct r
 {
 	struct stack s = union_stack(u);
 
-	r->n = stack_lower_dirs(&s, s.n, path, r->srcs);
+	r->n = fs_stack_lower_dirs(&s, s.n, path, r->srcs);
 	return 0;
 }
 
-int union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
-                      struct resolved *r)
+int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
+                         struct resolved *r)
 {
 	char redirect[PATH_MAX];
 	int dirfd = atomic_load(&dir->upper_fd);
@@ -70,15 +70,15 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			if (!S_ISLNK(r->upper_st.st_mode)) {
 				struct upper_meta m;
 
-				meta_read(r->upper_fd, &m);
-				meta_apply(&m, &r->upper_st);
+				fs_meta_read(r->upper_fd, &m);
+				fs_meta_apply(&m, &r->upper_st);
 			}
 			/* A file hides everything below; a directory merges
 			 * with lower directories unless it is opaque, or with
 			 * the lower directory it was renamed from. */
-			r->lower_exists = union_resolve(u, dir, name, len, r->srcs, &r->n) == 0;
+			r->lower_exists = fs_union_resolve(u, dir, name, len, r->srcs, &r->n) == 0;
 			if (r->lower_exists) {
-				r->lower_ino = union_ino(u, &r->srcs[0]);
+				r->lower_ino = fs_union_ino(u, &r->srcs[0]);
 				r->lower_mode = union_src_mode(u, &r->srcs[0]);
 			}
 			if (!S_ISDIR(r->upper_st.st_mode) ||
@@ -87,25 +87,25 @@ int union_lookup_full(struct strata_union *u, struct inode *dir, const char *nam
 			if (S_ISDIR(r->upper_st.st_mode) &&
 			    read_redirect(r->upper_fd, redirect, sizeof(redirect)))
 				return resolve_lower_path(u, redirect, r);
-			if (S_ISDIR(r->upper_st.st_mode) && upper_is_opaque(r->upper_fd))
+			if (S_ISDIR(r->upper_st.st_mode) && fs_upper_is_opaque(r->upper_fd))
 				r->n = 0;
 			return 0;
 		}
 		if (errno != ENOENT && errno != ENAMETOOLONG)
 			return errno;
-		if (upper_has_whiteout(dirfd, name)) {
+		if (fs_upper_has_whiteout(dirfd, name)) {
 			r->whiteout = true;
 			return ENOENT;
 		}
 	} else if (dirfd >= 0) {
 		return ENOENT; /* reserved names never show */
 	}
-	rc = union_resolve(u, dir, name, len, r->srcs, &r->n);
+	rc = fs_union_resolve(u, dir, name, len, r->srcs, &r->n);
 	r->lower_exists = rc == 0;
 	return rc;
 }
 
-uint32_t resolved_mode(struct strata_union *u, const struct resolved *r)
+uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r)
 {
 	if (r->upper_fd >= 0)
 		return r->upper_st.st_mode;
@@ -113,19 +113,19 @@ uint32_t resolved_mode(struct strata_union *u, const struct resolved *r)
 }
 
 /*
- * st_ino: a lower object keeps its number (union_ino); so does one copied
+ * st_ino: a lower object keeps its number (fs_union_ino); so does one copied
  * up, through the origin xattr written at copy-up, even once renamed; an
  * object born in the upper layer gets its upper inode number with the top
  * bit set, a range lower numbers never reach.
  */
-uint64_t resolved_ino(struct strata_union *u, const struct resolved *r)
+uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r)
 {
 	uint64_t origin;
 	char path[64];
 
 	if (r->upper_fd < 0)
-		return union_ino(u, &r->srcs[0]);
-	upper_fd_path(r->upper_fd, path, sizeof(path));
+		return fs_union_ino(u, &r->srcs[0]);
+	fs_upper_fd_path(r->upper_fd, path, sizeof(path));
 	if (!S_ISLNK(r->upper_st.st_mode) &&
 	    getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
 		return origin;

@@ -67,13 +67,13 @@ int strata_unmount(const char *mountpoint, const struct strata_unmount_options *
 		return strata_fail(err, STRATA_ERR_USAGE, EINVAL, "%s: not a strata mount", name);
 	/* found < 0: mountinfo unreadable; let the unmount itself decide. */
 	if (!o->lazy && o->timeout > 0)
-		daemons_find(conn, uid, &d);
+		fs_daemons_find(conn, uid, &d);
 	if (detach(mountpoint, name, o->lazy, err) < 0) {
-		daemons_close(&d);
+		fs_daemons_close(&d);
 		return -1;
 	}
-	left = d.n > 0 ? daemons_wait(&d, o->timeout) : 0;
-	daemons_close(&d);
+	left = d.n > 0 ? fs_daemons_wait(&d, o->timeout) : 0;
+	fs_daemons_close(&d);
 	if (left)
 		return strata_fail(err, STRATA_ERR_SYS, ETIMEDOUT,
 		                   "umount: %s: daemon (pid %ld) still running after %u s", name,

@@ -20,16 +20,16 @@
 #include "sys.h"
 #include "upper.h"
 
-void upper_fd_path(int fd, char *buf, size_t size)
+void fs_upper_fd_path(int fd, char *buf, size_t size)
 {
 	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
-int upper_reopen(int opath_fd, int flags, int *fd)
+int fs_upper_reopen(int opath_fd, int flags, int *fd)
 {
 	char path[64];
 
-	upper_fd_path(opath_fd, path, sizeof(path));
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	/* The magic link is itself a symlink: O_NOFOLLOW (which the kernel
 	 * already applied to the user's path) would fail it with ELOOP. */
 	*fd =
@@ -113,12 +113,12 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
 	u->upper_root = fd;
 	atomic_store(&u->root->upper_fd, dup(fd));
 	/* An opaque upper root hides every lower layer. */
-	if (upper_is_opaque(fd))
+	if (fs_upper_is_opaque(fd))
 		u->root->n_srcs = 0;
 	return 0;
 }
 
-void upper_close(struct strata_union *u)
+void fs_upper_close(struct strata_union *u)
 {
 	if (u->upper_root >= 0)
 		close(u->upper_root);
@@ -127,32 +127,32 @@ void upper_close(struct strata_union *u)
 
 /* ---- upper objects ---- */
 
-int upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
+int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
 	struct upper_ref ref;
-	int rc = upper_ref_get(u, in, &ref);
+	int rc = fs_upper_ref_get(u, in, &ref);
 
 	if (rc)
 		return rc;
 	if (fstatat(ref.fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = errno;
-		upper_ref_put(&ref);
+		fs_upper_ref_put(&ref);
 		return rc;
 	}
 	if (!S_ISLNK(st->st_mode)) {
 		struct upper_meta m;
 
-		meta_read(ref.fd, &m);
-		meta_apply(&m, st);
+		fs_meta_read(ref.fd, &m);
+		fs_meta_apply(&m, st);
 	}
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 	st->st_ino = in->ino;
 	if (S_ISDIR(st->st_mode) && in->n_srcs > 0)
 		st->st_nlink = 1; /* merged, as overlayfs reports */
 	return 0;
 }
 
-int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref)
+int fs_upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref)
 {
 	int fd = atomic_load(&in->upper_fd), pfd;
 	struct inode *parent;
@@ -166,11 +166,11 @@ int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *re
 	}
 	if (fd != UPPER_BY_NAME)
 		return ENOENT;
-	parent = inode_parent(u, in);
+	parent = fs_inode_parent(u, in);
 	pfd = parent ? atomic_load(&parent->upper_fd) : -1;
 	if (pfd < 0)
 		return ESTALE;
-	name = inode_name(u, in);
+	name = fs_inode_name(u, in);
 	if (!name)
 		return ENOMEM;
 	ref->fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -181,7 +181,7 @@ int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *re
 	return 0;
 }
 
-void upper_ref_put(struct upper_ref *ref)
+void fs_upper_ref_put(struct upper_ref *ref)
 {
 	if (ref->owned && ref->fd >= 0)
 		close(ref->fd);
@@ -189,11 +189,11 @@ void upper_ref_put(struct upper_ref *ref)
 	ref->owned = false;
 }
 
-int upper_set_redirect(int opath_fd, const char *path)
+int fs_upper_set_redirect(int opath_fd, const char *path)
 {
 	char p[64];
 
-	upper_fd_path(opath_fd, p, sizeof(p));
+	fs_upper_fd_path(opath_fd, p, sizeof(p));
 	if (setxattr(p, UPPER_REDIRECT_XATTR, path, strlen(path), 0) < 0)
 		return errno;
 	return 0;

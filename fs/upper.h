@@ -51,16 +51,16 @@ static inline bool union_writable(const struct strata_union *u)
 
 /* Resolves @name in @dir through every layer.  0 or ENOENT (r->whiteout
  * tells a hidden name from an absent one); r->upper_fd must be closed. */
-int union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
-                      struct resolved *r);
-void resolved_clear(struct resolved *r);
+int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
+                         struct resolved *r);
+void fs_resolved_clear(struct resolved *r);
 /* The stable st_ino of what @r names. */
-uint64_t resolved_ino(struct strata_union *u, const struct resolved *r);
-uint32_t resolved_mode(struct strata_union *u, const struct resolved *r);
+uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r);
+uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r);
 
 /* ---- upper.c: the upper directory and its objects ---- */
 
-void upper_close(struct strata_union *u);
+void fs_upper_close(struct strata_union *u);
 
 /* An O_PATH fd on an inode's upper object for one operation. */
 struct upper_ref {
@@ -68,53 +68,53 @@ struct upper_ref {
 	bool owned;
 };
 
-int upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref);
-void upper_ref_put(struct upper_ref *ref);
+int fs_upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref);
+void fs_upper_ref_put(struct upper_ref *ref);
 
 /* Attributes of an inode that has an upper object. */
-int upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
+int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
 
 /* ---- union.c: names and parents ---- */
 
 /* The inode's parent, or NULL if the kernel no longer holds it. */
-struct inode *inode_parent(struct strata_union *u, struct inode *in);
+struct inode *fs_inode_parent(struct strata_union *u, struct inode *in);
 /* The inode's name in its parent (a copy; NULL on ENOMEM or for the root). */
-char *inode_name(struct strata_union *u, struct inode *in);
+char *fs_inode_name(struct strata_union *u, struct inode *in);
 /* The path of a lower node ("/a/b") in its layer.  0 or errno. */
-int union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size);
+int fs_union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size);
 /* The path of @in's lower content ("/a/b"), for a redirect.  0 or errno. */
-int lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
+int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
 
 /* ---- copy_up.c ---- */
 
 /* Gives a directory, and its ancestors, an upper directory (copies of the
  * lower ones' attributes, not their contents).  0 or errno. */
-int upper_ensure_dir(struct strata_union *u, struct inode *dir);
+int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir);
 /* Copies a lower file, symlink or special file up, data and metadata; a
- * directory as upper_ensure_dir.  0 or errno. */
-int upper_copy_up(struct strata_union *u, struct inode *in);
+ * directory as fs_upper_ensure_dir.  0 or errno. */
+int fs_upper_copy_up(struct strata_union *u, struct inode *in);
 
 /* mknodat, or for a device node a daemon may not make, a placeholder file
  * with the node's metadata in the xattr.  0 or errno. */
-int upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev);
+int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev);
 
 /* ---- upper_whiteout.c: whiteouts in @dirfd (an upper directory) ---- */
 
-bool upper_has_whiteout(int dirfd, const char *name);
-bool upper_can_whiteout(const char *name);
-int upper_add_whiteout(int dirfd, const char *name);
-int upper_remove_whiteout(int dirfd, const char *name);
-bool upper_is_opaque(int dirfd);
-int upper_make_opaque(int dirfd);
+bool fs_upper_has_whiteout(int dirfd, const char *name);
+bool fs_upper_can_whiteout(const char *name);
+int fs_upper_add_whiteout(int dirfd, const char *name);
+int fs_upper_remove_whiteout(int dirfd, const char *name);
+bool fs_upper_is_opaque(int dirfd);
+int fs_upper_make_opaque(int dirfd);
 
 /* ---- upper.c ---- */
 
-int upper_set_redirect(int opath_fd, const char *path);
+int fs_upper_set_redirect(int opath_fd, const char *path);
 
 /* Opens the object behind an O_PATH fd for I/O into *@fd (-1 on failure). */
-int upper_reopen(int opath_fd, int flags, int *fd);
+int fs_upper_reopen(int opath_fd, int flags, int *fd);
 /* "/proc/self/fd/N" for the *xattr and chmod calls that take paths. */
-void upper_fd_path(int fd, char *buf, size_t size);
+void fs_upper_fd_path(int fd, char *buf, size_t size);
 
 /* ---- upper_dir.c ---- */
 
@@ -124,8 +124,8 @@ struct upper_listing {
 	size_t n;
 };
 
-int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out);
-void upper_listing_free(struct upper_listing *l);
+int fs_upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out);
+void fs_upper_listing_free(struct upper_listing *l);
 
 /* ---- meta.c ---- */
 struct upper_meta {
@@ -136,12 +136,12 @@ struct upper_meta {
 	dev_t rdev;
 };
 
-int meta_read(int opath_fd, struct upper_meta *m);
-int meta_write(int opath_fd, const struct upper_meta *m);
-void meta_apply(const struct upper_meta *m, struct stat *st);
+int fs_meta_read(int opath_fd, struct upper_meta *m);
+int fs_meta_write(int opath_fd, const struct upper_meta *m);
+void fs_meta_apply(const struct upper_meta *m, struct stat *st);
 /* Records what is given (NULL: keep), over what the object reports now. */
-int meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
-             const dev_t *rdev);
+int fs_meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
+                const dev_t *rdev);
 
 /* Names users may not create: the OCI format reserves ".wh.". */
 static inline bool name_reserved(const char *name)

@@ -81,7 +81,7 @@ static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 	return rc;
 }
 
-int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out)
+int fs_upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out)
 {
 	struct names shown = {0}, hidden = {0};
 	uint64_t n_lower = 0;
@@ -90,14 +90,14 @@ int upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listi
 
 	rc = read_upper(atomic_load(&dir->upper_fd), &shown, &hidden);
 	if (!rc && dir->n_srcs > 0)
-		rc = union_dir_size(u, dir, &n_lower);
+		rc = fs_union_dir_size(u, dir, &n_lower);
 	if (rc)
 		goto out;
 	names_sort(&shown);
 	names_sort(&hidden);
 	n_upper = shown.n;
 	for (uint64_t i = 0; !rc && i < n_lower; i++) {
-		struct union_src s = union_dir_entry(u, dir, i);
+		struct union_src s = fs_union_dir_entry(u, dir, i);
 		const struct strata_layer *l = union_layer(u, &s);
 		size_t len;
 		const char *nm;
@@ -128,7 +128,7 @@ out:
 	return rc;
 }
 
-void upper_listing_free(struct upper_listing *l)
+void fs_upper_listing_free(struct upper_listing *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);

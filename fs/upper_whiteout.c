@@ -27,12 +27,12 @@ static int whiteout_name(const char *name, char *buf, size_t size)
 	return 0;
 }
 
-bool upper_can_whiteout(const char *name)
+bool fs_upper_can_whiteout(const char *name)
 {
 	return strlen(name) + 4 <= NAME_MAX;
 }
 
-bool upper_has_whiteout(int dirfd, const char *name)
+bool fs_upper_has_whiteout(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
 	struct stat st;
@@ -41,7 +41,7 @@ bool upper_has_whiteout(int dirfd, const char *name)
 	       fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int upper_add_whiteout(int dirfd, const char *name)
+int fs_upper_add_whiteout(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
 	int fd, rc = whiteout_name(name, wh, sizeof(wh));
@@ -55,7 +55,7 @@ int upper_add_whiteout(int dirfd, const char *name)
 	return 0;
 }
 
-int upper_remove_whiteout(int dirfd, const char *name)
+int fs_upper_remove_whiteout(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
 
@@ -66,14 +66,14 @@ int upper_remove_whiteout(int dirfd, const char *name)
 	return 0;
 }
 
-bool upper_is_opaque(int dirfd)
+bool fs_upper_is_opaque(int dirfd)
 {
 	struct stat st;
 
 	return fstatat(dirfd, UPPER_OPAQUE_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int upper_make_opaque(int dirfd)
+int fs_upper_make_opaque(int dirfd)
 {
 	int fd =
 	    openat(dirfd, UPPER_OPAQUE_NAME, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);

@@ -35,7 +35,7 @@ static void upper_getxattr(fuse_req_t req, int fd, const char *name, size_t size
 	char path[64], *buf = NULL;
 	ssize_t n;
 
-	upper_fd_path(fd, path, sizeof(path));
+	fs_upper_fd_path(fd, path, sizeof(path));
 	if (xattr_private(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -60,7 +60,7 @@ static void upper_listxattr(fuse_req_t req, int fd, const char *name, size_t siz
 
 	(void)name; /* an upper_xattr_fn: lists them all */
 
-	upper_fd_path(fd, path, sizeof(path));
+	fs_upper_fd_path(fd, path, sizeof(path));
 	n = listxattr(path, NULL, 0);
 	if (n > 0 && (buf = malloc((size_t)n)))
 		n = listxattr(path, buf, (size_t)n);
@@ -90,19 +90,19 @@ static void on_upper(fuse_req_t req, struct strata_union *u, struct inode *in, u
                      const char *name, size_t size)
 {
 	struct upper_ref ref;
-	int rc = upper_ref_get(u, in, &ref);
+	int rc = fs_upper_ref_get(u, in, &ref);
 
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
 		fn(req, ref.fd, name, size);
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 }
 
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	const struct strata_layer *l;
 	const char *xname;
 	const void *value;
@@ -122,10 +122,10 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	fuse_reply_err(req, ENODATA);
 }
 
-void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct strata_union *u = union_of(req);
-	struct inode *in = inode_of(u, ino);
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	const struct strata_layer *l;
 	const char *xname;
 	const void *value;
@@ -175,34 +175,34 @@ static int change_xattr(struct strata_union *u, struct inode *in, const char *na
 {
 	struct upper_ref ref;
 	char path[64];
-	int rc = upper_copy_up(u, in);
+	int rc = fs_upper_copy_up(u, in);
 
 	if (!rc)
-		rc = upper_ref_get(u, in, &ref);
+		rc = fs_upper_ref_get(u, in, &ref);
 	if (rc)
 		return rc;
-	upper_fd_path(ref.fd, path, sizeof(path));
+	fs_upper_fd_path(ref.fd, path, sizeof(path));
 	if ((value ? setxattr(path, name, value, size, flags) : removexattr(path, name)) < 0)
 		rc = errno;
-	upper_ref_put(&ref);
+	fs_upper_ref_put(&ref);
 	return rc;
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-                 int flags)
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                    size_t size, int flags)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 
 	fuse_reply_err(req, xattr_private(name) ? EPERM
-	                                        : change_xattr(u, inode_of(u, ino), name,
+	                                        : change_xattr(u, fs_inode_of(u, ino), name,
 	                                                       value ? value : "", size, flags));
 }
 
-void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct strata_union *u = union_of(req);
+	struct strata_union *u = fs_union_of(req);
 
 	fuse_reply_err(req, xattr_private(name)
 	                        ? ENODATA
-	                        : change_xattr(u, inode_of(u, ino), name, NULL, 0, 0));
+	                        : change_xattr(u, fs_inode_of(u, ino), name, NULL, 0, 0));
 }

@@ -38,7 +38,7 @@ static int sys_err(struct strata_error *err, const char *what, int en)
 	return strata_fail(err, STRATA_ERR_SYS, en, "%s: %s", what, strerror(en));
 }
 
-int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err)
+int store_blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err)
 {
 	memset(w, 0, sizeof(*w));
 	w->store = s;
@@ -49,13 +49,14 @@ int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_erro
 	if (w->fd < 0) {
 		int en = errno;
 
-		blob_writer_abort(w);
+		store_blob_writer_abort(w);
 		return sys_err(err, "store temp file", en);
 	}
 	return 0;
 }
 
-int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct strata_error *err)
+int store_blob_writer_write(struct blob_writer *w, const void *buf, size_t len,
+                            struct strata_error *err)
 {
 	if (sys_write_all(w->fd, buf, len) < 0)
 		return sys_err(err, "writing a blob", errno);
@@ -65,17 +66,17 @@ int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct
 	return 0;
 }
 
-int blob_writer_finish(struct blob_writer *w, struct strata_error *err)
+int store_blob_writer_finish(struct blob_writer *w, struct strata_error *err)
 {
 	unsigned char md[32];
 
 	if (sha256_final(w->sha, md) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
-	digest_format(md, w->digest);
+	store_digest_format(md, w->digest);
 	return 0;
 }
 
-int digest_fd(int fd, char out[STORE_DIGEST_MAX])
+int store_digest_fd(int fd, char out[STORE_DIGEST_MAX])
 {
 	/* From the heap: a thread-local array would be zeroed at every
 	 * thread's creation in every strata process (static TLS). */
@@ -99,7 +100,7 @@ int digest_fd(int fd, char out[STORE_DIGEST_MAX])
 		off += n;
 	}
 	if (n == 0 && sha256_final(sha, md) == 0) {
-		digest_format(md, out);
+		store_digest_format(md, out);
 		rc = 0;
 	}
 out:
@@ -108,7 +109,7 @@ out:
 	return rc;
 }
 
-bool blob_stored(struct store *s, struct blob_writer *w)
+bool store_blob_stored(struct store *s, struct blob_writer *w)
 {
 	char have[STORE_DIGEST_MAX];
 	struct stat st;
@@ -121,7 +122,7 @@ bool blob_stored(struct store *s, struct blob_writer *w)
 	fd = openat(s->blobs_fd, digest_hex(w->digest),
 	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uint64_t)st.st_size == w->size && digest_fd(fd, have) == 0 &&
+	    (uint64_t)st.st_size == w->size && store_digest_fd(fd, have) == 0 &&
 	    strcmp(have, w->digest) == 0)
 		w->stored = 1;
 	if (fd >= 0)
@@ -129,7 +130,7 @@ bool blob_stored(struct store *s, struct blob_writer *w)
 	return w->stored > 0;
 }
 
-int blob_writer_commit(struct blob_writer *w, struct strata_error *err)
+int store_blob_writer_commit(struct blob_writer *w, struct strata_error *err)
 {
 	struct store *s = w->store;
 	const char *hex = digest_hex(w->digest);
@@ -138,7 +139,7 @@ int blob_writer_commit(struct blob_writer *w, struct strata_error *err)
 
 	/* Same digest, same size: the same bytes are there already.  Keeping
 	 * that file keeps the layer indexes that name its inode valid. */
-	if (blob_stored(s, w))
+	if (store_blob_stored(s, w))
 		return 0;
 	if (fsync(w->fd) < 0)
 		return sys_err(err, "writing a blob", errno);
@@ -161,7 +162,7 @@ int blob_writer_commit(struct blob_writer *w, struct strata_error *err)
 	return 0;
 }
 
-void blob_writer_abort(struct blob_writer *w)
+void store_blob_writer_abort(struct blob_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
@@ -170,31 +171,31 @@ void blob_writer_abort(struct blob_writer *w)
 	w->sha = NULL;
 }
 
-int blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],
-             struct strata_error *err)
+int store_blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],
+                   struct strata_error *err)
 {
 	struct blob_writer w;
 	int rc;
 
-	if (blob_writer_start(s, &w, err))
+	if (store_blob_writer_start(s, &w, err))
 		return -1;
-	rc = blob_writer_write(&w, buf, len, err);
+	rc = store_blob_writer_write(&w, buf, len, err);
 	if (rc == 0)
-		rc = blob_writer_finish(&w, err);
+		rc = store_blob_writer_finish(&w, err);
 	if (rc == 0)
-		rc = blob_writer_commit(&w, err);
+		rc = store_blob_writer_commit(&w, err);
 	if (rc == 0)
 		memcpy(digest, w.digest, STORE_DIGEST_MAX);
-	blob_writer_abort(&w);
+	store_blob_writer_abort(&w);
 	return rc;
 }
 
-int blob_open(struct store *s, const char *digest, uint64_t *size, struct strata_error *err)
+int store_blob_open(struct store *s, const char *digest, uint64_t *size, struct strata_error *err)
 {
 	struct stat st;
 	int fd;
 
-	if (!digest_valid(digest))
+	if (!store_digest_valid(digest))
 		return strata_fail(err, STRATA_ERR_CORRUPT, 0, "'%s': not a sha256 digest", digest);
 	/* O_NONBLOCK: a FIFO planted under a digest's name must not hang us. */
 	fd =
@@ -219,23 +220,23 @@ int blob_open(struct store *s, const char *digest, uint64_t *size, struct strata
 	return fd;
 }
 
-bool blob_exists(struct store *s, const char *digest)
+bool store_blob_exists(struct store *s, const char *digest)
 {
 	struct stat st;
 
-	return digest_valid(digest) &&
+	return store_digest_valid(digest) &&
 	       fstatat(s->blobs_fd, digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       S_ISREG(st.st_mode);
 }
 
-char *blob_read_json(struct store *s, const char *digest, uint64_t expect_size, size_t *len,
-                     struct strata_error *err)
+char *store_blob_read_json(struct store *s, const char *digest, uint64_t expect_size, size_t *len,
+                           struct strata_error *err)
 {
 	char actual[STORE_DIGEST_MAX];
 	uint64_t size;
 	char *buf = NULL;
 	ssize_t n;
-	int fd = blob_open(s, digest, &size, err);
+	int fd = store_blob_open(s, digest, &size, err);
 
 	if (fd < 0)
 		return NULL;
@@ -262,9 +263,9 @@ char *blob_read_json(struct store *s, const char *digest, uint64_t expect_size, 
 	}
 	buf[size] = '\0';
 	if (!s->trust_blobs) {
-		if (crypto_dl_load(err))
+		if (dl_crypto_load(err))
 			goto fail;
-		if (digest_buffer(buf, size, actual)) {
+		if (store_digest_buffer(buf, size, actual)) {
 			strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "blob %s: sha256 failed",
 			            digest);
 			goto fail;
@@ -285,7 +286,7 @@ out:
 	return buf;
 }
 
-int blob_path(struct store *s, const char *digest, char *out, size_t size)
+int store_blob_path(struct store *s, const char *digest, char *out, size_t size)
 {
 	if (snprintf(out, size, "%s/blobs/sha256/%s", s->root, digest_hex(digest)) >= (int)size) {
 		errno = ENAMETOOLONG;

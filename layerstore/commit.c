@@ -32,7 +32,7 @@ struct store_layer_writer {
 static int out_write(struct store_layer_writer *w, const void *buf, size_t len,
                      struct strata_error *err)
 {
-	return len ? blob_writer_write(&w->blob, buf, len, err) : 0;
+	return len ? store_blob_writer_write(&w->blob, buf, len, err) : 0;
 }
 
 static int gzip_feed(struct store_layer_writer *w, const void *buf, size_t len, int flush,
@@ -94,7 +94,7 @@ int store_layer_begin(struct store *s, enum store_compression comp, struct store
 		free(w);
 		return -1;
 	}
-	if (blob_writer_start(s, &w->blob, err)) /* it loads libcrypto too */
+	if (store_blob_writer_start(s, &w->blob, err)) /* it loads libcrypto too */
 		goto fail;
 	if (!(w->diff_sha = sha256_new(err)))
 		goto fail;
@@ -144,13 +144,13 @@ int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
 		rc = gzip_feed(w, "", 0, Z_FINISH, err);
 	else if (w->comp == STORE_COMPRESS_ZSTD)
 		rc = zstd_feed(w, "", 0, true, err);
-	if (rc || blob_writer_finish(&w->blob, err))
+	if (rc || store_blob_writer_finish(&w->blob, err))
 		return -1;
 	if (sha256_final(w->diff_sha, md) < 0)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	char diff_id[STORE_DIGEST_MAX];
 
-	digest_format(md, diff_id);
+	store_digest_format(md, diff_id);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->diff_id, diff_id, STORE_DIGEST_MAX);
 	memcpy(out->digest, w->blob.digest, STORE_DIGEST_MAX);
@@ -160,14 +160,14 @@ int store_layer_finish(struct store_layer_writer *w, struct store_layer *out,
 	                                                          : MT_OCI_LAYER);
 	if (!out->media_type)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-	return blob_writer_commit(&w->blob, err);
+	return store_blob_writer_commit(&w->blob, err);
 }
 
 void store_layer_abort(struct store_layer_writer *w)
 {
 	if (!w)
 		return;
-	blob_writer_abort(&w->blob);
+	store_blob_writer_abort(&w->blob);
 	sha256_free(w->diff_sha);
 	if (w->z_init)
 		deflateEnd(&w->z);
@@ -215,18 +215,19 @@ fail:
 /* @tag names another image than @digest in @index. */
 static bool tag_taken(json_t *index, const char *tag, const char *digest)
 {
-	char *want = ref_normalize(tag);
+	char *want = store_ref_normalize(tag);
 	bool taken = false;
 	size_t i;
 	json_t *m;
 
 	json_array_foreach(json_object_get(index, "manifests"), i, m)
 	{
-		const char *name = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
-		char *have = name ? ref_normalize(name) : NULL;
+		const char *name =
+		    store_json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		char *have = name ? store_ref_normalize(name) : NULL;
 
 		if (have && want && strcmp(have, want) == 0 &&
-		    strcmp(json_str(m, "digest") ?: "", digest) != 0)
+		    strcmp(store_json_str(m, "digest") ?: "", digest) != 0)
 			taken = true;
 		free(have);
 	}
@@ -262,20 +263,20 @@ int store_commit_image(struct store *s, const struct store_image *base,
 	    json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
 	                                            layer->media_type, "digest", layer->digest,
 	                                            "size", (json_int_t)layer->size)) ||
-	    !(cfg_text = json_blob(cfg, &cfg_len))) {
+	    !(cfg_text = store_json_blob(cfg, &cfg_len))) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (blob_put(s, cfg_text, cfg_len, cfg_digest, err))
+	if (store_blob_put(s, cfg_text, cfg_len, cfg_digest, err))
 		goto out;
 	manifest = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
 	                     MT_OCI_MANIFEST, "config", "mediaType", MT_OCI_CONFIG, "digest",
 	                     cfg_digest, "size", (json_int_t)cfg_len, "layers", layers);
-	if (!manifest || !(man_text = json_blob(manifest, &man_len))) {
+	if (!manifest || !(man_text = store_json_blob(manifest, &man_len))) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (blob_put(s, man_text, man_len, digest, err))
+	if (store_blob_put(s, man_text, man_len, digest, err))
 		goto out;
 	/* Untagged too, the image gets its index.json entry: it is found by
 	 * digest, and gc keeps it. */

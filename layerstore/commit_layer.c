@@ -292,7 +292,7 @@ static int build_layer(struct commit *c, struct store *s, struct store_layer *ou
 	struct strata_layer *upper = c->src->layers[c->src->n_layers - 1];
 	int rc = -1;
 
-	if (archive_dl_load(&c->err) || crypto_dl_load(&c->err) ||
+	if (dl_archive_load(&c->err) || dl_crypto_load(&c->err) ||
 	    store_layer_begin(s, c->o->compression, &c->w, &c->err))
 		return -1;
 	c->a = sym_archive_write_new();

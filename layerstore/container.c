@@ -68,7 +68,7 @@ static int save_state(const char *dir, json_t *state)
 	return rc;
 }
 
-json_t *container_load_state(const char *dir)
+json_t *store_container_load_state(const char *dir)
 {
 	char path[PATH_MAX];
 
@@ -146,7 +146,7 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 		return strata_fail(err, STRATA_ERR_SYS, errno, "container %s: %s", name,
 		                   errno == EBUSY ? "already running" : strerror(errno));
 	}
-	state = container_load_state(dir);
+	state = store_container_load_state(dir);
 	if (!json_is_object(state)) {
 		json_decref(state);
 		format_utc(time(NULL), created);
@@ -169,7 +169,7 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 
 void store_container_end(const char *dir, int status)
 {
-	json_t *state = container_load_state(dir);
+	json_t *state = store_container_load_state(dir);
 
 	if (!json_is_object(state)) {
 		json_decref(state);
@@ -183,7 +183,7 @@ void store_container_end(const char *dir, int status)
 
 char *store_container_image_digest(const char *dir)
 {
-	json_t *state = container_load_state(dir);
+	json_t *state = store_container_load_state(dir);
 	const char *d = json_string_value(json_object_get(state, "digest"));
 	char *out = d ? strdup(d) : NULL;
 

@@ -6,6 +6,6 @@
 #include <jansson.h>
 
 /* The container's state.json, or NULL when it has none (or it is bad). */
-json_t *container_load_state(const char *dir);
+json_t *store_container_load_state(const char *dir);
 
 #endif

@@ -102,7 +102,7 @@ static char *read_small(const char *dir, const char *name)
 }
 
 /* What the launcher recorded: the id maps and the mount points it made. */
-void container_dir_options(const char *dir, struct strata_dir_options *o)
+void store_container_dir_options(const char *dir, struct strata_dir_options *o)
 {
 	char *mps = read_small(dir, "mountpoints");
 
@@ -125,7 +125,7 @@ void container_dir_options(const char *dir, struct strata_dir_options *o)
 	free(mps);
 }
 
-void container_dir_options_free(struct strata_dir_options *o)
+void store_container_dir_options_free(struct strata_dir_options *o)
 {
 	free((char *)o->uid_map);
 	free((char *)o->gid_map);

@@ -23,7 +23,7 @@ static char *dup_member(json_t *state, const char *key)
  * damaged one) still lists, with no image.  0, or -1 out of memory. */
 static int load_container(const char *dir, const char *name, struct store_container *c)
 {
-	json_t *state = container_load_state(dir), *code;
+	json_t *state = store_container_load_state(dir), *code;
 
 	if (!json_is_object(state)) {
 		json_decref(state);

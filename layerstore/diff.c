@@ -360,7 +360,7 @@ int store_diff(const struct store_source *from, const struct store_source *to,
 	}
 	/* Here a failure can be told; content_digest() could only count every
 	 * file it hashes as changed. */
-	if (crypto_dl_load(err))
+	if (dl_crypto_load(err))
 		return -1;
 	d = calloc(1, sizeof(*d));
 	if (!d)

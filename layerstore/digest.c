@@ -6,7 +6,7 @@
 
 #include "store.h"
 
-bool digest_valid(const char *d)
+bool store_digest_valid(const char *d)
 {
 	if (!d || strncmp(d, "sha256:", 7) != 0)
 		return false;
@@ -14,19 +14,19 @@ bool digest_valid(const char *d)
 	return strspn(d + 7, "0123456789abcdef") == 64 && d[71] == '\0';
 }
 
-void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX])
+void store_digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX])
 {
 	memcpy(out, "sha256:", 7);
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
 }
 
-int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX])
+int store_digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX])
 {
 	unsigned char md[SHA256_SIZE];
 
 	if (sha256_buffer(buf, len, md, NULL) < 0)
 		return -1;
-	digest_format(md, out);
+	store_digest_format(md, out);
 	return 0;
 }

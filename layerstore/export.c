@@ -67,7 +67,7 @@ static int add_bytes(struct writer *w, const char *name, const void *buf, size_t
 
 static int add_fd(struct writer *w, const char *name, int fd, uint64_t size)
 {
-	/* From the heap, not thread-local: see digest_fd(). */
+	/* From the heap, not thread-local: see store_digest_fd(). */
 	const size_t buf_size = 1 << 17;
 	char *buf;
 	uint64_t done = 0;
@@ -97,7 +97,7 @@ static int add_fd(struct writer *w, const char *name, int fd, uint64_t size)
 static int add_blob(struct store *s, struct writer *w, const char *name, const char *digest)
 {
 	uint64_t size;
-	int fd = blob_open(s, digest, &size, w->err), rc;
+	int fd = store_blob_open(s, digest, &size, w->err), rc;
 
 	if (fd < 0)
 		return -1;
@@ -159,12 +159,12 @@ static int open_uncompressed(struct store *s, const struct store_image *img, siz
 	struct stat st;
 	int fd;
 
-	if (blob_exists(s, l->diff_id))
-		return blob_open(s, l->diff_id, size, err);
+	if (store_blob_exists(s, l->diff_id))
+		return store_blob_open(s, l->diff_id, size, err);
 	{
 		char key[LAYER_KEY_MAX];
 
-		layer_cache_key(l->diff_id, l->digest, key);
+		store_layer_cache_key(l->diff_id, l->digest, key);
 		snprintf(path, sizeof(path), "%s/%s.tar", s->layer_cache, key);
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -233,7 +233,7 @@ out:
 /* The tag @ref names, as stored, when @ref is a tag of @img. */
 static char *tag_of(struct store *s, const char *ref, const struct store_image *img)
 {
-	char *want = ref_normalize(ref), *out = NULL;
+	char *want = store_ref_normalize(ref), *out = NULL;
 	struct store_entry *v;
 	struct strata_error ignored;
 	size_t n;
@@ -243,7 +243,7 @@ static char *tag_of(struct store *s, const char *ref, const struct store_image *
 		return NULL;
 	}
 	for (size_t i = 0; i < n && !out; i++) {
-		char *have = v[i].name ? ref_normalize(v[i].name) : NULL;
+		char *have = v[i].name ? store_ref_normalize(v[i].name) : NULL;
 
 		if (have && strcmp(v[i].digest, img->digest) == 0 && strcmp(have, want) == 0)
 			out = have;
@@ -277,7 +277,7 @@ int store_export(struct store *s, const char *ref, enum store_export_format fmt,
 	char *tmp = NULL, *name = NULL;
 	int fd = -1, rc = -1;
 
-	if (archive_dl_load(err) || store_resolve(s, ref, &img, err))
+	if (dl_archive_load(err) || store_resolve(s, ref, &img, err))
 		return -1;
 	name = tag_of(s, ref, img);
 	if (fmt == STORE_EXPORT_DOCKER && ensure_copies(s, img, err))

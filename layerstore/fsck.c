@@ -56,7 +56,7 @@ static void check_blobs(struct fsck *f)
 			continue;
 		if (strlen(de->d_name) != 64 ||
 		    (snprintf(want, sizeof(want), "sha256:%.64s", de->d_name),
-		     !digest_valid(want))) {
+		     !store_digest_valid(want))) {
 			problem(f, "blobs/sha256/%s: not named by a digest", de->d_name);
 			continue;
 		}
@@ -70,7 +70,7 @@ static void check_blobs(struct fsck *f)
 			continue;
 		}
 		bfd = openat(f->s->blobs_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (bfd < 0 || digest_fd(bfd, have) < 0)
+		if (bfd < 0 || store_digest_fd(bfd, have) < 0)
 			problem(f, "blob %s: %s", want, strerror(errno));
 		else if (strcmp(have, want) != 0)
 			problem(f, "blob %s: content has digest %s", want, have);
@@ -86,7 +86,7 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	struct strata_error err;
 	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
 	uint64_t size;
-	int fd = blob_open(f->s, l->digest, &size, &err), r;
+	int fd = store_blob_open(f->s, l->digest, &size, &err), r;
 
 	if (fd < 0) {
 		problem(f, "image %s: %s", img->digest, err.msg);
@@ -100,10 +100,10 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	    strcmp(l->digest, l->diff_id) != 0)
 		problem(f, "image %s: layer %s: uncompressed, but its diff-id is %s", img->digest,
 		        l->digest, l->diff_id);
-	layer_source(f->s, l, source);
-	layer_cache_key(l->diff_id, source, key);
+	store_layer_source(f->s, l, source);
+	store_layer_cache_key(l->diff_id, source, key);
 	lo.cache_key = key;
-	blob_path(f->s, source, path, sizeof(path));
+	store_blob_path(f->s, source, path, sizeof(path));
 	r = strata_layer_check_index(path, &lo, &err);
 	if (r < 0)
 		problem(f, "layer %s: %s (the next mount rebuilds it)", l->digest, err.msg);
@@ -112,7 +112,7 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	/* A compressed layer's decompressed copy must be its diff-id. */
 	snprintf(path, sizeof(path), "%s/%s.tar", f->s->layer_cache, key);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 && digest_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
+	if (fd >= 0 && store_digest_fd(fd, have) == 0 && strcmp(have, l->diff_id) != 0)
 		problem(f, "layer %s: decompressed copy %s has digest %s", l->digest, path, have);
 	if (fd >= 0)
 		close(fd);
@@ -129,16 +129,17 @@ static void check_images(struct fsck *f, struct strata_error *err)
 	}
 	json_array_foreach(json_object_get(index, "manifests"), i, m)
 	{
-		const char *d = json_str(m, "digest");
-		const char *name = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		const char *d = store_json_str(m, "digest");
+		const char *name =
+		    store_json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
 		json_t *size = json_object_get(m, "size");
 		struct store_image *img;
 
-		if (!digest_valid(d) || !json_is_integer(size)) {
+		if (!store_digest_valid(d) || !json_is_integer(size)) {
 			problem(f, "index.json: entry %zu: bad descriptor", i);
 			continue;
 		}
-		if (image_load(f->s, d, (uint64_t)json_integer_value(size), &img, err)) {
+		if (store_image_load(f->s, d, (uint64_t)json_integer_value(size), &img, err)) {
 			problem(f, "image %s (%s): %s", d, name ? name : "untagged", err->msg);
 			continue;
 		}
@@ -154,7 +155,7 @@ long store_fsck(struct store *s, FILE *report, struct strata_error *err)
 	struct fsck f = {.s = s, .report = report};
 	struct stat st;
 
-	if (crypto_dl_load(err))
+	if (dl_crypto_load(err))
 		return -1;
 	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		problem(&f, "oci-layout: missing or not a file");

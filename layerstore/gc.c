@@ -65,7 +65,7 @@ static int mark_image(struct store *s, const char *digest, uint64_t size, struct
 	struct store_image *img;
 	int rc = 0;
 
-	if (image_load(s, digest, size, &img, err))
+	if (store_image_load(s, digest, size, &img, err))
 		return -1;
 	rc |= set_add(&mk->blobs, img->digest) | set_add(&mk->blobs, img->config_digest);
 	for (size_t i = 0; i < img->n_layers; i++) {
@@ -109,7 +109,7 @@ static int mark_mounts(struct store *s, struct marks *mk, struct strata_error *e
 			unlinkat(dirfd(d), de->d_name, 0);
 		} else if (sys_pread_full(fd, text, STORE_DIGEST_MAX - 1, 0) > 0) {
 			text[strcspn(text, "\n")] = '\0';
-			if (digest_valid(text) && blob_exists(s, text))
+			if (store_digest_valid(text) && store_blob_exists(s, text))
 				rc = mark_image(s, text, UINT64_MAX, mk, err);
 		}
 		close(fd);
@@ -208,8 +208,8 @@ static int live_keys(struct store *s, const struct marks *mk, struct keys *out)
 
 		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
 		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
-		layer_source(s, &l, source);
-		layer_cache_key(l.diff_id, source, out->v[out->n++]);
+		store_layer_source(s, &l, source);
+		store_layer_cache_key(l.diff_id, source, out->v[out->n++]);
 	}
 	return 0;
 }
@@ -228,8 +228,8 @@ static void drop_stale_indexes(struct store *s, const struct marks *mk, const st
 
 		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
 		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
-		layer_source(s, &l, source);
-		if (blob_path(s, source, path, sizeof(path)) < 0 ||
+		store_layer_source(s, &l, source);
+		if (store_blob_path(s, source, path, sizeof(path)) < 0 ||
 		    strata_layer_check_index(path, &lo, &ignored) >= 0)
 			continue;
 		snprintf(name, sizeof(name), "%s.idx", k->v[i]);
@@ -261,7 +261,7 @@ int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
 	}
 	json_array_foreach(json_object_get(index, "manifests"), i, m)
 	{
-		const char *d = json_str(m, "digest");
+		const char *d = store_json_str(m, "digest");
 		json_t *size = json_object_get(m, "size");
 
 		if (rc == 0)
@@ -275,7 +275,7 @@ int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
 	/* The caller's roots (containers' images): one already gone has
 	 * nothing left to keep. */
 	for (i = 0; rc == 0 && i < n_keep; i++)
-		if (digest_valid(keep[i]) && blob_exists(s, keep[i]))
+		if (store_digest_valid(keep[i]) && store_blob_exists(s, keep[i]))
 			rc = mark_image(s, keep[i], UINT64_MAX, &mk, err);
 	if (rc == 0) {
 		struct keys keys = {0};

@@ -21,7 +21,7 @@ static const char *const layer_types[] = {
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 };
 
-bool layer_media_type_known(const char *mt)
+bool store_layer_media_type_known(const char *mt)
 {
 	for (size_t i = 0; mt && i < sizeof(layer_types) / sizeof(layer_types[0]); i++)
 		if (strcmp(mt, layer_types[i]) == 0)
@@ -55,10 +55,10 @@ static int parse_config(struct store_image *img, json_t *config, const char *wha
 {
 	json_t *diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
 
-	img->created = dup_or_null(json_str(config, "created"));
-	img->os = dup_or_null(json_str(config, "os"));
-	img->architecture = dup_or_null(json_str(config, "architecture"));
-	img->variant = dup_or_null(json_str(config, "variant"));
+	img->created = dup_or_null(store_json_str(config, "created"));
+	img->os = dup_or_null(store_json_str(config, "os"));
+	img->architecture = dup_or_null(store_json_str(config, "architecture"));
+	img->variant = dup_or_null(store_json_str(config, "variant"));
 	if (!json_is_array(diff_ids))
 		return strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: config has no rootfs.diff_ids",
 		                   what);
@@ -69,7 +69,7 @@ static int parse_config(struct store_image *img, json_t *config, const char *wha
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const char *d = json_string_value(json_array_get(diff_ids, i));
 
-		if (!digest_valid(d))
+		if (!store_digest_valid(d))
 			return strata_fail(err, STRATA_ERR_CORRUPT, 0,
 			                   "%s: diff_id %zu: '%s' is not a sha256 digest", what, i,
 			                   d ? d : "");
@@ -91,13 +91,13 @@ static int parse_layers(struct store_image *img, json_t *layers, const char *wha
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	json_array_foreach(layers, i, l)
 	{
-		const char *d = json_str(l, "digest"), *mt = json_str(l, "mediaType");
+		const char *d = store_json_str(l, "digest"), *mt = store_json_str(l, "mediaType");
 		json_t *size = json_object_get(l, "size");
 
-		if (!digest_valid(d))
+		if (!store_digest_valid(d))
 			return strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: layer %zu: bad digest",
 			                   what, i);
-		if (!layer_media_type_known(mt))
+		if (!store_layer_media_type_known(mt))
 			return strata_fail(err, STRATA_ERR_UNSUPPORTED, 0,
 			                   "%s: layer %s: unknown media type '%s'", what, d,
 			                   mt ? mt : "");
@@ -117,22 +117,22 @@ static int parse_layers(struct store_image *img, json_t *layers, const char *wha
 static int load_config(struct store *s, struct store_image *img, json_t *desc, const char *what,
                        struct strata_error *err)
 {
-	const char *d = json_str(desc, "digest"), *mt = json_str(desc, "mediaType");
+	const char *d = store_json_str(desc, "digest"), *mt = store_json_str(desc, "mediaType");
 	json_t *size = json_object_get(desc, "size"), *config;
 	size_t len;
 	int rc;
 
-	if (!digest_valid(d) || !json_is_integer(size))
+	if (!store_digest_valid(d) || !json_is_integer(size))
 		return strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: bad config descriptor", what);
 	if (!mt || (strcmp(mt, MT_OCI_CONFIG) && strcmp(mt, MT_DOCKER_CONFIG)))
 		return strata_fail(err, STRATA_ERR_UNSUPPORTED, 0,
 		                   "%s: config: unknown media type '%s'", what, mt ? mt : "");
 	memcpy(img->config_digest, d, STORE_DIGEST_MAX);
 	img->config_size = (uint64_t)json_integer_value(size);
-	img->config_json = blob_read_json(s, d, img->config_size, &len, err);
+	img->config_json = store_blob_read_json(s, d, img->config_size, &len, err);
 	if (!img->config_json)
 		return -1;
-	config = json_parse(img->config_json, len, d, err);
+	config = store_json_parse(img->config_json, len, d, err);
 	if (!config)
 		return -1;
 	rc = parse_config(img, config, what, err);
@@ -140,8 +140,8 @@ static int load_config(struct store *s, struct store_image *img, json_t *desc, c
 	return rc;
 }
 
-int image_load(struct store *s, const char *digest, uint64_t size, struct store_image **out,
-               struct strata_error *err)
+int store_image_load(struct store *s, const char *digest, uint64_t size, struct store_image **out,
+                     struct strata_error *err)
 {
 	struct store_image *img = calloc(1, sizeof(*img));
 	json_t *manifest = NULL;
@@ -153,15 +153,15 @@ int image_load(struct store *s, const char *digest, uint64_t size, struct store_
 	if (!img)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	memcpy(img->digest, digest, STORE_DIGEST_MAX);
-	text = blob_read_json(s, digest, size, &len, err);
+	text = store_blob_read_json(s, digest, size, &len, err);
 	if (!text)
 		goto out;
 	img->manifest_size = len;
-	manifest = json_parse(text, len, digest, err);
+	manifest = store_json_parse(text, len, digest, err);
 	free(text);
 	if (!manifest)
 		goto out;
-	mt = json_str(manifest, "mediaType");
+	mt = store_json_str(manifest, "mediaType");
 	if (mt && strcmp(mt, MT_OCI_MANIFEST) && strcmp(mt, MT_DOCKER_MANIFEST)) {
 		strata_fail(err, STRATA_ERR_UNSUPPORTED, 0, "%s: not an image manifest but '%s'",
 		            digest, mt);
@@ -198,7 +198,7 @@ static long find_entry(json_t *index, const char *ref, struct strata_error *err)
 {
 	json_t *manifests = json_object_get(index, "manifests"), *m;
 	const char *hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
-	char *norm = ref_normalize(ref);
+	char *norm = store_ref_normalize(ref);
 	long found = -1, by_prefix = -1;
 	bool ambiguous = false;
 	size_t i;
@@ -207,18 +207,20 @@ static long find_entry(json_t *index, const char *ref, struct strata_error *err)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	json_array_foreach(manifests, i, m)
 	{
-		const char *name = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
-		const char *d = json_str(m, "digest");
-		char *n = name ? ref_normalize(name) : NULL;
+		const char *name =
+		    store_json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		const char *d = store_json_str(m, "digest");
+		char *n = name ? store_ref_normalize(name) : NULL;
 		bool match = (name && strcmp(name, ref) == 0) || (n && strcmp(n, norm) == 0);
 
 		free(n);
 		if (match && (found < 0 || strcmp(name, ref) == 0))
 			found = (long)i;
-		if (digest_valid(d) && is_hex_prefix(hex) &&
+		if (store_digest_valid(d) && is_hex_prefix(hex) &&
 		    strncmp(d + 7, hex, strlen(hex)) == 0) {
 			if (by_prefix >= 0 &&
-			    strcmp(json_str(json_array_get(manifests, (size_t)by_prefix), "digest"),
+			    strcmp(store_json_str(json_array_get(manifests, (size_t)by_prefix),
+			                          "digest"),
 			           d))
 				ambiguous = true;
 			by_prefix = (long)i;
@@ -251,12 +253,13 @@ int store_resolve(struct store *s, const char *ref, struct store_image **out,
 	}
 	m = json_array_get(json_object_get(index, "manifests"), (size_t)i);
 	size = json_object_get(m, "size");
-	if (!digest_valid(json_str(m, "digest")) || !json_is_integer(size)) {
+	if (!store_digest_valid(store_json_str(m, "digest")) || !json_is_integer(size)) {
 		json_decref(index);
 		return strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: bad descriptor in index.json",
 		                   ref);
 	}
-	rc = image_load(s, json_str(m, "digest"), (uint64_t)json_integer_value(size), out, err);
+	rc = store_image_load(s, store_json_str(m, "digest"), (uint64_t)json_integer_value(size),
+	                      out, err);
 	json_decref(index);
 	return rc;
 }
@@ -279,9 +282,9 @@ int store_tag(struct store *s, const char *ref, const char *name, struct strata_
 			strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		} else {
 			rc = store_index_add(
-			    index, json_str(m, "digest"),
+			    index, store_json_str(m, "digest"),
 			    (uint64_t)json_integer_value(json_object_get(m, "size")),
-			    json_str(m, "mediaType") ?: MT_OCI_MANIFEST, name, err);
+			    store_json_str(m, "mediaType") ?: MT_OCI_MANIFEST, name, err);
 			json_decref(m);
 		}
 	}
@@ -318,14 +321,14 @@ static int untag(struct store *s, const char *ref, bool keep_image, struct strat
 	if (i < 0)
 		goto out;
 	snprintf(digest, sizeof(digest), "%s",
-	         json_str(json_array_get(manifests, (size_t)i), "digest"));
+	         store_json_str(json_array_get(manifests, (size_t)i), "digest"));
 	/* A name removes that tag; a digest (or its prefix) the whole image.
 	 * find_entry() prefers names, so a match by name is a name. */
 	{
-		const char *name =
-		    json_str(json_object_get(json_array_get(manifests, (size_t)i), "annotations"),
-		             ANNOTATION_REF_NAME);
-		char *a = name ? ref_normalize(name) : NULL, *b = ref_normalize(ref);
+		const char *name = store_json_str(
+		    json_object_get(json_array_get(manifests, (size_t)i), "annotations"),
+		    ANNOTATION_REF_NAME);
+		char *a = name ? store_ref_normalize(name) : NULL, *b = store_ref_normalize(ref);
 
 		by_digest = !name || !a || !b || (strcmp(name, ref) != 0 && strcmp(a, b) != 0);
 		free(a);
@@ -337,11 +340,12 @@ static int untag(struct store *s, const char *ref, bool keep_image, struct strat
 	for (size_t k = json_array_size(manifests); k-- > 0;) {
 		json_t *m = json_array_get(manifests, k);
 
-		if (by_digest ? strcmp(json_str(m, "digest") ?: "", digest) == 0 : k == (size_t)i) {
+		if (by_digest ? strcmp(store_json_str(m, "digest") ?: "", digest) == 0
+		              : k == (size_t)i) {
 			if (keep_image && !gone)
 				gone = json_deep_copy(m);
 			json_array_remove(manifests, k);
-		} else if (strcmp(json_str(m, "digest") ?: "", digest) == 0) {
+		} else if (strcmp(store_json_str(m, "digest") ?: "", digest) == 0) {
 			left++;
 		}
 	}

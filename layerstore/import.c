@@ -27,7 +27,7 @@
 #include "sys.h"
 #include "vec.h"
 
-const char *host_architecture(void)
+const char *store_host_architecture(void)
 {
 	static const char *const map[][2] = {
 	    {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"i686", "386"},
@@ -43,14 +43,14 @@ const char *host_architecture(void)
 	return u.machine[0] ? u.machine : "unknown";
 }
 
-void import_progress(struct importer *im, uint64_t add)
+void store_import_progress(struct importer *im, uint64_t add)
 {
 	im->progress_done += add;
 	if (im->opts->progress)
 		im->opts->progress(im->opts->progress_ctx, im->progress_done, im->progress_total);
 }
 
-la_ssize_t import_read(struct archive *a, void *ctx, const void **buf)
+la_ssize_t store_import_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct import_reader *r = ctx;
 	ssize_t n;
@@ -62,12 +62,12 @@ la_ssize_t import_read(struct archive *a, void *ctx, const void **buf)
 		sym_archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
 	}
-	import_progress(r->im, (uint64_t)n);
+	store_import_progress(r->im, (uint64_t)n);
 	*buf = r->buf;
 	return n;
 }
 
-char *path_normalize(const char *base_dir, const char *path)
+char *store_path_normalize(const char *base_dir, const char *path)
 {
 	size_t cap = strlen(base_dir) + strlen(path) + 2, n = 0;
 	char *joined = malloc(cap), *out = malloc(cap), *save = NULL, *part;
@@ -111,14 +111,14 @@ static struct member *member_find(struct importer *im, const char *path)
 	return NULL;
 }
 
-struct member *member_add(struct importer *im, const char *path)
+struct member *store_member_add(struct importer *im, const char *path)
 {
 	struct member *m;
 	char *norm;
 
 	/* A name that climbs out of the archive is an attack or garbage; an
 	 * absolute one is read relative to the archive, as tar does. */
-	norm = path_normalize("", path);
+	norm = store_path_normalize("", path);
 	if (!norm) {
 		if (errno == EPERM)
 			strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
@@ -131,7 +131,7 @@ struct member *member_add(struct importer *im, const char *path)
 	if ((m = member_find(im, norm))) {
 		/* tar semantics: a later member replaces an earlier one. */
 		if (m->captured)
-			blob_writer_abort(&m->blob);
+			store_blob_writer_abort(&m->blob);
 		free(m->link);
 		m->link = NULL;
 		m->captured = false;
@@ -158,7 +158,7 @@ struct member *member_add(struct importer *im, const char *path)
 /* A layout directory: copy the file in through the hasher, once. */
 static struct member *capture_from_dir(struct importer *im, const char *path)
 {
-	struct member *m = member_add(im, path);
+	struct member *m = store_member_add(im, path);
 	char buf[1 << 16];
 	ssize_t n;
 	int fd;
@@ -174,7 +174,7 @@ static struct member *capture_from_dir(struct importer *im, const char *path)
 		                                             : strerror(errno));
 		return NULL;
 	}
-	if (blob_writer_start(im->store, &m->blob, im->err))
+	if (store_blob_writer_start(im->store, &m->blob, im->err))
 		goto fail;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -184,24 +184,24 @@ static struct member *capture_from_dir(struct importer *im, const char *path)
 			            strerror(errno));
 			goto fail;
 		}
-		if (blob_writer_write(&m->blob, buf, (size_t)n, im->err))
+		if (store_blob_writer_write(&m->blob, buf, (size_t)n, im->err))
 			goto fail;
-		import_progress(im, (uint64_t)n);
+		store_import_progress(im, (uint64_t)n);
 	}
-	if (blob_writer_finish(&m->blob, im->err))
+	if (store_blob_writer_finish(&m->blob, im->err))
 		goto fail;
 	close(fd);
 	m->captured = true;
 	return m;
 fail:
 	close(fd);
-	blob_writer_abort(&m->blob);
+	store_blob_writer_abort(&m->blob);
 	return NULL;
 }
 
-struct member *member_get(struct importer *im, const char *path)
+struct member *store_member_get(struct importer *im, const char *path)
 {
-	char *norm = path_normalize("", path);
+	char *norm = store_path_normalize("", path);
 	struct member *m;
 
 	if (!norm) {
@@ -233,7 +233,7 @@ struct member *member_get(struct importer *im, const char *path)
 	return NULL;
 }
 
-char *member_read(struct importer *im, struct member *m, const char *what)
+char *store_member_read(struct importer *im, struct member *m, const char *what)
 {
 	char *buf;
 	ssize_t n;
@@ -258,14 +258,14 @@ char *member_read(struct importer *im, struct member *m, const char *what)
 	return buf;
 }
 
-json_t *member_json(struct importer *im, struct member *m, const char *what)
+json_t *store_member_json(struct importer *im, struct member *m, const char *what)
 {
-	char *buf = member_read(im, m, what);
+	char *buf = store_member_read(im, m, what);
 	json_t *v;
 
 	if (!buf)
 		return NULL;
-	v = json_parse(buf, m->blob.size, what, im->err);
+	v = store_json_parse(buf, m->blob.size, what, im->err);
 	free(buf);
 	return v;
 }
@@ -284,7 +284,7 @@ static int check_blob(struct importer *im, struct member *m, const char *digest,
 	return 0;
 }
 
-int import_json_blob(struct importer *im, struct member *m, const char *digest, uint64_t size)
+int store_import_json_blob(struct importer *im, struct member *m, const char *digest, uint64_t size)
 {
 	if (check_blob(im, m, digest, size))
 		return -1;
@@ -292,24 +292,26 @@ int import_json_blob(struct importer *im, struct member *m, const char *digest, 
 	return 0;
 }
 
-int import_put(struct importer *im, const void *buf, size_t len, char digest[STORE_DIGEST_MAX])
+int store_import_put(struct importer *im, const void *buf, size_t len,
+                     char digest[STORE_DIGEST_MAX])
 {
 	char name[32];
 	struct member *m;
 
 	snprintf(name, sizeof(name), "(made)/%u", im->n_made++);
-	m = member_add(im, name);
-	if (!m || blob_writer_start(im->store, &m->blob, im->err))
+	m = store_member_add(im, name);
+	if (!m || store_blob_writer_start(im->store, &m->blob, im->err))
 		return -1;
 	m->captured = true;
-	if (blob_writer_write(&m->blob, buf, len, im->err) || blob_writer_finish(&m->blob, im->err))
+	if (store_blob_writer_write(&m->blob, buf, len, im->err) ||
+	    store_blob_writer_finish(&m->blob, im->err))
 		return -1;
 	m->pending = true;
 	memcpy(digest, m->blob.digest, STORE_DIGEST_MAX);
 	return 0;
 }
 
-void import_built_key(struct importer *im, const char *key, const char *blob)
+void store_import_built_key(struct importer *im, const char *key, const char *blob)
 {
 	struct built_key *v;
 	char name[PATH_MAX];
@@ -332,7 +334,8 @@ void import_built_key(struct importer *im, const char *key, const char *blob)
 static int commit_members(struct importer *im)
 {
 	for (size_t i = 0; i < im->n_members; i++)
-		if (im->members[i]->pending && blob_writer_commit(&im->members[i]->blob, im->err))
+		if (im->members[i]->pending &&
+		    store_blob_writer_commit(&im->members[i]->blob, im->err))
 			return -1;
 	return 0;
 }
@@ -356,7 +359,7 @@ static void drop_built_keys(struct importer *im)
 		close(dirfd);
 }
 
-enum layer_magic layer_magic(int fd)
+enum store_layer_magic store_layer_magic(int fd)
 {
 	unsigned char b[512] = {0};
 	ssize_t n = sys_pread_full(fd, b, sizeof(b), 0);
@@ -382,7 +385,7 @@ enum layer_magic layer_magic(int fd)
 
 static const char *sniff_media_type(int fd)
 {
-	switch (layer_magic(fd)) {
+	switch (store_layer_magic(fd)) {
 	case MAGIC_GZIP:
 		return MT_OCI_LAYER_GZIP;
 	case MAGIC_ZSTD:
@@ -396,8 +399,8 @@ static const char *sniff_media_type(int fd)
  * diff-id does not match never gets a name in the store.  The index names
  * the temp file's inode, which the link into blobs/ keeps.  A blob already
  * stored is indexed as stored, so its index stays valid. */
-int import_open_layer(struct importer *im, struct member *m, const char *key,
-                      struct strata_layer **out)
+int store_import_open_layer(struct importer *im, struct member *m, const char *key,
+                            struct strata_layer **out)
 {
 	struct strata_layer_options lo = {
 	    .cache_dir = im->store->layer_cache,
@@ -410,11 +413,11 @@ int import_open_layer(struct importer *im, struct member *m, const char *key,
 	const char *colon;
 	int lock, rc;
 
-	if (!blob_stored(im->store, &m->blob) ||
-	    blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
+	if (!store_blob_stored(im->store, &m->blob) ||
+	    store_blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m->blob.fd);
-	lock = layer_cache_lock(im->store, key);
-	import_built_key(im, key, m->blob.digest);
+	lock = store_layer_cache_lock(im->store, key);
+	store_import_built_key(im, key, m->blob.digest);
 	rc = strata_layer_open_tar(proc, &lo, out, im->err);
 	if (lock >= 0)
 		close(lock);
@@ -435,8 +438,8 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 
 	/* The store has this layer uncompressed, and mounts use that one: only
 	 * check that this blob decompresses to it. */
-	if (strcmp(m->blob.digest, diff_id) != 0 && blob_exists(im->store, diff_id)) {
-		if (layer_diff_id(m->blob.fd, actual, im->err))
+	if (strcmp(m->blob.digest, diff_id) != 0 && store_blob_exists(im->store, diff_id)) {
+		if (store_layer_diff_id(m->blob.fd, actual, im->err))
 			return strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: layer %s: %s",
 			                   im->what, m->blob.digest, im->err->msg);
 		if (strcmp(actual, diff_id) != 0)
@@ -447,8 +450,8 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 		return 0;
 	}
 
-	layer_cache_key(diff_id, m->blob.digest, key);
-	if (import_open_layer(im, m, key, &layer))
+	store_layer_cache_key(diff_id, m->blob.digest, key);
+	if (store_import_open_layer(im, m, key, &layer))
 		return -1;
 	strata_layer_info(layer, &info);
 	if (info.diff_id[0] && strcmp(info.diff_id, diff_id) != 0)
@@ -459,13 +462,13 @@ static int index_layer(struct importer *im, struct member *m, const char *diff_i
 	return rc;
 }
 
-int import_layer_blob(struct importer *im, struct member *m, const char *digest, uint64_t size,
-                      const char *diff_id, const char **media_type)
+int store_import_layer_blob(struct importer *im, struct member *m, const char *digest,
+                            uint64_t size, const char *diff_id, const char **media_type)
 {
 	if (check_blob(im, m, digest, size))
 		return -1;
 	if (!*media_type) {
-		if (layer_magic(m->blob.fd) == MAGIC_OTHER)
+		if (store_layer_magic(m->blob.fd) == MAGIC_OTHER)
 			return strata_fail(
 			    im->err, STRATA_ERR_UNSUPPORTED, 0,
 			    "%s: layer %s: compressed in a format OCI images cannot carry "
@@ -484,27 +487,27 @@ int import_layer_blob(struct importer *im, struct member *m, const char *digest,
 	return 0;
 }
 
-int import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,
-                         json_t *layers, char digest[STORE_DIGEST_MAX], uint64_t *size)
+int store_import_make_manifest(struct importer *im, const char *config_digest, uint64_t config_size,
+                               json_t *layers, char digest[STORE_DIGEST_MAX], uint64_t *size)
 {
 	json_t *m = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
 	                      MT_OCI_MANIFEST, "config", "mediaType", MT_OCI_CONFIG, "digest",
 	                      config_digest, "size", (json_int_t)config_size, "layers", layers);
 	size_t len;
-	char *text = m ? json_blob(m, &len) : NULL;
+	char *text = m ? store_json_blob(m, &len) : NULL;
 	int rc;
 
 	json_decref(m);
 	if (!text)
 		return strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
-	rc = import_put(im, text, len, digest);
+	rc = store_import_put(im, text, len, digest);
 	*size = len;
 	free(text);
 	return rc;
 }
 
-int import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name,
-                     const char *media_type)
+int store_import_add_image(struct importer *im, const char *digest, uint64_t size, const char *name,
+                           const char *media_type)
 {
 	size_t n = im->n_images + 1;
 	struct store_imported *v = realloc(im->images, n * sizeof(*v));
@@ -577,7 +580,7 @@ static void importer_free(struct importer *im)
 {
 	for (size_t i = 0; i < im->n_members; i++) {
 		if (im->members[i]->captured)
-			blob_writer_abort(&im->members[i]->blob);
+			store_blob_writer_abort(&im->members[i]->blob);
 		free(im->members[i]->path);
 		free(im->members[i]->link);
 		free(im->members[i]);
@@ -602,13 +605,14 @@ static int import_members(struct importer *im)
 	if (im->dir_fd < 0
 	        ? member_find(im, "manifest.json") != NULL
 	        : faccessat(im->dir_fd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		return import_docker(im);
+		return store_import_docker(im);
 	}
 	if (im->dir_fd < 0 ? member_find(im, "index.json") != NULL
 	                   : faccessat(im->dir_fd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!(m = member_get(im, "index.json")) || !(j = member_json(im, m, "index.json")))
+		if (!(m = store_member_get(im, "index.json")) ||
+		    !(j = store_member_json(im, m, "index.json")))
 			return -1;
-		rc = import_oci(im, j);
+		rc = store_import_oci(im, j);
 		json_decref(j);
 		return rc;
 	}
@@ -628,7 +632,7 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 	if (s->tmp_fd < 0)
 		return strata_fail(err, STRATA_ERR_SYS, EACCES, "store %s: cannot write to it",
 		                   s->root);
-	if (archive_dl_load(err) || crypto_dl_load(err))
+	if (dl_archive_load(err) || dl_crypto_load(err))
 		return -1;
 	if (store_import_lock(s, false, err))
 		return -1;
@@ -652,10 +656,10 @@ int store_import(struct store *s, const char *path, const struct store_import_op
 	} else {
 		im.progress_total = (uint64_t)st.st_size;
 		/* An empty file is an empty layer, as it is to mount. */
-		rc = st.st_size == 0 ? 1 : archive_scan(&im, fd);
+		rc = st.st_size == 0 ? 1 : store_archive_scan(&im, fd);
 		if (rc == 1) {
 			im.progress_done = 0;
-			rc = import_bare_layer(&im, fd);
+			rc = store_import_bare_layer(&im, fd);
 		} else if (rc == 0) {
 			rc = import_members(&im);
 		}

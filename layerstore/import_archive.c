@@ -50,27 +50,27 @@ static int capture(struct importer *im, struct archive *a, struct member *m)
 	la_int64_t off;
 	int r;
 
-	if (blob_writer_start(im->store, &m->blob, im->err))
+	if (store_blob_writer_start(im->store, &m->blob, im->err))
 		return -1;
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
 		/* Sparse members would need holes filled; image archives have none. */
 		if ((uint64_t)off != m->blob.size) {
-			blob_writer_abort(&m->blob);
+			store_blob_writer_abort(&m->blob);
 			return strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 			                   "%s: member '%s': sparse members are not supported",
 			                   im->what, m->path);
 		}
-		if (blob_writer_write(&m->blob, buf, size, im->err)) {
-			blob_writer_abort(&m->blob);
+		if (store_blob_writer_write(&m->blob, buf, size, im->err)) {
+			store_blob_writer_abort(&m->blob);
 			return -1;
 		}
 	}
-	if (r != ARCHIVE_EOF || blob_writer_finish(&m->blob, im->err)) {
+	if (r != ARCHIVE_EOF || store_blob_writer_finish(&m->blob, im->err)) {
 		if (r != ARCHIVE_EOF)
 			strata_fail(im->err, STRATA_ERR_CORRUPT, sym_archive_errno(a),
 			            "%s: member '%s': %s", im->what, m->path,
 			            sym_archive_error_string(a) ?: "truncated");
-		blob_writer_abort(&m->blob);
+		store_blob_writer_abort(&m->blob);
 		return -1;
 	}
 	m->captured = true;
@@ -86,7 +86,7 @@ static int add_link(struct importer *im, struct member *m, const char *target, b
 		return strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	/* Hard link targets are archive paths; symlinks are relative to the
 	 * link's directory, and an absolute or climbing one must stay inside. */
-	m->link = path_normalize(hard ? "" : dirname(dir), target);
+	m->link = store_path_normalize(hard ? "" : dirname(dir), target);
 	free(dir);
 	if (!m->link)
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, EPERM,
@@ -106,7 +106,7 @@ static int scan_member(struct importer *im, struct archive *a, struct archive_en
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: a member without a name",
 		                   im->what);
 	if (type == AE_IFDIR) {
-		char *norm = path_normalize("", name);
+		char *norm = store_path_normalize("", name);
 
 		free(norm);
 		return norm ? 0
@@ -120,7 +120,7 @@ static int scan_member(struct importer *im, struct archive *a, struct archive_en
 		return strata_fail(im->err, STRATA_ERR_FORMAT, 0,
 		                   "%s: more than %d members: not an image archive", im->what,
 		                   MAX_MEMBERS);
-	m = member_add(im, name);
+	m = store_member_add(im, name);
 	if (!m)
 		return -1;
 	if (hard)
@@ -130,7 +130,7 @@ static int scan_member(struct importer *im, struct archive *a, struct archive_en
 	return capture(im, a, m);
 }
 
-int archive_scan(struct importer *im, int fd)
+int store_archive_scan(struct importer *im, int fd)
 {
 	struct import_reader *src = malloc(sizeof(*src));
 	struct archive *a = sym_archive_read_new();
@@ -146,7 +146,7 @@ int archive_scan(struct importer *im, int fd)
 	src->fd = fd;
 	sym_archive_read_support_filter_all(a);
 	sym_archive_read_support_format_tar(a);
-	if (sym_archive_read_open(a, src, NULL, import_read, NULL) != ARCHIVE_OK) {
+	if (sym_archive_read_open(a, src, NULL, store_import_read, NULL) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
 		            sym_archive_error_string(a) ?: "cannot read");
 		goto out;

@@ -32,7 +32,7 @@ static int check_named_digest(struct importer *im, const char *path, const struc
 
 static int import_one(struct importer *im, json_t *item, size_t n)
 {
-	const char *config_path = json_str(item, "Config");
+	const char *config_path = store_json_str(item, "Config");
 	json_t *tags = json_object_get(item, "RepoTags"), *files = json_object_get(item, "Layers");
 	json_t *config, *diff_ids, *layers = NULL, *f, *tag;
 	char digest[STORE_DIGEST_MAX];
@@ -45,8 +45,8 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0,
 		                   "%s: manifest.json: image %zu has no Config or Layers", im->what,
 		                   n);
-	if (!(cm = member_get(im, config_path)) || check_named_digest(im, config_path, cm) ||
-	    !(config = member_json(im, cm, config_path)))
+	if (!(cm = store_member_get(im, config_path)) || check_named_digest(im, config_path, cm) ||
+	    !(config = store_member_json(im, cm, config_path)))
 		return -1;
 	diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
 	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(files)) {
@@ -66,14 +66,14 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 		const char *diff_id = json_string_value(json_array_get(diff_ids, i));
 		struct member *lm;
 
-		if (!digest_valid(diff_id)) {
+		if (!store_digest_valid(diff_id)) {
 			strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: %s: bad diff_id %zu",
 			            im->what, config_path, i);
 			goto out;
 		}
-		if (!path || !(lm = member_get(im, path)) || check_named_digest(im, path, lm))
+		if (!path || !(lm = store_member_get(im, path)) || check_named_digest(im, path, lm))
 			goto out;
-		if (import_layer_blob(im, lm, NULL, UINT64_MAX, diff_id, &mt))
+		if (store_import_layer_blob(im, lm, NULL, UINT64_MAX, diff_id, &mt))
 			goto out;
 		if (json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", mt,
 		                                            "digest", lm->blob.digest, "size",
@@ -82,17 +82,17 @@ static int import_one(struct importer *im, json_t *item, size_t n)
 			goto out;
 		}
 	}
-	if (import_json_blob(im, cm, NULL, UINT64_MAX) ||
-	    import_make_manifest(im, cm->blob.digest, cm->blob.size, layers, digest, &size))
+	if (store_import_json_blob(im, cm, NULL, UINT64_MAX) ||
+	    store_import_make_manifest(im, cm->blob.digest, cm->blob.size, layers, digest, &size))
 		goto out;
 	rc = 0;
 	if (!json_is_array(tags) || json_array_size(tags) == 0)
-		rc = import_add_image(im, digest, size, NULL, MT_OCI_MANIFEST);
+		rc = store_import_add_image(im, digest, size, NULL, MT_OCI_MANIFEST);
 	json_array_foreach(tags, i, tag)
 	{
 		if (rc == 0 && json_is_string(tag))
-			rc = import_add_image(im, digest, size, json_string_value(tag),
-			                      MT_OCI_MANIFEST);
+			rc = store_import_add_image(im, digest, size, json_string_value(tag),
+			                            MT_OCI_MANIFEST);
 	}
 out:
 	json_decref(layers);
@@ -100,16 +100,16 @@ out:
 	return rc;
 }
 
-int import_docker(struct importer *im)
+int store_import_docker(struct importer *im)
 {
-	struct member *m = member_get(im, "manifest.json");
+	struct member *m = store_member_get(im, "manifest.json");
 	json_error_t jerr;
 	json_t *list, *item;
 	char *text;
 	size_t i;
 	int rc = 0;
 
-	if (!m || !(text = member_read(im, m, "manifest.json")))
+	if (!m || !(text = store_member_read(im, m, "manifest.json")))
 		return -1;
 	list = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);

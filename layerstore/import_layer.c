@@ -34,9 +34,9 @@ static int copy_raw(struct importer *im, int fd, struct member *m)
 		if (n < 0)
 			return strata_fail(im->err, STRATA_ERR_SYS, errno, "%s: %s", im->what,
 			                   strerror(errno));
-		if (blob_writer_write(&m->blob, buf, (size_t)n, im->err))
+		if (store_blob_writer_write(&m->blob, buf, (size_t)n, im->err))
 			return -1;
-		import_progress(im, (uint64_t)n);
+		store_import_progress(im, (uint64_t)n);
 	}
 	return 0;
 }
@@ -60,14 +60,14 @@ static int copy_decompressed(struct importer *im, int fd, struct member *m)
 	c->fd = fd;
 	sym_archive_read_support_filter_all(a);
 	sym_archive_read_support_format_raw(a);
-	if (sym_archive_read_open(a, c, NULL, import_read, NULL) != ARCHIVE_OK ||
+	if (sym_archive_read_open(a, c, NULL, store_import_read, NULL) != ARCHIVE_OK ||
 	    sym_archive_read_next_header(a, &ae) != ARCHIVE_OK) {
 		strata_fail(im->err, STRATA_ERR_FORMAT, 0, "%s: %s", im->what,
 		            sym_archive_error_string(a) ?: "cannot read");
 		goto out;
 	}
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-		if (blob_writer_write(&m->blob, buf, size, im->err))
+		if (store_blob_writer_write(&m->blob, buf, size, im->err))
 			goto out;
 	if (r != ARCHIVE_EOF) {
 		strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: %s", im->what,
@@ -131,9 +131,9 @@ static json_t *make_config(struct importer *im, int fd, const char *diff_id)
 		free(copy);
 	}
 	return json_pack("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}, s:[{s:s, s:s}]}", "architecture",
-	                 host_architecture(), "os", "linux", "created", created, "config", "rootfs",
-	                 "type", "layers", "diff_ids", diff_id, "history", "created", created,
-	                 "created_by", by);
+	                 store_host_architecture(), "os", "linux", "created", created, "config",
+	                 "rootfs", "type", "layers", "diff_ids", diff_id, "history", "created",
+	                 created, "created_by", by);
 }
 
 /* Indexes the layer under a temporary cache key, learns its diff-id, then
@@ -148,24 +148,25 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 	int dirfd, rc = 0;
 
 	snprintf(key, sizeof(key), "import-%ld-%.16s", (long)getpid(), digest_hex(m->blob.digest));
-	if (import_open_layer(im, m, compressed ? key : digest_hex(m->blob.digest), &layer))
+	if (store_import_open_layer(im, m, compressed ? key : digest_hex(m->blob.digest), &layer))
 		return -1;
 	strata_layer_info(layer, &info);
 	snprintf(diff_id, STORE_DIGEST_MAX, "%s", compressed ? info.diff_id : m->blob.digest);
 	strata_layer_close(layer);
 	if (!compressed)
 		return 0;
-	if (!digest_valid(diff_id))
+	if (!store_digest_valid(diff_id))
 		return strata_fail(im->err, STRATA_ERR_INDEX, 0, "%s: no diff-id computed",
 		                   im->what);
 	/* When the store already serves this diff-id from another file (the
 	 * uncompressed blob, or this blob stored before), keep that file's
 	 * index; mounts rebuild it if it is missing. */
-	keep_temp = !blob_exists(im->store, diff_id) && !blob_stored(im->store, &m->blob);
+	keep_temp =
+	    !store_blob_exists(im->store, diff_id) && !store_blob_stored(im->store, &m->blob);
 	dirfd = open(im->store->layer_cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	layer_cache_key(diff_id, m->blob.digest, final);
+	store_layer_cache_key(diff_id, m->blob.digest, final);
 	if (keep_temp)
-		import_built_key(im, final, m->blob.digest);
+		store_import_built_key(im, final, m->blob.digest);
 	for (int i = 0; i < 2 && dirfd >= 0 && rc == 0; i++) {
 		const char *ext = i ? ".tar" : ".idx";
 
@@ -188,24 +189,24 @@ static int index_bare(struct importer *im, struct member *m, bool compressed,
 	return rc;
 }
 
-int import_bare_layer(struct importer *im, int fd)
+int store_import_bare_layer(struct importer *im, int fd)
 {
 	char diff_id[STORE_DIGEST_MAX], digest[STORE_DIGEST_MAX];
 	const char *mt;
 	json_t *config = NULL, *layers = NULL;
-	struct member *m = member_add(im, "(layer)");
-	enum layer_magic magic = layer_magic(fd);
+	struct member *m = store_member_add(im, "(layer)");
+	enum store_layer_magic magic = store_layer_magic(fd);
 	bool compressed = magic == MAGIC_GZIP || magic == MAGIC_ZSTD;
 	char *cfg_text = NULL, *name = NULL;
 	size_t cfg_len;
 	uint64_t size;
 	int rc = -1;
 
-	if (!m || blob_writer_start(im->store, &m->blob, im->err))
+	if (!m || store_blob_writer_start(im->store, &m->blob, im->err))
 		return -1;
 	m->captured = true; /* freed with the importer */
 	if ((magic == MAGIC_OTHER ? copy_decompressed(im, fd, m) : copy_raw(im, fd, m)) ||
-	    blob_writer_finish(&m->blob, im->err))
+	    store_blob_writer_finish(&m->blob, im->err))
 		return -1;
 	if (index_bare(im, m, compressed, diff_id))
 		return -1;
@@ -216,16 +217,16 @@ int import_bare_layer(struct importer *im, int fd)
 	config = make_config(im, fd, diff_id);
 	layers = json_pack("[{s:s, s:s, s:I}]", "mediaType", mt, "digest", m->blob.digest, "size",
 	                   (json_int_t)m->blob.size);
-	if (!config || !layers || !(cfg_text = json_blob(config, &cfg_len))) {
+	if (!config || !layers || !(cfg_text = store_json_blob(config, &cfg_len))) {
 		strata_fail(im->err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (import_put(im, cfg_text, cfg_len, digest))
+	if (store_import_put(im, cfg_text, cfg_len, digest))
 		goto out;
-	if (import_make_manifest(im, digest, cfg_len, layers, digest, &size))
+	if (store_import_make_manifest(im, digest, cfg_len, layers, digest, &size))
 		goto out;
 	name = name_from_file(im->what);
-	rc = import_add_image(im, digest, size, name, MT_OCI_MANIFEST);
+	rc = store_import_add_image(im, digest, size, name, MT_OCI_MANIFEST);
 out:
 	free(name);
 	free(cfg_text);

@@ -26,13 +26,13 @@ static struct member *blob_member(struct importer *im, const char *digest)
 {
 	char path[96];
 
-	if (!digest_valid(digest)) {
+	if (!store_digest_valid(digest)) {
 		strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: '%s': not a sha256 digest",
 		            im->what, digest ? digest : "(none)");
 		return NULL;
 	}
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest_hex(digest));
-	return member_get(im, path);
+	return store_member_get(im, path);
 }
 
 static int desc_size(struct importer *im, json_t *desc, uint64_t *size)
@@ -41,7 +41,7 @@ static int desc_size(struct importer *im, json_t *desc, uint64_t *size)
 
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
 		return strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: descriptor of %s: bad size",
-		                   im->what, json_str(desc, "digest") ?: "(none)");
+		                   im->what, store_json_str(desc, "digest") ?: "(none)");
 	*size = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -49,7 +49,7 @@ static int desc_size(struct importer *im, json_t *desc, uint64_t *size)
 /* The blob a descriptor names, checked, parsed as a JSON object. */
 static json_t *desc_json(struct importer *im, json_t *desc, struct member **out)
 {
-	const char *digest = json_str(desc, "digest");
+	const char *digest = store_json_str(desc, "digest");
 	struct member *m = blob_member(im, digest);
 	uint64_t size;
 	json_t *v;
@@ -69,14 +69,14 @@ static json_t *desc_json(struct importer *im, json_t *desc, struct member **out)
 		            (unsigned long long)size);
 		return NULL;
 	}
-	v = member_json(im, m, digest);
+	v = store_member_json(im, m, digest);
 	*out = m;
 	return v;
 }
 
 static int import_manifest(struct importer *im, json_t *desc, const char *name)
 {
-	const char *digest = json_str(desc, "digest"), *mt;
+	const char *digest = store_json_str(desc, "digest"), *mt;
 	json_t *manifest, *config = NULL, *layers, *diff_ids, *l;
 	struct member *mm, *cm;
 	uint64_t size;
@@ -85,7 +85,7 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 
 	if (!(manifest = desc_json(im, desc, &mm)))
 		return -1;
-	mt = json_str(manifest, "mediaType");
+	mt = store_json_str(manifest, "mediaType");
 	if (mt && !is_manifest_type(mt)) {
 		strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 		            "%s: manifest %s: unknown media type '%s'", im->what, digest, mt);
@@ -93,7 +93,7 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 	}
 	if (!(config = desc_json(im, json_object_get(manifest, "config"), &cm)))
 		goto out;
-	mt = json_str(json_object_get(manifest, "config"), "mediaType");
+	mt = store_json_str(json_object_get(manifest, "config"), "mediaType");
 	if (!mt || (strcmp(mt, MT_OCI_CONFIG) && strcmp(mt, MT_DOCKER_CONFIG))) {
 		strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 		            "%s: config of %s: unknown media type '%s'", im->what, digest,
@@ -111,17 +111,17 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 	}
 	json_array_foreach(layers, i, l)
 	{
-		const char *ld = json_str(l, "digest"), *lmt = json_str(l, "mediaType");
+		const char *ld = store_json_str(l, "digest"), *lmt = store_json_str(l, "mediaType");
 		const char *diff_id = json_string_value(json_array_get(diff_ids, i));
 		struct member *lm;
 
-		if (!layer_media_type_known(lmt)) {
+		if (!store_layer_media_type_known(lmt)) {
 			strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 			            "%s: layer %s: unknown media type '%s'", im->what, ld ? ld : "",
 			            lmt ? lmt : "");
 			goto out;
 		}
-		if (!digest_valid(diff_id)) {
+		if (!store_digest_valid(diff_id)) {
 			strata_fail(im->err, STRATA_ERR_CORRUPT, 0, "%s: image %s: bad diff_id %zu",
 			            im->what, digest, i);
 			goto out;
@@ -131,16 +131,16 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 		/* Plain tar media types must hold plain tar. */
 		if (!strstr(lmt, "gzip") && !strstr(lmt, "zstd"))
 			lmt = MT_OCI_LAYER;
-		if (import_layer_blob(im, lm, ld, size, diff_id, &lmt))
+		if (store_import_layer_blob(im, lm, ld, size, diff_id, &lmt))
 			goto out;
 	}
-	if (import_json_blob(im, cm, cm->blob.digest, UINT64_MAX) ||
-	    import_json_blob(im, mm, digest, UINT64_MAX))
+	if (store_import_json_blob(im, cm, cm->blob.digest, UINT64_MAX) ||
+	    store_import_json_blob(im, mm, digest, UINT64_MAX))
 		goto out;
-	mt = json_str(manifest, "mediaType") ?: json_str(desc, "mediaType");
-	rc = import_add_image(im, digest, mm->blob.size, name,
-	                      mt && strcmp(mt, MT_DOCKER_MANIFEST) == 0 ? MT_DOCKER_MANIFEST
-	                                                                : MT_OCI_MANIFEST);
+	mt = store_json_str(manifest, "mediaType") ?: store_json_str(desc, "mediaType");
+	rc = store_import_add_image(im, digest, mm->blob.size, name,
+	                            mt && strcmp(mt, MT_DOCKER_MANIFEST) == 0 ? MT_DOCKER_MANIFEST
+	                                                                      : MT_OCI_MANIFEST);
 out:
 	json_decref(config);
 	json_decref(manifest);
@@ -150,18 +150,18 @@ out:
 static bool platform_matches(json_t *p, const char *want)
 {
 	char have[256];
-	const char *variant = json_str(p, "variant");
+	const char *variant = store_json_str(p, "variant");
 
 	if (!json_is_object(p))
 		return false;
-	snprintf(have, sizeof(have), "%s/%s", json_str(p, "os") ?: "",
-	         json_str(p, "architecture") ?: "");
+	snprintf(have, sizeof(have), "%s/%s", store_json_str(p, "os") ?: "",
+	         store_json_str(p, "architecture") ?: "");
 	if (strcmp(have, want) == 0)
 		return true;
 	if (!variant)
 		return false;
-	snprintf(have, sizeof(have), "%s/%s/%s", json_str(p, "os") ?: "",
-	         json_str(p, "architecture") ?: "", variant);
+	snprintf(have, sizeof(have), "%s/%s/%s", store_json_str(p, "os") ?: "",
+	         store_json_str(p, "architecture") ?: "", variant);
 	return strcmp(have, want) == 0;
 }
 
@@ -177,7 +177,7 @@ static int import_index(struct importer *im, json_t *desc, const char *name)
 	if (im->opts->platform)
 		snprintf(want, sizeof(want), "%s", im->opts->platform);
 	else
-		snprintf(want, sizeof(want), "linux/%s", host_architecture());
+		snprintf(want, sizeof(want), "linux/%s", store_host_architecture());
 	if (!(index = desc_json(im, desc, &m)))
 		return -1;
 	manifests = json_object_get(index, "manifests");
@@ -191,8 +191,8 @@ static int import_index(struct importer *im, json_t *desc, const char *name)
 		}
 		if (json_is_object(p) && strlen(seen) < sizeof(seen) - 64)
 			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s/%s",
-			         seen[0] ? ", " : "", json_str(p, "os") ?: "?",
-			         json_str(p, "architecture") ?: "?");
+			         seen[0] ? ", " : "", store_json_str(p, "os") ?: "?",
+			         store_json_str(p, "architecture") ?: "?");
 	}
 	strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 	            "%s: no image for %s (it has: %s); see --platform", im->what, want,
@@ -202,7 +202,7 @@ out:
 	return rc;
 }
 
-int import_oci(struct importer *im, json_t *index)
+int store_import_oci(struct importer *im, json_t *index)
 {
 	json_t *manifests = json_object_get(index, "manifests"), *d;
 	size_t i;
@@ -212,8 +212,9 @@ int import_oci(struct importer *im, json_t *index)
 		                   im->what);
 	json_array_foreach(manifests, i, d)
 	{
-		const char *name = json_str(json_object_get(d, "annotations"), ANNOTATION_REF_NAME);
-		const char *mt = json_str(d, "mediaType");
+		const char *name =
+		    store_json_str(json_object_get(d, "annotations"), ANNOTATION_REF_NAME);
+		const char *mt = store_json_str(d, "mediaType");
 		int rc;
 
 		if (im->opts->ref && (!name || strcmp(name, im->opts->ref) != 0))

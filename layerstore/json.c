@@ -5,12 +5,12 @@
 
 #include "store.h"
 
-const char *json_str(json_t *obj, const char *key)
+const char *store_json_str(json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));
 }
 
-json_t *json_parse(const char *buf, size_t len, const char *what, struct strata_error *err)
+json_t *store_json_parse(const char *buf, size_t len, const char *what, struct strata_error *err)
 {
 	json_error_t jerr;
 	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -26,7 +26,7 @@ json_t *json_parse(const char *buf, size_t len, const char *what, struct strata_
 	return v;
 }
 
-char *json_blob(json_t *v, size_t *len)
+char *store_json_blob(json_t *v, size_t *len)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 

@@ -7,7 +7,7 @@
 #include "sha256.h"
 #include "store.h"
 
-int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
+int store_layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 {
 	struct archive *a;
 	struct sha256 *sha = NULL;
@@ -18,7 +18,7 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 	la_int64_t off;
 	int r, rc = -1;
 
-	if (archive_dl_load(err) || !(sha = sha256_new(err)))
+	if (dl_archive_load(err) || !(sha = sha256_new(err)))
 		return -1;
 	if (!(a = sym_archive_read_new())) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
@@ -41,7 +41,7 @@ int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err)
 		goto out;
 	}
 	if (sha256_final(sha, md) == 0) {
-		digest_format(md, out);
+		store_digest_format(md, out);
 		rc = 0;
 	}
 out:

@@ -17,12 +17,13 @@
 #include "store.h"
 #include "sys.h"
 
-void layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX])
+void store_layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX])
 {
-	snprintf(out, STORE_DIGEST_MAX, "%s", blob_exists(s, l->diff_id) ? l->diff_id : l->digest);
+	snprintf(out, STORE_DIGEST_MAX, "%s",
+	         store_blob_exists(s, l->diff_id) ? l->diff_id : l->digest);
 }
 
-void layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX])
+void store_layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX])
 {
 	if (strcmp(diff_id, source) == 0)
 		snprintf(out, LAYER_KEY_MAX, "%.64s", digest_hex(diff_id));
@@ -31,7 +32,7 @@ void layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY
 		         digest_hex(source));
 }
 
-int layer_cache_lock(struct store *s, const char *key)
+int store_layer_cache_lock(struct store *s, const char *key)
 {
 	char name[LAYER_KEY_MAX + 32];
 	int fd;
@@ -62,20 +63,20 @@ int store_open_layers(struct store *s, const struct store_image *img,
 		char source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
 		int fd, lock, rc;
 
-		layer_source(s, l, source);
-		layer_cache_key(l->diff_id, source, key);
+		store_layer_source(s, l, source);
+		store_layer_cache_key(l->diff_id, source, key);
 		lo.cache_key = key;
 		/* The blob must be there, a regular file and no symlink, before
 		 * libstrata-fs opens it by path. */
-		fd = blob_open(s, source, NULL, err);
+		fd = store_blob_open(s, source, NULL, err);
 		if (fd < 0)
 			goto fail;
 		close(fd);
-		if (blob_path(s, source, path, sizeof(path)) < 0) {
+		if (store_blob_path(s, source, path, sizeof(path)) < 0) {
 			strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
 			goto fail;
 		}
-		lock = layer_cache_lock(s, key);
+		lock = store_layer_cache_lock(s, key);
 		rc = strata_layer_open_tar(path, &lo, &v[i], err);
 		if (lock >= 0)
 			close(lock);

@@ -292,7 +292,7 @@ void store_index_unlock(struct store *s, json_t *index)
 
 /* ---- references ---- */
 
-char *ref_normalize(const char *ref)
+char *store_ref_normalize(const char *ref)
 {
 	static const char *const prefixes[] = {"docker.io/library/", "docker.io/",
 	                                       "index.docker.io/library/", "localhost/"};
@@ -331,7 +331,7 @@ int store_index_add(json_t *index, const char *digest, uint64_t size, const char
                     const char *name, struct strata_error *err)
 {
 	json_t *manifests = json_object_get(index, "manifests"), *d, *ann;
-	char *norm = name ? ref_normalize(name) : NULL;
+	char *norm = name ? store_ref_normalize(name) : NULL;
 	size_t i;
 	json_t *m;
 
@@ -340,11 +340,12 @@ int store_index_add(json_t *index, const char *digest, uint64_t size, const char
 	/* A tag names one image: take it from whatever had it. */
 	json_array_foreach(manifests, i, m)
 	{
-		const char *old = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
-		char *old_norm = old ? ref_normalize(old) : NULL;
+		const char *old =
+		    store_json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		char *old_norm = old ? store_ref_normalize(old) : NULL;
 		bool same_name = norm && old_norm && strcmp(norm, old_norm) == 0;
 		bool same_untagged =
-		    !name && !old && strcmp(json_str(m, "digest") ?: "", digest) == 0;
+		    !name && !old && strcmp(store_json_str(m, "digest") ?: "", digest) == 0;
 
 		free(old_norm);
 		if (same_untagged) {
@@ -354,7 +355,7 @@ int store_index_add(json_t *index, const char *digest, uint64_t size, const char
 		/* The tag moves here; an untagged entry of this image is now
 		 * redundant. */
 		if (same_name ||
-		    (name && !old && strcmp(json_str(m, "digest") ?: "", digest) == 0)) {
+		    (name && !old && strcmp(store_json_str(m, "digest") ?: "", digest) == 0)) {
 			json_array_remove(manifests, i);
 			i--;
 		}
@@ -390,10 +391,11 @@ int store_list(struct store *s, struct store_entry **out, size_t *n, struct stra
 	}
 	json_array_foreach(manifests, i, m)
 	{
-		const char *d = json_str(m, "digest");
-		const char *name = json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
+		const char *d = store_json_str(m, "digest");
+		const char *name =
+		    store_json_str(json_object_get(m, "annotations"), ANNOTATION_REF_NAME);
 
-		if (!digest_valid(d))
+		if (!store_digest_valid(d))
 			continue;
 		memcpy(v[k].digest, d, STORE_DIGEST_MAX);
 		v[k].name = name ? strdup(name) : NULL;

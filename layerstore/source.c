@@ -117,11 +117,11 @@ static int open_source(struct store *s, const char *ref, unsigned allowed, strat
 	out->ref = ref;
 	/* Resolving an image rehashes its manifest and config, and any failure
 	 * there reads below as "no such image": say this one here. */
-	if (crypto_dl_load(err))
+	if (dl_crypto_load(err))
 		return -1;
 	if ((allowed & STORE_SOURCE_CONTAINER) &&
 	    store_container_path(s, ref, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0)
-		return container_source_open(s, dir, &lo, out, err);
+		return store_container_source_open(s, dir, &lo, out, err);
 	if ((allowed & STORE_SOURCE_IMAGE) && store_resolve(s, ref, &out->img, &not_image) == 0)
 		return open_image(s, &lo, out, err);
 	/* A prefix of two images' digests is no answer, and no layer's either:

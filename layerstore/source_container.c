@@ -30,8 +30,9 @@ static int open_image_layers(struct store *s, const struct strata_layer_options 
 	return 0;
 }
 
-int container_source_open(struct store *s, const char *dir, const struct strata_layer_options *lo,
-                          struct store_source *out, struct strata_error *err)
+int store_container_source_open(struct store *s, const char *dir,
+                                const struct strata_layer_options *lo, struct store_source *out,
+                                struct strata_error *err)
 {
 	char *digest = store_container_image_digest(dir), upper[PATH_MAX + 8];
 	struct strata_dir_options opts = {0};
@@ -57,9 +58,9 @@ int container_source_open(struct store *s, const char *dir, const struct strata_
 	if (open_image_layers(s, lo, out, err))
 		return -1;
 	snprintf(upper, sizeof(upper), "%s/upper", dir);
-	container_dir_options(dir, &opts);
+	store_container_dir_options(dir, &opts);
 	rc = strata_layer_open_dir(upper, &opts, &out->layers[out->n_layers], err);
-	container_dir_options_free(&opts);
+	store_container_dir_options_free(&opts);
 	if (rc)
 		return -1;
 	out->n_layers++;

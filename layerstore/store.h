@@ -39,15 +39,15 @@ struct store {
 /* ---- digests (digest.c) ---- */
 
 /* "sha256:<64 lowercase hex>"? */
-bool digest_valid(const char *d);
+bool store_digest_valid(const char *d);
 /* The hex part of a valid digest. */
 static inline const char *digest_hex(const char *d)
 {
 	return d + 7;
 }
-void digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX]);
+void store_digest_format(const unsigned char md[32], char out[STORE_DIGEST_MAX]);
 /* sha256 of @buf.  0, or -1 (errno ELIBACC: libcrypto cannot be loaded). */
-int digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX]);
+int store_digest_buffer(const void *buf, size_t len, char out[STORE_DIGEST_MAX]);
 
 /* ---- blobs (blob.c) ---- */
 
@@ -61,56 +61,57 @@ struct blob_writer {
 	int fd;
 	struct sha256 *sha;
 	uint64_t size;
-	char digest[STORE_DIGEST_MAX]; /* set by blob_writer_finish */
-	int stored; /* blob_stored()'s answer, once known: 1 yes, -1 no, 0 not asked */
+	char digest[STORE_DIGEST_MAX]; /* set by store_blob_writer_finish */
+	int stored; /* store_blob_stored()'s answer, once known: 1 yes, -1 no, 0 not asked */
 };
 
-int blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err);
-int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct strata_error *err);
+int store_blob_writer_start(struct store *s, struct blob_writer *w, struct strata_error *err);
+int store_blob_writer_write(struct blob_writer *w, const void *buf, size_t len,
+                            struct strata_error *err);
 /* Computes the digest (no linking yet). */
-int blob_writer_finish(struct blob_writer *w, struct strata_error *err);
+int store_blob_writer_finish(struct blob_writer *w, struct strata_error *err);
 /* fsyncs and links the finished blob under its digest; a blob already
  * there is kept (same digest, same bytes). */
-int blob_writer_commit(struct blob_writer *w, struct strata_error *err);
-void blob_writer_abort(struct blob_writer *w);
+int store_blob_writer_commit(struct blob_writer *w, struct strata_error *err);
+void store_blob_writer_abort(struct blob_writer *w);
 /* A blob with @w's digest, size and bytes (rehashed once) is already in the
  * store.  A damaged copy is not, and the commit replaces it. */
-bool blob_stored(struct store *s, struct blob_writer *w);
+bool store_blob_stored(struct store *s, struct blob_writer *w);
 /* sha256 of what @fd holds from its start.  0, or -1 with errno (ELIBACC:
  * libcrypto cannot be loaded). */
-int digest_fd(int fd, char out[STORE_DIGEST_MAX]);
+int store_digest_fd(int fd, char out[STORE_DIGEST_MAX]);
 
 /* Stores @len bytes of memory as a blob. */
-int blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],
-             struct strata_error *err);
+int store_blob_put(struct store *s, const void *buf, size_t len, char digest[STORE_DIGEST_MAX],
+                   struct strata_error *err);
 /* Opens blob @digest for reading: a regular file inside blobs/sha256, never
  * through a symlink.  Returns the fd (size in *size) or -1. */
-int blob_open(struct store *s, const char *digest, uint64_t *size, struct strata_error *err);
-bool blob_exists(struct store *s, const char *digest);
+int store_blob_open(struct store *s, const char *digest, uint64_t *size, struct strata_error *err);
+bool store_blob_exists(struct store *s, const char *digest);
 /* Reads a small blob (a manifest or config) whole, checks its digest and,
  * when @expect_size is not UINT64_MAX, its size.  NUL-terminated. */
-char *blob_read_json(struct store *s, const char *digest, uint64_t expect_size, size_t *len,
-                     struct strata_error *err);
+char *store_blob_read_json(struct store *s, const char *digest, uint64_t expect_size, size_t *len,
+                           struct strata_error *err);
 /* The path of blob @digest (for libstrata-fs, which opens layers by path). */
-int blob_path(struct store *s, const char *digest, char *out, size_t size);
+int store_blob_path(struct store *s, const char *digest, char *out, size_t size);
 
 /* The diff-id of the layer in @fd, decompressing it (layer_digest.c). */
-int layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err);
+int store_layer_diff_id(int fd, char out[STORE_DIGEST_MAX], struct strata_error *err);
 /* The blob a layer is served from: the uncompressed blob of the same
  * diff-id when the store has one (two images sharing a layer in different
  * compressions then share one index and no decompressed copy), else its own.
  * Writes the digest to @out. */
-void layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX]);
+void store_layer_source(struct store *s, const struct store_layer *l, char out[STORE_DIGEST_MAX]);
 /* The cache entry (index, decompressed copy) of a layer served from blob
  * @source: "<diff-id hex>" for the uncompressed blob, else
  * "<diff-id hex>-<16 hex of the blob>": one layer in two compressions has
  * two entries, never one that each use rebuilds. */
 #define LAYER_KEY_MAX (64 + 1 + 16 + 1)
-void layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX]);
+void store_layer_cache_key(const char *diff_id, const char *source, char out[LAYER_KEY_MAX]);
 /* Serializes building one cache entry across processes (two imports or
  * mounts of one new layer): an fd to close when done, or -1 (then go on
  * unlocked: the result is still right, only built twice). */
-int layer_cache_lock(struct store *s, const char *key);
+int store_layer_cache_lock(struct store *s, const char *key);
 
 /* ---- index.json and locks (layout.c) ---- */
 
@@ -132,28 +133,29 @@ void store_import_unlock(struct store *s);
 
 /* Tags and references: "debian" means "debian:latest"; "docker.io/library/x"
  * and "x" are one name. */
-char *ref_normalize(const char *ref);
+char *store_ref_normalize(const char *ref);
 
 /* ---- images (image.c) ---- */
 
 /* Parses manifest @digest (already stored) and its config into @img. */
-int image_load(struct store *s, const char *digest, uint64_t size, struct store_image **out,
-               struct strata_error *err);
+int store_image_load(struct store *s, const char *digest, uint64_t size, struct store_image **out,
+                     struct strata_error *err);
 /* A layer media type strata can serve, and its compression ("" for none). */
-bool layer_media_type_known(const char *mt);
+bool store_layer_media_type_known(const char *mt);
 
 /* ---- sources (source.c, source_container.c) ---- */
 
 /* Opens the container in @dir (its image's layers, its upper on top) into
  * @out, whose ref is set.  On failure @out holds what to close. */
-int container_source_open(struct store *s, const char *dir, const struct strata_layer_options *lo,
-                          struct store_source *out, struct strata_error *err);
+int store_container_source_open(struct store *s, const char *dir,
+                                const struct strata_layer_options *lo, struct store_source *out,
+                                struct strata_error *err);
 
 /* What the launcher recorded in the container's directory @dir: its id
  * maps and the mount points its init made (container_files.c).  Free
- * with container_dir_options_free. */
-void container_dir_options(const char *dir, struct strata_dir_options *o);
-void container_dir_options_free(struct strata_dir_options *o);
+ * with store_container_dir_options_free. */
+void store_container_dir_options(const char *dir, struct strata_dir_options *o);
+void store_container_dir_options_free(struct strata_dir_options *o);
 
 /* ---- errors (error.c) ---- */
 
@@ -164,10 +166,10 @@ int store_fail_prefix(struct strata_error *err, const char *fmt, const char *wha
 
 /* ---- JSON helpers (json.c) ---- */
 
-const char *json_str(json_t *obj, const char *key);
+const char *store_json_str(json_t *obj, const char *key);
 /* Parses @buf or fails naming @what. */
-json_t *json_parse(const char *buf, size_t len, const char *what, struct strata_error *err);
+json_t *store_json_parse(const char *buf, size_t len, const char *what, struct strata_error *err);
 /* Canonical bytes for a blob: keys sorted, compact. malloc'd. */
-char *json_blob(json_t *v, size_t *len);
+char *store_json_blob(json_t *v, size_t *len);
 
 #endif

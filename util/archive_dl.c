@@ -4,7 +4,7 @@
 
 DL_LIBRARY(libarchive, "libarchive.so.13", ARCHIVE_DL_FUNCTIONS)
 
-int archive_dl_load(struct strata_error *err)
+int dl_archive_load(struct strata_error *err)
 {
 	return dl_library_load(&libarchive, err);
 }

@@ -11,7 +11,7 @@
  * systemd does for its optional libraries.  A static libarchive would not
  * help: its pax writer pulls in every format, xar and libxml2 included.
  *
- * Each entry point that leads to libarchive calls archive_dl_load() first;
+ * Each entry point that leads to libarchive calls dl_archive_load() first;
  * code below it calls sym_archive_*() without checking again.
  */
 #ifndef STRATA_ARCHIVE_DL_H
@@ -84,6 +84,6 @@ ARCHIVE_DL_FUNCTIONS(DL_DECLARE_SYM)
 /* Loads libarchive and resolves every sym_archive_*(), once per process
  * (dl_library_load()).  On failure fills @err ("libarchive.so.13: <why>")
  * and returns -1. */
-int archive_dl_load(struct strata_error *err);
+int dl_archive_load(struct strata_error *err);
 
 #endif

@@ -4,7 +4,7 @@
 
 DL_LIBRARY(libcrypto, "libcrypto.so.3", CRYPTO_DL_FUNCTIONS)
 
-int crypto_dl_load(struct strata_error *err)
+int dl_crypto_load(struct strata_error *err)
 {
 	return dl_library_load(&libcrypto, err);
 }

@@ -9,9 +9,9 @@
  * (import, commit), manifests read without trust, layer diff-ids, fsck, diff
  * and the cache paths of layers opened without a cache key.
  *
- * Every function that starts a digest calls crypto_dl_load() first (a lock
- * after the first call); those with no struct strata_error (digest_buffer(),
- * digest_fd()) fail with -1 and errno ELIBACC, and the commands that reach
+ * Every function that starts a digest calls dl_crypto_load() first (a lock
+ * after the first call); those with no struct strata_error (store_digest_buffer(),
+ * store_digest_fd()) fail with -1 and errno ELIBACC, and the commands that reach
  * them load it up front to say why.
  */
 #ifndef STRATA_CRYPTO_DL_H
@@ -37,6 +37,6 @@ CRYPTO_DL_FUNCTIONS(DL_DECLARE_SYM)
 /* Loads libcrypto and resolves every sym_EVP_*(), once per process
  * (dl_library_load()).  On failure fills @err ("libcrypto.so.3: <why>")
  * and returns -1. */
-int crypto_dl_load(struct strata_error *err);
+int dl_crypto_load(struct strata_error *err);
 
 #endif

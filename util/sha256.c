@@ -10,7 +10,7 @@ struct sha256 *sha256_new(struct strata_error *err)
 {
 	EVP_MD_CTX *ctx;
 
-	if (crypto_dl_load(err))
+	if (dl_crypto_load(err))
 		return NULL;
 	ctx = sym_EVP_MD_CTX_new();
 	if (!ctx || !sym_EVP_DigestInit_ex(ctx, sym_EVP_sha256(), NULL)) {
@@ -42,7 +42,7 @@ void sha256_free(struct sha256 *h)
 int sha256_buffer(const void *buf, size_t len, unsigned char md[SHA256_SIZE],
                   struct strata_error *err)
 {
-	if (crypto_dl_load(err))
+	if (dl_crypto_load(err))
 		return -1;
 	if (!sym_EVP_Digest(buf, len, md, NULL, sym_EVP_sha256(), NULL)) {
 		errno = ENOMEM;

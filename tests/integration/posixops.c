@@ -782,8 +782,8 @@ static loff_t *cfr_off(const char *s, loff_t *store)
 	return store;
 }
 
-static void op_copy_file_range(int in, const char *off_in, int out, const char *off_out,
-                               long long len)
+static void fs_op_copy_file_range(int in, const char *off_in, int out, const char *off_out,
+                                  long long len)
 {
 	loff_t in_store, out_store, *pin = cfr_off(off_in, &in_store),
 	                            *pout = cfr_off(off_out, &out_store);
@@ -980,8 +980,8 @@ static void run(int argc, char **argv)
 		op_seekmap(fd_find(argv[1]));
 	} else if (strcmp(op, "copy_file_range") == 0) {
 		need(argc, 6, "copy_file_range FDIN OFFIN FDOUT OFFOUT LEN");
-		op_copy_file_range(fd_find(argv[1]), argv[2], fd_find(argv[3]), argv[4],
-		                   num(argv[5]));
+		fs_op_copy_file_range(fd_find(argv[1]), argv[2], fd_find(argv[3]), argv[4],
+		                      num(argv[5]));
 	} else if (strcmp(op, "ftruncate") == 0) {
 		need(argc, 3, "ftruncate FD LEN");
 		rc(ftruncate(fd_find(argv[1]), (off_t)num(argv[2])));

@@ -26,7 +26,7 @@ static bool contains(const char *hay, const char *needle)
 	return hay && strstr(hay, needle) != NULL;
 }
 
-static bool blob_exists(struct sfx *f, const char *digest)
+static bool store_blob_exists(struct sfx *f, const char *digest)
 {
 	char path[4096];
 
@@ -297,10 +297,10 @@ START_TEST(test_gc_keeps_containers_images)
 	free(sfx_container(&f, "c1", "base", digest));
 	ck_assert_msg(store_untag(f.s, "base", &err) == 0, "%s", err.msg);
 	ck_assert_msg(store_gc_containers(f.s, &r, &err) == 0, "%s", err.msg);
-	ck_assert(blob_exists(&f, digest));
+	ck_assert(store_blob_exists(&f, digest));
 	ck_assert_int_eq(store_container_remove(f.s, "c1", NULL, &err), 0);
 	ck_assert_msg(store_gc_containers(f.s, &r, &err) == 0, "%s", err.msg);
-	ck_assert(!blob_exists(&f, digest));
+	ck_assert(!store_blob_exists(&f, digest));
 	ck_assert_uint_ge(r.blobs, 2);
 	sfx_close(&f);
 }

@@ -39,7 +39,7 @@ static void map_index(const struct strata_layer *l, struct ix_map *m)
 	struct strata_error err = {0};
 
 	strata_layer_info(l, &info);
-	ck_assert_msg(ix_map_open(info.index_path, NULL, m, &err) == 0, "ix_map_open %s: %s",
+	ck_assert_msg(fs_ix_map_open(info.index_path, NULL, m, &err) == 0, "fs_ix_map_open %s: %s",
 	              info.index_path, err.msg);
 }
 
@@ -61,7 +61,7 @@ static void setup_dir(struct opened *o, const char *tag, const char *layer_name)
 
 static void close_layer(struct opened *o)
 {
-	ix_map_close(&o->m);
+	fs_ix_map_close(&o->m);
 	strata_layer_close(o->l);
 	o->l = NULL;
 	free(o->stream);
@@ -136,7 +136,7 @@ static int64_t find(const struct ix_map *m, const char *path)
 			path++;
 		if (!S_ISDIR(E(m, cur)->mode))
 			return -1;
-		r = ix_lookup(m, cur, s, (size_t)(path - s));
+		r = fs_ix_lookup(m, cur, s, (size_t)(path - s));
 		if (r < 0)
 			return -1;
 		cur = (uint32_t)r;
@@ -171,7 +171,7 @@ static bool child_exists(const struct ix_map *m, uint32_t dir, const char *name,
 
 static void check_lookup_result(const struct ix_map *m, uint32_t dir, const char *name, size_t len)
 {
-	int64_t r = ix_lookup(m, dir, name, len);
+	int64_t r = fs_ix_lookup(m, dir, name, len);
 
 	if (child_exists(m, dir, name, len)) {
 		ck_assert_msg(r >= 0, "lookup missed a child of entry %u", dir);
@@ -231,7 +231,7 @@ static void check_structure(const struct ix_map *m)
 		char buf[600];
 		size_t len = e->name_len;
 
-		ck_assert_int_eq(ix_lookup(m, e->parent, ix_name(m, e), len), i);
+		ck_assert_int_eq(fs_ix_lookup(m, e->parent, ix_name(m, e), len), i);
 		ck_assert_uint_lt(len + 2, sizeof(buf));
 		memcpy(buf, ix_name(m, e), len);
 		check_lookup_result(m, e->parent, buf, len - 1); /* a prefix */
@@ -932,15 +932,15 @@ START_TEST(test_order_exact)
 	ck_assert_uint_eq(E(&o.m, 0)->nlink, 4);
 	ck_assert_uint_eq(E(&o.m, 14)->nlink, 3);
 	check_structure(&o.m);
-	ck_assert_int_eq(ix_lookup(&o.m, 0, "a", 1), 2);
-	ck_assert_int_eq(ix_lookup(&o.m, 0, "a\x01", 2), 3);
-	ck_assert_int_eq(ix_lookup(&o.m, 0, "a\x00", 2), -1);
-	ck_assert_int_eq(ix_lookup(&o.m, 0, "A", 1), -1);
-	ck_assert_int_eq(ix_lookup(&o.m, 0, "y", 1), -1);
-	ck_assert_int_eq(ix_lookup(&o.m, 14, "z", 1), 16);
-	ck_assert_int_eq(ix_lookup(&o.m, 14, "zz", 2), -1);
-	ck_assert_int_eq(ix_lookup(&o.m, 7, "zz", 2), 12);
-	ck_assert_int_eq(ix_lookup(&o.m, 1, "x", 1), -1); /* a file has no children */
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 0, "a", 1), 2);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 0, "a\x01", 2), 3);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 0, "a\x00", 2), -1);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 0, "A", 1), -1);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 0, "y", 1), -1);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 14, "z", 1), 16);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 14, "zz", 2), -1);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 7, "zz", 2), 12);
+	ck_assert_int_eq(fs_ix_lookup(&o.m, 1, "x", 1), -1); /* a file has no children */
 	cleanup(&o);
 }
 END_TEST
@@ -2030,7 +2030,7 @@ START_TEST(test_index_every_byte_flipped)
 		good[pos] ^= 0x01;
 		tl_write_file(ipath, good, len);
 		good[pos] ^= 0x01;
-		ck_assert_msg(ix_map_open(ipath, &src, &m, &err) == -1,
+		ck_assert_msg(fs_ix_map_open(ipath, &src, &m, &err) == -1,
 		              "index with byte %zu changed was accepted", pos);
 		ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
 		ck_assert_ptr_null(m.base);
@@ -2048,7 +2048,7 @@ START_TEST(test_index_every_byte_flipped)
 
 		good[pos] = (uint8_t)~save;
 		tl_write_file(ipath, good, len);
-		ck_assert_int_eq(ix_map_open(ipath, &src, &m, NULL), -1);
+		ck_assert_int_eq(fs_ix_map_open(ipath, &src, &m, NULL), -1);
 		good[pos] = save;
 	}
 	tl_write_file(ipath, good, len);
@@ -2078,7 +2078,7 @@ START_TEST(test_index_no_body_crc)
 	write_small_layer(&o, TL_NONE);
 	open_layer(&o);
 	ipath = index_path_of(&o);
-	f = ix_lookup(&o.m, 0, "f", 1);
+	f = fs_ix_lookup(&o.m, 0, "f", 1);
 	ck_assert_int_ge(f, 0);
 	off = (size_t)(ix_name(&o.m, ix_entry_at(&o.m, (uint32_t)f)) - (const char *)o.m.base);
 	close_layer(&o);
@@ -2091,18 +2091,18 @@ START_TEST(test_index_no_body_crc)
 	/* "f" becomes "g": still sorted before "h", still consistent. */
 	buf[off] = 'g';
 	tl_write_file(ipath, buf, len);
-	ck_assert_int_eq(ix_map_open(ipath, &src, &m, &err), -1);
+	ck_assert_int_eq(fs_ix_map_open(ipath, &src, &m, &err), -1);
 	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
-	ck_assert_msg(ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err) == 0, "%s",
+	ck_assert_msg(fs_ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err) == 0, "%s",
 	              err.msg);
-	ck_assert_int_ge(ix_lookup(&m, 0, "g", 1), 0);
-	ck_assert_int_lt(ix_lookup(&m, 0, "f", 1), 0);
-	ix_map_close(&m);
+	ck_assert_int_ge(fs_ix_lookup(&m, 0, "g", 1), 0);
+	ck_assert_int_lt(fs_ix_lookup(&m, 0, "f", 1), 0);
+	fs_ix_map_close(&m);
 
 	/* The name's NUL gone: a reference check, made either way. */
 	buf[off + 1] = 'x';
 	tl_write_file(ipath, buf, len);
-	ck_assert_int_eq(ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err), -1);
+	ck_assert_int_eq(fs_ix_map_open_flags(ipath, &src, IX_MAP_NO_BODY_CRC, &m, &err), -1);
 	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
 	ck_assert_ptr_null(m.base);
 	free(buf);
@@ -2136,7 +2136,7 @@ START_TEST(test_index_flips_spread)
 		good[pos] ^= 0x80;
 		tl_write_file(ipath, good, len);
 		good[pos] ^= 0x80;
-		ck_assert_msg(ix_map_open(ipath, &src, &m, NULL) == -1,
+		ck_assert_msg(fs_ix_map_open(ipath, &src, &m, NULL) == -1,
 		              "byte %zu changed was accepted", pos);
 		if (k % 30 == 0) { /* a rebuild now and then: it is slower */
 			ck_assert(!reopen_reused(&o));
@@ -2178,7 +2178,8 @@ START_TEST(test_index_truncated_or_extended)
 		struct strata_error err = {0};
 
 		tl_write_file(ipath, good, cut);
-		ck_assert_msg(ix_map_open(ipath, &src, &m, &err) == -1, "cut at %zu accepted", cut);
+		ck_assert_msg(fs_ix_map_open(ipath, &src, &m, &err) == -1, "cut at %zu accepted",
+		              cut);
 		ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
 	}
 	tl_write_file(ipath, good, len - 1);
@@ -2188,7 +2189,7 @@ START_TEST(test_index_truncated_or_extended)
 	big = calloc(1, len + 8);
 	memcpy(big, good, len);
 	tl_write_file(ipath, big, len + 8);
-	ck_assert_int_eq(ix_map_open(ipath, &src, &(struct ix_map){0}, NULL), -1);
+	ck_assert_int_eq(fs_ix_map_open(ipath, &src, &(struct ix_map){0}, NULL), -1);
 	ck_assert(!reopen_reused(&o));
 	close_layer(&o);
 	/* A missing index is rebuilt; another file's index is not used. */
@@ -2237,7 +2238,7 @@ START_TEST(test_index_stale)
 		src = source_id(o.path);
 		if (k == 1 && src.mtime_nsec == st.st_mtim.tv_nsec)
 			break; /* no nanoseconds here */
-		ck_assert_int_eq(ix_map_open(ipath, &src, &m, &err), -1);
+		ck_assert_int_eq(fs_ix_map_open(ipath, &src, &m, &err), -1);
 		ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
 		ck_assert_ptr_nonnull(strstr(err.msg, "stale"));
 		ck_assert(!reopen_reused(&o));
@@ -2407,7 +2408,7 @@ START_TEST(test_index_crafted)
 			/* Validate in memory first (ASan sees any stray read). */
 			m.base = bad;
 			m.size = len;
-			if (ix_map_validate(&m, &src, &err) != 0)
+			if (fs_ix_map_validate(&m, &src, &err) != 0)
 				continue;
 			accepted++;
 			tl_write_file(ipath, bad, len);
@@ -2601,10 +2602,10 @@ START_TEST(test_index_crafted_rejected)
 	fix_crcs(bad, len);
 	view.base = bad;
 	view.size = len;
-	ck_assert_msg(ix_map_validate(&view, &src, &err) == -1, "case %d accepted", c);
+	ck_assert_msg(fs_ix_map_validate(&view, &src, &err) == -1, "case %d accepted", c);
 	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
 	tl_write_file(ipath, bad, len);
-	ck_assert_int_eq(ix_map_open(ipath, &src, &view, NULL), -1);
+	ck_assert_int_eq(fs_ix_map_open(ipath, &src, &view, NULL), -1);
 	ck_assert(!reopen_reused(&o));
 	close_layer(&o);
 	free(bad);
@@ -2614,7 +2615,7 @@ START_TEST(test_index_crafted_rejected)
 }
 END_TEST
 
-/* ix_build on its own: a compressed layer needs somewhere for its copy. */
+/* fs_ix_build on its own: a compressed layer needs somewhere for its copy. */
 START_TEST(test_ix_build_direct)
 {
 	struct opened o;
@@ -2632,32 +2633,32 @@ START_TEST(test_ix_build_direct)
 	src = source_id(o.path);
 	fd = open(o.path, O_RDONLY);
 	bo.layer_name = "LAYERNAME";
-	ck_assert_int_eq(ix_build(fd, &src, ipath, &bo, &err), -1);
+	ck_assert_int_eq(fs_ix_build(fd, &src, ipath, &bo, &err), -1);
 	ck_assert_int_eq(err.code, STRATA_ERR_USAGE);
 	ck_assert_ptr_nonnull(strstr(err.msg, "LAYERNAME"));
 	ck_assert_int_eq(access(ipath, F_OK), -1);
 	bo.copy_path = copy;
 	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
-	ck_assert_msg(ix_build(fd, &src, ipath, &bo, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(ix_map_open(ipath, &src, &m, &err), 0);
+	ck_assert_msg(fs_ix_build(fd, &src, ipath, &bo, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(fs_ix_map_open(ipath, &src, &m, &err), 0);
 	ck_assert_uint_eq(m.hdr->compression, IX_COMP_XZ);
-	ck_assert_str_eq(ix_compression_name(m.hdr->compression), "xz");
+	ck_assert_str_eq(fs_ix_compression_name(m.hdr->compression), "xz");
 	ck_assert_uint_eq(m.hdr->flags, IXH_DATA_COPY);
 	ck_assert_uint_eq(m.hdr->n_entries, 6);
 	ck_assert_uint_eq(m.hdr->n_xattrs, 1);
 	ck_assert_uint_eq(m.hdr->n_extents, 2);
 	check_structure(&m);
-	ix_map_close(&m);
+	fs_ix_map_close(&m);
 	/* The source identity is checked only when given. */
 	src.size++;
-	ck_assert_int_eq(ix_map_open(ipath, &src, &m, NULL), -1);
-	ck_assert_int_eq(ix_map_open(ipath, NULL, &m, NULL), 0);
-	ix_map_close(&m);
+	ck_assert_int_eq(fs_ix_map_open(ipath, &src, &m, NULL), -1);
+	ck_assert_int_eq(fs_ix_map_open(ipath, NULL, &m, NULL), 0);
+	fs_ix_map_close(&m);
 	/* not an index at all */
 	tl_write_file(ipath, "STRATAIX", 8);
-	ck_assert_int_eq(ix_map_open(ipath, NULL, &m, &err), -1);
+	ck_assert_int_eq(fs_ix_map_open(ipath, NULL, &m, &err), -1);
 	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
-	ck_assert_str_eq(ix_compression_name(99), "unknown");
+	ck_assert_str_eq(fs_ix_compression_name(99), "unknown");
 	close(fd);
 	free(ipath);
 	free(copy);

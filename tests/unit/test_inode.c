@@ -16,12 +16,12 @@ static struct inode_table table;
 
 static void setup(void)
 {
-	ck_assert_int_eq(inode_table_init(&table), 0);
+	ck_assert_int_eq(fs_inode_table_init(&table), 0);
 }
 
 static void teardown(void)
 {
-	inode_table_destroy(&table);
+	fs_inode_table_destroy(&table);
 }
 
 static void slab_audit(struct inode_table *t);
@@ -126,13 +126,16 @@ static void slab_audit(struct inode_table *t)
 		for (size_t b = 0; b < s->n_buckets; b++)
 			for (struct inode *in = s->buckets[b]; in; in = in->hash_next)
 				if (in->n_srcs == 1) {
-					ck_assert_msg(n < carved, "shard %d: more live slab inodes than slots",
+					ck_assert_msg(n < carved,
+					              "shard %d: more live slab inodes than slots",
 					              i);
 					seen[n++] = in;
 				}
 		for (struct inode *in = s->slab_free; in; in = in->hash_next) {
-			ck_assert_msg(n < carved, "shard %d: free list longer than the slots carved "
-			                          "(a double free makes it a cycle)", i);
+			ck_assert_msg(n < carved,
+			              "shard %d: free list longer than the slots carved "
+			              "(a double free makes it a cycle)",
+			              i);
 			seen[n++] = in;
 		}
 		qsort(seen, n, sizeof(*seen), cmp_ptr);
@@ -140,8 +143,9 @@ static void slab_audit(struct inode_table *t)
 			ck_assert_msg(seen[k] != seen[k - 1],
 			              "shard %d: slot %p is twice among live and free inodes", i,
 			              seen[k]);
-		ck_assert_msg(n == carved, "shard %d: %zu slots carved, %zu live or free (lost: %zd)",
-		              i, carved, n, (ssize_t)(carved - n));
+		ck_assert_msg(n == carved,
+		              "shard %d: %zu slots carved, %zu live or free (lost: %zd)", i, carved,
+		              n, (ssize_t)(carved - n));
 		/* every slot lies in a chunk, on a slot boundary */
 		for (size_t k = 0; k < n; k++) {
 			bool inside = false;
@@ -168,7 +172,7 @@ static uint32_t n_srcs_of(uint64_t ino)
 static struct inode *get(uint64_t ino, uint32_t mode)
 {
 	struct union_src srcs[2] = {{1, ino}, {0, ~ino}};
-	struct inode *in = inode_table_get(&table, ino, ino / 2, mode, srcs, n_srcs_of(ino));
+	struct inode *in = fs_inode_table_get(&table, ino, ino / 2, mode, srcs, n_srcs_of(ino));
 
 	ck_assert_ptr_nonnull(in);
 	ck_assert_uint_eq(in->ino, ino);
@@ -183,7 +187,7 @@ START_TEST(test_get_forget)
 	struct inode *a, *b;
 	int copies;
 
-	a = inode_table_get(&table, 42, 7, S_IFDIR | 0755, srcs, 3);
+	a = fs_inode_table_get(&table, 42, 7, S_IFDIR | 0755, srcs, 3);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_uint_eq(a->ino, 42);
 	ck_assert_uint_eq(a->parent_ino, 7);
@@ -198,7 +202,7 @@ START_TEST(test_get_forget)
 	ck_assert_uint_eq(table_count(&table), 1);
 
 	/* found again: same inode, first attributes kept, one more reference */
-	b = inode_table_get(&table, 42, 8, S_IFREG, srcs, 1);
+	b = fs_inode_table_get(&table, 42, 8, S_IFREG, srcs, 1);
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(a->nlookup, 2);
 	ck_assert_uint_eq(a->mode, S_IFDIR | 0755);
@@ -206,20 +210,20 @@ START_TEST(test_get_forget)
 	ck_assert_uint_eq(a->n_srcs, 3);
 	ck_assert_uint_eq(table_count(&table), 1);
 
-	inode_table_forget(&table, a, 1);
+	fs_inode_table_forget(&table, a, 1);
 	ck_assert_uint_eq(a->nlookup, 1);
 	ck_assert_ptr_eq(table_find(&table, 42, &copies), a);
-	b = inode_table_get(&table, 42, 0, 0, NULL, 0);
+	b = fs_inode_table_get(&table, 42, 0, 0, NULL, 0);
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(a->nlookup, 2);
 
 	/* all references at once: gone */
-	inode_table_forget(&table, a, 2);
+	fs_inode_table_forget(&table, a, 2);
 	ck_assert_uint_eq(table_count(&table), 0);
 	ck_assert_ptr_null(table_find(&table, 42, &copies));
 
 	/* a new inode for the same number */
-	a = inode_table_get(&table, 42, 9, S_IFLNK | 0777, srcs, 1);
+	a = fs_inode_table_get(&table, 42, 9, S_IFLNK | 0777, srcs, 1);
 	ck_assert_uint_eq(a->nlookup, 1);
 	ck_assert_uint_eq(a->mode, S_IFLNK | 0777);
 	ck_assert_uint_eq(a->parent_ino, 9);
@@ -228,7 +232,7 @@ START_TEST(test_get_forget)
 
 	/* forgetting more than was looked up frees it too (the kernel's count
 	 * is the truth) */
-	inode_table_forget(&table, a, 5);
+	fs_inode_table_forget(&table, a, 5);
 	ck_assert_uint_eq(table_count(&table), 0);
 }
 END_TEST
@@ -260,15 +264,15 @@ START_TEST(test_odd_numbers)
 	}
 	ck_assert_uint_eq(table_count(&table), N);
 	for (int i = 0; i < N; i += 2)
-		inode_table_forget(&table, in[i], 2);
+		fs_inode_table_forget(&table, in[i], 2);
 	for (int i = 0; i < N; i++) {
 		ck_assert_ptr_eq(table_find(&table, inos[i], &copies), i % 2 ? in[i] : NULL);
 		ck_assert_int_eq(copies, i % 2);
 	}
 	for (int i = 1; i < N; i += 2) {
-		inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, in[i], 1);
 		ck_assert_uint_eq(in[i]->nlookup, 1);
-		inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, in[i], 1);
 	}
 	ck_assert_uint_eq(table_count(&table), 0);
 }
@@ -298,10 +302,10 @@ START_TEST(test_many_grow)
 		ck_assert_ptr_eq(get(i * 0x9E3779B97F4A7C15ULL, 0), in[i]);
 	/* drop one reference of all, the second of every third */
 	for (uint64_t i = 0; i < N; i++)
-		inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, in[i], 1);
 	ck_assert_uint_eq(table_count(&table), N);
 	for (uint64_t i = 0; i < N; i += 3) {
-		inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, in[i], 1);
 		in[i] = NULL;
 	}
 	ck_assert_uint_eq(table_count(&table), N - (N + 2) / 3);
@@ -311,7 +315,7 @@ START_TEST(test_many_grow)
 		ck_assert_ptr_eq(f, in[i]);
 		ck_assert_int_eq(copies, in[i] ? 1 : 0);
 	}
-	/* the rest goes at teardown (inode_table_destroy frees it) */
+	/* the rest goes at teardown (fs_inode_table_destroy frees it) */
 	free(in);
 }
 END_TEST
@@ -342,7 +346,7 @@ START_TEST(test_one_shard)
 		if (grew == target)
 			in[n++] = x;
 		else
-			inode_table_forget(&table, x, 1);
+			fs_inode_table_forget(&table, x, 1);
 	}
 	ck_assert_uint_eq(table.shards[target].count, N);
 	ck_assert_uint_ge(table.shards[target].n_buckets, 4096);
@@ -351,7 +355,7 @@ START_TEST(test_one_shard)
 		found += get(in[i]->ino, 0) == in[i];
 	ck_assert_uint_eq(found, N);
 	for (size_t i = 0; i < N; i++)
-		inode_table_forget(&table, in[i], 2);
+		fs_inode_table_forget(&table, in[i], 2);
 	ck_assert_uint_eq(table_count(&table), 0);
 	for (size_t b = 0; b < table.shards[target].n_buckets; b++)
 		ck_assert_ptr_null(table.shards[target].buckets[b]);
@@ -371,15 +375,15 @@ START_TEST(test_dirlist_freed)
 		dl->n = 3;
 		atomic_store(&d->dirlist, dl);
 		if (ino < 78) /* forgotten, or left to destroy: LeakSanitizer checks */
-			inode_table_forget(&table, d, 1);
+			fs_inode_table_forget(&table, d, 1);
 	}
 	ck_assert_uint_eq(table_count(&table), 2);
-	d = inode_new(1, 1, S_IFDIR, (struct union_src[1]){{0, 0}}, 0);
+	d = fs_inode_new(1, 1, S_IFDIR, (struct union_src[1]){{0, 0}}, 0);
 	ck_assert_ptr_nonnull(d);
 	ck_assert_uint_eq(d->nlookup, 0);
 	ck_assert_uint_eq(d->n_srcs, 0);
-	inode_free(d);
-	inode_free(NULL);
+	fs_inode_free(d);
+	fs_inode_free(NULL);
 }
 END_TEST
 
@@ -391,7 +395,7 @@ START_TEST(test_destroy_frees)
 	for (uint32_t i = 0; i < UNION_MAX_LAYERS; i++)
 		big[i] = (struct union_src){UNION_MAX_LAYERS - 1 - i, i};
 	for (uint64_t i = 0; i < 1000; i++) {
-		struct inode *in = inode_table_get(&table, i, 1, S_IFDIR, big, UNION_MAX_LAYERS);
+		struct inode *in = fs_inode_table_get(&table, i, 1, S_IFDIR, big, UNION_MAX_LAYERS);
 
 		ck_assert_uint_eq(in->srcs[UNION_MAX_LAYERS - 1].node, UNION_MAX_LAYERS - 1);
 	}
@@ -422,10 +426,10 @@ static uint64_t next_rand(uint64_t *s)
 	return *s;
 }
 
-#define WFAIL(w, ...)                                                            \
-	do {                                                                     \
-		if (!(w)->failure[0])                                            \
-			snprintf((w)->failure, sizeof((w)->failure), __VA_ARGS__); \
+#define WFAIL(w, ...)                                                                              \
+	do {                                                                                       \
+		if (!(w)->failure[0])                                                              \
+			snprintf((w)->failure, sizeof((w)->failure), __VA_ARGS__);                 \
 	} while (0)
 
 static void *work(void *p)
@@ -441,14 +445,14 @@ static void *work(void *p)
 		if (w->held[ino] && (r >> 40) % 2) {
 			uint64_t n = 1 + (r >> 41) % w->held[ino];
 
-			inode_table_forget(&table, w->ptr[ino], n);
+			fs_inode_table_forget(&table, w->ptr[ino], n);
 			w->held[ino] -= n;
 			if (!w->held[ino])
 				w->ptr[ino] = NULL;
 		} else {
 			struct union_src s[2] = {{1, ino}, {0, ino}};
-			struct inode *in = inode_table_get(&table, ino, 1, S_IFREG | (uint32_t)ino,
-			                                   s, n_srcs_of(ino));
+			struct inode *in = fs_inode_table_get(
+			    &table, ino, 1, S_IFREG | (uint32_t)ino, s, n_srcs_of(ino));
 
 			if (!in) {
 				WFAIL(w, "get(%llu) failed", (unsigned long long)ino);
@@ -478,8 +482,8 @@ static void *release(void *p)
 		if (w->held[ino]) {
 			/* in two steps, to race more forgets against each other */
 			if (w->held[ino] > 1)
-				inode_table_forget(&table, w->ptr[ino], w->held[ino] - 1);
-			inode_table_forget(&table, w->ptr[ino], 1);
+				fs_inode_table_forget(&table, w->ptr[ino], w->held[ino] - 1);
+			fs_inode_table_forget(&table, w->ptr[ino], 1);
 			w->held[ino] = 0;
 		}
 	return NULL;
@@ -546,14 +550,14 @@ static void *pingpong(void *p)
 	for (int op = 0; op < OPS; op++) {
 		uint64_t ino = 4 + (uint64_t)(op % 2); /* a malloc'd and a slab inode */
 		struct union_src s[2] = {{1, ino}, {0, ino}};
-		struct inode *in = inode_table_get(&table, ino, 1, S_IFREG, s, n_srcs_of(ino));
+		struct inode *in = fs_inode_table_get(&table, ino, 1, S_IFREG, s, n_srcs_of(ino));
 
 		if (!in || in->ino != ino || in->srcs[0].node != ino ||
 		    in->n_srcs != n_srcs_of(ino)) {
 			WFAIL(w, "bad inode at op %d", op);
 			break;
 		}
-		inode_table_forget(&table, in, 1);
+		fs_inode_table_forget(&table, in, 1);
 	}
 	return NULL;
 }

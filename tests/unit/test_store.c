@@ -213,10 +213,10 @@ static struct img make_image(struct store *s, unsigned serial)
 	struct img im;
 	int len;
 
-	ck_assert_msg(blob_put(s, config_text, sizeof(config_text) - 1, cfg, &err) == 0, "%s",
+	ck_assert_msg(store_blob_put(s, config_text, sizeof(config_text) - 1, cfg, &err) == 0, "%s",
 	              err.msg);
 	len = manifest_text(text, sizeof(text), cfg, serial);
-	ck_assert_msg(blob_put(s, text, (size_t)len, im.digest, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(s, text, (size_t)len, im.digest, &err) == 0, "%s", err.msg);
 	sha256_of(text, (size_t)len, want);
 	ck_assert_str_eq(im.digest, want);
 	im.size = (uint64_t)len;
@@ -376,29 +376,29 @@ START_TEST(test_digest_valid)
 	char d[128];
 
 	snprintf(d, sizeof(d), "sha256:%s", hex);
-	ck_assert(digest_valid(d));
+	ck_assert(store_digest_valid(d));
 	ck_assert_str_eq(digest_hex(d), hex);
 	/* uppercase hex is not the encoded form */
 	snprintf(d, sizeof(d),
 	         "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "sha256:%.63s", hex); /* short */
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "sha512:%s", hex); /* wrong algorithm */
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "SHA256:%s", hex);
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "%s", hex); /* no algorithm */
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "sha256:%s0", hex); /* trailing junk */
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "sha256:%s\n", hex);
-	ck_assert(!digest_valid(d));
+	ck_assert(!store_digest_valid(d));
 	snprintf(d, sizeof(d), "sha256:%.62sg0", hex); /* not hex */
-	ck_assert(!digest_valid(d));
-	ck_assert(!digest_valid("sha256:"));
-	ck_assert(!digest_valid(""));
-	ck_assert(!digest_valid(NULL));
+	ck_assert(!store_digest_valid(d));
+	ck_assert(!store_digest_valid("sha256:"));
+	ck_assert(!store_digest_valid(""));
+	ck_assert(!store_digest_valid(NULL));
 }
 END_TEST
 
@@ -409,14 +409,14 @@ START_TEST(test_digest_buffer)
 	static const char two_blocks[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 
 	memset(d, 'x', sizeof(d));
-	ck_assert_int_eq(digest_buffer("abc", 3, d), 0);
+	ck_assert_int_eq(store_digest_buffer("abc", 3, d), 0);
 	ck_assert_str_eq(d,
 	                 "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	ck_assert(digest_valid(d));
-	ck_assert_int_eq(digest_buffer("", 0, d), 0);
+	ck_assert(store_digest_valid(d));
+	ck_assert_int_eq(store_digest_buffer("", 0, d), 0);
 	ck_assert_str_eq(d,
 	                 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	ck_assert_int_eq(digest_buffer(two_blocks, sizeof(two_blocks) - 1, d), 0);
+	ck_assert_int_eq(store_digest_buffer(two_blocks, sizeof(two_blocks) - 1, d), 0);
 	ck_assert_str_eq(d,
 	                 "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
@@ -429,19 +429,21 @@ static void expect_norm(const char *base, const char *path, const char *want)
 	char *got;
 
 	errno = 0;
-	got = path_normalize(base, path);
+	got = store_path_normalize(base, path);
 	if (!want) {
-		ck_assert_msg(got == NULL, "path_normalize('%s', '%s') = '%s', expected NULL", base,
-		              path, got ? got : "");
+		ck_assert_msg(got == NULL, "store_path_normalize('%s', '%s') = '%s', expected NULL",
+		              base, path, got ? got : "");
 		ck_assert_msg(errno == EPERM,
-		              "path_normalize('%s', '%s'): errno %d, expected EPERM", base, path,
-		              errno);
+		              "store_path_normalize('%s', '%s'): errno %d, expected EPERM", base,
+		              path, errno);
 		return;
 	}
-	ck_assert_msg(got != NULL, "path_normalize('%s', '%s') = NULL (errno %d), expected '%s'",
-	              base, path, errno, want);
-	ck_assert_msg(strcmp(got, want) == 0, "path_normalize('%s', '%s') = '%s', expected '%s'",
-	              base, path, got, want);
+	ck_assert_msg(got != NULL,
+	              "store_path_normalize('%s', '%s') = NULL (errno %d), expected '%s'", base,
+	              path, errno, want);
+	ck_assert_msg(strcmp(got, want) == 0,
+	              "store_path_normalize('%s', '%s') = '%s', expected '%s'", base, path, got,
+	              want);
 	free(got);
 }
 
@@ -471,11 +473,11 @@ END_TEST
 
 static void expect_ref(const char *ref, const char *want)
 {
-	char *got = ref_normalize(ref);
+	char *got = store_ref_normalize(ref);
 
-	ck_assert_msg(got != NULL, "ref_normalize('%s') = NULL", ref);
-	ck_assert_msg(strcmp(got, want) == 0, "ref_normalize('%s') = '%s', expected '%s'", ref, got,
-	              want);
+	ck_assert_msg(got != NULL, "store_ref_normalize('%s') = NULL", ref);
+	ck_assert_msg(strcmp(got, want) == 0, "store_ref_normalize('%s') = '%s', expected '%s'",
+	              ref, got, want);
 	free(got);
 }
 
@@ -709,7 +711,7 @@ START_TEST(test_blob_put)
 
 	fx_open(&f, "put");
 	sha256_of(bytes, sizeof(bytes) - 1, want);
-	ck_assert_msg(blob_put(f.s, bytes, sizeof(bytes) - 1, d1, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, bytes, sizeof(bytes) - 1, d1, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(d1, want);
 	p = blob_file(&f, want);
 	ck_assert_int_eq(stat(p, &st1), 0);
@@ -718,10 +720,10 @@ START_TEST(test_blob_put)
 	ck_assert_uint_eq(len, sizeof(bytes) - 1);
 	ck_assert_mem_eq(got, bytes, len);
 	free(got);
-	ck_assert(blob_exists(f.s, want));
+	ck_assert(store_blob_exists(f.s, want));
 
 	/* The same bytes again: one file, the first one kept. */
-	ck_assert_msg(blob_put(f.s, bytes, sizeof(bytes) - 1, d2, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, bytes, sizeof(bytes) - 1, d2, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(d2, want);
 	ck_assert_int_eq(count_sub(&f, "blobs/sha256"), 1);
 	ck_assert_int_eq(stat(p, &st2), 0);
@@ -730,10 +732,10 @@ START_TEST(test_blob_put)
 	free(p);
 
 	/* Other bytes: another blob; the empty blob too. */
-	ck_assert_msg(blob_put(f.s, "x", 1, d2, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, "x", 1, d2, &err) == 0, "%s", err.msg);
 	sha256_of("x", 1, want);
 	ck_assert_str_eq(d2, want);
-	ck_assert_msg(blob_put(f.s, "", 0, d2, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, "", 0, d2, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(d2,
 	                 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	ck_assert_int_eq(count_sub(&f, "blobs/sha256"), 3);
@@ -757,22 +759,22 @@ START_TEST(test_blob_writer)
 	sha256_of(buf, sizeof(buf), want);
 
 	/* Written in pieces; not in the store before the commit. */
-	ck_assert_msg(blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
 	for (size_t off = 0; off < sizeof(buf); off += 30000) {
 		size_t n = sizeof(buf) - off < 30000 ? sizeof(buf) - off : 30000;
 
-		ck_assert_msg(blob_writer_write(&w, buf + off, n, &err) == 0, "%s", err.msg);
+		ck_assert_msg(store_blob_writer_write(&w, buf + off, n, &err) == 0, "%s", err.msg);
 	}
-	ck_assert_msg(blob_writer_finish(&w, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_finish(&w, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(w.digest, want);
 	ck_assert_uint_eq(w.size, sizeof(buf));
-	ck_assert(!blob_exists(f.s, want));
-	ck_assert(!blob_stored(f.s, &w));
+	ck_assert(!store_blob_exists(f.s, want));
+	ck_assert(!store_blob_stored(f.s, &w));
 	ck_assert_int_eq(count_sub(&f, "blobs/sha256"), 0);
 	ck_assert_int_eq(count_sub(&f, "strata/tmp"), 0);
-	ck_assert_msg(blob_writer_commit(&w, &err) == 0, "%s", err.msg);
-	blob_writer_abort(&w);
-	ck_assert(blob_exists(f.s, want));
+	ck_assert_msg(store_blob_writer_commit(&w, &err) == 0, "%s", err.msg);
+	store_blob_writer_abort(&w);
+	ck_assert(store_blob_exists(f.s, want));
 	p = blob_file(&f, want);
 	{
 		size_t len;
@@ -785,22 +787,22 @@ START_TEST(test_blob_writer)
 	free(p);
 
 	/* An aborted writer leaves nothing behind. */
-	ck_assert_msg(blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
-	ck_assert_msg(blob_writer_write(&w, "abandoned", 9, &err) == 0, "%s", err.msg);
-	ck_assert_msg(blob_writer_finish(&w, &err) == 0, "%s", err.msg);
-	blob_writer_abort(&w);
+	ck_assert_msg(store_blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_write(&w, "abandoned", 9, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_finish(&w, &err) == 0, "%s", err.msg);
+	store_blob_writer_abort(&w);
 	ck_assert_int_eq(count_sub(&f, "blobs/sha256"), 1);
 	ck_assert_int_eq(count_sub(&f, "strata/tmp"), 0);
 
 	/* A damaged copy of another size under the digest's name is replaced. */
 	p = blob_file(&f, want);
 	tl_truncate(p, 10);
-	ck_assert_msg(blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
-	ck_assert_msg(blob_writer_write(&w, buf, sizeof(buf), &err) == 0, "%s", err.msg);
-	ck_assert_msg(blob_writer_finish(&w, &err) == 0, "%s", err.msg);
-	ck_assert(!blob_stored(f.s, &w));
-	ck_assert_msg(blob_writer_commit(&w, &err) == 0, "%s", err.msg);
-	blob_writer_abort(&w);
+	ck_assert_msg(store_blob_writer_start(f.s, &w, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_write(&w, buf, sizeof(buf), &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_writer_finish(&w, &err) == 0, "%s", err.msg);
+	ck_assert(!store_blob_stored(f.s, &w));
+	ck_assert_msg(store_blob_writer_commit(&w, &err) == 0, "%s", err.msg);
+	store_blob_writer_abort(&w);
 	{
 		char have[STORE_DIGEST_MAX];
 
@@ -823,23 +825,23 @@ START_TEST(test_blob_read_json)
 	struct fx f;
 
 	fx_open(&f, "readjson");
-	ck_assert_msg(blob_put(f.s, good, sizeof(good) - 1, d, &err) == 0, "%s", err.msg);
-	text = blob_read_json(f.s, d, sizeof(good) - 1, &len, &err);
+	ck_assert_msg(store_blob_put(f.s, good, sizeof(good) - 1, d, &err) == 0, "%s", err.msg);
+	text = store_blob_read_json(f.s, d, sizeof(good) - 1, &len, &err);
 	ck_assert_msg(text != NULL, "%s", err.msg);
 	ck_assert_uint_eq(len, sizeof(good) - 1);
 	ck_assert_str_eq(text, good);
 	free(text);
-	text = blob_read_json(f.s, d, UINT64_MAX, &len, &err);
+	text = store_blob_read_json(f.s, d, UINT64_MAX, &len, &err);
 	ck_assert_msg(text != NULL, "%s", err.msg);
 	free(text);
 
 	/* The descriptor's size is not the blob's. */
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, d, sizeof(good), &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, d, sizeof(good), &len, &err));
 	ck_assert_int_eq(err.code, STRATA_ERR_CORRUPT);
 	ck_assert_msg(contains(err.msg, d) && contains(err.msg, "descriptor says"), "%s", err.msg);
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, d, 0, &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, d, 0, &len, &err));
 	ck_assert_int_eq(err.code, STRATA_ERR_CORRUPT);
 
 	/* Other bytes (same size) under the digest's name, written by hand. */
@@ -848,20 +850,21 @@ START_TEST(test_blob_read_json)
 	tl_write_file(p, bad, sizeof(bad) - 1);
 	sha256_of(bad, sizeof(bad) - 1, other);
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, d, sizeof(good) - 1, &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, d, sizeof(good) - 1, &len, &err));
 	ck_assert_int_eq(err.code, STRATA_ERR_CORRUPT);
 	ck_assert_msg(contains(err.msg, d) && contains(err.msg, other), "%s", err.msg);
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, d, UINT64_MAX, &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, d, UINT64_MAX, &len, &err));
 	ck_assert_msg(contains(err.msg, other), "%s", err.msg);
 	free(p);
 
 	/* Missing, and not a digest at all. */
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, other, UINT64_MAX, &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, other, UINT64_MAX, &len, &err));
 	ck_assert_msg(contains(err.msg, "missing"), "%s", err.msg);
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, "sha256:../../oci-layout", UINT64_MAX, &len, &err));
+	ck_assert_ptr_null(
+	    store_blob_read_json(f.s, "sha256:../../oci-layout", UINT64_MAX, &len, &err));
 	ck_assert_msg(contains(err.msg, "not a sha256 digest"), "%s", err.msg);
 	fx_close(&f);
 }
@@ -878,8 +881,8 @@ START_TEST(test_blob_open_refuses)
 	struct fx f;
 
 	fx_open(&f, "refuse");
-	ck_assert_msg(blob_put(f.s, bytes, sizeof(bytes) - 1, d, &err) == 0, "%s", err.msg);
-	fd = blob_open(f.s, d, &size, &err);
+	ck_assert_msg(store_blob_put(f.s, bytes, sizeof(bytes) - 1, d, &err) == 0, "%s", err.msg);
+	fd = store_blob_open(f.s, d, &size, &err);
 	ck_assert_msg(fd >= 0, "%s", err.msg);
 	ck_assert_uint_eq(size, sizeof(bytes) - 1);
 	close(fd);
@@ -890,19 +893,19 @@ START_TEST(test_blob_open_refuses)
 	target = blob_file(&f, d);
 	ck_assert_int_eq(symlink(target, p), 0);
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(blob_open(f.s, fake, &size, &err), -1);
+	ck_assert_int_eq(store_blob_open(f.s, fake, &size, &err), -1);
 	ck_assert_int_eq(err.sys_errno, ELOOP);
 	ck_assert_int_eq(err.code, STRATA_ERR_CORRUPT);
 	ck_assert_msg(contains(err.msg, fake) && contains(err.msg, "symlink"), "%s", err.msg);
-	ck_assert(!blob_exists(f.s, fake));
+	ck_assert(!store_blob_exists(f.s, fake));
 	memset(&err, 0, sizeof(err));
-	ck_assert_ptr_null(blob_read_json(f.s, fake, UINT64_MAX, &len, &err));
+	ck_assert_ptr_null(store_blob_read_json(f.s, fake, UINT64_MAX, &len, &err));
 	ck_assert_int_eq(err.sys_errno, ELOOP);
 	/* also a dangling one, and one to a file outside the store */
 	ck_assert_int_eq(unlink(p), 0);
 	ck_assert_int_eq(symlink("/etc/passwd", p), 0);
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(blob_open(f.s, fake, &size, &err), -1);
+	ck_assert_int_eq(store_blob_open(f.s, fake, &size, &err), -1);
 	ck_assert_int_eq(err.sys_errno, ELOOP);
 	ck_assert_int_eq(unlink(p), 0);
 	free(p);
@@ -913,20 +916,20 @@ START_TEST(test_blob_open_refuses)
 	p = blob_file(&f, fake);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(blob_open(f.s, fake, &size, &err), -1);
+	ck_assert_int_eq(store_blob_open(f.s, fake, &size, &err), -1);
 	ck_assert_int_eq(err.code, STRATA_ERR_CORRUPT);
 	ck_assert_msg(contains(err.msg, fake) && contains(err.msg, "not a regular file"), "%s",
 	              err.msg);
-	ck_assert(!blob_exists(f.s, fake));
+	ck_assert(!store_blob_exists(f.s, fake));
 	free(p);
 
 	/* Missing, and names that are no digest. */
 	sha256_of("nothing", 7, fake);
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(blob_open(f.s, fake, &size, &err), -1);
+	ck_assert_int_eq(store_blob_open(f.s, fake, &size, &err), -1);
 	ck_assert_int_eq(err.sys_errno, ENOENT);
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(blob_open(f.s, "sha256:..", &size, &err), -1);
+	ck_assert_int_eq(store_blob_open(f.s, "sha256:..", &size, &err), -1);
 	ck_assert_msg(contains(err.msg, "not a sha256 digest"), "%s", err.msg);
 	fx_close(&f);
 }
@@ -1092,8 +1095,8 @@ START_TEST(test_tag_untag)
 	ck_assert_int_eq(store_untag(f.s, "app:1", &err), -1);
 	ck_assert_msg(contains(err.msg, "no such image"), "%s", err.msg);
 	/* the blobs stay until gc */
-	ck_assert(blob_exists(f.s, a.digest));
-	ck_assert(blob_exists(f.s, b.digest));
+	ck_assert(store_blob_exists(f.s, a.digest));
+	ck_assert(store_blob_exists(f.s, b.digest));
 	fx_close(&f);
 }
 END_TEST
@@ -1212,7 +1215,7 @@ static void check_bare_import(bool gzip)
 	else
 		ck_assert_str_eq(b.digest, b.diff_id);
 	import_one(&f, b.path, &imp);
-	ck_assert(digest_valid(imp.digest));
+	ck_assert(store_digest_valid(imp.digest));
 	ck_assert_ptr_nonnull(imp.name);
 	ck_assert_str_eq(imp.name, name);
 	snprintf(want, sizeof(want), "%s@%.8s", name, imp.digest + 7);
@@ -1228,7 +1231,7 @@ static void check_bare_import(bool gzip)
 	ck_assert_str_eq(img->manifest_media_type, MT_OCI_MANIFEST);
 	ck_assert_str_eq(img->os, "linux");
 	ck_assert_ptr_nonnull(img->architecture);
-	ck_assert_str_eq(img->architecture, host_architecture());
+	ck_assert_str_eq(img->architecture, store_host_architecture());
 	ck_assert_ptr_nonnull(img->created);
 	/* the config's bytes are its digest, its diff_ids the layer's */
 	{
@@ -1487,11 +1490,11 @@ START_TEST(test_gc)
 	{
 		char d[STORE_DIGEST_MAX];
 
-		ck_assert_msg(blob_put(f.s, "{}", 2, d, &err) == 0, "%s", err.msg);
+		ck_assert_msg(store_blob_put(f.s, "{}", 2, d, &err) == 0, "%s", err.msg);
 		gc_fresh(&f, &res);
 		ck_assert_uint_eq(res.blobs, 1);
 		ck_assert_uint_eq(res.blob_bytes, 2);
-		ck_assert(!blob_exists(f.s, d));
+		ck_assert(!store_blob_exists(f.s, d));
 		ck_assert_int_eq(count_sub(&f, "blobs/sha256"), 3);
 	}
 
@@ -1765,7 +1768,7 @@ END_TEST
 
 /* ---- known bugs: run with STRATA_KNOWN_BUGS=1 ---- */
 
-/* blob_open on a FIFO named like a blob must refuse it, not block. */
+/* store_blob_open on a FIFO named like a blob must refuse it, not block. */
 START_TEST(bug_blob_open_fifo)
 {
 	struct strata_error err = {0};
@@ -1785,11 +1788,11 @@ START_TEST(bug_blob_open_fifo)
 		/* Check's own SIGALRM handler would kill the whole group. */
 		signal(SIGALRM, SIG_DFL);
 		alarm(3);
-		_exit(blob_open(f.s, fake, NULL, &err) == -1 ? 0 : 1);
+		_exit(store_blob_open(f.s, fake, NULL, &err) == -1 ? 0 : 1);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(!WIFSIGNALED(status), "blob_open on a FIFO blocked (killed by signal %d)",
-	              WTERMSIG(status));
+	ck_assert_msg(!WIFSIGNALED(status),
+	              "store_blob_open on a FIFO blocked (killed by signal %d)", WTERMSIG(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	fx_close(&f);
 }
@@ -1804,14 +1807,14 @@ START_TEST(bug_gc_twice)
 	struct fx f;
 
 	fx_open(&f, "gctwice");
-	ck_assert_msg(blob_put(f.s, "{\"a\":1}", 7, d, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, "{\"a\":1}", 7, d, &err) == 0, "%s", err.msg);
 	ck_assert_msg(store_gc(f.s, &res, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(res.blobs, 1);
-	ck_assert_msg(blob_put(f.s, "{\"a\":2}", 7, d, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, "{\"a\":2}", 7, d, &err) == 0, "%s", err.msg);
 	ck_assert_msg(store_gc(f.s, &res, &err) == 0, "%s", err.msg);
 	ck_assert_msg(res.blobs == 1, "second gc on the same handle removed %llu blobs",
 	              (unsigned long long)res.blobs);
-	ck_assert(!blob_exists(f.s, d));
+	ck_assert(!store_blob_exists(f.s, d));
 	fx_close(&f);
 }
 END_TEST
@@ -1852,11 +1855,11 @@ START_TEST(test_gc_keeping)
 		ck_assert_msg(store_gc_keeping(f.s, keep, 2, &res, &err) == 0, "%s", err.msg);
 	}
 	ck_assert_uint_eq(res.blobs, 1); /* b's manifest; the config is a's too */
-	ck_assert(blob_exists(f.s, a.digest));
-	ck_assert(!blob_exists(f.s, b.digest));
+	ck_assert(store_blob_exists(f.s, a.digest));
+	ck_assert(!store_blob_exists(f.s, b.digest));
 	ck_assert_msg(store_gc(f.s, &res, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(res.blobs, 2);
-	ck_assert(!blob_exists(f.s, a.digest));
+	ck_assert(!store_blob_exists(f.s, a.digest));
 	fx_close(&f);
 }
 END_TEST
@@ -1870,7 +1873,7 @@ START_TEST(bug_fsck_twice)
 	struct fx f;
 
 	fx_open(&f, "fscktwice");
-	ck_assert_msg(blob_put(f.s, "{\"a\":1}", 7, d, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_put(f.s, "{\"a\":1}", 7, d, &err) == 0, "%s", err.msg);
 	n = fsck(f.s, &report);
 	ck_assert_msg(n == 0, "%ld:\n%s", n, report);
 	free(report);

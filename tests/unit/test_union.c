@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The union of layers (union.c), driven as ll.c drives it: names resolved
- * top-down through the layers, inodes made with inode_table_get, listings
- * through union_dir_size/union_dir_entry, attributes through union_stat.
+ * top-down through the layers, inodes made with fs_inode_table_get, listings
+ * through fs_union_dir_size/fs_union_dir_entry, attributes through fs_union_stat.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -96,7 +96,7 @@ static const char *src_name(const struct strata_union *u, const struct union_src
 	return union_layer(u, s)->ops->name(union_layer(u, s), s->node, len);
 }
 
-/* Looks @name up in @dir and takes a reference, as ll.c's do_lookup does. */
+/* Looks @name up in @dir and takes a reference, as ll.c's fs_do_lookup does. */
 static struct inode *lookup(struct strata_union *u, struct inode *dir, const char *name, size_t len)
 {
 	struct union_src srcs[UNION_MAX_LAYERS];
@@ -105,7 +105,7 @@ static struct inode *lookup(struct strata_union *u, struct inode *dir, const cha
 
 	if (!S_ISDIR(dir->mode))
 		return NULL;
-	if (union_resolve(u, dir, name, len, srcs, &n) != 0) {
+	if (fs_union_resolve(u, dir, name, len, srcs, &n) != 0) {
 		ck_assert_uint_eq(n, 0);
 		return NULL;
 	}
@@ -120,8 +120,8 @@ static struct inode *lookup(struct strata_union *u, struct inode *dir, const cha
 			ck_assert(S_ISDIR(src_mode(u, &srcs[0])));
 		}
 	}
-	in = inode_table_get(&u->table, union_ino(u, &srcs[0]), dir->ino, src_mode(u, &srcs[0]),
-	                     srcs, n);
+	in = fs_inode_table_get(&u->table, fs_union_ino(u, &srcs[0]), dir->ino,
+	                        src_mode(u, &srcs[0]), srcs, n);
 	ck_assert_ptr_nonnull(in);
 	ck_assert_uint_eq(in->parent_ino, dir->ino);
 	return in;
@@ -197,11 +197,11 @@ static char *list(struct strata_union *u, const char *path)
 	size_t prev_len = 0;
 
 	ck_assert(S_ISDIR(dir->mode));
-	ck_assert_int_eq(union_dir_size(u, dir, &n), 0);
-	ck_assert_int_eq(union_dir_size(u, dir, &n2), 0);
+	ck_assert_int_eq(fs_union_dir_size(u, dir, &n), 0);
+	ck_assert_int_eq(fs_union_dir_size(u, dir, &n2), 0);
 	ck_assert_uint_eq(n, n2);
 	for (uint64_t i = 0; i < n; i++) {
-		struct union_src s = union_dir_entry(u, dir, i), r[UNION_MAX_LAYERS];
+		struct union_src s = fs_union_dir_entry(u, dir, i), r[UNION_MAX_LAYERS];
 		size_t len;
 		const char *nm = src_name(u, &s, &len);
 		uint32_t rn;
@@ -216,10 +216,10 @@ static char *list(struct strata_union *u, const char *path)
 		if (src_flags(u, &s) & LAYER_WHITEOUT) {
 			ck_assert_msg(dir->n_srcs == 1, "%s: merged listing shows whiteout '%.*s'",
 			              path, (int)len, nm);
-			ck_assert_int_eq(union_resolve(u, dir, nm, len, r, &rn), ENOENT);
+			ck_assert_int_eq(fs_union_resolve(u, dir, nm, len, r, &rn), ENOENT);
 			continue;
 		}
-		ck_assert_msg(union_resolve(u, dir, nm, len, r, &rn) == 0,
+		ck_assert_msg(fs_union_resolve(u, dir, nm, len, r, &rn) == 0,
 		              "%s: listed '%.*s' does not resolve", path, (int)len, nm);
 		ck_assert_msg(r[0].layer == s.layer && r[0].node == s.node,
 		              "%s: listing and lookup disagree on '%.*s'", path, (int)len, nm);
@@ -242,10 +242,11 @@ static char *list(struct strata_union *u, const char *path)
 			const char *nm = l->ops->name(l, l->ops->child(l, d, c), &len);
 			struct union_src r[UNION_MAX_LAYERS];
 			uint32_t rn;
-			bool resolves = union_resolve(u, dir, nm, len, r, &rn) == 0, listed = false;
+			bool resolves = fs_union_resolve(u, dir, nm, len, r, &rn) == 0,
+			     listed = false;
 
 			for (uint64_t i = 0; i < n && !listed; i++) {
-				struct union_src s = union_dir_entry(u, dir, i);
+				struct union_src s = fs_union_dir_entry(u, dir, i);
 				size_t sl;
 				const char *sn = src_name(u, &s, &sl);
 
@@ -279,7 +280,7 @@ static char *content(struct strata_union *u, const char *path)
 	size_t n;
 
 	ck_assert(S_ISREG(in->mode));
-	union_stat(u, in, &st);
+	fs_union_stat(u, in, &st);
 	buf = calloc(1, (size_t)st.st_size + 1);
 	if (st.st_size == 0)
 		return buf;
@@ -302,7 +303,7 @@ static struct stat stat_of(struct strata_union *u, const char *path)
 {
 	struct stat st;
 
-	union_stat(u, must_walk(u, path), &st);
+	fs_union_stat(u, must_walk(u, path), &st);
 	return st;
 }
 
@@ -706,7 +707,7 @@ static void *list_thread(void *p)
 	struct lister *l = p;
 
 	pthread_barrier_wait(l->bar);
-	ck_assert_int_eq(union_dir_size(l->u, l->dir, &l->n), 0);
+	ck_assert_int_eq(fs_union_dir_size(l->u, l->dir, &l->n), 0);
 	return NULL;
 }
 
@@ -723,7 +724,7 @@ START_TEST(test_concurrent_first_listing)
 		/* a fresh inode each round: built with no listing yet */
 		struct inode *root = f.u->root;
 		struct inode *dir =
-		    inode_new(1000 + (uint64_t)round, 1, root->mode, root->srcs, root->n_srcs);
+		    fs_inode_new(1000 + (uint64_t)round, 1, root->mode, root->srcs, root->n_srcs);
 
 		pthread_barrier_init(&bar, NULL, T);
 		for (int t = 0; t < T; t++) {
@@ -735,8 +736,8 @@ START_TEST(test_concurrent_first_listing)
 			ck_assert_uint_eq(ls[t].n, 14);
 		}
 		pthread_barrier_destroy(&bar);
-		ck_assert_uint_eq(union_dir_entry(f.u, dir, 13).layer, 1); /* wdir */
-		inode_free(dir);
+		ck_assert_uint_eq(fs_union_dir_entry(f.u, dir, 13).layer, 1); /* wdir */
+		fs_inode_free(dir);
 	}
 	teardown(&f);
 }
