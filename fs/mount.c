@@ -205,7 +205,8 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
 		goto out_unmount;
 	}
-	fs_daemon_record_write(o->mountpoint, record, sizeof(record));
+	if (!o->private_mount)
+		fs_daemon_record_write(o->mountpoint, record, sizeof(record));
 	if (o->on_ready)
 		o->on_ready(o->on_ready_ctx);
 	/* The kernel already applied the caller's umask to every mode it

@@ -105,6 +105,7 @@ static int serve(struct strata_union *u, struct run_spec *spec)
 	    .fuse_opts = "allow_other",
 	    .on_ready = start_init,
 	    .on_ready_ctx = &d,
+	    .private_mount = true,
 	};
 	struct strata_error err;
 	char go;

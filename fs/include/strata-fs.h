@@ -198,6 +198,10 @@ struct strata_mount_options {
 	/* Called in the daemon once the mount is live (tests, `run`).  May be NULL. */
 	void (*on_ready)(void *ctx);
 	void *on_ready_ctx;
+	/* The mount lives in a mount namespace of its own (`run`), where
+	 * strata umount cannot reach it: no record of the daemon is written
+	 * (one mountinfo read and two files less on the start path). */
+	bool private_mount;
 };
 
 /* Mounts @u and serves requests until unmount or SIGTERM/SIGINT/SIGHUP.
