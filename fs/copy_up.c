@@ -109,6 +109,18 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 /* copy_file_range where the kernel can (same file system: reflinks or
  * in-kernel copies), read and write where it cannot (EXDEV across file
  * systems, EINVAL or ENOSYS on some). */
+/* A lower directory's attributes as it showed them: of the layer that
+ * describes it where the top one only implies it (fs_union_stat's
+ * source), not the implied ones. */
+static int copy_dir_meta(struct strata_union *u, const struct union_src *srcs, uint32_t n,
+                         int opath_fd)
+{
+	struct stack stk = union_stack(u);
+	struct union_src a = fs_stack_attr_src(&stk, srcs, n);
+
+	return copy_meta(union_layer(u, &a), a.node, opath_fd, false);
+}
+
 static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len)
 {
 	/* The buffer comes from the heap when it is needed: as a thread-local
@@ -211,9 +223,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 				goto fail_clear;
 			r.upper_fd =
 			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (r.upper_fd < 0 ||
-			    copy_meta(union_layer(u, &r.srcs[0]), r.srcs[0].node, r.upper_fd,
-			              false) ||
+			if (r.upper_fd < 0 || copy_dir_meta(u, r.srcs, r.n, r.upper_fd) ||
 			    set_origin(r.upper_fd, fs_union_ino(u, &r.srcs[0])))
 				goto fail_clear;
 		}
@@ -376,7 +386,7 @@ static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd,
 	if (fd < 0)
 		return errno;
 	if (dir->n_srcs > 0)
-		rc = copy_meta(union_layer(u, &dir->srcs[0]), dir->srcs[0].node, fd, false);
+		rc = copy_dir_meta(u, dir->srcs, dir->n_srcs, fd);
 	if (!rc)
 		rc = set_origin(fd, dir->ino);
 	close(fd);

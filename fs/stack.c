@@ -8,6 +8,7 @@
  * one binary search per contributing layer, top down.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -114,12 +115,77 @@ uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *
 	return k;
 }
 
-uint32_t fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n)
+int fs_stack_src_path(const struct stack *s, const struct union_src *src, char *buf, size_t size)
+{
+	const struct strata_layer *l = stack_layer(s, src);
+	uint64_t node = src->node;
+	size_t len = 0;
+
+	if (size < 2)
+		return ENAMETOOLONG;
+	buf[0] = '\0';
+	/* Built from the leaf up: each name goes in front. */
+	while (node != 0) {
+		size_t nlen;
+		const char *nm = l->ops->name(l, node, &nlen);
+
+		if (len + nlen + 2 > size)
+			return ENAMETOOLONG;
+		memmove(buf + nlen + 1, buf, len + 1);
+		buf[0] = '/';
+		memcpy(buf + 1, nm, nlen);
+		len += nlen + 1;
+		node = l->ops->parent(l, node);
+	}
+	if (len == 0)
+		memcpy(buf, "/", 2);
+	return 0;
+}
+
+static bool first_described(const struct stack *s, const struct union_src *srcs, uint32_t n,
+                            struct union_src *out)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (!(stack_src_flags(s, &srcs[i]) & LAYER_IMPLICIT))
-			return i;
-	return 0;
+		if (!(stack_src_flags(s, &srcs[i]) & LAYER_IMPLICIT)) {
+			*out = srcs[i];
+			return true;
+		}
+	return false;
+}
+
+/* Only implied down to an opaque cut: the directory at the same path in the
+ * layers below the cut (whiteouts and opaque markers between included)
+ * gives the attributes.  Out of line: rare, and its arrays would otherwise
+ * sit in the frame of every getattr. */
+static __attribute__((noinline)) bool described_below(const struct stack *s, struct union_src last,
+                                                      struct union_src *out)
+{
+	struct union_src below[STACK_MAX];
+	char path[PATH_MAX];
+	uint32_t n;
+
+	for (uint32_t hops = 0; hops < STACK_MAX; hops++) {
+		if (!(stack_src_flags(s, &last) & LAYER_OPAQUE) || last.layer == 0 ||
+		    fs_stack_src_path(s, &last, path, sizeof(path)) ||
+		    fs_stack_walk_path(s, last.layer, path, below, &n) ||
+		    !S_ISDIR(stack_src_mode(s, &below[0])))
+			return false;
+		if (first_described(s, below, n, out))
+			return true;
+		last = below[n - 1];
+	}
+	return false;
+}
+
+struct union_src fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n)
+{
+	struct union_src a;
+
+	if (n == 0 || first_described(s, srcs, n, &a))
+		return n ? a : (struct union_src){0, 0};
+	if (S_ISDIR(stack_src_mode(s, &srcs[0])) && described_below(s, srcs[n - 1], &a))
+		return a;
+	return srcs[0];
 }
 
 /* ---- listing ---- */

@@ -74,9 +74,16 @@ int fs_stack_walk_path(const struct stack *s, uint32_t below, const char *path,
 uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *path,
                              struct union_src *out);
 
-/* Which of a merged name's sources gives its attributes: a directory a
- * layer only implies keeps those of the first layer below describing it. */
-uint32_t fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n);
+/* The source that gives a merged name its attributes: its top one, but a
+ * directory a layer only implies keeps those of the first layer below
+ * that describes it, even below an opaque marker (which hides what is in
+ * the directory, not the directory), as extraction keeps them.  With no
+ * such layer, the top one (its implied attributes). */
+struct union_src fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n);
+
+/* The path of @src's node in its own layer ("/a/b", "/" for the root).
+ * 0 or ENAMETOOLONG. */
+int fs_stack_src_path(const struct stack *s, const struct union_src *src, char *buf, size_t size);
 
 /* ---- listing a merged directory (a k-way merge of sorted children) ---- */
 

@@ -134,13 +134,13 @@ int strata_layer_walk(const struct strata_layer *l, strata_walk_fn fn, void *ctx
 static void fill_stack_entry(const struct stack *s, const struct union_src *srcs, uint32_t n,
                              const char *path, struct strata_entry *e)
 {
-	uint32_t a = fs_stack_attr_src(s, srcs, n);
+	struct union_src a = fs_stack_attr_src(s, srcs, n);
 
 	fill_entry(stack_layer(s, &srcs[0]), srcs[0].node, path, e);
 	e->layer = srcs[0].layer;
 	e->flags = 0;
-	if (a > 0 && S_ISDIR(e->st.st_mode))
-		stack_layer(s, &srcs[a])->ops->stat(stack_layer(s, &srcs[a]), srcs[a].node, &e->st);
+	if ((a.layer != srcs[0].layer || a.node != srcs[0].node) && S_ISDIR(e->st.st_mode))
+		stack_layer(s, &a)->ops->stat(stack_layer(s, &a), a.node, &e->st);
 }
 
 static struct stack make_stack(struct strata_layer *const *layers, size_t n)

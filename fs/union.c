@@ -44,10 +44,10 @@ uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top)
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
 {
 	struct stack stk = union_stack(u);
-	const struct union_src *s = &in->srcs[fs_stack_attr_src(&stk, in->srcs, in->n_srcs)];
-	const struct strata_layer *l = union_layer(u, s);
+	struct union_src a = fs_stack_attr_src(&stk, in->srcs, in->n_srcs);
+	const struct strata_layer *l = union_layer(u, &a);
 
-	l->ops->stat(l, s->node, st);
+	l->ops->stat(l, a.node, st);
 	st->st_ino = in->ino;
 	/* Like overlayfs: a merged directory's link count is unknown, and 1
 	 * tells find(1) not to rely on it. */
@@ -143,27 +143,9 @@ char *fs_inode_name(struct strata_union *u, struct inode *in)
 /* The path of a lower node in its layer ("/a/b"), built from the leaf up. */
 int fs_union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
 {
-	const struct strata_layer *l = union_layer(u, s);
-	uint64_t node = s->node;
-	size_t len = 0;
+	struct stack stk = union_stack(u);
 
-	buf[0] = '\0';
-	/* Built from the leaf up: each name goes in front. */
-	while (node != 0) {
-		size_t nlen;
-		const char *nm = l->ops->name(l, node, &nlen);
-
-		if (len + nlen + 2 > size)
-			return ENAMETOOLONG;
-		memmove(buf + nlen + 1, buf, len + 1);
-		buf[0] = '/';
-		memcpy(buf + 1, nm, nlen);
-		len += nlen + 1;
-		node = l->ops->parent(l, node);
-	}
-	if (len == 0)
-		snprintf(buf, size, "/");
-	return 0;
+	return fs_stack_src_path(&stk, s, buf, size);
 }
 
 int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)

@@ -380,6 +380,37 @@ else
 fi
 [ "$fuse_mode" = 666 ] || chmod "$fuse_mode" /dev/fuse
 
+# ---- implied directories: copy-up keeps the attributes they showed ----
+# A layer that has entries below p/ and o/ but no entry of their own only
+# implies them: they show the attributes of the layer below that describes
+# them, even under an opaque marker (which hides o's content, not o), and
+# copy-up must keep those, not the implied 0755 0:0.
+mk "$T/im1.tar" <<'EOF'
+dir p mode=0710 uid=3 gid=4 mtime=1500000000
+file p/a content=a
+dir o mode=0750 uid=5 gid=6 mtime=1500000001
+file o/old content=old
+EOF
+mk "$T/im2.tar" <<'EOF'
+file p/q/b content=b
+opaque o
+file o/new content=new
+EOF
+IM=$T/mnt-implied
+IU=$T/upper-implied
+mkdir "$IU"
+smount "$IM" --upper "$IU" --layer "$T/im1.tar" --layer "$T/im2.tar"
+assert_stat 'implied dir: attributes of the layer that describes it' '%a|%u|%g|%Y' "$IM/p" '710|3|4|1500000000'
+assert_stat 'implied opaque dir: attributes from below the marker' '%a|%u|%g|%Y' "$IM/o" '750|5|6|1500000001'
+assert_eq "implied opaque dir: only its own layer's content" new "$(ls -A "$IM/o")"
+try 'a file in an implied dir' put "$IM/p/n" n
+try 'a file in an implied opaque dir' put "$IM/o/n" n
+assert_stat 'implied dir after copy-up: the same attributes' '%a|%u|%g' "$IM/p" '710|3|4'
+assert_stat 'implied dir copied up: the same attributes' '%a|%u|%g' "$IU/p" '710|3|4'
+assert_stat 'implied opaque dir after copy-up: the same attributes' '%a|%u|%g' "$IM/o" '750|5|6'
+assert_eq 'implied opaque dir after copy-up: still opaque' "$(printf '%s\n' n new)" "$(ls -A "$IM/o")"
+sumount "$IM"
+
 # ---- real programs ----
 
 # tar -x of /usr/share/doc over a lower layer that already has part of it

@@ -161,10 +161,10 @@ static void add_random(struct sg_layer *l, size_t layer, uint64_t *rng)
 		if (!fits(l, q, 'f') || (slash && declared(l, p) != 'd' && !fits(l, p, 'd')))
 			return;
 		sg_add(l, 'o', q, NULL);
-		/* An opaque directory the layer only implies shows the default
-		 * attributes, not those of the directory below it, as the
-		 * reference does (a known divergence, left out here). */
-		if (slash && declared(l, p) != 'd') {
+		/* Half the time the directory gets an entry of its own; the
+		 * others keep the attributes of the directory below the
+		 * marker, as extraction does. */
+		if (slash && declared(l, p) != 'd' && pick(rng, 2)) {
 			sg_add(l, 'd', p, NULL);
 			l->e[l->n - 1].perm = dir_perms[pick(rng, 4)];
 		}
