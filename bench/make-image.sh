@@ -50,7 +50,8 @@ mkdir -p "$BUILD"
 # ---------------------------------------------------------------- layer 1
 if ((rebuild_base)) || [[ ! -s $LAYER1 ]]; then
 	log "layer 1: debootstrap --variant=minbase bookworm (a few minutes)"
-	debootstrap --variant=minbase bookworm "$BUILD/rootfs" http://deb.debian.org/debian \
+	mirror=$("$REPO_DIR/tools/apt-mirror.sh" bookworm) || die "no Debian mirror for debootstrap"
+	debootstrap --variant=minbase bookworm "$BUILD/rootfs" "$mirror" \
 		>"$BUILD/debootstrap.log" 2>&1 || {
 		tail -n 30 "$BUILD/debootstrap.log" >&2
 		die "debootstrap failed (log above)"

@@ -9,28 +9,6 @@
 # since T0: seconds since T0 (a `date +%s.%N`), e.g. 12.3.
 since() { awk -v s="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f", n - s }'; }
 
-# The Debian mirror apt uses here for $SUITE (deb822 .sources or one-line
-# .list files), else deb.debian.org.
-minbase_mirror() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk -v suite="$SUITE" '
-			/^[ \t]*#/ { next }
-			/^deb[ \t]/ {
-				for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i !~ /=/) break
-				if ($(i + 1) == suite) { print $i; exit }
-				next
-			}
-			/^[ \t]*$/ { if (uris != "" && suites ~ "(^| )" suite "( |$)" && types ~ /deb( |$)/) { print uris; exit } uris = suites = types = ""; next }
-			/^URIs:/ { sub(/^URIs:[ \t]*/, ""); split($0, u, " "); uris = u[1] }
-			/^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0 }
-			/^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0 }
-			END { if (uris != "" && suites ~ "(^| )" suite "( |$)" && types ~ /deb( |$)/) print uris }
-		' "$f"
-	done | grep -E '^https?://' | grep -v -- '-security' | head -n 1 || true
-}
-
 # minbase_clear_rootfs: removes a debootstrap target left by an earlier
 # run, after unmounting what debootstrap mounted in it (/proc, /sys) if it
 # was killed.
@@ -49,8 +27,10 @@ minbase_clear_rootfs() {
 # it is missing or was made by another recipe.
 ensure_minbase() {
 	local mirror stamp stamp_want t0
-	mirror=${STRATA_DEBIAN_MIRROR:-$(minbase_mirror)}
-	mirror=${mirror:-http://deb.debian.org/debian}
+	# Where apt fetches from here (tools/apt-mirror.sh): no mirror is
+	# written in the repo.
+	mirror=$("$(dirname "${BASH_SOURCE[0]}")/../../tools/apt-mirror.sh" "$SUITE") ||
+		die "no Debian mirror to debootstrap $SUITE from (see above)"
 	MINBASE=$EXT/minbase-$SUITE.tar
 	stamp=$MINBASE.stamp
 	stamp_want="debootstrap --variant=minbase $SUITE $mirror; tar --xattrs --numeric-owner; v1"
