@@ -12,10 +12,12 @@
  *    blob and no dangling tag, only garbage for store_gc().
  *  - Every digest read from outside (archives, layout dirs, manifests) is
  *    checked against the bytes before anything refers to it.
- *  - strata's own data (layer indexes, decompressed copies, mount records)
- *    lives in <root>/strata/; all but containers/NAME/upper can be rebuilt from blobs.
+ *  - strata's own data (layer indexes, decompressed copies, mount records,
+ *    containers) lives in <root>/strata/; all of it but containers' upper
+ *    directories (strata/containers/NAME/upper) can be rebuilt from blobs.
  *
- * Errors use libstrata-fs's struct strata_error: one line, "<what>: <why>".
+ * Errors: -1 and a struct strata_error (util/strata-error.h), one line
+ * "<what>: <why>"; a library function never prints and never exits.
  */
 #ifndef STRATA_STORE_H
 #define STRATA_STORE_H
