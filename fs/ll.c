@@ -226,6 +226,17 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
  * cached find(1).  With an upper layer, files opened for writing are copied
  * up, and upper files are read and written through their own fd (fh - 1).
  */
+/* Empties the upper file behind @opath_fd, through @fd when it may write. */
+static int truncate_upper(int opath_fd, int fd, int flags)
+{
+	char path[64];
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return ftruncate(fd, 0) < 0 ? errno : 0;
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
+	return truncate(path, 0) < 0 ? errno : 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
@@ -247,14 +258,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((saverr = fs_upper_ref_get(u, in, &ref)))
 		goto out;
-	saverr = fs_upper_reopen(ref.fd, fi->flags, &fd);
+	saverr = fs_upper_reopen(ref.fd, fs_backing_flags(fi), &fd);
+	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us, also
+	 * with O_RDONLY (Linux truncates then, having checked write
+	 * permission), where ftruncate() on the read-only fd would fail. */
+	if (!saverr && (fi->flags & O_TRUNC))
+		saverr = truncate_upper(ref.fd, fd, fi->flags);
 	fs_upper_ref_put(&ref);
-	if (fd < 0)
-		goto out;
-	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us. */
-	if ((fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
-		saverr = errno;
-		close(fd);
+	if (saverr) {
+		if (fd >= 0)
+			close(fd);
 		goto out;
 	}
 	fi->fh = (uint64_t)fd + 1;

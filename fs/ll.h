@@ -21,6 +21,22 @@
 
 extern const struct fuse_lowlevel_ops strata_ll_ops;
 
+/*
+ * The flags an upper file is opened with for @fi, and what O_DIRECT means
+ * on the mount: the kernel sends every read and write of that open file
+ * straight to the daemon (direct_io: no page cache of the mount's, any
+ * size and offset), and the backing file is opened without O_DIRECT, whose
+ * alignment rules the daemon's buffers do not meet (a dd oflag=direct
+ * failed with EINVAL and left an empty file).  The upper's own page cache
+ * stands between, as with fuse-overlayfs: fsync still makes data durable.
+ */
+static inline int fs_backing_flags(struct fuse_file_info *fi)
+{
+	if (fi->flags & O_DIRECT)
+		fi->direct_io = 1;
+	return fi->flags & ~O_DIRECT;
+}
+
 struct strata_union *fs_union_of(fuse_req_t req);
 struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino);
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st);

@@ -200,7 +200,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 
 	if (saverr)
 		goto out;
-	fd = openat(dirfd, name, (fi->flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	fd = openat(dirfd, name,
+	            (fs_backing_flags(fi) & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	            mode);
 	if (fd < 0) {
 		saverr = errno;

@@ -13,6 +13,8 @@ chmod 0755 "$T"
 L=$T/lower
 mkdir -p "$L/etc" "$L/owned"
 echo rootfile >"$L/etc/f"
+head -c 6000 /dev/zero >"$L/etc/d"
+echo trunc-me >"$L/etc/t"
 echo userfile >"$L/owned/g"
 echo rootsfile >"$L/owned/r"
 mknod "$L/null" c 1 3
@@ -69,4 +71,26 @@ assert_true 'owned/r: mode 600 after remount' grep -q "^$M/owned/r 600$" <<<"$ou
 assert_eq 'only owned/r was copied up' r "$(ls "$U/owned")"
 assert_eq 'etc is the daemon'\''s own: no record needed' '' \
 	"$(getfattr --only-values -n user.strata.meta "$U/etc" 2>/dev/null || true)"
+# O_DIRECT and O_RDONLY|O_TRUNC with a daemon without privilege (upper.sh
+# checks the same as root): any size and offset, new and copied-up files.
+head -c 8000 /dev/urandom >"$T/dio.ref"
+chmod 0644 "$T/dio.ref"
+mkdir -p "$T/upper2" && chown 65534:65534 "$T/upper2"
+out=$(as_userns_root "
+S='$STRATA'; M='$T/mnt'
+\$S mount --cache-dir '$T/c' -l '$T/l.tar' --upper '$T/upper2' \$M || exit 1
+dd if='$T/dio.ref' of=\$M/new bs=1000 count=8 oflag=direct status=none && echo new-written
+cmp '$T/dio.ref' \$M/new && echo new-same
+dd if='$T/dio.ref' of=\$M/etc/d bs=999 count=2 seek=3 oflag=direct conv=notrunc status=none && echo d-written
+dd if=\$M/etc/d bs=999 count=2 skip=3 iflag=direct status=none | cmp -n 1998 '$T/dio.ref' - && echo d-same
+python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_TRUNC))' \$M/etc/t && echo t-truncated
+stat -c '%s' \$M/etc/t
+\$S umount \$M
+") || true
+log "$out"
+for w in new-written new-same d-written d-same t-truncated; do
+	assert_true "rootless O_DIRECT / O_TRUNC: $w" grep -qx "$w" <<<"$out"
+done
+assert_true 'rootless O_RDONLY|O_TRUNC: etc/t is empty' grep -qx 0 <<<"$out"
+
 finish

@@ -411,6 +411,40 @@ assert_stat 'implied opaque dir after copy-up: the same attributes' '%a|%u|%g' "
 assert_eq 'implied opaque dir after copy-up: still opaque' "$(printf '%s\n' n new)" "$(ls -A "$IM/o")"
 sumount "$IM"
 
+# ---- O_DIRECT, and O_RDONLY|O_TRUNC ----
+# O_DIRECT through the mount: any size and offset (direct_io; the backing
+# file is opened without it), new files and copied-up lower ones, read
+# back with O_DIRECT too.  open(O_RDONLY|O_TRUNC) truncates, as Linux does
+# for a caller who may write.
+mk "$T/dio.tar" <<'EOF'
+file lowdio size=20000
+file lowtrunc content=lower\n
+EOF
+DM=$T/mnt-dio
+DU=$T/upper-dio
+mkdir "$DU"
+smount "$DM" --upper "$DU" --layer "$T/dio.tar"
+head -c 16384 /dev/urandom >"$T/dio.ref"
+try 'dd oflag=direct, aligned, to a new file' \
+	dd if="$T/dio.ref" of="$DM/new" bs=4096 count=4 oflag=direct status=none
+assert_same_file 'O_DIRECT write of a new file: its data' "$T/dio.ref" "$DM/new"
+try 'dd oflag=direct, 1000-byte blocks (unaligned sizes and offsets)' \
+	dd if="$T/dio.ref" of="$DM/odd" bs=1000 count=16 oflag=direct status=none
+assert_eq 'unaligned O_DIRECT write: its size' 16000 "$(stat -c %s "$DM/odd")"
+try 'unaligned O_DIRECT write: its data' cmp -n 16000 "$T/dio.ref" "$DM/odd"
+try 'dd oflag=direct into a lower file at an odd offset (copy-up)' \
+	dd if="$T/dio.ref" of="$DM/lowdio" bs=999 count=3 seek=7 oflag=direct conv=notrunc status=none
+assert_eq 'O_DIRECT write into a lower file: its size' 20000 "$(stat -c %s "$DM/lowdio")"
+try 'dd iflag=direct of a copied-up file' \
+	dd if="$DM/lowdio" of="$T/dio.back" bs=999 count=3 skip=7 iflag=direct status=none
+try 'O_DIRECT read of a copied-up file: its data' cmp -n 2997 "$T/dio.ref" "$T/dio.back"
+assert_same_file 'the upper holds what O_DIRECT wrote' "$DM/new" "$DU/new"
+try 'open(O_RDONLY|O_TRUNC) of a lower file' \
+	python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_TRUNC))' "$DM/lowtrunc"
+assert_eq 'O_RDONLY|O_TRUNC: the file is empty' 0 "$(stat -c %s "$DM/lowtrunc")"
+assert_eq 'O_RDONLY|O_TRUNC: empty in the upper too' 0 "$(stat -c %s "$DU/lowtrunc")"
+sumount "$DM"
+
 # ---- real programs ----
 
 # tar -x of /usr/share/doc over a lower layer that already has part of it
