@@ -145,15 +145,23 @@ static int read_env_file(struct run_args *a, const char *path)
  * an exit status, or NOT_MINE. */
 #define NOT_MINE (-2)
 
+/* A container name is a directory name in the store: room to spare. */
+#define RUN_NAME_MAX 128
+
 static int container_option(struct run_args *a, int c, const char *arg)
 {
 	switch (c) {
 	case OPT_NAME:
-		if (strlen(arg) > 128 || !isalnum((unsigned char)arg[0]) ||
+		if (strlen(arg) > RUN_NAME_MAX)
+			return cli_usage_error("run", "--name %.20s...: %zu characters, at most %d",
+			                       arg, strlen(arg), RUN_NAME_MAX);
+		if (!isalnum((unsigned char)arg[0]) ||
 		    strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                "0123456789._-") != strlen(arg))
-			return cli_usage_error(
-			    "run", "--name %s: letters, digits, '.', '_', '-' only", arg);
+			return cli_usage_error("run",
+			                       "--name %s: a letter or digit, then letters, "
+			                       "digits, '.', '_', '-' only",
+			                       arg);
 		free((char *)a->name);
 		a->name = strdup(arg);
 		return 0;

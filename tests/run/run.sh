@@ -105,6 +105,12 @@ for who in root user; do
 	assert_eq "$who: -e KEY passes our KEY" "passed unset" "$(cat "$T/out")"
 	run_as $who run --rm -e =x bb:1 true
 	assert_one_error_line "$who: -e =x is a usage error" 2
+	run_as $who run --name "$(printf 'n%.0s' $(seq 300))" bb:1 true
+	assert_one_error_line "$who: a 300-character --name is a usage error" 2
+	assert_true "$who: ... for its length" grep -q '300 characters, at most 128' "$T/err"
+	run_as $who run --name 'no/slash' bb:1 true
+	assert_one_error_line "$who: a --name with a slash is a usage error" 2
+	assert_true "$who: ... for its characters" grep -q "letters, digits" "$T/err"
 
 	# Other ids exist only where the user namespace maps them: all of them
 	# as root; a user without a /etc/subuid range has just their own.
