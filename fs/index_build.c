@@ -132,6 +132,7 @@ static int read_entries(struct builder *b, struct archive *a)
 		if (fs_builder_add_entry(b, a, ae))
 			return -1;
 	}
+	fs_builder_warn_summary(b);
 	/* libarchive says EILSEQ both for "not a tar" and for a header cut
 	 * short; after a good member it can only be damage. */
 	if (r != ARCHIVE_EOF)

@@ -187,9 +187,21 @@ static void warn(struct builder *b, const char *name, const char *why)
 {
 	char msg[PATH_MAX + 256];
 
-	if (!b->opts->warn)
+	if (!b->opts->warn || ++b->n_warnings > BUILDER_WARN_MAX)
 		return;
 	snprintf(msg, sizeof(msg), "%s: skipping '%s': %s", b->opts->layer_name, name, why);
+	b->opts->warn(b->opts->warn_ctx, msg);
+}
+
+void fs_builder_warn_summary(struct builder *b)
+{
+	char msg[512];
+
+	if (!b->opts->warn || b->n_warnings <= BUILDER_WARN_MAX)
+		return;
+	snprintf(msg, sizeof(msg), "%s: skipped %llu more entries (only the first %d are named)",
+	         b->opts->layer_name, (unsigned long long)(b->n_warnings - BUILDER_WARN_MAX),
+	         BUILDER_WARN_MAX);
 	b->opts->warn(b->opts->warn_ctx, msg);
 }
 
@@ -410,6 +422,13 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 			return 0;
 		}
 		len = strlen(t);
+		/* readlink(2) and the kernel's FUSE reply stop at PATH_MAX - 1:
+		 * a longer target could be listed but never read. */
+		if (len >= PATH_MAX) {
+			warn(b, name, "symlink target longer than 4095 bytes");
+			*skipped = true;
+			return 0;
+		}
 		if (string_add(b, t, len, &e->link))
 			return -1;
 		e->link_len = (uint32_t)len;

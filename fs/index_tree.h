@@ -50,7 +50,12 @@ struct builder {
 
 	uint64_t stream_size;
 	uint64_t total_data;
+	uint64_t n_warnings; /* entries skipped; the first BUILDER_WARN_MAX said */
 };
+
+/* Warnings a layer prints at most (10,000 nested directories had written
+ * 38 MB of them); fs_builder_warn_summary() counts the rest. */
+#define BUILDER_WARN_MAX 100
 
 static inline bool is_dir(const struct bnode *nd)
 {
@@ -69,6 +74,8 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 /* Makes the hard link @heir the holder of @old's data and attributes
  * (@old is being replaced or is gone); the caller repoints other links. */
 void fs_builder_take_over(struct builder *b, uint32_t heir, uint32_t old);
+/* After the last entry: says how many warnings were left unsaid. */
+void fs_builder_warn_summary(struct builder *b);
 /* Numbers the tree and writes the index file through a temp file. */
 int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
                      bool has_copy, const char *path);

@@ -125,6 +125,31 @@ assert_eq 'entries: every stderr line starts with strata:' '' "$(grep -v '^strat
 assert_false 'entries: nothing escaped the mount' test -e "$T/x"
 assert_false 'entries: nothing escaped the mount (2)' test -e "$T/y"
 
+# A symlink target readlink(2) could never return (4096 bytes or more) is
+# skipped like any bad entry; and 300 bad entries make 100 warnings and a
+# count, not 300 lines (10,000 nested directories had made 38 MB).
+long=$(printf 'x%.0s' $(seq 5000))
+L2=$T/many.tar
+{
+	printf 'symlink longlink target=%s\n' "$long"
+	printf 'symlink shortlink target=ok\n'
+	for i in $(seq 1 300); do printf 'file ../bad%s content=x\n' "$i"; done
+	printf 'file ok content=ok\n'
+} | mk "$L2"
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$L2" "$M"
+assert_eq 'many: mount exit code' 0 "$RC"
+cp "$T/err" "$T/many.err"
+if is_mounted "$M"; then
+	assert_same_text 'many: tree' "$(printf '%s\n' ./ok ./shortlink)" "$(cd "$M" && find . -mindepth 1 | sort)"
+	sumount "$M"
+else
+	fail 'many: not mounted'
+fi
+assert_eq 'many: the long symlink is named' 1 "$(grep -c "skipping 'longlink': symlink target longer than 4095" "$T/many.err" || true)"
+assert_eq 'many: 100 warnings name an entry' 100 "$(grep -c "skipping '" "$T/many.err" || true)"
+assert_eq 'many: one line counts the rest' 1 "$(grep -c "skipped 201 more entries" "$T/many.err" || true)"
+assert_eq 'many: 101 lines on stderr in all' 101 "$(wc -l <"$T/many.err")"
+
 # ---- mountpoints ----
 run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$T/does-not-exist"
 assert_one_error_line 'missing mountpoint' 1
