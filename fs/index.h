@@ -21,8 +21,10 @@
 
 #include "strata-fs.h"
 
-#define IX_MAGIC   "STRATAIX"
-#define IX_VERSION 1
+#define IX_MAGIC "STRATAIX"
+/* 2: a directory a layer whites out and has entries below is no longer
+ * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's). */
+#define IX_VERSION 2
 
 enum ix_compression {
 	IX_COMP_NONE = 0,

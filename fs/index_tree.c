@@ -141,6 +141,16 @@ static void node_set_implicit_dir(struct bnode *nd)
 	nd->e.flags = IXE_IMPLICIT | keep;
 }
 
+/* A directory this layer whites out and then has entries below: removed,
+ * then made afresh by tar (0755, root, time 0), as extraction does.  It
+ * is described, with those attributes, not implied: an implied opaque
+ * directory (a bare .wh..wh..opq) keeps the lower one's attributes. */
+static void node_set_recreated_dir(struct bnode *nd)
+{
+	node_set_implicit_dir(nd);
+	nd->e.flags = IXE_OPAQUE;
+}
+
 /*
  * Splits a tar member name into components.  A leading "/" is dropped (as
  * GNU tar does), "." and empty components vanish, and ".." anywhere refuses
@@ -233,8 +243,7 @@ static int walk_parents(struct builder *b, const char **comp, const size_t *clen
 				return 0;
 			}
 			/* "rm -r d; mkdir -p d/x" within one layer: d hides lower d. */
-			node_set_implicit_dir(&b->nodes[c]);
-			b->nodes[c].e.flags |= IXE_OPAQUE;
+			node_set_recreated_dir(&b->nodes[c]);
 		} else if (!is_dir(&b->nodes[c])) {
 			*why = "a parent is not a directory";
 			*out = NO_NODE;
@@ -510,7 +519,10 @@ static int add_whiteout(struct builder *b, uint32_t dir, const char *wname, size
 	}
 	id = node_find(b, dir, wname + 4, wlen - 4);
 	if (id != NO_NODE) {
-		b->nodes[id].e.flags |= IXE_OPAQUE;
+		if (b->nodes[id].e.flags & IXE_IMPLICIT)
+			node_set_recreated_dir(&b->nodes[id]); /* its entries came first */
+		else
+			b->nodes[id].e.flags |= IXE_OPAQUE;
 		return 0;
 	}
 	if (node_new(b, dir, wname + 4, wlen - 4, &id))
