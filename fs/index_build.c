@@ -222,10 +222,13 @@ out:
 	 * reader made of the missing bytes. */
 	if (rc && t.failed && b->err && b->err->code == STRATA_ERR_FORMAT)
 		b->err->code = STRATA_ERR_CORRUPT;
-	if (rc && t.write_errno && b->err) {
-		b->err->code = STRATA_ERR_SYS;
-		b->err->sys_errno = t.write_errno;
-	}
+	/* The tar reader only saw its input stop ("Truncated input file"):
+	 * the cause is the cache's, and the message says so (a full disk is
+	 * not a corrupt layer). */
+	if (rc && t.write_errno)
+		strata_fail(b->err, STRATA_ERR_SYS, t.write_errno,
+		            "%s: writing its uncompressed copy to the cache %s: %s",
+		            b->opts->layer_name, b->opts->copy_path, strerror(t.write_errno));
 	if (a)
 		sym_archive_read_free(a);
 	sha256_free(t.sha);

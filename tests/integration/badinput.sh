@@ -150,6 +150,22 @@ assert_eq 'many: 100 warnings name an entry' 100 "$(grep -c "skipping '" "$T/man
 assert_eq 'many: one line counts the rest' 1 "$(grep -c "skipped 201 more entries" "$T/many.err" || true)"
 assert_eq 'many: 101 lines on stderr in all' 101 "$(wc -l <"$T/many.err")"
 
+# ---- a full cache: ENOSPC, said as such, nothing left behind ----
+# A compressed layer's uncompressed copy does not fit in a 256 KiB cache:
+# the error is the disk's, not a "truncated" layer.
+FULL=$T/fullcache
+mkdir -p "$FULL"
+MOUNTS+=("$FULL")
+mount -t tmpfs -o size=256k tmpfs "$FULL" || die 'cannot mount a tmpfs for the full-cache test'
+printf 'file big size=2M seed=3\n' | mk "$T/big.tar.gz" -z gzip
+run "$STRATA" mount --cache-dir "$FULL" --layer "$T/big.tar.gz" "$M"
+assert_one_error_line 'full cache' 1
+assert_true 'full cache: says the cache is full' grep -q 'to the cache .*: No space left on device' "$T/err"
+assert_false 'full cache: not called a truncated layer' grep -qi 'truncated' "$T/err"
+assert_eq 'full cache: nothing left in it' '' "$(ls -A "$FULL")"
+assert_nothing_mounted_under 'full cache' "$M"
+umount "$FULL" || true
+
 # ---- mountpoints ----
 run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/good.tar" "$T/does-not-exist"
 assert_one_error_line 'missing mountpoint' 1
