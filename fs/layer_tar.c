@@ -333,7 +333,8 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 		return -1;
 	}
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->base.name = strdup(path)) || !(t->index_path = strdup(paths.index))) {
+	if (!t || !(t->base.name = strdup(opts->name ? opts->name : path)) ||
+	    !(t->index_path = strdup(paths.index))) {
 		if (t)
 			free(t->base.name);
 		free(t);

@@ -409,9 +409,17 @@ int store_import_open_layer(struct importer *im, struct member *m, const char *k
 	    .warn = im->opts->warn,
 	    .warn_ctx = im->opts->warn_ctx,
 	};
-	char proc[PATH_MAX], why[sizeof(im->err->msg)];
+	char proc[PATH_MAX], why[sizeof(im->err->msg)], name[PATH_MAX];
 	const char *colon;
 	int lock, rc;
+
+	/* Its warnings name the layer as the user knows it, not the temp
+	 * file's /proc/self/fd path. */
+	if (strcmp(m->path, STORE_BARE_LAYER_MEMBER) == 0) /* the file is the layer */
+		snprintf(name, sizeof(name), "%s", im->what);
+	else
+		snprintf(name, sizeof(name), "%s: %s", im->what, m->path);
+	lo.name = name;
 
 	if (!store_blob_stored(im->store, &m->blob) ||
 	    store_blob_path(im->store, m->blob.digest, proc, sizeof(proc)))
@@ -423,8 +431,10 @@ int store_import_open_layer(struct importer *im, struct member *m, const char *k
 		close(lock);
 	if (rc == 0)
 		return 0;
-	colon = strstr(im->err->msg, ": ");
-	snprintf(why, sizeof(why), "%s", colon ? colon + 2 : im->err->msg);
+	/* "<name>: <why>": the name gives way to the layer's digest. */
+	colon = strncmp(im->err->msg, name, strlen(name)) == 0 ? im->err->msg + strlen(name)
+	                                                       : strstr(im->err->msg, ": ");
+	snprintf(why, sizeof(why), "%s", colon && colon[0] == ':' ? colon + 2 : im->err->msg);
 	return strata_fail(im->err, im->err->code, im->err->sys_errno, "%s: layer %s: %s", im->what,
 	                   m->blob.digest, why);
 }

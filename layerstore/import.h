@@ -8,6 +8,9 @@
 #include "store.h"
 
 /* A file of the thing being imported, hashed into an unnamed temp file. */
+/* The one member of a bare layer import: the file itself. */
+#define STORE_BARE_LAYER_MEMBER "(layer)"
+
 struct member {
 	char *path; /* normalized: no leading "./" or "/", no "." or ".." parts */
 	char *link; /* symlink target, resolved to a member path; or NULL */

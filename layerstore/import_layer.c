@@ -194,7 +194,7 @@ int store_import_bare_layer(struct importer *im, int fd)
 	char diff_id[STORE_DIGEST_MAX], digest[STORE_DIGEST_MAX];
 	const char *mt;
 	json_t *config = NULL, *layers = NULL;
-	struct member *m = store_member_add(im, "(layer)");
+	struct member *m = store_member_add(im, STORE_BARE_LAYER_MEMBER);
 	enum store_layer_magic magic = store_layer_magic(fd);
 	bool compressed = magic == MAGIC_GZIP || magic == MAGIC_ZSTD;
 	char *cfg_text = NULL, *name = NULL;

@@ -51,6 +51,9 @@ struct strata_layer_options {
 	 * layer store keys them by diff-id, so images sharing a layer share
 	 * its index. */
 	const char *cache_key;
+	/* How messages and warnings name the layer.  NULL: the path given
+	 * (an importer opening an unnamed temp file names the member). */
+	const char *name;
 	/* When this open builds the index of a compressed layer, compute the
 	 * SHA-256 of its uncompressed stream (the diff-id) in the same pass. */
 	bool want_diff_id;

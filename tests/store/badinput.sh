@@ -239,6 +239,24 @@ else
 	log 'note: cannot mount a tmpfs here; the full-disk cases are skipped'
 fi
 
+# ---- warnings name the layer as the user gave it ----
+# A skipped entry is imported with a warning naming the file (a bare layer)
+# or the archive and its member, never the temp file's /proc/self/fd path.
+printf 'file ../escape content=x\nfile ok content=ok\n' | "$MKLAYER" "$T/warn.tar" || die 'mklayer'
+# Another layer for the archive: one already indexed warns no more.
+printf 'file ../escape content=y\nfile ok content=ok\n' | "$MKLAYER" "$T/warn2.tar" || die 'mklayer'
+mkimage docker "$T/warn.docker.tar" --image "warn:1=$T/warn2.tar" >/dev/null
+sr import -q "$T/warn.tar"
+assert_eq 'bare layer with a bad entry: imported' 0 "$RC"
+assert_eq 'bare layer: the warning names the file' \
+	"strata: $T/warn.tar: skipping '../escape': path contains '..'" "$ERR"
+sr import -q "$T/warn.docker.tar"
+assert_eq 'docker-archive with a bad entry: imported' 0 "$RC"
+assert_true 'docker-archive: the warning names the archive and the member' \
+	grep -q "^strata: $T/warn.docker.tar: [^ ]*: skipping '../escape'" <<<"$ERR"
+assert_false 'no warning names /proc/self/fd' grep -q /proc/self/fd <<<"$ERR"
+
 assert_fsck_clean 'at the end'
+sr rmi warn:1 warn:latest
 assert_same_text 'at the end: only the good image' "good:1 $(manifest_of "$T/goodlay" | sed 's/^/sha256:/')" "$(index_names)"
 store_finish
