@@ -275,11 +275,10 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 	fs_upper_fd_path(fd, fdpath, sizeof(fdpath));
 	for (uint64_t n = l->ops->next_link(l, canon, LAYER_NONE); n != LAYER_NONE;
 	     n = l->ops->next_link(l, canon, n)) {
-		struct union_src s = {in->srcs[0].layer, n};
 		struct resolved last;
 		int dirfd;
 
-		if (fs_union_src_path(u, &s, path, sizeof(path)))
+		if (fs_stack_node_path(l, n, path, sizeof(path)))
 			continue;
 		dirfd = upper_dir_for_path(u, path, &last);
 		if (dirfd < 0)

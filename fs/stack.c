@@ -115,10 +115,8 @@ uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *
 	return k;
 }
 
-int fs_stack_src_path(const struct stack *s, const struct union_src *src, char *buf, size_t size)
+int fs_stack_node_path(const struct strata_layer *l, uint64_t node, char *buf, size_t size)
 {
-	const struct strata_layer *l = stack_layer(s, src);
-	uint64_t node = src->node;
 	size_t len = 0;
 
 	if (size < 2)
@@ -166,7 +164,7 @@ static __attribute__((noinline)) bool described_below(const struct stack *s, str
 
 	for (uint32_t hops = 0; hops < STACK_MAX; hops++) {
 		if (!(stack_src_flags(s, &last) & LAYER_OPAQUE) || last.layer == 0 ||
-		    fs_stack_src_path(s, &last, path, sizeof(path)) ||
+		    fs_stack_node_path(stack_layer(s, &last), last.node, path, sizeof(path)) ||
 		    fs_stack_walk_path(s, last.layer, path, below, &n) ||
 		    !S_ISDIR(stack_src_mode(s, &below[0])))
 			return false;

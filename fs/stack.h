@@ -81,9 +81,9 @@ uint32_t fs_stack_lower_dirs(const struct stack *s, uint32_t below, const char *
  * such layer, the top one (its implied attributes). */
 struct union_src fs_stack_attr_src(const struct stack *s, const struct union_src *srcs, uint32_t n);
 
-/* The path of @src's node in its own layer ("/a/b", "/" for the root).
- * 0 or ENAMETOOLONG. */
-int fs_stack_src_path(const struct stack *s, const struct union_src *src, char *buf, size_t size);
+/* The path of @node in layer @l ("/a/b", "/" for the root), by its
+ * parents.  0 or ENAMETOOLONG. */
+int fs_stack_node_path(const struct strata_layer *l, uint64_t node, char *buf, size_t size);
 
 /* ---- listing a merged directory (a k-way merge of sorted children) ---- */
 

@@ -43,19 +43,9 @@ static void fill_entry(const struct strata_layer *l, uint64_t node, const char *
 /* "a/b" of @node, by its parents. */
 static char *layer_path(const struct strata_layer *l, uint64_t node)
 {
-	char *out = strdup(""), *next;
-	size_t len;
+	char buf[PATH_MAX];
 
-	while (out && node != 0) {
-		const char *name = l->ops->name(l, node, &len);
-
-		if (asprintf(&next, "%.*s%s%s", (int)len, name, *out ? "/" : "", out) < 0)
-			next = NULL;
-		free(out);
-		out = next;
-		node = l->ops->parent(l, node);
-	}
-	return out;
+	return fs_stack_node_path(l, node, buf, sizeof(buf)) ? NULL : strdup(buf + 1);
 }
 
 /* A walk in progress: the callback, and what stopped the walk.  The

@@ -140,19 +140,11 @@ char *fs_inode_name(struct strata_union *u, struct inode *in)
 	return out;
 }
 
-/* The path of a lower node in its layer ("/a/b"), built from the leaf up. */
-int fs_union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size)
-{
-	struct stack stk = union_stack(u);
-
-	return fs_stack_src_path(&stk, s, buf, size);
-}
-
 int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size)
 {
 	if (in->n_srcs == 0)
 		return ENOENT;
-	return fs_union_src_path(u, &in->srcs[0], buf, size);
+	return fs_stack_node_path(union_layer(u, &in->srcs[0]), in->srcs[0].node, buf, size);
 }
 
 /* ---- construction ---- */

@@ -80,8 +80,6 @@ int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
 struct inode *fs_inode_parent(struct strata_union *u, struct inode *in);
 /* The inode's name in its parent (a copy; NULL on ENOMEM or for the root). */
 char *fs_inode_name(struct strata_union *u, struct inode *in);
-/* The path of a lower node ("/a/b") in its layer.  0 or errno. */
-int fs_union_src_path(struct strata_union *u, const struct union_src *s, char *buf, size_t size);
 /* The path of @in's lower content ("/a/b"), for a redirect.  0 or errno. */
 int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, size_t size);
 
