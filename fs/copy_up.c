@@ -44,12 +44,15 @@ static void dir_times_restore(int dirfd, const struct dir_times *t)
 	(void)utimensat(AT_FDCWD, path, t->ts, 0);
 }
 
-static int set_origin(int fd_or_opath, uint64_t ino)
+/* The origin record (upper.h): one setxattr, so the metacopy mark and the
+ * number change together. */
+static int set_origin(int fd_or_opath, uint64_t ino, bool metacopy)
 {
+	uint64_t v[2] = {ino, UPPER_ORIGIN_METACOPY};
 	char path[64];
 
 	fs_upper_fd_path(fd_or_opath, path, sizeof(path));
-	if (setxattr(path, UPPER_ORIGIN_XATTR, &ino, sizeof(ino), 0) < 0)
+	if (setxattr(path, UPPER_ORIGIN_XATTR, v, metacopy ? sizeof(v) : sizeof(v[0]), 0) < 0)
 		return errno;
 	return 0;
 }
@@ -224,7 +227,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 			r.upper_fd =
 			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (r.upper_fd < 0 || copy_dir_meta(u, r.srcs, r.n, r.upper_fd) ||
-			    set_origin(r.upper_fd, fs_union_ino(u, &r.srcs[0])))
+			    set_origin(r.upper_fd, fs_union_ino(u, &r.srcs[0]), false))
 				goto fail_clear;
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
@@ -296,33 +299,59 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 	}
 }
 
-static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, const char *name)
+/* What a file's copy-up copies. */
+struct copy_how {
+	uint64_t limit; /* bytes of data at most (a truncation follows) */
+	bool meta_only; /* none: the data stays the origin's (INODE_METACOPY) */
+};
+
+/*
+ * An unnamed upper file with @in's metadata and the data @how asks for,
+ * made before the inode's lock is taken: a long copy holds up no other
+ * operation (two copy-ups of one file may both copy; one is kept).
+ */
+static int prepare_file(struct strata_union *u, struct inode *in, const struct copy_how *how,
+                        int *out)
 {
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
-	uint64_t node = in->srcs[0].node;
+	uint64_t node = in->srcs[0].node, size;
 	struct stat st;
-	char path[64];
 	int fd, rc;
 
 	l->ops->stat(l, node, &st);
+	size = (uint64_t)st.st_size;
 	/* Unnamed until complete: a crash leaves nothing under the real name. */
 	fd = openat(u->upper_root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
-	rc = copy_data(l, node, fd, (uint64_t)st.st_size);
+	if (how->meta_only) /* the size shows; the data is read below */
+		rc = ftruncate(fd, st.st_size) < 0 ? errno : 0;
+	else
+		rc = copy_data(l, node, fd, size < how->limit ? size : how->limit);
 	if (!rc)
 		rc = copy_meta(l, node, fd, false);
 	if (!rc)
-		rc = set_origin(fd, in->ino);
-	if (!rc) {
-		fs_upper_fd_path(fd, path, sizeof(path));
-		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
-			rc = errno;
+		rc = set_origin(fd, in->ino, how->meta_only);
+	if (rc) {
+		close(fd);
+		return rc;
 	}
-	if (!rc)
-		link_lower_names(u, in, fd);
-	close(fd);
-	return rc;
+	*out = fd;
+	return 0;
+}
+
+/* Under @in's lock: the prepared file (*@arg) given its name. */
+static int link_file(struct strata_union *u, struct inode *in, int dirfd, const char *name,
+                     void *arg)
+{
+	int fd = *(int *)arg;
+	char path[64];
+
+	fs_upper_fd_path(fd, path, sizeof(path));
+	if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return errno;
+	link_lower_names(u, in, fd);
+	return 0;
 }
 
 int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
@@ -349,13 +378,15 @@ int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
 	return rc;
 }
 
-static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, const char *name)
+static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, const char *name,
+                         void *arg)
 {
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
 	uint64_t node = in->srcs[0].node;
 	struct stat st;
 	int fd, rc;
 
+	(void)arg;
 	l->ops->stat(l, node, &st);
 	if (S_ISLNK(st.st_mode)) {
 		size_t len;
@@ -370,15 +401,17 @@ static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, co
 		return errno;
 	rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
 	if (!rc && !S_ISLNK(st.st_mode))
-		rc = set_origin(fd, in->ino);
+		rc = set_origin(fd, in->ino, false);
 	close(fd);
 	return rc;
 }
 
-static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd, const char *name)
+static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd, const char *name,
+                       void *arg)
 {
 	int rc = 0, fd;
 
+	(void)arg;
 	if (mkdirat(parent_fd, name, 0700) < 0 && errno != EEXIST)
 		return errno;
 	fd = openat(parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -387,14 +420,35 @@ static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd,
 	if (dir->n_srcs > 0)
 		rc = copy_dir_meta(u, dir->srcs, dir->n_srcs, fd);
 	if (!rc)
-		rc = set_origin(fd, dir->ino);
+		rc = set_origin(fd, dir->ino, false);
 	close(fd);
 	return rc;
 }
 
-/* Makes @in's upper object with @make, under @in's lock, once. */
-static int copy_up_with(struct strata_union *u, struct inode *in,
-                        int (*make)(struct strata_union *, struct inode *, int, const char *))
+typedef int copy_make_fn(struct strata_union *u, struct inode *in, int dirfd, const char *name,
+                         void *arg);
+
+/* Under @in's lock: the inode learns of the upper object just made. */
+static int adopt_made(struct inode *in, int pfd, const char *name, uint32_t state)
+{
+	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), expected = -1;
+
+	if (fd < 0)
+		return errno;
+	if (!S_ISDIR(in->mode)) {
+		close(fd); /* files are found by name: see union.h */
+		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME))
+			atomic_fetch_or(&in->state, state);
+	} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
+		close(fd); /* made meanwhile by a hard link's copy-up */
+	}
+	return 0;
+}
+
+/* Makes @in's upper object with @make, under @in's lock, once; @state is
+ * what the inode then is (INODE_METACOPY). */
+static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *make, void *arg,
+                        uint32_t state)
 {
 	struct inode *parent;
 	char *name = NULL;
@@ -419,39 +473,129 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 		struct dir_times times;
 
 		dir_times_save(pfd, &times);
-		rc = make(u, in, pfd, name);
+		rc = make(u, in, pfd, name, arg);
 		dir_times_restore(pfd, &times);
-		if (!rc) {
-			int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-			int expected = -1;
-
-			if (fd < 0) {
-				rc = errno;
-			} else if (!S_ISDIR(in->mode)) {
-				close(fd); /* files are found by name: see union.h */
-				atomic_compare_exchange_strong(&in->upper_fd, &expected,
-				                               UPPER_BY_NAME);
-			} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
-				close(fd); /* made meanwhile by a hard link's copy-up */
-			}
-		}
+		if (!rc)
+			rc = adopt_made(in, pfd, name, state);
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
 	free(name);
 	return rc;
 }
 
+/* A metacopy file's data, copied into its upper file in place (its hard
+ * links see it too), up to @limit bytes (a truncation follows).  The mark
+ * goes once the data is there: a crash before leaves the lower data
+ * showing.  The file's times stay the user's. */
+static int fill_metacopy(struct strata_union *u, struct inode *in, uint64_t limit)
+{
+	struct union_src src;
+	struct upper_ref ref;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (!fs_union_ino_src(u, in->ino, &src))
+		return EIO;
+	rc = fs_upper_ref_get(u, in, &ref);
+	if (rc)
+		return rc;
+	rc = fs_upper_reopen(ref.fd, O_RDWR, &fd);
+	if (!rc && fstat(fd, &st) < 0)
+		rc = errno;
+	if (!rc)
+		rc = copy_data(union_layer(u, &src), src.node, fd,
+		               (uint64_t)st.st_size < limit ? (uint64_t)st.st_size : limit);
+	if (!rc) {
+		struct timespec ts[2] = {st.st_atim, st.st_mtim};
+
+		rc = futimens(fd, ts) < 0 ? errno : 0;
+	}
+	if (!rc)
+		rc = set_origin(ref.fd, in->ino, false);
+	/* Failed (a full disk): the blocks written so far go back. */
+	if (rc && fd >= 0)
+		(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);
+	if (fd >= 0)
+		close(fd);
+	fs_upper_ref_put(&ref);
+	return rc;
+}
+
+/* fill_metacopy, once, outside the inode's lock: other operations on the
+ * inode's stripe go on; those that need the data wait for this one. */
+static int copy_data_in(struct strata_union *u, struct inode *in, uint64_t limit)
+{
+	pthread_mutex_t *lock = inode_lock(u, in);
+	pthread_cond_t *cond = &u->copied[inode_stripe(in)];
+	int rc;
+
+	pthread_mutex_lock(lock);
+	while (atomic_load(&in->state) & INODE_COPYING)
+		pthread_cond_wait(cond, lock);
+	if (!inode_metacopy(in)) {
+		pthread_mutex_unlock(lock);
+		return 0;
+	}
+	atomic_fetch_or(&in->state, INODE_COPYING);
+	pthread_mutex_unlock(lock);
+	rc = fill_metacopy(u, in, limit);
+	pthread_mutex_lock(lock);
+	atomic_fetch_and(&in->state, rc ? ~INODE_COPYING : ~(INODE_COPYING | INODE_METACOPY));
+	pthread_cond_broadcast(cond);
+	pthread_mutex_unlock(lock);
+	return rc;
+}
+
+static int copy_up_reg(struct strata_union *u, struct inode *in, const struct copy_how *how)
+{
+	int fd = -1, rc;
+
+	if (!inode_in_upper(in)) {
+		rc = prepare_file(u, in, how, &fd);
+		if (!rc)
+			rc = copy_up_with(u, in, link_file, &fd,
+			                  how->meta_only ? INODE_METACOPY : 0);
+		if (fd >= 0)
+			close(fd);
+		if (rc)
+			return rc;
+	}
+	/* In the upper already, or made meanwhile by another copy-up. */
+	return how->meta_only ? 0 : copy_data_in(u, in, how->limit);
+}
+
 int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir)
 {
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
-	return copy_up_with(u, dir, copy_up_dir);
+	return copy_up_with(u, dir, copy_up_dir, NULL, 0);
 }
 
 int fs_upper_copy_up(struct strata_union *u, struct inode *in)
 {
+	return fs_upper_copy_up_trunc(u, in, UINT64_MAX);
+}
+
+int fs_upper_copy_up_trunc(struct strata_union *u, struct inode *in, uint64_t size)
+{
+	struct copy_how how = {size, false};
+
 	if (S_ISDIR(in->mode))
 		return fs_upper_ensure_dir(u, in);
-	return copy_up_with(u, in, S_ISREG(in->mode) ? copy_up_file : copy_up_other);
+	if (!S_ISREG(in->mode))
+		return copy_up_with(u, in, copy_up_other, NULL, 0);
+	return copy_up_reg(u, in, &how);
+}
+
+int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in)
+{
+	struct copy_how how = {UINT64_MAX, true};
+	struct union_src src;
+
+	if (!S_ISREG(in->mode))
+		return fs_upper_copy_up(u, in);
+	/* Only data a number can find again (not the base layer's). */
+	if (!inode_in_upper(in) && !fs_union_ino_src(u, in->ino, &src))
+		how.meta_only = false;
+	return copy_up_reg(u, in, &how);
 }

@@ -39,6 +39,7 @@ static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint
 	in->n_srcs = n_srcs;
 	atomic_init(&in->dirlist, NULL);
 	atomic_init(&in->upper_fd, -1);
+	atomic_init(&in->state, 0);
 	in->name = NULL;
 	if (n_srcs)
 		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));

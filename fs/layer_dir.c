@@ -37,7 +37,9 @@ struct dnode {
 	uint32_t flags;
 	char *link;
 	char *redirect;
-	char **xnames; /* xattrs shown: all but user.strata.* */
+	bool metacopy;   /* its data is still the lower file's: */
+	uint64_t origin; /* the st_ino of that file */
+	char **xnames;   /* xattrs shown: all but user.strata.* */
 	char **xvalues;
 	size_t *xsizes;
 	uint32_t n_xattrs;
@@ -55,6 +57,8 @@ struct dir_layer {
 	size_t n_uids, n_gids;
 	char **hide; /* mount points the launcher made: not changes */
 	size_t n_hide;
+	struct strata_layer *const *below; /* the data of metacopy files */
+	size_t n_below;
 	int root_fd;
 	struct dnode *nodes;
 	uint64_t n, cap;
@@ -183,6 +187,17 @@ static const char *dir_redirect(const struct strata_layer *l, uint64_t node)
 
 /* Data runs and holes, from the file's own SEEK_DATA/SEEK_HOLE, so a sparse
  * upper file stays sparse in a committed layer. */
+/* The lower layer and node holding a metacopy file's data (checked at
+ * open: metacopy_check). */
+static const struct strata_layer *metacopy_data(const struct dir_layer *d, const struct dnode *n,
+                                                uint64_t *node)
+{
+	uint32_t layer = 0;
+
+	union_ino_split(n->origin, &layer, node);
+	return d->below[layer];
+}
+
 static size_t dir_map(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
                       struct layer_extent *ext, size_t max)
 {
@@ -193,6 +208,11 @@ static size_t dir_map(const struct strata_layer *l, uint64_t node, uint64_t off,
 
 	if (!S_ISREG(n->st.st_mode) || off >= size || max == 0)
 		return 0;
+	if (n->metacopy) {
+		const struct strata_layer *below = metacopy_data(d, n, &node);
+
+		return below->ops->map(below, node, off, len, ext, max);
+	}
 	end = len > size - off ? size : off + len;
 	pthread_mutex_lock(&d->lock);
 	if (d->open_node != node) {
@@ -311,6 +331,15 @@ static int read_xattrs(struct dnode *n, const char *path)
 				if (!S_ISREG(n->st.st_mode))
 					n->st.st_size = 0;
 			}
+			continue;
+		}
+		if (strcmp(name, UPPER_ORIGIN_XATTR) == 0 && vlen == 2 * sizeof(uint64_t)) {
+			uint64_t v[2];
+
+			memcpy(v, val, sizeof(v));
+			if ((v[1] & UPPER_ORIGIN_METACOPY) && S_ISREG(n->st.st_mode))
+				n->metacopy = true;
+			n->origin = v[0];
 			continue;
 		}
 		if (strcmp(name, UPPER_REDIRECT_XATTR) == 0) {
@@ -537,6 +566,28 @@ static void drop_hidden(struct dir_layer *d)
 			d->nodes[i].flags |= LAYER_HIDDEN;
 }
 
+/* Every metacopy file's data is in a layer below, a file there. */
+static int metacopy_check(const struct dir_layer *d, struct strata_error *err)
+{
+	for (uint64_t i = 0; i < d->n; i++) {
+		const struct dnode *n = &d->nodes[i];
+		uint32_t layer;
+		uint64_t node;
+
+		if (!n->metacopy)
+			continue;
+		if (!union_ino_split(n->origin, &layer, &node) || layer >= d->n_below ||
+		    node >= d->below[layer]->n_entries ||
+		    !S_ISREG(d->below[layer]->ops->mode(d->below[layer], node)))
+			return strata_fail(err, STRATA_ERR_CORRUPT, 0,
+			                   "%s/%s: its data is in a lower layer (a metadata-only "
+			                   "copy-up), which is %s",
+			                   d->base.name, n->path,
+			                   d->n_below ? "not a file there" : "not open with it");
+	}
+	return 0;
+}
+
 int strata_layer_open_dir(const char *path, const struct strata_dir_options *opts,
                           struct strata_layer **out, struct strata_error *err)
 {
@@ -552,6 +603,8 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 		d->n_gids = parse_idmap(opts->gid_map, d->gids, 16);
 		d->hide = opts->hide;
 		d->n_hide = opts->n_hide;
+		d->below = opts->below;
+		d->n_below = opts->n_below;
 	}
 	d->base.ops = &dir_ops;
 	d->open_fd = -1;
@@ -579,6 +632,8 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 	}
 	link_hardlinks(d);
 	drop_hidden(d);
+	if (metacopy_check(d, err) < 0)
+		goto fail;
 	d->hide = NULL;
 	d->n_hide = 0;
 	d->base.n_entries = d->n;

@@ -40,6 +40,43 @@ int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	return 0;
 }
 
+bool fs_inode_data_src(struct strata_union *u, struct inode *in, struct union_src *src)
+{
+	/* A metacopy file: its data as it was when the flag was seen set. */
+	if (inode_metacopy(in))
+		return fs_union_ino_src(u, in->ino, src);
+	if (inode_in_upper(in) || in->n_srcs == 0)
+		return false;
+	*src = in->srcs[0];
+	return true;
+}
+
+int fs_layer_seek(const struct strata_layer *l, uint64_t node, off_t off, int whence, off_t *out)
+{
+	struct layer_extent ext[16];
+	struct stat st;
+	uint64_t pos = (uint64_t)off;
+	size_t n;
+
+	l->ops->stat(l, node, &st);
+	if (off < 0 || off >= st.st_size)
+		return ENXIO;
+	while ((n = l->ops->map(l, node, pos, (uint64_t)st.st_size - pos, ext, 16)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if ((ext[i].fd >= 0) == (whence == SEEK_DATA)) {
+				*out = (off_t)pos;
+				return 0;
+			}
+			pos += ext[i].len;
+		}
+	}
+	/* Past the last data there is only the hole at the end. */
+	if (whence == SEEK_DATA)
+		return ENXIO;
+	*out = st.st_size;
+	return 0;
+}
+
 /* Fills @e for @in (which holds a lookup reference for the kernel). */
 static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
 {
@@ -75,7 +112,11 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 	} else {
 		char *copy = strdup(name);
 
-		atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME);
+		/* Only when first learnt: a metacopy flag read before another
+		 * thread copied the data must not come back. */
+		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME) &&
+		    r->metacopy)
+			atomic_fetch_or(&in->state, INODE_METACOPY);
 		if (copy) {
 			free(in->name);
 			in->name = copy;
@@ -159,11 +200,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 
 	struct inode *in = fs_inode_of(u, ino);
-	int saverr = 0;
+	int saverr = 0, fd;
 
 	/* An open file answers through its handle: it may have no name left. */
-	if (fi && fi->fh && S_ISREG(in->mode)) {
-		int fd = (int)(fi->fh - 1);
+	if (S_ISREG(in->mode) && !(saverr = fs_fh_fd(u, in, fi, false, &fd)) && fd >= 0) {
 		struct upper_meta m;
 
 		if (fstat(fd, &st) < 0) {
@@ -225,6 +265,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
  * which is right for immutable layers.  That halves the requests of a
  * cached find(1).  With an upper layer, files opened for writing are copied
  * up, and upper files are read and written through their own fd (fh - 1).
+ * A lower file opened for writing is copied up at its first write
+ * (open_file.c).
  */
 /* Empties the upper file behind @opath_fd, through @fd when it may write. */
 static int truncate_upper(int opath_fd, int fd, int flags)
@@ -249,9 +291,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		saverr = ENOSYS;
 		goto out;
 	}
+	/* Truncating needs none of the old data. */
+	if ((fi->flags & O_TRUNC) && (saverr = fs_upper_copy_up_trunc(u, in, 0)))
+		goto out;
+	/* Writing may need it, at the first write (open_file.c). */
+	if (writing && !inode_in_upper(in) && S_ISREG(in->mode)) {
+		saverr = fs_fh_pending(fi, fs_backing_flags(fi));
+		goto out;
+	}
 	if (writing && (saverr = fs_upper_copy_up(u, in)))
 		goto out;
-	if (!inode_in_upper(in)) { /* a lower file, read only: as immutable as ever */
+	/* A lower file, read only: as immutable as ever; so is the data of
+	 * one whose metadata alone was copied up. */
+	if (!inode_in_upper(in) || (!writing && inode_metacopy(in))) {
 		fi->fh = 0;
 		fi->keep_cache = 1;
 		goto out;
@@ -396,57 +448,21 @@ static void read_upper(fuse_req_t req, int fd, size_t size, off_t off)
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-/* File data is read straight from the layer's fd; libfuse splices it to the
- * kernel when the reply is big enough, with no copy through our memory. */
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                    struct fuse_file_info *fi)
+/* @size bytes at @off of a layer's file. */
+static void read_lower(fuse_req_t req, struct strata_union *u, const struct union_src *src,
+                       size_t size, uint64_t off)
 {
-	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
-	const struct strata_layer *l;
+	const struct strata_layer *l = union_layer(u, src);
 	struct fuse_bufvec b = FUSE_BUFVEC_INIT(0);
 	struct layer_extent ext[2];
-	size_t n;
+	size_t n = l->ops->map(l, src->node, off, size, ext, 2);
 
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (fi && fi->fh) {
-		read_upper(req, (int)(fi->fh - 1), size, off);
-		return;
-	}
-	if (inode_in_upper(in)) {
-		/* Opened before a copy-up: the lower data may be shorter than
-		 * what the kernel now knows, and a short reply would shrink
-		 * the file in its eyes.  Read what is there now. */
-		struct upper_ref ref;
-		int fd, rc = fs_upper_ref_get(u, in, &ref);
-
-		fd = -1;
-		if (!rc)
-			rc = fs_upper_reopen(ref.fd, O_RDONLY, &fd);
-		fs_upper_ref_put(&ref);
-		if (fd < 0) {
-			fuse_reply_err(req, rc);
-			return;
-		}
-		read_upper(req, fd, size, off);
-		close(fd);
-		return;
-	}
-	if (in->n_srcs == 0) { /* cannot happen: upper files are opened with an fd */
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	l = union_layer(u, &in->srcs[0]);
-	n = l->ops->map(l, in->srcs[0].node, (uint64_t)off, size, ext, 2);
 	if (n == 0) { /* at or past the end */
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	if (n > 1 || ext[0].fd < 0) {
-		read_assembled(req, l, in->srcs[0].node, size, (uint64_t)off);
+		read_assembled(req, l, src->node, size, off);
 		return;
 	}
 	if (ext[0].len < SPLICE_MIN) {
@@ -458,6 +474,53 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	b.buf[0].fd = ext[0].fd;
 	b.buf[0].pos = (off_t)ext[0].off;
 	fuse_reply_data(req, &b, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* File data is read straight from the layer's fd; libfuse splices it to the
+ * kernel when the reply is big enough, with no copy through our memory. */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
+	struct union_src src;
+	int rc, fd;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((rc = fs_fh_fd(u, in, fi, false, &fd))) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	if (fd >= 0 && !inode_metacopy(in)) {
+		read_upper(req, fd, size, off);
+		return;
+	}
+	if (fs_inode_data_src(u, in, &src)) {
+		read_lower(req, u, &src, size, (uint64_t)off);
+		return;
+	}
+	if (inode_in_upper(in)) {
+		/* Opened before a copy-up: the lower data may be shorter than
+		 * what the kernel now knows, and a short reply would shrink
+		 * the file in its eyes.  Read what is there now. */
+		struct upper_ref ref;
+
+		rc = fs_upper_ref_get(u, in, &ref);
+		if (!rc)
+			rc = fs_upper_reopen(ref.fd, O_RDONLY, &fd);
+		fs_upper_ref_put(&ref);
+		if (rc) {
+			fuse_reply_err(req, rc);
+			return;
+		}
+		read_upper(req, fd, size, off);
+		close(fd);
+		return;
+	}
+	fuse_reply_err(req, EBADF); /* neither: cannot happen */
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

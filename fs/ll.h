@@ -40,6 +40,24 @@ static inline int fs_backing_flags(struct fuse_file_info *fi)
 struct strata_union *fs_union_of(fuse_req_t req);
 struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino);
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st);
+/* Where a file opened without an upper fd (fh 0) has its data: a lower
+ * file, or the origin of one whose metadata alone was copied up.  False
+ * when it is the upper file's. */
+bool fs_inode_data_src(struct strata_union *u, struct inode *in, struct union_src *src);
+
+/* ---- open_file.c: open files' handles ---- */
+
+/* Makes @fi a pending handle: the lower file is copied up at the first
+ * write, then opened with @flags.  0 or ENOMEM. */
+int fs_fh_pending(struct fuse_file_info *fi, int flags);
+/* The upper fd to read or write @in through (-1: read the layer's data).
+ * For @write, the file is copied up (a pending handle's) and given its
+ * data (a metacopy file's) first.  0 or errno. */
+int fs_fh_fd(struct strata_union *u, struct inode *in, const struct fuse_file_info *fi, bool write,
+             int *fd);
+void fs_fh_release(struct fuse_file_info *fi);
+/* lseek(2)'s SEEK_DATA / SEEK_HOLE in a layer's file: 0 or errno. */
+int fs_layer_seek(const struct strata_layer *l, uint64_t node, off_t off, int whence, off_t *out);
 /* Resolves @name in @dir and takes a lookup reference on the result. */
 int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
                  struct fuse_entry_param *e);

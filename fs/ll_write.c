@@ -232,8 +232,8 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 
 	struct upper_ref ref = {-1, false};
 
-	if (!saverr)
-		saverr = fs_upper_copy_up(u, in);
+	if (!saverr) /* a metacopy file's links share its upper file, data to come */
+		saverr = fs_upper_copy_up_meta(u, in);
 	if (!saverr)
 		saverr = fs_upper_ref_get(u, in, &ref);
 	if (!saverr) {
@@ -479,11 +479,11 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 	if (!src_in)
 		return ESTALE;
 	rc = rename_check(u, a);
-	if (!rc)
-		rc = fs_upper_copy_up(u, src_in);
+	if (!rc) /* a file's data is not needed to move it */
+		rc = fs_upper_copy_up_meta(u, src_in);
 	if (!rc && (a->flags & RENAME_EXCHANGE)) {
 		dst_in = held_inode(u, &a->dst);
-		rc = dst_in ? fs_upper_copy_up(u, dst_in) : ESTALE;
+		rc = dst_in ? fs_upper_copy_up_meta(u, dst_in) : ESTALE;
 	}
 	if (!rc)
 		rc = fs_upper_ensure_dir(u, a->newdir);
@@ -595,8 +595,7 @@ static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
 	return m.valid ? fs_meta_set(fd, &uid, &gid, NULL, NULL) : 0;
 }
 
-static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi)
+static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, int fh_fd)
 {
 	char path[64];
 	int rc;
@@ -610,8 +609,8 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set,
 	                      (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
 		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		int rc = fi && fi->fh ? ftruncate((int)(fi->fh - 1), attr->st_size)
-		                      : truncate(path, attr->st_size);
+		int rc =
+		    fh_fd >= 0 ? ftruncate(fh_fd, attr->st_size) : truncate(path, attr->st_size);
 
 		if (rc < 0)
 			return errno;
@@ -640,12 +639,19 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct inode *in = fs_inode_of(u, ino);
 	struct upper_ref ref = {-1, false};
 	struct stat st;
-	int saverr = fs_upper_copy_up(u, in);
+	/* Only a change of size needs data, and only what stays. */
+	int saverr = (to_set & FUSE_SET_ATTR_SIZE)
+	                 ? fs_upper_copy_up_trunc(u, in, (uint64_t)attr->st_size)
+	                 : fs_upper_copy_up_meta(u, in);
 
+	int fh_fd = -1;
+
+	if (!saverr)
+		saverr = fs_fh_fd(u, in, fi, false, &fh_fd);
 	if (!saverr)
 		saverr = fs_upper_ref_get(u, in, &ref);
 	if (!saverr)
-		saverr = apply_attrs(in, ref.fd, attr, to_set, fi);
+		saverr = apply_attrs(in, ref.fd, attr, to_set, fh_fd);
 	fs_upper_ref_put(&ref);
 	if (!saverr)
 		saverr = fs_inode_stat(u, in, &st);
@@ -659,15 +665,16 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, o
                      struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	struct strata_union *u = fs_union_of(req);
 	ssize_t n;
+	int rc, fd;
 
-	(void)ino;
-	if (!fi->fh) {
-		fuse_reply_err(req, EBADF);
+	if ((rc = fs_fh_fd(u, fs_inode_of(u, ino), fi, true, &fd)) || fd < 0) {
+		fuse_reply_err(req, rc ? rc : EBADF);
 		return;
 	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)(fi->fh - 1);
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, bufv, 0);
 	if (n < 0)
@@ -679,50 +686,65 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, o
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	if (fi->fh)
-		close((int)(fi->fh - 1));
+	fs_fh_release(fi);
 	fuse_reply_err(req, 0);
 }
 
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int rc = 0;
+	struct strata_union *u = fs_union_of(req);
+	int rc, fd;
 
-	(void)ino;
-	if (fi->fh)
-		rc = datasync ? fdatasync((int)(fi->fh - 1)) : fsync((int)(fi->fh - 1));
-	fuse_reply_err(req, rc < 0 ? errno : 0);
+	/* Nothing written through a pending handle: nothing to sync. */
+	if (!(rc = fs_fh_fd(u, fs_inode_of(u, ino), fi, false, &fd)) && fd >= 0)
+		rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
+	fuse_reply_err(req, rc);
 }
 
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                      struct fuse_file_info *fi)
 {
-	(void)ino;
-	if (!fi->fh) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	fuse_reply_err(req, fallocate((int)(fi->fh - 1), mode, offset, length) < 0 ? errno : 0);
+	struct strata_union *u = fs_union_of(req);
+	int rc, fd;
+
+	if (!(rc = fs_fh_fd(u, fs_inode_of(u, ino), fi, true, &fd)))
+		rc = fd < 0 ? EBADF : fallocate(fd, mode, offset, length) < 0 ? errno : 0;
+	fuse_reply_err(req, rc);
 }
 
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
 	off_t r;
+	int fd, rc = fs_fh_fd(u, in, fi, false, &fd);
 
-	if (!fi->fh) {
-		/* A lower file, shown as all data (ENOSYS would turn lseek off
-		 * for upper files too: the kernel remembers it per mount). */
-		struct strata_union *u = fs_union_of(req);
-		struct stat st;
-		int rc = fs_inode_stat(u, fs_inode_of(u, ino), &st);
-
-		if (rc || off < 0 || off >= st.st_size)
-			fuse_reply_err(req, rc ? rc : ENXIO);
-		else
-			fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
+	if (rc) {
+		fuse_reply_err(req, rc);
 		return;
 	}
-	r = lseek((int)(fi->fh - 1), off, whence);
+	if (fd < 0 || inode_metacopy(in)) {
+		/* A layer's file: its holes as the layer maps them.  (ENOSYS
+		 * would turn lseek off for upper files too: the kernel
+		 * remembers it per mount.) */
+		struct union_src src;
+		struct stat st;
+
+		if (fs_inode_data_src(u, in, &src)) {
+			rc = fs_layer_seek(union_layer(u, &src), src.node, off, whence, &r);
+		} else if (!(rc = fs_inode_stat(u, in, &st))) {
+			/* Opened before a copy-up: shown as all data. */
+			r = whence == SEEK_DATA ? off : st.st_size;
+			if (off < 0 || off >= st.st_size)
+				rc = ENXIO;
+		}
+		if (rc)
+			fuse_reply_err(req, rc);
+		else
+			fuse_reply_lseek(req, r);
+		return;
+	}
+	r = lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -733,17 +755,23 @@ void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                            struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
                            struct fuse_file_info *fi_out, size_t len, int flags)
 {
+	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino_in);
 	ssize_t n;
+	int rc, fd_in, fd_out;
 
-	(void)ino_in;
-	(void)ino_out;
-	/* Only between two upper files; otherwise the kernel copies itself. */
-	if (!fi_in->fh || !fi_out->fh) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	/* Only between two upper files with their data; otherwise the
+	 * kernel copies itself. */
+	rc = fs_fh_fd(u, in, fi_in, false, &fd_in);
+	if (!rc && (fd_in < 0 || inode_metacopy(in)))
+		rc = EOPNOTSUPP;
+	if (!rc)
+		rc = fs_fh_fd(u, fs_inode_of(u, ino_out), fi_out, true, &fd_out);
+	if (rc) {
+		fuse_reply_err(req, rc);
 		return;
 	}
-	n = copy_file_range((int)(fi_in->fh - 1), &off_in, (int)(fi_out->fh - 1), &off_out, len,
-	                    (unsigned int)flags);
+	n = copy_file_range(fd_in, &off_in, fd_out, &off_out, len, (unsigned int)flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else

@@ -41,6 +41,18 @@ uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top)
 	return ((uint64_t)(top->layer - u->n_base + 1) << 40) | node;
 }
 
+bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_src *src)
+{
+	uint32_t layer;
+
+	if (!union_ino_split(ino, &layer, &src->node))
+		return false;
+	src->layer = layer + u->n_base;
+	/* Numbers come from xattrs in the upper directory: trust none. */
+	return src->layer < u->n_layers && src->node < u->layers[src->layer]->n_entries &&
+	       S_ISREG(union_src_mode(u, src));
+}
+
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)
 {
 	struct stack stk = union_stack(u);
@@ -187,8 +199,10 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 	memcpy(u->layers, layers, n_layers * sizeof(*layers));
 	u->n_layers = (uint32_t)n_layers;
 	u->upper_root = -1;
-	for (int i = 0; i < UNION_LOCKS; i++)
+	for (int i = 0; i < UNION_LOCKS; i++) {
 		pthread_mutex_init(&u->locks[i], NULL);
+		pthread_cond_init(&u->copied[i], NULL);
+	}
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
@@ -241,8 +255,10 @@ void strata_union_free(struct strata_union *u)
 	fs_inode_table_destroy(&u->table);
 	fs_inode_free(u->root);
 	fs_upper_close(u);
-	for (int i = 0; i < UNION_LOCKS; i++)
+	for (int i = 0; i < UNION_LOCKS; i++) {
 		pthread_mutex_destroy(&u->locks[i]);
+		pthread_cond_destroy(&u->copied[i]);
+	}
 	for (uint32_t i = 0; i < u->n_layers; i++)
 		strata_layer_close(u->layers[i]);
 	free(u->layers);

@@ -50,6 +50,8 @@ struct inode {
 	 * out of descriptors on a 20,000-file untar).  Set once, under the
 	 * inode's lock, never cleared while it lives. */
 	_Atomic int upper_fd;
+	/* INODE_METACOPY, INODE_COPYING; under the inode's lock. */
+	_Atomic uint32_t state;
 	/* Its name in its parent when that is not srcs[0]'s own name (made or
 	 * renamed in the upper layer); under the inode's lock. */
 	char *name;
@@ -78,6 +80,14 @@ struct inode_table {
 #define UNION_LOCKS   64
 #define UPPER_BY_NAME (-2)
 
+/* The upper file has the metadata alone: its data is still its origin's
+ * (the lower file its st_ino names), read from there until the first
+ * write copies it (copy_up.c). */
+#define INODE_METACOPY 0x1u
+/* That data is being copied into the upper file: wait on the stripe's
+ * condition variable. */
+#define INODE_COPYING 0x2u
+
 static inline bool inode_in_upper(const struct inode *in)
 {
 	return atomic_load(&in->upper_fd) != -1;
@@ -95,11 +105,23 @@ struct strata_union {
 	int upper_root;
 	/* Copy-up and renames lock the inodes they change, by stripe. */
 	pthread_mutex_t locks[UNION_LOCKS];
+	/* Signalled, with its stripe's lock, when an inode stops COPYING. */
+	pthread_cond_t copied[UNION_LOCKS];
 };
+
+static inline unsigned inode_stripe(const struct inode *in)
+{
+	return (unsigned)((in->ino * 0x9e3779b97f4a7c15ULL) >> 58);
+}
 
 static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct inode *in)
 {
-	return &u->locks[(in->ino * 0x9e3779b97f4a7c15ULL) >> 58];
+	return &u->locks[inode_stripe(in)];
+}
+
+static inline bool inode_metacopy(const struct inode *in)
+{
+	return atomic_load(&in->state) & INODE_METACOPY;
 }
 
 /* ---- inode.c ---- */
@@ -130,6 +152,24 @@ int fs_union_resolve(const struct strata_union *u, const struct inode *dir, cons
                      size_t len, struct union_src *srcs, uint32_t *n);
 /* The stable st_ino of what @srcs make up. */
 uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top);
+/* The image layer (0 = lowest, not counting a base layer) and node an
+ * st_ino of fs_union_ino names; false for other numbers (the root, the
+ * base layer's, objects born in the upper). */
+static inline bool union_ino_split(uint64_t ino, uint32_t *layer, uint64_t *node)
+{
+	uint64_t l = ino >> 40;
+
+	if (l == 0 || l >= (UNION_BASE_INO >> 40))
+		return false;
+	*layer = (uint32_t)(l - 1);
+	*node = ino & ((1ULL << 40) - 1);
+	return true;
+}
+
+/* The lower file an st_ino names, for a file whose data is still there
+ * (INODE_METACOPY): true, or false for numbers that name no layer's
+ * regular file (objects born in the upper, the base layer's). */
+bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_src *src);
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
 
 /* Directory listing: entries [0, fs_union_dir_size) are the children (not "."

@@ -39,6 +39,21 @@ static bool read_redirect(int opath_fd, char *buf, size_t size)
 	return true;
 }
 
+/* The origin record of an upper object (not a symlink: no user xattrs). */
+static void read_origin(struct resolved *r)
+{
+	uint64_t v[2];
+	char path[64];
+	ssize_t n;
+
+	fs_upper_fd_path(r->upper_fd, path, sizeof(path));
+	n = getxattr(path, UPPER_ORIGIN_XATTR, v, sizeof(v));
+	r->has_origin = n == sizeof(v[0]) || n == sizeof(v);
+	r->origin = r->has_origin ? v[0] : 0;
+	r->metacopy =
+	    n == sizeof(v) && (v[1] & UPPER_ORIGIN_METACOPY) && S_ISREG(r->upper_st.st_mode);
+}
+
 /* The lower directories at @path, walked from the lower layers' root
  * alone: the upper's whiteouts hid the old name, not the content.  When
  * the lower content is gone there is nothing below to show. */
@@ -62,6 +77,8 @@ int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *
 	r->upper_fd = -1;
 	r->whiteout = false;
 	r->lower_exists = false;
+	r->has_origin = false;
+	r->metacopy = false;
 	if (dirfd >= 0 && !name_reserved(name)) {
 		if (fstatat(dirfd, name, &r->upper_st, AT_SYMLINK_NOFOLLOW) == 0) {
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -72,6 +89,7 @@ int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *
 
 				fs_meta_read(r->upper_fd, &m);
 				fs_meta_apply(&m, &r->upper_st);
+				read_origin(r);
 			}
 			/* A file hides everything below; a directory merges
 			 * with lower directories unless it is opaque, or with
@@ -120,15 +138,10 @@ uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r)
  */
 uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r)
 {
-	uint64_t origin;
-	char path[64];
-
 	if (r->upper_fd < 0)
 		return fs_union_ino(u, &r->srcs[0]);
-	fs_upper_fd_path(r->upper_fd, path, sizeof(path));
-	if (!S_ISLNK(r->upper_st.st_mode) &&
-	    getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
-		return origin;
+	if (r->has_origin)
+		return r->origin;
 	/* Symlinks and special files cannot carry the origin xattr: one that
 	 * replaced a lower object of its type (a copy-up, or a re-creation)
 	 * takes its number.  Files and directories without an origin were

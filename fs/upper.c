@@ -149,6 +149,16 @@ int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	st->st_ino = in->ino;
 	if (S_ISDIR(st->st_mode) && in->n_srcs > 0)
 		st->st_nlink = 1; /* merged, as overlayfs reports */
+	if (inode_metacopy(in)) {
+		struct union_src src;
+		struct stat data;
+
+		/* The blocks its data takes are the lower file's. */
+		if (fs_union_ino_src(u, in->ino, &src)) {
+			union_layer(u, &src)->ops->stat(union_layer(u, &src), src.node, &data);
+			st->st_blocks = data.st_blocks;
+		}
+	}
 	return 0;
 }
 

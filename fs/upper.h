@@ -20,9 +20,14 @@
 
 #include "union.h"
 
-#define UPPER_WORK_NAME    ".wh..wh..strata"
-#define UPPER_OPAQUE_NAME  ".wh..wh..opq"
-#define UPPER_ORIGIN_XATTR "user.strata.origin"
+#define UPPER_WORK_NAME   ".wh..wh..strata"
+#define UPPER_OPAQUE_NAME ".wh..wh..opq"
+/* On an object copied up: the st_ino of the lower one (8 bytes, host
+ * order), so it keeps its number; on a file whose data is still that lower
+ * file's (a metadata-only copy-up), followed by a second word holding
+ * UPPER_ORIGIN_METACOPY.  docs/xattrs.md. */
+#define UPPER_ORIGIN_XATTR    "user.strata.origin"
+#define UPPER_ORIGIN_METACOPY 0x1ULL
 /* On an upper directory renamed from a lower one: the lower path whose
  * content it still shows ("/usr/share/doc"), as overlayfs' redirect_dir. */
 #define UPPER_REDIRECT_XATTR "user.strata.redirect"
@@ -42,6 +47,9 @@ struct resolved {
 	bool lower_exists;   /* a lower layer has the name: removing it needs a whiteout */
 	uint64_t lower_ino;  /* then: its st_ino */
 	uint32_t lower_mode; /* and its type */
+	bool has_origin;     /* the upper object was copied up from origin */
+	bool metacopy;       /* and its data is still origin's */
+	uint64_t origin;
 };
 
 static inline bool union_writable(const struct strata_union *u)
@@ -89,8 +97,17 @@ int fs_lower_path(struct strata_union *u, const struct inode *in, char *buf, siz
  * lower ones' attributes, not their contents).  0 or errno. */
 int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir);
 /* Copies a lower file, symlink or special file up, data and metadata; a
- * directory as fs_upper_ensure_dir.  0 or errno. */
+ * directory as fs_upper_ensure_dir.  A file whose metadata alone was
+ * copied gets its data.  0 or errno. */
 int fs_upper_copy_up(struct strata_union *u, struct inode *in);
+/* As fs_upper_copy_up for a change of metadata only (owner, mode, times,
+ * xattrs, a rename): a file of an image layer gets an upper file with its
+ * metadata and size but not its data, which is read from the layer until
+ * the first write (INODE_METACOPY).  0 or errno. */
+int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in);
+/* As fs_upper_copy_up before truncating @in to @size: only the data that
+ * stays is copied.  0 or errno. */
+int fs_upper_copy_up_trunc(struct strata_union *u, struct inode *in, uint64_t size);
 
 /* mknodat, or for a device node a daemon may not make, a placeholder file
  * with the node's metadata in the xattr.  0 or errno. */

@@ -175,7 +175,7 @@ static int change_xattr(struct strata_union *u, struct inode *in, const char *na
 {
 	struct upper_ref ref;
 	char path[64];
-	int rc = fs_upper_copy_up(u, in);
+	int rc = fs_upper_copy_up_meta(u, in);
 
 	if (!rc)
 		rc = fs_upper_ref_get(u, in, &ref);

@@ -59,6 +59,8 @@ int store_container_source_open(struct store *s, const char *dir,
 		return -1;
 	snprintf(upper, sizeof(upper), "%s/upper", dir);
 	store_container_dir_options(dir, &opts);
+	opts.below = out->layers;
+	opts.n_below = out->n_layers;
 	rc = strata_layer_open_dir(upper, &opts, &out->layers[out->n_layers], err);
 	store_container_dir_options_free(&opts);
 	if (rc)

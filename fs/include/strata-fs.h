@@ -108,6 +108,12 @@ struct strata_dir_options {
 	 * made: hidden while they are empty. */
 	char **hide;
 	size_t n_hide;
+	/* The image's layers, lowest first, as the container's mount stacked
+	 * them (without strata run's base layer): where a file whose metadata
+	 * alone was copied up still has its data.  Opening an upper that has
+	 * such files without them fails. */
+	struct strata_layer *const *below;
+	size_t n_below;
 };
 
 int strata_layer_open_dir(const char *dir, const struct strata_dir_options *opts,

@@ -42,6 +42,28 @@ V1=$(digest_of img:v1)
 srun --name c1 img:v1 sh -c 'echo hi >/data/new.txt; mkdir /d2; echo more >>/data/modify.txt'
 assert_eq "the container's changes ran" 0 "$RC"
 
+# Metadata-only changes copy no data up (the upper files read theirs from
+# the image's layers): commit still writes each file whole, and the data
+# is really in the new layer (a stack of that layer alone shows it).
+srun --name cmeta img:v1 sh -c 'chmod 0600 /data/big1; mv /data/sparse /data/sparse2;
+	touch -d @1700000000 /data/hl1; ln /data/keep.txt /data/keep2'
+assert_eq "metadata-only changes ran (stderr: $ERR)" 0 "$RC"
+sr commit cmeta meta:1
+assert_eq "commit of metadata-only changes (stderr: $ERR)" 0 "$RC"
+for f in big1 sparse2 hl1 hl2 keep2; do
+	orig=$f
+	[ $f = sparse2 ] && orig=sparse
+	[ $f = keep2 ] && orig=keep.txt
+	sr cat img:v1 "/data/$orig" >/dev/null
+	cp "$T/out" "$T/want"
+	sr cat meta:1 "/data/$f" >/dev/null
+	assert_same_file "metadata-only change, committed: /data/$f whole" "$T/want" "$T/out"
+done
+last=$(blob "$(last_layer meta:1 digest)")
+sr cat img:v1 /data/big1 >/dev/null
+assert_eq "the new layer itself holds big1's data" "$(cksum <"$T/out")" \
+	"$(tar -xOzf "$last" data/big1 2>/dev/null | cksum)"
+
 # ---- --reproducible ----
 SOURCE_DATE_EPOCH=1700000000 sr commit --reproducible c1 rep:a
 assert_eq "commit --reproducible (stderr: $ERR)" 0 "$RC"

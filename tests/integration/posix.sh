@@ -221,6 +221,10 @@ file dirx/inx content=inx\n
 file ftod content=ftod\n
 file lk content=lk\n
 file ex2 content=lower-ex2\n mode=0600 uid=9 gid=9
+file mc1 content=metacopy-one\n mode=0644 mtime=1600000007
+file mc2 content=metacopy-two\n
+file mc3 content=metacopy-three\n
+file mc4 size=200000 seed=9
 file $W251 content=long251\n
 file $W252 content=long252\n
 EOF
@@ -643,6 +647,34 @@ pwrite t 3 abc
 pread t 0 10
 close t
 stat ex
+# metadata copied up first, data at the first write (or never)
+chmod mc1 0600
+stat mc1
+cat mc1
+open w mc1 RDWR
+pread w 0 20
+pwrite w 2 XY
+close w
+cat mc1
+stat mc1
+open w mc2 RDWR
+pread w 0 20
+fstat w
+ftruncate w 3
+fstat w
+pread w 0 20
+close w
+cat mc2
+rename mc3 mc3b
+open w mc3b WRONLY|APPEND
+write w tail\n
+close w
+cat mc3b
+truncate mc4 1000
+stat mc4
+cat mc4
+truncate mc4 5000
+cat mc4
 # a parent chain copied up for a new file deep below keeps its attributes
 put a/sub/deeper/new deep\n
 stat a
