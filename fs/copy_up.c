@@ -16,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "sys.h"
 #include "upper.h"
 
@@ -98,9 +99,11 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 				return rc;
 		}
 		for (uint32_t i = 0; l->ops->xattr(l, node, i, &xname, &value, &vsize); i++)
-			if (setxattr(path, xname, value, vsize, 0) < 0 && errno != ENOTSUP &&
-			    errno != EPERM)
+			if (fs_acl_kind(xname) < 0 && setxattr(path, xname, value, vsize, 0) < 0 &&
+			    errno != ENOTSUP && errno != EPERM)
 				return errno;
+		if ((rc = fs_acl_copy_up(l, node, path)))
+			return rc;
 	}
 	ts[0] = st.st_atim;
 	ts[1] = st.st_mtim;

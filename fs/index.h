@@ -23,8 +23,9 @@
 
 #define IX_MAGIC "STRATAIX"
 /* 2: a directory a layer whites out and has entries below is no longer
- * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's). */
-#define IX_VERSION 2
+ * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's).
+ * 3: ACLs from SCHILY.acl.* are kept, as system.posix_acl_* xattrs. */
+#define IX_VERSION 3
 
 enum ix_compression {
 	IX_COMP_NONE = 0,

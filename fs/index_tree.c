@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "archive_dl.h"
 #include "index_tree.h"
 #include "vec.h"
@@ -268,31 +269,90 @@ static bool xattr_seen(const struct builder *b, const struct ix_entry *e, const 
 	return false;
 }
 
-static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_entry *e)
+static int add_xattr(struct builder *b, struct ix_entry *e, const char *name, const void *value,
+                     size_t size)
+{
+	struct ix_xattr *x;
+
+	if (VEC_RESERVE(b->xattrs, b->cap_xattrs, b->n_xattrs + 1) < 0)
+		return fs_builder_nomem(b);
+	x = &b->xattrs[b->n_xattrs];
+	x->name_len = (uint32_t)strlen(name);
+	x->value_len = (uint32_t)size;
+	if (string_add(b, name, x->name_len, &x->name_off) ||
+	    string_add(b, value, size, &x->value_off))
+		return -1;
+	b->n_xattrs++;
+	e->n_xattrs++;
+	return 0;
+}
+
+/* An ACL given as the xattr itself (SCHILY.xattr.system.posix_acl_*), kept
+ * only when valid: the kernel would fail every access check on another. */
+static int record_acl_xattr(struct builder *b, struct ix_entry *e, const char *path,
+                            enum acl_kind kind, const void *value, size_t size)
+{
+	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
+	struct acl a;
+
+	if (fs_acl_decode(value, size, &a)) {
+		warn(b, path, "an ACL that is not valid");
+		return 0;
+	}
+	return add_xattr(b, e, fs_acl_xattr_name(kind), buf, fs_acl_encode(&a, buf));
+}
+
+/* An ACL libarchive parsed from SCHILY.acl.*, kept as the xattr the kernel
+ * reads, unless the entry also carried that xattr. */
+static int record_acl(struct builder *b, struct archive_entry *ae, struct ix_entry *e,
+                      const char *path, enum acl_kind kind)
+{
+	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
+	const char *why;
+	struct acl a;
+	mode_t perm;
+
+	fs_acl_from_archive(ae, kind, &a, &why);
+	if (why)
+		warn(b, path, why);
+	if (a.n == 0 || xattr_seen(b, e, fs_acl_xattr_name(kind)))
+		return 0;
+	if (kind == ACL_KIND_DEFAULT && !S_ISDIR(e->mode)) {
+		warn(b, path, "a default ACL on a non-directory");
+		return 0;
+	}
+	if (kind == ACL_KIND_ACCESS) {
+		/* libarchive reports the mode's group bits as the owning
+		 * group's entry; the mode has the mask's, as on extraction. */
+		fs_acl_mode(&a, &perm);
+		e->mode = (e->mode & ~(uint32_t)0777) | perm;
+	}
+	return add_xattr(b, e, fs_acl_xattr_name(kind), buf, fs_acl_encode(&a, buf));
+}
+
+static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_entry *e,
+                         const char *path)
 {
 	const char *name;
 	const void *value;
 	size_t size;
+	int kind, rc;
 
 	e->xattr_first = (uint32_t)b->n_xattrs;
 	e->n_xattrs = 0;
 	sym_archive_entry_xattr_reset(ae);
 	while (sym_archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-		struct ix_xattr *x;
-
 		if (xattr_seen(b, e, name))
 			continue;
-		if (VEC_RESERVE(b->xattrs, b->cap_xattrs, b->n_xattrs + 1) < 0)
-			return fs_builder_nomem(b);
-		x = &b->xattrs[b->n_xattrs];
-		x->name_len = (uint32_t)strlen(name);
-		x->value_len = (uint32_t)size;
-		if (string_add(b, name, x->name_len, &x->name_off) ||
-		    string_add(b, value, size, &x->value_off))
+		kind = fs_acl_kind(name);
+		rc = kind < 0 ? add_xattr(b, e, name, value, size)
+		              : record_acl_xattr(b, e, path, (enum acl_kind)kind, value, size);
+		if (rc)
 			return -1;
-		b->n_xattrs++;
-		e->n_xattrs++;
 	}
+	if (record_acl(b, ae, e, path, ACL_KIND_ACCESS) ||
+	    record_acl(b, ae, e, path, ACL_KIND_DEFAULT))
+		return -1;
 	return 0;
 }
 
@@ -557,7 +617,7 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 			return 0;
 		}
 		set_attrs(&b->nodes[0].e, ae);
-		return record_xattrs(b, ae, &b->nodes[0].e);
+		return record_xattrs(b, ae, &b->nodes[0].e, name);
 	}
 	if (walk_parents(b, comp, clen, n, true, &dir, &why))
 		return -1;
@@ -600,7 +660,7 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 		b->nodes[id].e.n_xattrs = 0;
 		return 0;
 	}
-	return record_xattrs(b, ae, &b->nodes[id].e);
+	return record_xattrs(b, ae, &b->nodes[id].e, name);
 }
 
 void fs_builder_free(struct builder *b)

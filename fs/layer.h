@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "strata-fs.h"
@@ -73,5 +74,17 @@ struct strata_layer {
 	uint64_t n_entries;
 	uint64_t total_data; /* bytes of file data, for statfs */
 };
+
+/* @node's xattr @name, if it has one. */
+static inline bool layer_xattr_get(const struct strata_layer *l, uint64_t node, const char *name,
+                                   const void **value, size_t *size)
+{
+	const char *xname;
+
+	for (uint32_t i = 0; l->ops->xattr(l, node, i, &xname, value, size); i++)
+		if (strcmp(xname, name) == 0)
+			return true;
+	return false;
+}
 
 #endif

@@ -4,7 +4,8 @@
  * ".wh.NAME" files become whiteouts, ".wh..wh..opq" makes its directory
  * opaque, and strata's own xattrs are applied, not shown: user.strata.meta
  * gives the owner, mode and device a rootless daemon could not make real,
- * user.strata.redirect says where a renamed directory's lower content is.
+ * user.strata.redirect says where a renamed directory's lower content is,
+ * user.strata.acl.* are the ACLs it kept (shown as system.posix_acl_*).
  * So diff and commit see a container's changes exactly as its mount did.
  *
  * The tree is read once, at open, into memory (an upper holds what a
@@ -23,6 +24,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "layer.h"
 #include "sys.h"
 #include "upper.h"
@@ -302,9 +304,62 @@ static struct dnode *add_node(struct dir_layer *d)
 	return &d->nodes[d->n++];
 }
 
+static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= r[i].outside && id - r[i].outside < r[i].count)
+			return r[i].inside + (id - r[i].outside);
+	return id;
+}
+
+static int node_add_xattr(struct dnode *n, const char *name, const void *value, size_t len)
+{
+	void *nv;
+
+	if (VEC_RESERVE(n->xnames, n->cap_xnames, n->n_xattrs + 1) < 0 ||
+	    VEC_RESERVE(n->xvalues, n->cap_xvalues, n->n_xattrs + 1) < 0 ||
+	    VEC_RESERVE(n->xsizes, n->cap_xsizes, n->n_xattrs + 1) < 0)
+		return -1;
+	nv = malloc(len + 1);
+	if (!nv || !(n->xnames[n->n_xattrs] = strdup(name))) {
+		free(nv);
+		return -1;
+	}
+	memcpy(nv, value, len);
+	n->xvalues[n->n_xattrs] = nv;
+	n->xsizes[n->n_xattrs++] = len;
+	return 0;
+}
+
+/* The object's ACLs, where the daemon kept them (acl_upper.c): a real one
+ * names ids as the upper's file system does, mapped back like owners; a
+ * record already holds the container's. */
+static int read_acls(const struct dir_layer *d, struct dnode *n, const char *path)
+{
+	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
+	struct acl a;
+	size_t len;
+	bool recorded;
+
+	for (int kind = ACL_KIND_ACCESS; kind <= ACL_KIND_DEFAULT; kind++) {
+		if (fs_acl_read(path, kind, buf, sizeof(buf), &len, &recorded) ||
+		    fs_acl_decode(buf, len, &a))
+			continue; /* none, or damaged: not enforced, not shown */
+		for (uint32_t i = 0; !recorded && i < a.n; i++) {
+			if (a.e[i].tag == ACL_TAG_USER)
+				a.e[i].id = map_id(d->uids, d->n_uids, a.e[i].id);
+			else if (a.e[i].tag == ACL_TAG_GROUP)
+				a.e[i].id = map_id(d->gids, d->n_gids, a.e[i].id);
+		}
+		if (node_add_xattr(n, fs_acl_xattr_name(kind), buf, fs_acl_encode(&a, buf)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* xattrs and strata's records of one object, by its /proc/self/fd path.
  * 0, or -1 with errno ENOMEM (fill_node says where). */
-static int read_xattrs(struct dnode *n, const char *path)
+static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *path)
 {
 	char names[65536], val[65536], buf[96];
 	/* Through the /proc/self/fd link of an O_PATH fd: the l* calls would
@@ -314,7 +369,6 @@ static int read_xattrs(struct dnode *n, const char *path)
 	for (ssize_t o = 0; len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
 		const char *name = names + o;
 		ssize_t vlen = getxattr(path, name, val, sizeof(val));
-		void *nv;
 
 		if (vlen < 0)
 			continue;
@@ -346,30 +400,12 @@ static int read_xattrs(struct dnode *n, const char *path)
 			n->redirect = strndup(val, (size_t)vlen);
 			continue;
 		}
-		if (strncmp(name, "user.strata.", 12) == 0)
-			continue;
-		if (VEC_RESERVE(n->xnames, n->cap_xnames, n->n_xattrs + 1) < 0 ||
-		    VEC_RESERVE(n->xvalues, n->cap_xvalues, n->n_xattrs + 1) < 0 ||
-		    VEC_RESERVE(n->xsizes, n->cap_xsizes, n->n_xattrs + 1) < 0)
+		if (strncmp(name, "user.strata.", 12) == 0 || fs_acl_kind(name) >= 0)
+			continue; /* ACLs: read_acls */
+		if (node_add_xattr(n, name, val, (size_t)vlen) < 0)
 			return -1;
-		nv = malloc((size_t)vlen + 1);
-		if (!nv || !(n->xnames[n->n_xattrs] = strdup(name))) {
-			free(nv);
-			return -1;
-		}
-		memcpy(nv, val, (size_t)vlen);
-		n->xvalues[n->n_xattrs] = nv;
-		n->xsizes[n->n_xattrs++] = (size_t)vlen;
 	}
-	return 0;
-}
-
-static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= r[i].outside && id - r[i].outside < r[i].count)
-			return r[i].inside + (id - r[i].outside);
-	return id;
+	return read_acls(d, n, path);
 }
 
 /* A failure with errno, said of the directory @dir being read (LAYER_NONE:
@@ -415,7 +451,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 	if (fd < 0)
 		return node_failed(d, dir, err);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (read_xattrs(n, proc) < 0) {
+	if (read_xattrs(d, n, proc) < 0) {
 		node_failed(d, dir, err);
 		close(fd);
 		return -1;

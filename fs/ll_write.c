@@ -16,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
@@ -126,21 +127,47 @@ static void finish_new(fuse_req_t req, struct strata_union *u, struct inode *dir
 		fuse_reply_entry(req, &e);
 }
 
+/* A new object's mode: narrowed by its parent's default ACL, or without
+ * one by the caller's umask (the kernel leaves both to us: FUSE_CAP_DONT_MASK
+ * with FUSE_CAP_POSIX_ACL).  Fills @inh with the ACLs it then inherits. */
+static int new_mode(fuse_req_t req, int dirfd, mode_t type, mode_t *mode, struct acl_inherit *inh)
+{
+	return fs_acl_new_mode(dirfd, type, mode, fuse_req_ctx(req)->umask, inh);
+}
+
+/* Gives the new @name the ACLs it inherits; when that fails, @name goes,
+ * so the failed operation leaves nothing behind. */
+static int inherit(int dirfd, const char *name, bool is_dir, struct acl_inherit *inh)
+{
+	int rc = fs_acl_inherit(dirfd, name, inh);
+
+	fs_acl_inherit_free(inh);
+	if (rc)
+		(void)unlinkat(dirfd, name, is_dir ? AT_REMOVEDIR : 0);
+	return rc;
+}
+
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
+	struct acl_inherit inh = {0};
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
 	if (!saverr)
+		saverr = new_mode(req, dirfd, mode & S_IFMT, &mode, &inh);
+	if (!saverr)
 		saverr = fs_upper_mknod(dirfd, name, mode, rdev);
-	if (saverr) {
-		fuse_reply_err(req, saverr);
-		return;
+	if (!saverr) {
+		set_owner(req, dirfd, name);
+		saverr = inherit(dirfd, name, false, &inh);
 	}
-	set_owner(req, dirfd, name);
-	finish_new(req, u, dir, dirfd, name);
+	fs_acl_inherit_free(&inh);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		finish_new(req, u, dir, dirfd, name);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -164,16 +191,23 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
+	struct acl_inherit inh = {0};
 	bool hidden;
 	int dirfd, fd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
+	if (!saverr)
+		saverr = new_mode(req, dirfd, S_IFDIR, &mode, &inh);
 	if (!saverr && mkdirat(dirfd, name, mode) < 0)
 		saverr = errno;
+	if (!saverr) {
+		set_owner(req, dirfd, name);
+		saverr = inherit(dirfd, name, true, &inh);
+	}
+	fs_acl_inherit_free(&inh);
 	if (saverr) {
 		fuse_reply_err(req, saverr);
 		return;
 	}
-	set_owner(req, dirfd, name);
 	/* Over a deleted lower directory: the new one must not show its
 	 * old contents, so it is opaque. */
 	if (hidden) {
@@ -195,9 +229,12 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
 	struct fuse_entry_param e;
+	struct acl_inherit inh = {0};
 	bool hidden;
 	int dirfd, fd = -1, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
+	if (!saverr)
+		saverr = new_mode(req, dirfd, S_IFREG, &mode, &inh);
 	if (saverr)
 		goto out;
 	fd = openat(dirfd, name,
@@ -208,10 +245,13 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		goto out;
 	}
 	set_owner(req, dirfd, name);
-	saverr = fs_upper_remove_whiteout(dirfd, name);
+	saverr = inherit(dirfd, name, false, &inh);
+	if (!saverr)
+		saverr = fs_upper_remove_whiteout(dirfd, name);
 	if (!saverr)
 		saverr = fs_do_lookup(u, dir, name, &e);
 out:
+	fs_acl_inherit_free(&inh);
 	if (saverr) {
 		if (fd >= 0)
 			close(fd);
@@ -579,6 +619,18 @@ static int set_mode(int fd, const char *path, mode_t type, mode_t mode)
 
 /* chown, or for a daemon that may not, the owner recorded in the xattr
  * (a symlink's owner is then not kept: it cannot carry one). */
+int fs_set_mode(struct inode *in, int fd, mode_t mode)
+{
+	char path[64];
+	int rc;
+
+	fs_upper_fd_path(fd, path, sizeof(path));
+	rc = set_mode(fd, path, in->mode, mode);
+	if (rc || S_ISLNK(in->mode))
+		return rc;
+	return fs_acl_follow_mode(path, mode);
+}
+
 static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
 {
 	struct upper_meta m;
@@ -601,7 +653,7 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, 
 	int rc;
 
 	fs_upper_fd_path(fd, path, sizeof(path));
-	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = set_mode(fd, path, in->mode, attr->st_mode)))
+	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = fs_set_mode(in, fd, attr->st_mode)))
 		return rc;
 	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
 	    (rc =
@@ -643,7 +695,6 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	int saverr = (to_set & FUSE_SET_ATTR_SIZE)
 	                 ? fs_upper_copy_up_trunc(u, in, (uint64_t)attr->st_size)
 	                 : fs_upper_copy_up_meta(u, in);
-
 	int fh_fd = -1;
 
 	if (!saverr)

@@ -2,13 +2,16 @@
 /*
  * Extended attributes: from the layer's index for lower objects, from the
  * upper file itself once copied up.  strata's own bookkeeping attributes
- * (user.strata.*) are neither shown nor settable.
+ * (user.strata.*) are neither shown nor settable.  POSIX ACLs, which the
+ * kernel enforces from these xattrs, go through acl_upper.c: the upper may
+ * keep them in a record, and setting one changes the mode.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "acl.h"
 #include "ll.h"
 #include "upper.h"
 
@@ -52,33 +55,58 @@ static void upper_getxattr(fuse_req_t req, int fd, const char *name, size_t size
 	free(buf);
 }
 
+/* Keeps the names listed in @buf (@n bytes) that are not ours, and adds
+ * those of ACLs kept in a record (acl_upper.c); returns the new length.
+ * @buf has room for both ACL names beyond @n. */
+static size_t shown_names(char *buf, size_t n)
+{
+	static const char *const record[] = {ACL_RECORD_ACCESS, ACL_RECORD_DEFAULT};
+	bool recorded[2] = {false, false}, real[2] = {false, false};
+	size_t out = 0;
+
+	for (size_t i = 0; i < n;) { /* drop ours, in place */
+		size_t len = strlen(buf + i) + 1;
+		int kind = fs_acl_kind(buf + i);
+
+		for (int k = 0; k < 2; k++)
+			recorded[k] |= strcmp(buf + i, record[k]) == 0;
+		if (kind >= 0)
+			real[kind] = true;
+		if (!xattr_private(buf + i)) {
+			memmove(buf + out, buf + i, len);
+			out += len;
+		}
+		i += len;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *name = fs_acl_xattr_name((enum acl_kind)k);
+
+		if (recorded[k] && !real[k]) {
+			memcpy(buf + out, name, strlen(name) + 1);
+			out += strlen(name) + 1;
+		}
+	}
+	return out;
+}
+
 static void upper_listxattr(fuse_req_t req, int fd, const char *name, size_t size)
 {
 	char path[64], *buf = NULL;
 	ssize_t n;
-	size_t out = 0;
 
 	(void)name; /* an upper_xattr_fn: lists them all */
 
 	fs_upper_fd_path(fd, path, sizeof(path));
 	n = listxattr(path, NULL, 0);
-	if (n > 0 && (buf = malloc((size_t)n)))
+	if (n >= 0 &&
+	    (buf = malloc((size_t)n + sizeof(ACL_XATTR_ACCESS) + sizeof(ACL_XATTR_DEFAULT))))
 		n = listxattr(path, buf, (size_t)n);
-	if (n < 0 || (n > 0 && !buf)) {
+	if (n < 0 || !buf) {
 		fuse_reply_err(req, n < 0 ? errno : ENOMEM);
 		free(buf);
 		return;
 	}
-	for (ssize_t i = 0; i < n;) { /* drop ours, in place */
-		size_t len = strlen(buf + i) + 1;
-
-		if (!xattr_private(buf + i)) {
-			memmove(buf + out, buf + i, len);
-			out += len;
-		}
-		i += (ssize_t)len;
-	}
-	reply_value(req, buf, out, size);
+	reply_value(req, buf, shown_names(buf, (size_t)n), size);
 	free(buf);
 }
 
@@ -99,27 +127,56 @@ static void on_upper(fuse_req_t req, struct strata_union *u, struct inode *in, u
 	fs_upper_ref_put(&ref);
 }
 
+/* An ACL, as the kernel takes it (fs_acl_for_kernel). */
+static void acl_getxattr(fuse_req_t req, struct strata_union *u, struct inode *in,
+                         enum acl_kind kind, size_t size)
+{
+	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
+	const void *value;
+	size_t len = 0;
+	int rc = 0;
+
+	if (inode_in_upper(in)) {
+		struct upper_ref ref;
+		char path[64];
+
+		rc = fs_upper_ref_get(u, in, &ref);
+		if (!rc) {
+			fs_upper_fd_path(ref.fd, path, sizeof(path));
+			rc = fs_acl_read(path, kind, buf, sizeof(buf), &len, NULL);
+		}
+		fs_upper_ref_put(&ref);
+	} else if (!layer_xattr_get(union_layer(u, &in->srcs[0]), in->srcs[0].node,
+	                            fs_acl_xattr_name(kind), &value, &len)) {
+		rc = ENODATA;
+	} else if (len > sizeof(buf)) {
+		rc = E2BIG;
+	} else {
+		memcpy(buf, value, len);
+	}
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		reply_value(req, buf, fs_acl_for_kernel(buf, len), size);
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *in = fs_inode_of(u, ino);
-	const struct strata_layer *l;
-	const char *xname;
 	const void *value;
 	size_t vsize;
+	int kind = fs_acl_kind(name);
 
-	if (inode_in_upper(in)) {
+	if (kind >= 0)
+		acl_getxattr(req, u, in, (enum acl_kind)kind, size);
+	else if (inode_in_upper(in))
 		on_upper(req, u, in, upper_getxattr, name, size);
-		return;
-	}
-	l = union_layer(u, &in->srcs[0]);
-	for (uint32_t i = 0; l->ops->xattr(l, in->srcs[0].node, i, &xname, &value, &vsize); i++) {
-		if (strcmp(xname, name) != 0)
-			continue;
+	else if (layer_xattr_get(union_layer(u, &in->srcs[0]), in->srcs[0].node, name, &value,
+	                         &vsize))
 		reply_value(req, value, vsize, size);
-		return;
-	}
-	fuse_reply_err(req, ENODATA);
+	else
+		fuse_reply_err(req, ENODATA);
 }
 
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -188,21 +245,77 @@ static int change_xattr(struct strata_union *u, struct inode *in, const char *na
 	return rc;
 }
 
+/*
+ * setxattr(2) or removexattr(2) of an ACL (the kernel has checked that
+ * it is valid, that the caller owns the object, and that only a directory
+ * gets a default ACL).  An access ACL sets the mode, as it does on any
+ * file system; one the mode says all of is kept as the mode alone.
+ */
+static int change_acl(struct strata_union *u, struct inode *in, enum acl_kind kind,
+                      const void *value, size_t size)
+{
+	struct upper_ref ref;
+	struct acl a;
+	struct stat st;
+	char path[64];
+	mode_t perm;
+	const void *v;
+	size_t n;
+	int rc = value ? fs_acl_decode(value, size, &a) : 0;
+
+	if (rc)
+		return rc;
+	/* Removing what a lower object does not have changes nothing. */
+	if (!value && !inode_in_upper(in) &&
+	    !layer_xattr_get(union_layer(u, &in->srcs[0]), in->srcs[0].node,
+	                     fs_acl_xattr_name(kind), &v, &n))
+		return 0;
+	rc = fs_upper_copy_up(u, in);
+	if (!rc)
+		rc = fs_upper_ref_get(u, in, &ref);
+	if (rc)
+		return rc;
+	fs_upper_fd_path(ref.fd, path, sizeof(path));
+	if (kind == ACL_KIND_ACCESS && value) {
+		bool equiv = fs_acl_mode(&a, &perm);
+
+		rc = fs_acl_write(path, kind, equiv ? NULL : &a);
+		if (!rc)
+			rc = fs_inode_stat(u, in, &st);
+		if (!rc)
+			rc = fs_set_mode(in, ref.fd, (st.st_mode & 07000) | perm);
+	} else {
+		rc = fs_acl_write(path, kind, value ? &a : NULL);
+	}
+	fs_upper_ref_put(&ref);
+	return rc;
+}
+
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                     size_t size, int flags)
 {
 	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
+	int kind = fs_acl_kind(name);
 
-	fuse_reply_err(req, xattr_private(name) ? EPERM
-	                                        : change_xattr(u, fs_inode_of(u, ino), name,
-	                                                       value ? value : "", size, flags));
+	if (xattr_private(name))
+		fuse_reply_err(req, EPERM);
+	else if (kind >= 0)
+		fuse_reply_err(req, change_acl(u, in, (enum acl_kind)kind, value, size));
+	else
+		fuse_reply_err(req, change_xattr(u, in, name, value ? value : "", size, flags));
 }
 
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct strata_union *u = fs_union_of(req);
+	struct inode *in = fs_inode_of(u, ino);
+	int kind = fs_acl_kind(name);
 
-	fuse_reply_err(req, xattr_private(name)
-	                        ? ENODATA
-	                        : change_xattr(u, fs_inode_of(u, ino), name, NULL, 0, 0));
+	if (xattr_private(name))
+		fuse_reply_err(req, ENODATA);
+	else if (kind >= 0)
+		fuse_reply_err(req, change_acl(u, in, (enum acl_kind)kind, NULL, 0));
+	else
+		fuse_reply_err(req, change_xattr(u, in, name, NULL, 0, 0));
 }

@@ -3,7 +3,8 @@
  * A container's upper directory as an OCI layer tar, in one pass:
  * whiteouts as .wh. files, opaque directories with their marker, a renamed
  * lower directory (a redirect) written out whole, hard links as tar hard
- * links, xattrs (security.capability too) as PAX records, rootless owners
+ * links, xattrs (security.capability too) as PAX records, POSIX ACLs as
+ * SCHILY.acl.access and .default (as GNU tar and bsdtar write them), rootless owners
  * and devices from user.strata.meta as real ids and nodes, sparse files as
  * sparse entries.  Entries come in sorted order, so with reproducible times
  * (clamped to an epoch) the same upper always makes the same digest.
@@ -157,9 +158,7 @@ static void warn_socket(struct commit *c, const char *path)
 static int write_entry(struct commit *c, const struct strata_entry *e)
 {
 	struct archive_entry *ae;
-	const char *name, *first;
-	const void *value;
-	size_t size;
+	const char *first;
 	int rc = 0;
 
 	if (S_ISSOCK(e->st.st_mode)) {
@@ -177,8 +176,7 @@ static int write_entry(struct commit *c, const struct strata_entry *e)
 	sym_archive_entry_set_gid(ae, e->st.st_gid);
 	sym_archive_entry_set_mode(ae, e->st.st_mode);
 	set_times(c, ae, &e->st);
-	for (uint32_t i = 0; strata_entry_xattr(e, i, &name, &value, &size); i++)
-		sym_archive_entry_xattr_add_entry(ae, name, value, size);
+	strata_entry_to_archive_xattrs(e, ae);
 	if (first) {
 		sym_archive_entry_set_hardlink(ae, first);
 		sym_archive_entry_set_size(ae, 0);

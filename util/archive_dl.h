@@ -24,6 +24,9 @@
 
 /* Every libarchive function strata calls; a new one must be added here. */
 #define ARCHIVE_DL_FUNCTIONS(X)                                                                    \
+	X(archive_entry_acl_add_entry)                                                             \
+	X(archive_entry_acl_next)                                                                  \
+	X(archive_entry_acl_reset)                                                                 \
 	X(archive_entry_filetype)                                                                  \
 	X(archive_entry_free)                                                                      \
 	X(archive_entry_gid)                                                                       \

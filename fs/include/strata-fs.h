@@ -171,6 +171,12 @@ int strata_stack_resolve(struct strata_layer *const *layers, size_t n, const cha
 /* The @i-th xattr of an entry; false past the last one. */
 bool strata_entry_xattr(const struct strata_entry *e, uint32_t i, const char **name,
                         const void **value, size_t *size);
+struct archive_entry;
+/* Puts an entry's xattrs on a libarchive entry being written: POSIX ACLs
+ * (system.posix_acl_*) as its ACL entries, which the pax writer stores as
+ * SCHILY.acl.access and .default, the form GNU tar and bsdtar extract, and
+ * the others as xattrs.  libarchive must be loaded (dl_archive_load). */
+void strata_entry_to_archive_xattrs(const struct strata_entry *e, struct archive_entry *ae);
 /* Reads file data, holes as zeros.  Bytes read (short only at the end of
  * the file), or -1. */
 ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, uint64_t off,
