@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "atime.h"
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
@@ -258,7 +259,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((saverr = fs_upper_ref_get(u, in, &ref)))
 		goto out;
-	saverr = fs_upper_reopen(ref.fd, fs_backing_flags(fi), &fd);
+	saverr = fs_upper_reopen(ref.fd,
+	                         fs_backing_flags(fi) | fs_atime_open_flag(u, ref.fd, false), &fd);
 	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us, also
 	 * with O_RDONLY (Linux truncates then, having checked write
 	 * permission), where ftruncate() on the read-only fd would fail. */
@@ -425,7 +427,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		fd = -1;
 		if (!rc)
-			rc = fs_upper_reopen(ref.fd, O_RDONLY, &fd);
+			rc = fs_upper_reopen(ref.fd,
+			                     O_RDONLY | fs_atime_open_flag(u, ref.fd, false), &fd);
 		fs_upper_ref_put(&ref);
 		if (fd < 0) {
 			fuse_reply_err(req, rc);
@@ -598,7 +601,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	 * directory as it is now. */
 	if (listing && (off == 0 || !listing->names)) {
 		fs_upper_listing_free(listing);
-		saverr = fs_upper_dir_list(u, dir, listing);
+		saverr = fs_upper_dir_list(u, dir, true, listing);
 	}
 	if (!saverr)
 		saverr = listing ? (n = listing->n, 0) : fs_union_dir_size(u, dir, &n);

@@ -95,6 +95,8 @@ struct strata_union {
 	int upper_root;
 	/* Copy-up and renames lock the inodes they change, by stripe. */
 	pthread_mutex_t locks[UNION_LOCKS];
+	/* The mount's atime options, as mount(2)'s MS_* flags (atime.c). */
+	unsigned long atime_flags;
 };
 
 static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct inode *in)
