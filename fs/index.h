@@ -74,6 +74,15 @@ struct ix_header {
 #define IXE_SPARSE   0x8  /* data is the extents [ext_first, ext_first + n_ext) */
 #define IXE_IMPLICIT 0x10 /* dir not in the tar, made for an entry below it */
 
+/* The largest sparse file a layer may declare: 16 TiB, as much as ext4
+ * (4 KiB blocks) holds, so that a copy-up into an ext4 upper, and GNU tar
+ * extracting the layer there, can hold it.  A tar header can declare up to
+ * 2^63 - 1 bytes in a few hundred bytes of archive, a file whose read never
+ * ends; real sparse files (VM disks, the lastlog of a uid near 2^32: 1.2
+ * TB) are smaller.  The builder skips a bigger one with a warning, and an
+ * index that holds one is invalid (docs/index-format.md). */
+#define IX_SPARSE_MAX ((uint64_t)1 << 44)
+
 struct ix_entry {
 	uint64_t size;     /* st_size (logical size for sparse files) */
 	uint64_t data_off; /* regular file: offset of its data in the uncompressed stream */
@@ -184,6 +193,7 @@ struct ix_build_options {
 	/* Compressed layers: when not NULL, receives the SHA-256 of the
 	 * uncompressed stream (an OCI diff-id), computed in the same pass. */
 	unsigned char *stream_sha256;
+	uint64_t max_stream; /* strata_layer_options.max_layer_size */
 };
 
 /* One streaming pass over @fd (the layer file).  Writes the index to

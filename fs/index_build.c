@@ -41,6 +41,8 @@ struct tee {
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
 	uint64_t total;
+	uint64_t max;    /* the most bytes it may give; 0: no limit */
+	bool too_big;    /* it would have given more */
 	bool failed;     /* the decompressor failed, not the tar */
 	int write_errno; /* writing the copy failed (a full disk, say) */
 };
@@ -76,6 +78,12 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 
 	if (decompress_next(a, t, buf, &size)) {
 		t->failed = true;
+		return -1;
+	}
+	/* Checked before the copy grows: a bomb leaves nothing behind. */
+	if (t->max && size > t->max - t->total) {
+		sym_archive_set_error(a, EFBIG, "over the size limit");
+		t->too_big = true;
 		return -1;
 	}
 	if (size && t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, size) < 0) {
@@ -170,10 +178,23 @@ out:
 	return rc;
 }
 
+/* What the user reads when a layer decompresses to more than the limit:
+ * the layer, the limit, and how to raise it. */
+static int too_big(struct builder *b)
+{
+	char limit[64];
+
+	strata_size_text(b->opts->max_stream, limit, sizeof(limit));
+	return strata_fail(b->err, STRATA_ERR_UNSUPPORTED, EFBIG,
+	                   "%s: decompresses to more than %s (the limit; raise it with "
+	                   "--max-layer-size)",
+	                   b->opts->layer_name, limit);
+}
+
 /* A gzip layer is decoded by zlib from the start of @fd; others by @raw. */
 static int index_through_tee(struct builder *b, int fd, struct archive *raw, int copy_fd)
 {
-	struct tee t = {.raw = raw, .copy_fd = copy_fd};
+	struct tee t = {.raw = raw, .copy_fd = copy_fd, .max = b->opts->max_stream};
 	struct archive *a = NULL;
 	const void *buf;
 	int rc;
@@ -229,6 +250,8 @@ out:
 		strata_fail(b->err, STRATA_ERR_SYS, t.write_errno,
 		            "%s: writing its uncompressed copy to the cache %s: %s",
 		            b->opts->layer_name, b->opts->copy_path, strerror(t.write_errno));
+	if (rc && t.too_big)
+		too_big(b);
 	if (a)
 		sym_archive_read_free(a);
 	sha256_free(t.sha);

@@ -79,7 +79,7 @@ static bool data_ok(const struct ix_map *m, const struct ix_entry *e)
 
 	if (!(e->flags & IXE_SPARSE))
 		return e->data_off <= stream && e->size <= stream - e->data_off;
-	if (!range_ok(e->ext_first, e->n_ext, 1, m->hdr->n_extents))
+	if (e->size > IX_SPARSE_MAX || !range_ok(e->ext_first, e->n_ext, 1, m->hdr->n_extents))
 		return false;
 	for (uint32_t i = 0; i < e->n_ext; i++) {
 		const struct ix_extent *x = &m->extents[e->ext_first + i];

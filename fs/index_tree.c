@@ -475,10 +475,20 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 	switch (e->mode & S_IFMT) {
 	case S_IFREG:
 		e->size = (uint64_t)sym_archive_entry_size(ae);
-		if (sym_archive_entry_sparse_reset(ae) > 0)
-			return record_sparse_data(b, a, &b->nodes[id].e);
-		e->data_off = (uint64_t)sym_archive_filter_bytes(a, 0);
-		return 0;
+		if (sym_archive_entry_sparse_reset(ae) <= 0) {
+			e->data_off = (uint64_t)sym_archive_filter_bytes(a, 0);
+			return 0;
+		}
+		if (e->size > IX_SPARSE_MAX) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "a sparse file of %llu bytes (more than 16 TiB)",
+			         (unsigned long long)e->size);
+			warn(b, name, why);
+			*skipped = true;
+			return 0;
+		}
+		return record_sparse_data(b, a, &b->nodes[id].e);
 	case S_IFLNK: {
 		const char *t = sym_archive_entry_symlink(ae);
 		size_t len;

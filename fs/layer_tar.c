@@ -267,6 +267,7 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 	    .warn_ctx = opts->warn_ctx,
 	    .layer_name = t->base.name,
 	    .copy_path = paths->copy,
+	    .max_stream = opts->max_layer_size,
 	};
 	struct strata_error ignored;
 	unsigned char sha[32];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "atime.h"
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
@@ -311,7 +312,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((saverr = fs_upper_ref_get(u, in, &ref)))
 		goto out;
-	saverr = fs_upper_reopen(ref.fd, fs_backing_flags(fi), &fd);
+	saverr = fs_upper_reopen(ref.fd,
+	                         fs_backing_flags(fi) | fs_atime_open_flag(u, ref.fd, false), &fd);
 	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us, also
 	 * with O_RDONLY (Linux truncates then, having checked write
 	 * permission), where ftruncate() on the read-only fd would fail. */
@@ -511,7 +513,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		rc = fs_upper_ref_get(u, in, &ref);
 		if (!rc)
-			rc = fs_upper_reopen(ref.fd, O_RDONLY, &fd);
+			rc = fs_upper_reopen(ref.fd, O_RDONLY | fs_atime_open_flag(u, ref.fd, false),
+			                     &fd);
 		fs_upper_ref_put(&ref);
 		if (rc) {
 			fuse_reply_err(req, rc);
@@ -662,7 +665,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	 * directory as it is now. */
 	if (listing && (off == 0 || !listing->names)) {
 		fs_upper_listing_free(listing);
-		saverr = fs_upper_dir_list(u, dir, listing);
+		saverr = fs_upper_dir_list(u, dir, true, listing);
 	}
 	if (!saverr)
 		saverr = listing ? (n = listing->n, 0) : fs_union_dir_size(u, dir, &n);

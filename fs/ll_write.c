@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "atime.h"
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
@@ -238,7 +239,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	if (saverr)
 		goto out;
 	fd = openat(dirfd, name,
-	            (fs_backing_flags(fi) & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	            (fs_backing_flags(fi) & ~O_TRUNC) | fs_atime_open_flag(u, -1, false) | O_CREAT |
+	                O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	            mode);
 	if (fd < 0) {
 		saverr = errno;
@@ -328,7 +330,7 @@ static int union_dir_empty(struct strata_union *u, struct resolved *r, bool *emp
 		return ENOMEM;
 	if (r->upper_fd >= 0) {
 		atomic_store(&tmp->upper_fd, dup(r->upper_fd));
-		rc = fs_upper_dir_list(u, tmp, &l);
+		rc = fs_upper_dir_list(u, tmp, false, &l);
 		n = l.n;
 		fs_upper_listing_free(&l);
 	} else {

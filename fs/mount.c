@@ -16,6 +16,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "atime.h"
 #include "daemon.h"
 #include "ll.h"
 #include "sys.h"
@@ -117,8 +118,9 @@ static int check_mountpoint(const struct strata_mount_options *o, struct strata_
 	return 0;
 }
 
+/* @fuse_opts: the -o options libfuse is to see. */
 static int build_args(const struct strata_union *u, const struct strata_mount_options *o,
-                      struct fuse_args *args, struct strata_error *err)
+                      const char *fuse_opts, struct fuse_args *args, struct strata_error *err)
 {
 	/* The kernel checks permissions from the modes we report, as on any
 	 * filesystem.  Without an upper layer "ro" comes last, so no user
@@ -128,8 +130,8 @@ static int build_args(const struct strata_union *u, const struct strata_mount_op
 	char *opts = NULL;
 	int rc;
 
-	if (o->fuse_opts && *o->fuse_opts)
-		rc = asprintf(&opts, "%s,%s%s", base, o->fuse_opts, last);
+	if (*fuse_opts)
+		rc = asprintf(&opts, "%s,%s%s", base, fuse_opts, last);
 	else
 		rc = asprintf(&opts, "%s%s", base, last);
 	if (rc < 0)
@@ -171,12 +173,16 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	char record[4200] = "";
+	char record[4200] = "", *fuse_opts = NULL;
 	int rc = -1;
 
 	log_debug = o->debug;
 	fuse_set_log_func(log_to_stderr);
-	if (check_mountpoint(o, err) || build_args(u, o, &args, err))
+	if (fs_atime_parse(o->fuse_opts, &u->atime_flags, &fuse_opts)) {
+		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (check_mountpoint(o, err) || build_args(u, o, fuse_opts, &args, err))
 		goto out;
 	{
 		char why[512] = "";
@@ -200,6 +206,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 		strata_fail(err, STRATA_ERR_SYS, errno, "%s: mount failed", o->mountpoint);
 		goto out_handlers;
 	}
+	fs_atime_show(o->mountpoint, u->atime_flags);
 	/* The parent returns only now, with the mount live. */
 	if (fuse_daemonize(o->foreground)) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
@@ -228,5 +235,6 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
+	free(fuse_opts);
 	return rc ? -1 : 0;
 }

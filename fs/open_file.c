@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "atime.h"
 #include "ll.h"
 #include "upper.h"
 
@@ -54,7 +55,7 @@ static int pending_open_upper(struct strata_union *u, struct inode *in, struct p
 		rc = fs_upper_ref_get(u, in, &ref);
 	if (rc)
 		return rc;
-	rc = fs_upper_reopen(ref.fd, p->flags, &p->fd);
+	rc = fs_upper_reopen(ref.fd, p->flags | fs_atime_open_flag(u, ref.fd, false), &p->fd);
 	fs_upper_ref_put(&ref);
 	return rc;
 }

@@ -107,6 +107,8 @@ struct strata_union {
 	pthread_mutex_t locks[UNION_LOCKS];
 	/* Signalled, with its stripe's lock, when an inode stops COPYING. */
 	pthread_cond_t copied[UNION_LOCKS];
+	/* The mount's atime options, as mount(2)'s MS_* flags (atime.c). */
+	unsigned long atime_flags;
 };
 
 static inline unsigned inode_stripe(const struct inode *in)

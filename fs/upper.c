@@ -32,8 +32,12 @@ int fs_upper_reopen(int opath_fd, int flags, int *fd)
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	/* The magic link is itself a symlink: O_NOFOLLOW (which the kernel
 	 * already applied to the user's path) would fail it with ELOOP. */
-	*fd =
-	    open(path, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC);
+	flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC;
+	*fd = open(path, flags);
+	/* O_NOATIME is for the owner (or CAP_FOWNER) only: without it, the
+	 * upper's own options decide. */
+	if (*fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		*fd = open(path, flags & ~O_NOATIME);
 	return *fd < 0 ? errno : 0;
 }
 

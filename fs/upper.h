@@ -139,7 +139,11 @@ struct upper_listing {
 	size_t n;
 };
 
-int fs_upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out);
+/* @reading: a listing the user reads, which may update the directory's
+ * atime as the mount's options say (atime.c); else one the daemon takes
+ * for itself, which never does. */
+int fs_upper_dir_list(struct strata_union *u, struct inode *dir, bool reading,
+                      struct upper_listing *out);
 void fs_upper_listing_free(struct upper_listing *l);
 
 /* ---- meta.c ---- */

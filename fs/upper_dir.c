@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atime.h"
 #include "sys.h"
 #include "upper.h"
 #include "vec.h"
@@ -58,10 +59,11 @@ static void names_free(struct names *ns)
 	memset(ns, 0, sizeof(*ns));
 }
 
-/* The upper directory's visible names, and the names its whiteouts hide. */
-static int read_upper(int dirfd, struct names *shown, struct names *hidden)
+/* The upper directory's visible names, and the names its whiteouts hide;
+ * @flags: O_NOATIME or 0. */
+static int read_upper(int dirfd, int flags, struct names *shown, struct names *hidden)
 {
-	DIR *d = sys_opendir_at(dirfd);
+	DIR *d = sys_opendir_flags(dirfd, flags);
 	struct dirent *de;
 	int rc = 0;
 
@@ -81,14 +83,16 @@ static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 	return rc;
 }
 
-int fs_upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out)
+int fs_upper_dir_list(struct strata_union *u, struct inode *dir, bool reading,
+                      struct upper_listing *out)
 {
 	struct names shown = {0}, hidden = {0};
 	uint64_t n_lower = 0;
 	size_t n_upper;
-	int rc;
+	int dirfd = atomic_load(&dir->upper_fd), rc;
 
-	rc = read_upper(atomic_load(&dir->upper_fd), &shown, &hidden);
+	rc = read_upper(dirfd, reading ? fs_atime_open_flag(u, dirfd, true) : O_NOATIME, &shown,
+	                &hidden);
 	if (!rc && dir->n_srcs > 0)
 		rc = fs_union_dir_size(u, dir, &n_lower);
 	if (rc)

@@ -408,6 +408,7 @@ int store_import_open_layer(struct importer *im, struct member *m, const char *k
 	    .want_diff_id = true,
 	    .warn = im->opts->warn,
 	    .warn_ctx = im->opts->warn_ctx,
+	    .max_layer_size = im->opts->max_layer_size,
 	};
 	char proc[PATH_MAX], why[sizeof(im->err->msg)], name[PATH_MAX];
 	const char *colon;

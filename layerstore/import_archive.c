@@ -43,6 +43,24 @@ static bool looks_like_image_archive(const char *name)
 	return first >= 64 && is_hex64(name, 64) && (first == 64 || name[64] == '.');
 }
 
+/* A member of a compressed archive is decompressed into the store: held to
+ * the limit a compressed layer is (a 4 MB docker-archive.tar.gz can hold 4
+ * GiB of zeros).  An uncompressed archive's members are as big as it is. */
+static int over_limit(struct importer *im, struct archive *a, struct member *m, size_t more)
+{
+	uint64_t max = im->opts->max_layer_size;
+	char limit[64];
+
+	if (!max || sym_archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE ||
+	    more <= max - m->blob.size)
+		return 0;
+	strata_size_text(max, limit, sizeof(limit));
+	return strata_fail(im->err, STRATA_ERR_UNSUPPORTED, EFBIG,
+	                   "%s: member '%s': decompresses to more than %s (the limit; raise it "
+	                   "with --max-layer-size)",
+	                   im->what, m->path, limit);
+}
+
 static int capture(struct importer *im, struct archive *a, struct member *m)
 {
 	const void *buf;
@@ -53,6 +71,10 @@ static int capture(struct importer *im, struct archive *a, struct member *m)
 	if (store_blob_writer_start(im->store, &m->blob, im->err))
 		return -1;
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+		if (over_limit(im, a, m, size)) {
+			store_blob_writer_abort(&m->blob);
+			return -1;
+		}
 		/* Sparse members would need holes filled; image archives have none. */
 		if ((uint64_t)off != m->blob.size) {
 			store_blob_writer_abort(&m->blob);

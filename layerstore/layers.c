@@ -58,6 +58,10 @@ int store_open_layers(struct store *s, const struct store_image *img,
 	if (!v)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	lo.cache_dir = s->layer_cache;
+	/* Each layer decompressed within the limit when it was imported: an
+	 * index rebuilt later (a cache cleared, a new index version) may not
+	 * refuse what the store holds. */
+	lo.max_layer_size = 0;
 	for (i = 0; i < img->n_layers; i++) {
 		const struct store_layer *l = &img->layers[i];
 		char source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the subcommands. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "cli.h"
 #include "strata-store.h"
@@ -55,7 +58,8 @@ void cli_warn(void *ctx, const char *msg)
 	fprintf(stderr, "strata: %s\n", msg);
 }
 
-int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex)
+int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex,
+                      uint64_t max_layer_size)
 {
 	char *dir = NULL;
 
@@ -68,7 +72,78 @@ int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, boo
 	o->warn = cli_warn;
 	o->warn_ctx = NULL;
 	o->force_reindex = reindex;
+	o->max_layer_size = max_layer_size ? max_layer_size : cli_default_max_layer_size(dir);
 	return 0;
+}
+
+uint64_t cli_parse_bytes(const char *s)
+{
+	static const char suffixes[] = "kmgt";
+	char *end;
+	double v = strtod(s, &end);
+	const char *unit = *end ? strchr(suffixes, tolower((unsigned char)*end)) : NULL;
+	double bytes = v;
+
+	/* Plain decimals only: strtod would take "0x10", "1e3" and "inf". */
+	if (!isdigit((unsigned char)*s) || strspn(s, "0123456789.") != (size_t)(end - s) ||
+	    (*end && !unit))
+		return 0;
+	if (unit) {
+		bytes = v * (double)((uint64_t)1 << (10 * (unit - suffixes + 1)));
+		end++;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	/* 2^64 and more do not fit: no size either. */
+	return *end || !(bytes >= 1 && bytes < 18446744073709551616.0) ? 0 : (uint64_t)bytes;
+}
+
+int cli_max_layer_size_option(const char *cmd, const char *arg, uint64_t *out)
+{
+	*out = cli_parse_bytes(arg);
+	if (!*out)
+		return cli_usage_error(cmd, "--max-layer-size %s: not a size (e.g. 64G)", arg);
+	return 0;
+}
+
+/* statvfs of @dir, or of its nearest existing parent (the cache directory
+ * is made when the first layer is indexed). */
+static int statvfs_nearest(const char *dir, struct statvfs *sv)
+{
+	char *p = strdup(dir);
+	int rc = -1;
+
+	while (p && (rc = statvfs(*p ? p : ".", sv)) < 0 && errno == ENOENT && *p &&
+	       strcmp(p, "/") != 0) {
+		char *slash = strrchr(p, '/');
+
+		if (!slash)
+			*p = '\0'; /* "cache" → "." */
+		else
+			slash[slash == p] = '\0'; /* "/a/b" → "/a", "/a" → "/" */
+	}
+	free(p);
+	return rc;
+}
+
+/* 256 GiB is enough for any layer a registry takes (ECR: 52,000 MiB
+ * compressed), and a bomb stops within minutes; the option raises it.  90%
+ * of the space available: no one layer fills the disk, nor takes what root
+ * keeps back for itself (f_bavail). */
+uint64_t cli_default_max_layer_size(const char *dir)
+{
+	uint64_t max = CLI_MAX_LAYER_SIZE;
+	struct statvfs sv;
+
+	if (statvfs_nearest(dir, &sv) == 0) {
+		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / 10 * 9;
+		uint64_t unit = avail >= (1 << 20) ? 1 << 20 : 1 << 10;
+
+		avail -= avail % unit; /* a round number in messages */
+		if (avail < max)
+			max = avail ? avail : unit;
+	}
+	return max;
 }
 
 void cli_layer_options_free(struct strata_layer_options *o)

@@ -32,8 +32,10 @@ int cli_other_option(int c, const char *cmd, const char *usage, char *const *arg
 /* Warnings from libstrata-fs, printed as they come. */
 void cli_warn(void *ctx, const char *msg);
 
-/* Layer options from the common flags; the default cache dir when NULL. */
-int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex);
+/* Layer options from the common flags; the default cache dir when NULL,
+ * the default --max-layer-size when @max_layer_size is 0. */
+int cli_layer_options(struct strata_layer_options *o, const char *cache_dir, bool reindex,
+                      uint64_t max_layer_size);
 void cli_layer_options_free(struct strata_layer_options *o);
 
 /* The absolute path of @path, resolving its parent but not @path itself
@@ -65,6 +67,16 @@ int cli_open_source(const char *root, const char *ref, unsigned allowed, struct 
 void cli_close_source(struct store *s, struct store_source *src);
 /* Prints @v indented, with a newline, and drops it. */
 void cli_print_json(struct json_t *v);
+/* "512m", "2G", "1.5T", "1048576" (binary multiples; a "b" may follow)
+ * → bytes; 0 when it is no size. */
+uint64_t cli_parse_bytes(const char *s);
+/* --max-layer-size SIZE: 0, or the exit status of a usage error. */
+int cli_max_layer_size_option(const char *cmd, const char *arg, uint64_t *out);
+/* The default of --max-layer-size, for a cache (or store) in @dir: the
+ * smaller of CLI_MAX_LAYER_SIZE and 90% of what the filesystem of @dir
+ * (or of its nearest existing parent) has available now. */
+#define CLI_MAX_LAYER_SIZE ((uint64_t)256 << 30)
+uint64_t cli_default_max_layer_size(const char *dir);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 

@@ -26,6 +26,9 @@ static void import_usage(FILE *out)
 	      "      --ref NAME        OCI layout/archive: import only the image NAME\n"
 	      "      --platform P      os/arch[/variant] of a multi-platform image\n"
 	      "                        (default: this machine's)\n"
+	      "      --max-layer-size SIZE\n"
+	      "                        the most a layer may decompress to (default 256G,\n"
+	      "                        or 90% of the store's free space)\n"
 	      "  -q, --quiet           no progress line\n"
 	      "      --root DIR        the store (default $STRATA_ROOT, /var/lib/strata as\n"
 	      "                        root, else $XDG_DATA_HOME/strata)\n"
@@ -77,17 +80,18 @@ struct import_args {
 /* -1 to go on, else the exit status. */
 static int parse(int argc, char **argv, struct import_args *a)
 {
-	enum { OPT_REF = 256, OPT_PLATFORM, OPT_ROOT };
+	enum { OPT_REF = 256, OPT_PLATFORM, OPT_ROOT, OPT_MAX_LAYER_SIZE };
 	static const struct option longopts[] = {
 	    {"tag", required_argument, NULL, 't'},
 	    {"ref", required_argument, NULL, OPT_REF},
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	int c;
+	int c, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:qh", longopts, NULL)) != -1) {
@@ -103,7 +107,11 @@ static int parse(int argc, char **argv, struct import_args *a)
 			a->quiet = true;
 		else if (c == OPT_ROOT)
 			a->root = optarg;
-		else if (c == 'h')
+		else if (c == OPT_MAX_LAYER_SIZE) {
+			rc = cli_max_layer_size_option("import", optarg, &a->opts.max_layer_size);
+			if (rc)
+				return rc;
+		} else if (c == 'h')
 			return import_usage(stdout), 0;
 		else
 			return cli_usage_error("import", "unknown or incomplete option '%s'",
@@ -134,6 +142,8 @@ int cmd_import(int argc, char **argv)
 	}
 	if (cli_open_store(a.root, true, &s))
 		return 1;
+	if (!a.opts.max_layer_size)
+		a.opts.max_layer_size = cli_default_max_layer_size(store_root(s));
 	rc = store_import(s, argv[optind], &a.opts, &images, &n, &err);
 	if (prog.shown)
 		fputs("\r\033[K", stderr);

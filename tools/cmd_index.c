@@ -17,21 +17,26 @@ static void index_usage(FILE *out)
 	      "Options:\n"
 	      "      --cache-dir DIR   where layer indexes are kept\n"
 	      "      --reindex         rebuild even if the cached index is valid\n"
+	      "      --max-layer-size SIZE\n"
+	      "                        the most a compressed layer may decompress to\n"
+	      "                        (default 256G, or 90% of the cache's free space)\n"
 	      "  -h, --help            show this help\n",
 	      out);
 }
 
 int cmd_index(int argc, char **argv)
 {
-	enum { OPT_CACHE_DIR = 256, OPT_REINDEX };
+	enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_MAX_LAYER_SIZE };
 	static const struct option longopts[] = {
 	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	    {"reindex", no_argument, NULL, OPT_REINDEX},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	struct strata_layer_options lo;
 	const char *cache_dir = NULL;
+	uint64_t max_layer_size = 0;
 	bool reindex = false;
 	int c, rc = 0;
 
@@ -44,6 +49,10 @@ int cmd_index(int argc, char **argv)
 		case OPT_REINDEX:
 			reindex = true;
 			break;
+		case OPT_MAX_LAYER_SIZE:
+			if ((rc = cli_max_layer_size_option("index", optarg, &max_layer_size)))
+				return rc;
+			break;
 		case 'h':
 			index_usage(stdout);
 			return 0;
@@ -54,7 +63,7 @@ int cmd_index(int argc, char **argv)
 	}
 	if (optind == argc)
 		return cli_usage_error("index", "no layer files given");
-	if (cli_layer_options(&lo, cache_dir, reindex))
+	if (cli_layer_options(&lo, cache_dir, reindex, max_layer_size))
 		return 1;
 	for (int i = optind; i < argc; i++) {
 		struct strata_layer *layer;

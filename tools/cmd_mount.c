@@ -36,6 +36,9 @@ static void mount_usage(FILE *out)
 	      "                        (default $STRATA_CACHE_DIR, /var/cache/strata as root,\n"
 	      "                        else $XDG_CACHE_HOME/strata or ~/.cache/strata)\n"
 	      "      --reindex         rebuild the indexes even if cached ones are valid\n"
+	      "      --max-layer-size SIZE\n"
+	      "                        the most a compressed --layer may decompress to\n"
+	      "                        (default 256G, or 90% of the cache's free space)\n"
 	      "      --threads N       at most N FUSE worker threads\n"
 	      "  -h, --help            show this help\n"
 	      "\n"
@@ -53,6 +56,7 @@ struct mount_args {
 	const char *root;
 	const char *image;
 	bool reindex;
+	uint64_t max_layer_size; /* 0: the default */
 	struct strata_mount_options mo;
 };
 
@@ -85,7 +89,7 @@ static int add_fuse_opts(struct mount_args *a, const char *arg)
 	return 0;
 }
 
-enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT };
+enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT, OPT_MAX_LAYER_SIZE };
 
 /* One option: 0, or the exit status. */
 static int mount_option(struct mount_args *a, int c, const char *arg, const char *given)
@@ -121,6 +125,8 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 	case OPT_ROOT:
 		a->root = arg;
 		return 0;
+	case OPT_MAX_LAYER_SIZE:
+		return cli_max_layer_size_option("mount", arg, &a->max_layer_size);
 	case OPT_THREADS:
 		n = strtoul(arg, &end, 10);
 		if (*end || n == 0 || n > 1024)
@@ -174,6 +180,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"reindex", no_argument, NULL, OPT_REINDEX},
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -253,7 +260,7 @@ int cmd_mount(int argc, char **argv)
 	if (rc)
 		goto out;
 	rc = 1;
-	if (cli_layer_options(&lo, a.cache_dir, a.reindex))
+	if (cli_layer_options(&lo, a.cache_dir, a.reindex, a.max_layer_size))
 		goto out;
 	if (a.image) {
 		if (open_image(&a, &lo, &layers) == 0)

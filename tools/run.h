@@ -86,7 +86,6 @@ struct run_limits {
 	uint64_t memory; /* bytes, 0: none */
 	double cpus;     /* 0: none */
 };
-uint64_t run_parse_bytes(const char *s);
 /* Makes the container's cgroup under the caller's (cgroup v2, delegated);
  * prints why and returns -1 when it cannot. */
 int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir, size_t size);

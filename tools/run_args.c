@@ -254,7 +254,7 @@ static int limit_option(struct run_args *a, int c, const char *arg)
 		 * order given (as docker does). */
 		return run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop, arg, true);
 	case OPT_MEMORY:
-		a->limits.memory = run_parse_bytes(arg);
+		a->limits.memory = cli_parse_bytes(arg);
 		if (!a->limits.memory)
 			return cli_usage_error("run", "--memory %s: not a size", arg);
 		return 0;

@@ -24,39 +24,6 @@
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
-/* "512m", "2g", "1048576" → bytes; 0 on error. */
-uint64_t run_parse_bytes(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	uint64_t mult = 1;
-
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mult = 1ULL << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mult = 1ULL << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mult = 1ULL << 30;
-		end++;
-		break;
-	case '\0':
-		break;
-	default:
-		return 0;
-	}
-	if (*end == 'b' || *end == 'B')
-		end++;
-	return *end || v <= 0 ? 0 : (uint64_t)(v * (double)mult);
-}
-
 static int write_file(const char *dir, const char *name, const char *text)
 {
 	char path[PATH_MAX];
@@ -105,7 +72,8 @@ static int own_cgroup(char *out, size_t size)
 		if (strncmp(line, "0::", 3) == 0) {
 			line[strcspn(line, "\n")] = '\0';
 			/* "0::/" is the root itself: no trailing slash. */
-			snprintf(out, size, "%s%.3900s", CGROUP_ROOT, strcmp(line + 3, "/") ? line + 3 : "");
+			snprintf(out, size, "%s%.3900s", CGROUP_ROOT,
+			         strcmp(line + 3, "/") ? line + 3 : "");
 			rc = 0;
 		}
 	if (f)
@@ -138,9 +106,10 @@ static int usable_parent(const struct run_limits *lim, char *parent, size_t size
 
 		if ((i == 0 ? lim->memory > 0 : lim->cpus > 0) &&
 		    !has_controller(parent, c, list, sizeof(list))) {
-			cli_error("run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
-			          "%s); on a system that mounts cgroup v1 too, it may be bound there",
-			          i == 0 ? "memory" : "cpus", parent, c, *list ? list : "none");
+			cli_error(
+			    "run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
+			    "%s); on a system that mounts cgroup v1 too, it may be bound there",
+			    i == 0 ? "memory" : "cpus", parent, c, *list ? list : "none");
 			return -1;
 		}
 	}

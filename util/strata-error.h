@@ -8,6 +8,9 @@
 #ifndef STRATA_ERROR_H
 #define STRATA_ERROR_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum strata_errcode {
 	STRATA_OK = 0,
 	STRATA_ERR_SYS,         /* a system call failed; sys_errno says why */
@@ -35,6 +38,11 @@ void strata_set_error(struct strata_error *err, enum strata_errcode code, int sy
  * that the compiler sees the -1: a function's return value is
  * opaque to gcc's flow analysis, and -O3 then warned that what a failed
  * call left unset was used (maybe-uninitialized). */
+/* @bytes as messages write a size: in the largest binary unit that holds it
+ * exactly ("64 MiB", "16 TiB"), else in bytes, so that the number is the
+ * one a user can compare or pass back as an option. */
+void strata_size_text(uint64_t bytes, char *buf, size_t size);
+
 #define strata_fail(err, ...)                                                                      \
 	__extension__({                                                                            \
 		strata_set_error((err), __VA_ARGS__);                                              \

@@ -158,9 +158,16 @@ int sys_mkdir_p(const char *path)
 
 DIR *sys_opendir_at(int dirfd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return sys_opendir_flags(dirfd, O_NOATIME);
+}
+
+DIR *sys_opendir_flags(int dirfd, int flags)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
 	DIR *d;
 
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	d = fdopendir(fd);

@@ -37,8 +37,12 @@ int sys_write_file_atomic(const char *path, const void *buf, size_t len);
 int sys_write_file_volatile(const char *path, const void *buf, size_t len);
 
 /* A directory stream on the directory @dirfd (O_PATH allowed) names, or
- * NULL with errno.  Close with closedir(). */
+ * NULL with errno.  Close with closedir().  Reading it does not update the
+ * directory's atime where the caller may prevent that (O_NOATIME). */
 DIR *sys_opendir_at(int dirfd);
+/* The same, opened with @flags (O_NOATIME or 0): O_NOATIME is dropped
+ * where it is not allowed (a directory of another owner). */
+DIR *sys_opendir_flags(int dirfd, int flags);
 
 /* mkdir -p with mode 0700 for components it creates.  0 or -1 with errno. */
 int sys_mkdir_p(const char *path);

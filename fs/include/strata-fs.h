@@ -63,6 +63,12 @@ struct strata_layer_options {
 	 * Debian image's indexes was 0.4 ms of every start.  A fresh index,
 	 * fsck and strata_layer_check_index check it all. */
 	bool skip_index_crc;
+	/* The most bytes a compressed layer may decompress to (its cached
+	 * copy, docs/index-format.md): indexing stops there with an error
+	 * naming the layer and --max-layer-size, and leaves no copy behind.
+	 * 0: no limit (the commands choose the default; a layer in the
+	 * store was checked when it was imported). */
+	uint64_t max_layer_size;
 };
 
 struct strata_layer;

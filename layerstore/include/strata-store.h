@@ -113,6 +113,10 @@ struct store_import_options {
 	void *progress_ctx;
 	strata_warn_fn warn;
 	void *warn_ctx;
+	/* The most bytes a layer may decompress to, and a member of a
+	 * compressed image archive; past it the import fails and leaves
+	 * nothing.  0: no limit. */
+	uint64_t max_layer_size;
 };
 
 struct store_imported {

@@ -150,15 +150,86 @@ assert_eq 'many: 100 warnings name an entry' 100 "$(grep -c "skipping '" "$T/man
 assert_eq 'many: one line counts the rest' 1 "$(grep -c "skipped 201 more entries" "$T/many.err" || true)"
 assert_eq 'many: 101 lines on stderr in all' 101 "$(wc -l <"$T/many.err")"
 
+# ---- what a layer may claim ----
+# A sparse map may declare up to 2^63-1 bytes in a few hundred bytes of
+# tar: past 16 TiB (what ext4 holds) the file is skipped like any bad
+# entry; 16 TiB itself is served.  (mklayer feeds libarchive every hole's
+# zeros, so python's tarfile writes the pax 1.0 sparse headers.)
+sparse_layer() {
+	python3 - "$@" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for spec in sys.argv[2:]:
+        name, size = spec.split("=")
+        body = b"1\n0\n10\n".ljust(512, b"\0") + b"0123456789"  # one run: 10 bytes at 0
+        i = tarfile.TarInfo("GNUSparseFile.0/" + name)
+        i.size = len(body)
+        i.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                         "GNU.sparse.name": name, "GNU.sparse.realsize": size}
+        t.addfile(i, io.BytesIO(body))
+    i = tarfile.TarInfo("ok")
+    i.size = 2
+    t.addfile(i, io.BytesIO(b"ok"))
+PY
+}
+sparse_layer "$T/claims.tar" huge=9223372036854775807 over=17592186044417 edge=17592186044416 ||
+	die 'cannot write the sparse layer'
+run "$STRATA" mount --cache-dir "$CACHE" --layer "$T/claims.tar" "$M"
+assert_eq 'claims: mount exit code' 0 "$RC"
+cp "$T/err" "$T/claims.err"
+if is_mounted "$M"; then
+	assert_same_text 'claims: tree' "$(printf '%s\n' ./edge ./ok)" "$(cd "$M" && find . -mindepth 1 | sort)"
+	assert_stat 'claims: 16 TiB is served' '%s' "$M/edge" 17592186044416
+	assert_eq 'claims: its data' 0123456789 "$(head -c 10 "$M/edge")"
+	assert_eq 'claims: its end' 00000000 "$(tail -c 4 "$M/edge" | od -An -tx1 | tr -d ' \n')"
+	sumount "$M"
+else
+	fail 'claims: not mounted'
+fi
+assert_eq 'claims: the 2^63-1 file is named' 1 \
+	"$(grep -c "^strata: $T/claims.tar: skipping 'huge': a sparse file of 9223372036854775807 bytes (more than 16 TiB)\$" "$T/claims.err" || true)"
+assert_eq 'claims: one byte over 16 TiB is skipped' 1 "$(grep -c "skipping 'over': a sparse file of 17592186044417 bytes" "$T/claims.err" || true)"
+assert_eq 'claims: two warnings in all' 2 "$(wc -l <"$T/claims.err")"
+
+# A small gzip of zeros: --max-layer-size stops the decompression with one
+# line naming the layer and the option, and leaves nothing in the cache.
+mkdir -p "$T/zeros"
+head -c 8M /dev/zero >"$T/zeros/zeros"
+tar -C "$T/zeros" --numeric-owner -czf "$T/bomb.tar.gz" zeros
+BC=$T/bombcache
+for cmd in mount index; do
+	if [ "$cmd" = mount ]; then
+		run "$STRATA" mount --cache-dir "$BC" --max-layer-size 1M --layer "$T/bomb.tar.gz" "$M"
+	else
+		run "$STRATA" index --cache-dir "$BC" --max-layer-size 1M "$T/bomb.tar.gz"
+	fi
+	assert_one_error_line "bomb: $cmd" 1
+	assert_eq "bomb: $cmd: the message" \
+		"strata: $T/bomb.tar.gz: decompresses to more than 1 MiB (the limit; raise it with --max-layer-size)" "$ERR"
+	assert_eq "bomb: $cmd: nothing left in the cache" '' "$(ls -A "$BC" 2>/dev/null)"
+	assert_nothing_mounted_under "bomb: $cmd" "$M"
+done
+run "$STRATA" mount --cache-dir "$BC" --max-layer-size nonsense --layer "$T/bomb.tar.gz" "$M"
+assert_one_error_line 'bomb: --max-layer-size nonsense' 2
+smount "$M" --cache-dir "$BC" --max-layer-size 8.5M --layer "$T/bomb.tar.gz"
+assert_same_file 'bomb: served under a higher limit' "$T/zeros/zeros" "$M/zeros"
+sumount "$M"
+
 # ---- a full cache: ENOSPC, said as such, nothing left behind ----
 # A compressed layer's uncompressed copy does not fit in a 256 KiB cache:
-# the error is the disk's, not a "truncated" layer.
+# by default the limit (90% of the cache's free space) stops it; past the
+# limit, the error is the disk's, not a "truncated" layer.
 FULL=$T/fullcache
 mkdir -p "$FULL"
 MOUNTS+=("$FULL")
 mount -t tmpfs -o size=256k tmpfs "$FULL" || die 'cannot mount a tmpfs for the full-cache test'
 printf 'file big size=2M seed=3\n' | mk "$T/big.tar.gz" -z gzip
 run "$STRATA" mount --cache-dir "$FULL" --layer "$T/big.tar.gz" "$M"
+assert_one_error_line 'full cache, default limit' 1
+assert_true "full cache, default limit: 90% of 256 KiB ($ERR)" \
+	grep -qx "strata: $T/big.tar.gz: decompresses to more than 230 KiB (the limit; raise it with --max-layer-size)" "$T/err"
+assert_eq 'full cache, default limit: nothing left in it' '' "$(ls -A "$FULL")"
+run "$STRATA" mount --cache-dir "$FULL" --max-layer-size 1G --layer "$T/big.tar.gz" "$M"
 assert_one_error_line 'full cache' 1
 assert_true 'full cache: says the cache is full' grep -q 'to the cache .*: No space left on device' "$T/err"
 assert_false 'full cache: not called a truncated layer' grep -qi 'truncated' "$T/err"

@@ -24,11 +24,13 @@ mkimage docker "$T/victim.docker.tar" --image "victim:1=$S/base.tar,$S/l2.tar,$S
 # refuse WHAT INPUT TEXT [GARBAGE]: importing INPUT fails as described
 # above, and stderr holds TEXT.  GARBAGE names the known bug when strata is
 # known to leave blobs or caches of the refused import behind.
+# IMPORT_OPTS: more options for the import (none by default).
+IMPORT_OPTS=()
 refuse() {
 	local what=$1 input=$2 text=$3 garbage=${4:-} before index
 	before=$(store_listing)
 	index=$(cat "$R/index.json")
-	sr import -q "$input"
+	sr import -q "$input" "${IMPORT_OPTS[@]}"
 	log "$what: exit $RC: $ERR"
 	assert_one_error_line "$what" 1
 	case "$ERR" in
@@ -149,6 +151,40 @@ with tarfile.open(sys.argv[1], "a") as t:
     t.addfile(i)' "$B/hardout.tar"
 refuse 'hard link member pointing outside the archive' "$B/hardout.tar" 'leaves the archive'
 
+# ---- what a layer may decompress to ----
+# 8 MiB of zeros gzip to 8 kB.  With --max-layer-size 1M: refused with one
+# line naming the layer and the option, as a bare layer, in an OCI layout,
+# and as the plain member of a gzipped docker-archive (which the import
+# decompresses into the store); the store is as it was.
+mkdir -p "$T/zeros"
+head -c 8M /dev/zero >"$T/zeros/zeros"
+tar -C "$T/zeros" --numeric-owner -cf "$B/zeros.tar" zeros
+gzip -n -c "$B/zeros.tar" >"$B/bomb.tar.gz"
+bomb_sha=sha256:$(sha "$B/bomb.tar.gz")
+mkimage oci "$B/bomblay" --name bomb:1 "$S/base.tar.gz" "$B/bomb.tar.gz" >/dev/null
+mkimage docker "$B/zeros.docker.tar" --image "zeros:1=$B/zeros.tar" >/dev/null
+gzip -n -c "$B/zeros.docker.tar" >"$B/zeros.docker.tar.gz"
+limit='decompresses to more than 1 MiB (the limit; raise it with --max-layer-size)'
+IMPORT_OPTS=(--max-layer-size 1M)
+refuse 'gzip bomb, bare layer' "$B/bomb.tar.gz" "strata: $B/bomb.tar.gz: layer $bomb_sha: $limit"
+refuse 'gzip bomb in an OCI layout' "$B/bomblay" "strata: $B/bomblay: layer $bomb_sha: $limit"
+refuse 'gzipped docker-archive of a big plain layer' "$B/zeros.docker.tar.gz" \
+	"/layer.tar': $limit"
+IMPORT_OPTS=()
+sr import -q --max-layer-size 1x "$B/bomb.tar.gz"
+assert_one_error_line '--max-layer-size 1x' 2
+# Under a higher limit it imports, and mounts (no limit for the store's own).
+ok 'gzip bomb under a higher limit' import -q --max-layer-size 9M "$B/bomb.tar.gz"
+smount "$T/mnt" --root "$R" bomb
+assert_same_file 'gzip bomb: mounted' "$T/zeros/zeros" "$T/mnt/zeros"
+sumount "$T/mnt"
+rm -f "$R"/strata/layers/*.tar "$R"/strata/layers/*.idx
+smount "$T/mnt" --root "$R" bomb
+assert_same_file 'gzip bomb: mounted again, its index rebuilt without a limit' "$T/zeros/zeros" "$T/mnt/zeros"
+sumount "$T/mnt"
+ok 'gzip bomb: rmi' rmi bomb:latest
+ok 'gzip bomb: gc' gc
+
 # ---- --tag with more than one image ----
 mkimage docker "$B/two.tar" --image "two/a:1=$S/base.tar,$S/l2.tar" --image "two/b:1=$S/base.tar,$S/l3.tar" >/dev/null
 before=$(store_listing)
@@ -221,16 +257,28 @@ if mount -t tmpfs -o size=3m strata-test "$F"; then
 	mkdir -p "$T/z"
 	head -c 10000000 /dev/zero >"$T/z/zeros"
 	tar -C "$T/z" --numeric-owner -czf "$T/zeros.tar.gz" zeros
+	# By default the limit is 90% of the space left: the import stops
+	# there; past it, the disk is full and says so.
 	before=$(store_listing)
-	sr import -q "$T/zeros.tar.gz"
-	assert_one_error_line 'full disk: decompressed copy' 1
-	known 'full disk: decompressed copy: the message says the disk is full' \
-		'ENOSPC writing the decompressed copy is reported as "Truncated input file (needed N bytes, only 0 available)"' \
-		grep -q 'No space left on device' "$T/err"
-	assert_blobs_sound 'full disk: decompressed copy'
-	assert_fsck_clean 'full disk: decompressed copy'
-	sr gc
-	assert_same_text 'full disk: decompressed copy: after gc, the store as it was' "$before" "$(store_listing)"
+	for max in default 1G; do
+		if [ "$max" = default ]; then
+			sr import -q "$T/zeros.tar.gz"
+		else
+			sr import -q --max-layer-size "$max" "$T/zeros.tar.gz"
+		fi
+		log "full disk: decompressed copy ($max limit): exit $RC: $ERR"
+		cp "$T/err" "$T/full-$max.err"
+		assert_one_error_line "full disk: decompressed copy ($max limit)" 1
+		assert_blobs_sound "full disk: decompressed copy ($max limit)"
+		assert_fsck_clean "full disk: decompressed copy ($max limit)"
+		sr gc
+		assert_same_text "full disk: decompressed copy ($max limit): after gc, the store as it was" \
+			"$before" "$(store_listing)"
+	done
+	assert_true 'full disk, default limit: decompresses to more than the space left' \
+		grep -qE 'decompresses to more than [0-9]+ (KiB|MiB) \(the limit; raise it with --max-layer-size\)$' "$T/full-default.err"
+	assert_true 'full disk, --max-layer-size 1G: the message says the disk is full' \
+		grep -q 'No space left on device' "$T/full-1G.err"
 	smount "$T/mnt" --root "$F" l3
 	assert_content 'full disk: the image stored before still mounts' "$T/mnt/data/hello" 'hello\n'
 	sumount "$T/mnt"
