@@ -498,6 +498,9 @@ static int transfer_done(struct job *j, CURLcode r)
 			return -1;
 		return transfer_start(j);
 	}
+	/* A server that stalls once may stall again: one more try only. */
+	if (r == CURLE_OPERATION_TIMEDOUT && j->attempts >= 1)
+		return transfer_failed(j, status, r);
 	if ((r == CURLE_OK && (status == 200 || status == 206)) || retriable_curl(r) ||
 	    (r == CURLE_OK && retriable_status(status)))
 		return retry_or_fail(j, transfer_failed, status, r);

@@ -524,7 +524,7 @@ int store_registries_sources(const struct store_registries *conf, const struct s
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	e = find_entry(conf, name, &matched);
 	if (e && e->blocked) {
-		rc = strata_fail(err, STRATA_ERR_OPTION, EACCES,
+		rc = strata_fail(err, STRATA_ERR_SYS, EACCES,
 		                 "%s: blocked by [[registry]] prefix \"%s\" in registries.conf",
 		                 name, e->prefix);
 		goto out;

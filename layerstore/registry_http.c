@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "curl_dl.h"
 #include "registry.h"
@@ -483,8 +484,37 @@ static int ping(struct reg_client *c, struct strata_error *err)
 	return rc;
 }
 
+/* Busy or rate limited: worth another try, after a pause. */
+static bool try_again(const struct reg_response *rs, int attempt)
+{
+	unsigned wait;
+
+	if (attempt >= 2 ||
+	    (rs->status != 429 && rs->status != 502 && rs->status != 503 && rs->status != 504))
+		return false;
+	wait =
+	    rs->retry_after > 0 && rs->retry_after < 10 ? (unsigned)rs->retry_after : 1u << attempt;
+	sleep(wait);
+	return true;
+}
+
+static int request_once(struct reg_client *c, const struct reg_request *rq, struct reg_response *rs,
+                        struct strata_error *err);
+
 int store_reg_request(struct reg_client *c, const struct reg_request *rq, struct reg_response *rs,
                       struct strata_error *err)
+{
+	for (int attempt = 0;; attempt++) {
+		if (request_once(c, rq, rs, err))
+			return -1;
+		if (!try_again(rs, attempt))
+			return 0;
+		store_reg_response_free(rs);
+	}
+}
+
+static int request_once(struct reg_client *c, const struct reg_request *rq, struct reg_response *rs,
+                        struct strata_error *err)
 {
 	bool retry = true;
 	char *auth;

@@ -200,7 +200,8 @@ char *store_reg_get_blob_small(struct reg_client *c, const char *repo, const cha
                                uint64_t size, size_t *len, struct strata_error *err)
 {
 	char path[1024], scope[600], what[200], got[STORE_DIGEST_MAX];
-	struct reg_request rq = {.method = "GET", .max_body = JSON_BLOB_MAX};
+	/* Not a byte more than the descriptor says. */
+	struct reg_request rq = {.method = "GET", .max_body = size ? size : 1};
 	struct reg_response rs;
 	char *body;
 
