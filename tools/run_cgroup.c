@@ -105,7 +105,8 @@ static int own_cgroup(char *out, size_t size)
 		if (strncmp(line, "0::", 3) == 0) {
 			line[strcspn(line, "\n")] = '\0';
 			/* "0::/" is the root itself: no trailing slash. */
-			snprintf(out, size, "%s%.3900s", CGROUP_ROOT, strcmp(line + 3, "/") ? line + 3 : "");
+			snprintf(out, size, "%s%.3900s", CGROUP_ROOT,
+			         strcmp(line + 3, "/") ? line + 3 : "");
 			rc = 0;
 		}
 	if (f)
@@ -138,9 +139,10 @@ static int usable_parent(const struct run_limits *lim, char *parent, size_t size
 
 		if ((i == 0 ? lim->memory > 0 : lim->cpus > 0) &&
 		    !has_controller(parent, c, list, sizeof(list))) {
-			cli_error("run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
-			          "%s); on a system that mounts cgroup v1 too, it may be bound there",
-			          i == 0 ? "memory" : "cpus", parent, c, *list ? list : "none");
+			cli_error(
+			    "run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
+			    "%s); on a system that mounts cgroup v1 too, it may be bound there",
+			    i == 0 ? "memory" : "cpus", parent, c, *list ? list : "none");
 			return -1;
 		}
 	}

@@ -36,6 +36,23 @@ ok 'pull by digest' pull -q --tls-verify=false "$REG/app@$digest"
 assert_eq 'pull by digest: named by it' "$digest $REG/app@$digest" "$(cat "$T/out")"
 pulled_matches 'pulled by digest' "$REG/app@$digest"
 
+# ---- strata run --pull ----
+R=$T/store-run
+sr run --rm --pull=never "$REG/app:1" /bin/busybox true
+assert_one_error_line 'run --pull=never, image missing' 1
+assert_true 'run --pull=never: no such image' grep -Eq 'no such (image|store)' "$T/err"
+sr run --rm --tls-verify=false "$REG/app:1" /bin/busybox cat /etc/motd
+assert_eq 'run pulls a missing image: exit 0' 0 "$RC"
+assert_eq 'run pulls a missing image: output' 'layer2' "$(cat "$T/out")"
+assert_eq 'run pulls a missing image: quiet in a pipe' '' "$ERR"
+assert_eq 'run pulled it under its name' "$REG/app:1 $digest" "$(index_names)"
+before=$(stored_blobs)
+sr run --rm --pull=always --tls-verify=false "$REG/app:1" /bin/busybox true
+assert_eq 'run --pull=always: exit 0' 0 "$RC"
+assert_eq 'run --pull=always: nothing new' "$before" "$(stored_blobs)"
+sr run --rm --pull=sometimes "$REG/app:1" true
+assert_eq 'run --pull=sometimes: a usage error' 2 "$RC"
+
 # ---- registries.conf: a short name, an insecure registry ----
 R=$T/store-short
 cat >"$CONTAINERS_REGISTRIES_CONF" <<CONF
