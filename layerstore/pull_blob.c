@@ -193,8 +193,11 @@ static void index_join(struct job *j, int end)
 
 static int sys_fail(struct job *j, const char *what, int en)
 {
-	return strata_fail(j->run->err, STRATA_ERR_SYS, en, "layer %s: %s %s: %s", j->l->digest,
-	                   what, j->path, strerror(en));
+	return strata_fail(j->run->err, STRATA_ERR_SYS, en, "layer %s: %s %s: %s%s", j->l->digest,
+	                   what, j->path, strerror(en),
+	                   en == ENOSPC || en == EDQUOT
+	                       ? " (make room: strata gc, strata rmi; the pull resumes)"
+	                       : "");
 }
 
 /* Hashes what an earlier pull left in the file. */

@@ -3,7 +3,7 @@
 # here (servers.py): a connection cut mid-blob resumes with a Range
 # request; a corrupted blob, an endless one and a manifest over 4 MiB are
 # errors that store nothing; a stalled transfer ends within a bounded time;
-# 429 Retry-After is honoured; a pull killed with SIGKILL leaves no name and
+# 429 Retry-After is honoured; a full disk is one line; a pull killed with SIGKILL leaves no name and
 # an fsck-clean store, and the next pull resumes from its partial blob.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -108,5 +108,16 @@ assert_true 'it resumed the partial blob with a Range request' grep -q 'bytes=[1
 assert_eq 'no partial blob left' 0 "$(find "$R/strata/tmp" -name '*.partial' | wc -l)"
 big_matches 'pulled after kills'
 assert_fsck_clean 'after the resumed pull'
+
+# ---- disk full: one line, no name ----
+R=$T/small
+mkdir -p "$R"
+MOUNTS+=("$R")
+mount -t tmpfs -o size=1200k tmpfs "$R" || die 'cannot mount a tmpfs'
+sr pull -q --tls-verify=false "$PX/big:1"
+assert_one_error_line 'disk full' 1
+assert_true 'disk full: says so' grep -q 'No space left on device' "$T/err"
+assert_eq 'disk full: no name' '' "$(index_names)"
+umount "$R"
 
 store_finish
