@@ -285,6 +285,45 @@ START_TEST(test_conf_sources)
 }
 END_TEST
 
+/* Credentials where podman finds them: the most specific auths key, Docker
+ * Hub's legacy key, anonymous when none, a broken entry named. */
+START_TEST(test_credentials)
+{
+	char *dir = tl_mkdtemp("auth"), *file = tl_path(dir, "auth.json");
+	const char *json = "{\"auths\": {"
+	                   "\"reg.example:5000/team\": {\"auth\": \"YWxpY2U6czNjcmV0\"},"
+	                   "\"reg.example:5000\": {\"auth\": \"Ym9iOmIwYg==\"},"
+	                   "\"https://index.docker.io/v1/\": {\"auth\": \"aHViOmh1Yg\"},"
+	                   "\"broken.example\": {\"auth\": \"!!\"}}}";
+	struct store_credentials c;
+	struct strata_error err;
+	char *basic = store_reg_basic("alice:s3cret");
+
+	ck_assert_str_eq(basic, "Basic YWxpY2U6czNjcmV0");
+	free(basic);
+	tl_write_file(file, json, strlen(json));
+	setenv("REGISTRY_AUTH_FILE", file, 1);
+	setenv("HOME", dir, 1);
+	unsetenv("XDG_RUNTIME_DIR");
+	ck_assert_int_eq(store_credentials_find("reg.example:5000", "team/app", &c, &err), 0);
+	ck_assert_str_eq(c.username, "alice");
+	ck_assert_str_eq(c.password, "s3cret");
+	store_credentials_free(&c);
+	ck_assert_int_eq(store_credentials_find("reg.example:5000", "other/app", &c, &err), 0);
+	ck_assert_str_eq(c.username, "bob");
+	store_credentials_free(&c);
+	ck_assert_int_eq(store_credentials_find("docker.io", "library/debian", &c, &err), 0);
+	ck_assert_str_eq(c.username, "hub");
+	store_credentials_free(&c);
+	ck_assert_int_eq(store_credentials_find("quay.io", "x/y", &c, &err), 0);
+	ck_assert_ptr_null(c.username);
+	ck_assert_int_eq(store_credentials_find("broken.example", "x", &c, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not base64"));
+	free(file);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("registry");
@@ -297,6 +336,7 @@ int main(void)
 	tcase_add_test(tc, test_conf_parse);
 	tcase_add_test(tc, test_conf_errors);
 	tcase_add_test(tc, test_conf_sources);
+	tcase_add_test(tc, test_credentials);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
