@@ -172,6 +172,24 @@ out:
 
 static ssize_t stream_read(void *ctx, void *buf, size_t len);
 
+/* zlib's reader from the start of @fd, or of the stream @in. */
+static struct gz_reader *gz_open(int fd, struct ix_stream *in)
+{
+	struct gz_reader *gz = malloc(sizeof(*gz));
+
+	if (!gz)
+		return NULL;
+	if ((!in && lseek(fd, 0, SEEK_SET) < 0) || fs_gz_reader_init(gz, fd, NULL)) {
+		free(gz);
+		return NULL;
+	}
+	if (in) {
+		gz->read = stream_read;
+		gz->read_ctx = in;
+	}
+	return gz;
+}
+
 /* A gzip layer is decoded by zlib from the start of @fd (or the stream);
  * others by @raw. */
 static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd)
@@ -182,19 +200,8 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 	const void *buf;
 	int rc;
 
-	if (gzip) {
-		t.gz = malloc(sizeof(*t.gz));
-		if (!t.gz)
-			return fs_builder_nomem(b);
-		if ((!in && lseek(fd, 0, SEEK_SET) < 0) || fs_gz_reader_init(t.gz, fd, NULL)) {
-			free(t.gz);
-			return fs_builder_nomem(b);
-		}
-		if (in) {
-			t.gz->read = stream_read;
-			t.gz->read_ctx = in;
-		}
-	}
+	if (gzip && !(t.gz = gz_open(fd, in)))
+		return fs_builder_nomem(b);
 	if (b->opts->stream_sha256) {
 		t.sha = sha256_new(b->err);
 		if (!t.sha) {
