@@ -131,8 +131,8 @@ void store_imported_free(struct store_imported *v, size_t n);
 
 /* A layer's download moved: @layer of the image (its blob @digest), @done
  * of @total bytes.  From the pulling thread, at every block received. */
-typedef void (*store_pull_progress_fn)(void *ctx, size_t layer, const char *digest,
-                                       uint64_t done, uint64_t total);
+typedef void (*store_pull_progress_fn)(void *ctx, size_t layer, const char *digest, uint64_t done,
+                                       uint64_t total);
 
 struct store_pull_options {
 	const char *platform; /* "os/arch[/variant]"; NULL: this machine's */
