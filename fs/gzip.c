@@ -10,6 +10,7 @@ int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 {
 	memset(&g->zs, 0, sizeof(g->zs));
 	g->fd = fd;
+	g->read = NULL;
 	g->in_member = false;
 	g->saw_padding = false;
 	g->eof = false;
@@ -35,7 +36,8 @@ static int fill(struct gz_reader *g, struct strata_error *err)
 	ssize_t n;
 
 	do
-		n = read(g->fd, g->in, sizeof(g->in));
+		n = g->read ? g->read(g->read_ctx, g->in, sizeof(g->in))
+		            : read(g->fd, g->in, sizeof(g->in));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return strata_fail(err, STRATA_ERR_SYS, errno, "%s", strerror(errno));

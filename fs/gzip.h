@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <zlib.h>
 
 #include "strata-error.h"
@@ -16,6 +17,9 @@
 struct gz_reader {
 	z_stream zs;
 	int fd;
+	/* When set, bytes come from here instead of @fd (a stream). */
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	void *read_ctx;
 	bool in_member;   /* between a member's header and its trailer */
 	bool saw_padding; /* zero bytes after a member: only more zeros may follow */
 	bool eof;

@@ -185,6 +185,19 @@ int64_t fs_ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, siz
 
 /* ---- builder (index_build.c) ---- */
 
+/* A layer read as a stream, for strata_layer_index_stream(): its bytes in
+ * order through @read, then the file @path they all ended up in names the
+ * index.  The first bytes are read ahead to tell the compression. */
+struct ix_stream {
+	strata_read_fn read;
+	void *ctx;
+	const char *path;
+	uint64_t total; /* bytes read so far */
+	unsigned char head[8];
+	size_t head_len, head_pos;
+	unsigned char buf[128 * 1024];
+};
+
 struct ix_build_options {
 	strata_warn_fn warn;
 	void *warn_ctx;
@@ -194,10 +207,13 @@ struct ix_build_options {
 	 * uncompressed stream (an OCI diff-id), computed in the same pass. */
 	unsigned char *stream_sha256;
 	uint64_t max_stream; /* strata_layer_options.max_layer_size */
+	/* When set, the layer is read from it, not from fd (which is -1),
+	 * and @src (NULL) is taken from the stream's file at its end. */
+	struct ix_stream *stream;
 };
 
-/* One streaming pass over @fd (the layer file).  Writes the index to
- * @index_path (through a temp file and rename). */
+/* One streaming pass over @fd (the layer file), or over opts->stream.
+ * Writes the index to @index_path (through a temp file and rename). */
 int fs_ix_build(int fd, const struct ix_source_id *src, const char *index_path,
                 const struct ix_build_options *opts, struct strata_error *err);
 

@@ -191,23 +191,38 @@ static int too_big(struct builder *b)
 	                   b->opts->layer_name, limit);
 }
 
-/* A gzip layer is decoded by zlib from the start of @fd; others by @raw. */
-static int index_through_tee(struct builder *b, int fd, struct archive *raw, int copy_fd)
+static ssize_t stream_read(void *ctx, void *buf, size_t len);
+
+/* zlib's reader from the start of @fd, or of the stream @in. */
+static struct gz_reader *gz_open(int fd, struct ix_stream *in)
+{
+	struct gz_reader *gz = malloc(sizeof(*gz));
+
+	if (!gz)
+		return NULL;
+	if ((!in && lseek(fd, 0, SEEK_SET) < 0) || fs_gz_reader_init(gz, fd, NULL)) {
+		free(gz);
+		return NULL;
+	}
+	if (in) {
+		gz->read = stream_read;
+		gz->read_ctx = in;
+	}
+	return gz;
+}
+
+/* A gzip layer is decoded by zlib from the start of @fd (or the stream);
+ * others by @raw. */
+static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd)
 {
 	struct tee t = {.raw = raw, .copy_fd = copy_fd, .max = b->opts->max_stream};
+	struct ix_stream *in = b->opts->stream;
 	struct archive *a = NULL;
 	const void *buf;
 	int rc;
 
-	if (sym_archive_filter_code(raw, 0) == ARCHIVE_FILTER_GZIP) {
-		t.gz = malloc(sizeof(*t.gz));
-		if (!t.gz)
-			return fs_builder_nomem(b);
-		if (lseek(fd, 0, SEEK_SET) < 0 || fs_gz_reader_init(t.gz, fd, NULL)) {
-			free(t.gz);
-			return fs_builder_nomem(b);
-		}
-	}
+	if (gzip && !(t.gz = gz_open(fd, in)))
+		return fs_builder_nomem(b);
 	if (b->opts->stream_sha256) {
 		t.sha = sha256_new(b->err);
 		if (!t.sha) {
@@ -262,6 +277,79 @@ out:
 	return rc;
 }
 
+/* ---- a layer read as a stream ---- */
+
+static ssize_t stream_read(void *ctx, void *buf, size_t len)
+{
+	struct ix_stream *in = ctx;
+	ssize_t n;
+
+	if (in->head_pos < in->head_len) {
+		size_t k = in->head_len - in->head_pos < len ? in->head_len - in->head_pos : len;
+
+		memcpy(buf, in->head + in->head_pos, k);
+		in->head_pos += k;
+		return (ssize_t)k;
+	}
+	do
+		n = in->read(in->ctx, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		in->total += (uint64_t)n;
+	return n;
+}
+
+static la_ssize_t stream_archive_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct ix_stream *in = ctx;
+	ssize_t n = stream_read(in, in->buf, sizeof(in->buf));
+
+	if (n < 0) {
+		sym_archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	*buf = in->buf;
+	return n;
+}
+
+/* The first bytes, to tell gzip (zlib reads it) from the rest. */
+static int stream_peek(struct builder *b, struct ix_stream *in)
+{
+	while (in->head_len < sizeof(in->head)) {
+		ssize_t n =
+		    in->read(in->ctx, in->head + in->head_len, sizeof(in->head) - in->head_len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s",
+			                   b->opts->layer_name, strerror(errno));
+		if (n == 0)
+			break;
+		in->head_len += (size_t)n;
+		in->total += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The identity of the file the stream went to, now that it is whole. */
+static int stream_identity(struct builder *b, struct ix_source_id *src)
+{
+	struct ix_stream *in = b->opts->stream;
+	struct stat st;
+
+	if (stat(in->path, &st) < 0)
+		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", in->path,
+		                   strerror(errno));
+	if ((uint64_t)st.st_size != in->total)
+		return strata_fail(b->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: %llu bytes came, the file holds %llu", b->opts->layer_name,
+		                   (unsigned long long)in->total, (unsigned long long)st.st_size);
+	*src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                             (uint64_t)st.st_ino};
+	return 0;
+}
+
 /* Opens the raw reader: decompression only, to learn the compression and to
  * feed the tar reader for compressed layers. */
 static int open_raw(struct builder *b, int fd, struct archive **out, int *filter)
@@ -274,7 +362,9 @@ static int open_raw(struct builder *b, int fd, struct archive **out, int *filter
 		return fs_builder_nomem(b);
 	sym_archive_read_support_filter_all(raw);
 	sym_archive_read_support_format_raw(raw);
-	if (sym_archive_read_open_fd(raw, fd, 128 * 1024) != ARCHIVE_OK ||
+	if ((b->opts->stream
+	         ? sym_archive_read_open(raw, b->opts->stream, NULL, stream_archive_read, NULL)
+	         : sym_archive_read_open_fd(raw, fd, 128 * 1024)) != ARCHIVE_OK ||
 	    ((r = sym_archive_read_next_header(raw, &ae)) != ARCHIVE_OK && r != ARCHIVE_WARN)) {
 		r = fs_builder_archive_failed(b, raw, STRATA_ERR_FORMAT);
 		sym_archive_read_free(raw);
@@ -285,12 +375,46 @@ static int open_raw(struct builder *b, int fd, struct archive **out, int *filter
 	return 0;
 }
 
+/* A compressed layer: indexed while its uncompressed stream is written to
+ * the cache's copy.  @src NULL: the stream's file, once it is whole. */
+static int index_compressed(struct builder *b, int fd, struct archive *raw, int filter,
+                            const struct ix_source_id *src, const char *index_path)
+{
+	struct ix_source_id from_stream;
+	char *copy_tmp = NULL;
+	int copy_fd, rc;
+
+	if (!b->opts->copy_path)
+		return strata_fail(b->err, STRATA_ERR_USAGE, 0,
+		                   "%s: compressed layer needs a cache", b->opts->layer_name);
+	copy_fd = sys_tmpfile_beside(b->opts->copy_path, &copy_tmp);
+	if (copy_fd < 0)
+		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
+		                   strerror(errno));
+	rc = index_through_tee(b, fd, raw, filter == ARCHIVE_FILTER_GZIP, copy_fd);
+	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
+		src = &from_stream;
+	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
+		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
+		                 strerror(errno));
+	if (rc == 0) {
+		free(copy_tmp);
+		copy_tmp = NULL;
+		rc = fs_builder_write(b, src, compression_of(filter), true, index_path);
+	}
+	close(copy_fd);
+	if (copy_tmp) {
+		unlink(copy_tmp);
+		free(copy_tmp);
+	}
+	return rc;
+}
+
 static int build_stream(struct builder *b, int fd, const struct ix_source_id *src,
                         const char *index_path)
 {
 	struct archive *raw = NULL;
-	int filter = ARCHIVE_FILTER_NONE, copy_fd = -1, rc;
-	char *copy_tmp = NULL;
+	int filter = ARCHIVE_FILTER_NONE, rc;
 
 	/* A 0-byte file is an empty layer (GNU tar would refuse it, but an empty
 	 * layer is what an image that adds nothing means). */
@@ -307,34 +431,48 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		rc = index_plain(b, fd);
 		return rc ? rc : fs_builder_write(b, src, IX_COMP_NONE, false, index_path);
 	}
-	if (!b->opts->copy_path) {
-		rc = strata_fail(b->err, STRATA_ERR_USAGE, 0, "%s: compressed layer needs a cache",
-		                 b->opts->layer_name);
-		goto out;
-	}
-	copy_fd = sys_tmpfile_beside(b->opts->copy_path, &copy_tmp);
-	if (copy_fd < 0) {
-		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
-		                 strerror(errno));
-		goto out;
-	}
-	rc = index_through_tee(b, fd, raw, copy_fd);
-	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
-		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
-		                 strerror(errno));
-	if (rc == 0) {
-		free(copy_tmp);
-		copy_tmp = NULL;
-		rc = fs_builder_write(b, src, compression_of(filter), true, index_path);
-	}
-out:
-	if (copy_fd >= 0)
-		close(copy_fd);
-	if (copy_tmp) {
-		unlink(copy_tmp);
-		free(copy_tmp);
-	}
+	rc = index_compressed(b, fd, raw, filter, src, index_path);
 	sym_archive_read_free(raw);
+	return rc;
+}
+
+/* The same from a stream: gzip goes to zlib straight away (the raw reader
+ * would consume what zlib must see); the rest through the raw reader, which
+ * passes a plain tar through as it is (no copy: the blob is the data). */
+static int build_from_stream(struct builder *b, const char *index_path)
+{
+	struct ix_stream *in = b->opts->stream;
+	struct archive *raw = NULL;
+	struct ix_source_id src;
+	int filter = ARCHIVE_FILTER_GZIP, rc;
+
+	if (stream_peek(b, in))
+		return -1;
+	if (in->head_len == 0) {
+		/* SHA-256 of nothing: an empty layer's diff-id. */
+		static const unsigned char empty[32] = {
+		    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+		    0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+		    0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+
+		if (b->opts->stream_sha256)
+			memcpy(b->opts->stream_sha256, empty, sizeof(empty));
+		return stream_identity(b, &src)
+		           ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);
+	}
+	if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
+	    open_raw(b, -1, &raw, &filter))
+		return -1;
+	if (filter != ARCHIVE_FILTER_NONE) {
+		rc = index_compressed(b, -1, raw, filter, NULL, index_path);
+	} else {
+		rc = index_through_tee(b, -1, raw, false, -1);
+		if (rc == 0)
+			rc = stream_identity(b, &src)
+			         ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);
+	}
+	if (raw)
+		sym_archive_read_free(raw);
 	return rc;
 }
 
@@ -356,7 +494,8 @@ int fs_ix_build(int fd, const struct ix_source_id *src, const char *index_path,
 		old = uselocale(utf8);
 	rc = fs_builder_init(&b, opts, err);
 	if (rc == 0)
-		rc = build_stream(&b, fd, src, index_path);
+		rc = opts->stream ? build_from_stream(&b, index_path)
+		                  : build_stream(&b, fd, src, index_path);
 	fs_builder_free(&b);
 	if (utf8) {
 		uselocale(old);

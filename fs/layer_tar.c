@@ -359,6 +359,45 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	return 0;
 }
 
+int strata_layer_index_stream(const char *path, strata_read_fn read, void *ctx,
+                              const struct strata_layer_options *opts, char diff_id[72],
+                              struct strata_error *err)
+{
+	struct ix_build_options bopts = {
+	    .warn = opts->warn,
+	    .warn_ctx = opts->warn_ctx,
+	    .layer_name = opts->name ? opts->name : path,
+	    .max_stream = opts->max_layer_size,
+	};
+	struct fs_cache_paths paths;
+	struct ix_stream *in;
+	unsigned char sha[32];
+	int rc;
+
+	diff_id[0] = '\0';
+	if (!opts->cache_key)
+		return strata_fail(err, STRATA_ERR_USAGE, 0, "%s: a stream needs a cache key",
+		                   path);
+	if (fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err))
+		return -1;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "%s: out of memory", path);
+	*in = (struct ix_stream){.read = read, .ctx = ctx, .path = path};
+	bopts.copy_path = paths.copy;
+	bopts.stream = in;
+	if (opts->want_diff_id)
+		bopts.stream_sha256 = sha;
+	rc = fs_ix_build(-1, NULL, paths.index, &bopts, err);
+	if (rc == 0 && opts->want_diff_id) {
+		memcpy(diff_id, "sha256:", 7);
+		for (int i = 0; i < 32; i++)
+			snprintf(diff_id + 7 + 2 * i, 3, "%02x", sha[i]);
+	}
+	free(in);
+	return rc;
+}
+
 int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
                              struct strata_error *err)
 {

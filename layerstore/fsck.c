@@ -118,6 +118,35 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 		close(fd);
 }
 
+/* Names given to more than one entry: another tool wrote index.json
+ * without strata's lock (store.md: other tools may read, not write). */
+static void check_names(struct fsck *f, json_t *manifests)
+{
+	json_t *a, *b;
+	size_t i, k;
+
+	json_array_foreach(manifests, i, a)
+	{
+		const char *name =
+		    store_json_str(json_object_get(a, "annotations"), ANNOTATION_REF_NAME);
+		size_t same = 1;
+		bool first = true;
+
+		json_array_foreach(manifests, k, b)
+		{
+			const char *other =
+			    store_json_str(json_object_get(b, "annotations"), ANNOTATION_REF_NAME);
+
+			if (!name || k == i || !other || strcmp(name, other) != 0)
+				continue;
+			first &= k > i;
+			same++;
+		}
+		if (same > 1 && first)
+			problem(f, "index.json: %s names %zu entries", name, same);
+	}
+}
+
 static void check_images(struct fsck *f, struct strata_error *err)
 {
 	json_t *index, *m;
@@ -127,6 +156,7 @@ static void check_images(struct fsck *f, struct strata_error *err)
 		problem(f, "%s", err->msg);
 		return;
 	}
+	check_names(f, json_object_get(index, "manifests"));
 	json_array_foreach(json_object_get(index, "manifests"), i, m)
 	{
 		const char *d = store_json_str(m, "digest");

@@ -4,6 +4,7 @@
  * (each checked against its digest) into a struct store_image.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,4 +368,56 @@ static int untag(struct store *s, const char *ref, bool keep_image, struct strat
 out:
 	store_index_unlock(s, index);
 	return rc;
+}
+
+bool store_media_type_is_index(const char *mt)
+{
+	return mt && (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0);
+}
+
+bool store_media_type_is_manifest(const char *mt)
+{
+	return mt && (strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0);
+}
+
+static bool platform_matches(json_t *p, const char *want)
+{
+	char have[256];
+	const char *variant = store_json_str(p, "variant");
+
+	if (!json_is_object(p))
+		return false;
+	snprintf(have, sizeof(have), "%s/%s", store_json_str(p, "os") ?: "",
+	         store_json_str(p, "architecture") ?: "");
+	if (strcmp(have, want) == 0)
+		return true;
+	if (!variant)
+		return false;
+	snprintf(have, sizeof(have), "%s/%s/%s", store_json_str(p, "os") ?: "",
+	         store_json_str(p, "architecture") ?: "", variant);
+	return strcmp(have, want) == 0;
+}
+
+json_t *store_platform_pick(json_t *index, const char *platform, char want[256], char seen[1024])
+{
+	json_t *d;
+	size_t i;
+
+	if (platform)
+		snprintf(want, 256, "%s", platform);
+	else
+		snprintf(want, 256, "linux/%s", store_host_architecture());
+	seen[0] = '\0';
+	json_array_foreach(json_object_get(index, "manifests"), i, d)
+	{
+		json_t *p = json_object_get(d, "platform");
+
+		if (platform_matches(p, want))
+			return d;
+		if (json_is_object(p) && strlen(seen) < 1024 - 64)
+			snprintf(seen + strlen(seen), 1024 - strlen(seen), "%s%s/%s",
+			         seen[0] ? ", " : "", store_json_str(p, "os") ?: "?",
+			         store_json_str(p, "architecture") ?: "?");
+	}
+	return NULL;
 }

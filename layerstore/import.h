@@ -112,7 +112,4 @@ int store_import_bare_layer(struct importer *im, int fd);
  * (a bare layer, then), 0 when scanned, -1 on error. */
 int store_archive_scan(struct importer *im, int fd);
 
-/* The host's platform in OCI terms ("amd64", "arm64", ...). */
-const char *store_host_architecture(void);
-
 #endif

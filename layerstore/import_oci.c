@@ -12,16 +12,6 @@
 
 #include "import.h"
 
-static bool is_index_type(const char *mt)
-{
-	return mt && (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0);
-}
-
-static bool is_manifest_type(const char *mt)
-{
-	return mt && (strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0);
-}
-
 static struct member *blob_member(struct importer *im, const char *digest)
 {
 	char path[96];
@@ -86,7 +76,7 @@ static int import_manifest(struct importer *im, json_t *desc, const char *name)
 	if (!(manifest = desc_json(im, desc, &mm)))
 		return -1;
 	mt = store_json_str(manifest, "mediaType");
-	if (mt && !is_manifest_type(mt)) {
+	if (mt && !store_media_type_is_manifest(mt)) {
 		strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
 		            "%s: manifest %s: unknown media type '%s'", im->what, digest, mt);
 		goto out;
@@ -147,57 +137,23 @@ out:
 	return rc;
 }
 
-static bool platform_matches(json_t *p, const char *want)
-{
-	char have[256];
-	const char *variant = store_json_str(p, "variant");
-
-	if (!json_is_object(p))
-		return false;
-	snprintf(have, sizeof(have), "%s/%s", store_json_str(p, "os") ?: "",
-	         store_json_str(p, "architecture") ?: "");
-	if (strcmp(have, want) == 0)
-		return true;
-	if (!variant)
-		return false;
-	snprintf(have, sizeof(have), "%s/%s/%s", store_json_str(p, "os") ?: "",
-	         store_json_str(p, "architecture") ?: "", variant);
-	return strcmp(have, want) == 0;
-}
-
 /* A multi-platform image: the manifest for the wanted platform. */
 static int import_index(struct importer *im, json_t *desc, const char *name)
 {
-	char want[256], seen[1024] = "";
-	json_t *index, *manifests, *d;
+	char want[256], seen[1024];
+	json_t *index, *d;
 	struct member *m;
-	size_t i;
 	int rc = -1;
 
-	if (im->opts->platform)
-		snprintf(want, sizeof(want), "%s", im->opts->platform);
-	else
-		snprintf(want, sizeof(want), "linux/%s", store_host_architecture());
 	if (!(index = desc_json(im, desc, &m)))
 		return -1;
-	manifests = json_object_get(index, "manifests");
-	json_array_foreach(manifests, i, d)
-	{
-		json_t *p = json_object_get(d, "platform");
-
-		if (platform_matches(p, want)) {
-			rc = import_manifest(im, d, name);
-			goto out;
-		}
-		if (json_is_object(p) && strlen(seen) < sizeof(seen) - 64)
-			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s/%s",
-			         seen[0] ? ", " : "", store_json_str(p, "os") ?: "?",
-			         store_json_str(p, "architecture") ?: "?");
-	}
-	strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
-	            "%s: no image for %s (it has: %s); see --platform", im->what, want,
-	            seen[0] ? seen : "none");
-out:
+	d = store_platform_pick(index, im->opts->platform, want, seen);
+	if (d)
+		rc = import_manifest(im, d, name);
+	else
+		strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,
+		            "%s: no image for %s (it has: %s); see --platform", im->what, want,
+		            seen[0] ? seen : "none");
 	json_decref(index);
 	return rc;
 }
@@ -219,9 +175,9 @@ int store_import_oci(struct importer *im, json_t *index)
 
 		if (im->opts->ref && (!name || strcmp(name, im->opts->ref) != 0))
 			continue;
-		if (is_index_type(mt))
+		if (store_media_type_is_index(mt))
 			rc = import_index(im, d, name);
-		else if (is_manifest_type(mt) || !mt)
+		else if (store_media_type_is_manifest(mt) || !mt)
 			rc = import_manifest(im, d, name);
 		else
 			rc = strata_fail(im->err, STRATA_ERR_UNSUPPORTED, 0,

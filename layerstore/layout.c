@@ -149,8 +149,11 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 	}
 	if (create)
 		open_private_dirs(s);
-	else
-		s->tmp_fd = store_openat(s->root_fd, "strata/tmp", O_RDONLY | O_DIRECTORY);
+	else if ((s->tmp_fd = store_openat(s->root_fd, "strata/tmp", O_RDONLY | O_DIRECTORY)) < 0 &&
+	         errno == ENOENT)
+		/* A layout another tool made (skopeo copy ... oci:DIR): strata's
+		 * folder comes when something first needs it. */
+		open_private_dirs(s);
 	*out = s;
 	return 0;
 fail:

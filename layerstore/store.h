@@ -142,6 +142,16 @@ int store_image_load(struct store *s, const char *digest, uint64_t size, struct 
                      struct strata_error *err);
 /* A layer media type strata can serve, and its compression ("" for none). */
 bool store_layer_media_type_known(const char *mt);
+/* An image index (OCI index, Docker manifest list), or one image's manifest. */
+bool store_media_type_is_index(const char *mt);
+bool store_media_type_is_manifest(const char *mt);
+/* The descriptor of image index @index for @platform ("os/arch[/variant]";
+ * NULL: this machine's, linux/<arch>), or NULL, with @want set to the
+ * platform looked for and @seen to those the index has ("linux/amd64,
+ * linux/arm64"), for the message. */
+json_t *store_platform_pick(json_t *index, const char *platform, char want[256], char seen[1024]);
+/* The host's platform in OCI terms ("amd64", "arm64", ...). */
+const char *store_host_architecture(void);
 
 /* ---- sources (source.c, source_container.c) ---- */
 

@@ -80,7 +80,17 @@ uint64_t cli_default_max_layer_size(const char *dir);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 
+struct store_pull_options;
+struct store_pulled;
+/* store_pull with progress lines on a terminal (unless @quiet) and
+ * warnings on stderr.  0, or 1 after printing the error. */
+int cli_pull(struct store *s, const char *ref, const struct store_pull_options *o, bool quiet,
+             struct store_pulled *out);
+/* --tls-verify[=true|false] into *@off.  -1 to go on, else the exit status. */
+int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off);
+
 int cmd_mount(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);

@@ -369,6 +369,45 @@ static void finish(struct run_args *a, struct run_state *st, int rc)
 	store_close(st->s);
 }
 
+/* The image @ref, pulled first when --pull says so.  0, or 1 after
+ * printing why. */
+static int resolve_or_pull(const struct run_args *a, struct run_state *st, const char *ref)
+{
+	struct store_pull_options po = {.tls_verify_off = a->tls_verify_off};
+	struct store_pulled pulled;
+	struct strata_error err;
+	int rc;
+
+	if (a->pull != RUN_PULL_ALWAYS) {
+		if (store_resolve(st->s, ref, &st->img, &err) == 0)
+			return 0;
+		/* Only a missing image is worth a pull; damage is said as it is. */
+		if (a->pull == RUN_PULL_NEVER || err.sys_errno != ENOENT)
+			return cli_fail(&err);
+	}
+	if (cli_pull(st->s, ref, &po, false, &pulled))
+		return 1;
+	rc = store_resolve(st->s, pulled.digest, &st->img, &err) ? cli_fail(&err) : 0;
+	store_pulled_free(&pulled);
+	return rc;
+}
+
+/* The store; made when missing, if the image may be pulled into it. */
+static int open_store(const struct run_args *a, struct store **s)
+{
+	char *root = a->root ? strdup(a->root) : store_default_root();
+	struct strata_error err;
+	int rc;
+
+	if (!root)
+		return 1;
+	rc = store_open(root, false, s, &err);
+	if (rc && err.sys_errno == ENOENT && a->pull != RUN_PULL_NEVER)
+		rc = store_open(root, true, s, &err);
+	free(root);
+	return rc ? cli_fail(&err) : 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args a = {.spec.outer_uid = getuid(),
@@ -377,7 +416,6 @@ int cmd_run(int argc, char **argv)
 	                     .spec.caps = run_caps_default()};
 	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
 	struct run_state st = {.lock = -1};
-	struct strata_error err;
 	int first = 0, rc;
 
 	a.argc = argc;
@@ -390,13 +428,11 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
-	if (cli_open_store(a.root, false, &st.s))
+	if (open_store(&a, &st.s))
 		goto out;
 	store_trust_blobs(st.s);
-	if (store_resolve(st.s, argv[first], &st.img, &err)) {
-		rc = cli_fail(&err);
+	if (resolve_or_pull(&a, &st, argv[first]))
 		goto out;
-	}
 	st.named = a.name != NULL;
 	if (container_dir(st.s, &a, &st.dir))
 		goto out;

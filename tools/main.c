@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"cat", cmd_cat, "print files of an image, layer or container"},
     {"diff", cmd_diff, "what changed between images, layers and containers"},
     {"commit", cmd_commit, "save a container's changes as a new image"},
+    {"pull", cmd_pull, "pull an image from a registry"},
     {"import", cmd_import, "import a docker/OCI archive, OCI layout or layer tar"},
     {"images", cmd_images, "list the images in the store"},
     {"tag", cmd_tag, "give an image another name"},

@@ -23,6 +23,8 @@ enum {
 	OPT_ENV_FILE,
 	OPT_MEMORY,
 	OPT_CPUS,
+	OPT_PULL,
+	OPT_TLS,
 };
 
 static void run_usage(FILE *out)
@@ -52,6 +54,9 @@ static void run_usage(FILE *out)
 	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
 	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
 	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
+	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
+	      "                        always or never\n"
+	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
 	      "      --root DIR        the image store\n"
 	      "  -h, --help            show this help\n",
 	      out);
@@ -183,6 +188,15 @@ static int container_option(struct run_args *a, int c, const char *arg)
 	case OPT_ROOT:
 		a->root = arg;
 		return 0;
+	case OPT_PULL:
+		if (strcmp(arg, "missing") && strcmp(arg, "always") && strcmp(arg, "never"))
+			return cli_usage_error("run", "--pull %s: missing, always or never", arg);
+		a->pull = arg[0] == 'm'   ? RUN_PULL_MISSING
+		          : arg[0] == 'a' ? RUN_PULL_ALWAYS
+		                          : RUN_PULL_NEVER;
+		return 0;
+	case OPT_TLS:
+		return cli_parse_tls_verify(arg, "run", &a->tls_verify_off) < 0 ? 0 : EXIT_USAGE;
 	case 'v':
 		return add_bind(&a->spec, arg);
 	}
@@ -288,6 +302,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
 	    {"memory", required_argument, NULL, OPT_MEMORY},
 	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"pull", required_argument, NULL, OPT_PULL},
+	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};

@@ -10,8 +10,13 @@
 
 #include "run.h"
 
+/* --pull: when run pulls the image from its registry. */
+enum run_pull { RUN_PULL_MISSING, RUN_PULL_ALWAYS, RUN_PULL_NEVER };
+
 struct run_args {
 	const char *root, *name, *entrypoint;
+	enum run_pull pull;
+	bool tls_verify_off;
 	bool rm, tty;
 	char **envs;
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */

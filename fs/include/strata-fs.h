@@ -88,6 +88,19 @@ struct strata_layer_info {
 int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
                           struct strata_layer **out, struct strata_error *err);
 void strata_layer_info(const struct strata_layer *layer, struct strata_layer_info *info);
+/* The next bytes of a stream into @buf: how many, 0 at its end, or -1 with
+ * errno set when no more will come. */
+typedef ssize_t (*strata_read_fn)(void *ctx, void *buf, size_t len);
+/* Indexes a layer whose bytes are still arriving (a registry pull), in the
+ * one pass that reads them through @read, into the cache entry that
+ * strata_layer_open_tar(@path, @opts) then finds.  @path is the file the
+ * same bytes are written to, whole when @read returns 0: the index names
+ * its identity as it is then.  With @opts->want_diff_id, the SHA-256 of the
+ * layer's uncompressed stream (its diff-id) is written to @diff_id,
+ * "sha256:<hex>".  0 or -1. */
+int strata_layer_index_stream(const char *path, strata_read_fn read, void *ctx,
+                              const struct strata_layer_options *opts, char diff_id[72],
+                              struct strata_error *err);
 /* Checks, without building anything, the cached index of the layer at @path
  * (and its decompressed copy): 0 when valid, 1 when there is none, -1 with
  * @err saying what is wrong (damaged, or describing another file). */

@@ -131,6 +131,41 @@ int store_import(struct store *s, const char *path, const struct store_import_op
                  struct store_imported **out, size_t *n_out, struct strata_error *err);
 void store_imported_free(struct store_imported *v, size_t n);
 
+/* ---- images from a registry (pull.c) ---- */
+
+/* A layer's download moved: @layer of the image (its blob @digest), @done
+ * of @total bytes.  From the pulling thread, at every block received. */
+typedef void (*store_pull_progress_fn)(void *ctx, size_t layer, const char *digest, uint64_t done,
+                                       uint64_t total);
+
+struct store_pull_options {
+	const char *platform; /* "os/arch[/variant]"; NULL: this machine's */
+	bool tls_verify_off;  /* --tls-verify=false: HTTP, or TLS unverified */
+	unsigned parallel;    /* blobs at once; 0: 4 */
+	/* A layer that decompresses to more is refused (0: no limit); the
+	 * command sets import's default. */
+	uint64_t max_layer_size;
+	store_pull_progress_fn progress;
+	void *progress_ctx;
+	strata_warn_fn warn; /* what layers skip, and sources that failed */
+	void *warn_ctx;
+};
+
+struct store_pulled {
+	char digest[STORE_DIGEST_MAX]; /* the image manifest's */
+	char *name;                    /* fully qualified: "docker.io/library/debian:12" */
+	size_t n_layers, n_fetched;    /* layers, and of them those downloaded */
+};
+
+/* Pulls @ref ("debian:12", "localhost:5000/app@sha256:...") from the
+ * registry it names, or from those registries.conf lists for unqualified
+ * names (mirrors first), into the store: every blob verified and every
+ * layer indexed before the image gets its name.  Works beside imports,
+ * runs and gc as an import does. */
+int store_pull(struct store *s, const char *ref, const struct store_pull_options *o,
+               struct store_pulled *out, struct strata_error *err);
+void store_pulled_free(struct store_pulled *p);
+
 /* ---- layers of an image, ready to mount (layers.c) ---- */
 
 /* Opens every layer of @img, lowest first, indexing it when needed (keyed by

@@ -21,6 +21,7 @@
 
 #include "index.h"
 #include "layer.h"
+#include "sha256.h"
 #include "testlib.h"
 
 /* ---- helpers ---- */
@@ -2668,6 +2669,117 @@ START_TEST(test_ix_build_direct)
 }
 END_TEST
 
+/* "sha256:<hex>" of the file at @path. */
+static int sha256_file_hex(const char *path, char out[72])
+{
+	unsigned char md[32];
+	size_t len;
+	uint8_t *buf = tl_read_file(path, &len);
+	int rc = sha256_buffer(buf, len, md, NULL);
+
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+	free(buf);
+	return rc;
+}
+
+/* A layer "downloading": each read copies the next odd-sized chunk of the
+ * source file to the end of the destination file, as a pull writes what
+ * it hashes, and fails at @fail_at bytes when set. */
+struct trickle {
+	int src, dst;
+	uint64_t off, fail_at;
+};
+
+static ssize_t trickle_read(void *ctx, void *buf, size_t len)
+{
+	struct trickle *t = ctx;
+	ssize_t n;
+
+	if (len > 7777)
+		len = 7777;
+	if (t->fail_at && t->off + len > t->fail_at) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	n = pread(t->src, buf, len, (off_t)t->off);
+	if (n > 0) {
+		ck_assert_int_eq(pwrite(t->dst, buf, (size_t)n, (off_t)t->off), n);
+		t->off += (uint64_t)n;
+	}
+	return n;
+}
+
+/* strata_layer_index_stream builds, from the bytes as they arrive, the very
+ * index a file open builds, and the file open then reuses it. */
+START_TEST(test_stream_index)
+{
+	enum tl_filter filt = (enum tl_filter)_i;
+	struct tl_entry *ents = calloc(MAX_ENTS, sizeof(*ents));
+	struct strata_layer_options lo = {.want_diff_id = true, .cache_key = "streamed"};
+	struct strata_layer_info info;
+	struct strata_error err;
+	struct trickle t = {0};
+	struct opened o;
+	char *dst, diff_id[72], want[72], name[64];
+	uint8_t *a, *b;
+	size_t alen, blen;
+	struct ix_map m;
+
+	snprintf(name, sizeof(name), "layer.tar.%s", tl_filter_name(filt));
+	setup_dir(&o, "stream", name);
+	tl_write_layer(o.path, TL_PAX, filt, ents, content_set(TL_PAX, ents));
+	dst = tl_path(o.dir, "downloaded");
+	lo.cache_dir = o.cache;
+	mkdir(o.cache, 0755);
+	t.src = open(o.path, O_RDONLY);
+	t.dst = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ck_assert_msg(strata_layer_index_stream(dst, trickle_read, &t, &lo, diff_id, &err) == 0,
+	              "%s", err.msg);
+	/* The file open finds it valid; a fresh build of the same file gives
+	 * the same index, byte for byte past the header. */
+	lo.want_diff_id = false;
+	ck_assert_int_eq(strata_layer_open_tar(dst, &lo, &o.l, &err), 0);
+	strata_layer_info(o.l, &info);
+	ck_assert(info.index_reused);
+	o.stream = tl_stream_path(o.l, dst);
+	ck_assert_int_eq(sha256_file_hex(o.stream, want), 0);
+	ck_assert_str_eq(diff_id, want);
+	a = tl_read_file(info.index_path, &alen);
+	lo.cache_key = "from-file";
+	strata_layer_close(o.l);
+	ck_assert_int_eq(strata_layer_open_tar(dst, &lo, &o.l, &err), 0);
+	strata_layer_info(o.l, &info);
+	b = tl_read_file(info.index_path, &blen);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &m, &err), 0);
+	ck_assert_int_eq(
+	    memcmp(a + m.hdr->header_size, b + m.hdr->header_size, alen - m.hdr->header_size), 0);
+	fs_ix_map_close(&m);
+	free(a);
+	free(b);
+
+	/* A stream that breaks leaves no index behind. */
+	lo.cache_key = "broken";
+	t.off = 0;
+	t.fail_at = 20000;
+	ftruncate(t.dst, 0);
+	ck_assert_int_eq(strata_layer_index_stream(dst, trickle_read, &t, &lo, diff_id, &err), -1);
+	{
+		char *ix = tl_path(o.cache, "broken.idx");
+
+		ck_assert_int_eq(access(ix, F_OK), -1);
+		free(ix);
+	}
+	close(t.src);
+	close(t.dst);
+	free(dst);
+	cleanup(&o);
+	free(ents);
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
 	Suite *s = suite_create("index");
@@ -2678,6 +2790,7 @@ static Suite *index_suite(void)
 	tcase_add_loop_test(tc, test_formats_and_compressions, 0, 15);
 	tcase_add_loop_test(tc, test_gnu_sparse, 0, 5);
 	tcase_add_loop_test(tc, test_names_any_bytes, 0, 3);
+	tcase_add_loop_test(tc, test_stream_index, 0, 5);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("layout");

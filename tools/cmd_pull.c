@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* strata pull: an image from a registry into the store. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "strata-store.h"
+
+static const char pull_usage[] =
+    "Usage: strata pull [OPTIONS] REFERENCE\n"
+    "\n"
+    "Pull an image from a registry into the store: NAME[:TAG|@DIGEST], with the\n"
+    "registry named (localhost:5000/app:1) or looked up as podman does\n"
+    "(registries.conf's unqualified-search-registries, else docker.io).  Layers\n"
+    "download in parallel, each checked against its digest and indexed as it\n"
+    "comes; the image is named only when all of it is there.  Prints the\n"
+    "manifest digest and the name it stored.\n"
+    "\n"
+    "Options:\n"
+    "      --platform P          os/arch[/variant] of a multi-platform image\n"
+    "                            (default: this machine's)\n"
+    "      --tls-verify=false    allow plain HTTP and unverified TLS\n"
+    "      --max-layer-size SIZE the most a layer may decompress to (K, M, G, T;\n"
+    "                            default: as import's)\n"
+    "  -q, --quiet               no progress\n"
+    "      --root DIR            the store (default $STRATA_ROOT, /var/lib/strata as\n"
+    "                            root, else $XDG_DATA_HOME/strata)\n"
+    "  -h, --help                show this help\n";
+
+#define MAX_SHOWN 64
+
+/* One line per layer being downloaded, redrawn in place. */
+struct pull_progress {
+	struct timespec last;
+	size_t n_lines;
+	char digest[MAX_SHOWN][20];
+	uint64_t done[MAX_SHOWN], total[MAX_SHOWN];
+};
+
+static void redraw(struct pull_progress *p)
+{
+	char d[32], t[32];
+
+	if (p->n_lines > 1)
+		fprintf(stderr, "\033[%zuA", p->n_lines - 1);
+	fputc('\r', stderr);
+	for (size_t i = 0; i < p->n_lines; i++) {
+		cli_human_size(p->done[i], d, sizeof(d));
+		cli_human_size(p->total[i], t, sizeof(t));
+		fprintf(stderr, "\033[K%s  %s / %s%s%s", p->digest[i], d, t,
+		        p->done[i] == p->total[i] ? "  done" : "", i + 1 < p->n_lines ? "\n" : "");
+	}
+	fflush(stderr);
+}
+
+static void show(void *ctx, size_t layer, const char *digest, uint64_t done, uint64_t total)
+{
+	struct pull_progress *p = ctx;
+	struct timespec now;
+	bool changed_lines = false;
+
+	if (layer >= MAX_SHOWN)
+		return;
+	while (p->n_lines <= layer) {
+		if (p->n_lines)
+			fputc('\n', stderr);
+		p->done[p->n_lines] = p->total[p->n_lines] = 0;
+		p->n_lines++;
+		changed_lines = true;
+	}
+	snprintf(p->digest[layer], sizeof(p->digest[0]), "%.19s", digest);
+	p->done[layer] = done;
+	p->total[layer] = total;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!changed_lines && done < total &&
+	    (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
+	        100000000L)
+		return;
+	p->last = now;
+	redraw(p);
+}
+
+int cli_pull(struct store *s, const char *ref, const struct store_pull_options *base, bool quiet,
+             struct store_pulled *out)
+{
+	struct store_pull_options o = *base;
+	struct pull_progress *p = NULL;
+	struct strata_error err;
+	int rc;
+
+	o.warn = cli_warn;
+	if (!o.max_layer_size) /* as import's: what a layer may decompress to */
+		o.max_layer_size = cli_default_max_layer_size(store_root(s));
+	if (!quiet && isatty(STDERR_FILENO) && (p = calloc(1, sizeof(*p)))) {
+		o.progress = show;
+		o.progress_ctx = p;
+	}
+	rc = store_pull(s, ref, &o, out, &err);
+	if (p && p->n_lines) {
+		redraw(p);
+		fputc('\n', stderr);
+	}
+	free(p);
+	return rc ? cli_fail(&err) : 0;
+}
+
+/* "--tls-verify", "--tls-verify=false": podman's boolean flag. */
+int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off)
+{
+	if (!arg || strcmp(arg, "true") == 0)
+		*off = false;
+	else if (strcmp(arg, "false") == 0)
+		*off = true;
+	else
+		return cli_usage_error(cmd, "--tls-verify takes true or false, not '%s'", arg);
+	return -1;
+}
+
+int cmd_pull(int argc, char **argv)
+{
+	enum { OPT_PLATFORM = 256, OPT_TLS, OPT_ROOT, OPT_MAX };
+	static const struct option longopts[] = {
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"tls-verify", optional_argument, NULL, OPT_TLS},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct store_pull_options o = {0};
+	struct store_pulled out;
+	const char *root = NULL;
+	bool quiet = false;
+	struct store *s;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		if (c == OPT_PLATFORM)
+			o.platform = optarg;
+		else if (c == OPT_TLS &&
+		         (rc = cli_parse_tls_verify(optarg, "pull", &o.tls_verify_off)) >= 0)
+			return rc;
+		else if (c == OPT_MAX &&
+		         (rc = cli_max_layer_size_option("pull", optarg, &o.max_layer_size)))
+			return rc;
+		else if (c == 'q')
+			quiet = true;
+		else if (c == OPT_ROOT)
+			root = optarg;
+		else if (c != OPT_TLS && c != OPT_MAX)
+			return cli_other_option(c, "pull", pull_usage, argv);
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("pull",
+		                       optind == argc ? "no image given" : "one image at a time");
+	if (cli_open_store(root, true, &s))
+		return 1;
+	rc = cli_pull(s, argv[optind], &o, quiet, &out);
+	if (rc == 0)
+		printf("%s %s\n", out.digest, out.name);
+	store_pulled_free(&out);
+	store_close(s);
+	return rc;
+}
