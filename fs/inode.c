@@ -1,8 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The inode table: finds an inode by its stable number, counting the
- * kernel's references.  Sharded by number so concurrent lookups of different
- * names rarely meet on a lock; getattr, read and readdir never take one.
+ * The inode table: finds an inode by its stable number, which is also its
+ * FUSE node id, counting the kernel's references to that id.  Sharded by
+ * number so concurrent lookups of different names rarely meet on a lock.
+ *
+ * Node ids outlive the inodes (the kernel may ask for a forgotten one by a
+ * file handle, export.c), so an entry keeps its parent: it holds a
+ * reference on it, dropped when it is freed or its object is gone.
+ *
+ * An inode whose object is gone moves to its shard's gone list, where the
+ * kernel's node id still finds it.  An object that takes its number (the
+ * upper file system may give it again) gets a new inode in the table, and
+ * the gone one's references move to it: the kernel counts references per
+ * node id, whichever inode it took them for, and forgets them together.
+ * The gone inode, left with none, is freed with the new one.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -40,6 +51,7 @@ static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint
 	atomic_init(&in->dirlist, NULL);
 	atomic_init(&in->upper_fd, -1);
 	atomic_init(&in->state, 0);
+	atomic_init(&in->generation, 0);
 	in->name = NULL;
 	if (n_srcs)
 		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
@@ -87,9 +99,23 @@ static void inode_release(struct inode *in)
 		close(fd);
 }
 
+/* Frees @in (a slab one back to @s, under its lock; with no shard, at
+ * destruction, the slabs go whole). */
+static void inode_free_in(struct inode_shard *s, struct inode *in)
+{
+	inode_release(in);
+	if (in->n_srcs != 1)
+		free(in);
+	else if (s)
+		slab_release(s, in);
+}
+
 int fs_inode_table_init(struct inode_table *t)
 {
 	memset(t, 0, sizeof(*t));
+	t->records = fs_export_records_new();
+	if (!t->records)
+		return ENOMEM;
 	for (int i = 0; i < INODE_SHARDS; i++) {
 		struct inode_shard *s = &t->shards[i];
 
@@ -113,11 +139,15 @@ void fs_inode_table_destroy(struct inode_table *t)
 			while (in) {
 				struct inode *next = in->hash_next;
 
-				inode_release(in);
-				if (in->n_srcs != 1)
-					free(in);
+				inode_free_in(NULL, in);
 				in = next;
 			}
+		}
+		while (s->gone) {
+			struct inode *next = s->gone->hash_next;
+
+			inode_free_in(NULL, s->gone);
+			s->gone = next;
 		}
 		while (s->slabs) {
 			struct slab_chunk *next = s->slabs->next;
@@ -128,6 +158,7 @@ void fs_inode_table_destroy(struct inode_table *t)
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
+	fs_export_records_free(t->records);
 }
 
 struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
@@ -177,89 +208,220 @@ static void shard_grow(struct inode_shard *s)
 	s->n_buckets = n;
 }
 
-struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
-                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+/* The slot that points to @ino's entry, or the end of its chain.  Under
+ * the shard lock. */
+static struct inode **slot_of(struct inode_shard *s, uint64_t h, uint64_t ino)
+{
+	struct inode **pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
+
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->hash_next;
+	return pp;
+}
+
+/* The slot that points to the gone inode of @ino that holds references
+ * (at most one does), or the end of the list. */
+static struct inode **gone_slot_of(struct inode_shard *s, uint64_t ino)
+{
+	struct inode **pp = &s->gone;
+
+	while (*pp && ((*pp)->ino != ino || (*pp)->nlookup == 0))
+		pp = &(*pp)->hash_next;
+	return pp;
+}
+
+/* The slot of the inode node id @ino names: in the table, or gone. */
+static struct inode **node_slot_of(struct inode_shard *s, uint64_t h, uint64_t ino)
+{
+	struct inode **pp = slot_of(s, h, ino);
+
+	return *pp ? pp : gone_slot_of(s, ino);
+}
+
+/* Frees the gone inodes of @ino whose references moved to a new one. */
+static void free_replaced(struct inode_shard *s, uint64_t ino)
+{
+	struct inode **pp = &s->gone;
+
+	while (*pp) {
+		struct inode *in = *pp;
+
+		if (in->ino == ino && in->nlookup == 0) {
+			*pp = in->hash_next;
+			inode_free_in(s, in);
+		} else {
+			pp = &in->hash_next;
+		}
+	}
+}
+
+/* One more reference to node id @ino (none to the root, which is not in
+ * the table). */
+static void table_ref(struct inode_table *t, uint64_t ino)
 {
 	uint64_t h = mix(ino);
 	struct inode_shard *s = shard_of(t, h);
 	struct inode *in;
-	size_t b;
 
 	pthread_mutex_lock(&s->lock);
-	b = (h / INODE_SHARDS) & (s->n_buckets - 1);
-	for (in = s->buckets[b]; in; in = in->hash_next)
-		if (in->ino == ino)
-			goto found;
+	in = *node_slot_of(s, h, ino);
+	if (in)
+		in->nlookup++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const struct inode *parent,
+                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+{
+	uint64_t h = mix(ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode **pp, *gone, *in;
+
+	pthread_mutex_lock(&s->lock);
+	pp = slot_of(s, h, ino);
+	if (*pp) {
+		in = *pp;
+		in->nlookup++;
+		pthread_mutex_unlock(&s->lock);
+		return in;
+	}
 	in = n_srcs == 1 ? slab_alloc(s) : malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
-	if (!in)
-		goto out;
-	inode_init(in, ino, parent_ino, mode, srcs, n_srcs);
-	in->hash_next = s->buckets[b];
-	s->buckets[b] = in;
+	if (!in) {
+		pthread_mutex_unlock(&s->lock);
+		return NULL;
+	}
+	inode_init(in, ino, parent->ino, mode, srcs, n_srcs);
+	in->nlookup = 1;
+	gone = *gone_slot_of(s, ino);
+	if (gone) { /* the kernel may hold the node id for the gone one still */
+		in->nlookup += gone->nlookup;
+		gone->nlookup = 0;
+	}
+	*pp = in;
 	if (++s->count > s->n_buckets)
 		shard_grow(s);
-found:
-	in->nlookup++;
-out:
+	pthread_mutex_unlock(&s->lock);
+	/* Our reference keeps the new inode, the caller's the parent. */
+	table_ref(t, parent->ino);
+	return in;
+}
+
+static struct inode *table_lookup(struct inode_table *t, uint64_t ino, bool live, uint64_t ref)
+{
+	uint64_t h = mix(ino);
+	struct inode_shard *s = shard_of(t, h);
+	struct inode *in;
+
+	pthread_mutex_lock(&s->lock);
+	in = live ? *slot_of(s, h, ino) : *node_slot_of(s, h, ino);
+	if (in)
+		in->nlookup += ref;
 	pthread_mutex_unlock(&s->lock);
 	return in;
 }
 
 struct inode *fs_inode_table_find(struct inode_table *t, uint64_t ino)
 {
-	uint64_t h = mix(ino);
-	struct inode_shard *s = shard_of(t, h);
-	struct inode *in;
+	return table_lookup(t, ino, true, 0);
+}
 
-	pthread_mutex_lock(&s->lock);
-	for (in = s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)]; in; in = in->hash_next)
-		if (in->ino == ino)
-			break;
-	pthread_mutex_unlock(&s->lock);
-	return in;
+struct inode *fs_inode_table_hold(struct inode_table *t, uint64_t ino)
+{
+	return table_lookup(t, ino, true, 1);
+}
+
+struct inode *fs_inode_table_node(struct inode_table *t, uint64_t ino)
+{
+	return table_lookup(t, ino, false, 0);
+}
+
+/* Is @in in the table (not gone)?  Under the shard lock. */
+static bool in_table(struct inode_shard *s, uint64_t h, const struct inode *in)
+{
+	return *slot_of(s, h, in->ino) == in;
 }
 
 void fs_inode_table_unhash(struct inode_table *t, struct inode *in)
 {
-	uint64_t h = mix(in->ino);
+	uint64_t h = mix(in->ino), parent = in->parent_ino;
 	struct inode_shard *s = shard_of(t, h);
-	struct inode **pp;
+	bool was_in = false;
 
 	pthread_mutex_lock(&s->lock);
-	pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
-	while (*pp && *pp != in)
-		pp = &(*pp)->hash_next;
-	if (*pp) {
+	if (in_table(s, h, in)) {
+		struct inode **pp = slot_of(s, h, in->ino);
+
 		*pp = in->hash_next;
-		in->hash_next = NULL;
 		s->count--;
+		in->hash_next = s->gone;
+		s->gone = in;
+		parent = in->parent_ino;
+		was_in = true;
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (was_in) {
+		fs_export_unremember(t->records, in->ino);
+		fs_inode_table_forget(t, parent, 1);
+	}
 }
 
-void fs_inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
+void fs_inode_table_reparent(struct inode_table *t, struct inode *in, const struct inode *dir)
 {
-	uint64_t h = mix(in->ino);
+	uint64_t h = mix(in->ino), old;
 	struct inode_shard *s = shard_of(t, h);
-	struct inode **pp;
 
-	pthread_mutex_lock(&s->lock);
-	if (in->nlookup > n) {
-		in->nlookup -= n;
-		pthread_mutex_unlock(&s->lock);
+	if (in->parent_ino == dir->ino)
 		return;
-	}
-	pp = &s->buckets[(h / INODE_SHARDS) & (s->n_buckets - 1)];
-	while (*pp && *pp != in)
-		pp = &(*pp)->hash_next;
-	if (*pp) { /* not there if it was unhashed */
-		*pp = in->hash_next;
-		s->count--;
-	}
-	inode_release(in);
-	if (in->n_srcs == 1)
-		slab_release(s, in);
-	else
-		free(in);
+	table_ref(t, dir->ino);
+	pthread_mutex_lock(&s->lock);
+	old = in->parent_ino;
+	in->parent_ino = dir->ino;
+	if (!in_table(s, h, in)) /* gone: it holds no parent, so neither the new one */
+		old = dir->ino;
 	pthread_mutex_unlock(&s->lock);
+	fs_inode_table_forget(t, old, 1);
+}
+
+/*
+ * Frees node id @ino's inodes when its count reaches zero, and so on up
+ * the parents they held.  Where a live one was goes to export.c, by name
+ * when it has one of its own (made, renamed or copied up in the upper):
+ * the lower layers cannot say where such an object is.
+ */
+void fs_inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
+{
+	for (;;) {
+		uint64_t h = mix(ino), parent;
+		struct inode_shard *s = shard_of(t, h);
+		struct inode **pp, *in;
+		char *name = NULL;
+		bool live;
+
+		pthread_mutex_lock(&s->lock);
+		pp = node_slot_of(s, h, ino);
+		in = *pp;
+		if (!in || in->nlookup > n) {
+			if (in)
+				in->nlookup -= n;
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		live = in_table(s, h, in); /* a gone one let go of its parent */
+		*pp = in->hash_next;
+		parent = in->parent_ino;
+		if (live) {
+			s->count--;
+			name = in->name;
+			in->name = NULL;
+		}
+		inode_free_in(s, in);
+		free_replaced(s, ino);
+		pthread_mutex_unlock(&s->lock);
+		if (!live)
+			return;
+		if (name)
+			fs_export_remember(t->records, ino, parent, name);
+		ino = parent;
+		n = 1;
+	}
 }

@@ -29,9 +29,11 @@ struct strata_union *fs_union_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Node ids are st_ino (see union.h): the kernel sends an operation only
+ * for an id it holds a reference to, which the table counts. */
 struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino)
 {
-	return ino == FUSE_ROOT_ID ? u->root : (struct inode *)(uintptr_t)ino;
+	return ino == FUSE_ROOT_ID ? u->root : fs_inode_table_node(&u->table, ino);
 }
 
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
@@ -88,7 +90,8 @@ static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entr
 	double timeout = inode_in_upper(in) ? UPPER_TIMEOUT : LOWER_TIMEOUT;
 
 	memset(e, 0, sizeof(*e));
-	e->ino = in == u->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
+	e->ino = in->ino; /* the root's is FUSE_ROOT_ID */
+	e->generation = atomic_load(&in->generation);
 	e->attr_timeout = timeout;
 	e->entry_timeout = timeout;
 	return fs_inode_stat(u, in, &e->attr);
@@ -109,7 +112,9 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 	if (S_ISDIR(in->mode)) {
 		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
 			r->upper_fd = -1;
-		if (!in->name && in->n_srcs == 0)
+		/* Also when it has lower sources: they may be a redirect's,
+		 * named otherwise (export.c finds it again by this name). */
+		if (!in->name)
 			in->name = strdup(name);
 	} else {
 		char *copy = strdup(name);
@@ -122,48 +127,96 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 		if (copy) {
 			free(in->name);
 			in->name = copy;
-			in->parent_ino = dir->ino;
+			fs_inode_table_reparent(&u->table, in, dir);
 		}
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
 	fs_resolved_clear(r);
 }
 
-int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
-                 struct fuse_entry_param *e)
+int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, struct inode **out)
 {
 	struct resolved r;
 	struct inode *in;
+	uint64_t ino;
 	int rc;
 
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return EINVAL; /* the kernel resolves these itself */
+		return EINVAL; /* op_lookup answers these */
 	if (strlen(name) > NAME_MAX)
 		return ENAMETOOLONG; /* FUSE passes names up to 1024 bytes */
 	rc = fs_union_lookup_full(u, dir, name, &r);
 	if (rc)
 		return rc;
-	in = fs_inode_table_get(&u->table, fs_resolved_ino(u, &r), dir->ino,
-	                        fs_resolved_mode(u, &r), r.srcs, r.n);
+	ino = fs_resolved_ino(u, &r);
+	in = fs_inode_table_get(&u->table, ino, dir, fs_resolved_mode(u, &r), r.srcs, r.n);
 	if (!in) {
 		fs_resolved_clear(&r);
 		return ENOMEM;
 	}
+	if ((ino & UNION_UPPER_INO) && atomic_load(&in->generation) == 0)
+		rc = fs_export_learn_generation(in, r.upper_fd);
 	adopt(u, in, dir, &r, name);
-	rc = fill_entry(u, in, e);
+	if (rc) {
+		fs_inode_table_forget(&u->table, ino, 1);
+		return rc;
+	}
+	*out = in;
+	return 0;
+}
+
+/* Fills @e for @in, which holds a reference for the kernel (given up
+ * on failure). */
+static int entry_of(struct strata_union *u, struct inode *in, struct fuse_entry_param *e)
+{
+	int rc = fill_entry(u, in, e);
+
 	if (rc)
-		fs_inode_table_forget(&u->table, in, 1);
+		fs_inode_table_forget(&u->table, in->ino, 1);
 	return rc;
+}
+
+int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
+                 struct fuse_entry_param *e)
+{
+	struct inode *in;
+	int rc = fs_lookup_ref(u, dir, name, &in);
+
+	return rc ? rc : entry_of(u, in, e);
+}
+
+/* "." and ".." come only from the kernel's file handle code (export.c):
+ * a node id it may have forgotten, and a directory's parent. */
+static int lookup_dots(struct strata_union *u, fuse_ino_t parent, const char *name,
+                       struct fuse_entry_param *e)
+{
+	struct inode *in;
+	int rc;
+
+	if (name[1] == '\0')
+		rc = fs_export_find(u, parent, &in);
+	else
+		rc = fs_export_parent(u, fs_inode_of(u, parent), &in);
+	return rc ? rc : entry_of(u, in, e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct fuse_entry_param e;
-	int saverr = fs_do_lookup(u, fs_inode_of(u, parent), name, &e);
+	int saverr;
 
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		saverr = lookup_dots(u, parent, name, &e);
+		if (saverr)
+			fuse_reply_err(req, saverr);
+		else
+			fuse_reply_entry(req, &e);
+		return;
+	}
+	saverr = fs_do_lookup(u, fs_inode_of(u, parent), name, &e);
 	if (saverr == ENOENT) {
 		/* A negative entry the kernel may cache: the layers won't change. */
 		memset(&e, 0, sizeof(e));
@@ -180,8 +233,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct strata_union *u = fs_union_of(req);
 
-	if (ino != FUSE_ROOT_ID)
-		fs_inode_table_forget(&u->table, fs_inode_of(u, ino), nlookup);
+	fs_inode_table_forget(&u->table, ino, nlookup); /* never the root's */
 	fuse_reply_none(req);
 }
 
@@ -190,9 +242,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	struct strata_union *u = fs_union_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		if (forgets[i].ino != FUSE_ROOT_ID)
-			fs_inode_table_forget(&u->table, fs_inode_of(u, forgets[i].ino),
-			                      forgets[i].nlookup);
+		fs_inode_table_forget(&u->table, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -770,6 +820,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&
 	    (union_writable(u) || fs_union_has_acls(u)))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+	/* File handles that outlive the kernel's inode cache (export.c). */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	conn->time_gran = 1;
 }
 

@@ -61,6 +61,17 @@ int fs_layer_seek(const struct strata_layer *l, uint64_t node, off_t off, int wh
 /* Resolves @name in @dir and takes a lookup reference on the result. */
 int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
                  struct fuse_entry_param *e);
+/* The same, giving the inode (FUSE_ROOT_ID's is u->root). */
+int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, struct inode **out);
+
+/* export.c: the inode node id @ino names, found again if the kernel
+ * forgot it, and a directory's parent; each with a reference.  ESTALE
+ * when it is gone. */
+int fs_export_find(struct strata_union *u, uint64_t ino, struct inode **out);
+int fs_export_parent(struct strata_union *u, struct inode *dir, struct inode **out);
+/* Learns the generation of @in, born in the upper layer, from its object
+ * (@upper_fd, O_PATH).  0 or errno. */
+int fs_export_learn_generation(struct inode *in, int upper_fd);
 
 /* xattr.c */
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -430,7 +430,7 @@ static void set_name(struct strata_union *u, struct inode *in, struct inode *dir
 		free(in->name);
 		in->name = copy;
 	}
-	in->parent_ino = dir->ino;
+	fs_inode_table_reparent(&u->table, in, dir);
 	pthread_mutex_unlock(inode_lock(u, in));
 }
 

@@ -8,7 +8,8 @@
  * file; for a directory, every layer that contributes, top first).  Inodes
  * are immutable once made, except for their lookup count and the merged
  * listing a directory builds on first readdir, so the read paths need no
- * lock.  Only the table that finds inodes by identity is locked, in shards.
+ * lock of their own.  Only the table that finds inodes by identity (and by
+ * node id, for every operation) is locked, in shards.
  *
  * Errors: as everything the FUSE ops call, functions here that can fail
  * return 0 or a positive errno (never -1 or a negative errno), except the
@@ -29,6 +30,9 @@
 /* st_ino of the base layer's entries: above any layer number (< 2^10),
  * below the upper's bit 63. */
 #define UNION_BASE_INO (0x7fffULL << 40)
+/* st_ino of objects born in the upper layer: this bit and the upper's
+ * own number (union_lookup.c). */
+#define UNION_UPPER_INO (1ULL << 63)
 
 /* The visible children of a merged directory, in name order. */
 struct dirlist {
@@ -38,10 +42,19 @@ struct dirlist {
 
 struct inode {
 	struct inode *hash_next;
-	uint64_t ino;        /* st_ino, also the table key: stable across mounts */
-	uint64_t parent_ino; /* for ".." (directories have one parent) */
-	uint64_t nlookup;    /* kernel references; under the shard lock */
-	uint32_t mode;
+	/* st_ino, also the table key and the FUSE node id: stable across
+	 * mounts, and meaningful after the kernel forgot it (export.c). */
+	uint64_t ino;
+	/* For "..": the directory it was last found in, which it holds a
+	 * reference on (the root holds none), so that an inode the kernel
+	 * reached by a file handle, without its parents, still has them. */
+	uint64_t parent_ino;
+	/* The kernel's references to the node id, plus one per child
+	 * inode; under the shard lock. */
+	uint64_t nlookup;
+	uint16_t mode; /* st_mode: type and permission bits fit in 16 */
+	/* INODE_METACOPY, INODE_COPYING; changed under the inode's lock. */
+	_Atomic uint16_t state;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
 	/* The upper layer's object: -1 while it has none; for a directory an
@@ -50,13 +63,18 @@ struct inode {
 	 * out of descriptors on a 20,000-file untar).  Set once, under the
 	 * inode's lock, never cleared while it lives. */
 	_Atomic int upper_fd;
-	/* INODE_METACOPY, INODE_COPYING; under the inode's lock. */
-	_Atomic uint32_t state;
-	/* Its name in its parent when that is not srcs[0]'s own name (made or
-	 * renamed in the upper layer); under the inode's lock. */
+	/* The FUSE generation (export.c): 0 for lower objects, and for upper
+	 * ones while not yet known. */
+	_Atomic uint32_t generation;
+	/* Its name in its parent, once it has an upper object (as last found
+	 * or renamed to); NULL while it is srcs[0]'s own name.  Under the
+	 * inode's lock. */
 	char *name;
 	struct union_src srcs[];
 };
+
+/* One cache line: a mount holds one per name the kernel looked up. */
+_Static_assert(sizeof(struct inode) == 64, "struct inode grew past 64 bytes");
 
 #define INODE_SHARDS 64
 
@@ -65,6 +83,9 @@ struct inode_shard {
 	struct inode **buckets;
 	size_t n_buckets;
 	size_t count;
+	/* Inodes whose object is gone (fs_inode_table_unhash), linked by
+	 * hash_next: the kernel may still hold their node ids. */
+	struct inode *gone;
 	/* Inodes of one source (every file) come from slabs of their own, so
 	 * these long-lived objects do not pin the pages of malloc's heap that
 	 * libfuse's per-request buffers churn through. */
@@ -75,6 +96,8 @@ struct inode_shard {
 
 struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
+	/* Where upper objects were when the kernel forgot them (export.c). */
+	struct export_records *records;
 };
 
 #define UNION_LOCKS   64
@@ -83,10 +106,10 @@ struct inode_table {
 /* The upper file has the metadata alone: its data is still its origin's
  * (the lower file its st_ino names), read from there until the first
  * write copies it (copy_up.c). */
-#define INODE_METACOPY 0x1u
+#define INODE_METACOPY ((uint16_t)0x1)
 /* That data is being copied into the upper file: wait on the stripe's
  * condition variable. */
-#define INODE_COPYING 0x2u
+#define INODE_COPYING ((uint16_t)0x2)
 
 static inline bool inode_in_upper(const struct inode *in)
 {
@@ -127,21 +150,35 @@ static inline bool inode_metacopy(const struct inode *in)
 }
 
 /* ---- inode.c ---- */
-/* 0 or ENOMEM. */
+/*
+ * The table holds one entry per node id (= st_ino), counting the kernel's
+ * references to that id; an entry holds one on its parent's.  0 or ENOMEM.
+ */
 int fs_inode_table_init(struct inode_table *t);
 void fs_inode_table_destroy(struct inode_table *t);
-/* Finds the inode with @ino or makes it from @srcs; takes one lookup
- * reference.  NULL on ENOMEM. */
-struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, uint64_t parent_ino,
+/* Finds the inode with @ino or makes it from @srcs, found in @parent
+ * (which it then holds a reference on); takes one reference.  An inode
+ * whose object is gone is replaced.  NULL on ENOMEM. */
+struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const struct inode *parent,
                                  uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
-/* The inode with @ino if the kernel holds it, without taking a reference
- * (a parent is held for as long as its children are). */
+/* The inode with @ino if the kernel holds it and its object is not gone,
+ * without taking a reference (a parent is held as long as its children). */
 struct inode *fs_inode_table_find(struct inode_table *t, uint64_t ino);
-/* Makes @in unfindable (its object is gone, and its number may be reused
- * by the next one); it lives on until the kernel forgets it. */
+/* The same with one more reference, for export.c.  NULL if none. */
+struct inode *fs_inode_table_hold(struct inode_table *t, uint64_t ino);
+/* The inode node id @ino names, gone or not: what every FUSE operation
+ * but a lookup of "." acts on.  NULL if the table has none. */
+struct inode *fs_inode_table_node(struct inode_table *t, uint64_t ino);
+/* Marks @in gone (its object is, and its number may be reused by the next
+ * one): lookups no longer find it; it lives on until the kernel forgets
+ * it, and lets go of its parent now. */
 void fs_inode_table_unhash(struct inode_table *t, struct inode *in);
-/* Drops @n lookup references; frees the inode at zero. */
-void fs_inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n);
+/* @in was found in @dir: it holds its parent reference there from now on.
+ * Under @in's lock (its name changes with it). */
+void fs_inode_table_reparent(struct inode_table *t, struct inode *in, const struct inode *dir);
+/* Drops @n references to node id @ino; at zero frees its inodes (telling
+ * export.c where they were) and drops theirs on the parent. */
+void fs_inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n);
 struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
                            const struct union_src *srcs, uint32_t n_srcs);
 void fs_inode_free(struct inode *in);
@@ -199,5 +236,23 @@ static inline uint32_t union_src_mode(const struct strata_union *u, const struct
 {
 	return union_layer(u, s)->ops->mode(union_layer(u, s), s->node);
 }
+
+/* ---- export.c: file handles of forgotten inodes ---- */
+
+struct export_records;
+
+/* NULL on ENOMEM. */
+struct export_records *fs_export_records_new(void);
+void fs_export_records_free(struct export_records *r);
+/* Node id @ino was last seen as @name (taken over) in @parent_ino. */
+void fs_export_remember(struct export_records *r, uint64_t ino, uint64_t parent_ino, char *name);
+/* Its object is gone. */
+void fs_export_unremember(struct export_records *r, uint64_t ino);
+/* Where @ino was (@name: NAME_MAX + 1 bytes); false if not remembered. */
+bool fs_export_recall(struct export_records *r, uint64_t ino, uint64_t *parent_ino, char *name);
+/* How many are kept, the oldest dropped first.  A record takes ~100 bytes
+ * with a short name (48 and the name, each with malloc's overhead), 340
+ * with a name of 255: 6 to 22 MiB at most. */
+#define EXPORT_RECORDS 65536
 
 #endif

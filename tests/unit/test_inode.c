@@ -4,6 +4,7 @@
  * sharded hash table, and concurrent get/forget.  Run it under ASan too: a
  * double free or a lost inode shows there as an error or a leak.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,33 @@
 
 static struct inode_table table;
 
+/* Parents that are not in the table (as the root is not): no reference
+ * is counted on them. */
+#define NO_PARENT 0xFEEDFACE12345ULL
+static struct inode *stubs[16];
+static int n_stubs;
+
+static const struct inode *stub(uint64_t ino)
+{
+	ck_assert_int_lt(n_stubs, 16);
+	stubs[n_stubs] = fs_inode_new(ino, 1, S_IFDIR, NULL, 0);
+	ck_assert_ptr_nonnull(stubs[n_stubs]);
+	return stubs[n_stubs++];
+}
+
+static const struct inode *stub_none(void);
+
 static void setup(void)
 {
 	ck_assert_int_eq(fs_inode_table_init(&table), 0);
+	stub_none(); /* made before any thread needs it */
 }
 
 static void teardown(void)
 {
 	fs_inode_table_destroy(&table);
+	while (n_stubs > 0)
+		fs_inode_free(stubs[--n_stubs]);
 }
 
 static void slab_audit(struct inode_table *t);
@@ -131,6 +151,11 @@ static void slab_audit(struct inode_table *t)
 					              i);
 					seen[n++] = in;
 				}
+		for (struct inode *in = s->gone; in; in = in->hash_next)
+			if (in->n_srcs == 1) {
+				ck_assert_msg(n < carved, "shard %d: gone list too long", i);
+				seen[n++] = in;
+			}
 		for (struct inode *in = s->slab_free; in; in = in->hash_next) {
 			ck_assert_msg(n < carved,
 			              "shard %d: free list longer than the slots carved "
@@ -162,6 +187,15 @@ static void slab_audit(struct inode_table *t)
 	}
 }
 
+static const struct inode *stub_none(void)
+{
+	static struct inode *none;
+
+	if (!none)
+		none = fs_inode_new(NO_PARENT, 1, S_IFDIR, NULL, 0); /* lives to the end */
+	return none;
+}
+
 /* One source (a file, from a slab) for odd numbers, two (a merged
  * directory, from malloc) for even ones: both allocators are exercised. */
 static uint32_t n_srcs_of(uint64_t ino)
@@ -172,7 +206,7 @@ static uint32_t n_srcs_of(uint64_t ino)
 static struct inode *get(uint64_t ino, uint32_t mode)
 {
 	struct union_src srcs[2] = {{1, ino}, {0, ~ino}};
-	struct inode *in = fs_inode_table_get(&table, ino, ino / 2, mode, srcs, n_srcs_of(ino));
+	struct inode *in = fs_inode_table_get(&table, ino, stub_none(), mode, srcs, n_srcs_of(ino));
 
 	ck_assert_ptr_nonnull(in);
 	ck_assert_uint_eq(in->ino, ino);
@@ -187,7 +221,7 @@ START_TEST(test_get_forget)
 	struct inode *a, *b;
 	int copies;
 
-	a = fs_inode_table_get(&table, 42, 7, S_IFDIR | 0755, srcs, 3);
+	a = fs_inode_table_get(&table, 42, stub(7), S_IFDIR | 0755, srcs, 3);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_uint_eq(a->ino, 42);
 	ck_assert_uint_eq(a->parent_ino, 7);
@@ -202,7 +236,7 @@ START_TEST(test_get_forget)
 	ck_assert_uint_eq(table_count(&table), 1);
 
 	/* found again: same inode, first attributes kept, one more reference */
-	b = fs_inode_table_get(&table, 42, 8, S_IFREG, srcs, 1);
+	b = fs_inode_table_get(&table, 42, stub(8), S_IFREG, srcs, 1);
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(a->nlookup, 2);
 	ck_assert_uint_eq(a->mode, S_IFDIR | 0755);
@@ -210,20 +244,20 @@ START_TEST(test_get_forget)
 	ck_assert_uint_eq(a->n_srcs, 3);
 	ck_assert_uint_eq(table_count(&table), 1);
 
-	fs_inode_table_forget(&table, a, 1);
+	fs_inode_table_forget(&table, 42, 1);
 	ck_assert_uint_eq(a->nlookup, 1);
 	ck_assert_ptr_eq(table_find(&table, 42, &copies), a);
-	b = fs_inode_table_get(&table, 42, 0, 0, NULL, 0);
+	b = fs_inode_table_get(&table, 42, stub(0), 0, NULL, 0);
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(a->nlookup, 2);
 
 	/* all references at once: gone */
-	fs_inode_table_forget(&table, a, 2);
+	fs_inode_table_forget(&table, 42, 2);
 	ck_assert_uint_eq(table_count(&table), 0);
 	ck_assert_ptr_null(table_find(&table, 42, &copies));
 
 	/* a new inode for the same number */
-	a = fs_inode_table_get(&table, 42, 9, S_IFLNK | 0777, srcs, 1);
+	a = fs_inode_table_get(&table, 42, stub(9), S_IFLNK | 0777, srcs, 1);
 	ck_assert_uint_eq(a->nlookup, 1);
 	ck_assert_uint_eq(a->mode, S_IFLNK | 0777);
 	ck_assert_uint_eq(a->parent_ino, 9);
@@ -232,7 +266,7 @@ START_TEST(test_get_forget)
 
 	/* forgetting more than was looked up frees it too (the kernel's count
 	 * is the truth) */
-	fs_inode_table_forget(&table, a, 5);
+	fs_inode_table_forget(&table, 42, 5);
 	ck_assert_uint_eq(table_count(&table), 0);
 }
 END_TEST
@@ -264,15 +298,15 @@ START_TEST(test_odd_numbers)
 	}
 	ck_assert_uint_eq(table_count(&table), N);
 	for (int i = 0; i < N; i += 2)
-		fs_inode_table_forget(&table, in[i], 2);
+		fs_inode_table_forget(&table, inos[i], 2);
 	for (int i = 0; i < N; i++) {
 		ck_assert_ptr_eq(table_find(&table, inos[i], &copies), i % 2 ? in[i] : NULL);
 		ck_assert_int_eq(copies, i % 2);
 	}
 	for (int i = 1; i < N; i += 2) {
-		fs_inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, inos[i], 1);
 		ck_assert_uint_eq(in[i]->nlookup, 1);
-		fs_inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, inos[i], 1);
 	}
 	ck_assert_uint_eq(table_count(&table), 0);
 }
@@ -302,10 +336,10 @@ START_TEST(test_many_grow)
 		ck_assert_ptr_eq(get(i * 0x9E3779B97F4A7C15ULL, 0), in[i]);
 	/* drop one reference of all, the second of every third */
 	for (uint64_t i = 0; i < N; i++)
-		fs_inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, i * 0x9E3779B97F4A7C15ULL, 1);
 	ck_assert_uint_eq(table_count(&table), N);
 	for (uint64_t i = 0; i < N; i += 3) {
-		fs_inode_table_forget(&table, in[i], 1);
+		fs_inode_table_forget(&table, i * 0x9E3779B97F4A7C15ULL, 1);
 		in[i] = NULL;
 	}
 	ck_assert_uint_eq(table_count(&table), N - (N + 2) / 3);
@@ -346,7 +380,7 @@ START_TEST(test_one_shard)
 		if (grew == target)
 			in[n++] = x;
 		else
-			fs_inode_table_forget(&table, x, 1);
+			fs_inode_table_forget(&table, x->ino, 1);
 	}
 	ck_assert_uint_eq(table.shards[target].count, N);
 	ck_assert_uint_ge(table.shards[target].n_buckets, 4096);
@@ -355,7 +389,7 @@ START_TEST(test_one_shard)
 		found += get(in[i]->ino, 0) == in[i];
 	ck_assert_uint_eq(found, N);
 	for (size_t i = 0; i < N; i++)
-		fs_inode_table_forget(&table, in[i], 2);
+		fs_inode_table_forget(&table, in[i]->ino, 2);
 	ck_assert_uint_eq(table_count(&table), 0);
 	for (size_t b = 0; b < table.shards[target].n_buckets; b++)
 		ck_assert_ptr_null(table.shards[target].buckets[b]);
@@ -375,7 +409,7 @@ START_TEST(test_dirlist_freed)
 		dl->n = 3;
 		atomic_store(&d->dirlist, dl);
 		if (ino < 78) /* forgotten, or left to destroy: LeakSanitizer checks */
-			fs_inode_table_forget(&table, d, 1);
+			fs_inode_table_forget(&table, d->ino, 1);
 	}
 	ck_assert_uint_eq(table_count(&table), 2);
 	d = fs_inode_new(1, 1, S_IFDIR, (struct union_src[1]){{0, 0}}, 0);
@@ -395,7 +429,8 @@ START_TEST(test_destroy_frees)
 	for (uint32_t i = 0; i < UNION_MAX_LAYERS; i++)
 		big[i] = (struct union_src){UNION_MAX_LAYERS - 1 - i, i};
 	for (uint64_t i = 0; i < 1000; i++) {
-		struct inode *in = fs_inode_table_get(&table, i, 1, S_IFDIR, big, UNION_MAX_LAYERS);
+		struct inode *in =
+		    fs_inode_table_get(&table, i, stub_none(), S_IFDIR, big, UNION_MAX_LAYERS);
 
 		ck_assert_uint_eq(in->srcs[UNION_MAX_LAYERS - 1].node, UNION_MAX_LAYERS - 1);
 	}
@@ -445,14 +480,14 @@ static void *work(void *p)
 		if (w->held[ino] && (r >> 40) % 2) {
 			uint64_t n = 1 + (r >> 41) % w->held[ino];
 
-			fs_inode_table_forget(&table, w->ptr[ino], n);
+			fs_inode_table_forget(&table, ino, n);
 			w->held[ino] -= n;
 			if (!w->held[ino])
 				w->ptr[ino] = NULL;
 		} else {
 			struct union_src s[2] = {{1, ino}, {0, ino}};
 			struct inode *in = fs_inode_table_get(
-			    &table, ino, 1, S_IFREG | (uint32_t)ino, s, n_srcs_of(ino));
+			    &table, ino, stub_none(), S_IFREG | (uint32_t)ino, s, n_srcs_of(ino));
 
 			if (!in) {
 				WFAIL(w, "get(%llu) failed", (unsigned long long)ino);
@@ -482,8 +517,8 @@ static void *release(void *p)
 		if (w->held[ino]) {
 			/* in two steps, to race more forgets against each other */
 			if (w->held[ino] > 1)
-				fs_inode_table_forget(&table, w->ptr[ino], w->held[ino] - 1);
-			fs_inode_table_forget(&table, w->ptr[ino], 1);
+				fs_inode_table_forget(&table, (uint64_t)ino, w->held[ino] - 1);
+			fs_inode_table_forget(&table, (uint64_t)ino, 1);
 			w->held[ino] = 0;
 		}
 	return NULL;
@@ -550,14 +585,15 @@ static void *pingpong(void *p)
 	for (int op = 0; op < OPS; op++) {
 		uint64_t ino = 4 + (uint64_t)(op % 2); /* a malloc'd and a slab inode */
 		struct union_src s[2] = {{1, ino}, {0, ino}};
-		struct inode *in = fs_inode_table_get(&table, ino, 1, S_IFREG, s, n_srcs_of(ino));
+		struct inode *in =
+		    fs_inode_table_get(&table, ino, stub_none(), S_IFREG, s, n_srcs_of(ino));
 
 		if (!in || in->ino != ino || in->srcs[0].node != ino ||
 		    in->n_srcs != n_srcs_of(ino)) {
 			WFAIL(w, "bad inode at op %d", op);
 			break;
 		}
-		fs_inode_table_forget(&table, in, 1);
+		fs_inode_table_forget(&table, ino, 1);
 	}
 	return NULL;
 }
@@ -583,6 +619,175 @@ START_TEST(test_concurrent_pingpong)
 }
 END_TEST
 
+/* An entry holds a reference on its parent's: a file handle may give the
+ * kernel a child without its parents, and the child still needs them. */
+START_TEST(test_parent_refs)
+{
+	struct union_src src = {0, 1};
+	struct inode *d, *e, *c;
+	int copies;
+
+	d = fs_inode_table_get(&table, 100, stub_none(), S_IFDIR, &src, 1);
+	e = fs_inode_table_get(&table, 102, stub_none(), S_IFDIR, &src, 1);
+	c = fs_inode_table_get(&table, 101, d, S_IFREG, &src, 1);
+	ck_assert_uint_eq(d->nlookup, 2);
+	ck_assert_uint_eq(c->parent_ino, 100);
+	/* found again in the same directory: no second parent reference */
+	ck_assert_ptr_eq(fs_inode_table_get(&table, 101, d, S_IFREG, &src, 1), c);
+	ck_assert_uint_eq(d->nlookup, 2);
+	fs_inode_table_forget(&table, 101, 1);
+
+	/* moved: the reference moves with it */
+	fs_inode_table_reparent(&table, c, e);
+	ck_assert_uint_eq(c->parent_ino, 102);
+	ck_assert_uint_eq(d->nlookup, 1);
+	ck_assert_uint_eq(e->nlookup, 2);
+
+	/* the kernel forgets the parent first: it stays for the child */
+	fs_inode_table_forget(&table, 102, 1);
+	ck_assert_ptr_eq(table_find(&table, 102, &copies), e);
+	ck_assert_ptr_eq(fs_inode_table_find(&table, 102), e);
+	ck_assert_ptr_eq(fs_inode_table_hold(&table, 102), e);
+	ck_assert_uint_eq(e->nlookup, 2);
+	fs_inode_table_forget(&table, 102, 1);
+	/* and goes with it */
+	fs_inode_table_forget(&table, 101, 1);
+	ck_assert_ptr_null(table_find(&table, 102, &copies));
+	ck_assert_ptr_null(table_find(&table, 101, &copies));
+	fs_inode_table_forget(&table, 100, 1);
+	ck_assert_uint_eq(table_count(&table), 0);
+}
+END_TEST
+
+/* A gone object's number taken by a new one: the node id names the new
+ * inode, with the references of both, and both are freed with it. */
+START_TEST(test_gone_replaced)
+{
+	struct union_src two[2] = {{1, 5}, {0, 5}}, one = {0, 6};
+	struct inode *d, *old, *new;
+	int copies;
+
+	d = fs_inode_table_get(&table, 200, stub_none(), S_IFDIR, &one, 1);
+	old = fs_inode_table_get(&table, 201, d, S_IFDIR, two, 2);
+	ck_assert_ptr_eq(fs_inode_table_get(&table, 201, d, S_IFDIR, two, 2), old);
+	ck_assert_uint_eq(d->nlookup, 2);
+
+	fs_inode_table_unhash(&table, old);
+	ck_assert_uint_eq(d->nlookup, 1); /* a gone one lets go of its parent */
+	ck_assert_ptr_null(fs_inode_table_find(&table, 201));
+	ck_assert_ptr_null(fs_inode_table_hold(&table, 201));
+	ck_assert_ptr_eq(fs_inode_table_node(&table, 201), old);
+	ck_assert_ptr_null(table_find(&table, 201, &copies));
+	fs_inode_table_unhash(&table, old); /* twice: no second release */
+	ck_assert_uint_eq(d->nlookup, 1);
+	/* a gone inode moved by a rename holds no parent either */
+	fs_inode_table_reparent(&table, old, stub_none());
+	ck_assert_uint_eq(d->nlookup, 1);
+	fs_inode_table_reparent(&table, old, d);
+	ck_assert_uint_eq(d->nlookup, 1);
+
+	new = fs_inode_table_get(&table, 201, d, S_IFREG, &one, 1);
+	ck_assert_ptr_ne(new, old);
+	ck_assert_uint_eq(new->nlookup, 3);
+	ck_assert_uint_eq(old->nlookup, 0);
+	ck_assert_uint_eq(new->mode, S_IFREG);
+	ck_assert_ptr_eq(fs_inode_table_node(&table, 201), new);
+	ck_assert_ptr_eq(fs_inode_table_find(&table, 201), new);
+	ck_assert_uint_eq(d->nlookup, 2);
+	ck_assert_uint_eq(table_count(&table), 2);
+
+	/* gone too, then a third: the references move on again */
+	fs_inode_table_unhash(&table, new);
+	ck_assert_uint_eq(d->nlookup, 1);
+	ck_assert_ptr_eq(fs_inode_table_node(&table, 201), new);
+	fs_inode_table_forget(&table, 201, 1);
+	ck_assert_uint_eq(new->nlookup, 2);
+	ck_assert_uint_eq(fs_inode_table_get(&table, 201, d, S_IFREG, &one, 1)->nlookup, 3);
+	ck_assert_uint_eq(d->nlookup, 2);
+
+	fs_inode_table_forget(&table, 201, 2);
+	ck_assert_ptr_nonnull(table_find(&table, 201, &copies));
+	fs_inode_table_forget(&table, 201, 1); /* all three go (ASan and the slab audit see) */
+	ck_assert_ptr_null(fs_inode_table_node(&table, 201));
+	ck_assert_ptr_null(table.shards[0].gone);
+	ck_assert_uint_eq(d->nlookup, 1);
+	fs_inode_table_forget(&table, 200, 1);
+	ck_assert_uint_eq(table_count(&table), 0);
+	for (int i = 0; i < INODE_SHARDS; i++)
+		ck_assert_ptr_null(table.shards[i].gone);
+}
+END_TEST
+
+/* A gone inode the kernel forgets: freed from the gone list. */
+START_TEST(test_gone_forgotten)
+{
+	struct union_src one = {0, 6};
+	struct inode *f = fs_inode_table_get(&table, 301, stub_none(), S_IFREG, &one, 1);
+
+	ck_assert_ptr_eq(fs_inode_table_get(&table, 301, stub_none(), S_IFREG, &one, 1), f);
+	fs_inode_table_unhash(&table, f);
+	fs_inode_table_forget(&table, 301, 1);
+	ck_assert_ptr_eq(fs_inode_table_node(&table, 301), f);
+	fs_inode_table_forget(&table, 301, 1);
+	ck_assert_ptr_null(fs_inode_table_node(&table, 301));
+	ck_assert_uint_eq(table_count(&table), 0);
+}
+END_TEST
+
+/* Where forgotten upper objects were (export.c): kept when an inode with
+ * a name of its own is freed, dropped when it is gone, bounded. */
+START_TEST(test_records)
+{
+	struct union_src one = {0, 6};
+	char name[NAME_MAX + 1];
+	uint64_t parent = 0;
+	struct inode *d, *f;
+
+	d = fs_inode_table_get(&table, 400, stub_none(), S_IFDIR, &one, 1);
+	f = fs_inode_table_get(&table, 401, d, S_IFREG, &one, 1);
+	f->name = strdup("born");
+	fs_inode_table_forget(&table, 401, 1);
+	ck_assert(fs_export_recall(table.records, 401, &parent, name));
+	ck_assert_uint_eq(parent, 400);
+	ck_assert_str_eq(name, "born");
+	ck_assert(!fs_export_recall(table.records, 400, &parent, name)); /* no name: lower */
+
+	/* found again, renamed, forgotten: the record follows */
+	f = fs_inode_table_get(&table, 401, stub_none(), S_IFREG, &one, 1);
+	f->name = strdup("moved");
+	fs_inode_table_forget(&table, 401, 1);
+	ck_assert(fs_export_recall(table.records, 401, &parent, name));
+	ck_assert_uint_eq(parent, NO_PARENT);
+	ck_assert_str_eq(name, "moved");
+
+	/* gone: forgotten with it */
+	f = fs_inode_table_get(&table, 401, d, S_IFREG, &one, 1);
+	fs_inode_table_unhash(&table, f);
+	ck_assert(!fs_export_recall(table.records, 401, &parent, name));
+	fs_inode_table_forget(&table, 401, 1);
+	ck_assert(!fs_export_recall(table.records, 401, &parent, name));
+	fs_inode_table_forget(&table, 400, 1);
+
+	/* bounded: the oldest go first */
+	for (uint64_t i = 0; i < EXPORT_RECORDS + 10; i++)
+		fs_export_remember(table.records, 1000 + i, 7, strdup("n"));
+	for (uint64_t i = 0; i < 10; i++)
+		ck_assert(!fs_export_recall(table.records, 1000 + i, &parent, name));
+	for (uint64_t i = 10; i < EXPORT_RECORDS + 10; i += 997)
+		ck_assert(fs_export_recall(table.records, 1000 + i, &parent, name));
+	/* one remembered again moves to the young end */
+	fs_export_remember(table.records, 1010, 8, strdup("again"));
+	fs_export_remember(table.records, 5, 7, strdup("n"));
+	ck_assert(fs_export_recall(table.records, 1010, &parent, name));
+	ck_assert_str_eq(name, "again");
+	ck_assert(!fs_export_recall(table.records, 1011, &parent, name));
+	fs_export_unremember(table.records, 1012);
+	ck_assert(!fs_export_recall(table.records, 1012, &parent, name));
+	ck_assert(fs_export_recall(table.records, 1013, &parent, name));
+	ck_assert_uint_eq(table_count(&table), 0); /* the rest goes with the table */
+}
+END_TEST
+
 static Suite *inode_suite(void)
 {
 	Suite *s = suite_create("inode");
@@ -596,6 +801,10 @@ static Suite *inode_suite(void)
 	tcase_add_test(tc, test_one_shard);
 	tcase_add_test(tc, test_dirlist_freed);
 	tcase_add_test(tc, test_destroy_frees);
+	tcase_add_test(tc, test_parent_refs);
+	tcase_add_test(tc, test_gone_replaced);
+	tcase_add_test(tc, test_gone_forgotten);
+	tcase_add_test(tc, test_records);
 	tcase_add_test(tc, test_concurrent);
 	tcase_add_test(tc, test_concurrent_pingpong);
 	suite_add_tcase(s, tc);

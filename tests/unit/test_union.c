@@ -120,8 +120,8 @@ static struct inode *lookup(struct strata_union *u, struct inode *dir, const cha
 			ck_assert(S_ISDIR(src_mode(u, &srcs[0])));
 		}
 	}
-	in = fs_inode_table_get(&u->table, fs_union_ino(u, &srcs[0]), dir->ino,
-	                        src_mode(u, &srcs[0]), srcs, n);
+	in = fs_inode_table_get(&u->table, fs_union_ino(u, &srcs[0]), dir, src_mode(u, &srcs[0]),
+	                        srcs, n);
 	ck_assert_ptr_nonnull(in);
 	ck_assert_uint_eq(in->parent_ino, dir->ino);
 	return in;
