@@ -174,6 +174,25 @@ static int copy_range(int in, off_t in_off, int out, off_t out_off, uint64_t len
 	return rc;
 }
 
+/* An extent in no file (a layer read in place), through a buffer. */
+static int copy_read(const struct layer_extent *x, int dst, off_t at)
+{
+	struct layer_extent piece = *x;
+	size_t chunk = 1 << 20;
+	char *buf = malloc(chunk);
+	int rc = buf ? 0 : ENOMEM;
+
+	for (uint64_t done = 0; rc == 0 && done < x->len; done += piece.len) {
+		piece.off = x->off + done;
+		piece.len = x->len - done < chunk ? x->len - done : chunk;
+		rc = fs_layer_extent_read(&piece, buf);
+		if (rc == 0 && sys_write_all_at(dst, buf, piece.len, at + (off_t)done) < 0)
+			rc = errno;
+	}
+	free(buf);
+	return rc;
+}
+
 static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint64_t size)
 {
 	struct layer_extent ext[16];
@@ -182,13 +201,15 @@ static int copy_data(const struct strata_layer *l, uint64_t node, int dst, uint6
 
 	while (off < size && (n = l->ops->map(l, node, off, size - off, ext, 16)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			if (ext[i].fd >= 0) {
-				int rc = copy_range(ext[i].fd, (off_t)ext[i].off, dst, (off_t)off,
-				                    ext[i].len);
+			int rc = 0;
 
-				if (rc)
-					return rc;
-			}
+			if (ext[i].fd >= 0)
+				rc = copy_range(ext[i].fd, (off_t)ext[i].off, dst, (off_t)off,
+				                ext[i].len);
+			else if (ext[i].fd == LAYER_FD_READ)
+				rc = copy_read(&ext[i], dst, (off_t)off);
+			if (rc)
+				return rc;
 			off += ext[i].len; /* holes stay holes */
 		}
 	}

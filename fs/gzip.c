@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +15,9 @@ int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 	g->in_member = false;
 	g->saw_padding = false;
 	g->eof = false;
+	g->points = NULL;
+	g->in_total = 0;
+	g->out_total = 0;
 	/* 16 + 15: gzip wrapper only, the largest window. */
 	if (inflateInit2(&g->zs, 16 + 15) != Z_OK)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
@@ -43,7 +47,82 @@ static int fill(struct gz_reader *g, struct strata_error *err)
 		return strata_fail(err, STRATA_ERR_SYS, errno, "%s", strerror(errno));
 	g->zs.next_in = g->in;
 	g->zs.avail_in = (uInt)n;
+	g->in_total += (uint64_t)n;
 	return 0;
+}
+
+void fs_gz_points_free(struct gz_points *p)
+{
+	free(p->v);
+	free(p->windows);
+	memset(p, 0, sizeof(*p));
+}
+
+static bool grow(void **v, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 64;
+	void *nv;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return true;
+	nv = realloc(*v, n * elem);
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = n;
+	return true;
+}
+
+/* The window, deflated, at the end of p->windows. */
+static int add_window(struct gz_points *p, z_stream *zs, struct gz_point *pt)
+{
+	unsigned char win[GZ_WINDOW];
+	uInt size = 0;
+	uLongf len = compressBound(GZ_WINDOW);
+
+	if (inflateGetDictionary(zs, win, &size) != Z_OK || size > GZ_WINDOW)
+		return -1;
+	if (!grow((void **)&p->windows, &p->windows_cap, p->windows_len + len, 1))
+		return -1;
+	if (size &&
+	    compress2(p->windows + p->windows_len, &len, win, size, Z_DEFAULT_COMPRESSION) != Z_OK)
+		return -1;
+	pt->win_off = p->windows_len;
+	pt->win_len = size ? (uint32_t)len : 0;
+	pt->win_size = size;
+	p->windows_len += pt->win_len;
+	return 0;
+}
+
+/* At a block boundary (or right after a member's header): a checkpoint when
+ * the last is a span behind.  0, or -1 out of memory. */
+static int maybe_checkpoint(struct gz_reader *g)
+{
+	struct gz_points *p = g->points;
+	struct gz_point pt = {.out = g->out_total, .in = g->in_total - g->zs.avail_in};
+
+	if (!(g->zs.data_type & 128) || (g->zs.data_type & 64))
+		return 0;
+	if (p->n > 0 && g->out_total - p->v[p->n - 1].out < GZ_SPAN)
+		return 0;
+	pt.bits = (uint32_t)g->zs.data_type & 7;
+	if (!grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) || add_window(p, &g->zs, &pt))
+		return -1;
+	if (p->n > 0)
+		p->v[p->n - 1].span_crc = p->crc;
+	p->crc = 0;
+	p->v[p->n++] = pt;
+	return 0;
+}
+
+/* Counts (and checksums, per span) what one inflate call gave. */
+static void account(struct gz_reader *g, const unsigned char *start, size_t n)
+{
+	g->out_total += n;
+	if (g->points && n)
+		g->points->crc = (uint32_t)crc32_z(g->points->crc, start, n);
 }
 
 /*
@@ -73,6 +152,7 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 	g->zs.next_out = g->out;
 	g->zs.avail_out = sizeof(g->out);
 	while (g->zs.avail_out == sizeof(g->out) && !g->eof) {
+		unsigned char *start;
 		int r;
 
 		if (g->zs.avail_in == 0) {
@@ -82,6 +162,8 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 				if (g->in_member)
 					return corrupt(err, "truncated (unexpected end of file)");
 				g->eof = true;
+				if (g->points && g->points->n)
+					g->points->v[g->points->n - 1].span_crc = g->points->crc;
 				break;
 			}
 		}
@@ -91,7 +173,11 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 			if (!g->in_member)
 				continue;
 		}
-		r = inflate(&g->zs, Z_NO_FLUSH);
+		start = g->zs.next_out;
+		r = inflate(&g->zs, g->points ? Z_BLOCK : Z_NO_FLUSH);
+		account(g, start, (size_t)(g->zs.next_out - start));
+		if (r == Z_OK && g->points && maybe_checkpoint(g))
+			return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		if (r == Z_STREAM_END) {
 			g->in_member = false; /* CRC-32 and length checked by zlib */
 		} else if (r == Z_BUF_ERROR && g->zs.avail_in == 0) {

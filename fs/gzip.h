@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Streaming gzip decoding with zlib, checking every member's CRC-32 and
- * length (libarchive 3.6 checks neither).  Private to libstrata-fs; the
- * future random-access checkpoints build on the same zlib stream.
+ * length (libarchive 3.6 checks neither).  Private to libstrata-fs.
+ *
+ * The same pass can record checkpoints for random access (the technique of
+ * zlib's examples/zran.c): at a deflate block boundary about every
+ * GZ_SPAN bytes of output, where the stream is in the compressed file, the
+ * bits of the byte before it still unread, and the 32 KiB window, stored
+ * deflated.  A checkpoint right after a member's header has no window.
+ * Each span (one checkpoint to the next) carries the CRC-32 of its output,
+ * so a read from a checkpoint never returns bytes the blob no longer holds.
+ * gzip_seek.c decodes spans from them.
  */
 #ifndef STRATA_GZIP_H
 #define STRATA_GZIP_H
@@ -14,6 +22,28 @@
 
 #include "strata-error.h"
 
+/* Output between checkpoints: ~1 MiB, the unit of the span cache. */
+#define GZ_SPAN   (1024 * 1024)
+#define GZ_WINDOW 32768
+
+struct gz_point {
+	uint64_t out;      /* offset in the uncompressed stream */
+	uint64_t in;       /* offset in the compressed file of the next whole byte */
+	uint64_t win_off;  /* into gz_points.windows */
+	uint32_t win_len;  /* deflated (zlib format) bytes of the window */
+	uint32_t win_size; /* the window's own size, at most GZ_WINDOW */
+	uint32_t bits;     /* bits (0-7) of the byte at @in - 1 not yet decoded */
+	uint32_t span_crc; /* CRC-32 of the output from @out to the next point */
+};
+
+struct gz_points {
+	struct gz_point *v;
+	size_t n, cap;
+	unsigned char *windows;
+	size_t windows_len, windows_cap;
+	uint32_t crc; /* of the current span so far */
+};
+
 struct gz_reader {
 	z_stream zs;
 	int fd;
@@ -23,6 +53,9 @@ struct gz_reader {
 	bool in_member;   /* between a member's header and its trailer */
 	bool saw_padding; /* zero bytes after a member: only more zeros may follow */
 	bool eof;
+	struct gz_points *points; /* when not NULL, checkpoints go here */
+	uint64_t in_total;        /* compressed bytes read */
+	uint64_t out_total;       /* decompressed bytes given */
 	unsigned char in[128 * 1024];
 	unsigned char out[256 * 1024];
 };
@@ -34,5 +67,8 @@ void fs_gz_reader_end(struct gz_reader *g);
  * filled (STRATA_ERR_CORRUPT for damage, STRATA_ERR_SYS for a read). */
 int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size,
                       struct strata_error *err);
+
+/* Frees what @p holds (not @p). */
+void fs_gz_points_free(struct gz_points *p);
 
 #endif

@@ -24,8 +24,9 @@
 #define IX_MAGIC "STRATAIX"
 /* 2: a directory a layer whites out and has entries below is no longer
  * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's).
- * 3: ACLs from SCHILY.acl.* are kept, as system.posix_acl_* xattrs. */
-#define IX_VERSION 3
+ * 3: ACLs from SCHILY.acl.* are kept, as system.posix_acl_* xattrs.
+ * 4: gzip layers carry checkpoints and are read in place (no copy). */
+#define IX_VERSION 4
 
 enum ix_compression {
 	IX_COMP_NONE = 0,
@@ -60,8 +61,11 @@ struct ix_header {
 	uint64_t extents_off;
 	uint64_t strings_off;
 	uint64_t strings_size;
-	uint64_t total_data; /* sum of regular file sizes, for statfs */
-	uint8_t reserved[8];
+	uint64_t total_data;    /* sum of regular file sizes, for statfs */
+	uint64_t n_checkpoints; /* gzip read in place: struct ix_checkpoint */
+	uint64_t checkpoints_off;
+	uint64_t windows_off; /* their deflated windows */
+	uint64_t windows_size;
 };
 
 /* The uncompressed stream lives in a cached copy next to the index. */
@@ -122,7 +126,20 @@ struct ix_extent {
 	uint64_t len;
 };
 
-_Static_assert(sizeof(struct ix_header) == 160, "index header layout");
+/* Where decompression of a gzip layer can start (gzip.h's struct gz_point):
+ * the spans between them are read on demand, checked by their CRC. */
+struct ix_checkpoint {
+	uint64_t out;     /* offset in the uncompressed stream; the first is 0 */
+	uint64_t in;      /* offset in the layer file of the next whole byte */
+	uint64_t win_off; /* into the windows section */
+	uint32_t win_len; /* its deflated (zlib format) bytes; 0: no window */
+	uint32_t win_size;
+	uint32_t bits;     /* 0-7 bits of the byte before @in still to decode */
+	uint32_t span_crc; /* CRC-32 of [out, the next checkpoint's out or the end) */
+};
+
+_Static_assert(sizeof(struct ix_checkpoint) == 40, "index checkpoint layout");
+_Static_assert(sizeof(struct ix_header) == 184, "index header layout");
 _Static_assert(sizeof(struct ix_entry) == 104, "index entry layout");
 
 /* ---- reader (index_read.c) ---- */
@@ -134,6 +151,8 @@ struct ix_map {
 	const struct ix_entry *entries;
 	const struct ix_xattr *xattrs;
 	const struct ix_extent *extents;
+	const struct ix_checkpoint *checkpoints;
+	const uint8_t *windows;
 	const char *strings;
 };
 

@@ -13,7 +13,9 @@
  * Compressed layers are read by a second, "raw" libarchive reader that only
  * decompresses; the tar reader pulls from it through tee_read(), which also
  * writes the uncompressed stream to the cached copy.  So each layer is
- * decompressed exactly once.
+ * decompressed exactly once.  gzip is decoded by zlib instead, which records
+ * checkpoints on the way (gzip.h): a gzip layer is read in place, with no
+ * copy.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -223,6 +225,8 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 
 	if (gzip && !(t.gz = gz_open(fd, in)))
 		return fs_builder_nomem(b);
+	if (t.gz)
+		t.gz->points = b->points;
 	if (b->opts->stream_sha256) {
 		t.sha = sha256_new(b->err);
 		if (!t.sha) {
@@ -375,6 +379,28 @@ static int open_raw(struct builder *b, int fd, struct archive **out, int *filter
 	return 0;
 }
 
+/* A gzip layer: indexed with its checkpoints, read in place.  A copy an
+ * older strata left in the cache goes now. */
+static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
+                      const char *index_path)
+{
+	struct ix_source_id from_stream;
+	struct gz_points points = {0};
+	int rc;
+
+	b->points = &points;
+	rc = index_through_tee(b, fd, NULL, true, -1);
+	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
+		src = &from_stream;
+	if (rc == 0)
+		rc = fs_builder_write(b, src, IX_COMP_GZIP, false, index_path);
+	if (rc == 0 && b->opts->copy_path)
+		(void)unlink(b->opts->copy_path);
+	b->points = NULL;
+	fs_gz_points_free(&points);
+	return rc;
+}
+
 /* A compressed layer: indexed while its uncompressed stream is written to
  * the cache's copy.  @src NULL: the stream's file, once it is whole. */
 static int index_compressed(struct builder *b, int fd, struct archive *raw, int filter,
@@ -431,6 +457,10 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		rc = index_plain(b, fd);
 		return rc ? rc : fs_builder_write(b, src, IX_COMP_NONE, false, index_path);
 	}
+	if (filter == ARCHIVE_FILTER_GZIP) {
+		sym_archive_read_free(raw);
+		return index_gzip(b, fd, src, index_path);
+	}
 	rc = index_compressed(b, fd, raw, filter, src, index_path);
 	sym_archive_read_free(raw);
 	return rc;
@@ -463,7 +493,9 @@ static int build_from_stream(struct builder *b, const char *index_path)
 	if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
 	    open_raw(b, -1, &raw, &filter))
 		return -1;
-	if (filter != ARCHIVE_FILTER_NONE) {
+	if (filter == ARCHIVE_FILTER_GZIP) {
+		rc = index_gzip(b, -1, NULL, index_path);
+	} else if (filter != ARCHIVE_FILTER_NONE) {
 		rc = index_compressed(b, -1, raw, filter, NULL, index_path);
 	} else {
 		rc = index_through_tee(b, -1, raw, false, -1);

@@ -58,6 +58,9 @@ static int validate_header(struct ix_map *m, unsigned flags, struct strata_error
 	if (!range_ok(hp->entries_off, hp->n_entries, sizeof(struct ix_entry), m->size) ||
 	    !range_ok(hp->xattrs_off, hp->n_xattrs, sizeof(struct ix_xattr), m->size) ||
 	    !range_ok(hp->extents_off, hp->n_extents, sizeof(struct ix_extent), m->size) ||
+	    !range_ok(hp->checkpoints_off, hp->n_checkpoints, sizeof(struct ix_checkpoint),
+	              m->size) ||
+	    !range_ok(hp->windows_off, hp->windows_size, 1, m->size) || hp->checkpoints_off % 8 ||
 	    !range_ok(hp->strings_off, hp->strings_size, 1, m->size) || hp->entries_off % 8 ||
 	    hp->xattrs_off % 4 || hp->extents_off % 8 || hp->n_entries == 0 ||
 	    hp->n_entries > UINT32_MAX || hp->n_xattrs > UINT32_MAX || hp->n_extents > UINT32_MAX)
@@ -69,8 +72,35 @@ static int validate_header(struct ix_map *m, unsigned flags, struct strata_error
 	m->entries = (const void *)(m->base + hp->entries_off);
 	m->xattrs = (const void *)(m->base + hp->xattrs_off);
 	m->extents = (const void *)(m->base + hp->extents_off);
+	m->checkpoints = (const void *)(m->base + hp->checkpoints_off);
+	m->windows = m->base + hp->windows_off;
 	m->strings = (const char *)(m->base + hp->strings_off);
 	return 0;
+}
+
+/* Checkpoints start at 0, go up, stay in the stream and the file, and
+ * their windows in their section; a gzip layer without a copy has them. */
+static bool checkpoints_ok(const struct ix_map *m)
+{
+	const struct ix_header *h = m->hdr;
+
+	if (h->n_checkpoints == 0)
+		return h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
+		       h->stream_size == 0;
+	if (h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
+	    m->checkpoints[0].out != 0)
+		return false;
+	for (uint64_t i = 0; i < h->n_checkpoints; i++) {
+		const struct ix_checkpoint *c = &m->checkpoints[i];
+
+		if (c->out > h->stream_size || c->in > h->src_size || c->bits > 7 ||
+		    (c->bits && c->in == 0) || c->win_size > 32768 ||
+		    (c->win_len == 0) != (c->win_size == 0) ||
+		    !range_ok(c->win_off, c->win_len, 1, h->windows_size) ||
+		    (i > 0 && c->out <= c[-1].out))
+			return false;
+	}
+	return true;
 }
 
 static bool data_ok(const struct ix_map *m, const struct ix_entry *e)
@@ -163,6 +193,8 @@ static int validate(struct ix_map *m, const struct ix_source_id *src, unsigned f
 		return bad(err, "string table not terminated");
 	if (!S_ISDIR(m->entries[0].mode))
 		return bad(err, "root is not a directory");
+	if (!checkpoints_ok(m))
+		return bad(err, "gzip checkpoints are inconsistent");
 	for (uint32_t i = 0; i < m->hdr->n_entries; i++)
 		if (!entry_ok(m, i)) {
 			char why[64];

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "gzip.h"
 #include "index.h"
 
 #define NO_NODE UINT32_MAX
@@ -50,7 +51,8 @@ struct builder {
 
 	uint64_t stream_size;
 	uint64_t total_data;
-	uint64_t n_warnings; /* entries skipped; the first BUILDER_WARN_MAX said */
+	struct gz_points *points; /* a gzip layer read in place: its checkpoints */
+	uint64_t n_warnings;      /* entries skipped; the first BUILDER_WARN_MAX said */
 };
 
 /* Warnings a layer prints at most (10,000 nested directories had written

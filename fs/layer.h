@@ -28,12 +28,19 @@
 #define LAYER_IMPLICIT 0x4 /* dir the layer does not describe, only implies */
 #define LAYER_HIDDEN   0x8 /* not there at all: listed, but lookup finds nothing */
 
-/* A piece of file data: @len bytes at @off in @fd, or zeros when fd < 0. */
+/* A piece of file data: @len bytes at @off in @fd, or zeros when fd is
+ * LAYER_FD_HOLE, or when fd is LAYER_FD_READ, bytes that are in no file (a
+ * compressed layer read in place): @from's read op gives them, at @off of
+ * its stream.  fs_layer_extent_read reads any of them. */
 struct layer_extent {
 	int fd;
 	uint64_t off;
 	uint64_t len;
+	const struct strata_layer *from; /* LAYER_FD_READ only */
 };
+
+#define LAYER_FD_HOLE (-1)
+#define LAYER_FD_READ (-2)
 
 struct layer_ops {
 	/* A child of @dir by name, or LAYER_NONE. */
@@ -62,6 +69,10 @@ struct layer_ops {
 	 * @max extents and returns how many it filled (0 past the end). */
 	size_t (*map)(const struct strata_layer *l, uint64_t node, uint64_t off, uint64_t len,
 	              struct layer_extent *ext, size_t max);
+	/* The bytes of a LAYER_FD_READ extent: @len at @off of the layer's
+	 * stream.  0, or a positive errno (EIO: the layer is damaged).  NULL
+	 * for a layer whose extents are all in files. */
+	int (*read)(const struct strata_layer *l, uint64_t off, void *buf, size_t len);
 	/* A directory of an upper layer renamed from a lower one: the lower path
 	 * its content continues at, or NULL.  May itself be NULL. */
 	const char *(*redirect)(const struct strata_layer *l, uint64_t node);
@@ -85,6 +96,15 @@ static inline bool layer_xattr_get(const struct strata_layer *l, uint64_t node, 
 		if (strcmp(xname, name) == 0)
 			return true;
 	return false;
+}
+
+/* The bytes of @x (x->len of them) into @buf: 0, or a positive errno (EIO
+ * for a file shorter than its index says). */
+int fs_layer_extent_read(const struct layer_extent *x, void *buf);
+
+static inline bool layer_extent_is_hole(const struct layer_extent *x)
+{
+	return x->fd == LAYER_FD_HOLE;
 }
 
 #endif

@@ -227,18 +227,19 @@ static size_t dir_map(const struct strata_layer *l, uint64_t node, uint64_t off,
 		off_t data = lseek(d->open_fd, (off_t)off, SEEK_DATA), hole;
 
 		if (data < 0 || (uint64_t)data >= end) {
-			ext[k++] = (struct layer_extent){-1, 0, end - off};
+			ext[k++] = (struct layer_extent){LAYER_FD_HOLE, 0, end - off, NULL};
 			break;
 		}
 		if ((uint64_t)data > off) {
-			ext[k++] = (struct layer_extent){-1, 0, (uint64_t)data - off};
+			ext[k++] =
+			    (struct layer_extent){LAYER_FD_HOLE, 0, (uint64_t)data - off, NULL};
 			off = (uint64_t)data;
 			continue;
 		}
 		hole = lseek(d->open_fd, (off_t)off, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > end)
 			hole = (off_t)end;
-		ext[k++] = (struct layer_extent){d->open_fd, off, (uint64_t)hole - off};
+		ext[k++] = (struct layer_extent){d->open_fd, off, (uint64_t)hole - off, NULL};
 		off = (uint64_t)hole;
 	}
 	pthread_mutex_unlock(&d->lock);

@@ -3,7 +3,9 @@
  * The tar layer backend: a mmapped index plus one file descriptor holding
  * the uncompressed tar stream (the layer itself when plain, else the cached
  * copy).  File data is served by reference to that fd, so the FUSE layer can
- * splice it to the kernel without copying.
+ * splice it to the kernel without copying.  A gzip layer is read in place
+ * instead: its extents are LAYER_FD_READ, and tar_read decodes the spans
+ * between the index's checkpoints through the shared span cache.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "gzip_seek.h"
 #include "index.h"
 #include "layer.h"
 
@@ -21,6 +24,7 @@ struct tar_layer {
 	struct strata_layer base;
 	struct ix_map map;
 	int data_fd;
+	bool in_place; /* gzip: data_fd is the layer, read through its checkpoints */
 	bool index_reused;
 	char *index_path;
 	char diff_id[7 + 64 + 1]; /* "sha256:<hex>" when this open computed it */
@@ -156,6 +160,14 @@ static bool tar_xattr(const struct strata_layer *l, uint64_t node, uint32_t i, c
 	return true;
 }
 
+/* @len bytes at @stream_off of the uncompressed stream. */
+static struct layer_extent data_extent(const struct tar_layer *t, uint64_t stream_off, uint64_t len)
+{
+	if (t->in_place)
+		return (struct layer_extent){LAYER_FD_READ, stream_off, len, &t->base};
+	return (struct layer_extent){t->data_fd, stream_off, len, NULL};
+}
+
 /* Sparse files: runs of data and the holes between them, in order. */
 static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, uint64_t off,
                          uint64_t end, struct layer_extent *ext, size_t max)
@@ -179,8 +191,7 @@ static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, ui
 
 			if (len > end - off)
 				len = end - off;
-			ext[n++] = (struct layer_extent){
-			    t->data_fd, x[lo].stream_off + off - x[lo].logical, len};
+			ext[n++] = data_extent(t, x[lo].stream_off + off - x[lo].logical, len);
 			off += len;
 			lo++;
 		} else {
@@ -188,7 +199,7 @@ static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, ui
 
 			if (next > end)
 				next = end;
-			ext[n++] = (struct layer_extent){-1, 0, next - off};
+			ext[n++] = (struct layer_extent){LAYER_FD_HOLE, 0, next - off, NULL};
 			off = next;
 		}
 	}
@@ -207,14 +218,54 @@ static size_t tar_map(const struct strata_layer *l, uint64_t node, uint64_t off,
 	end = len > e->size - off ? e->size : off + len;
 	if (e->flags & IXE_SPARSE)
 		return map_sparse(t, e, off, end, ext, max);
-	ext[0] = (struct layer_extent){t->data_fd, e->data_off + off, end - off};
+	ext[0] = data_extent(t, e->data_off + off, end - off);
 	return 1;
+}
+
+struct span_job {
+	const struct tar_layer *t;
+	uint32_t span;
+};
+
+static int fill_span(void *ctx, unsigned char *buf, size_t len)
+{
+	const struct span_job *j = ctx;
+
+	return fs_gz_span_decode(j->t->data_fd, &j->t->map, j->span, buf, len);
+}
+
+/* A gzip layer's stream, span by span from the cache. */
+static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_t len)
+{
+	const struct tar_layer *t = tl(l);
+	const struct ix_map *m = &t->map;
+	size_t done = 0;
+
+	if (!t->in_place || off > m->hdr->stream_size || len > m->hdr->stream_size - off)
+		return EIO;
+	while (done < len) {
+		struct span_job j = {t, fs_gz_span_at(m, off + done)};
+		uint64_t start = m->checkpoints[j.span].out, slen = fs_gz_span_len(m, j.span);
+		uint64_t in_span = off + done - start;
+		size_t n = slen - in_span < len - done ? (size_t)(slen - in_span) : len - done;
+		struct span_ref *ref;
+		int rc = fs_span_get(t, j.span, (size_t)slen, fill_span, &j, &ref);
+
+		if (rc)
+			return rc;
+		memcpy((char *)buf + done, fs_span_data(ref) + in_span, n);
+		fs_span_put(ref);
+		done += n;
+	}
+	return 0;
 }
 
 static void tar_close(struct strata_layer *l)
 {
 	struct tar_layer *t = (struct tar_layer *)l;
 
+	if (t->in_place)
+		fs_span_cache_drop(t);
 	fs_ix_map_close(&t->map);
 	if (t->data_fd >= 0)
 		close(t->data_fd);
@@ -237,6 +288,7 @@ static const struct layer_ops tar_ops = {
     .readlink = tar_readlink,
     .xattr = tar_xattr,
     .map = tar_map,
+    .read = tar_read,
     .close = tar_close,
 };
 
@@ -349,6 +401,7 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 		tar_close(&t->base);
 		return -1;
 	}
+	t->in_place = t->map.hdr->n_checkpoints > 0;
 	if (t->data_fd < 0)
 		t->data_fd = fd;
 	else

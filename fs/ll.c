@@ -67,7 +67,7 @@ int fs_layer_seek(const struct strata_layer *l, uint64_t node, off_t off, int wh
 		return ENXIO;
 	while ((n = l->ops->map(l, node, pos, (uint64_t)st.st_size - pos, ext, 16)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			if ((ext[i].fd >= 0) == (whence == SEEK_DATA)) {
+			if (!layer_extent_is_hole(&ext[i]) == (whence == SEEK_DATA)) {
 				*out = (off_t)pos;
 				return 0;
 			}
@@ -418,9 +418,9 @@ static char *reply_buffer(size_t size)
 	return rb->data;
 }
 
-/* Sparse files: data runs and holes copied into one buffer.  (A reply of
- * mixed memory and fd pieces lost the pieces after the first in libfuse's
- * copying path, so we assemble it ourselves.) */
+/* Sparse files, and layers read in place: data runs and holes copied into
+ * one buffer.  (A reply of mixed memory and fd pieces lost the pieces after
+ * the first in libfuse's copying path, so we assemble it ourselves.) */
 static void read_assembled(fuse_req_t req, const struct strata_layer *l, uint64_t node, size_t size,
                            uint64_t off)
 {
@@ -436,14 +436,9 @@ static void read_assembled(fuse_req_t req, const struct strata_layer *l, uint64_
 	while (done < size &&
 	       (n = l->ops->map(l, node, off + done, size - done, ext, READ_MAX_EXTENTS)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			if (ext[i].fd < 0) {
-				memset(buf + done, 0, ext[i].len);
-			} else if (sys_pread_full(ext[i].fd, buf + done, ext[i].len,
-			                          (off_t)ext[i].off) != (ssize_t)ext[i].len) {
-				/* A layer that shrank under us: never a short reply. */
-				saverr = errno ? errno : EIO;
+			/* A layer that shrank under us: never a short reply. */
+			if ((saverr = fs_layer_extent_read(&ext[i], buf + done)))
 				goto out;
-			}
 			done += ext[i].len;
 		}
 	}
@@ -563,8 +558,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		rc = fs_upper_ref_get(u, in, &ref);
 		if (!rc)
-			rc = fs_upper_reopen(ref.fd, O_RDONLY | fs_atime_open_flag(u, ref.fd, false),
-			                     &fd);
+			rc = fs_upper_reopen(ref.fd,
+			                     O_RDONLY | fs_atime_open_flag(u, ref.fd, false), &fd);
 		fs_upper_ref_put(&ref);
 		if (rc) {
 			fuse_reply_err(req, rc);

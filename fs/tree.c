@@ -293,19 +293,13 @@ ssize_t strata_entry_pread(const struct strata_entry *e, void *buf, size_t len, 
 		for (size_t i = 0; i < n; i++) {
 			char *p = (char *)buf + done;
 
-			if (ext[i].fd < 0) {
-				memset(p, 0, ext[i].len);
-			} else {
-				ssize_t r =
-				    sys_pread_full(ext[i].fd, p, ext[i].len, (off_t)ext[i].off);
+			int rc = fs_layer_extent_read(&ext[i], p);
 
-				if (r < 0)
-					return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s",
-					                   e->src->name, strerror(errno));
-				if ((uint64_t)r < ext[i].len) /* shorter than its index says */
-					return strata_fail(err, STRATA_ERR_CORRUPT, EIO, "%s: %s",
-					                   e->src->name, strerror(EIO));
-			}
+			/* EIO: shorter than its index says, or damaged */
+			if (rc)
+				return strata_fail(err,
+				                   rc == EIO ? STRATA_ERR_CORRUPT : STRATA_ERR_SYS,
+				                   rc, "%s: %s", e->src->name, strerror(rc));
 			done += ext[i].len;
 		}
 	}
@@ -336,7 +330,7 @@ int strata_entry_data_runs(const struct strata_entry *e,
 		if (n == 0)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			if (ext[i].fd >= 0) {
+			if (!layer_extent_is_hole(&ext[i])) {
 				if (run_len && run_off + run_len == off) {
 					run_len += ext[i].len;
 				} else {

@@ -296,7 +296,7 @@ static size_t fake_map(const struct strata_layer *l, uint64_t node, uint64_t off
 	(void)max;
 	if (off >= 4)
 		return 0;
-	ext[0] = (struct layer_extent){((const struct fake_layer *)l)->fd, off, len};
+	ext[0] = (struct layer_extent){((const struct fake_layer *)l)->fd, off, len, NULL};
 	return 1;
 }
 

@@ -148,7 +148,9 @@ bool tl_warned(const struct tl_warnings *w, const char *needle);
 struct strata_layer *tl_open_layer(const char *path, const char *cache, struct tl_warnings *w);
 
 /* The uncompressed tar stream of an open layer: the layer file itself when
- * plain, else the cached copy beside the index.  Malloc'd. */
+ * plain, the cached copy beside the index for zstd, xz, bzip2, and for gzip
+ * (read in place) a file "<layer>.stream" of what its read op gives.
+ * Malloc'd. */
 char *tl_stream_path(const struct strata_layer *l, const char *layer_path);
 
 #endif
