@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gzip layers read in place (issue 15): every checkpoint of the index
+ * reproduces exactly the bytes a sequential decompression gives, for gzip
+ * made by zlib in one member and in several (with padding), by GNU gzip,
+ * by Python's zlib and by pigz when they are installed; a damaged window is
+ * caught by the index checksum; a blob changed under its index reads as
+ * EIO, never as other bytes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "gzip_seek.h"
+#include "layer.h"
+#include "testlib.h"
+
+struct seek_case {
+	char *dir, *cache, *tar, *gz;
+	uint8_t *plain;
+	size_t plain_len;
+};
+
+/* ~7 MiB of tar: incompressible pattern files and long compressible runs,
+ * so spans come both short in the file and long. */
+static void make_tar(struct seek_case *c)
+{
+	static char text[3 << 20];
+	struct tl_entry ents[] = {
+	    {.type = 'd', .name = "d"},
+	    {.type = 'f', .name = "d/random1", .size = 2500000},
+	    {.type = 'f', .name = "d/text", .data = text, .size = sizeof(text)},
+	    {.type = 'f', .name = "d/random2", .size = 1700000},
+	    {.type = 'f', .name = "small", .size = 3},
+	};
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "strata layers, served in place\n"[i % 31] ^ (char)((i / 4096) & 1);
+	c->dir = tl_mkdtemp("seek");
+	c->cache = tl_path(c->dir, "cache");
+	c->tar = tl_path(c->dir, "layer.tar");
+	c->gz = tl_path(c->dir, "layer.tar.gz");
+	tl_write_layer(c->tar, TL_PAX, TL_NONE, ents, sizeof(ents) / sizeof(ents[0]));
+	c->plain = tl_read_file(c->tar, &c->plain_len);
+}
+
+static void free_case(struct seek_case *c)
+{
+	free(c->plain);
+	free(c->dir);
+	free(c->cache);
+	free(c->tar);
+	free(c->gz);
+}
+
+/* Members of zlib's deflate at varied levels, cut at @cuts, then zeros. */
+static void write_members(const char *path, const uint8_t *buf, size_t len, const size_t *cuts,
+                          size_t n_cuts, size_t padding)
+{
+	FILE *f = fopen(path, "wb");
+	size_t start = 0;
+
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i <= n_cuts; i++) {
+		size_t end = i < n_cuts ? cuts[i] : len;
+		uLong cap = compressBound(end - start) + 64;
+		uint8_t *out = malloc(cap);
+		z_stream zs = {0};
+
+		ck_assert_int_eq(deflateInit2(&zs, (int)(1 + i * 4 % 9), Z_DEFLATED, 31, 8,
+		                              Z_DEFAULT_STRATEGY),
+		                 Z_OK);
+		zs.next_in = (Bytef *)buf + start;
+		zs.avail_in = (uInt)(end - start);
+		zs.next_out = out;
+		zs.avail_out = (uInt)cap;
+		ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+		ck_assert_uint_eq(fwrite(out, 1, zs.total_out, f), zs.total_out);
+		deflateEnd(&zs);
+		free(out);
+		start = end;
+	}
+	for (size_t i = 0; i < padding; i++)
+		fputc(0, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static bool have(const char *prog)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
+	return system(cmd) == 0;
+}
+
+static void run(const char *fmt, const struct seek_case *c)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), fmt, c->tar, c->gz);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+/* Every span, decoded alone from its checkpoint, is the plain tar's bytes;
+ * and reads at odd offsets through the layer too. */
+static void check_spans(const struct seek_case *c, size_t min_points)
+{
+	struct strata_layer *l = tl_open_layer(c->gz, c->cache, NULL);
+	struct strata_layer_info info;
+	struct strata_error err;
+	struct ix_map m;
+	int fd = open(c->gz, O_RDONLY);
+	uint8_t *buf = malloc(c->plain_len + 1);
+
+	strata_layer_info(l, &info);
+	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &m, &err), 0);
+	ck_assert_uint_eq(m.hdr->stream_size, c->plain_len);
+	ck_assert_uint_ge(m.hdr->n_checkpoints, min_points);
+	for (uint32_t i = 0; i < m.hdr->n_checkpoints; i++) {
+		uint64_t off = m.checkpoints[i].out, len = fs_gz_span_len(&m, i);
+
+		ck_assert_int_eq(fs_gz_span_decode(fd, &m, i, buf, len), 0);
+		ck_assert_msg(memcmp(buf, c->plain + off, len) == 0, "span %u differs", i);
+	}
+	for (uint64_t k = 0, off = 7; k < 200; k++, off = (off * 7919 + 4093) % c->plain_len) {
+		size_t len = (size_t)((k * 104729) % 300000);
+
+		if (len > c->plain_len - off)
+			len = c->plain_len - off;
+		ck_assert_int_eq(l->ops->read(l, off, buf, len), 0);
+		ck_assert_msg(memcmp(buf, c->plain + off, len) == 0, "read at %llu",
+		              (unsigned long long)off);
+	}
+	/* No decompressed copy beside the index. */
+	{
+		char *copy = strdup(info.index_path);
+
+		memcpy(copy + strlen(copy) - 4, ".tar", 4);
+		ck_assert_int_eq(access(copy, F_OK), -1);
+		free(copy);
+	}
+	fs_ix_map_close(&m);
+	strata_layer_close(l);
+	close(fd);
+	free(buf);
+}
+
+START_TEST(test_zlib_one_member)
+{
+	struct seek_case c;
+
+	make_tar(&c);
+	write_members(c.gz, c.plain, c.plain_len, NULL, 0, 0);
+	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+START_TEST(test_zlib_members_and_padding)
+{
+	struct seek_case c;
+	size_t cuts[4];
+
+	make_tar(&c);
+	/* A tiny member, cuts inside files, and tape padding at the end. */
+	cuts[0] = 100;
+	cuts[1] = 1500000;
+	cuts[2] = 1500001;
+	cuts[3] = 4000000;
+	write_members(c.gz, c.plain, c.plain_len, cuts, 4, 10240);
+	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+START_TEST(test_gnu_gzip)
+{
+	struct seek_case c;
+
+	if (!have("gzip"))
+		return;
+	make_tar(&c);
+	run("gzip -9 -c %s > %s", &c);
+	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+START_TEST(test_python_zlib)
+{
+	struct seek_case c;
+
+	if (!have("python3"))
+		return;
+	make_tar(&c);
+	run("python3 -c 'import sys, zlib; o = zlib.compressobj(6, zlib.DEFLATED, 31); "
+	    "d = open(sys.argv[1], \"rb\").read(); "
+	    "open(sys.argv[2], \"wb\").write(o.compress(d) + o.flush())' %s %s",
+	    &c);
+	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+START_TEST(test_pigz)
+{
+	struct seek_case c;
+
+	if (!have("pigz"))
+		return;
+	make_tar(&c);
+	run("pigz -p 2 -b 256 -c %s > %s", &c);
+	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+/* Flips one byte of @path at @off. */
+static void flip(const char *path, uint64_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	ck_assert_int_eq(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* A damaged window fails the index checksum: the index is rebuilt, and
+ * reads are right. */
+START_TEST(test_damaged_window_rebuilds)
+{
+	struct seek_case c;
+	struct strata_layer *l;
+	struct strata_layer_info info;
+	struct strata_error err;
+	struct ix_map m;
+	uint64_t at;
+
+	make_tar(&c);
+	write_members(c.gz, c.plain, c.plain_len, NULL, 0, 0);
+	l = tl_open_layer(c.gz, c.cache, NULL);
+	strata_layer_info(l, &info);
+	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &m, &err), 0);
+	ck_assert_uint_gt(m.hdr->windows_size, 100);
+	at = m.hdr->windows_off + m.hdr->windows_size / 2;
+	fs_ix_map_close(&m);
+	flip(info.index_path, at);
+	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &m, &err), -1);
+	strata_layer_close(l);
+	check_spans(&c, 5); /* opens it again: rebuilt */
+	l = tl_open_layer(c.gz, c.cache, NULL);
+	strata_layer_info(l, &info);
+	ck_assert(info.index_reused);
+	strata_layer_close(l);
+	free_case(&c);
+}
+END_TEST
+
+/* The blob changed under a valid index (its identity kept): EIO. */
+START_TEST(test_damaged_blob_eio)
+{
+	struct seek_case c;
+	struct strata_layer *l;
+	struct strata_layer_info info;
+	struct stat st;
+	struct timespec ts[2];
+	uint8_t *buf;
+
+	make_tar(&c);
+	write_members(c.gz, c.plain, c.plain_len, NULL, 0, 0);
+	l = tl_open_layer(c.gz, c.cache, NULL);
+	strata_layer_close(l);
+	ck_assert_int_eq(stat(c.gz, &st), 0);
+	flip(c.gz, (uint64_t)st.st_size / 2);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	ck_assert_int_eq(utimensat(AT_FDCWD, c.gz, ts, 0), 0);
+	l = tl_open_layer(c.gz, c.cache, NULL);
+	strata_layer_info(l, &info);
+	ck_assert(info.index_reused);
+	buf = malloc(c.plain_len);
+	ck_assert_int_eq(l->ops->read(l, 0, buf, c.plain_len), EIO);
+	/* The spans before the damage still read, and right. */
+	ck_assert_int_eq(l->ops->read(l, 0, buf, 4096), 0);
+	ck_assert_int_eq(memcmp(buf, c.plain, 4096), 0);
+	free(buf);
+	strata_layer_close(l);
+	free_case(&c);
+}
+END_TEST
+
+/* A cache smaller than a span still serves reads, and stays bounded. */
+START_TEST(test_tiny_span_cache)
+{
+	struct seek_case c;
+
+	fs_span_cache_set_limit(1);
+	make_tar(&c);
+	write_members(c.gz, c.plain, c.plain_len, NULL, 0, 0);
+	check_spans(&c, 5);
+	fs_span_cache_set_limit(SPAN_CACHE_DEFAULT);
+	free_case(&c);
+}
+END_TEST
+
+static Suite *seek_suite(void)
+{
+	Suite *s = suite_create("seek");
+	TCase *tc = tcase_create("gzip");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_zlib_one_member);
+	tcase_add_test(tc, test_zlib_members_and_padding);
+	tcase_add_test(tc, test_gnu_gzip);
+	tcase_add_test(tc, test_python_zlib);
+	tcase_add_test(tc, test_pigz);
+	tcase_add_test(tc, test_damaged_window_rebuilds);
+	tcase_add_test(tc, test_damaged_blob_eio);
+	tcase_add_test(tc, test_tiny_span_cache);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tl_run_suite(seek_suite());
+}
