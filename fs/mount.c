@@ -18,6 +18,7 @@
 
 #include "atime.h"
 #include "daemon.h"
+#include "gzip_seek.h"
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
@@ -178,6 +179,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 
 	log_debug = o->debug;
 	fuse_set_log_func(log_to_stderr);
+	fs_span_cache_set_limit(o->span_cache ? (size_t)o->span_cache : SPAN_CACHE_DEFAULT);
 	if (fs_atime_parse(o->fuse_opts, &u->atime_flags, &fuse_opts)) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;

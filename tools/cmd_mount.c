@@ -27,7 +27,8 @@ static void mount_usage(FILE *out)
 	      "  -u, --upper DIR       a writable layer on top, kept in DIR as an OCI\n"
 	      "                        changeset (without it the mount is read-only)\n"
 	      "  -o OPTIONS            FUSE mount options, comma-separated (allow_other,\n"
-	      "                        nonempty to mount over a non-empty directory, ...)\n"
+	      "                        nonempty to mount over a non-empty directory,\n"
+	      "                        span_cache=SIZE as --span-cache, ...)\n"
 	      "  -f, --foreground      stay in the foreground\n"
 	      "  -d, --debug           log every FUSE request (implies -f)\n"
 	      "      --root DIR        the image store (default $STRATA_ROOT, /var/lib/strata\n"
@@ -40,6 +41,8 @@ static void mount_usage(FILE *out)
 	      "                        the most a compressed --layer may decompress to\n"
 	      "                        (default 256G, or 90% of the cache's free space)\n"
 	      "      --threads N       at most N FUSE worker threads\n"
+	      "      --span-cache SIZE memory for decompressed spans of gzip layers, which\n"
+	      "                        are read in place (default 64M)\n"
 	      "  -h, --help            show this help\n"
 	      "\n"
 	      "Unmount with 'strata umount MOUNTPOINT' or by sending SIGTERM to the daemon.\n",
@@ -60,13 +63,25 @@ struct mount_args {
 	struct strata_mount_options mo;
 };
 
-/* Adds -o options, keeping back the ones strata handles itself. */
+static int span_cache_option(struct mount_args *a, const char *arg)
+{
+	a->mo.span_cache = cli_parse_bytes(arg);
+	if (!a->mo.span_cache)
+		return cli_usage_error("mount", "span cache size %s: not a size (e.g. 64M)", arg);
+	return 0;
+}
+
+/* Adds -o options, keeping back the ones strata handles itself.  0, or the
+ * exit status with the error said. */
 static int add_fuse_opts(struct mount_args *a, const char *arg)
 {
 	char *copy = strdup(arg), *save = NULL;
+	int rc = 1;
 
-	if (!copy)
-		return -1;
+	if (!copy) {
+		cli_error("out of memory");
+		return 1;
+	}
 	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
 		size_t len = a->fuse_opts ? strlen(a->fuse_opts) : 0;
 		char *n;
@@ -75,10 +90,16 @@ static int add_fuse_opts(struct mount_args *a, const char *arg)
 			a->mo.allow_nonempty = true;
 			continue;
 		}
+		if (strncmp(o, "span_cache=", 11) == 0) {
+			if ((rc = span_cache_option(a, o + 11)))
+				goto bad;
+			continue;
+		}
 		n = realloc(a->fuse_opts, len + strlen(o) + 2);
 		if (!n) {
-			free(copy);
-			return -1;
+			cli_error("out of memory");
+			rc = 1;
+			goto bad;
 		}
 		if (len)
 			n[len++] = ',';
@@ -87,9 +108,19 @@ static int add_fuse_opts(struct mount_args *a, const char *arg)
 	}
 	free(copy);
 	return 0;
+bad:
+	free(copy);
+	return rc;
 }
 
-enum { OPT_CACHE_DIR = 256, OPT_REINDEX, OPT_THREADS, OPT_ROOT, OPT_MAX_LAYER_SIZE };
+enum {
+	OPT_CACHE_DIR = 256,
+	OPT_REINDEX,
+	OPT_THREADS,
+	OPT_ROOT,
+	OPT_MAX_LAYER_SIZE,
+	OPT_SPAN_CACHE
+};
 
 /* One option: 0, or the exit status. */
 static int mount_option(struct mount_args *a, int c, const char *arg, const char *given)
@@ -105,11 +136,9 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 		a->upper = arg;
 		return 0;
 	case 'o':
-		if (add_fuse_opts(a, arg)) {
-			cli_error("out of memory");
-			return 1;
-		}
-		return 0;
+		return add_fuse_opts(a, arg);
+	case OPT_SPAN_CACHE:
+		return span_cache_option(a, arg);
 	case 'f':
 		a->mo.foreground = true;
 		return 0;
@@ -179,6 +208,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	    {"reindex", no_argument, NULL, OPT_REINDEX},
 	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},

@@ -229,6 +229,9 @@ struct strata_mount_options {
 	bool debug;
 	bool allow_nonempty;  /* -o nonempty: mount over a non-empty directory */
 	unsigned max_threads; /* 0: libfuse default */
+	/* The most bytes of decompressed gzip spans kept for reads (shared by
+	 * the mount's layers); 0: 64 MiB. */
+	uint64_t span_cache;
 	/* Called in the daemon once the mount is live (tests, `run`).  May be NULL. */
 	void (*on_ready)(void *ctx);
 	void *on_ready_ctx;
