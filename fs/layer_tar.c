@@ -347,14 +347,14 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 		snprintf(why, sizeof(why), "%s", err->msg);
 		return strata_fail(err, STRATA_ERR_INDEX, 0, "%s: fresh %s", t->base.name, why);
 	}
-	if (t->map.hdr->flags & IXH_DATA_COPY) {
-		if (open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, err))
-			return -1;
-		if (bopts.stream_sha256) {
-			memcpy(t->diff_id, "sha256:", 7);
-			for (int i = 0; i < 32; i++)
-				snprintf(t->diff_id + 7 + 2 * i, 3, "%02x", sha[i]);
-		}
+	if ((t->map.hdr->flags & IXH_DATA_COPY) &&
+	    open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, err))
+		return -1;
+	/* Computed in the pass that decompressed: gzip too, copy or not. */
+	if (bopts.stream_sha256 && t->map.hdr->compression != IX_COMP_NONE) {
+		memcpy(t->diff_id, "sha256:", 7);
+		for (int i = 0; i < 32; i++)
+			snprintf(t->diff_id + 7 + 2 * i, 3, "%02x", sha[i]);
 	}
 	return 0;
 reused:

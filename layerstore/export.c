@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "archive_dl.h"
 #include "store.h"
@@ -149,8 +150,48 @@ static int write_oci(struct store *s, struct writer *w, const struct store_image
 	return 0;
 }
 
+/* A gzip layer is read in place, with no decompressed copy: its tar is
+ * decompressed now into an unnamed file in the cache (zlib checks every
+ * member's CRC).  The fd, or -1 with @err filled. */
+static int decompress_gzip(struct store *s, const struct store_layer *l, uint64_t *size,
+                           struct strata_error *err)
+{
+	char source[STORE_DIGEST_MAX], path[PATH_MAX];
+	const size_t buf_size = 128 * 1024;
+	char *buf = malloc(buf_size);
+	int in = -1, out = -1, n = 0;
+	gzFile gz = NULL;
+
+	store_layer_source(s, l, source);
+	store_blob_path(s, source, path, sizeof(path));
+	if (buf)
+		in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in >= 0)
+		out = open(s->layer_cache, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (out >= 0 && !(gz = gzdopen(in, "rb")))
+		errno = ENOMEM;
+	*size = 0;
+	while (gz && (n = gzread(gz, buf, buf_size)) > 0 && sys_write_all(out, buf, (size_t)n) == 0)
+		*size += (uint64_t)n;
+	free(buf);
+	if (gz && n == 0 && lseek(out, 0, SEEK_SET) == 0) {
+		gzclose(gz);
+		return out;
+	}
+	strata_fail(err, n < 0 ? STRATA_ERR_CORRUPT : STRATA_ERR_SYS, n < 0 ? EIO : errno,
+	            "layer %s: %s: %s", l->digest, path, n < 0 ? "corrupt gzip" : strerror(errno));
+	if (gz)
+		gzclose(gz);
+	else if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return -1;
+}
+
 /* The uncompressed tar of a layer: the blob itself, or the decompressed
- * copy its index uses (made now if missing). */
+ * copy its index uses (made now if missing), or for gzip the blob
+ * decompressed now. */
 static int open_uncompressed(struct store *s, const struct store_image *img, size_t i,
                              uint64_t *size, struct strata_error *err)
 {
@@ -168,6 +209,8 @@ static int open_uncompressed(struct store *s, const struct store_image *img, siz
 		snprintf(path, sizeof(path), "%s/%s.tar", s->layer_cache, key);
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		return decompress_gzip(s, l, size, err);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "layer %s: %s: %s", l->digest, path,
 		            strerror(errno));
