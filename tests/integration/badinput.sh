@@ -216,20 +216,20 @@ assert_same_file 'bomb: served under a higher limit' "$T/zeros/zeros" "$M/zeros"
 sumount "$M"
 
 # ---- a full cache: ENOSPC, said as such, nothing left behind ----
-# A compressed layer's uncompressed copy does not fit in a 256 KiB cache:
+# A zstd layer's uncompressed copy does not fit in a 256 KiB cache:
 # by default the limit (90% of the cache's free space) stops it; past the
 # limit, the error is the disk's, not a "truncated" layer.
 FULL=$T/fullcache
 mkdir -p "$FULL"
 MOUNTS+=("$FULL")
 mount -t tmpfs -o size=256k tmpfs "$FULL" || die 'cannot mount a tmpfs for the full-cache test'
-printf 'file big size=2M seed=3\n' | mk "$T/big.tar.gz" -z gzip
-run "$STRATA" mount --cache-dir "$FULL" --layer "$T/big.tar.gz" "$M"
+printf 'file big size=2M seed=3\n' | mk "$T/big.tar.zst" -z zstd
+run "$STRATA" mount --cache-dir "$FULL" --layer "$T/big.tar.zst" "$M"
 assert_one_error_line 'full cache, default limit' 1
 assert_true "full cache, default limit: 90% of 256 KiB ($ERR)" \
-	grep -qx "strata: $T/big.tar.gz: decompresses to more than 230 KiB (the limit; raise it with --max-layer-size)" "$T/err"
+	grep -qx "strata: $T/big.tar.zst: decompresses to more than 230 KiB (the limit; raise it with --max-layer-size)" "$T/err"
 assert_eq 'full cache, default limit: nothing left in it' '' "$(ls -A "$FULL")"
-run "$STRATA" mount --cache-dir "$FULL" --max-layer-size 1G --layer "$T/big.tar.gz" "$M"
+run "$STRATA" mount --cache-dir "$FULL" --max-layer-size 1G --layer "$T/big.tar.zst" "$M"
 assert_one_error_line 'full cache' 1
 assert_true 'full cache: says the cache is full' grep -q 'to the cache .*: No space left on device' "$T/err"
 assert_false 'full cache: not called a truncated layer' grep -qi 'truncated' "$T/err"

@@ -253,18 +253,19 @@ if mount -t tmpfs -o size=3m strata-test "$F"; then
 	refuse 'full disk: docker-archive' "$T/big.docker.tar" 'No space left on device'
 	mkimage oci "$T/biglay" --name big:1 "$S/l2.tar" "$T/big.tar" >/dev/null
 	refuse 'full disk: OCI layout' "$T/biglay" 'No space left on device'
-	# 10 MB of zeros gzip to a few kB: the blob fits, its decompressed copy not.
+	# 10 MB of zeros zstd to a few kB: the blob fits, its decompressed copy
+	# not.  (Not gzip: a gzip layer is read in place, with no copy.)
 	mkdir -p "$T/z"
 	head -c 10000000 /dev/zero >"$T/z/zeros"
-	tar -C "$T/z" --numeric-owner -czf "$T/zeros.tar.gz" zeros
+	tar -C "$T/z" --numeric-owner -I zstd -cf "$T/zeros.tar.zst" zeros
 	# By default the limit is 90% of the space left: the import stops
 	# there; past it, the disk is full and says so.
 	before=$(store_listing)
 	for max in default 1G; do
 		if [ "$max" = default ]; then
-			sr import -q "$T/zeros.tar.gz"
+			sr import -q "$T/zeros.tar.zst"
 		else
-			sr import -q --max-layer-size "$max" "$T/zeros.tar.gz"
+			sr import -q --max-layer-size "$max" "$T/zeros.tar.zst"
 		fi
 		log "full disk: decompressed copy ($max limit): exit $RC: $ERR"
 		cp "$T/err" "$T/full-$max.err"
