@@ -6,7 +6,8 @@
 #   bench/seek.sh [--strata PATH] [--src DIR] [--mb N]
 #
 # The layer is a tar of the first N MB (default 250) of files under DIR
-# (default /usr/lib/x86_64-linux-gnu), gzip -6, made in a temp directory.
+# (default /usr/lib/x86_64-linux-gnu; no hard links, which tar stores
+# once), gzip -6, made in a temp directory.
 # Root: mounts and drop_caches.  Prints one "name value" line a number.
 set -euo pipefail
 export LC_ALL=C
@@ -39,8 +40,8 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 drop() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 
 # The layer: regular files up to MB megabytes, sorted for a stable tar.
-find "$SRC" -xdev -type f -size -64M -printf '%s %P\n' | sort -k2 |
-	awk -v max="$((MB * 1000000))" '{ s += $1; if (s > max) exit; print substr($0, index($0, " ") + 1) }' \
+find "$SRC" -xdev -type f -links 1 -size -64M -printf '%s %P\n' | sort -k2 |
+	awk -v max="$((MB * 1000000))" 's + $1 <= max { s += $1; print substr($0, index($0, " ") + 1) }' \
 		>"$T/list"
 tar -C "$SRC" --numeric-owner -cf "$T/layer.tar" -T "$T/list"
 gzip -6 -c "$T/layer.tar" >"$T/layer.tar.gz"
