@@ -78,13 +78,15 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 		struct upper_meta m;
 		struct stat now;
 
-		if (chmod(path, st.st_mode & 07777) < 0 ||
+		/* A placeholder (the only new object with a record) keeps
+		 * its real 0600. */
+		fs_meta_read(opath_fd, &m);
+		if ((!m.valid && chmod(path, fs_meta_real_mode(st.st_mode)) < 0) ||
 		    fstatat(opath_fd, "", &now, AT_EMPTY_PATH) < 0)
 			return errno;
-		/* Rootless: what could not be made real (the owner, bits an
-		 * unprivileged owner may not keep, a device placeholder's
-		 * type) is recorded, all of it at once. */
-		fs_meta_read(opath_fd, &m);
+		/* What could not be made real (the owner, bits an unprivileged
+		 * owner may not keep, a placeholder's type) is recorded, all of
+		 * it at once. */
 		if (m.valid || owner_lost || (now.st_mode & 07777) != (st.st_mode & 07777)) {
 			struct upper_meta w = {true, st.st_uid, st.st_gid,
 			                       ((m.valid ? m.mode : now.st_mode) & S_IFMT) |
@@ -296,12 +298,24 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 	}
 }
 
+int fs_upper_link_unnamed(int fd, int dirfd, const char *name)
+{
+	char path[64];
+
+	fs_upper_fd_path(fd, path, sizeof(path));
+	if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return errno;
+	return 0;
+}
+
+/* A regular file, or a placeholder for what the daemon cannot make real
+ * (meta.c), made unnamed and linked whole. */
 static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, const char *name)
 {
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
 	uint64_t node = in->srcs[0].node;
 	struct stat st;
-	char path[64];
+	size_t len;
 	int fd, rc;
 
 	l->ops->stat(l, node, &st);
@@ -309,43 +323,21 @@ static int copy_up_file(struct strata_union *u, struct inode *in, int dirfd, con
 	fd = openat(u->upper_root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
-	rc = copy_data(l, node, fd, (uint64_t)st.st_size);
+	if (S_ISREG(st.st_mode))
+		rc = copy_data(l, node, fd, (uint64_t)st.st_size);
+	else
+		rc = fs_meta_placeholder(
+		    fd, &(struct upper_meta){true, st.st_uid, st.st_gid, st.st_mode, st.st_rdev},
+		    S_ISLNK(st.st_mode) ? l->ops->readlink(l, node, &len) : NULL);
 	if (!rc)
 		rc = copy_meta(l, node, fd, false);
 	if (!rc)
 		rc = set_origin(fd, in->ino);
-	if (!rc) {
-		fs_upper_fd_path(fd, path, sizeof(path));
-		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
-			rc = errno;
-	}
+	if (!rc)
+		rc = fs_upper_link_unnamed(fd, dirfd, name);
 	if (!rc)
 		link_lower_names(u, in, fd);
 	close(fd);
-	return rc;
-}
-
-int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
-{
-	struct upper_meta m = {true, geteuid(), getegid(), mode, rdev};
-	int fd, rc;
-
-	if (mknodat(dirfd, name, mode, rdev) == 0)
-		return 0;
-	if ((errno != EPERM && errno != EINVAL) || (!S_ISCHR(mode) && !S_ISBLK(mode)))
-		return errno;
-	/* Rootless: a device node is an empty file that reports as one. */
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno;
-	close(fd);
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	rc = fs_meta_write(fd, &m);
-	close(fd);
-	if (rc)
-		unlinkat(dirfd, name, 0);
 	return rc;
 }
 
@@ -354,24 +346,30 @@ static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, co
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
 	uint64_t node = in->srcs[0].node;
 	struct stat st;
+	size_t len;
 	int fd, rc;
 
 	l->ops->stat(l, node, &st);
-	if (S_ISLNK(st.st_mode)) {
-		size_t len;
-
-		if (symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0)
-			return errno;
-	} else if ((rc = fs_upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
-		return rc;
+	if (fs_meta_needs_placeholder(st.st_mode))
+		return copy_up_file(u, in, dirfd, name);
+	if (S_ISLNK(st.st_mode) ? symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0
+	                        : mknodat(dirfd, name, st.st_mode, st.st_rdev) < 0) {
+		/* A device node a daemon in a user namespace may not make. */
+		if ((errno == EPERM || errno == EINVAL) &&
+		    (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+			return copy_up_file(u, in, dirfd, name);
+		return errno;
 	}
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno;
-	rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
-	if (!rc && !S_ISLNK(st.st_mode))
-		rc = set_origin(fd, in->ino);
-	close(fd);
+		rc = errno;
+	else
+		rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
+	/* No origin: it could not carry one (fs_resolved_ino). */
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlinkat(dirfd, name, 0); /* a failed copy-up leaves no trace */
 	return rc;
 }
 

@@ -126,10 +126,10 @@ uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r)
 	if (r->upper_fd < 0)
 		return fs_union_ino(u, &r->srcs[0]);
 	fs_upper_fd_path(r->upper_fd, path, sizeof(path));
-	if (!S_ISLNK(r->upper_st.st_mode) &&
-	    getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
+	/* (A symlink's answers ENODATA; its placeholder may have one.) */
+	if (getxattr(path, UPPER_ORIGIN_XATTR, &origin, sizeof(origin)) == sizeof(origin))
 		return origin;
-	/* Symlinks and special files cannot carry the origin xattr: one that
+	/* Real symlinks and special files cannot carry the origin xattr: one that
 	 * replaced a lower object of its type (a copy-up, or a re-creation)
 	 * takes its number.  Files and directories without an origin were
 	 * born here, whatever name they have now. */
