@@ -299,7 +299,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, rc);
 		return;
 	}
-	n = readlinkat(ref.fd, "", target, sizeof(target) - 1);
+	n = fs_meta_readlink(ref.fd, target, sizeof(target) - 1);
 	rc = errno;
 	fs_upper_ref_put(&ref);
 	if (n < 0) {

@@ -65,51 +65,44 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
 }
 
 /*
- * New objects belong to the caller, as the kernel would make them: the
- * group of a setgid directory (the upper file system already applied it),
- * and no setgid bit on a file whose group the caller is not in.  A daemon
- * that is not root cannot give objects away; they stay its own (rootless
- * metadata is a later step).
+ * What a new object shows, as the kernel would make it: the caller's, with
+ * the group of a setgid directory (and, for a directory, its setgid bit),
+ * and no setgid bit on a file whose group the caller is not in.
  */
-/* A daemon that is not root records a caller other than itself in the
- * xattr (and the group a setgid parent gives); symlinks cannot hold it. */
-static void set_owner_rootless(fuse_req_t req, int dirfd, const char *name, const struct stat *dir)
+static int new_meta(fuse_req_t req, int dirfd, mode_t mode, dev_t rdev, struct upper_meta *m)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uid_t uid = ctx->uid;
-	gid_t gid = (dir->st_mode & S_ISGID) ? dir->st_gid : ctx->gid;
-	struct stat st;
-	int fd;
+	struct stat dir;
+	int rc = fs_meta_stat(dirfd, &dir);
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode) ||
-	    (uid == st.st_uid && gid == st.st_gid))
-		return;
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)fs_meta_set(fd, &uid, &gid, NULL, NULL);
-	close(fd);
+	if (rc)
+		return rc;
+	*m = (struct upper_meta){true, ctx->uid, ctx->gid, mode, rdev};
+	if (dir.st_mode & S_ISGID) {
+		m->gid = dir.st_gid;
+		if (S_ISDIR(mode))
+			m->mode |= S_ISGID;
+	}
+	if (S_ISREG(mode) && (mode & S_ISGID) && !caller_in_group(req, m->gid))
+		m->mode &= ~(mode_t)S_ISGID;
+	if (S_ISLNK(mode))
+		m->mode = S_IFLNK | 0777;
+	return 0;
 }
 
-static void set_owner(fuse_req_t req, int dirfd, const char *name)
+/* Gives the new object @name the metadata @m; a failure takes the object
+ * away again, so a failed operation leaves nothing behind. */
+static int own_new(int dirfd, const char *name, const struct upper_meta *m)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat dir, st;
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc;
 
-	if (fstatat(dirfd, "", &dir, AT_EMPTY_PATH) < 0)
-		return;
-	/* Not root, or root of a user namespace that lacks the id: the
-	 * owner is recorded instead. */
-	if (geteuid() != 0 ||
-	    (fchownat(dirfd, name, ctx->uid, (dir.st_mode & S_ISGID) ? (gid_t)-1 : ctx->gid,
-	              AT_SYMLINK_NOFOLLOW) < 0 &&
-	     (errno == EPERM || errno == EINVAL))) {
-		set_owner_rootless(req, dirfd, name, &dir);
-		return;
-	}
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_mode & S_ISGID) && !caller_in_group(req, st.st_gid))
-		(void)fchmodat(dirfd, name, st.st_mode & 07777 & ~(mode_t)S_ISGID, 0);
+	if (fd < 0)
+		return errno;
+	rc = fs_meta_init(fd, m);
+	close(fd);
+	if (rc)
+		unlinkat(dirfd, name, S_ISDIR(m->mode) ? AT_REMOVEDIR : 0);
+	return rc;
 }
 
 /* The new name is in place: the whiteout it replaces goes, and the kernel
@@ -153,38 +146,46 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
 	struct acl_inherit inh = {0};
+	struct upper_meta m;
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
 	if (!saverr)
 		saverr = new_mode(req, dirfd, mode & S_IFMT, &mode, &inh);
 	if (!saverr)
-		saverr = fs_upper_mknod(dirfd, name, mode, rdev);
-	if (!saverr) {
-		set_owner(req, dirfd, name);
+		saverr = new_meta(req, dirfd, mode, rdev, &m);
+	if (!saverr)
+		saverr = fs_meta_mknod(dirfd, name, &m, NULL);
+	if (!saverr)
+		saverr = own_new(dirfd, name, &m);
+	if (!saverr)
 		saverr = inherit(dirfd, name, false, &inh);
-	}
 	fs_acl_inherit_free(&inh);
-	if (saverr)
+	if (saverr) {
 		fuse_reply_err(req, saverr);
-	else
-		finish_new(req, u, dir, dirfd, name);
+		return;
+	}
+	finish_new(req, u, dir, dirfd, name);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
+	struct upper_meta m;
 	bool hidden;
 	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
-	if (!saverr && symlinkat(link, dirfd, name) < 0)
-		saverr = errno;
+	if (!saverr)
+		saverr = new_meta(req, dirfd, S_IFLNK, 0, &m);
+	if (!saverr)
+		saverr = fs_meta_mknod(dirfd, name, &m, link);
+	if (!saverr)
+		saverr = own_new(dirfd, name, &m);
 	if (saverr) {
 		fuse_reply_err(req, saverr);
 		return;
 	}
-	set_owner(req, dirfd, name);
 	finish_new(req, u, dir, dirfd, name);
 }
 
@@ -193,17 +194,20 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
 	struct acl_inherit inh = {0};
+	struct upper_meta m;
 	bool hidden;
 	int dirfd, fd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
 	if (!saverr)
 		saverr = new_mode(req, dirfd, S_IFDIR, &mode, &inh);
-	if (!saverr && mkdirat(dirfd, name, mode) < 0)
+	if (!saverr)
+		saverr = new_meta(req, dirfd, S_IFDIR | (mode & 07777), 0, &m);
+	if (!saverr && mkdirat(dirfd, name, fs_meta_real_mode(m.mode)) < 0)
 		saverr = errno;
-	if (!saverr) {
-		set_owner(req, dirfd, name);
+	if (!saverr)
+		saverr = own_new(dirfd, name, &m);
+	if (!saverr)
 		saverr = inherit(dirfd, name, true, &inh);
-	}
 	fs_acl_inherit_free(&inh);
 	if (saverr) {
 		fuse_reply_err(req, saverr);
@@ -231,23 +235,27 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	struct inode *dir = fs_inode_of(u, parent);
 	struct fuse_entry_param e;
 	struct acl_inherit inh = {0};
+	struct upper_meta m;
 	bool hidden;
 	int dirfd, fd = -1, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
 
 	if (!saverr)
 		saverr = new_mode(req, dirfd, S_IFREG, &mode, &inh);
+	if (!saverr)
+		saverr = new_meta(req, dirfd, S_IFREG | (mode & 07777), 0, &m);
 	if (saverr)
 		goto out;
 	fd = openat(dirfd, name,
 	            (fs_backing_flags(fi) & ~O_TRUNC) | fs_atime_open_flag(u, -1, false) | O_CREAT |
 	                O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	            mode);
+	            fs_meta_real_mode(m.mode));
 	if (fd < 0) {
 		saverr = errno;
 		goto out;
 	}
-	set_owner(req, dirfd, name);
-	saverr = inherit(dirfd, name, false, &inh);
+	saverr = own_new(dirfd, name, &m);
+	if (!saverr)
+		saverr = inherit(dirfd, name, false, &inh);
 	if (!saverr)
 		saverr = fs_upper_remove_whiteout(dirfd, name);
 	if (!saverr)
@@ -601,52 +609,17 @@ out:
 
 /* ---- attributes and data ---- */
 
-/* chmod, and what it could not keep (setgid outside the daemon's groups,
- * a device placeholder's bits) recorded in the xattr. */
-static int set_mode(int fd, const char *path, mode_t type, mode_t mode)
-{
-	struct upper_meta m;
-	struct stat now;
-
-	if (S_ISLNK(type))
-		return 0;
-	fs_meta_read(fd, &m);
-	if (!(m.valid && (S_ISCHR(m.mode) || S_ISBLK(m.mode))) && chmod(path, mode & 07777) < 0)
-		return errno;
-	if (m.valid ||
-	    (fstatat(fd, "", &now, AT_EMPTY_PATH) == 0 && (now.st_mode & 07777) != (mode & 07777)))
-		return fs_meta_set(fd, NULL, NULL, &mode, NULL);
-	return 0;
-}
-
-/* chown, or for a daemon that may not, the owner recorded in the xattr
- * (a symlink's owner is then not kept: it cannot carry one). */
+/* chmod, setfacl's too: the record (meta.c), then a stored ACL follows the
+ * mode. */
 int fs_set_mode(struct inode *in, int fd, mode_t mode)
 {
 	char path[64];
-	int rc;
+	int rc = fs_meta_change(fd, &mode, (uid_t)-1, (gid_t)-1);
 
-	fs_upper_fd_path(fd, path, sizeof(path));
-	rc = set_mode(fd, path, in->mode, mode);
 	if (rc || S_ISLNK(in->mode))
 		return rc;
+	fs_upper_fd_path(fd, path, sizeof(path));
 	return fs_acl_follow_mode(path, mode);
-}
-
-static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
-{
-	struct upper_meta m;
-
-	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != EPERM && errno != EINVAL) /* EINVAL: an id the user namespace lacks */
-			return errno;
-		return S_ISLNK(type) ? 0 : fs_meta_set(fd, &uid, &gid, NULL, NULL);
-	}
-	if (S_ISLNK(type))
-		return 0;
-	fs_meta_read(fd, &m);
-	/* Really done: an owner recorded before would now mislead. */
-	return m.valid ? fs_meta_set(fd, &uid, &gid, NULL, NULL) : 0;
 }
 
 static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, int fh_fd)
@@ -655,12 +628,15 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, 
 	int rc;
 
 	fs_upper_fd_path(fd, path, sizeof(path));
-	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = fs_set_mode(in, fd, attr->st_mode)))
+	/* chmod and chown (a chown clears set-id bits: the kernel sends both
+	 * at once) are one change of the record. */
+	if ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    (rc = fs_meta_change(fd, (to_set & FUSE_SET_ATTR_MODE) ? &attr->st_mode : NULL,
+	                         (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+	                         (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
 		return rc;
-	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
-	    (rc =
-	         set_owner_of(fd, in->mode, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-	                      (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISLNK(in->mode) &&
+	    (rc = fs_acl_follow_mode(path, attr->st_mode)))
 		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		int rc =

@@ -140,9 +140,9 @@ uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r)
 {
 	if (r->upper_fd < 0)
 		return fs_union_ino(u, &r->srcs[0]);
-	if (r->has_origin)
+	if (r->has_origin) /* read at lookup; a placeholder may have one */
 		return r->origin;
-	/* Symlinks and special files cannot carry the origin xattr: one that
+	/* Real symlinks and special files cannot carry the origin xattr: one that
 	 * replaced a lower object of its type (a copy-up, or a re-creation)
 	 * takes its number.  Files and directories without an origin were
 	 * born here, whatever name they have now. */
