@@ -205,7 +205,6 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 	while ((slash = strchr(comp, '/'))) {
 		struct resolved r;
 		struct inode *held, *next;
-		int expected = -1;
 
 		*slash = '\0';
 		if (fs_union_lookup_full(u, cur, comp, &r) || !S_ISDIR(fs_resolved_mode(u, &r)) ||
@@ -229,12 +228,11 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
 		held = fs_inode_table_find(&u->table, fs_resolved_ino(u, &r));
-		if (held) {
+		if (held && !inode_in_upper(held)) {
 			int dupfd = dup(r.upper_fd);
 
-			if (dupfd >= 0 &&
-			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
-				close(dupfd);
+			if (dupfd >= 0)
+				(void)fs_upper_dir_adopt(u, held, dupfd, NULL);
 		}
 		next = fs_inode_new(0, 0, S_IFDIR, r.srcs, r.n);
 		if (!next)
@@ -396,6 +394,7 @@ static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd,
 static int copy_up_with(struct strata_union *u, struct inode *in,
                         int (*make)(struct strata_union *, struct inode *, int, const char *))
 {
+	struct upper_ref pref;
 	struct inode *parent;
 	char *name = NULL;
 	int rc, pfd;
@@ -410,10 +409,15 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 	rc = fs_upper_ensure_dir(u, parent); /* ancestors first, without our lock */
 	if (rc)
 		return rc;
+	rc = fs_upper_ref_get(u, parent, &pref);
+	if (rc)
+		return rc;
 	name = fs_inode_name(u, in);
-	if (!name)
+	if (!name) {
+		fs_upper_ref_put(&pref);
 		return ENOMEM;
-	pfd = atomic_load(&parent->upper_fd);
+	}
+	pfd = pref.fd;
 	pthread_mutex_lock(inode_lock(u, in));
 	if (!inode_in_upper(in)) {
 		struct dir_times times;
@@ -423,7 +427,6 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 		dir_times_restore(pfd, &times);
 		if (!rc) {
 			int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
 			int expected = -1;
 
 			if (fd < 0) {
@@ -432,12 +435,13 @@ static int copy_up_with(struct strata_union *u, struct inode *in,
 				close(fd); /* files are found by name: see union.h */
 				atomic_compare_exchange_strong(&in->upper_fd, &expected,
 				                               UPPER_BY_NAME);
-			} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
-				close(fd); /* made meanwhile by a hard link's copy-up */
+			} else {
+				rc = fs_upper_dir_adopt(u, in, fd, NULL);
 			}
 		}
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
+	fs_upper_ref_put(&pref);
 	free(name);
 	return rc;
 }

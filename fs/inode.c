@@ -39,6 +39,7 @@ static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint
 	in->n_srcs = n_srcs;
 	atomic_init(&in->dirlist, NULL);
 	atomic_init(&in->upper_fd, -1);
+	in->upper_slot = 0;
 	in->name = NULL;
 	if (n_srcs)
 		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
@@ -75,8 +76,9 @@ static void slab_release(struct inode_shard *s, struct inode *in)
 	s->slab_free = in;
 }
 
-/* What an inode owns besides its memory. */
-static void inode_release(struct inode *in)
+/* What an inode owns besides its memory (@t: where it was; NULL for one
+ * that was never in a table). */
+static void inode_release(struct inode_table *t, struct inode *in)
 {
 	int fd = atomic_load(&in->upper_fd);
 
@@ -84,6 +86,8 @@ static void inode_release(struct inode *in)
 	free(in->name);
 	if (fd >= 0)
 		close(fd);
+	else if (fd == UPPER_BY_NAME && S_ISDIR(in->mode) && t && t->upper_dirs)
+		fs_upper_dirs_drop(t->upper_dirs, in);
 }
 
 int fs_inode_table_init(struct inode_table *t)
@@ -112,7 +116,7 @@ void fs_inode_table_destroy(struct inode_table *t)
 			while (in) {
 				struct inode *next = in->hash_next;
 
-				inode_release(in);
+				inode_release(t, in);
 				if (in->n_srcs != 1)
 					free(in);
 				in = next;
@@ -143,7 +147,7 @@ void fs_inode_free(struct inode *in)
 {
 	if (!in)
 		return;
-	inode_release(in);
+	inode_release(NULL, in);
 	free(in);
 }
 
@@ -255,7 +259,7 @@ void fs_inode_table_forget(struct inode_table *t, struct inode *in, uint64_t n)
 		*pp = in->hash_next;
 		s->count--;
 	}
-	inode_release(in);
+	inode_release(t, in);
 	if (in->n_srcs == 1)
 		slab_release(s, in);
 	else

@@ -55,22 +55,39 @@ static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entr
 	return fs_inode_stat(u, in, &e->attr);
 }
 
-/* An inode found again may learn of its upper object (copied up through
- * another name).  A file also learns the name it was found by, which is
- * how it is found in the upper from now on: the name it had may be gone
- * (one of several hard links unlinked). */
-static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, struct resolved *r,
-                  const char *name)
+/* Is @name what @in's name would be without in->name?  (Under its lock.) */
+static bool lower_name_is(struct strata_union *u, const struct inode *in, const char *name)
 {
-	int expected = -1;
+	const struct strata_layer *l;
+	size_t len;
+	const char *nm;
+
+	if (in->n_srcs == 0)
+		return false;
+	l = union_layer(u, &in->srcs[0]);
+	nm = l->ops->name(l, in->srcs[0].node, &len);
+	return strlen(name) == len && memcmp(nm, name, len) == 0;
+}
+
+/* An inode found again may learn of its upper object (copied up through
+ * another name).  It also learns the name it was found by, which is how
+ * it is found in the upper from now on: a file's name may be gone (one of
+ * several hard links unlinked), a directory's differ from its lower one
+ * (renamed, with a redirect to its lower content).  0 or errno. */
+static int adopt(struct strata_union *u, struct inode *in, struct inode *dir, struct resolved *r,
+                 const char *name)
+{
+	int expected = -1, rc = 0;
 
 	if (r->upper_fd < 0)
-		return;
+		return 0;
 	pthread_mutex_lock(inode_lock(u, in));
 	if (S_ISDIR(in->mode)) {
-		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
+		if (!inode_in_upper(in)) {
+			rc = fs_upper_dir_adopt(u, in, r->upper_fd, &r->upper_st);
 			r->upper_fd = -1;
-		if (!in->name && in->n_srcs == 0)
+		}
+		if (!in->name && !lower_name_is(u, in, name))
 			in->name = strdup(name);
 	} else {
 		char *copy = strdup(name);
@@ -84,6 +101,7 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
 	fs_resolved_clear(r);
+	return rc;
 }
 
 int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
@@ -108,8 +126,9 @@ int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
 		fs_resolved_clear(&r);
 		return ENOMEM;
 	}
-	adopt(u, in, dir, &r, name);
-	rc = fill_entry(u, in, e);
+	rc = adopt(u, in, dir, &r, name);
+	if (!rc)
+		rc = fill_entry(u, in, e);
 	if (rc)
 		fs_inode_table_forget(&u->table, in, 1);
 	return rc;
@@ -471,7 +490,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		saverr = ENOSYS; /* see op_open */
 		goto out;
 	}
-	if (atomic_load(&dir->upper_fd) < 0) {
+	if (!inode_in_upper(dir)) {
 		fi->fh = 0; /* lower only: immutable until something is made in it */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;

@@ -189,6 +189,7 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 	u->upper_root = -1;
 	for (int i = 0; i < UNION_LOCKS; i++)
 		pthread_mutex_init(&u->locks[i], NULL);
+	pthread_rwlock_init(&u->names_lock, NULL);
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
@@ -243,6 +244,7 @@ void strata_union_free(struct strata_union *u)
 	fs_upper_close(u);
 	for (int i = 0; i < UNION_LOCKS; i++)
 		pthread_mutex_destroy(&u->locks[i]);
+	pthread_rwlock_destroy(&u->names_lock);
 	for (uint32_t i = 0; i < u->n_layers; i++)
 		strata_layer_close(u->layers[i]);
 	free(u->layers);

@@ -44,12 +44,17 @@ struct inode {
 	uint32_t mode;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
-	/* The upper layer's object: -1 while it has none; for a directory an
-	 * O_PATH fd, held; for anything else UPPER_BY_NAME: found by name in
-	 * its parent's upper directory when needed (holding an fd per file ran
-	 * out of descriptors on a 20,000-file untar).  Set once, under the
-	 * inode's lock, never cleared while it lives. */
+	/* The upper layer's object: -1 while it has none; UPPER_BY_NAME once
+	 * it has: a file is found by name in its parent's upper directory
+	 * when needed (holding an fd per file ran out of descriptors on a
+	 * 20,000-file untar), a directory through its record in the union's
+	 * directory cache (upper_fds.c: holding one per directory ran out at
+	 * 20,000 directories).  An O_PATH fd the inode holds: the root's, a
+	 * temporary inode's, a file's that lost its last name.  Set once,
+	 * never cleared while it lives. */
 	_Atomic int upper_fd;
+	/* A directory with UPPER_BY_NAME: its record in upper_fds.c. */
+	uint32_t upper_slot;
 	/* Its name in its parent when that is not srcs[0]'s own name (made or
 	 * renamed in the upper layer); under the inode's lock. */
 	char *name;
@@ -71,9 +76,17 @@ struct inode_shard {
 	struct slab_chunk *slabs;
 };
 
+struct upper_dirs;
+
 struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
+	/* Where directories' upper objects are recorded (upper_fds.c): an
+	 * inode that goes drops its record.  NULL without an upper layer. */
+	struct upper_dirs *upper_dirs;
 };
+
+/* upper_fds.c: directory @dir (UPPER_BY_NAME) goes, and its record. */
+void fs_upper_dirs_drop(struct upper_dirs *d, struct inode *dir);
 
 #define UNION_LOCKS   64
 #define UPPER_BY_NAME (-2)
@@ -95,6 +108,12 @@ struct strata_union {
 	int upper_root;
 	/* Copy-up and renames lock the inodes they change, by stripe. */
 	pthread_mutex_t locks[UNION_LOCKS];
+	/* Directories' upper fds, a bounded cache (upper_fds.c). */
+	struct upper_dirs *dirs;
+	/* Held exclusive while an upper object is renamed and its inode
+	 * learns its new name; shared while names are followed to find an
+	 * upper object again. */
+	pthread_rwlock_t names_lock;
 };
 
 static inline pthread_mutex_t *inode_lock(struct strata_union *u, const struct inode *in)

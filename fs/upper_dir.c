@@ -84,11 +84,15 @@ static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 int fs_upper_dir_list(struct strata_union *u, struct inode *dir, struct upper_listing *out)
 {
 	struct names shown = {0}, hidden = {0};
+	struct upper_ref ref;
 	uint64_t n_lower = 0;
 	size_t n_upper;
 	int rc;
 
-	rc = read_upper(atomic_load(&dir->upper_fd), &shown, &hidden);
+	rc = fs_upper_ref_get(u, dir, &ref);
+	if (!rc)
+		rc = read_upper(ref.fd, &shown, &hidden);
+	fs_upper_ref_put(&ref);
 	if (!rc && dir->n_srcs > 0)
 		rc = fs_union_dir_size(u, dir, &n_lower);
 	if (rc)
