@@ -543,7 +543,6 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, 
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
-/* Adds listing entry @i; returns its size, 0 if skipped, or > room if full. */
 /* Adds @name at position @i by resolving it; returns its size, 0 if it is
  * gone or failed (*err), or more than @room if it does not fit. */
 static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
@@ -555,9 +554,13 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 
 	if (!plus) {
 		struct resolved r;
+		int rc = fs_union_lookup_full(u, dir, name, &r);
 
-		if (fs_union_lookup_full(u, dir, name, &r))
-			return 0; /* gone since the listing was taken */
+		if (rc) { /* ENOENT: gone since the listing was taken; anything
+			   * else ends the listing, never a short one */
+			*err = rc == ENOENT ? 0 : rc;
+			return 0;
+		}
 		memset(&e.attr, 0, sizeof(e.attr));
 		e.attr.st_ino = fs_resolved_ino(u, &r);
 		e.attr.st_mode = fs_resolved_mode(u, &r);
@@ -569,10 +572,10 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 		return size; /* no reference taken for an entry that does not fit */
 	*err = fs_do_lookup(u, dir, name, &e);
 	if (*err == ENOENT)
-		*err = 0;
-	if (*err || e.ino == 0)
-		return 0;
-	return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+		*err = 0; /* gone: e was not filled */
+	else if (!*err)
+		return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+	return 0;
 }
 
 /* Adds listing entry @i of a directory only the lower layers hold. */

@@ -67,7 +67,9 @@ static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 
 	if (!d)
 		return errno;
-	while (!rc && (de = readdir(d))) {
+	/* A listing is whole or fails: readdir ends with NULL on an error
+	 * too, which only errno tells from the end. */
+	while (!rc && (errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
 
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
@@ -77,6 +79,8 @@ static int read_upper(int dirfd, struct names *shown, struct names *hidden)
 		else if (strncmp(n, ".wh..wh.", 8) != 0)
 			rc = names_add(hidden, n + 4, strlen(n + 4));
 	}
+	if (!rc && errno)
+		rc = errno;
 	closedir(d);
 	return rc;
 }
