@@ -111,15 +111,37 @@ static void set_owner(fuse_req_t req, int dirfd, const char *name)
 		(void)fchmodat(dirfd, name, st.st_mode & 07777 & ~(mode_t)S_ISGID, 0);
 }
 
+/* A new name made in the upper, and the operation failed after making
+ * it: the name goes (with what mkdir put in it), and the whiteout it
+ * replaced comes back, so that nothing is left of it. */
+static void undo_new(int dirfd, const char *name, bool hidden)
+{
+	char marker[NAME_MAX + sizeof("/" UPPER_OPAQUE_NAME)];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		/* Made here a moment ago, so not a symlink: the path stays in it. */
+		snprintf(marker, sizeof(marker), "%s/%s", name, UPPER_OPAQUE_NAME);
+		(void)unlinkat(dirfd, marker, 0);
+		(void)unlinkat(dirfd, name, AT_REMOVEDIR);
+	} else {
+		(void)unlinkat(dirfd, name, 0);
+	}
+	if (hidden)
+		(void)fs_upper_add_whiteout(dirfd, name);
+}
+
 /* The new name is in place: the whiteout it replaces goes, and the kernel
- * learns the entry (into @e). */
+ * learns the entry (into @e).  On failure the name is undone. */
 static int finish_new(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
-                      struct fuse_entry_param *e)
+                      bool hidden, struct fuse_entry_param *e)
 {
 	int rc = fs_upper_remove_whiteout(dirfd, name);
 
 	if (!rc)
 		rc = fs_do_lookup(u, dir, name, e);
+	if (rc)
+		undo_new(dirfd, name, hidden);
 	return rc;
 }
 
@@ -144,7 +166,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		saverr = fs_upper_mknod(dref.fd, name, mode, rdev);
 	if (!saverr) {
 		set_owner(req, dref.fd, name);
-		saverr = finish_new(u, dir, dref.fd, name, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	}
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
@@ -163,7 +185,7 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const ch
 		saverr = errno;
 	if (!saverr) {
 		set_owner(req, dref.fd, name);
-		saverr = finish_new(u, dir, dref.fd, name, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	}
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
@@ -194,8 +216,10 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		saverr = errno;
 	if (!saverr) {
 		set_owner(req, dref.fd, name);
-		if (!hidden || !(saverr = make_opaque_at(dref.fd, name)))
-			saverr = finish_new(u, dir, dref.fd, name, &e);
+		if (hidden && (saverr = make_opaque_at(dref.fd, name)))
+			undo_new(dref.fd, name, hidden);
+		else
+			saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	}
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
@@ -221,7 +245,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		goto out;
 	}
 	set_owner(req, dref.fd, name);
-	saverr = finish_new(u, dir, dref.fd, name, &e);
+	saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 out:
 	fs_upper_ref_put(&dref);
 	if (saverr) {
@@ -255,7 +279,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 	}
 	fs_upper_ref_put(&ref);
 	if (!saverr)
-		saverr = finish_new(u, dir, dref.fd, name, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
 }
