@@ -213,7 +213,6 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 	while ((slash = strchr(comp, '/'))) {
 		struct resolved r;
 		struct inode *held, *next;
-		int expected = -1;
 
 		*slash = '\0';
 		if (fs_union_lookup_full(u, cur, comp, &r) || !S_ISDIR(fs_resolved_mode(u, &r)) ||
@@ -237,12 +236,11 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
 		held = fs_inode_table_find(&u->table, fs_resolved_ino(u, &r));
-		if (held) {
+		if (held && !inode_in_upper(held)) {
 			int dupfd = dup(r.upper_fd);
 
-			if (dupfd >= 0 &&
-			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
-				close(dupfd);
+			if (dupfd >= 0)
+				(void)fs_upper_dir_adopt(u, held, dupfd, NULL);
 		}
 		next = fs_inode_new(0, 0, S_IFDIR, r.srcs, r.n);
 		if (!next)
@@ -444,19 +442,18 @@ typedef int copy_make_fn(struct strata_union *u, struct inode *in, int dirfd, co
                          void *arg);
 
 /* Under @in's lock: the inode learns of the upper object just made. */
-static int adopt_made(struct inode *in, int pfd, const char *name, uint32_t state)
+static int adopt_made(struct strata_union *u, struct inode *in, int pfd, const char *name,
+                      uint32_t state)
 {
 	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), expected = -1;
 
 	if (fd < 0)
 		return errno;
-	if (!S_ISDIR(in->mode)) {
-		close(fd); /* files are found by name: see union.h */
-		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME))
-			atomic_fetch_or(&in->state, state);
-	} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
-		close(fd); /* made meanwhile by a hard link's copy-up */
-	}
+	if (S_ISDIR(in->mode))
+		return fs_upper_dir_adopt(u, in, fd, NULL); /* the fd cache's now */
+	close(fd); /* files are found by name: see union.h */
+	if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME))
+		atomic_fetch_or(&in->state, state);
 	return 0;
 }
 
@@ -465,6 +462,7 @@ static int adopt_made(struct inode *in, int pfd, const char *name, uint32_t stat
 static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *make, void *arg,
                         uint32_t state)
 {
+	struct upper_ref pref;
 	struct inode *parent;
 	char *name = NULL;
 	int rc, pfd;
@@ -479,10 +477,15 @@ static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *
 	rc = fs_upper_ensure_dir(u, parent); /* ancestors first, without our lock */
 	if (rc)
 		return rc;
+	rc = fs_upper_ref_get(u, parent, &pref);
+	if (rc)
+		return rc;
 	name = fs_inode_name(u, in);
-	if (!name)
+	if (!name) {
+		fs_upper_ref_put(&pref);
 		return ENOMEM;
-	pfd = atomic_load(&parent->upper_fd);
+	}
+	pfd = pref.fd;
 	pthread_mutex_lock(inode_lock(u, in));
 	if (!inode_in_upper(in)) {
 		struct dir_times times;
@@ -491,9 +494,10 @@ static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *
 		rc = make(u, in, pfd, name, arg);
 		dir_times_restore(pfd, &times);
 		if (!rc)
-			rc = adopt_made(in, pfd, name, state);
+			rc = adopt_made(u, in, pfd, name, state);
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
+	fs_upper_ref_put(&pref);
 	free(name);
 	return rc;
 }

@@ -7,7 +7,9 @@
  * directory (…at() calls with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW): no path a
  * user chose is ever resolved from the upper's root, so symlinks in the
  * upper cannot lead the daemon out of it.  Objects are held by O_PATH fds,
- * which follow them across renames.
+ * which follow them across renames, for one operation at a time
+ * (fs_upper_ref_get); between operations directories are found again
+ * through upper_fds.c, files by name.
  *
  * Errors: every function here that can fail returns 0 or a positive errno,
  * as the FUSE ops that call them reply (never -1 or a negative errno).
@@ -70,14 +72,35 @@ uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r);
 
 void fs_upper_close(struct strata_union *u);
 
-/* An O_PATH fd on an inode's upper object for one operation. */
+/* An O_PATH fd on an inode's upper object for one operation: every use of
+ * an inode's upper object goes through one (a directory's fd may be
+ * evicted from the cache at any other time). */
 struct upper_ref {
 	int fd;
-	bool owned;
+	bool owned;            /* opened for this reference: closed by put */
+	_Atomic uint32_t *pin; /* a cached directory fd, kept open until put */
 };
 
+/* 0, ENOENT when @in has no upper object, ESTALE when it cannot be found
+ * again, or the errno of opening it. */
 int fs_upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref);
 void fs_upper_ref_put(struct upper_ref *ref);
+
+/* ---- upper_fds.c: directories' upper objects ---- */
+
+/* 0 or ENOMEM. */
+int fs_upper_dirs_init(struct strata_union *u);
+void fs_upper_dirs_free(struct upper_dirs *d);
+/* Records @fd (O_PATH, taken over: cached or closed) as directory @dir's
+ * upper object, of identity @st (NULL: fstat it), unless @dir has one by
+ * now.  0 or errno. */
+int fs_upper_dir_adopt(struct strata_union *u, struct inode *dir, int fd, const struct stat *st);
+/* Directory @dir's upper object lost its name (rmdir, a rename over it)
+ * while the kernel may still hold @dir (someone's cwd): it cannot be found
+ * by name any more, so it keeps @fd (taken over) until it goes. */
+void fs_upper_dir_orphan(struct strata_union *u, struct inode *dir, int fd);
+/* fs_upper_ref_get for a directory. */
+int fs_upper_dir_ref(struct strata_union *u, struct inode *dir, struct upper_ref *ref);
 
 /* Attributes of an inode that has an upper object. */
 int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
