@@ -613,8 +613,9 @@ int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in)
 
 	if (!S_ISREG(in->mode))
 		return fs_upper_copy_up(u, in);
-	/* Only data a number can find again (not the base layer's). */
-	if (!inode_in_upper(in) && !fs_union_ino_src(u, in->ino, &src))
+	/* Only where asked for, and only data a number can find again (not
+	 * the base layer's). */
+	if (!inode_in_upper(in) && (!u->metacopy || !fs_union_ino_src(u, in->ino, &src)))
 		how.meta_only = false;
 	return copy_up_reg(u, in, &how);
 }

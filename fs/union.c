@@ -266,3 +266,8 @@ void strata_union_free(struct strata_union *u)
 	free(u->layers);
 	free(u);
 }
+
+void strata_union_set_metacopy(struct strata_union *u, bool on)
+{
+	u->metacopy = on;
+}

@@ -147,6 +147,8 @@ struct strata_union {
 	pthread_cond_t copied[UNION_LOCKS];
 	/* The mount's atime options, as mount(2)'s MS_* flags (atime.c). */
 	unsigned long atime_flags;
+	/* strata_union_set_metacopy: metadata-only copy-up allowed. */
+	bool metacopy;
 	/* Directories' upper fds, a bounded cache (upper_fds.c). */
 	struct upper_dirs *dirs;
 	/* Held exclusive while an upper object is renamed and its inode

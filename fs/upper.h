@@ -124,9 +124,10 @@ int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir);
  * copied gets its data.  0 or errno. */
 int fs_upper_copy_up(struct strata_union *u, struct inode *in);
 /* As fs_upper_copy_up for a change of metadata only (owner, mode, times,
- * xattrs, a rename): a file of an image layer gets an upper file with its
- * metadata and size but not its data, which is read from the layer until
- * the first write (INODE_METACOPY).  0 or errno. */
+ * xattrs, a rename): with metacopy on (strata_union_set_metacopy), a file
+ * of an image layer gets an upper file with its metadata and size but not
+ * its data, which is read from the layer until the first write
+ * (INODE_METACOPY).  0 or errno. */
 int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in);
 /* As fs_upper_copy_up before truncating @in to @size: only the data that
  * stays is copied.  0 or errno. */
