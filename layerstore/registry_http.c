@@ -191,6 +191,26 @@ static char *make_url(struct reg_client *c, const char *path)
 	return asprintf(&url, "%s%s", c->base, path) < 0 ? NULL : url;
 }
 
+/* The body of a PUT, POST or PATCH, from memory (resent as is when a 401
+ * asks again), and its headers; libcurl's "Expect: 100-continue" off. */
+static struct curl_slist *send_body(struct reg_client *c, const struct reg_request *rq,
+                                    struct curl_slist *hdrs)
+{
+	char line[512];
+
+	if (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0)
+		return hdrs;
+	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+	snprintf(line, sizeof(line), "Content-Type: %s",
+	         rq->content_type ? rq->content_type : "application/octet-stream");
+	hdrs = sym_curl_slist_append(hdrs, line);
+	if (rq->content_range &&
+	    snprintf(line, sizeof(line), "Content-Range: %s", rq->content_range) > 0)
+		hdrs = sym_curl_slist_append(hdrs, line);
+	return sym_curl_slist_append(hdrs, "Expect:");
+}
+
 /* One exchange, no auth logic: 0 with @rs filled, or -1 (no answer). */
 static int perform(struct reg_client *c, const struct reg_request *rq, const char *auth,
                    struct reg_response *rs, struct strata_error *err)
@@ -216,6 +236,7 @@ static int perform(struct reg_client *c, const struct reg_request *rq, const cha
 		sym_curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, rq->method);
 	if (rq->accept && snprintf(line, sizeof(line), "Accept: %s", rq->accept) > 0)
 		hdrs = sym_curl_slist_append(hdrs, line);
+	hdrs = send_body(c, rq, hdrs);
 	if (auth && snprintf(line, sizeof(line), "Authorization: %s", auth) > 0)
 		hdrs = sym_curl_slist_append(hdrs, line);
 	sym_curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"diff", cmd_diff, "what changed between images, layers and containers"},
     {"commit", cmd_commit, "save a container's changes as a new image"},
     {"pull", cmd_pull, "pull an image from a registry"},
+    {"push", cmd_push, "push an image to a registry"},
     {"import", cmd_import, "import a docker/OCI archive, OCI layout or layer tar"},
     {"images", cmd_images, "list the images in the store"},
     {"tag", cmd_tag, "give an image another name"},
