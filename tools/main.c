@@ -19,6 +19,8 @@ static const struct command commands[] = {
     {"commit", cmd_commit, "save a container's changes as a new image"},
     {"pull", cmd_pull, "pull an image from a registry"},
     {"push", cmd_push, "push an image to a registry"},
+    {"login", cmd_login, "log in to a registry (podman's auth file)"},
+    {"logout", cmd_logout, "remove a registry's credentials"},
     {"import", cmd_import, "import a docker/OCI archive, OCI layout or layer tar"},
     {"images", cmd_images, "list the images in the store"},
     {"tag", cmd_tag, "give an image another name"},

@@ -166,6 +166,25 @@ int store_pull(struct store *s, const char *ref, const struct store_pull_options
                struct store_pulled *out, struct strata_error *err);
 void store_pulled_free(struct store_pulled *p);
 
+/* ---- credentials for registries (registry_login.c) ---- */
+
+struct store_login_options {
+	bool tls_verify_off;  /* --tls-verify=false: HTTP, or TLS unverified */
+	const char *authfile; /* NULL: podman's (store_auth_file_path) */
+};
+
+/* The auth file login writes: @authfile, else $REGISTRY_AUTH_FILE, else
+ * $XDG_RUNTIME_DIR/containers/auth.json, else /run/containers/UID/auth.json.
+ * malloc'd. */
+char *store_auth_file_path(const char *authfile);
+/* Checks @user and @password against @registry (GET /v2/, Basic or a
+ * bearer token), then writes them to the auth file: atomically, 0600,
+ * other entries kept.  A refusal writes nothing. */
+int store_login(const char *registry, const char *user, const char *password,
+                const struct store_login_options *o, struct strata_error *err);
+/* Removes @registry's entry from the auth file (every entry when @all). */
+int store_logout(const char *registry, bool all, const char *authfile, struct strata_error *err);
+
 /* ---- images to a registry (push.c) ---- */
 
 enum store_push_format { STORE_PUSH_AS_STORED, STORE_PUSH_OCI, STORE_PUSH_DOCKER };
