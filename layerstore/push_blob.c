@@ -3,7 +3,8 @@
  * One blob of a push (distribution spec, "pushing blobs"): HEAD says
  * whether the repository has it; else a cross-repository mount is asked
  * for when another repository of the registry is known to hold it (201:
- * done; 202: the registry declined and opened an upload, which is used);
+ * done; 202: the registry declined and opened an upload, which is used;
+ * 401/403: the credentials may not read there, so a plain upload);
  * else an upload: monolithic (POST, then PUT ?digest= with the whole blob)
  * up to PUSH_CHUNK bytes, in PATCH chunks of PUSH_CHUNK beyond, each with
  * its Content-Range, then an empty PUT ?digest=.  The bytes are the
@@ -184,7 +185,7 @@ int store_push_blob(struct reg_client *c, struct store *s, const char *repo, con
                     const struct push_blob *b, const struct push_progress *p,
                     enum push_blob_result *how, struct strata_error *err)
 {
-	char scope[1024], *loc = NULL, *query;
+	char scope[1024], mount_scope[2048], *loc = NULL, *query;
 	uint64_t size;
 	int fd, rc;
 
@@ -194,7 +195,14 @@ int store_push_blob(struct reg_client *c, struct store *s, const char *repo, con
 		return rc < 0 ? -1 : 0;
 	}
 	query = mount_query(c, b->digest, from);
-	rc = start_upload(c, repo, scope, query ? query : "", b->digest, &loc, err);
+	/* A token for a mount must grant pull on the repository mounted from. */
+	if (query)
+		snprintf(mount_scope, sizeof(mount_scope), "%s repository:%s:pull", scope, from);
+	rc = start_upload(c, repo, query ? mount_scope : scope, query ? query : "", b->digest, &loc,
+	                  err);
+	/* Refused (no pull there for these credentials): a plain upload. */
+	if (rc < 0 && query && err->sys_errno == EACCES)
+		rc = start_upload(c, repo, scope, "", b->digest, &loc, err);
 	free(query);
 	if (rc) {
 		*how = PUSH_BLOB_MOUNTED;

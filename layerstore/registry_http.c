@@ -350,13 +350,35 @@ static char *escape(void *easy, const char *s)
 	return out;
 }
 
+/* "a b" → "a&scope=b", each escaped: a request (a cross-repository
+ * mount) may need two repositories' scopes in one token. */
+static char *escape_scopes(void *easy, const char *scope)
+{
+	char *out = strdup(""), *next;
+
+	for (const char *p = scope; out && *p; p += strspn(p, " ")) {
+		size_t n = strcspn(p, " ");
+		char *one = strndup(p, n), *e = one ? escape(easy, one) : NULL;
+
+		next = NULL;
+		if (!e || asprintf(&next, "%s%s%s", out, *out ? "&scope=" : "", e) < 0)
+			next = NULL;
+		free(one);
+		free(e);
+		free(out);
+		out = next;
+		p += n;
+	}
+	return out;
+}
+
 /* The token request URL: realm?service=...&scope=... */
 static char *token_url(struct reg_client *c, const char *scope)
 {
 	char *realm = challenge_param(c->challenge, "realm");
 	char *service = challenge_param(c->challenge, "service");
 	char *es = service ? escape(c->easy, service) : NULL;
-	char *sc = scope ? escape(c->easy, scope) : NULL;
+	char *sc = scope ? escape_scopes(c->easy, scope) : NULL;
 	char *url = NULL;
 
 	if (realm && asprintf(&url, "%s%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?",

@@ -92,5 +92,18 @@ assert_eq 'bearer, wrong password: nothing written' none "$(entry "$REG")"
 PW=b0b login -u bob --password-stdin --tls-verify=false "$REG"
 assert_eq 'bearer login: exit 0' 0 "$RC"
 ok 'push with a bearer token after login' push -q --tls-verify=false app:1 "$REG/app:1"
+# A mount needs pull on the repository mounted from: one token, two scopes.
+start_server proxy "$PORT" pass
+PW=b0b login -u bob --password-stdin --tls-verify=false "127.0.0.1:$SPORT"
+assert_eq 'bearer login through the proxy: exit 0' 0 "$RC"
+: >"$TOKEN_LOG"
+ok 'push --from-repo with a bearer token' push -q --tls-verify=false --from-repo app app:1 "127.0.0.1:$SPORT/copy:1"
+assert_true 'the token asked for pull on the repository mounted from' \
+	grep -q '^token repository:app:pull user' "$TOKEN_LOG"
+assert_eq 'bearer: every blob mounted' 4 "$(grep -c '^POST /v2/copy/blobs/uploads/?mount=' "$SLOG")"
+assert_eq 'bearer: nothing sent' 0 "$(grep -cE '^(PATCH|PUT) /v2/copy/blobs/' "$SLOG" || true)"
+# Mounting from a repository these credentials may not read: uploaded.
+ok 'push --from-repo of a forbidden repository' push -q --tls-verify=false --from-repo forbidden app:1 "127.0.0.1:$SPORT/copy2:1"
+assert_eq 'mount refused (401): every blob uploaded instead' 4 "$(grep -c '^PUT /v2/copy2/blobs/' "$SLOG")"
 
 store_finish

@@ -6,8 +6,8 @@
       a bearer token server for docker-registry's token auth: GET
       /token?service=S&scope=repository:NAME:ACTIONS answers an RS256 JWT
       signed with KEY (the registry trusts CERT), granting the scope's
-      actions to USER:PASSWORD given as Basic auth and nothing to anyone
-      else.  Each request is logged: "token SCOPE USER".
+      actions to USER:PASSWORD given as Basic auth (except on a repository
+      named "forbidden") and nothing to anyone else.  Each request is logged: "token SCOPE USER".
 
   servers.py proxy PORT UPSTREAM MODE
       forwards everything to 127.0.0.1:UPSTREAM (uploads too: Location
@@ -87,7 +87,7 @@ def token_server(port, key_path, cert_path, issuer, cred):
             for scope in q.get("scope", []):
                 kind, name, actions = scope.split(":")
                 log("token", scope, user)
-                if user != "anonymous":
+                if user != "anonymous" and name != "forbidden":
                     access.append({"type": kind, "name": name, "actions": actions.split(",")})
             now = int(time.time())
             claims = {"iss": issuer, "sub": user, "aud": q.get("service", [""])[0],
