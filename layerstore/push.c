@@ -276,13 +276,19 @@ static int push_image(struct store *s, const struct store_image *img,
 		goto out;
 	from = o->from_repo ? strdup(o->from_repo)
 	                    : known_repository(s, img->digest, t.registry, t.repository);
-	if (push_blobs(c, s, img, t.repository, from, o, out, err) ||
-	    put_manifest(c, t.repository, q->tag ? q->tag : q->digest, manifest, len, mt, err))
+	if (store_digest_buffer(manifest, len, out->digest)) {
+		strata_fail(err, STRATA_ERR_SYS, errno, "hashing the manifest: %s",
+		            strerror(errno));
 		goto out;
-	rc = store_digest_buffer(manifest, len, out->digest)
-	         ? strata_fail(err, STRATA_ERR_SYS, errno, "hashing the manifest: %s",
-	                       strerror(errno))
-	         : 0;
+	}
+	if (q->digest && strcmp(q->digest, out->digest) != 0) {
+		strata_fail(err, STRATA_ERR_OPTION, EINVAL, "%s: the manifest pushed would be %s",
+		            q->digest, out->digest);
+		goto out;
+	}
+	if (push_blobs(c, s, img, t.repository, from, o, out, err) == 0)
+		rc = put_manifest(c, t.repository, q->tag ? q->tag : q->digest, manifest, len, mt,
+		                  err);
 out:
 	free(t.registry);
 	free(t.repository);

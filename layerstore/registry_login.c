@@ -97,7 +97,8 @@ static int save_auth_file(const char *path, json_t *j, struct strata_error *err)
 	return rc;
 }
 
-/* "https://host/" as podman takes it: the key is "host". */
+/* "https://host/" as podman takes it: the key is "host" ("docker.io"
+ * for Docker Hub's "index.docker.io"). */
 static char *auth_key(const char *registry)
 {
 	const char *r = registry;
@@ -107,6 +108,8 @@ static char *auth_key(const char *registry)
 		r += 8;
 	else if (strncmp(r, "http://", 7) == 0)
 		r += 7;
+	if (strncmp(r, "index.docker.io", 15) == 0 && (!r[15] || r[15] == '/'))
+		r += 6; /* podman's key for Docker Hub is "docker.io" */
 	n = strlen(r);
 	while (n && r[n - 1] == '/')
 		n--;

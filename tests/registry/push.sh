@@ -97,6 +97,8 @@ sr push --format squashfs app:1 "$REG/x:1"
 assert_eq '--format squashfs: a usage error' 2 "$RC"
 
 # ---- errors ----
+sr push -q --tls-verify=false app:1 "$REG/app@sha256:$(printf '%064d' 0)"
+assert_one_error_line 'a destination digest that is not the manifest'"'"'s: a usage error' 2
 sr push -q --tls-verify=false nosuch:1 "$REG/x:1"
 assert_one_error_line 'no such image' 1
 sr push -q app:1
