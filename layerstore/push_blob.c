@@ -85,10 +85,27 @@ static int start_upload(struct reg_client *c, const char *repo, const char *scop
 	return rc;
 }
 
+/* Progress of one part: @off, where it starts in the blob, plus what is
+ * sent of it. */
+struct part_progress {
+	const struct push_progress *p;
+	const struct push_blob *b;
+	uint64_t off;
+};
+
+static void part_sent(void *ctx, uint64_t bytes)
+{
+	struct part_progress *pp = ctx;
+
+	if (bytes)
+		pp->p->fn(pp->p->ctx, pp->p->index, pp->b->digest, pp->off + bytes, pp->b->size);
+}
+
 /* Sends @len bytes as PATCH (a chunk at @off) or as the final PUT
  * ?digest= (@digest set); *@loc follows the registry's next Location. */
 static int send_part(struct reg_client *c, const char *scope, char **loc, const char *digest,
-                     const void *buf, size_t len, uint64_t off, struct strata_error *err)
+                     const void *buf, size_t len, uint64_t off, struct part_progress *pp,
+                     struct strata_error *err)
 {
 	struct reg_request rq = {.scope = scope, .body = buf, .body_len = len};
 	struct reg_response rs;
@@ -107,6 +124,11 @@ static int send_part(struct reg_client *c, const char *scope, char **loc, const 
 		rq.content_range = range;
 	}
 	rq.path = url ? url : *loc;
+	if (pp && pp->p->fn && len) {
+		pp->off = off;
+		rq.sent = part_sent;
+		rq.sent_ctx = pp;
+	}
 	if (store_reg_request(c, &rq, &rs, err)) {
 		free(url);
 		return -1;
@@ -145,6 +167,7 @@ static int upload(struct reg_client *c, const char *scope, char **loc, int fd,
 {
 	size_t chunk = b->size < PUSH_CHUNK ? (size_t)b->size : PUSH_CHUNK;
 	char *buf = malloc(chunk ? chunk : 1);
+	struct part_progress pp = {.p = p, .b = b};
 	uint64_t off = 0;
 	int rc = 0;
 
@@ -152,20 +175,18 @@ static int upload(struct reg_client *c, const char *scope, char **loc, int fd,
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	if (b->size <= PUSH_CHUNK) { /* monolithic: the PUT carries it all */
 		rc = read_at(fd, buf, chunk, 0, err) ||
-		     send_part(c, scope, loc, b->digest, buf, chunk, 0, err);
+		     send_part(c, scope, loc, b->digest, buf, chunk, 0, &pp, err);
 		off = b->size;
 	}
 	while (rc == 0 && off < b->size) {
 		size_t len = b->size - off < chunk ? (size_t)(b->size - off) : chunk;
 
 		rc = read_at(fd, buf, len, off, err) ||
-		     send_part(c, scope, loc, NULL, buf, len, off, err);
+		     send_part(c, scope, loc, NULL, buf, len, off, &pp, err);
 		off += len;
-		if (p->fn && rc == 0)
-			p->fn(p->ctx, p->index, b->digest, off, b->size);
 	}
 	if (rc == 0 && b->size > PUSH_CHUNK)
-		rc = send_part(c, scope, loc, b->digest, NULL, 0, 0, err);
+		rc = send_part(c, scope, loc, b->digest, NULL, 0, 0, NULL, err);
 	free(buf);
 	return rc ? -1 : 0;
 }

@@ -164,6 +164,9 @@ struct reg_request {
 	const void *body;
 	size_t body_len;
 	const char *content_type, *content_range;
+	/* Told the bytes of the body sent so far, as they go (or NULL). */
+	void (*sent)(void *ctx, uint64_t bytes);
+	void *sent_ctx;
 };
 
 /* A client of @registry; nothing is sent yet.  @insecure from

@@ -191,6 +191,16 @@ static char *make_url(struct reg_client *c, const char *path)
 	return asprintf(&url, "%s%s", c->base, path) < 0 ? NULL : url;
 }
 
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	const struct reg_request *rq = ctx;
+
+	(void)dltotal, (void)dlnow, (void)ultotal;
+	rq->sent(rq->sent_ctx, (uint64_t)ulnow);
+	return 0;
+}
+
 /* The body of a PUT, POST or PATCH, from memory (resent as is when a 401
  * asks again), and its headers; libcurl's "Expect: 100-continue" off. */
 static struct curl_slist *send_body(struct reg_client *c, const struct reg_request *rq,
@@ -202,6 +212,11 @@ static struct curl_slist *send_body(struct reg_client *c, const struct reg_reque
 		return hdrs;
 	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
 	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+	if (rq->sent) {
+		sym_curl_easy_setopt(c->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+		sym_curl_easy_setopt(c->easy, CURLOPT_XFERINFODATA, (void *)rq);
+		sym_curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
+	}
 	snprintf(line, sizeof(line), "Content-Type: %s",
 	         rq->content_type ? rq->content_type : "application/octet-stream");
 	hdrs = sym_curl_slist_append(hdrs, line);
