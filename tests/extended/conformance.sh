@@ -5,15 +5,23 @@
 # list.  Source after ../integration/lib.sh.
 #
 # The suites are unmodified upstream copies outside the repository, in
-# ../shared/conformance/ next to it (README.md there says which commits);
-# STRATA_CONFORMANCE names another copy.  Without them the test is skipped.
+# ../shared/conformance/ next to it (README.md there says which commits),
+# or in shared/conformance/ of a folder further up (a clone made one level
+# deeper, as CI may); STRATA_CONFORMANCE names another copy.  Without them
+# the test is skipped.
 
 # conformance_dir NAME: sets SUITE_DIR to the suite's folder (skips the
 # test when it is not there).
 conformance_dir() {
-	local here base
-	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-	base=${STRATA_CONFORMANCE:-$here/../../../shared/conformance}
+	local here base dir
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	base=${STRATA_CONFORMANCE:-}
+	dir=$here
+	while [ -z "$base" ] && [ "$dir" != / ]; do
+		dir=$(dirname "$dir")
+		[ -d "$dir/shared/conformance" ] && base=$dir/shared/conformance
+	done
+	base=${base:-$here/../shared/conformance}
 	SUITE_DIR=$base/$1
 	[ -d "$SUITE_DIR" ] || skip "$1 is not in $base (set STRATA_CONFORMANCE to its folder)"
 	SUITE_DIR=$(cd "$SUITE_DIR" && pwd)
