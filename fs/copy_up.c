@@ -82,13 +82,15 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 		struct upper_meta m;
 		struct stat now;
 
-		if (chmod(path, st.st_mode & 07777) < 0 ||
+		/* A placeholder (the only new object with a record) keeps
+		 * its real 0600. */
+		fs_meta_read(opath_fd, &m);
+		if ((!m.valid && chmod(path, fs_meta_real_mode(st.st_mode)) < 0) ||
 		    fstatat(opath_fd, "", &now, AT_EMPTY_PATH) < 0)
 			return errno;
-		/* Rootless: what could not be made real (the owner, bits an
-		 * unprivileged owner may not keep, a device placeholder's
-		 * type) is recorded, all of it at once. */
-		fs_meta_read(opath_fd, &m);
+		/* What could not be made real (the owner, bits an unprivileged
+		 * owner may not keep, a placeholder's type) is recorded, all of
+		 * it at once. */
 		if (m.valid || owner_lost || (now.st_mode & 07777) != (st.st_mode & 07777)) {
 			struct upper_meta w = {true, st.st_uid, st.st_gid,
 			                       ((m.valid ? m.mode : now.st_mode) & S_IFMT) |
@@ -232,7 +234,6 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 	while ((slash = strchr(comp, '/'))) {
 		struct resolved r;
 		struct inode *held, *next;
-		int expected = -1;
 
 		*slash = '\0';
 		if (fs_union_lookup_full(u, cur, comp, &r) || !S_ISDIR(fs_resolved_mode(u, &r)) ||
@@ -256,12 +257,11 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
 		held = fs_inode_table_find(&u->table, fs_resolved_ino(u, &r));
-		if (held) {
+		if (held && !inode_in_upper(held)) {
 			int dupfd = dup(r.upper_fd);
 
-			if (dupfd >= 0 &&
-			    !atomic_compare_exchange_strong(&held->upper_fd, &expected, dupfd))
-				close(dupfd);
+			if (dupfd >= 0)
+				(void)fs_upper_dir_adopt(u, held, dupfd, NULL);
 		}
 		next = fs_inode_new(0, 0, S_IFDIR, r.srcs, r.n);
 		if (!next)
@@ -323,6 +323,16 @@ static void link_lower_names(struct strata_union *u, struct inode *in, int fd)
 	}
 }
 
+int fs_upper_link_unnamed(int fd, int dirfd, const char *name)
+{
+	char path[64];
+
+	fs_upper_fd_path(fd, path, sizeof(path));
+	if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return errno;
+	return 0;
+}
+
 /* What a file's copy-up copies. */
 struct copy_how {
 	uint64_t limit; /* bytes of data at most (a truncation follows) */
@@ -330,16 +340,19 @@ struct copy_how {
 };
 
 /*
- * An unnamed upper file with @in's metadata and the data @how asks for,
- * made before the inode's lock is taken: a long copy holds up no other
- * operation (two copy-ups of one file may both copy; one is kept).
+ * An unnamed upper file with @in's metadata and the data @how asks for, or
+ * a placeholder for what the daemon cannot make real (meta.c).  Made before
+ * the inode's lock is taken: a long copy holds up no other operation (two
+ * copy-ups of one file may both copy; one is kept).
  */
 static int prepare_file(struct strata_union *u, struct inode *in, const struct copy_how *how,
                         int *out)
 {
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
 	uint64_t node = in->srcs[0].node, size;
+	bool meta_only = how->meta_only;
 	struct stat st;
+	size_t len;
 	int fd, rc;
 
 	l->ops->stat(l, node, &st);
@@ -348,14 +361,18 @@ static int prepare_file(struct strata_union *u, struct inode *in, const struct c
 	fd = openat(u->upper_root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
-	if (how->meta_only) /* the size shows; the data is read below */
+	if (!S_ISREG(st.st_mode))
+		rc = fs_meta_placeholder(
+		    fd, &(struct upper_meta){true, st.st_uid, st.st_gid, st.st_mode, st.st_rdev},
+		    S_ISLNK(st.st_mode) ? l->ops->readlink(l, node, &len) : NULL);
+	else if (meta_only) /* the size shows; the data is read below */
 		rc = ftruncate(fd, st.st_size) < 0 ? errno : 0;
 	else
 		rc = copy_data(l, node, fd, size < how->limit ? size : how->limit);
 	if (!rc)
 		rc = copy_meta(l, node, fd, false);
 	if (!rc)
-		rc = set_origin(fd, in->ino, how->meta_only);
+		rc = set_origin(fd, in->ino, meta_only && S_ISREG(st.st_mode));
 	if (rc) {
 		close(fd);
 		return rc;
@@ -368,37 +385,24 @@ static int prepare_file(struct strata_union *u, struct inode *in, const struct c
 static int link_file(struct strata_union *u, struct inode *in, int dirfd, const char *name,
                      void *arg)
 {
-	int fd = *(int *)arg;
-	char path[64];
+	int fd = *(int *)arg, rc = fs_upper_link_unnamed(fd, dirfd, name);
 
-	fs_upper_fd_path(fd, path, sizeof(path));
-	if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
-		return errno;
-	link_lower_names(u, in, fd);
-	return 0;
+	if (!rc)
+		link_lower_names(u, in, fd);
+	return rc;
 }
 
-int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev)
+/* Under @in's lock: a placeholder made and named at once (it is small). */
+static int copy_up_placeholder(struct strata_union *u, struct inode *in, int dirfd,
+                               const char *name)
 {
-	struct upper_meta m = {true, geteuid(), getegid(), mode, rdev};
-	int fd, rc;
+	struct copy_how how = {0, false};
+	int fd, rc = prepare_file(u, in, &how, &fd);
 
-	if (mknodat(dirfd, name, mode, rdev) == 0)
-		return 0;
-	if ((errno != EPERM && errno != EINVAL) || (!S_ISCHR(mode) && !S_ISBLK(mode)))
-		return errno;
-	/* Rootless: a device node is an empty file that reports as one. */
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno;
-	close(fd);
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	rc = fs_meta_write(fd, &m);
-	close(fd);
 	if (rc)
-		unlinkat(dirfd, name, 0);
+		return rc;
+	rc = link_file(u, in, dirfd, name, &fd);
+	close(fd);
 	return rc;
 }
 
@@ -408,25 +412,31 @@ static int copy_up_other(struct strata_union *u, struct inode *in, int dirfd, co
 	const struct strata_layer *l = union_layer(u, &in->srcs[0]);
 	uint64_t node = in->srcs[0].node;
 	struct stat st;
+	size_t len;
 	int fd, rc;
 
 	(void)arg;
 	l->ops->stat(l, node, &st);
-	if (S_ISLNK(st.st_mode)) {
-		size_t len;
-
-		if (symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0)
-			return errno;
-	} else if ((rc = fs_upper_mknod(dirfd, name, st.st_mode, st.st_rdev))) {
-		return rc;
+	if (fs_meta_needs_placeholder(st.st_mode))
+		return copy_up_placeholder(u, in, dirfd, name);
+	if (S_ISLNK(st.st_mode) ? symlinkat(l->ops->readlink(l, node, &len), dirfd, name) < 0
+	                        : mknodat(dirfd, name, st.st_mode, st.st_rdev) < 0) {
+		/* A device node a daemon in a user namespace may not make. */
+		if ((errno == EPERM || errno == EINVAL) &&
+		    (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+			return copy_up_placeholder(u, in, dirfd, name);
+		return errno;
 	}
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno;
-	rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
-	if (!rc && !S_ISLNK(st.st_mode))
-		rc = set_origin(fd, in->ino, false);
-	close(fd);
+		rc = errno;
+	else
+		rc = copy_meta(l, node, fd, S_ISLNK(st.st_mode));
+	/* No origin: it could not carry one (fs_resolved_ino). */
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlinkat(dirfd, name, 0); /* a failed copy-up leaves no trace */
 	return rc;
 }
 
@@ -453,19 +463,18 @@ typedef int copy_make_fn(struct strata_union *u, struct inode *in, int dirfd, co
                          void *arg);
 
 /* Under @in's lock: the inode learns of the upper object just made. */
-static int adopt_made(struct inode *in, int pfd, const char *name, uint32_t state)
+static int adopt_made(struct strata_union *u, struct inode *in, int pfd, const char *name,
+                      uint32_t state)
 {
 	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), expected = -1;
 
 	if (fd < 0)
 		return errno;
-	if (!S_ISDIR(in->mode)) {
-		close(fd); /* files are found by name: see union.h */
-		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME))
-			atomic_fetch_or(&in->state, state);
-	} else if (!atomic_compare_exchange_strong(&in->upper_fd, &expected, fd)) {
-		close(fd); /* made meanwhile by a hard link's copy-up */
-	}
+	if (S_ISDIR(in->mode))
+		return fs_upper_dir_adopt(u, in, fd, NULL); /* the fd cache's now */
+	close(fd); /* files are found by name: see union.h */
+	if (atomic_compare_exchange_strong(&in->upper_fd, &expected, UPPER_BY_NAME))
+		atomic_fetch_or(&in->state, state);
 	return 0;
 }
 
@@ -474,6 +483,7 @@ static int adopt_made(struct inode *in, int pfd, const char *name, uint32_t stat
 static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *make, void *arg,
                         uint32_t state)
 {
+	struct upper_ref pref;
 	struct inode *parent;
 	char *name = NULL;
 	int rc, pfd;
@@ -488,10 +498,15 @@ static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *
 	rc = fs_upper_ensure_dir(u, parent); /* ancestors first, without our lock */
 	if (rc)
 		return rc;
+	rc = fs_upper_ref_get(u, parent, &pref);
+	if (rc)
+		return rc;
 	name = fs_inode_name(u, in);
-	if (!name)
+	if (!name) {
+		fs_upper_ref_put(&pref);
 		return ENOMEM;
-	pfd = atomic_load(&parent->upper_fd);
+	}
+	pfd = pref.fd;
 	pthread_mutex_lock(inode_lock(u, in));
 	if (!inode_in_upper(in)) {
 		struct dir_times times;
@@ -500,9 +515,10 @@ static int copy_up_with(struct strata_union *u, struct inode *in, copy_make_fn *
 		rc = make(u, in, pfd, name, arg);
 		dir_times_restore(pfd, &times);
 		if (!rc)
-			rc = adopt_made(in, pfd, name, state);
+			rc = adopt_made(u, in, pfd, name, state);
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
+	fs_upper_ref_put(&pref);
 	free(name);
 	return rc;
 }
@@ -618,8 +634,9 @@ int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in)
 
 	if (!S_ISREG(in->mode))
 		return fs_upper_copy_up(u, in);
-	/* Only data a number can find again (not the base layer's). */
-	if (!inode_in_upper(in) && !fs_union_ino_src(u, in->ino, &src))
+	/* Only where asked for, and only data a number can find again (not
+	 * the base layer's). */
+	if (!inode_in_upper(in) && (!u->metacopy || !fs_union_ino_src(u, in->ino, &src)))
 		how.meta_only = false;
 	return copy_up_reg(u, in, &how);
 }

@@ -139,12 +139,17 @@ void fs_export_remember(struct export_records *r, uint64_t ino, uint64_t parent_
 		record_drop(r, pp);
 	} else if (r->count == EXPORT_RECORDS) {
 		/* Bounded: the oldest one's handles become stale. */
-		record_drop(r, slot_of(r, r->oldest->ino));
+		struct record **oldest = slot_of(r, r->oldest->ino);
+
+		if (oldest && *oldest)
+			record_drop(r, oldest);
 		pp = slot_of(r, ino);
 	}
 	rec = pp ? malloc(sizeof(*rec)) : NULL;
 	if (rec) {
-		*rec = (struct record){.ino = ino, .parent_ino = parent_ino, .name = name};
+		/* Into the chain where *pp is: what follows stays linked. */
+		*rec = (struct record){
+		    .ino = ino, .parent_ino = parent_ino, .name = name, .hash_next = *pp};
 		*pp = rec;
 		list_append(r, rec);
 		r->count++;

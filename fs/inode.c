@@ -52,6 +52,7 @@ static void inode_init(struct inode *in, uint64_t ino, uint64_t parent_ino, uint
 	atomic_init(&in->upper_fd, -1);
 	atomic_init(&in->state, 0);
 	atomic_init(&in->generation, 0);
+	in->upper_slot = 0;
 	in->name = NULL;
 	if (n_srcs)
 		memcpy(in->srcs, srcs, n_srcs * sizeof(in->srcs[0]));
@@ -88,8 +89,9 @@ static void slab_release(struct inode_shard *s, struct inode *in)
 	s->slab_free = in;
 }
 
-/* What an inode owns besides its memory. */
-static void inode_release(struct inode *in)
+/* What an inode owns besides its memory (@t: where it was; NULL for one
+ * that was never in a table). */
+static void inode_release(struct inode_table *t, struct inode *in)
 {
 	int fd = atomic_load(&in->upper_fd);
 
@@ -97,13 +99,15 @@ static void inode_release(struct inode *in)
 	free(in->name);
 	if (fd >= 0)
 		close(fd);
+	else if (fd == UPPER_BY_NAME && S_ISDIR(in->mode) && t && t->upper_dirs)
+		fs_upper_dirs_drop(t->upper_dirs, in);
 }
 
 /* Frees @in (a slab one back to @s, under its lock; with no shard, at
  * destruction, the slabs go whole). */
-static void inode_free_in(struct inode_shard *s, struct inode *in)
+static void inode_free_in(struct inode_table *t, struct inode_shard *s, struct inode *in)
 {
-	inode_release(in);
+	inode_release(t, in);
 	if (in->n_srcs != 1)
 		free(in);
 	else if (s)
@@ -139,14 +143,14 @@ void fs_inode_table_destroy(struct inode_table *t)
 			while (in) {
 				struct inode *next = in->hash_next;
 
-				inode_free_in(NULL, in);
+				inode_free_in(t, NULL, in);
 				in = next;
 			}
 		}
 		while (s->gone) {
 			struct inode *next = s->gone->hash_next;
 
-			inode_free_in(NULL, s->gone);
+			inode_free_in(t, NULL, s->gone);
 			s->gone = next;
 		}
 		while (s->slabs) {
@@ -175,7 +179,7 @@ void fs_inode_free(struct inode *in)
 {
 	if (!in)
 		return;
-	inode_release(in);
+	inode_release(NULL, in);
 	free(in);
 }
 
@@ -239,7 +243,7 @@ static struct inode **node_slot_of(struct inode_shard *s, uint64_t h, uint64_t i
 }
 
 /* Frees the gone inodes of @ino whose references moved to a new one. */
-static void free_replaced(struct inode_shard *s, uint64_t ino)
+static void free_replaced(struct inode_table *t, struct inode_shard *s, uint64_t ino)
 {
 	struct inode **pp = &s->gone;
 
@@ -248,7 +252,7 @@ static void free_replaced(struct inode_shard *s, uint64_t ino)
 
 		if (in->ino == ino && in->nlookup == 0) {
 			*pp = in->hash_next;
-			inode_free_in(s, in);
+			inode_free_in(t, s, in);
 		} else {
 			pp = &in->hash_next;
 		}
@@ -414,8 +418,8 @@ void fs_inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
 			name = in->name;
 			in->name = NULL;
 		}
-		inode_free_in(s, in);
-		free_replaced(s, ino);
+		inode_free_in(t, s, in);
+		free_replaced(t, s, ino);
 		pthread_mutex_unlock(&s->lock);
 		if (!live)
 			return;

@@ -362,7 +362,7 @@ static int read_acls(const struct dir_layer *d, struct dnode *n, const char *pat
  * 0, or -1 with errno ENOMEM (fill_node says where). */
 static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *path)
 {
-	char names[65536], val[65536], buf[96];
+	char names[65536], val[65536];
 	/* Through the /proc/self/fd link of an O_PATH fd: the l* calls would
 	 * read the link itself. */
 	ssize_t len = listxattr(path, names, sizeof(names));
@@ -374,18 +374,10 @@ static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *p
 		if (vlen < 0)
 			continue;
 		if (strcmp(name, UPPER_META_XATTR) == 0) {
-			unsigned long long uid, gid, rdev;
-			unsigned int mode;
+			struct upper_meta m;
 
-			snprintf(buf, sizeof(buf), "%.*s", (int)vlen, val);
-			if (sscanf(buf, "%llu:%llu:%o:%llu", &uid, &gid, &mode, &rdev) == 4) {
-				n->st.st_uid = (uid_t)uid;
-				n->st.st_gid = (gid_t)gid;
-				n->st.st_mode = (mode_t)mode;
-				n->st.st_rdev = (dev_t)rdev;
-				if (!S_ISREG(n->st.st_mode))
-					n->st.st_size = 0;
-			}
+			fs_meta_parse(val, (size_t)vlen, &m);
+			fs_meta_apply(&m, &n->st);
 			continue;
 		}
 		if (strcmp(name, UPPER_ORIGIN_XATTR) == 0 && vlen == 2 * sizeof(uint64_t)) {
@@ -456,6 +448,20 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 		node_failed(d, dir, err);
 		close(fd);
 		return -1;
+	}
+	/* A placeholder (meta.c): a symlink's target is its content, and
+	 * other types have none. */
+	if (S_ISLNK(n->st.st_mode)) {
+		ssize_t len = fs_meta_readlink(fd, target, sizeof(target) - 1);
+
+		if (len < 0 || !(n->link = strndup(target, (size_t)len))) {
+			node_failed(d, dir, err);
+			close(fd);
+			return -1;
+		}
+		n->st.st_size = len;
+	} else if (!S_ISREG(n->st.st_mode) && !S_ISDIR(n->st.st_mode)) {
+		n->st.st_size = 0;
 	}
 	close(fd);
 	return 0;

@@ -98,20 +98,23 @@ static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entr
 }
 
 /* An inode found again may learn of its upper object (copied up through
- * another name).  A file also learns the name it was found by, which is
- * how it is found in the upper from now on: the name it had may be gone
- * (one of several hard links unlinked). */
-static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, struct resolved *r,
-                  const char *name)
+ * another name).  It also learns the name it was found by, which is how
+ * it is found in the upper from now on: a file's name may be gone (one of
+ * several hard links unlinked), a directory's differ from its lower one
+ * (renamed, with a redirect to its lower content).  0 or errno. */
+static int adopt(struct strata_union *u, struct inode *in, struct inode *dir, struct resolved *r,
+                 const char *name)
 {
-	int expected = -1;
+	int expected = -1, rc = 0;
 
 	if (r->upper_fd < 0)
-		return;
+		return 0;
 	pthread_mutex_lock(inode_lock(u, in));
 	if (S_ISDIR(in->mode)) {
-		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, r->upper_fd))
+		if (!inode_in_upper(in)) {
+			rc = fs_upper_dir_adopt(u, in, r->upper_fd, &r->upper_st);
 			r->upper_fd = -1;
+		}
 		/* Also when it has lower sources: they may be a redirect's,
 		 * named otherwise (export.c finds it again by this name). */
 		if (!in->name)
@@ -132,6 +135,7 @@ static void adopt(struct strata_union *u, struct inode *in, struct inode *dir, s
 	}
 	pthread_mutex_unlock(inode_lock(u, in));
 	fs_resolved_clear(r);
+	return rc;
 }
 
 int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, struct inode **out)
@@ -139,7 +143,7 @@ int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, s
 	struct resolved r;
 	struct inode *in;
 	uint64_t ino;
-	int rc;
+	int rc, adopted;
 
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
@@ -158,7 +162,9 @@ int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, s
 	}
 	if ((ino & UNION_UPPER_INO) && atomic_load(&in->generation) == 0)
 		rc = fs_export_learn_generation(in, r.upper_fd);
-	adopt(u, in, dir, &r, name);
+	adopted = adopt(u, in, dir, &r, name);
+	if (!rc)
+		rc = adopted;
 	if (rc) {
 		fs_inode_table_forget(&u->table, ino, 1);
 		return rc;
@@ -299,7 +305,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, rc);
 		return;
 	}
-	n = readlinkat(ref.fd, "", target, sizeof(target) - 1);
+	n = fs_meta_readlink(ref.fd, target, sizeof(target) - 1);
 	rc = errno;
 	fs_upper_ref_put(&ref);
 	if (n < 0) {
@@ -583,7 +589,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		saverr = ENOSYS; /* see op_open */
 		goto out;
 	}
-	if (atomic_load(&dir->upper_fd) < 0) {
+	if (!inode_in_upper(dir)) {
 		fi->fh = 0; /* lower only: immutable until something is made in it */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
@@ -636,7 +642,6 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, 
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
-/* Adds listing entry @i; returns its size, 0 if skipped, or > room if full. */
 /* Adds @name at position @i by resolving it; returns its size, 0 if it is
  * gone or failed (*err), or more than @room if it does not fit. */
 static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
@@ -648,9 +653,13 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 
 	if (!plus) {
 		struct resolved r;
+		int rc = fs_union_lookup_full(u, dir, name, &r);
 
-		if (fs_union_lookup_full(u, dir, name, &r))
-			return 0; /* gone since the listing was taken */
+		if (rc) { /* ENOENT: gone since the listing was taken; anything
+			   * else ends the listing, never a short one */
+			*err = rc == ENOENT ? 0 : rc;
+			return 0;
+		}
 		memset(&e.attr, 0, sizeof(e.attr));
 		e.attr.st_ino = fs_resolved_ino(u, &r);
 		e.attr.st_mode = fs_resolved_mode(u, &r);
@@ -662,10 +671,10 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 		return size; /* no reference taken for an entry that does not fit */
 	*err = fs_do_lookup(u, dir, name, &e);
 	if (*err == ENOENT)
-		*err = 0;
-	if (*err || e.ino == 0)
-		return 0;
-	return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+		*err = 0; /* gone: e was not filled */
+	else if (!*err)
+		return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+	return 0;
 }
 
 /* Adds listing entry @i of a directory only the lower layers hold. */

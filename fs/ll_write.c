@@ -24,14 +24,16 @@
 
 /* ---- making names ---- */
 
-/* Checks that @name may be made in @dir and gives @dir an upper directory.
- * *hidden tells whether a whiteout hid a lower object of that name. */
-static int prepare_new(struct strata_union *u, struct inode *dir, const char *name, int *dirfd,
-                       bool *hidden)
+/* Checks that @name may be made in @dir and gives @dir an upper directory,
+ * referenced in *@dref (to be put, whatever the result).  *hidden tells
+ * whether a whiteout hid a lower object of that name. */
+static int prepare_new(struct strata_union *u, struct inode *dir, const char *name,
+                       struct upper_ref *dref, bool *hidden)
 {
 	struct resolved r;
 	int rc;
 
+	*dref = (struct upper_ref){-1, false, NULL};
 	if (name_reserved(name))
 		return EINVAL; /* the OCI format reserves ".wh." */
 	if (!S_ISDIR(dir->mode))
@@ -46,9 +48,8 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 	rc = fs_upper_ensure_dir(u, dir);
 	if (rc)
 		return rc;
-	*dirfd = atomic_load(&dir->upper_fd);
 	*hidden = r.whiteout;
-	return 0;
+	return fs_upper_ref_get(u, dir, dref);
 }
 
 static bool caller_in_group(fuse_req_t req, gid_t gid)
@@ -65,67 +66,86 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
 }
 
 /*
- * New objects belong to the caller, as the kernel would make them: the
- * group of a setgid directory (the upper file system already applied it),
- * and no setgid bit on a file whose group the caller is not in.  A daemon
- * that is not root cannot give objects away; they stay its own (rootless
- * metadata is a later step).
+ * What a new object shows, as the kernel would make it: the caller's, with
+ * the group of a setgid directory (and, for a directory, its setgid bit),
+ * and no setgid bit on a file whose group the caller is not in.
  */
-/* A daemon that is not root records a caller other than itself in the
- * xattr (and the group a setgid parent gives); symlinks cannot hold it. */
-static void set_owner_rootless(fuse_req_t req, int dirfd, const char *name, const struct stat *dir)
+static int new_meta(fuse_req_t req, int dirfd, mode_t mode, dev_t rdev, struct upper_meta *m)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uid_t uid = ctx->uid;
-	gid_t gid = (dir->st_mode & S_ISGID) ? dir->st_gid : ctx->gid;
-	struct stat st;
-	int fd;
+	struct stat dir;
+	int rc = fs_meta_stat(dirfd, &dir);
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode) ||
-	    (uid == st.st_uid && gid == st.st_gid))
-		return;
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)fs_meta_set(fd, &uid, &gid, NULL, NULL);
-	close(fd);
+	if (rc)
+		return rc;
+	*m = (struct upper_meta){true, ctx->uid, ctx->gid, mode, rdev};
+	if (dir.st_mode & S_ISGID) {
+		m->gid = dir.st_gid;
+		if (S_ISDIR(mode))
+			m->mode |= S_ISGID;
+	}
+	if (S_ISREG(mode) && (mode & S_ISGID) && !caller_in_group(req, m->gid))
+		m->mode &= ~(mode_t)S_ISGID;
+	if (S_ISLNK(mode))
+		m->mode = S_IFLNK | 0777;
+	return 0;
 }
 
-static void set_owner(fuse_req_t req, int dirfd, const char *name)
+/* Gives the new object @name the metadata @m; a failure takes the object
+ * away again, so a failed operation leaves nothing behind. */
+static int own_new(int dirfd, const char *name, const struct upper_meta *m)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat dir, st;
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc;
 
-	if (fstatat(dirfd, "", &dir, AT_EMPTY_PATH) < 0)
-		return;
-	/* Not root, or root of a user namespace that lacks the id: the
-	 * owner is recorded instead. */
-	if (geteuid() != 0 ||
-	    (fchownat(dirfd, name, ctx->uid, (dir.st_mode & S_ISGID) ? (gid_t)-1 : ctx->gid,
-	              AT_SYMLINK_NOFOLLOW) < 0 &&
-	     (errno == EPERM || errno == EINVAL))) {
-		set_owner_rootless(req, dirfd, name, &dir);
-		return;
+	/* (Out of fds here, as under a low ulimit, is a failure too.) */
+	rc = fd < 0 ? errno : fs_meta_init(fd, m);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlinkat(dirfd, name, S_ISDIR(m->mode) ? AT_REMOVEDIR : 0);
+	return rc;
+}
+
+/* A new name made in the upper, and the operation failed after making
+ * it: the name goes (with what mkdir put in it), and the whiteout it
+ * replaced comes back, so that nothing is left of it. */
+static void undo_new(int dirfd, const char *name, bool hidden)
+{
+	char marker[NAME_MAX + sizeof("/" UPPER_OPAQUE_NAME)];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		/* Made here a moment ago, so not a symlink: the path stays in it. */
+		snprintf(marker, sizeof(marker), "%s/%s", name, UPPER_OPAQUE_NAME);
+		(void)unlinkat(dirfd, marker, 0);
+		(void)unlinkat(dirfd, name, AT_REMOVEDIR);
+	} else {
+		(void)unlinkat(dirfd, name, 0);
 	}
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_mode & S_ISGID) && !caller_in_group(req, st.st_gid))
-		(void)fchmodat(dirfd, name, st.st_mode & 07777 & ~(mode_t)S_ISGID, 0);
+	if (hidden)
+		(void)fs_upper_add_whiteout(dirfd, name);
 }
 
 /* The new name is in place: the whiteout it replaces goes, and the kernel
- * learns the entry. */
-static void finish_new(fuse_req_t req, struct strata_union *u, struct inode *dir, int dirfd,
-                       const char *name)
+ * learns the entry (into @e).  On failure the name is undone. */
+static int finish_new(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
+                      bool hidden, struct fuse_entry_param *e)
 {
-	struct fuse_entry_param e;
-	int saverr = fs_upper_remove_whiteout(dirfd, name);
+	int rc = fs_upper_remove_whiteout(dirfd, name);
 
-	if (!saverr)
-		saverr = fs_do_lookup(u, dir, name, &e);
+	if (!rc)
+		rc = fs_do_lookup(u, dir, name, e);
+	if (rc)
+		undo_new(dirfd, name, hidden);
+	return rc;
+}
+
+static void reply_new(fuse_req_t req, int saverr, const struct fuse_entry_param *e)
+{
 	if (saverr)
 		fuse_reply_err(req, saverr);
 	else
-		fuse_reply_entry(req, &e);
+		fuse_reply_entry(req, e);
 }
 
 /* A new object's mode: narrowed by its parent's default ACL, or without
@@ -153,39 +173,61 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
 	struct acl_inherit inh = {0};
+	struct fuse_entry_param e;
+	struct upper_meta m;
+	struct upper_ref dref;
 	bool hidden;
-	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dirfd, mode & S_IFMT, &mode, &inh);
+		saverr = new_mode(req, dref.fd, mode & S_IFMT, &mode, &inh);
 	if (!saverr)
-		saverr = fs_upper_mknod(dirfd, name, mode, rdev);
-	if (!saverr) {
-		set_owner(req, dirfd, name);
-		saverr = inherit(dirfd, name, false, &inh);
-	}
+		saverr = new_meta(req, dref.fd, mode, rdev, &m);
+	if (!saverr)
+		saverr = fs_meta_mknod(dref.fd, name, &m, NULL);
+	if (!saverr)
+		saverr = own_new(dref.fd, name, &m);
+	if (!saverr)
+		saverr = inherit(dref.fd, name, false, &inh);
+	if (!saverr)
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	fs_acl_inherit_free(&inh);
-	if (saverr)
-		fuse_reply_err(req, saverr);
-	else
-		finish_new(req, u, dir, dirfd, name);
+	fs_upper_ref_put(&dref);
+	reply_new(req, saverr, &e);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
+	struct fuse_entry_param e;
+	struct upper_meta m;
+	struct upper_ref dref;
 	bool hidden;
-	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
-	if (!saverr && symlinkat(link, dirfd, name) < 0)
-		saverr = errno;
-	if (saverr) {
-		fuse_reply_err(req, saverr);
-		return;
-	}
-	set_owner(req, dirfd, name);
-	finish_new(req, u, dir, dirfd, name);
+	if (!saverr)
+		saverr = new_meta(req, dref.fd, S_IFLNK, 0, &m);
+	if (!saverr)
+		saverr = fs_meta_mknod(dref.fd, name, &m, link);
+	if (!saverr)
+		saverr = own_new(dref.fd, name, &m);
+	if (!saverr)
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+	fs_upper_ref_put(&dref);
+	reply_new(req, saverr, &e);
+}
+
+/* Over a deleted lower directory: the new one must not show its old
+ * contents, so it is opaque. */
+static int make_opaque_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = fd < 0 ? errno : fs_upper_make_opaque(fd);
+
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -193,35 +235,31 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
 	struct acl_inherit inh = {0};
+	struct fuse_entry_param e;
+	struct upper_meta m;
+	struct upper_ref dref;
 	bool hidden;
-	int dirfd, fd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dirfd, S_IFDIR, &mode, &inh);
-	if (!saverr && mkdirat(dirfd, name, mode) < 0)
+		saverr = new_mode(req, dref.fd, S_IFDIR, &mode, &inh);
+	if (!saverr)
+		saverr = new_meta(req, dref.fd, S_IFDIR | (mode & 07777), 0, &m);
+	if (!saverr && mkdirat(dref.fd, name, fs_meta_real_mode(m.mode)) < 0)
 		saverr = errno;
+	if (!saverr)
+		saverr = own_new(dref.fd, name, &m);
+	if (!saverr)
+		saverr = inherit(dref.fd, name, true, &inh);
 	if (!saverr) {
-		set_owner(req, dirfd, name);
-		saverr = inherit(dirfd, name, true, &inh);
+		if (hidden && (saverr = make_opaque_at(dref.fd, name)))
+			undo_new(dref.fd, name, hidden);
+		else
+			saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 	}
 	fs_acl_inherit_free(&inh);
-	if (saverr) {
-		fuse_reply_err(req, saverr);
-		return;
-	}
-	/* Over a deleted lower directory: the new one must not show its
-	 * old contents, so it is opaque. */
-	if (hidden) {
-		fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		saverr = fd < 0 ? errno : fs_upper_make_opaque(fd);
-		if (fd >= 0)
-			close(fd);
-		if (saverr) {
-			fuse_reply_err(req, saverr);
-			return;
-		}
-	}
-	finish_new(req, u, dir, dirfd, name);
+	fs_upper_ref_put(&dref);
+	reply_new(req, saverr, &e);
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -229,31 +267,35 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
-	struct fuse_entry_param e;
 	struct acl_inherit inh = {0};
+	struct fuse_entry_param e;
+	struct upper_meta m;
+	struct upper_ref dref;
 	bool hidden;
-	int dirfd, fd = -1, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
+	int fd = -1, saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dirfd, S_IFREG, &mode, &inh);
+		saverr = new_mode(req, dref.fd, S_IFREG, &mode, &inh);
+	if (!saverr)
+		saverr = new_meta(req, dref.fd, S_IFREG | (mode & 07777), 0, &m);
 	if (saverr)
 		goto out;
-	fd = openat(dirfd, name,
+	fd = openat(dref.fd, name,
 	            (fs_backing_flags(fi) & ~O_TRUNC) | fs_atime_open_flag(u, -1, false) | O_CREAT |
 	                O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	            mode);
+	            fs_meta_real_mode(m.mode));
 	if (fd < 0) {
 		saverr = errno;
 		goto out;
 	}
-	set_owner(req, dirfd, name);
-	saverr = inherit(dirfd, name, false, &inh);
+	saverr = own_new(dref.fd, name, &m);
 	if (!saverr)
-		saverr = fs_upper_remove_whiteout(dirfd, name);
+		saverr = inherit(dref.fd, name, false, &inh);
 	if (!saverr)
-		saverr = fs_do_lookup(u, dir, name, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
 out:
 	fs_acl_inherit_free(&inh);
+	fs_upper_ref_put(&dref);
 	if (saverr) {
 		if (fd >= 0)
 			close(fd);
@@ -268,11 +310,11 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *in = fs_inode_of(u, ino), *dir = fs_inode_of(u, parent);
+	struct upper_ref ref = {-1, false, NULL}, dref;
+	struct fuse_entry_param e;
 	char path[64];
 	bool hidden;
-	int dirfd, saverr = prepare_new(u, dir, name, &dirfd, &hidden);
-
-	struct upper_ref ref = {-1, false};
+	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr) /* a metacopy file's links share its upper file, data to come */
 		saverr = fs_upper_copy_up_meta(u, in);
@@ -280,14 +322,14 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 		saverr = fs_upper_ref_get(u, in, &ref);
 	if (!saverr) {
 		fs_upper_fd_path(ref.fd, path, sizeof(path));
-		if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		if (linkat(AT_FDCWD, path, dref.fd, name, AT_SYMLINK_FOLLOW) < 0)
 			saverr = errno;
 	}
 	fs_upper_ref_put(&ref);
-	if (saverr)
-		fuse_reply_err(req, saverr);
-	else
-		finish_new(req, u, dir, dirfd, name);
+	if (!saverr)
+		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+	fs_upper_ref_put(&dref);
+	reply_new(req, saverr, &e);
 }
 
 /* ---- removing names ---- */
@@ -300,13 +342,16 @@ static void forget_if_gone(struct strata_union *u, struct resolved *r)
 	struct inode *in;
 	struct stat st;
 
-	/* The kernel may still hold it (an open file, another hard link):
-	 * it cannot be found by this name any more, so it keeps an fd. */
+	/* The kernel may still hold it (an open file, another hard link, a
+	 * directory someone is in): it cannot be found by this name any
+	 * more, so it keeps an fd. */
 	in = r->upper_fd >= 0 ? fs_inode_table_find(&u->table, fs_resolved_ino(u, r)) : NULL;
-	if (in && !S_ISDIR(in->mode)) {
+	if (in) {
 		int expected = UPPER_BY_NAME, fd = dup(r->upper_fd);
 
-		if (fd >= 0 && !atomic_compare_exchange_strong(&in->upper_fd, &expected, fd))
+		if (fd >= 0 && S_ISDIR(in->mode))
+			fs_upper_dir_orphan(u, in, fd);
+		else if (fd >= 0 && !atomic_compare_exchange_strong(&in->upper_fd, &expected, fd))
 			close(fd);
 	}
 
@@ -369,6 +414,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, parent);
+	struct upper_ref dref = {-1, false, NULL};
 	struct resolved r;
 	bool empty = true;
 	int dirfd, saverr;
@@ -389,9 +435,11 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		goto out_clear;
 	}
 	saverr = fs_upper_ensure_dir(u, dir);
+	if (!saverr)
+		saverr = fs_upper_ref_get(u, dir, &dref);
 	if (saverr)
 		goto out_clear;
-	dirfd = atomic_load(&dir->upper_fd);
+	dirfd = dref.fd;
 	if (r.upper_fd >= 0) {
 		if (want_dir)
 			saverr = clear_hidden(r.upper_fd);
@@ -404,6 +452,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	if (!saverr && r.lower_exists)
 		saverr = fs_upper_add_whiteout(dirfd, name);
 out_clear:
+	fs_upper_ref_put(&dref);
 	fs_resolved_clear(&r);
 out:
 	fuse_reply_err(req, saverr);
@@ -484,15 +533,22 @@ static int keep_lower_content(struct strata_union *u, struct inode *in)
 {
 	char path[PATH_MAX], cur[8];
 	char fdpath[64];
+	struct upper_ref ref;
+	int rc;
 
 	if (!S_ISDIR(in->mode) || in->n_srcs == 0)
 		return 0;
-	fs_upper_fd_path(atomic_load(&in->upper_fd), fdpath, sizeof(fdpath));
+	if ((rc = fs_upper_ref_get(u, in, &ref)))
+		return rc;
+	fs_upper_fd_path(ref.fd, fdpath, sizeof(fdpath));
 	if (getxattr(fdpath, UPPER_REDIRECT_XATTR, cur, sizeof(cur)) > 0 || errno == ERANGE)
-		return 0;
-	if (fs_lower_path(u, in, path, sizeof(path)))
-		return ENAMETOOLONG;
-	return fs_upper_set_redirect(atomic_load(&in->upper_fd), path);
+		rc = 0;
+	else if (fs_lower_path(u, in, path, sizeof(path)))
+		rc = ENAMETOOLONG;
+	else
+		rc = fs_upper_set_redirect(ref.fd, path);
+	fs_upper_ref_put(&ref);
+	return rc;
 }
 
 /* A directory that lands on a name a lower directory has (or had) must not
@@ -512,35 +568,31 @@ static int seal_dir(int dirfd, const char *name, bool lower_there)
 	return rc;
 }
 
-static int do_rename(struct strata_union *u, struct rename_args *a)
+/* The rename itself: the upper and the names the inodes record change
+ * together, as the walks of upper_fds.c expect. */
+static int rename_upper(struct strata_union *u, struct rename_args *a, int sfd, int dfd,
+                        struct inode *src_in, struct inode *dst_in)
 {
-	struct inode *src_in = held_inode(u, &a->src), *dst_in = NULL;
-	bool src_dir = S_ISDIR(fs_resolved_mode(u, &a->src));
-	int rc, sfd, dfd;
+	int rc = 0;
 
-	if (!src_in)
-		return ESTALE;
-	rc = rename_check(u, a);
-	if (!rc) /* a file's data is not needed to move it */
-		rc = fs_upper_copy_up_meta(u, src_in);
-	if (!rc && (a->flags & RENAME_EXCHANGE)) {
-		dst_in = held_inode(u, &a->dst);
-		rc = dst_in ? fs_upper_copy_up_meta(u, dst_in) : ESTALE;
+	pthread_rwlock_wrlock(&u->names_lock);
+	if (renameat2(sfd, a->name, dfd, a->newname, a->flags) < 0) {
+		rc = errno;
+	} else {
+		set_name(u, src_in, a->newdir, a->newname);
+		if (dst_in)
+			set_name(u, dst_in, a->dir, a->name);
 	}
-	if (!rc)
-		rc = fs_upper_ensure_dir(u, a->newdir);
-	if (!rc)
-		rc = fs_upper_ensure_dir(u, a->dir);
-	if (!rc)
-		rc = keep_lower_content(u, src_in);
-	if (!rc && dst_in)
-		rc = keep_lower_content(u, dst_in);
-	if (rc)
-		return rc;
-	sfd = atomic_load(&a->dir->upper_fd);
-	dfd = atomic_load(&a->newdir->upper_fd);
-	if (renameat2(sfd, a->name, dfd, a->newname, a->flags) < 0)
-		return errno;
+	pthread_rwlock_unlock(&u->names_lock);
+	return rc;
+}
+
+/* What the old and new names leave behind in the upper. */
+static int rename_finish(struct strata_union *u, struct rename_args *a, int sfd, int dfd)
+{
+	bool src_dir = S_ISDIR(fs_resolved_mode(u, &a->src));
+	int rc;
+
 	if (a->dst_exists && !(a->flags & RENAME_EXCHANGE))
 		forget_if_gone(u, &a->dst);
 	if (!(a->flags & RENAME_EXCHANGE)) {
@@ -560,10 +612,43 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		if (src_dir && (rc = seal_dir(dfd, a->newname, a->dst.lower_exists)))
 			return rc;
 	}
-	set_name(u, src_in, a->newdir, a->newname);
-	if (dst_in)
-		set_name(u, dst_in, a->dir, a->name);
 	return 0;
+}
+
+static int do_rename(struct strata_union *u, struct rename_args *a)
+{
+	struct inode *src_in = held_inode(u, &a->src), *dst_in = NULL;
+	struct upper_ref sref = {-1, false, NULL}, dref = {-1, false, NULL};
+	int rc;
+
+	if (!src_in)
+		return ESTALE;
+	rc = rename_check(u, a);
+	if (!rc) /* a file's data is not needed to move it */
+		rc = fs_upper_copy_up_meta(u, src_in);
+	if (!rc && (a->flags & RENAME_EXCHANGE)) {
+		dst_in = held_inode(u, &a->dst);
+		rc = dst_in ? fs_upper_copy_up_meta(u, dst_in) : ESTALE;
+	}
+	if (!rc)
+		rc = fs_upper_ensure_dir(u, a->newdir);
+	if (!rc)
+		rc = fs_upper_ensure_dir(u, a->dir);
+	if (!rc)
+		rc = keep_lower_content(u, src_in);
+	if (!rc && dst_in)
+		rc = keep_lower_content(u, dst_in);
+	if (!rc)
+		rc = fs_upper_ref_get(u, a->dir, &sref);
+	if (!rc)
+		rc = fs_upper_ref_get(u, a->newdir, &dref);
+	if (!rc)
+		rc = rename_upper(u, a, sref.fd, dref.fd, src_in, dst_in);
+	if (!rc)
+		rc = rename_finish(u, a, sref.fd, dref.fd);
+	fs_upper_ref_put(&sref);
+	fs_upper_ref_put(&dref);
+	return rc;
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -601,52 +686,17 @@ out:
 
 /* ---- attributes and data ---- */
 
-/* chmod, and what it could not keep (setgid outside the daemon's groups,
- * a device placeholder's bits) recorded in the xattr. */
-static int set_mode(int fd, const char *path, mode_t type, mode_t mode)
-{
-	struct upper_meta m;
-	struct stat now;
-
-	if (S_ISLNK(type))
-		return 0;
-	fs_meta_read(fd, &m);
-	if (!(m.valid && (S_ISCHR(m.mode) || S_ISBLK(m.mode))) && chmod(path, mode & 07777) < 0)
-		return errno;
-	if (m.valid ||
-	    (fstatat(fd, "", &now, AT_EMPTY_PATH) == 0 && (now.st_mode & 07777) != (mode & 07777)))
-		return fs_meta_set(fd, NULL, NULL, &mode, NULL);
-	return 0;
-}
-
-/* chown, or for a daemon that may not, the owner recorded in the xattr
- * (a symlink's owner is then not kept: it cannot carry one). */
+/* chmod, setfacl's too: the record (meta.c), then a stored ACL follows the
+ * mode. */
 int fs_set_mode(struct inode *in, int fd, mode_t mode)
 {
 	char path[64];
-	int rc;
+	int rc = fs_meta_change(fd, &mode, (uid_t)-1, (gid_t)-1);
 
-	fs_upper_fd_path(fd, path, sizeof(path));
-	rc = set_mode(fd, path, in->mode, mode);
 	if (rc || S_ISLNK(in->mode))
 		return rc;
+	fs_upper_fd_path(fd, path, sizeof(path));
 	return fs_acl_follow_mode(path, mode);
-}
-
-static int set_owner_of(int fd, mode_t type, uid_t uid, gid_t gid)
-{
-	struct upper_meta m;
-
-	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != EPERM && errno != EINVAL) /* EINVAL: an id the user namespace lacks */
-			return errno;
-		return S_ISLNK(type) ? 0 : fs_meta_set(fd, &uid, &gid, NULL, NULL);
-	}
-	if (S_ISLNK(type))
-		return 0;
-	fs_meta_read(fd, &m);
-	/* Really done: an owner recorded before would now mislead. */
-	return m.valid ? fs_meta_set(fd, &uid, &gid, NULL, NULL) : 0;
 }
 
 static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, int fh_fd)
@@ -655,12 +705,15 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, 
 	int rc;
 
 	fs_upper_fd_path(fd, path, sizeof(path));
-	if ((to_set & FUSE_SET_ATTR_MODE) && (rc = fs_set_mode(in, fd, attr->st_mode)))
+	/* chmod and chown (a chown clears set-id bits: the kernel sends both
+	 * at once) are one change of the record. */
+	if ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    (rc = fs_meta_change(fd, (to_set & FUSE_SET_ATTR_MODE) ? &attr->st_mode : NULL,
+	                         (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+	                         (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
 		return rc;
-	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
-	    (rc =
-	         set_owner_of(fd, in->mode, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-	                      (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISLNK(in->mode) &&
+	    (rc = fs_acl_follow_mode(path, attr->st_mode)))
 		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		int rc =
@@ -691,7 +744,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *in = fs_inode_of(u, ino);
-	struct upper_ref ref = {-1, false};
+	struct upper_ref ref = {-1, false, NULL};
 	struct stat st;
 	/* Only a change of size needs data, and only what stays. */
 	int saverr = (to_set & FUSE_SET_ATTR_SIZE)
@@ -835,14 +888,18 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, ino);
-	int ufd = atomic_load(&dir->upper_fd), fd, rc = 0;
+	struct upper_ref ref;
+	int fd = -1, rc;
 
 	(void)fi;
-	if (ufd < 0) { /* nothing of it is in the upper: nothing to sync */
+	if (!inode_in_upper(dir)) { /* nothing of it is in the upper: nothing to sync */
 		fuse_reply_err(req, 0);
 		return;
 	}
-	rc = fs_upper_reopen(ufd, O_RDONLY | O_DIRECTORY, &fd);
+	rc = fs_upper_ref_get(u, dir, &ref);
+	if (!rc)
+		rc = fs_upper_reopen(ref.fd, O_RDONLY | O_DIRECTORY, &fd);
+	fs_upper_ref_put(&ref);
 	if (!rc && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		rc = errno;
 	if (fd >= 0)

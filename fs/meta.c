@@ -6,49 +6,99 @@
  * if real (docs/xattrs.md).  The value is text, "uid:gid:mode:rdev" with
  * the mode in octal including the file type, so it can be read and fixed
  * by hand with getfattr/setfattr.
+ *
+ * Two regimes, by the daemon's effective uid:
+ *
+ *  - root (of the initial user namespace or of its own): owners and modes
+ *    are made real where it may; a record keeps only what it may not (ids
+ *    its namespace lacks, device nodes, set-id bits it may not keep).
+ *  - not root: the record is the truth.  The real object always stays
+ *    open to the daemon (owner rw, rwx for directories, never more open to
+ *    others than it shows), since user xattrs follow the file's own
+ *    permission bits: a 0444 file's record could be neither written nor,
+ *    at 0000, read.  A chmod or chown is one setxattr of the whole record,
+ *    so it happens entirely or not at all.
+ *
+ * Symlinks, fifos and sockets cannot carry user xattrs, so a daemon that
+ * is not root makes each a placeholder: an empty regular file (a symlink's
+ * holds the target) whose record gives the type.  The kernel serves fifos
+ * and sockets of a FUSE mount itself, so an object the mount reports as
+ * one needs nothing real behind it.  Device nodes a daemon may not mknod
+ * are placeholders too, root's in a user namespace included.  Root keeps
+ * the others real: its callers can only name ids its namespace maps, and
+ * the kernel refuses to chown, chmod, rename or link an object whose owner
+ * the namespace lacks (EPERM, EOVERFLOW).  Only a touch of a world-writable
+ * lower fifo or socket of such an owner copies one up, and loses its owner.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
+#include "sys.h"
 #include "upper.h"
+
+/* ---- the record ---- */
+
+bool fs_meta_parse(const char *text, size_t len, struct upper_meta *m)
+{
+	char buf[96];
+	unsigned long long uid, gid, rdev;
+	unsigned int mode;
+
+	m->valid = false;
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%llu:%llu:%o:%llu", &uid, &gid, &mode, &rdev) != 4)
+		return false; /* damaged: the file shows as it is on disk */
+	*m = (struct upper_meta){true, (uid_t)uid, (gid_t)gid, (mode_t)mode, (dev_t)rdev};
+	return true;
+}
 
 int fs_meta_read(int opath_fd, struct upper_meta *m)
 {
 	char path[64], buf[96];
-	unsigned long long uid, gid, rdev;
-	unsigned int mode;
 	ssize_t n;
 
 	m->valid = false;
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
-	n = getxattr(path, UPPER_META_XATTR, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%llu:%llu:%o:%llu", &uid, &gid, &mode, &rdev) != 4)
-		return 0; /* damaged: the file shows as it is on disk */
-	m->uid = (uid_t)uid;
-	m->gid = (gid_t)gid;
-	m->mode = (mode_t)mode;
-	m->rdev = (dev_t)rdev;
-	m->valid = true;
+	n = getxattr(path, UPPER_META_XATTR, buf, sizeof(buf));
+	if (n > 0)
+		fs_meta_parse(buf, (size_t)n, m);
 	return 0;
+}
+
+/* What a daemon that is not root needs of every object: owner rw, and x
+ * for a directory.  No set-id or sticky bit: those are the record's. */
+static mode_t open_to_owner(mode_t mode)
+{
+	return (mode & 0777) | (S_ISDIR(mode) ? 0700 : 0600);
 }
 
 int fs_meta_write(int opath_fd, const struct upper_meta *m)
 {
 	char path[64], buf[96];
+	struct stat st;
 	int len;
 
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	len = snprintf(buf, sizeof(buf), "%llu:%llu:%o:%llu", (unsigned long long)m->uid,
 	               (unsigned long long)m->gid, (unsigned int)m->mode,
 	               (unsigned long long)m->rdev);
-	if (setxattr(path, UPPER_META_XATTR, buf, (size_t)len, 0) < 0)
+	if (setxattr(path, UPPER_META_XATTR, buf, (size_t)len, 0) == 0)
+		return 0;
+	/* An upper written before objects were kept open to the daemon: its
+	 * own file, which it may open up and then record. */
+	if (errno != EACCES || !fs_meta_rootless() ||
+	    fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
+	    chmod(path, open_to_owner(st.st_mode)) < 0 ||
+	    setxattr(path, UPPER_META_XATTR, buf, (size_t)len, 0) < 0)
 		return errno;
 	return 0;
 }
@@ -63,35 +113,197 @@ void fs_meta_apply(const struct upper_meta *m, struct stat *st)
 	st->st_rdev = m->rdev;
 }
 
-/* The metadata an object has, as reported: the xattr's, else the file's. */
-static int meta_current(int opath_fd, struct upper_meta *m)
+int fs_meta_stat(int opath_fd, struct stat *st)
 {
-	struct stat st;
+	struct upper_meta m;
 
-	fs_meta_read(opath_fd, m);
-	if (m->valid)
-		return 0;
-	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(opath_fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
-	*m = (struct upper_meta){true, st.st_uid, st.st_gid, st.st_mode, st.st_rdev};
+	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)) {
+		fs_meta_read(opath_fd, &m);
+		fs_meta_apply(&m, st);
+	}
 	return 0;
 }
 
-int fs_meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
-                const dev_t *rdev)
-{
-	struct upper_meta m;
-	int rc = meta_current(opath_fd, &m);
+/* ---- who may own what ---- */
 
-	if (rc)
-		return rc;
-	if (uid && *uid != (uid_t)-1)
-		m.uid = *uid;
-	if (gid && *gid != (gid_t)-1)
-		m.gid = *gid;
+static bool rootless;
+static pthread_once_t rootless_once = PTHREAD_ONCE_INIT;
+
+static void rootless_init(void)
+{
+	rootless = geteuid() != 0;
+}
+
+bool fs_meta_rootless(void)
+{
+	pthread_once(&rootless_once, rootless_init); /* the daemon's ids never change */
+	return rootless;
+}
+
+bool fs_meta_needs_placeholder(mode_t mode)
+{
+	return fs_meta_rootless() && !S_ISREG(mode) && !S_ISDIR(mode);
+}
+
+mode_t fs_meta_real_mode(mode_t mode)
+{
+	return fs_meta_rootless() ? open_to_owner(mode) : mode & 07777;
+}
+
+/* ---- new objects ---- */
+
+static bool same_meta(const struct stat *st, const struct upper_meta *m)
+{
+	return st->st_uid == m->uid && st->st_gid == m->gid && st->st_mode == m->mode &&
+	       st->st_rdev == m->rdev;
+}
+
+int fs_meta_init(int opath_fd, const struct upper_meta *want)
+{
+	char path[64];
+	struct stat st;
+
+	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	/* A placeholder is made with its record (fs_meta_mknod). */
+	if ((st.st_mode & S_IFMT) != (want->mode & S_IFMT) || same_meta(&st, want))
+		return 0;
+	if (!fs_meta_rootless()) {
+		/* chown clears set-id bits, so the mode comes after it; what
+		 * either could not make real is recorded below. */
+		fs_upper_fd_path(opath_fd, path, sizeof(path));
+		(void)fchownat(opath_fd, "", want->uid, want->gid,
+		               AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		if (!S_ISLNK(st.st_mode))
+			(void)chmod(path, want->mode & 07777);
+		if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return errno;
+		if (same_meta(&st, want))
+			return 0;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return 0; /* cannot carry it: see the top of this file */
+	return fs_meta_write(opath_fd, want);
+}
+
+int fs_meta_placeholder(int fd, const struct upper_meta *m, const char *target)
+{
+	if (target && sys_write_all_at(fd, target, strlen(target), 0) < 0)
+		return errno;
+	return fs_meta_write(fd, m);
+}
+
+int fs_meta_mknod(int dirfd, const char *name, const struct upper_meta *want, const char *target)
+{
+	int fd, rc;
+
+	if (!fs_meta_needs_placeholder(want->mode)) {
+		rc = S_ISLNK(want->mode)
+		         ? symlinkat(target, dirfd, name)
+		         : mknodat(dirfd, name,
+		                   fs_meta_real_mode(want->mode) | (want->mode & S_IFMT),
+		                   want->rdev);
+		if (rc == 0)
+			return 0;
+		/* A device node a daemon in a user namespace may not make. */
+		if ((errno != EPERM && errno != EINVAL) ||
+		    (!S_ISCHR(want->mode) && !S_ISBLK(want->mode)))
+			return errno;
+	}
+	/* Unnamed until its record is written: the name never shows without
+	 * it. */
+	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	rc = fs_meta_placeholder(fd, want, S_ISLNK(want->mode) ? target : NULL);
+	if (!rc)
+		rc = fs_upper_link_unnamed(fd, dirfd, name);
+	close(fd);
+	return rc;
+}
+
+ssize_t fs_meta_readlink(int opath_fd, char *buf, size_t size)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (S_ISLNK(st.st_mode))
+		return readlinkat(opath_fd, "", buf, size);
+	/* A placeholder: the target is its content. */
+	if (fs_upper_reopen(opath_fd, O_RDONLY, &fd))
+		return -1;
+	n = sys_pread_full(fd, buf, size, 0);
+	close(fd);
+	return n;
+}
+
+/* ---- changes ---- */
+
+/* Root: chmod and chown made real, and the record, if the object has one
+ * or something could not be made real, rewritten whole. */
+static int change_as_root(int fd, const struct stat *real, bool recorded,
+                          const struct upper_meta *want, const mode_t *mode, uid_t uid, gid_t gid)
+{
+	bool placeholder = recorded && (want->mode & S_IFMT) != (real->st_mode & S_IFMT);
+	bool record = recorded;
+	char path[64];
+	struct stat now;
+
+	fs_upper_fd_path(fd, path, sizeof(path));
+	if (mode && !S_ISLNK(real->st_mode) && !placeholder && chmod(path, *mode & 07777) < 0)
+		return errno;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != EPERM && errno != EINVAL) /* EINVAL: an id the namespace lacks */
+			return errno;
+		record = true;
+	}
+	if (!record && mode && !S_ISLNK(real->st_mode) &&
+	    (fstatat(fd, "", &now, AT_EMPTY_PATH) < 0 || (now.st_mode & 07777) != (*mode & 07777)))
+		record = true; /* setgid outside the daemon's groups */
+	if (!record)
+		return 0;
+	if (!S_ISREG(real->st_mode) && !S_ISDIR(real->st_mode))
+		return S_ISLNK(real->st_mode) ? 0 : EPERM; /* cannot carry it */
+	return fs_meta_write(fd, want);
+}
+
+int fs_meta_change(int opath_fd, const mode_t *mode, uid_t uid, gid_t gid)
+{
+	struct upper_meta m, want;
+	struct stat real;
+	char path[64];
+	int rc;
+
+	if (fstatat(opath_fd, "", &real, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	m.valid = false;
+	if (S_ISREG(real.st_mode) || S_ISDIR(real.st_mode))
+		fs_meta_read(opath_fd, &m);
+	want = m.valid ? m
+	               : (struct upper_meta){true, real.st_uid, real.st_gid, real.st_mode,
+	                                     real.st_rdev};
+	if (uid != (uid_t)-1)
+		want.uid = uid;
+	if (gid != (gid_t)-1)
+		want.gid = gid;
 	if (mode)
-		m.mode = (m.mode & S_IFMT) | (*mode & 07777);
-	if (rdev)
-		m.rdev = *rdev;
-	return fs_meta_write(opath_fd, &m);
+		want.mode = (want.mode & S_IFMT) | (*mode & 07777);
+	if (!fs_meta_rootless())
+		return change_as_root(opath_fd, &real, m.valid, &want, mode, uid, gid);
+	if (!S_ISREG(real.st_mode) && !S_ISDIR(real.st_mode))
+		return S_ISLNK(real.st_mode) ? 0 : EPERM; /* made before placeholders */
+	rc = fs_meta_write(opath_fd, &want);
+	/* The real mode follows, never closing the record off, so that the
+	 * upper shows other users no more than the mount does. */
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
+	if (!rc && mode && (want.mode & S_IFMT) == (real.st_mode & S_IFMT) &&
+	    open_to_owner(want.mode) != (real.st_mode & 07777))
+		(void)chmod(path, open_to_owner(want.mode));
+	return rc;
 }

@@ -203,6 +203,7 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 		pthread_mutex_init(&u->locks[i], NULL);
 		pthread_cond_init(&u->copied[i], NULL);
 	}
+	pthread_rwlock_init(&u->names_lock, NULL);
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
@@ -259,8 +260,14 @@ void strata_union_free(struct strata_union *u)
 		pthread_mutex_destroy(&u->locks[i]);
 		pthread_cond_destroy(&u->copied[i]);
 	}
+	pthread_rwlock_destroy(&u->names_lock);
 	for (uint32_t i = 0; i < u->n_layers; i++)
 		strata_layer_close(u->layers[i]);
 	free(u->layers);
 	free(u);
+}
+
+void strata_union_set_metacopy(struct strata_union *u, bool on)
+{
+	u->metacopy = on;
 }

@@ -57,15 +57,20 @@ struct inode {
 	_Atomic uint16_t state;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
-	/* The upper layer's object: -1 while it has none; for a directory an
-	 * O_PATH fd, held; for anything else UPPER_BY_NAME: found by name in
-	 * its parent's upper directory when needed (holding an fd per file ran
-	 * out of descriptors on a 20,000-file untar).  Set once, under the
-	 * inode's lock, never cleared while it lives. */
+	/* The upper layer's object: -1 while it has none; UPPER_BY_NAME once
+	 * it has: a file is found by name in its parent's upper directory
+	 * when needed (holding an fd per file ran out of descriptors on a
+	 * 20,000-file untar), a directory through its record in the union's
+	 * directory cache (upper_fds.c: holding one per directory ran out at
+	 * 20,000 directories).  An O_PATH fd the inode holds: the root's, a
+	 * temporary inode's, a file's that lost its last name.  Set once,
+	 * never cleared while it lives. */
 	_Atomic int upper_fd;
 	/* The FUSE generation (export.c): 0 for lower objects, and for upper
 	 * ones while not yet known. */
 	_Atomic uint32_t generation;
+	/* A directory with UPPER_BY_NAME: its record in upper_fds.c. */
+	uint32_t upper_slot;
 	/* Its name in its parent, once it has an upper object (as last found
 	 * or renamed to); NULL while it is srcs[0]'s own name.  Under the
 	 * inode's lock. */
@@ -73,8 +78,10 @@ struct inode {
 	struct union_src srcs[];
 };
 
-/* One cache line: a mount holds one per name the kernel looked up. */
-_Static_assert(sizeof(struct inode) == 64, "struct inode grew past 64 bytes");
+/* A mount holds one per name the kernel looked up: 72 bytes since the
+ * export generation and the directory fd slot (a cache line and a bit;
+ * issue 16 should win the 8 back). */
+_Static_assert(sizeof(struct inode) <= 72, "struct inode grew past 72 bytes");
 
 #define INODE_SHARDS 64
 
@@ -94,11 +101,19 @@ struct inode_shard {
 	struct slab_chunk *slabs;
 };
 
+struct upper_dirs;
+
 struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
 	/* Where upper objects were when the kernel forgot them (export.c). */
 	struct export_records *records;
+	/* Where directories' upper objects are recorded (upper_fds.c): an
+	 * inode that goes drops its record.  NULL without an upper layer. */
+	struct upper_dirs *upper_dirs;
 };
+
+/* upper_fds.c: directory @dir (UPPER_BY_NAME) goes, and its record. */
+void fs_upper_dirs_drop(struct upper_dirs *d, struct inode *dir);
 
 #define UNION_LOCKS   64
 #define UPPER_BY_NAME (-2)
@@ -132,6 +147,14 @@ struct strata_union {
 	pthread_cond_t copied[UNION_LOCKS];
 	/* The mount's atime options, as mount(2)'s MS_* flags (atime.c). */
 	unsigned long atime_flags;
+	/* strata_union_set_metacopy: metadata-only copy-up allowed. */
+	bool metacopy;
+	/* Directories' upper fds, a bounded cache (upper_fds.c). */
+	struct upper_dirs *dirs;
+	/* Held exclusive while an upper object is renamed and its inode
+	 * learns its new name; shared while names are followed to find an
+	 * upper object again. */
+	pthread_rwlock_t names_lock;
 };
 
 static inline unsigned inode_stripe(const struct inode *in)

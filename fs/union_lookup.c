@@ -65,20 +65,14 @@ static int resolve_lower_path(struct strata_union *u, const char *path, struct r
 	return 0;
 }
 
-int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
-                         struct resolved *r)
+/* fs_union_lookup_full in @dir, whose upper directory is @dirfd (-1: none). */
+static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
+                     struct resolved *r)
 {
 	char redirect[PATH_MAX];
-	int dirfd = atomic_load(&dir->upper_fd);
 	size_t len = strlen(name);
 	int rc;
 
-	r->n = 0;
-	r->upper_fd = -1;
-	r->whiteout = false;
-	r->lower_exists = false;
-	r->has_origin = false;
-	r->metacopy = false;
 	if (dirfd >= 0 && !name_reserved(name)) {
 		if (fstatat(dirfd, name, &r->upper_st, AT_SYMLINK_NOFOLLOW) == 0) {
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -123,6 +117,25 @@ int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *
 	return rc;
 }
 
+int fs_union_lookup_full(struct strata_union *u, struct inode *dir, const char *name,
+                         struct resolved *r)
+{
+	struct upper_ref ref = {-1, false, NULL};
+	int rc;
+
+	r->n = 0;
+	r->upper_fd = -1;
+	r->whiteout = false;
+	r->lower_exists = false;
+	r->has_origin = false;
+	r->metacopy = false;
+	if (inode_in_upper(dir) && (rc = fs_upper_ref_get(u, dir, &ref)))
+		return rc;
+	rc = lookup_in(u, dir, ref.fd, name, r);
+	fs_upper_ref_put(&ref);
+	return rc;
+}
+
 uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r)
 {
 	if (r->upper_fd >= 0)
@@ -140,9 +153,9 @@ uint64_t fs_resolved_ino(struct strata_union *u, const struct resolved *r)
 {
 	if (r->upper_fd < 0)
 		return fs_union_ino(u, &r->srcs[0]);
-	if (r->has_origin)
+	if (r->has_origin) /* read at lookup; a placeholder may have one */
 		return r->origin;
-	/* Symlinks and special files cannot carry the origin xattr: one that
+	/* Real symlinks and special files cannot carry the origin xattr: one that
 	 * replaced a lower object of its type (a copy-up, or a re-creation)
 	 * takes its number.  Files and directories without an origin were
 	 * born here, whatever name they have now. */

@@ -58,10 +58,11 @@ static void clean_work_dir(int work)
 }
 
 /*
- * Every upper object the kernel holds keeps an O_PATH fd open (as libfuse's
- * passthrough_ll does), so the limit goes as high as the system allows:
- * fs.nr_open for root, the hard limit for others.  An untar of 20,000 files
- * ran out at a limit of 20,000.
+ * Every file the mount has open holds an fd in the daemon, for every
+ * process of the container, so the limit goes as high as the system
+ * allows: fs.nr_open for root, the hard limit for others.  (Upper
+ * directories take at most a quarter of it, upper_fds.c; other upper
+ * objects none between operations.)
  */
 static void raise_fd_limit(void)
 {
@@ -114,6 +115,10 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
 		}
 	}
 	raise_fd_limit();
+	if (fs_upper_dirs_init(u)) { /* its capacity follows the limit */
+		close(fd);
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	}
 	u->upper_root = fd;
 	atomic_store(&u->root->upper_fd, dup(fd));
 	/* An opaque upper root hides every lower layer. */
@@ -127,6 +132,9 @@ void fs_upper_close(struct strata_union *u)
 	if (u->upper_root >= 0)
 		close(u->upper_root);
 	u->upper_root = -1;
+	fs_upper_dirs_free(u->dirs);
+	u->dirs = NULL;
+	u->table.upper_dirs = NULL;
 }
 
 /* ---- upper objects ---- */
@@ -166,41 +174,59 @@ int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	return 0;
 }
 
+/* A file's upper object, by its name in its parent's upper directory:
+ * under names_lock, so that a rename cannot come between the two. */
+static int file_ref(struct strata_union *u, struct inode *in, struct upper_ref *ref)
+{
+	struct inode *parent = fs_inode_parent(u, in);
+	struct upper_ref pref = {-1, false, NULL};
+	char *name;
+	int rc;
+
+	if (!parent)
+		return ESTALE;
+	rc = fs_upper_ref_get(u, parent, &pref);
+	if (rc)
+		return rc == ENOENT ? ESTALE : rc;
+	pthread_rwlock_rdlock(&u->names_lock);
+	name = fs_inode_name(u, in);
+	if (name)
+		ref->fd = openat(pref.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	rc = !name ? ENOMEM : ref->fd < 0 ? (errno == ENOENT ? ESTALE : errno) : 0;
+	pthread_rwlock_unlock(&u->names_lock);
+	free(name);
+	fs_upper_ref_put(&pref);
+	ref->owned = ref->fd >= 0;
+	return rc;
+}
+
 int fs_upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref)
 {
-	int fd = atomic_load(&in->upper_fd), pfd;
-	struct inode *parent;
-	char *name;
+	int fd = atomic_load(&in->upper_fd);
 
 	ref->fd = -1;
 	ref->owned = false;
+	ref->pin = NULL;
 	if (fd >= 0) {
 		ref->fd = fd;
 		return 0;
 	}
 	if (fd != UPPER_BY_NAME)
 		return ENOENT;
-	parent = fs_inode_parent(u, in);
-	pfd = parent ? atomic_load(&parent->upper_fd) : -1;
-	if (pfd < 0)
-		return ESTALE;
-	name = fs_inode_name(u, in);
-	if (!name)
-		return ENOMEM;
-	ref->fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	free(name);
-	if (ref->fd < 0)
-		return errno == ENOENT ? ESTALE : errno;
-	ref->owned = true;
-	return 0;
+	if (S_ISDIR(in->mode))
+		return fs_upper_dir_ref(u, in, ref);
+	return file_ref(u, in, ref);
 }
 
 void fs_upper_ref_put(struct upper_ref *ref)
 {
 	if (ref->owned && ref->fd >= 0)
 		close(ref->fd);
+	if (ref->pin)
+		atomic_fetch_sub(ref->pin, 1);
 	ref->fd = -1;
 	ref->owned = false;
+	ref->pin = NULL;
 }
 
 int fs_upper_set_redirect(int opath_fd, const char *path)

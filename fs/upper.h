@@ -7,7 +7,9 @@
  * directory (…at() calls with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW): no path a
  * user chose is ever resolved from the upper's root, so symlinks in the
  * upper cannot lead the daemon out of it.  Objects are held by O_PATH fds,
- * which follow them across renames.
+ * which follow them across renames, for one operation at a time
+ * (fs_upper_ref_get); between operations directories are found again
+ * through upper_fds.c, files by name.
  *
  * Errors: every function here that can fail returns 0 or a positive errno,
  * as the FUSE ops that call them reply (never -1 or a negative errno).
@@ -70,14 +72,35 @@ uint32_t fs_resolved_mode(struct strata_union *u, const struct resolved *r);
 
 void fs_upper_close(struct strata_union *u);
 
-/* An O_PATH fd on an inode's upper object for one operation. */
+/* An O_PATH fd on an inode's upper object for one operation: every use of
+ * an inode's upper object goes through one (a directory's fd may be
+ * evicted from the cache at any other time). */
 struct upper_ref {
 	int fd;
-	bool owned;
+	bool owned;            /* opened for this reference: closed by put */
+	_Atomic uint32_t *pin; /* a cached directory fd, kept open until put */
 };
 
+/* 0, ENOENT when @in has no upper object, ESTALE when it cannot be found
+ * again, or the errno of opening it. */
 int fs_upper_ref_get(struct strata_union *u, struct inode *in, struct upper_ref *ref);
 void fs_upper_ref_put(struct upper_ref *ref);
+
+/* ---- upper_fds.c: directories' upper objects ---- */
+
+/* 0 or ENOMEM. */
+int fs_upper_dirs_init(struct strata_union *u);
+void fs_upper_dirs_free(struct upper_dirs *d);
+/* Records @fd (O_PATH, taken over: cached or closed) as directory @dir's
+ * upper object, of identity @st (NULL: fstat it), unless @dir has one by
+ * now.  0 or errno. */
+int fs_upper_dir_adopt(struct strata_union *u, struct inode *dir, int fd, const struct stat *st);
+/* Directory @dir's upper object lost its name (rmdir, a rename over it)
+ * while the kernel may still hold @dir (someone's cwd): it cannot be found
+ * by name any more, so it keeps @fd (taken over) until it goes. */
+void fs_upper_dir_orphan(struct strata_union *u, struct inode *dir, int fd);
+/* fs_upper_ref_get for a directory. */
+int fs_upper_dir_ref(struct strata_union *u, struct inode *dir, struct upper_ref *ref);
 
 /* Attributes of an inode that has an upper object. */
 int fs_upper_stat(struct strata_union *u, struct inode *in, struct stat *st);
@@ -101,17 +124,17 @@ int fs_upper_ensure_dir(struct strata_union *u, struct inode *dir);
  * copied gets its data.  0 or errno. */
 int fs_upper_copy_up(struct strata_union *u, struct inode *in);
 /* As fs_upper_copy_up for a change of metadata only (owner, mode, times,
- * xattrs, a rename): a file of an image layer gets an upper file with its
- * metadata and size but not its data, which is read from the layer until
- * the first write (INODE_METACOPY).  0 or errno. */
+ * xattrs, a rename): with metacopy on (strata_union_set_metacopy), a file
+ * of an image layer gets an upper file with its metadata and size but not
+ * its data, which is read from the layer until the first write
+ * (INODE_METACOPY).  0 or errno. */
 int fs_upper_copy_up_meta(struct strata_union *u, struct inode *in);
 /* As fs_upper_copy_up before truncating @in to @size: only the data that
  * stays is copied.  0 or errno. */
 int fs_upper_copy_up_trunc(struct strata_union *u, struct inode *in, uint64_t size);
 
-/* mknodat, or for a device node a daemon may not make, a placeholder file
- * with the node's metadata in the xattr.  0 or errno. */
-int fs_upper_mknod(int dirfd, const char *name, mode_t mode, dev_t rdev);
+/* Names the unnamed (O_TMPFILE) file @fd @name in @dirfd.  0 or errno. */
+int fs_upper_link_unnamed(int fd, int dirfd, const char *name);
 
 /* ---- upper_whiteout.c: whiteouts in @dirfd (an upper directory) ---- */
 
@@ -146,7 +169,7 @@ int fs_upper_dir_list(struct strata_union *u, struct inode *dir, bool reading,
                       struct upper_listing *out);
 void fs_upper_listing_free(struct upper_listing *l);
 
-/* ---- meta.c ---- */
+/* ---- meta.c: owners, modes and types the upper cannot hold itself ---- */
 struct upper_meta {
 	bool valid;
 	uid_t uid;
@@ -155,12 +178,36 @@ struct upper_meta {
 	dev_t rdev;
 };
 
+/* The record's text ("uid:gid:mode:rdev") into *@m; false if damaged. */
+bool fs_meta_parse(const char *text, size_t len, struct upper_meta *m);
 int fs_meta_read(int opath_fd, struct upper_meta *m);
+/* One setxattr of the whole record. */
 int fs_meta_write(int opath_fd, const struct upper_meta *m);
 void fs_meta_apply(const struct upper_meta *m, struct stat *st);
-/* Records what is given (NULL: keep), over what the object reports now. */
-int fs_meta_set(int opath_fd, const uid_t *uid, const gid_t *gid, const mode_t *mode,
-                const dev_t *rdev);
+/* The object's attributes as the mount shows them: the record's over the
+ * real ones. */
+int fs_meta_stat(int opath_fd, struct stat *st);
+/* The daemon is not root: the record holds every owner and mode. */
+bool fs_meta_rootless(void);
+/* Whether a new object of @mode is a placeholder file carrying its record:
+ * symlinks, fifos, sockets and devices of a daemon that is not root. */
+bool fs_meta_needs_placeholder(mode_t mode);
+/* The permission bits to give a new upper object that should show @mode:
+ * @mode's, or for a daemon that is not root, ones it can always reach. */
+mode_t fs_meta_real_mode(mode_t mode);
+/* A new object's owner and mode: made real where the daemon may, the rest
+ * recorded; nothing written when it already shows @want. */
+int fs_meta_init(int opath_fd, const struct upper_meta *want);
+/* Makes the unnamed regular file @fd a placeholder for @m (a symlink's
+ * @target as its content). */
+int fs_meta_placeholder(int fd, const struct upper_meta *m, const char *target);
+/* A new symlink (to @target), fifo, socket or device node, real or a
+ * placeholder that appears with its record. */
+int fs_meta_mknod(int dirfd, const char *name, const struct upper_meta *want, const char *target);
+/* readlink of an upper symlink or symlink placeholder; -1 with errno. */
+ssize_t fs_meta_readlink(int opath_fd, char *buf, size_t size);
+/* chmod (@mode NULL: none) and chown (-1: keep) as one change. */
+int fs_meta_change(int opath_fd, const mode_t *mode, uid_t uid, gid_t gid);
 
 /* Names users may not create: the OCI format reserves ".wh.". */
 static inline bool name_reserved(const char *name)

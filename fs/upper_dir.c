@@ -69,7 +69,9 @@ static int read_upper(int dirfd, int flags, struct names *shown, struct names *h
 
 	if (!d)
 		return errno;
-	while (!rc && (de = readdir(d))) {
+	/* A listing is whole or fails: readdir ends with NULL on an error
+	 * too, which only errno tells from the end. */
+	while (!rc && (errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
 
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
@@ -79,6 +81,8 @@ static int read_upper(int dirfd, int flags, struct names *shown, struct names *h
 		else if (strncmp(n, ".wh..wh.", 8) != 0)
 			rc = names_add(hidden, n + 4, strlen(n + 4));
 	}
+	if (!rc && errno)
+		rc = errno;
 	closedir(d);
 	return rc;
 }
@@ -87,12 +91,16 @@ int fs_upper_dir_list(struct strata_union *u, struct inode *dir, bool reading,
                       struct upper_listing *out)
 {
 	struct names shown = {0}, hidden = {0};
+	struct upper_ref ref;
 	uint64_t n_lower = 0;
 	size_t n_upper;
-	int dirfd = atomic_load(&dir->upper_fd), rc;
+	int rc;
 
-	rc = read_upper(dirfd, reading ? fs_atime_open_flag(u, dirfd, true) : O_NOATIME, &shown,
-	                &hidden);
+	rc = fs_upper_ref_get(u, dir, &ref);
+	if (!rc)
+		rc = read_upper(ref.fd, reading ? fs_atime_open_flag(u, ref.fd, true) : O_NOATIME,
+		                &shown, &hidden);
+	fs_upper_ref_put(&ref);
 	if (!rc && dir->n_srcs > 0)
 		rc = fs_union_dir_size(u, dir, &n_lower);
 	if (rc)

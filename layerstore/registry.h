@@ -155,11 +155,18 @@ struct reg_response {
 };
 
 struct reg_request {
-	const char *method; /* "GET", "HEAD"; push will add PUT, POST, PATCH */
+	const char *method; /* "GET", "HEAD", "PUT", "POST", "PATCH" */
 	const char *path;   /* under the registry ("/v2/..."), or an absolute URL */
 	const char *scope;  /* the token scope it needs: "repository:NAME:pull" */
 	const char *accept; /* an Accept header value, or NULL */
 	size_t max_body;    /* a longer body fails the request */
+	/* What a PUT, POST or PATCH sends (none: an empty body). */
+	const void *body;
+	size_t body_len;
+	const char *content_type, *content_range;
+	/* Told the bytes of the body sent so far, as they go (or NULL). */
+	void (*sent)(void *ctx, uint64_t bytes);
+	void *sent_ctx;
 };
 
 /* A client of @registry; nothing is sent yet.  @insecure from
@@ -221,6 +228,30 @@ struct pull_layer {
 int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
                       const struct pull_layer *layers, size_t n, const struct store_pull_options *o,
                       struct strata_error *err);
+
+/* ---- blobs of a push (push_blob.c) ---- */
+
+/* Blobs up to this size go in one PUT; larger ones in PATCH chunks of it. */
+#define PUSH_CHUNK ((size_t)16 << 20)
+
+struct push_blob {
+	char digest[STORE_DIGEST_MAX];
+	uint64_t size;
+};
+
+struct push_progress {
+	store_pull_progress_fn fn;
+	void *ctx;
+	size_t index;
+};
+
+enum push_blob_result { PUSH_BLOB_PRESENT, PUSH_BLOB_MOUNTED, PUSH_BLOB_UPLOADED };
+
+/* Blob @b of the store into @repo, unless the registry has it there; a
+ * mount from @from (another repository, or NULL) tried first. */
+int store_push_blob(struct reg_client *c, struct store *s, const char *repo, const char *from,
+                    const struct push_blob *b, const struct push_progress *p,
+                    enum push_blob_result *how, struct strata_error *err);
 
 /* certs.d (registry_tls.c): the CAs (*.crt, with the system's) and client
  * certificate (*.cert, *.key) of $STRATA_CERTS_D/HOST[:PORT]/, else of

@@ -191,6 +191,41 @@ static char *make_url(struct reg_client *c, const char *path)
 	return asprintf(&url, "%s%s", c->base, path) < 0 ? NULL : url;
 }
 
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	const struct reg_request *rq = ctx;
+
+	(void)dltotal, (void)dlnow, (void)ultotal;
+	rq->sent(rq->sent_ctx, (uint64_t)ulnow);
+	return 0;
+}
+
+/* The body of a PUT, POST or PATCH, from memory (resent as is when a 401
+ * asks again), and its headers; libcurl's "Expect: 100-continue" off. */
+static struct curl_slist *send_body(struct reg_client *c, const struct reg_request *rq,
+                                    struct curl_slist *hdrs)
+{
+	char line[512];
+
+	if (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0)
+		return hdrs;
+	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	sym_curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+	if (rq->sent) {
+		sym_curl_easy_setopt(c->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+		sym_curl_easy_setopt(c->easy, CURLOPT_XFERINFODATA, (void *)rq);
+		sym_curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
+	}
+	snprintf(line, sizeof(line), "Content-Type: %s",
+	         rq->content_type ? rq->content_type : "application/octet-stream");
+	hdrs = sym_curl_slist_append(hdrs, line);
+	if (rq->content_range &&
+	    snprintf(line, sizeof(line), "Content-Range: %s", rq->content_range) > 0)
+		hdrs = sym_curl_slist_append(hdrs, line);
+	return sym_curl_slist_append(hdrs, "Expect:");
+}
+
 /* One exchange, no auth logic: 0 with @rs filled, or -1 (no answer). */
 static int perform(struct reg_client *c, const struct reg_request *rq, const char *auth,
                    struct reg_response *rs, struct strata_error *err)
@@ -216,6 +251,7 @@ static int perform(struct reg_client *c, const struct reg_request *rq, const cha
 		sym_curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, rq->method);
 	if (rq->accept && snprintf(line, sizeof(line), "Accept: %s", rq->accept) > 0)
 		hdrs = sym_curl_slist_append(hdrs, line);
+	hdrs = send_body(c, rq, hdrs);
 	if (auth && snprintf(line, sizeof(line), "Authorization: %s", auth) > 0)
 		hdrs = sym_curl_slist_append(hdrs, line);
 	sym_curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
@@ -329,13 +365,35 @@ static char *escape(void *easy, const char *s)
 	return out;
 }
 
+/* "a b" → "a&scope=b", each escaped: a request (a cross-repository
+ * mount) may need two repositories' scopes in one token. */
+static char *escape_scopes(void *easy, const char *scope)
+{
+	char *out = strdup(""), *next;
+
+	for (const char *p = scope; out && *p; p += strspn(p, " ")) {
+		size_t n = strcspn(p, " ");
+		char *one = strndup(p, n), *e = one ? escape(easy, one) : NULL;
+
+		next = NULL;
+		if (!e || asprintf(&next, "%s%s%s", out, *out ? "&scope=" : "", e) < 0)
+			next = NULL;
+		free(one);
+		free(e);
+		free(out);
+		out = next;
+		p += n;
+	}
+	return out;
+}
+
 /* The token request URL: realm?service=...&scope=... */
 static char *token_url(struct reg_client *c, const char *scope)
 {
 	char *realm = challenge_param(c->challenge, "realm");
 	char *service = challenge_param(c->challenge, "service");
 	char *es = service ? escape(c->easy, service) : NULL;
-	char *sc = scope ? escape(c->easy, scope) : NULL;
+	char *sc = scope ? escape_scopes(c->easy, scope) : NULL;
 	char *url = NULL;
 
 	if (realm && asprintf(&url, "%s%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?",

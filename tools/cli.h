@@ -80,6 +80,13 @@ uint64_t cli_default_max_layer_size(const char *dir);
 /* "12.3 MB" */
 void cli_human_size(uint64_t bytes, char *out, size_t size);
 
+/* Progress lines of a pull or push, one per blob, redrawn in place on a
+ * terminal (stderr); NULL when @quiet or not a terminal. */
+struct cli_progress;
+struct cli_progress *cli_progress_start(bool quiet);
+/* A store_pull_progress_fn; @ctx a struct cli_progress. */
+void cli_progress_show(void *ctx, size_t blob, const char *digest, uint64_t done, uint64_t total);
+void cli_progress_end(struct cli_progress *p);
 struct store_pull_options;
 struct store_pulled;
 /* store_pull with progress lines on a terminal (unless @quiet) and
@@ -91,6 +98,9 @@ int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off);
 
 int cmd_mount(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);

@@ -26,6 +26,8 @@ static void mount_usage(FILE *out)
 	      "  -l, --layer FILE      a layer, lowest first (repeat for each layer)\n"
 	      "  -u, --upper DIR       a writable layer on top, kept in DIR as an OCI\n"
 	      "                        changeset (without it the mount is read-only)\n"
+	      "      --metacopy        a lower file whose metadata alone changes keeps\n"
+	      "                        its data below (DIR then needs its layers)\n"
 	      "  -o OPTIONS            FUSE mount options, comma-separated (allow_other,\n"
 	      "                        nonempty to mount over a non-empty directory,\n"
 	      "                        span_cache=SIZE as --span-cache, ...)\n"
@@ -59,6 +61,7 @@ struct mount_args {
 	const char *root;
 	const char *image;
 	bool reindex;
+	bool metacopy;
 	uint64_t max_layer_size; /* 0: the default */
 	struct strata_mount_options mo;
 };
@@ -119,7 +122,8 @@ enum {
 	OPT_THREADS,
 	OPT_ROOT,
 	OPT_MAX_LAYER_SIZE,
-	OPT_SPAN_CACHE
+	OPT_SPAN_CACHE,
+	OPT_METACOPY
 };
 
 /* One option: 0, or the exit status. */
@@ -150,6 +154,9 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 		return 0;
 	case OPT_REINDEX:
 		a->reindex = true;
+		return 0;
+	case OPT_METACOPY:
+		a->metacopy = true;
 		return 0;
 	case OPT_ROOT:
 		a->root = arg;
@@ -207,6 +214,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"debug", no_argument, NULL, 'd'},
 	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	    {"reindex", no_argument, NULL, OPT_REINDEX},
+	    {"metacopy", no_argument, NULL, OPT_METACOPY},
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"root", required_argument, NULL, OPT_ROOT},
@@ -231,6 +239,7 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 
 	if (strata_union_new(layers, a->n_layers, &u, &err))
 		return cli_fail(&err);
+	strata_union_set_metacopy(u, a->metacopy);
 	if (a->upper && strata_union_set_upper(u, a->upper, &err))
 		rc = cli_fail(&err);
 	else

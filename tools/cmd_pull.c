@@ -33,15 +33,15 @@ static const char pull_usage[] =
 
 #define MAX_SHOWN 64
 
-/* One line per layer being downloaded, redrawn in place. */
-struct pull_progress {
+/* One line per blob being moved, redrawn in place. */
+struct cli_progress {
 	struct timespec last;
 	size_t n_lines;
 	char digest[MAX_SHOWN][20];
 	uint64_t done[MAX_SHOWN], total[MAX_SHOWN];
 };
 
-static void redraw(struct pull_progress *p)
+static void redraw(struct cli_progress *p)
 {
 	char d[32], t[32];
 
@@ -57,9 +57,9 @@ static void redraw(struct pull_progress *p)
 	fflush(stderr);
 }
 
-static void show(void *ctx, size_t layer, const char *digest, uint64_t done, uint64_t total)
+void cli_progress_show(void *ctx, size_t layer, const char *digest, uint64_t done, uint64_t total)
 {
-	struct pull_progress *p = ctx;
+	struct cli_progress *p = ctx;
 	struct timespec now;
 	bool changed_lines = false;
 
@@ -84,27 +84,37 @@ static void show(void *ctx, size_t layer, const char *digest, uint64_t done, uin
 	redraw(p);
 }
 
+struct cli_progress *cli_progress_start(bool quiet)
+{
+	return quiet || !isatty(STDERR_FILENO) ? NULL : calloc(1, sizeof(struct cli_progress));
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+	if (p && p->n_lines) {
+		redraw(p);
+		fputc('\n', stderr);
+	}
+	free(p);
+}
+
 int cli_pull(struct store *s, const char *ref, const struct store_pull_options *base, bool quiet,
              struct store_pulled *out)
 {
 	struct store_pull_options o = *base;
-	struct pull_progress *p = NULL;
+	struct cli_progress *p = cli_progress_start(quiet);
 	struct strata_error err;
 	int rc;
 
 	o.warn = cli_warn;
 	if (!o.max_layer_size) /* as import's: what a layer may decompress to */
 		o.max_layer_size = cli_default_max_layer_size(store_root(s));
-	if (!quiet && isatty(STDERR_FILENO) && (p = calloc(1, sizeof(*p)))) {
-		o.progress = show;
+	if (p) {
+		o.progress = cli_progress_show;
 		o.progress_ctx = p;
 	}
 	rc = store_pull(s, ref, &o, out, &err);
-	if (p && p->n_lines) {
-		redraw(p);
-		fputc('\n', stderr);
-	}
-	free(p);
+	cli_progress_end(p);
 	return rc ? cli_fail(&err) : 0;
 }
 

@@ -159,6 +159,10 @@ static int open_union(const struct daemon_arg *d, struct strata_union **u)
 	     strata_union_new(layers, d->img->n_layers, u, &err) ||
 	     add_mount_points(d->store, *u, &err) || strata_union_set_upper(*u, d->upper, &err);
 	free(layers);
+	/* A container's upper is read with its image (diff, commit): it may
+	 * leave a lower file's data below when only its metadata changes. */
+	if (!rc)
+		strata_union_set_metacopy(*u, true);
 	if (!rc)
 		return 0;
 	strata_union_free(*u);

@@ -221,6 +221,12 @@ int strata_union_set_base(struct strata_union *u, struct strata_layer *base,
 /* Makes the union writable: @dir becomes its upper layer, a directory in
  * OCI changeset form (docs/upper-plan.md). */
 int strata_union_set_upper(struct strata_union *u, const char *dir, struct strata_error *err);
+/* Metadata-only copy-up (off by default, as overlayfs' metacopy): a
+ * change of a lower file's metadata alone copies no data, which is then
+ * read from the layers until the first write.  The upper is then no
+ * longer a changeset on its own: only readers given the layers below
+ * (strata diff, commit) see those files' data.  docs/xattrs.md. */
+void strata_union_set_metacopy(struct strata_union *u, bool on);
 
 struct strata_mount_options {
 	const char *mountpoint;

@@ -166,6 +166,53 @@ int store_pull(struct store *s, const char *ref, const struct store_pull_options
                struct store_pulled *out, struct strata_error *err);
 void store_pulled_free(struct store_pulled *p);
 
+/* ---- credentials for registries (registry_login.c) ---- */
+
+struct store_login_options {
+	bool tls_verify_off;  /* --tls-verify=false: HTTP, or TLS unverified */
+	const char *authfile; /* NULL: podman's (store_auth_file_path) */
+};
+
+/* The auth file login writes: @authfile, else $REGISTRY_AUTH_FILE, else
+ * $XDG_RUNTIME_DIR/containers/auth.json, else /run/containers/UID/auth.json.
+ * malloc'd. */
+char *store_auth_file_path(const char *authfile);
+/* Checks @user and @password against @registry (GET /v2/, Basic or a
+ * bearer token), then writes them to the auth file: atomically, 0600,
+ * other entries kept.  A refusal writes nothing. */
+int store_login(const char *registry, const char *user, const char *password,
+                const struct store_login_options *o, struct strata_error *err);
+/* Removes @registry's entry from the auth file (every entry when @all). */
+int store_logout(const char *registry, bool all, const char *authfile, struct strata_error *err);
+
+/* ---- images to a registry (push.c) ---- */
+
+enum store_push_format { STORE_PUSH_AS_STORED, STORE_PUSH_OCI, STORE_PUSH_DOCKER };
+
+struct store_push_options {
+	bool tls_verify_off; /* --tls-verify=false: HTTP, or TLS unverified */
+	/* The manifest's media types; converting refuses what it would lose. */
+	enum store_push_format format;
+	/* A repository of the same registry to mount blobs from; NULL: those
+	 * the image's names in the store say it came from. */
+	const char *from_repo;
+	store_pull_progress_fn progress; /* per blob, as the pull's */
+	void *progress_ctx;
+};
+
+struct store_pushed {
+	char digest[STORE_DIGEST_MAX]; /* the manifest as pushed */
+	size_t n_blobs, n_present, n_mounted, n_uploaded;
+	uint64_t bytes_uploaded;
+};
+
+/* Pushes image @src of the store to @dest ("localhost:5000/app:1"): the
+ * blobs the registry lacks, byte for byte as stored (mounted from another
+ * repository of the registry when it has them), then the manifest. */
+int store_push(struct store *s, const char *src, const char *dest,
+               const struct store_push_options *o, struct store_pushed *out,
+               struct strata_error *err);
+
 /* ---- layers of an image, ready to mount (layers.c) ---- */
 
 /* Opens every layer of @img, lowest first, indexing it when needed (keyed by

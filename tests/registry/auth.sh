@@ -53,14 +53,7 @@ rm "$HOME/.docker/config.json"
 
 # ---- bearer tokens ----
 stop_servers
-P=$T/token
-mkdir -p "$P"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout "$P/key.pem" \
-	-out "$P/cert.pem" >/dev/null 2>&1 || die 'openssl failed'
-start_server token "$P/key.pem" "$P/cert.pem" strata-issuer bob:b0b
-TOKEN_PORT=$SPORT TOKEN_LOG=$SLOG
-start_registry bearer 'auth:' '  token:' "    realm: http://127.0.0.1:$TOKEN_PORT/token" \
-	'    service: strata-test' '    issuer: strata-issuer' "    rootcertbundle: $P/cert.pem"
+start_token_registry bob:b0b
 REG=127.0.0.1:$PORT
 push app:1 "$REG/app:1" --dest-creds bob:b0b
 

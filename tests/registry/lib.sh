@@ -94,6 +94,22 @@ start_server() {
 	wait_port "$SPORT"
 }
 
+# start_token_registry USER:PASSWORD: a token server (servers.py) that
+# grants USER:PASSWORD what it asks for, with a key made by openssl, and a
+# registry "bearer" that trusts it.  Sets PORT (the registry's), TOKEN_PORT
+# and TOKEN_LOG.
+start_token_registry() {
+	local p=$T/token
+	mkdir -p "$p"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout "$p/key.pem" \
+		-out "$p/cert.pem" >/dev/null 2>&1 || die 'openssl failed'
+	start_server token "$p/key.pem" "$p/cert.pem" strata-issuer "$1"
+	# shellcheck disable=SC2034 # for the tests that source this
+	TOKEN_PORT=$SPORT TOKEN_LOG=$SLOG
+	start_registry bearer 'auth:' '  token:' "    realm: http://127.0.0.1:$TOKEN_PORT/token" \
+		'    service: strata-test' '    issuer: strata-issuer' "    rootcertbundle: $p/cert.pem"
+}
+
 # make_image: the store tests' layers (make_layers) as an OCI layout
 # $T/layout, image "app:1": base (gzip), l2 (zstd), l3 (plain).
 make_image() {

@@ -6,11 +6,12 @@
       a bearer token server for docker-registry's token auth: GET
       /token?service=S&scope=repository:NAME:ACTIONS answers an RS256 JWT
       signed with KEY (the registry trusts CERT), granting the scope's
-      actions to USER:PASSWORD given as Basic auth and nothing to anyone
-      else.  Each request is logged: "token SCOPE USER".
+      actions to USER:PASSWORD given as Basic auth (except on a repository
+      named "forbidden") and nothing to anyone else.  Each request is logged: "token SCOPE USER".
 
   servers.py proxy PORT UPSTREAM MODE
-      forwards everything to 127.0.0.1:UPSTREAM, except that blob GETs (and
+      forwards everything to 127.0.0.1:UPSTREAM (uploads too: Location
+      headers are rewritten to come back through it), except that blob GETs (and
       manifest GETs for "bigmanifest") misbehave as MODE says:
         cut         the first answer of each blob over 4 KiB stops halfway
                     (connection closed), later ones (resumes) pass
@@ -21,7 +22,7 @@
         bigmanifest manifests are 5 MiB of spaces after the JSON
         endless     blobs over 4 KiB never end (no length, data for 300 s)
         pass        nothing
-      Each request is logged: "METHOD PATH RANGE".
+      Each request is logged: "METHOD PATH RANGE" (or Content-Range).
 """
 import base64
 import hashlib
@@ -86,7 +87,7 @@ def token_server(port, key_path, cert_path, issuer, cred):
             for scope in q.get("scope", []):
                 kind, name, actions = scope.split(":")
                 log("token", scope, user)
-                if user != "anonymous":
+                if user != "anonymous" and name != "forbidden":
                     access.append({"type": kind, "name": name, "actions": actions.split(",")})
             now = int(time.time())
             claims = {"iss": issuer, "sub": user, "aud": q.get("service", [""])[0],
@@ -111,7 +112,8 @@ def proxy_server(port, upstream, mode):
             pass
 
         def forward(self, method):
-            log(method, self.path, self.headers.get("Range", "-"))
+            log(method, self.path,
+                self.headers.get("Range", self.headers.get("Content-Range", "-")))
             is_blob = method == "GET" and "/blobs/sha256:" in self.path
             is_manifest = method == "GET" and "/manifests/" in self.path
             if is_blob and mode == "ratelimit" and first_time(self.path):
@@ -135,6 +137,8 @@ def proxy_server(port, upstream, mode):
                 data = data + b" " * (5 << 20)
             self.send_response(r.status)
             for k, v in r.getheaders():
+                if k.lower() == "location":  # uploads go on through us
+                    v = v.replace("127.0.0.1:%d" % upstream, "127.0.0.1:%d" % port)
                 if k.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
@@ -182,6 +186,15 @@ def proxy_server(port, upstream, mode):
 
         def do_HEAD(self):
             self.forward("HEAD")
+
+        def do_POST(self):
+            self.forward("POST")
+
+        def do_PUT(self):
+            self.forward("PUT")
+
+        def do_PATCH(self):
+            self.forward("PATCH")
 
     serve(port, Handler)
 

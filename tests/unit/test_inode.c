@@ -784,6 +784,13 @@ START_TEST(test_records)
 	fs_export_unremember(table.records, 1012);
 	ck_assert(!fs_export_recall(table.records, 1012, &parent, name));
 	ck_assert(fs_export_recall(table.records, 1013, &parent, name));
+	/* remembering one again kept the rest of its hash chain (once lost,
+	 * and the bound then dropped a record it could not find: a crash) */
+	for (uint64_t i = 13; i < EXPORT_RECORDS + 10; i++)
+		ck_assert(fs_export_recall(table.records, 1000 + i, &parent, name));
+	for (uint64_t i = 0; i < EXPORT_RECORDS; i++)
+		fs_export_remember(table.records, 1000 + i, 9, strdup("m"));
+	ck_assert(fs_export_recall(table.records, 1000 + EXPORT_RECORDS - 1, &parent, name));
 	ck_assert_uint_eq(table_count(&table), 0); /* the rest goes with the table */
 }
 END_TEST
