@@ -7,6 +7,11 @@
 
 #include "gzip.h"
 
+static int nomem(struct strata_error *err)
+{
+	return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+}
+
 int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 {
 	memset(&g->zs, 0, sizeof(g->zs));
@@ -20,7 +25,7 @@ int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 	g->out_total = 0;
 	/* 16 + 15: gzip wrapper only, the largest window. */
 	if (inflateInit2(&g->zs, 16 + 15) != Z_OK)
-		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		return nomem(err);
 	return 0;
 }
 
@@ -55,6 +60,7 @@ void fs_gz_points_free(struct gz_points *p)
 {
 	free(p->v);
 	free(p->windows);
+	free(p->crcs);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -96,6 +102,19 @@ static int add_window(struct gz_points *p, z_stream *zs, struct gz_point *pt)
 	return 0;
 }
 
+/* The current chunk ends (a full one, the end of a span, or of the stream). */
+static int end_chunk(struct gz_points *p)
+{
+	if (p->chunk_fill == 0)
+		return 0;
+	if (!grow((void **)&p->crcs, &p->crcs_cap, p->n_crcs + 1, sizeof(*p->crcs)))
+		return -1;
+	p->crcs[p->n_crcs++] = p->crc;
+	p->crc = 0;
+	p->chunk_fill = 0;
+	return 0;
+}
+
 /* At a block boundary (or right after a member's header): a checkpoint when
  * the last is a span behind.  0, or -1 out of memory. */
 static int maybe_checkpoint(struct gz_reader *g)
@@ -108,21 +127,32 @@ static int maybe_checkpoint(struct gz_reader *g)
 	if (p->n > 0 && g->out_total - p->v[p->n - 1].out < GZ_SPAN)
 		return 0;
 	pt.bits = (uint32_t)g->zs.data_type & 7;
-	if (!grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) || add_window(p, &g->zs, &pt))
+	if (!grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) || add_window(p, &g->zs, &pt) ||
+	    end_chunk(p))
 		return -1;
-	if (p->n > 0)
-		p->v[p->n - 1].span_crc = p->crc;
-	p->crc = 0;
+	pt.crc_first = (uint32_t)p->n_crcs;
 	p->v[p->n++] = pt;
 	return 0;
 }
 
-/* Counts (and checksums, per span) what one inflate call gave. */
-static void account(struct gz_reader *g, const unsigned char *start, size_t n)
+/* Counts what one inflate call gave, and checksums it chunk by chunk.
+ * 0, or -1 out of memory. */
+static int account(struct gz_reader *g, const unsigned char *start, size_t n)
 {
+	struct gz_points *p = g->points;
+
 	g->out_total += n;
-	if (g->points && n)
-		g->points->crc = (uint32_t)crc32_z(g->points->crc, start, n);
+	while (p && n) {
+		size_t k = GZ_CHUNK - p->chunk_fill < n ? GZ_CHUNK - p->chunk_fill : n;
+
+		p->crc = (uint32_t)crc32_z(p->crc, start, k);
+		p->chunk_fill += k;
+		start += k;
+		n -= k;
+		if (p->chunk_fill == GZ_CHUNK && end_chunk(p))
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -162,8 +192,8 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 				if (g->in_member)
 					return corrupt(err, "truncated (unexpected end of file)");
 				g->eof = true;
-				if (g->points && g->points->n)
-					g->points->v[g->points->n - 1].span_crc = g->points->crc;
+				if (g->points && end_chunk(g->points))
+					return nomem(err);
 				break;
 			}
 		}
@@ -175,9 +205,9 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 		}
 		start = g->zs.next_out;
 		r = inflate(&g->zs, g->points ? Z_BLOCK : Z_NO_FLUSH);
-		account(g, start, (size_t)(g->zs.next_out - start));
-		if (r == Z_OK && g->points && maybe_checkpoint(g))
-			return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		if (account(g, start, (size_t)(g->zs.next_out - start)) ||
+		    (r == Z_OK && g->points && maybe_checkpoint(g)))
+			return nomem(err);
 		if (r == Z_STREAM_END) {
 			g->in_member = false; /* CRC-32 and length checked by zlib */
 		} else if (r == Z_BUF_ERROR && g->zs.avail_in == 0) {

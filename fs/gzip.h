@@ -8,9 +8,10 @@
  * GZ_SPAN bytes of output, where the stream is in the compressed file, the
  * bits of the byte before it still unread, and the 32 KiB window, stored
  * deflated.  A checkpoint right after a member's header has no window.
- * Each span (one checkpoint to the next) carries the CRC-32 of its output,
- * so a read from a checkpoint never returns bytes the blob no longer holds.
- * gzip_seek.c decodes spans from them.
+ * Each span (one checkpoint to the next) carries the CRC-32 of every
+ * GZ_CHUNK bytes of its output (the last one shorter), so a read that
+ * decodes part of a span checks what it decoded and never returns bytes the
+ * blob no longer holds.  gzip_seek.c decodes spans from them.
  */
 #ifndef STRATA_GZIP_H
 #define STRATA_GZIP_H
@@ -25,15 +26,17 @@
 /* Output between checkpoints: ~1 MiB, the unit of the span cache. */
 #define GZ_SPAN   (1024 * 1024)
 #define GZ_WINDOW 32768
+/* The unit a span's output is checked in: a read decodes whole chunks. */
+#define GZ_CHUNK (64 * 1024)
 
 struct gz_point {
-	uint64_t out;      /* offset in the uncompressed stream */
-	uint64_t in;       /* offset in the compressed file of the next whole byte */
-	uint64_t win_off;  /* into gz_points.windows */
-	uint32_t win_len;  /* deflated (zlib format) bytes of the window */
-	uint32_t win_size; /* the window's own size, at most GZ_WINDOW */
-	uint32_t bits;     /* bits (0-7) of the byte at @in - 1 not yet decoded */
-	uint32_t span_crc; /* CRC-32 of the output from @out to the next point */
+	uint64_t out;       /* offset in the uncompressed stream */
+	uint64_t in;        /* offset in the compressed file of the next whole byte */
+	uint64_t win_off;   /* into gz_points.windows */
+	uint32_t win_len;   /* deflated (zlib format) bytes of the window */
+	uint32_t win_size;  /* the window's own size, at most GZ_WINDOW */
+	uint32_t bits;      /* bits (0-7) of the byte at @in - 1 not yet decoded */
+	uint32_t crc_first; /* index in gz_points.crcs of this span's first chunk */
 };
 
 struct gz_points {
@@ -41,7 +44,10 @@ struct gz_points {
 	size_t n, cap;
 	unsigned char *windows;
 	size_t windows_len, windows_cap;
-	uint32_t crc; /* of the current span so far */
+	uint32_t *crcs; /* CRC-32 of each chunk of each span */
+	size_t n_crcs, crcs_cap;
+	uint32_t crc;      /* of the current chunk so far */
+	size_t chunk_fill; /* its bytes */
 };
 
 struct gz_reader {

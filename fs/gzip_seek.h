@@ -17,22 +17,46 @@
 /* The span holding stream offset @off, and a span's length. */
 uint32_t fs_gz_span_at(const struct ix_map *m, uint64_t off);
 uint64_t fs_gz_span_len(const struct ix_map *m, uint32_t i);
-/* Span @i (fs_gz_span_len bytes) from the layer file @fd into @out,
- * checked against its CRC-32.  0, ENOMEM, an errno of pread, or EIO. */
+
+/* A decoder somewhere in a span, kept between reads of it. */
+struct fs_gz_decoder;
+/* What one costs in memory (ISA-L's state is most of it). */
+#define GZ_DECODER_SIZE ((size_t)128 * 1024)
+void fs_gz_decoder_free(struct fs_gz_decoder *d);
+/* Span @i of the layer file @fd, whose first @have bytes are in @data
+ * already (a multiple of GZ_CHUNK, or the span's length), decoded on to at
+ * least @want: whole chunks, each checked, or the span's end.  *@dec is the
+ * decoder to go on with (NULL: from the checkpoint); at the span's end it
+ * stands at the next span's start (NULL after the last).  0 with *@now the
+ * bytes @data holds, or ENOMEM, an errno of pread, or EIO (*@dec is then
+ * freed). */
+int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_decoder **dec,
+                      unsigned char *data, size_t have, size_t want, size_t *now);
+/* All of span @i (fs_gz_span_len bytes) into @out, with a decoder of its own. */
 int fs_gz_span_decode(int fd, const struct ix_map *m, uint32_t i, unsigned char *out, size_t len);
 
 /* ---- the span cache: shared by every layer of the process, LRU ---- */
 
 #define SPAN_CACHE_DEFAULT ((size_t)64 << 20)
 
-struct span_ref;
-/* Fills a span's @len bytes: 0 or a positive errno. */
-typedef int (*span_fill_fn)(void *ctx, unsigned char *buf, size_t len);
+/* How an owner (a layer) makes its spans: their number and lengths, and
+ * extend(), which goes on decoding span @span as fs_gz_span_extend does
+ * with its opaque decoder *@dec (freed by free_dec); dec_size is what a
+ * kept decoder costs, counted against the cache's bound. */
+struct span_ops {
+	uint32_t (*count)(const void *owner);
+	size_t (*len)(const void *owner, uint32_t span);
+	int (*extend)(const void *owner, uint32_t span, void **dec, unsigned char *data,
+	              size_t have, size_t want, size_t *now);
+	void (*free_dec)(void *dec);
+	size_t dec_size;
+};
 
-/* The span (@owner, @span) of @len bytes, filled by @fill when not cached;
- * concurrent callers for one span wait for one fill.  0 with *@ref to give
- * back with fs_span_put, or the fill's errno. */
-int fs_span_get(const void *owner, uint32_t span, size_t len, span_fill_fn fill, void *ctx,
+struct span_ref;
+/* Span @span of @owner, with at least its first @need bytes decoded;
+ * concurrent callers wait for one decoder rather than decoding it twice.
+ * 0 with *@ref to give back with fs_span_put, or extend's errno. */
+int fs_span_get(const void *owner, const struct span_ops *ops, uint32_t span, size_t need,
                 struct span_ref **ref);
 const unsigned char *fs_span_data(const struct span_ref *ref);
 void fs_span_put(struct span_ref *ref);

@@ -66,6 +66,8 @@ struct ix_header {
 	uint64_t checkpoints_off;
 	uint64_t windows_off; /* their deflated windows */
 	uint64_t windows_size;
+	uint64_t n_crcs; /* CRC-32 of each GZ_CHUNK of each span: uint32_t */
+	uint64_t crcs_off;
 };
 
 /* The uncompressed stream lives in a cached copy next to the index. */
@@ -127,19 +129,20 @@ struct ix_extent {
 };
 
 /* Where decompression of a gzip layer can start (gzip.h's struct gz_point):
- * the spans between them are read on demand, checked by their CRC. */
+ * the spans between them are read on demand, checked chunk by chunk (the
+ * CRC-32 of every GZ_CHUNK bytes of a span, the last one shorter). */
 struct ix_checkpoint {
 	uint64_t out;     /* offset in the uncompressed stream; the first is 0 */
 	uint64_t in;      /* offset in the layer file of the next whole byte */
 	uint64_t win_off; /* into the windows section */
 	uint32_t win_len; /* its deflated (zlib format) bytes; 0: no window */
 	uint32_t win_size;
-	uint32_t bits;     /* 0-7 bits of the byte before @in still to decode */
-	uint32_t span_crc; /* CRC-32 of [out, the next checkpoint's out or the end) */
+	uint32_t bits;      /* 0-7 bits of the byte before @in still to decode */
+	uint32_t crc_first; /* index of the span's first chunk CRC */
 };
 
 _Static_assert(sizeof(struct ix_checkpoint) == 40, "index checkpoint layout");
-_Static_assert(sizeof(struct ix_header) == 184, "index header layout");
+_Static_assert(sizeof(struct ix_header) == 200, "index header layout");
 _Static_assert(sizeof(struct ix_entry) == 104, "index entry layout");
 
 /* ---- reader (index_read.c) ---- */
@@ -153,6 +156,7 @@ struct ix_map {
 	const struct ix_extent *extents;
 	const struct ix_checkpoint *checkpoints;
 	const uint8_t *windows;
+	const uint32_t *crcs;
 	const char *strings;
 };
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "gzip.h"
 #include "index.h"
 
 static int bad(struct strata_error *err, const char *why)
@@ -61,6 +62,7 @@ static int validate_header(struct ix_map *m, unsigned flags, struct strata_error
 	    !range_ok(hp->checkpoints_off, hp->n_checkpoints, sizeof(struct ix_checkpoint),
 	              m->size) ||
 	    !range_ok(hp->windows_off, hp->windows_size, 1, m->size) || hp->checkpoints_off % 8 ||
+	    !range_ok(hp->crcs_off, hp->n_crcs, sizeof(uint32_t), m->size) || hp->crcs_off % 4 ||
 	    !range_ok(hp->strings_off, hp->strings_size, 1, m->size) || hp->entries_off % 8 ||
 	    hp->xattrs_off % 4 || hp->extents_off % 8 || hp->n_entries == 0 ||
 	    hp->n_entries > UINT32_MAX || hp->n_xattrs > UINT32_MAX || hp->n_extents > UINT32_MAX)
@@ -74,33 +76,39 @@ static int validate_header(struct ix_map *m, unsigned flags, struct strata_error
 	m->extents = (const void *)(m->base + hp->extents_off);
 	m->checkpoints = (const void *)(m->base + hp->checkpoints_off);
 	m->windows = m->base + hp->windows_off;
+	m->crcs = (const void *)(m->base + hp->crcs_off);
 	m->strings = (const char *)(m->base + hp->strings_off);
 	return 0;
 }
 
-/* Checkpoints start at 0, go up, stay in the stream and the file, and
- * their windows in their section; a gzip layer without a copy has them. */
+/* Checkpoints start at 0, go up, stay in the stream and the file, their
+ * windows in their section, and each span has one CRC per GZ_CHUNK of its
+ * output; a gzip layer without a copy has them. */
 static bool checkpoints_ok(const struct ix_map *m)
 {
 	const struct ix_header *h = m->hdr;
+	uint64_t crcs = 0;
 
 	if (h->n_checkpoints == 0)
-		return h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
-		       h->stream_size == 0;
+		return (h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
+		        h->stream_size == 0) &&
+		       h->n_crcs == 0;
 	if (h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
 	    m->checkpoints[0].out != 0)
 		return false;
 	for (uint64_t i = 0; i < h->n_checkpoints; i++) {
 		const struct ix_checkpoint *c = &m->checkpoints[i];
+		uint64_t end = i + 1 < h->n_checkpoints ? c[1].out : h->stream_size;
 
 		if (c->out > h->stream_size || c->in > h->src_size || c->bits > 7 ||
 		    (c->bits && c->in == 0) || c->win_size > 32768 ||
 		    (c->win_len == 0) != (c->win_size == 0) ||
 		    !range_ok(c->win_off, c->win_len, 1, h->windows_size) ||
-		    (i > 0 && c->out <= c[-1].out))
+		    (i > 0 && c->out <= c[-1].out) || end < c->out || c->crc_first != crcs)
 			return false;
+		crcs += (end - c->out + GZ_CHUNK - 1) / GZ_CHUNK;
 	}
-	return true;
+	return crcs == h->n_crcs;
 }
 
 static bool data_ok(const struct ix_map *m, const struct ix_entry *e)

@@ -117,16 +117,20 @@ static uint32_t number_entries(struct builder *b, uint32_t *order)
 	return count;
 }
 
-static void copy_checkpoints(const struct gz_points *p, struct ix_checkpoint *cp, uint8_t *windows)
+static void copy_checkpoints(const struct gz_points *p, uint8_t *buf, const struct ix_header *h)
 {
+	struct ix_checkpoint *cp = (struct ix_checkpoint *)(buf + h->checkpoints_off);
+
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n; i++)
-		cp[i] = (struct ix_checkpoint){p->v[i].out,     p->v[i].in,       p->v[i].win_off,
-		                               p->v[i].win_len, p->v[i].win_size, p->v[i].bits,
-		                               p->v[i].span_crc};
+		cp[i] = (struct ix_checkpoint){p->v[i].out,      p->v[i].in,       p->v[i].win_off,
+		                               p->v[i].win_len,  p->v[i].win_size, p->v[i].bits,
+		                               p->v[i].crc_first};
 	if (p->windows_len)
-		memcpy(windows, p->windows, p->windows_len);
+		memcpy(buf + h->windows_off, p->windows, p->windows_len);
+	if (p->n_crcs)
+		memcpy(buf + h->crcs_off, p->crcs, p->n_crcs * sizeof(*p->crcs));
 }
 
 int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
@@ -166,8 +170,10 @@ int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t
 	h.checkpoints_off = h.extents_off + b->n_extents * sizeof(struct ix_extent);
 	h.windows_off = h.checkpoints_off + h.n_checkpoints * sizeof(struct ix_checkpoint);
 	h.windows_size = b->points ? b->points->windows_len : 0;
-	/* Strings are bytes: the sections before them stay 8-aligned. */
-	h.strings_off = h.windows_off + h.windows_size;
+	h.n_crcs = b->points ? b->points->n_crcs : 0;
+	h.crcs_off = (h.windows_off + h.windows_size + 3) & ~(uint64_t)3;
+	/* Strings are bytes: the sections before them stay aligned. */
+	h.strings_off = h.crcs_off + h.n_crcs * sizeof(uint32_t);
 	h.strings_size = b->n_strings;
 	h.total_data = b->total_data;
 	size = h.strings_off + h.strings_size;
@@ -193,8 +199,7 @@ int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t
 		memcpy(buf + h.xattrs_off, b->xattrs, b->n_xattrs * sizeof(struct ix_xattr));
 	if (b->n_extents)
 		memcpy(buf + h.extents_off, b->extents, b->n_extents * sizeof(struct ix_extent));
-	copy_checkpoints(b->points, (struct ix_checkpoint *)(buf + h.checkpoints_off),
-	                 buf + h.windows_off);
+	copy_checkpoints(b->points, buf, &h);
 	if (b->n_strings)
 		memcpy(buf + h.strings_off, b->strings, b->n_strings);
 	h.body_crc = (uint32_t)crc32_z(0, buf + sizeof(h), size - sizeof(h));

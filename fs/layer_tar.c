@@ -222,17 +222,38 @@ static size_t tar_map(const struct strata_layer *l, uint64_t node, uint64_t off,
 	return 1;
 }
 
-struct span_job {
-	const struct tar_layer *t;
-	uint32_t span;
-};
-
-static int fill_span(void *ctx, unsigned char *buf, size_t len)
+/* The span cache's view of a gzip layer (gzip_seek.h). */
+static uint32_t span_count(const void *owner)
 {
-	const struct span_job *j = ctx;
-
-	return fs_gz_span_decode(j->t->data_fd, &j->t->map, j->span, buf, len);
+	return (uint32_t)((const struct tar_layer *)owner)->map.hdr->n_checkpoints;
 }
+
+static size_t span_len(const void *owner, uint32_t span)
+{
+	return (size_t)fs_gz_span_len(&((const struct tar_layer *)owner)->map, span);
+}
+
+static int span_extend(const void *owner, uint32_t span, void **dec, unsigned char *data,
+                       size_t have, size_t want, size_t *now)
+{
+	const struct tar_layer *t = owner;
+
+	return fs_gz_span_extend(t->data_fd, &t->map, span, (struct fs_gz_decoder **)dec, data,
+	                         have, want, now);
+}
+
+static void span_free_dec(void *dec)
+{
+	fs_gz_decoder_free(dec);
+}
+
+static const struct span_ops gz_span_ops = {
+    .count = span_count,
+    .len = span_len,
+    .extend = span_extend,
+    .free_dec = span_free_dec,
+    .dec_size = GZ_DECODER_SIZE,
+};
 
 /* A gzip layer's stream, span by span from the cache. */
 static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_t len)
@@ -244,12 +265,12 @@ static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_
 	if (!t->in_place || off > m->hdr->stream_size || len > m->hdr->stream_size - off)
 		return EIO;
 	while (done < len) {
-		struct span_job j = {t, fs_gz_span_at(m, off + done)};
-		uint64_t start = m->checkpoints[j.span].out, slen = fs_gz_span_len(m, j.span);
-		uint64_t in_span = off + done - start;
+		uint32_t span = fs_gz_span_at(m, off + done);
+		uint64_t in_span = off + done - m->checkpoints[span].out;
+		uint64_t slen = fs_gz_span_len(m, span);
 		size_t n = slen - in_span < len - done ? (size_t)(slen - in_span) : len - done;
 		struct span_ref *ref;
-		int rc = fs_span_get(t, j.span, (size_t)slen, fill_span, &j, &ref);
+		int rc = fs_span_get(t, &gz_span_ops, span, (size_t)in_span + n, &ref);
 
 		if (rc)
 			return rc;
