@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <isa-l/crc.h>
 #include <unistd.h>
 
 #include "gzip.h"
@@ -40,10 +41,24 @@ static int corrupt(struct strata_error *err, const char *why)
 	return strata_fail(err, STRATA_ERR_CORRUPT, 0, "gzip: %s", why);
 }
 
+static bool grow(void **v, size_t *cap, size_t need, size_t elem);
+
+/* The compressed bytes after a pending window's checkpoint, kept. */
+static bool keep_input(struct gz_points *p, const unsigned char *in, size_t n)
+{
+	if (!grow((void **)&p->pend_in, &p->pend_in_cap, p->pend_in_len + n, 1))
+		return false;
+	memcpy(p->pend_in + p->pend_in_len, in, n);
+	p->pend_in_len += n;
+	return true;
+}
+
 static int fill(struct gz_reader *g, struct strata_error *err)
 {
 	ssize_t n;
 
+	if (g->zs.next_in && g->zs.next_in > g->in)
+		g->last_in = g->zs.next_in[-1];
 	do
 		n = g->read ? g->read(g->read_ctx, g->in, sizeof(g->in))
 		            : read(g->fd, g->in, sizeof(g->in));
@@ -53,6 +68,8 @@ static int fill(struct gz_reader *g, struct strata_error *err)
 	g->zs.next_in = g->in;
 	g->zs.avail_in = (uInt)n;
 	g->in_total += (uint64_t)n;
+	if (g->points && g->points->pending && !keep_input(g->points, g->in, (size_t)n))
+		return nomem(err);
 	return 0;
 }
 
@@ -61,6 +78,8 @@ void fs_gz_points_free(struct gz_points *p)
 	free(p->v);
 	free(p->windows);
 	free(p->crcs);
+	free(p->pend_win);
+	free(p->pend_in);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -81,25 +100,64 @@ static bool grow(void **v, size_t *cap, size_t need, size_t elem)
 	return true;
 }
 
-/* The window, deflated, at the end of p->windows. */
-static int add_window(struct gz_points *p, z_stream *zs, struct gz_point *pt)
+/* The last checkpoint's window, trimmed to what its span reads when that
+ * is known, deflated at the end of p->windows. */
+static int store_window(struct gz_points *p, bool trim)
 {
-	unsigned char win[GZ_WINDOW];
-	uInt size = 0;
+	struct gz_point *pt = &p->v[p->n - 1];
 	uLongf len = compressBound(GZ_WINDOW);
+	unsigned char *in = p->pend_in;
+	size_t in_len = p->pend_in_len;
 
-	if (inflateGetDictionary(zs, win, &size) != Z_OK || size > GZ_WINDOW)
-		return -1;
-	if (!grow((void **)&p->windows, &p->windows_cap, p->windows_len + len, 1))
-		return -1;
-	if (size &&
-	    compress2(p->windows + p->windows_len, &len, win, size, Z_DEFAULT_COMPRESSION) != Z_OK)
+	p->pending = false;
+	p->pend_in_len = 0;
+	if (trim && pt->bits == 0 && in_len) {
+		in++; /* no bits of the byte before: it was only kept in case */
+		in_len--;
+	}
+	if (trim)
+		fs_gz_window_trim(in, in_len, pt->bits, p->pend_win, pt->win_size);
+	if (!grow((void **)&p->windows, &p->windows_cap, p->windows_len + len, 1) ||
+	    compress2(p->windows + p->windows_len, &len, p->pend_win, pt->win_size,
+	              Z_DEFAULT_COMPRESSION) != Z_OK)
 		return -1;
 	pt->win_off = p->windows_len;
-	pt->win_len = size ? (uint32_t)len : 0;
-	pt->win_size = size;
-	p->windows_len += pt->win_len;
+	pt->win_len = (uint32_t)len;
+	p->windows_len += len;
 	return 0;
+}
+
+/* A new checkpoint's window waits for its span's first 32 KiB (see
+ * gzip.h), with the compressed bytes from the one holding its bits on. */
+static int hold_window(struct gz_reader *g, struct gz_point *pt)
+{
+	struct gz_points *p = g->points;
+	uInt size = 0;
+	unsigned char before = g->zs.next_in > g->in ? g->zs.next_in[-1] : g->last_in;
+
+	if (!p->pend_win && !(p->pend_win = malloc(GZ_WINDOW)))
+		return -1;
+	if (inflateGetDictionary(&g->zs, p->pend_win, &size) != Z_OK || size > GZ_WINDOW)
+		return -1;
+	pt->win_size = size;
+	if (size == 0)
+		return 0;
+	p->pending = true;
+	p->pend_in_len = 0;
+	return keep_input(p, &before, 1) && keep_input(p, g->zs.next_in, g->zs.avail_in) ? 0 : -1;
+}
+
+/* After an inflate call: the pending window is stored once its span has
+ * 32 KiB of output, or its member ended, or @end (the stream's end). */
+static int settle_window(struct gz_reader *g, bool end)
+{
+	struct gz_points *p = g->points;
+
+	if (!p || !p->pending)
+		return 0;
+	if (!end && g->out_total - p->v[p->n - 1].out < GZ_WINDOW && p->pend_in_len < 4 * GZ_SPAN)
+		return 0;
+	return store_window(p, true);
 }
 
 /* The current chunk ends (a full one, the end of a span, or of the stream). */
@@ -127,7 +185,8 @@ static int maybe_checkpoint(struct gz_reader *g)
 	if (p->n > 0 && g->out_total - p->v[p->n - 1].out < GZ_SPAN)
 		return 0;
 	pt.bits = (uint32_t)g->zs.data_type & 7;
-	if (!grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) || add_window(p, &g->zs, &pt) ||
+	if ((p->pending && store_window(p, false)) ||
+	    !grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) || hold_window(g, &pt) ||
 	    end_chunk(p))
 		return -1;
 	pt.crc_first = (uint32_t)p->n_crcs;
@@ -145,7 +204,7 @@ static int account(struct gz_reader *g, const unsigned char *start, size_t n)
 	while (p && n) {
 		size_t k = GZ_CHUNK - p->chunk_fill < n ? GZ_CHUNK - p->chunk_fill : n;
 
-		p->crc = (uint32_t)crc32_z(p->crc, start, k);
+		p->crc = crc32_gzip_refl(p->crc, start, k); /* zlib's crc32(), faster */
 		p->chunk_fill += k;
 		start += k;
 		n -= k;
@@ -192,7 +251,7 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 				if (g->in_member)
 					return corrupt(err, "truncated (unexpected end of file)");
 				g->eof = true;
-				if (g->points && end_chunk(g->points))
+				if (g->points && (end_chunk(g->points) || settle_window(g, true)))
 					return nomem(err);
 				break;
 			}
@@ -206,6 +265,7 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 		start = g->zs.next_out;
 		r = inflate(&g->zs, g->points ? Z_BLOCK : Z_NO_FLUSH);
 		if (account(g, start, (size_t)(g->zs.next_out - start)) ||
+		    settle_window(g, r == Z_STREAM_END) ||
 		    (r == Z_OK && g->points && maybe_checkpoint(g)))
 			return nomem(err);
 		if (r == Z_STREAM_END) {

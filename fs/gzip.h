@@ -24,7 +24,7 @@
 #include "strata-error.h"
 
 /* Output between checkpoints: ~1 MiB, the unit of the span cache. */
-#define GZ_SPAN   (1024 * 1024)
+#define GZ_SPAN   (512 * 1024)
 #define GZ_WINDOW 32768
 /* The unit a span's output is checked in: a read decodes whole chunks. */
 #define GZ_CHUNK (64 * 1024)
@@ -48,6 +48,13 @@ struct gz_points {
 	size_t n_crcs, crcs_cap;
 	uint32_t crc;      /* of the current chunk so far */
 	size_t chunk_fill; /* its bytes */
+	/* The last checkpoint's window waits, with the compressed bytes from
+	 * the checkpoint on, until the span has 32 KiB of output: then the
+	 * bytes of it that span reads are known (gzip_window.c). */
+	bool pending;
+	unsigned char *pend_win;
+	unsigned char *pend_in;
+	size_t pend_in_len, pend_in_cap;
 };
 
 struct gz_reader {
@@ -61,6 +68,7 @@ struct gz_reader {
 	bool eof;
 	struct gz_points *points; /* when not NULL, checkpoints go here */
 	uint64_t in_total;        /* compressed bytes read */
+	unsigned char last_in;    /* the last byte of the previous read */
 	uint64_t out_total;       /* decompressed bytes given */
 	unsigned char in[128 * 1024];
 	unsigned char out[256 * 1024];
@@ -76,5 +84,12 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size,
 
 /* Frees what @p holds (not @p). */
 void fs_gz_points_free(struct gz_points *p);
+
+/* gzip_window.c: zeroes the bytes of the @win_size bytes window @win that
+ * the deflate data @in (from the byte holding the checkpoint's @bits on)
+ * never reads.  0, or -1 when it cannot tell (@in too short, damaged, out
+ * of memory): @win is then as it was. */
+int fs_gz_window_trim(const unsigned char *in, size_t in_len, unsigned bits, unsigned char *win,
+                      size_t win_size);
 
 #endif

@@ -16,6 +16,7 @@
  * skipped and the next member is decoded as gzip, its CRC checked by ISA-L.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <string.h>
@@ -54,6 +55,18 @@ static int refill(struct fs_gz_decoder *d)
 	return 0;
 }
 
+/* The span's compressed bytes, asked of the disk at once: a cold read
+ * then waits for one I/O, not for one per buffer the decoder fills. */
+static void prefetch(const struct fs_gz_decoder *d, const struct ix_map *m,
+                     const struct ix_checkpoint *cp)
+{
+	bool last = cp + 1 == m->checkpoints + m->hdr->n_checkpoints;
+	uint64_t end = last ? m->hdr->src_size : cp[1].in + 1;
+
+	if (end > d->pos)
+		posix_fadvise(d->fd, (off_t)d->pos, (off_t)(end - d->pos), POSIX_FADV_WILLNEED);
+}
+
 /* Where the stream starts at @cp: its window, then the bits of the byte
  * before it that belong to the first block. */
 static int prime(struct fs_gz_decoder *d, const struct ix_map *m, const struct ix_checkpoint *cp)
@@ -69,6 +82,7 @@ static int prime(struct fs_gz_decoder *d, const struct ix_map *m, const struct i
 	     size != cp->win_size || isal_inflate_set_dict(&d->st, win, (uint32_t)size) != COMP_OK))
 		return EIO;
 	d->pos = cp->in - (cp->bits ? 1 : 0);
+	prefetch(d, m, cp);
 	if (cp->bits) {
 		if ((rc = refill(d)))
 			return rc;

@@ -180,6 +180,9 @@ int fs_ix_map_open_flags(const char *path, const struct ix_source_id *src, unsig
 /* Validates an index already in memory (the checksum and every reference). */
 int fs_ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
 void fs_ix_map_close(struct ix_map *m);
+/* Asks the kernel for the checkpoint, window and CRC sections ahead of the
+ * first reads of a layer read in place (no wait). */
+void fs_ix_map_prefetch_seek(const struct ix_map *m);
 
 static inline const struct ix_entry *ix_entry_at(const struct ix_map *m, uint32_t i)
 {

@@ -218,6 +218,17 @@ int fs_ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct 
 	return validate(m, src, 0, err);
 }
 
+void fs_ix_map_prefetch_seek(const struct ix_map *m)
+{
+	const struct ix_header *h = m->hdr;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = (uintptr_t)(m->base + h->checkpoints_off) & ~(page - 1);
+	uintptr_t to = (uintptr_t)(m->base + h->crcs_off + h->n_crcs * sizeof(uint32_t));
+
+	if (h->n_checkpoints)
+		madvise((void *)from, to - from, MADV_WILLNEED);
+}
+
 int fs_ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
                    struct strata_error *err)
 {

@@ -423,6 +423,8 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 		return -1;
 	}
 	t->in_place = t->map.hdr->n_checkpoints > 0;
+	if (t->in_place)
+		fs_ix_map_prefetch_seek(&t->map);
 	if (t->data_fd < 0)
 		t->data_fd = fd;
 	else

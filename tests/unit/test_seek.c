@@ -477,6 +477,52 @@ START_TEST(test_concurrent_readers)
 }
 END_TEST
 
+/* A window the span after it reads only in part: the bytes it copies are
+ * kept, the rest zeroed, and the span decodes the same with it. */
+START_TEST(test_window_trim)
+{
+	static uint8_t a[GZ_WINDOW + 8192], b[40000], z[sizeof(a) + sizeof(b)], win[GZ_WINDOW],
+	    out[sizeof(b)];
+	z_stream zs = {0};
+	size_t before, kept = 0;
+	unsigned seed = 15;
+
+	for (size_t i = 0; i < sizeof(a); i++) /* random bytes; its last 8 KiB, */
+		a[i] = (uint8_t)rand_r(&seed);
+	for (size_t i = 0; i < sizeof(b); i++) /* new ones, then those 8 KiB again */
+		b[i] = i < 20000 ? (uint8_t)rand_r(&seed) : a[GZ_WINDOW + (i - 20000) % 8192];
+	ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = a;
+	zs.avail_in = sizeof(a);
+	zs.next_out = z;
+	zs.avail_out = sizeof(z);
+	ck_assert_int_eq(deflate(&zs, Z_SYNC_FLUSH), Z_OK); /* a byte-aligned checkpoint */
+	before = sizeof(z) - zs.avail_out;
+	zs.next_in = b;
+	zs.avail_in = sizeof(b);
+	ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	memcpy(win, a + sizeof(a) - GZ_WINDOW, GZ_WINDOW);
+	ck_assert_int_eq(fs_gz_window_trim(z + before, zs.total_out - before, 0, win, GZ_WINDOW),
+	                 0);
+	deflateEnd(&zs);
+	for (size_t q = 0; q < GZ_WINDOW; q++)
+		kept += win[q] != 0;
+	ck_assert_uint_le(kept, 8192 + 256); /* the 8 KiB copied, about */
+	ck_assert_uint_ge(kept, 8000);
+
+	memset(&zs, 0, sizeof(zs));
+	ck_assert_int_eq(inflateInit2(&zs, -15), Z_OK);
+	ck_assert_int_eq(inflateSetDictionary(&zs, win, GZ_WINDOW), Z_OK);
+	zs.next_in = z + before;
+	zs.avail_in = (uInt)(sizeof(z) - before);
+	zs.next_out = out;
+	zs.avail_out = sizeof(out);
+	ck_assert_int_eq(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	ck_assert_int_eq(memcmp(out, b, sizeof(b)), 0);
+	inflateEnd(&zs);
+}
+END_TEST
+
 static Suite *seek_suite(void)
 {
 	Suite *s = suite_create("seek");
@@ -492,6 +538,7 @@ static Suite *seek_suite(void)
 	tcase_add_test(tc, test_damaged_blob_eio);
 	tcase_add_test(tc, test_tiny_span_cache);
 	tcase_add_test(tc, test_decode_once);
+	tcase_add_test(tc, test_window_trim);
 	tcase_add_test(tc, test_concurrent_readers);
 	suite_add_tcase(s, tc);
 	return s;
