@@ -84,6 +84,7 @@ struct strata_layer {
 	char *name; /* for messages: the path the user gave */
 	uint64_t n_entries;
 	uint64_t total_data; /* bytes of file data, for statfs */
+	bool no_xattrs;      /* known to hold no xattr (nor ACL) at all */
 };
 
 /* @node's xattr @name, if it has one. */

@@ -430,6 +430,7 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	else
 		close(fd);
 	t->base.n_entries = t->map.hdr->n_entries;
+	t->base.no_xattrs = t->map.hdr->n_xattrs == 0;
 	t->base.total_data = t->map.hdr->total_data;
 	*out = &t->base;
 	return 0;

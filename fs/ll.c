@@ -821,6 +821,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * we serve; the umask is then ours to apply, where no default ACL
 	 * replaces it (ll_write.c's new_mode).  A read-only union without
 	 * any ACL has nothing to enforce. */
+	u->no_xattrs = !union_writable(u) && fs_union_no_xattrs(u);
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&
 	    (union_writable(u) || fs_union_has_acls(u)))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;

@@ -74,6 +74,8 @@ int fs_export_parent(struct strata_union *u, struct inode *dir, struct inode **o
 int fs_export_learn_generation(struct inode *in, int upper_fd);
 
 /* xattr.c */
+/* No layer of @u holds an xattr (xattr.c). */
+bool fs_union_no_xattrs(const struct strata_union *u);
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 

@@ -149,6 +149,9 @@ struct strata_union {
 	unsigned long atime_flags;
 	/* strata_union_set_metacopy: metadata-only copy-up allowed. */
 	bool metacopy;
+	/* Read-only, and no layer holds an xattr: getxattr and listxattr
+	 * answer ENOSYS, so the kernel stops asking (set at FUSE init). */
+	bool no_xattrs;
 	/* Directories' upper fds, a bounded cache (upper_fds.c). */
 	struct upper_dirs *dirs;
 	/* Held exclusive while an upper object is renamed and its inode

@@ -91,4 +91,28 @@ assert_eq 'merged dir: lower file keeps its xattr' yes "$(getfattr --absolute-na
 assert_eq 'lower file untouched' "security.capability=$CAP_HEX" "$(dump "$M/cap")"
 assert_eq 'replacement without xattrs has none' '' "$(dump "$M/none")"
 sumount "$M"
+
+# A read-only union where no layer has an xattr answers ENOSYS, so the
+# kernel stops asking: callers see "not supported" (EOPNOTSUPP), as on a
+# filesystem without xattrs, not a round trip per name per file.  One
+# layer with an xattr, or an upper, and they are served again.
+mk "$T/plain.tar" <<'EOF'
+file a content=a
+dir d
+file d/b content=b
+EOF
+smount "$M" --layer "$T/plain.tar"
+assert_fails_with 'no xattrs anywhere: getxattr' 'Operation not supported' getfattr --absolute-names -n user.foo "$M/a"
+assert_fails_with 'no xattrs anywhere: again' 'Operation not supported' getfattr --absolute-names -n user.foo "$M/d/b"
+assert_eq 'no xattrs anywhere: ls -l works' 2 "$(ls -l "$M" | grep -c '^[-d]')"
+assert_eq 'no xattrs anywhere: cp -a copies the files' b "$(cp -a "$M/d" "$T/copied" && cat "$T/copied/b")"
+sumount "$M"
+smount "$M" --layer "$T/plain.tar" --layer "$T/x.tar"
+assert_fails_with 'one layer with xattrs: a missing one is ENODATA' 'No such attribute' getfattr --absolute-names -n user.foo "$M/a"
+sumount "$M"
+mkdir "$T/upper-plain"
+smount "$M" --layer "$T/plain.tar" --upper "$T/upper-plain"
+setfattr -n user.new -v 1 "$M/a"
+assert_eq 'with an upper: setfattr then getfattr' 1 "$(getfattr --absolute-names --only-values -n user.new "$M/a")"
+sumount "$M"
 finish
