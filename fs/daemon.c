@@ -230,6 +230,13 @@ pid_t fs_daemons_wait(struct daemons *d, unsigned timeout)
 	return 0;
 }
 
+void fs_daemons_term(struct daemons *d)
+{
+	for (int i = 0; i < d->n; i++)
+		if (d->fd[i] < 0 || syscall(SYS_pidfd_send_signal, d->fd[i], SIGTERM, NULL, 0) < 0)
+			kill(d->pid[i], SIGTERM);
+}
+
 void fs_daemons_close(struct daemons *d)
 {
 	for (int i = 0; i < d->n; i++)

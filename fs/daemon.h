@@ -35,5 +35,7 @@ void fs_daemons_find(long conn, long uid, struct daemons *d);
  * still running, or 0. */
 pid_t fs_daemons_wait(struct daemons *d, unsigned timeout);
 void fs_daemons_close(struct daemons *d);
+/* Sends SIGTERM to each (through its pidfd when it has one). */
+void fs_daemons_term(struct daemons *d);
 
 #endif

@@ -54,6 +54,27 @@ static int detach(const char *path, const char *name, bool lazy, struct strata_e
 	                   rc == 127 ? " (is fuse3 installed?)" : " (busy? try --lazy)");
 }
 
+/*
+ * A mount namespace made while the mount existed (`unshare -m`, a container
+ * being set up, another test's sandbox) holds a copy of it, and the kernel
+ * keeps the connection, and the daemon serving it, until the last copy
+ * goes: unmounting here does not end it.  The user asked for the mount to
+ * go, and its upper to be left alone: after a grace period, a daemon whose
+ * mount is no longer here is told to end (SIGTERM, its clean exit), and
+ * the copies elsewhere read ENOTCONN from then on.
+ */
+static unsigned grace(unsigned timeout)
+{
+	return timeout < 4 ? timeout / 2 : 2;
+}
+
+static bool still_here(const char *mountpoint, long conn)
+{
+	long now = -1;
+
+	return sys_find_mount(mountpoint, "fuse.strata", &now, NULL) == 1 && now == conn;
+}
+
 int strata_unmount(const char *mountpoint, const struct strata_unmount_options *o,
                    struct strata_error *err)
 {
@@ -61,7 +82,7 @@ int strata_unmount(const char *mountpoint, const struct strata_unmount_options *
 	struct daemons d = {.n = 0};
 	long conn = -1, uid = -1;
 	pid_t left;
-	int found = sys_find_mount(mountpoint, "fuse.strata", &conn, &uid);
+	int ended = 0, found = sys_find_mount(mountpoint, "fuse.strata", &conn, &uid);
 
 	if (found == 0)
 		return strata_fail(err, STRATA_ERR_USAGE, EINVAL, "%s: not a strata mount", name);
@@ -72,11 +93,16 @@ int strata_unmount(const char *mountpoint, const struct strata_unmount_options *
 		fs_daemons_close(&d);
 		return -1;
 	}
-	left = d.n > 0 ? fs_daemons_wait(&d, o->timeout) : 0;
+	left = d.n > 0 ? fs_daemons_wait(&d, grace(o->timeout)) : 0;
+	if (left && !still_here(mountpoint, conn)) {
+		fs_daemons_term(&d);
+		ended = 1;
+		left = fs_daemons_wait(&d, o->timeout - grace(o->timeout));
+	}
 	fs_daemons_close(&d);
 	if (left)
 		return strata_fail(err, STRATA_ERR_SYS, ETIMEDOUT,
 		                   "umount: %s: daemon (pid %ld) still running after %u s", name,
 		                   (long)left, o->timeout);
-	return 0;
+	return ended;
 }

@@ -40,7 +40,7 @@ int cmd_umount(int argc, char **argv)
 	struct strata_unmount_options o = {.timeout = 10};
 	struct strata_error err;
 	char path[PATH_MAX];
-	int c;
+	int c, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+lt:h", longopts, NULL)) != -1) {
@@ -77,7 +77,13 @@ int cmd_umount(int argc, char **argv)
 		return 1;
 	}
 	o.name = argv[optind];
-	if (strata_unmount(path, &o, &err) < 0)
+	rc = strata_unmount(path, &o, &err);
+	if (rc < 0)
 		return cli_fail(&err);
+	if (rc == 1)
+		fprintf(stderr,
+		        "strata: umount: %s: it was still mounted in another mount namespace; "
+		        "its daemon was told to end\n",
+		        argv[optind]);
 	return 0;
 }

@@ -260,9 +260,12 @@ struct strata_unmount_options {
 
 /* Unmounts the strata mount at @mountpoint (absolute, as /proc/self/
  * mountinfo spells it) and, unless lazy, waits until the daemon that served
- * it has exited (its upper is then no longer written).  Fails when it is
- * not a strata mount, is busy, or the daemon outlives the timeout (the
- * mount is gone then, errno ETIMEDOUT). */
+ * it has exited (its upper is then no longer written).  A daemon that
+ * still serves a copy of the mount in another mount namespace is told to
+ * end after a grace period (2 s; half of a shorter timeout).  Returns 0,
+ * or 1 when the daemon had to be told; fails when it is not a strata
+ * mount, is busy, or the daemon outlives the timeout (the mount is gone
+ * then, errno ETIMEDOUT). */
 int strata_unmount(const char *mountpoint, const struct strata_unmount_options *o,
                    struct strata_error *err);
 
