@@ -45,10 +45,11 @@ struct run_spec {
 	uint64_t caps;    /* capabilities root in the container keeps */
 	uid_t outer_uid;  /* who ran strata */
 	gid_t outer_gid;
-	int ready_pipe[2];  /* launcher → daemon: the id maps are written */
-	int status_pipe[2]; /* daemon → launcher: the init's pid */
-	int made_pipe[2];   /* init → launcher: mount points it made */
-	char *dir;          /* the container's directory */
+	int ready_pipe[2];   /* launcher → daemon: the id maps are written */
+	int status_pipe[2];  /* daemon → launcher: the init's pid */
+	int made_pipe[2];    /* init → launcher: mount points it made */
+	char *dir;           /* the container's directory */
+	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 };
 
 /* What the launcher hands the daemon it clones. */

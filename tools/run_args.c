@@ -25,6 +25,7 @@ enum {
 	OPT_CPUS,
 	OPT_PULL,
 	OPT_TLS,
+	OPT_SPAN_CACHE,
 };
 
 static void run_usage(FILE *out)
@@ -54,6 +55,7 @@ static void run_usage(FILE *out)
 	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
 	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
 	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
+	      "      --span-cache SIZE memory for decompressed spans of gzip layers (64M)\n"
 	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
 	      "                        always or never\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
@@ -272,6 +274,12 @@ static int limit_option(struct run_args *a, int c, const char *arg)
 		if (!a->limits.memory)
 			return cli_usage_error("run", "--memory %s: not a size", arg);
 		return 0;
+	case OPT_SPAN_CACHE:
+		a->spec.span_cache = cli_parse_bytes(arg);
+		if (!a->spec.span_cache)
+			return cli_usage_error("run", "--span-cache %s: not a size (e.g. 64M)",
+			                       arg);
+		return 0;
 	case OPT_CPUS:
 		a->limits.cpus = strtod(arg, &end);
 		if (*end || a->limits.cpus <= 0 || a->limits.cpus > 4096)
@@ -301,6 +309,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
 	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
 	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},

@@ -106,6 +106,7 @@ static int serve(struct strata_union *u, struct run_spec *spec)
 	    .on_ready = start_init,
 	    .on_ready_ctx = &d,
 	    .private_mount = true,
+	    .span_cache = spec->span_cache,
 	};
 	struct strata_error err;
 	char go;
