@@ -110,11 +110,11 @@ for who in root user; do
 	assert_true "$who: ... for its length" grep -q '300 characters, at most 128' "$T/err"
 	run_as $who run --name 'no/slash' bb:1 true
 	assert_one_error_line "$who: a --name with a slash is a usage error" 2
+	assert_true "$who: ... for its characters" grep -q "letters, digits" "$T/err"
 	run_as $who run --rm --span-cache 1M bb:1 echo spans
 	assert_eq "$who: --span-cache 1M" "0 spans" "$RC $(cat "$T/out")"
 	run_as $who run --rm --span-cache lots bb:1 true
 	assert_one_error_line "$who: --span-cache lots is a usage error" 2
-	assert_true "$who: ... for its characters" grep -q "letters, digits" "$T/err"
 
 	# Other ids exist only where the user namespace maps them: all of them
 	# as root; a user without a /etc/subuid range has just their own.
