@@ -158,6 +158,7 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 	if (state) {
 		json_object_set_new(state, "command", cmd ? cmd : json_null());
 		json_object_del(state, "exit_code");
+		json_object_del(state, "oom_killed");
 		json_object_set_new(state, "status", json_string("running"));
 		save_state(dir, state);
 	} else {
@@ -167,7 +168,7 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 	return fd;
 }
 
-void store_container_end(const char *dir, int status)
+void store_container_end(const char *dir, int status, bool oom_killed)
 {
 	json_t *state = store_container_load_state(dir);
 
@@ -177,7 +178,26 @@ void store_container_end(const char *dir, int status)
 	}
 	json_object_set_new(state, "status", json_string("exited"));
 	json_object_set_new(state, "exit_code", json_integer(status));
+	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
+	json_object_del(state, "cgroups");
 	save_state(dir, state);
+	json_decref(state);
+}
+
+void store_container_set_cgroups(const char *dir, char *const *cgroups)
+{
+	json_t *state = store_container_load_state(dir), *v = json_array();
+
+	for (size_t i = 0; v && cgroups && cgroups[i]; i++)
+		json_array_append_new(v, json_string(cgroups[i]));
+	if (json_is_object(state) && v) {
+		if (json_array_size(v))
+			json_object_set(state, "cgroups", v);
+		else
+			json_object_del(state, "cgroups");
+		save_state(dir, state);
+	}
+	json_decref(v);
 	json_decref(state);
 }
 

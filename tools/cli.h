@@ -104,6 +104,7 @@ int cmd_logout(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

@@ -604,6 +604,23 @@ static void loopback_up(void)
 	close(fd);
 }
 
+/* Into the container's cgroups before anything is started: all the
+ * command forks follows.  Here, not from outside: the daemon serving the
+ * root stays out of the limits (an OOM kill must not take it). */
+static void join_cgroups(char *const *dirs)
+{
+	for (size_t i = 0; dirs && dirs[i]; i++) {
+		char path[PATH_MAX];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dirs[i]);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			die("cgroup %s: %s", dirs[i], strerror(errno));
+		close(fd);
+	}
+}
+
 int run_init(void *arg)
 {
 	const struct run_spec *spec = arg;
@@ -611,6 +628,7 @@ int run_init(void *arg)
 	pid_t child;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	join_cgroups(spec->cgroups);
 	sigfillset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
