@@ -159,6 +159,8 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 		json_object_set_new(state, "command", cmd ? cmd : json_null());
 		json_object_del(state, "exit_code");
 		json_object_del(state, "oom_killed");
+		/* Whom strata rm -f kills to stop it. */
+		json_object_set_new(state, "pid", json_integer(getpid()));
 		json_object_set_new(state, "status", json_string("running"));
 		save_state(dir, state);
 	} else {
@@ -180,6 +182,7 @@ void store_container_end(const char *dir, int status, bool oom_killed)
 	json_object_set_new(state, "exit_code", json_integer(status));
 	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
 	json_object_del(state, "cgroups");
+	json_object_del(state, "pid");
 	save_state(dir, state);
 	json_decref(state);
 }

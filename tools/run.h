@@ -109,6 +109,12 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char ***di
 /* Removes them (and frees @dirs); whether an OOM kill happened in them. */
 bool run_cgroup_finish(char **dirs);
 
+/* rm -f: kills the launcher of the running container @name (its record
+ * @state_json names it) and waits, bounded, for it to end.  0, or -1
+ * after saying why (run_stop.c). */
+struct store;
+int run_stop(struct store *s, const char *name, const char *state_json);
+
 /* Capabilities (run_caps.c): docker's default set; --cap-add/--cap-drop
  * LIST (comma-separated names, "ALL").  0, or a usage exit status. */
 uint64_t run_caps_default(void);

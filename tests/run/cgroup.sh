@@ -108,4 +108,163 @@ assert_true "--pids-limit 20: the container stays usable" grep -qx 'usable forke
 run "$STRATA" run --rm --pids-limit 0 -v "$T/pids.sh:/pids.sh:ro" bb:1 sh /pids.sh
 assert_eq "--pids-limit 0: no limit, all 40 sleeps" procs=42 "$(head -1 "$T/out")"
 
+# ---- --cpus, measured from the group's own usage counter; stats ----
+
+# A busy loop (bounded: it ends by itself in well under a minute at full
+# speed) under --cpus 0.5; rm -f stops it.
+"$STRATA" run --name "${P}cpu" --cpus 0.5 --memory 64m bb:1 \
+	sh -c 'i=0; while [ $i -lt 30000000 ]; do i=$((i+1)); done' >/dev/null 2>&1 &
+LAUNCHER=$!
+wait_until 10 has_groups "${P}cpu" || fail "--cpus: the container's groups did not come"
+# CPU time used so far, in microseconds: v1's cpuacct.usage (ns), v2's
+# cpu.stat usage_usec.
+cpu_usec() {
+	local ns
+	if ns=$(group_file "${P}cpu" cpuacct.usage); then
+		echo $((ns / 1000))
+	else
+		group_file "${P}cpu" cpu.stat | awk '$1 == "usage_usec" { print $2 }'
+	fi
+}
+sleep 0.5
+U0=$(cpu_usec) T0=$(date +%s%N)
+sleep 2
+U1=$(cpu_usec) T1=$(date +%s%N)
+SHARE=$(((U1 - U0) * 1000 * 100 / (T1 - T0)))
+log "--cpus 0.5: the busy loop had ${SHARE}% of a CPU over $(((T1 - T0) / 1000000)) ms"
+assert_true "--cpus 0.5: 50% of a CPU, +-10 (had ${SHARE}%)" test "$SHARE" -ge 40 -a "$SHARE" -le 60
+
+# stats: the numbers the group's files hold (usage moves a little).
+run "$STRATA" stats --no-stream --format json "${P}cpu"
+assert_eq "stats --no-stream --format json: exit 0" 0 "$RC"
+MEMFILE=memory.limit_in_bytes PIDSFILE=pids.max
+[ $LAYOUT != v2 ] || MEMFILE=memory.max
+USAGE=$(group_file "${P}cpu" memory.usage_in_bytes || group_file "${P}cpu" memory.current)
+python3 - "$T/out" "$(group_file "${P}cpu" $MEMFILE)" "$(group_file "${P}cpu" $PIDSFILE)" \
+	"$(group_file "${P}cpu" pids.current)" "$USAGE" >"$T/check" <<'PY' || true
+import json, sys
+s = json.load(open(sys.argv[1]))[0]
+lim, plim, pids, use = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print("mem_limit", s["mem_limit"] == lim, s["mem_limit"], lim)
+print("pids_limit", s["pids_limit"] == plim == 2048, s["pids_limit"], plim)
+print("pids", s["pids"] == pids, s["pids"], pids)
+print("mem_usage", abs(s["mem_usage"] - use) <= use / 4, s["mem_usage"], use)
+print("cpu_percent", 35 <= s["cpu_percent"] <= 65, s["cpu_percent"])
+PY
+while read -r what ok got want; do
+	assert_eq "stats: $what is the group's ($got, file: $want)" True "$ok"
+done <"$T/check"
+assert_eq "stats: five numbers checked" 5 "$(wc -l <"$T/check")"
+run "$STRATA" stats --no-stream
+assert_true "stats: a table with the container" grep -Eq "^${P}cpu +[0-9.]+% +[0-9.]+ [kMG]?B / 67.1 MB " "$T/out"
+run "$STRATA" stats --no-stream "${P}none"
+assert_one_error_line "stats of no such container" 1
+
+run "$STRATA" rm "${P}cpu"
+assert_one_error_line "rm of a running container" 1
+run "$STRATA" rm -f "${P}cpu"
+assert_eq "rm -f of a running container: exit 0" 0 "$RC"
+wait "$LAUNCHER" 2>/dev/null || true
+assert_true "rm -f: no group left" no_groups "${P}cpu"
+assert_false "rm -f: the container is gone" test -e "$T/store/strata/containers/${P}cpu"
+
+# ---- a SIGKILLed launcher: the next strata command removes its groups ----
+
+NAP=$((400000 + $$))
+"$STRATA" run --name "${P}k9" --memory 64m bb:1 sleep "$NAP" >/dev/null 2>&1 &
+LAUNCHER=$!
+wait_until 10 has_groups "${P}k9" || fail "kill -9: the container's groups did not come"
+wait_until 10 pgrep -f "slee[p] $NAP" >/dev/null || fail "kill -9: the container did not start"
+kill -KILL "$LAUNCHER"
+wait "$LAUNCHER" 2>/dev/null || true
+wait_until 10 eval '! pgrep -f "slee[p] $NAP" >/dev/null' || fail "kill -9: the container lives on"
+assert_true "kill -9: the groups stay until a strata command finds the container dead" has_groups "${P}k9"
+run "$STRATA" ps
+assert_true "kill -9, then ps: no group left" no_groups "${P}k9"
+assert_false "kill -9, then ps: the record lists no groups" \
+	grep -q '"cgroups"' "$T/store/strata/containers/${P}k9/state.json"
+run "$STRATA" rm "${P}k9"
+assert_eq "kill -9: rm after" 0 "$RC"
+
+# ---- the other limits, as the group's files say (cgroup v1 as root) ----
+
+if [ $LAYOUT != v2 ]; then
+	# The container reads its own groups through a bind of the host's.
+	cat >"$T/files.sh" <<'SH'
+g() { sed -n "s,^[0-9]*:$1:,/cg/$1,p" /proc/self/cgroup; }
+cat "$(g cpu)/cpu.shares" "$(g memory)/memory.soft_limit_in_bytes"
+cat "$(g memory)/memory.memsw.limit_in_bytes" 2>/dev/null || echo no-swap-accounting
+grep Cpus_allowed_list /proc/self/status
+SH
+	run "$STRATA" run --rm --cpu-shares 512 --memory 64m --memory-reservation 32m \
+		--memory-swap 96m --cpuset-cpus 0 -v /sys/fs/cgroup:/cg:ro -v "$T/files.sh:/files.sh:ro" \
+		bb:1 sh /files.sh
+	assert_eq "v1: cpu.shares, soft limit, memsw, cpuset" \
+		"512 33554432 100663296 Cpus_allowed_list: 0" "$(tr '\n\t' '  ' <"$T/out" | sed 's/ *$//')"
+	run "$STRATA" run --rm --cpu-weight 100 -v /sys/fs/cgroup:/cg:ro -v "$T/files.sh:/files.sh:ro" \
+		bb:1 sh /files.sh
+	assert_eq "v1: --cpu-weight 100 is cpu.shares 2597 (crun's mapping, inverted)" 2597 "$(head -1 "$T/out")"
+fi
+# --blkio-weight: applied where the disks' scheduler has weights, else
+# one line saying so.
+run "$STRATA" run --rm --blkio-weight 500 bb:1 true
+if [ "$RC" != 0 ]; then
+	assert_one_error_line "--blkio-weight without weights here" 1
+	assert_true "--blkio-weight: says why" grep -q 'weight' "$T/err"
+fi
+
+# ---- what the options refuse ----
+
+for args in "--memory-swap 64m" "--memory 64m --memory-swap 32m" "--cpus 0" "--cpus x" \
+	"--pids-limit x" "--blkio-weight 5" "--cpu-shares 1" "--cpu-weight 10001" \
+	"--cpuset-cpus a" "--memory 1q"; do
+	# shellcheck disable=SC2086 # one option and its value, split
+	run "$STRATA" run --rm $args bb:1 true
+	assert_one_error_line "run $args: a usage error" 2
+done
+
+# ---- rootless ----
+
+chmod 0666 /dev/fuse # as distributions ship it; the unprivileged run needs it
+chmod 0755 "$T"
+mkdir -p "$T/store-user" "$T/home"
+chown 65534:65534 "$T/store-user" "$T/home"
+as_user() {
+	run setpriv --reuid 65534 --regid 65534 --clear-groups \
+		env HOME="$T/home" STRATA_ROOT="$T/store-user" "$STRATA" "$@"
+}
+as_user import -q -t bb:1 "$T/bb.tar"
+as_user run --rm bb:1 true
+assert_eq "rootless, no limit asked: runs" 0 "$RC"
+as_user run --rm --memory 32m bb:1 true
+if [ $LAYOUT != v2 ]; then
+	assert_one_error_line "rootless on cgroup v1, --memory: an error" 1
+	assert_true "rootless on cgroup v1: says why" grep -q 'cannot be delegated safely' "$T/err"
+elif [ "$RC" != 0 ]; then
+	assert_one_error_line "rootless on cgroup v2 not delegated: an error" 1
+fi
+
+# ---- a cgroup2 of our own, where it has controllers ----
+
+# On a hybrid host the v1 hierarchies hold memory, cpu and pids; a cgroup2
+# mounted in a mount namespace of ours has them only where nothing binds
+# them to v1.
+in_v2() {
+	run unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' sh \
+		env STRATA_ROOT="$T/store" "$STRATA" "$@"
+}
+if unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup &&
+	grep -qw memory /sys/fs/cgroup/cgroup.controllers &&
+	grep -qw pids /sys/fs/cgroup/cgroup.controllers' 2>/dev/null; then
+	in_v2 run --rm --memory 32m bb:1 sh -c 'head -c 100m /dev/zero | tail >/dev/null'
+	assert_eq "v2: --memory 32m, 100 MiB: killed, 137" 137 "$RC"
+	in_v2 run --rm --pids-limit 20 -v "$T/pids.sh:/pids.sh:ro" bb:1 sh /pids.sh
+	assert_true "v2: --pids-limit 20" test "$(sed -n 's/^procs=//p' "$T/out")" -le 20
+	assert_true "v2: no group left" no_groups "strata-$P*"
+else
+	log "not tested: limits on a cgroup2 of our own (its controllers here: $(unshare --mount sh -c \
+		'mount -t cgroup2 none /sys/fs/cgroup && cat /sys/fs/cgroup/cgroup.controllers' 2>&1 || true))"
+fi
+
+assert_eq "no group of this test left anywhere" "" "$(groups_of "$P*")"
 finish
