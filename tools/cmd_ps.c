@@ -45,7 +45,7 @@ int cmd_ps(int argc, char **argv)
 	    "\n"
 	    "List the containers of the store, running and stopped: NAME, IMAGE,\n"
 	    "STATUS (running, or exited with the command's status, and OOMKilled when\n"
-	    "the kernel's OOM killer killed in its cgroups under --memory) and CREATED.\n";
+	    "the kernel's OOM killer killed in its cgroups, past its memory limit) and CREATED.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
 	const char *root = NULL;

@@ -481,7 +481,7 @@ int run_limits_check(const struct run_limits *lim)
 {
 	if (lim->memory_swap > 0 && (uint64_t)lim->memory_swap < lim->memory)
 		return cli_usage_error("run", "--memory-swap: less than --memory (it counts both)");
-	if (lim->memory_swap && !lim->memory)
+	if (lim->memory_swap > 0 && !lim->memory)
 		return cli_usage_error("run", "--memory-swap: needs --memory");
 	return 0;
 }
@@ -499,7 +499,10 @@ int run_limit_option(struct run_limits *lim, const char *opt, const char *arg)
 	else if (strcmp(opt, "memory-swap") == 0) {
 		uint64_t b = 0;
 
-		rc = strcmp(arg, "-1") == 0 ? 0 : limit_size(opt, arg, &b);
+		bool none =
+		    arg[0] == '-' && arg[1] && strspn(arg + 1, "0123456789") == strlen(arg + 1);
+
+		rc = none ? 0 : limit_size(opt, arg, &b);
 		lim->memory_swap = b ? (int64_t)b : -1;
 	} else if (strcmp(opt, "cpus") == 0) {
 		lim->cpus = strtod(arg, &end);
@@ -521,7 +524,7 @@ int run_limit_option(struct run_limits *lim, const char *opt, const char *arg)
 			snprintf(lim->cpuset_cpus, sizeof(lim->cpuset_cpus), "%s", arg);
 	} else if (strcmp(opt, "pids-limit") == 0) {
 		/* podman: 0 or -1 mean no limit. */
-		rc = limit_number(opt, arg, -1, 4194304, &v);
+		rc = limit_number(opt, arg, -4194304, 4194304, &v);
 		lim->pids = v <= 0 ? -1 : v;
 	} else if (strcmp(opt, "blkio-weight") == 0) {
 		rc = limit_number(opt, arg, 10, 1000, &v);
