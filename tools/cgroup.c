@@ -88,7 +88,8 @@ static int own_path(const char *ctrl, char *out, size_t size)
 			continue;
 		*p++ = '\0';
 		p[strcspn(p, "\n")] = '\0';
-		if (*ctrl ? in_list(c + 1, ctrl) : strcmp(line, "0") == 0 && !c[1])
+		/* v2's line is "0::PATH": hierarchy 0, no controllers. */
+		if (*ctrl ? in_list(c + 1, ctrl) : c == line + 1 && line[0] == '0' && !c[1])
 			/* "/" is the hierarchy's root: no trailing slash. */
 			rc =
 			    snprintf(out, size, "%s", strcmp(p, "/") ? p : "") < (int)size ? 0 : -1;

@@ -10,17 +10,7 @@
 
 static void show_json(const struct store_container *c, json_t *arr)
 {
-	json_t *st = json_loads(c->state_json, 0, NULL);
-
-	if (!json_is_object(st)) {
-		json_decref(st);
-		st = json_object();
-	}
-	json_object_set_new(st, "name", json_string(c->name));
-	json_object_set_new(st, "status", json_string(c->running ? "running" : "exited"));
-	/* As podman's inspect spells it. */
-	json_object_set_new(st, "OOMKilled", json_boolean(c->oom_killed));
-	json_array_append_new(arr, st);
+	json_array_append_new(arr, cli_container_json(c));
 }
 
 static void show(const struct store_container *c)

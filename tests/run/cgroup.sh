@@ -80,6 +80,9 @@ run "$STRATA" ps --json
 assert_eq "ps --json: OOMKilled" true "$(python3 -c 'import json,sys
 print(str([c for c in json.load(open(sys.argv[1])) if c["name"] == sys.argv[2]][0]["OOMKilled"]).lower())' \
 	"$T/out" "${P}oom")"
+run "$STRATA" inspect "${P}oom"
+assert_eq "inspect of the container: OOMKilled, 137" "True 137" "$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1])); print(s["OOMKilled"], s["exit_code"])' "$T/out")"
 assert_true "after the OOM kill, no group left" no_groups "${P}oom"
 run "$STRATA" run --name "${P}oom" --memory 32m bb:1 sh -c 'head -c 8m /dev/zero | tail | wc -c'
 assert_eq "--memory 32m, 8 MiB: finishes" "0 8388608" "$RC $(cat "$T/out")"
@@ -261,7 +264,17 @@ if unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup &&
 	in_v2 run --rm --pids-limit 20 -v "$T/pids.sh:/pids.sh:ro" bb:1 sh /pids.sh
 	assert_true "v2: --pids-limit 20" test "$(sed -n 's/^procs=//p' "$T/out")" -le 20
 	assert_true "v2: no group left" no_groups "strata-$P*"
-else
+elif unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup' 2>/dev/null; then
+	# Without controllers, still a group of its own, removed after; a
+	# limit asked is refused, naming what the group has.
+	in_v2 run --rm bb:1 cat /proc/self/cgroup
+	ID=$(sed -n 's,^0::/strata-\([^/]*\)$,\1,p' "$T/out")
+	assert_ne "v2 without controllers: the container's own group" "" "$ID"
+	assert_true "v2 without controllers: removed after" no_groups "strata-$ID"
+	in_v2 run --rm --memory 32m bb:1 true
+	assert_one_error_line "v2 without the memory controller" 1
+	assert_true "v2 without the memory controller: named" \
+		grep -q 'has no memory controller (its cgroup.controllers: ' "$T/err"
 	log "not tested: limits on a cgroup2 of our own (its controllers here: $(unshare --mount sh -c \
 		'mount -t cgroup2 none /sys/fs/cgroup && cat /sys/fs/cgroup/cgroup.controllers' 2>&1 || true))"
 fi
