@@ -226,6 +226,13 @@ for c in json.load(open(sys.argv[1])):
 	wait_until 10 nothing_left ||
 		fail "$who: processes left after the launcher was killed: $(pgrep -af "slee[p] $NAP_KILL|strata ru[n] --rm bb:1 sleep $NAP_KILL")"
 	assert_nothing_mounted_under "$who: no mount left" "$T"
+	# Its cgroups (root gets some) go with the next strata command that
+	# finds it dead.
+	run_as $who ps
+	while read -r id; do
+		assert_eq "$who: no cgroup of the killed container left" "" \
+			"$(find /sys/fs/cgroup -maxdepth 8 -type d -name "$id" 2>/dev/null)"
+	done < <(find "$T/store-$who/strata/containers" -mindepth 1 -maxdepth 1 -printf '%f\n')
 done
 
 # A cgroup v2 that lacks the controller a limit needs (a hybrid system,
