@@ -181,27 +181,10 @@ void store_container_end(const char *dir, int status, bool oom_killed)
 	json_object_set_new(state, "status", json_string("exited"));
 	json_object_set_new(state, "exit_code", json_integer(status));
 	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
-	json_object_del(state, "cgroups");
 	json_object_del(state, "pid");
 	save_state(dir, state);
 	json_decref(state);
-}
-
-void store_container_set_cgroups(const char *dir, char *const *cgroups)
-{
-	json_t *state = store_container_load_state(dir), *v = json_array();
-
-	for (size_t i = 0; v && cgroups && cgroups[i]; i++)
-		json_array_append_new(v, json_string(cgroups[i]));
-	if (json_is_object(state) && v) {
-		if (json_array_size(v))
-			json_object_set(state, "cgroups", v);
-		else
-			json_object_del(state, "cgroups");
-		save_state(dir, state);
-	}
-	json_decref(v);
-	json_decref(state);
+	store_container_set_cgroups(dir, NULL); /* gone with the run */
 }
 
 char *store_container_image_digest(const char *dir)

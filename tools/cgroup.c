@@ -225,26 +225,6 @@ bool cg_oom_killed(char *const *dirs)
 	return false;
 }
 
-char **cg_dirs_of(const char *state_json)
-{
-	json_t *state = json_loads(state_json, 0, NULL), *v;
-	json_t *arr = json_object_get(state, "cgroups");
-	size_t i, n = json_array_size(arr);
-	char **dirs = n ? calloc(n + 1, sizeof(*dirs)) : NULL;
-
-	json_array_foreach(arr, i, v)
-	{
-		if (dirs && json_is_string(v))
-			dirs[i] = strdup(json_string_value(v));
-		if (dirs && !dirs[i]) {
-			cg_dirs_free(dirs);
-			dirs = NULL;
-		}
-	}
-	json_decref(state);
-	return dirs;
-}
-
 void cg_dirs_free(char **dirs)
 {
 	for (size_t i = 0; dirs && dirs[i]; i++)
@@ -252,15 +232,32 @@ void cg_dirs_free(char **dirs)
 	free(dirs);
 }
 
+/* Whether each of @dirs is a group of container @name: a damaged record
+ * must not make us remove another empty group. */
+static bool named_after(char *const *dirs, const char *name)
+{
+	for (size_t i = 0; dirs[i]; i++) {
+		const char *base = strrchr(dirs[i], '/') + 1;
+
+		if (strncmp(dirs[i], CG_ROOT "/", strlen(CG_ROOT) + 1) != 0 ||
+		    (strcmp(base, name) != 0 &&
+		     (strncmp(base, "strata-", 7) != 0 || strcmp(base + 7, name) != 0)))
+			return false;
+	}
+	return true;
+}
+
 void cg_reap_dead(struct store *s, const struct store_container *cs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char **dirs = cs[i].running ? NULL : cg_dirs_of(cs[i].state_json);
-		char dir[PATH_MAX];
+		char dir[PATH_MAX], **dirs = NULL;
 		struct strata_error err;
 		int lock;
 
-		if (!dirs || store_container_path(s, cs[i].name, dir, sizeof(dir)) < 0) {
+		if (cs[i].running || store_container_path(s, cs[i].name, dir, sizeof(dir)) < 0 ||
+		    !(dirs = store_container_cgroups(dir)))
+			continue;
+		if (!named_after(dirs, cs[i].name)) {
 			cg_dirs_free(dirs);
 			continue;
 		}

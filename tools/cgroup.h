@@ -52,9 +52,7 @@ struct store_container;
  * so no one removed them): removed, under each container's lock, and
  * dropped from its record.  Every command that lists containers calls it. */
 void cg_reap_dead(struct store *s, const struct store_container *cs, size_t n);
-/* A container's groups from its record (state.json's text): NULL-terminated,
- * malloc'd (free with cg_dirs_free), or NULL when it has none. */
-char **cg_dirs_of(const char *state_json);
+/* Frees what store_container_cgroups() returns. */
 void cg_dirs_free(char **dirs);
 
 /* What a container's groups hold, as `strata stats` shows it; -1: not

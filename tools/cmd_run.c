@@ -184,6 +184,8 @@ static int spawn_daemon(struct daemon_arg *d, pid_t *daemon)
 	close(spec->ready_pipe[0]);
 	close(spec->status_pipe[1]);
 	close(spec->made_pipe[1]);
+	if (spec->cgroups)
+		close(spec->cgroup_pipe[0]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
 	if (run_write_id_maps(*daemon, spec->outer_uid, spec->outer_gid)) {
@@ -218,6 +220,14 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
 	*started = init_pid > 0;
+	/* Into its cgroups while it builds the root (run_init.c's
+	 * wait_cgroups()); it starts the command once told. */
+	if (spec->cgroups) {
+		bool joined = init_pid > 0 && run_cgroup_join(spec->cgroups, init_pid) == 0;
+
+		(void)sys_write_all(spec->cgroup_pipe[1], joined ? "g" : "e", 1);
+		close(spec->cgroup_pipe[1]);
+	}
 	/* A signal that came while the container was starting is not lost. */
 	if (init_pid > 0 && early_signal)
 		kill(init_pid, early_signal);
@@ -241,7 +251,8 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	int rc, master = -1;
 
 	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
-	    pipe2(spec->made_pipe, O_CLOEXEC)) {
+	    pipe2(spec->made_pipe, O_CLOEXEC) ||
+	    (spec->cgroups && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}

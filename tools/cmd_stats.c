@@ -2,6 +2,7 @@
 /* strata stats: what running containers use, from their cgroups. */
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,16 +134,21 @@ static void print_row(const struct store_container *c, const struct cg_stats *st
 }
 
 /* One sample of the containers @pick of @cs, printed.  How many still run. */
-static size_t show(const struct store_container *cs, const size_t *pick, size_t k, bool json,
-                   unsigned interval_ms)
+static size_t show(struct store *s, const struct store_container *cs, const size_t *pick, size_t k,
+                   bool json, unsigned interval_ms)
 {
 	char **dirs[k + 1];
 	struct cg_stats st[k + 1];
 	json_t *arr = json ? json_array() : NULL;
 	size_t running = 0;
 
-	for (size_t i = 0; i < k; i++)
-		dirs[i] = cg_dirs_of(cs[pick[i]].state_json);
+	for (size_t i = 0; i < k; i++) {
+		char dir[PATH_MAX];
+
+		dirs[i] = store_container_path(s, cs[pick[i]].name, dir, sizeof(dir)) < 0
+		              ? NULL
+		              : store_container_cgroups(dir);
+	}
 	cg_sample(dirs, k, interval_ms, st);
 	if (!json)
 		printf("%-20s %-8s %-24s %-8s %-6s %s\n", "NAME", "CPU %", "MEM USAGE / LIMIT",
@@ -184,7 +190,8 @@ int cmd_stats(int argc, char **argv)
 	/* Streaming ends when every container shown has ended (no process
 	 * left in its groups), or with ^C. */
 	if (k >= 0)
-		while (show(cs, which, (size_t)k, o.json, o.no_stream ? 500 : 1000) && !o.no_stream)
+		while (show(s, cs, which, (size_t)k, o.json, o.no_stream ? 500 : 1000) &&
+		       !o.no_stream)
 			;
 	free(which);
 	store_containers_free(cs, n);

@@ -49,7 +49,8 @@ struct run_spec {
 	int status_pipe[2]; /* daemon → launcher: the init's pid */
 	int made_pipe[2];   /* init → launcher: mount points it made */
 	char *dir;          /* the container's directory */
-	char **cgroups;     /* the groups the init joins (NULL-terminated), or NULL */
+	char **cgroups;     /* the container's groups (NULL-terminated), or NULL */
+	int cgroup_pipe[2]; /* launcher → init: "g" once the init is in them */
 };
 
 /* What the launcher hands the daemon it clones. */
@@ -95,6 +96,7 @@ struct run_limits {
 	int64_t pids;                /* --pids-limit; 0: RUN_PIDS_DEFAULT, -1: none */
 	uint64_t blkio_weight;       /* --blkio-weight (10..1000); 0: none */
 	bool asked;                  /* one was given: not applying it is an error */
+	bool disabled;               /* --cgroups disabled: no groups at all */
 };
 /* Parses the limit option --@opt's @arg into @lim: 0, or the usage exit
  * status after saying why. */
@@ -106,6 +108,8 @@ int run_limits_check(const struct run_limits *lim);
  * NULL-terminated malloc'd list (NULL: none, where the host gives none and
  * no limit was asked).  0, or -1 after saying why. */
 int run_cgroup_create(const struct run_limits *lim, const char *name, char ***dirs);
+/* Moves @pid into each of @dirs.  0, or -1 after saying why. */
+int run_cgroup_join(char *const *dirs, pid_t pid);
 /* Removes them (and frees @dirs); whether an OOM kill happened in them. */
 bool run_cgroup_finish(char **dirs);
 

@@ -61,6 +61,7 @@ static void run_usage(FILE *out)
 	      "      --cpuset-cpus L   CPUs it may run on (e.g. 0-1,3)\n"
 	      "      --pids-limit N    at most N processes (default 2048; 0 or negative: none)\n"
 	      "      --blkio-weight N  relative block I/O weight, 10..1000\n"
+	      "      --cgroups MODE    enabled (default), or disabled: no cgroups, no limits\n"
 	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
 	      "                        always or never\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
@@ -306,6 +307,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cpuset-cpus", required_argument, NULL, OPT_LIMIT},
 	    {"pids-limit", required_argument, NULL, OPT_LIMIT},
 	    {"blkio-weight", required_argument, NULL, OPT_LIMIT},
+	    {"cgroups", required_argument, NULL, OPT_LIMIT},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"help", no_argument, NULL, 'h'},

@@ -320,8 +320,11 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
  * from the record). */
 void store_container_end(const char *dir, int status, bool oom_killed);
 /* Records the cgroup directories of the running container in @dir
- * (NULL-terminated; NULL: none), for whoever finds it dead to remove. */
+ * (NULL-terminated; NULL: none, and the record goes), for whoever finds
+ * it dead to remove. */
 void store_container_set_cgroups(const char *dir, char *const *cgroups);
+/* Those recorded: NULL-terminated, malloc'd (each string too), or NULL. */
+char **store_container_cgroups(const char *dir);
 /* The image digest the container in @dir was made from, or NULL. malloc'd. */
 char *store_container_image_digest(const char *dir);
 bool store_container_running(const char *dir);

@@ -68,6 +68,10 @@ fi
 assert_ne "the command runs in the container's group" "" "$ID"
 assert_true "--rm: no group left" no_groups "$ID"
 
+# --cgroups disabled: none at all.
+run "$STRATA" run --rm --cgroups disabled bb:1 cat /proc/self/cgroup
+assert_false "--cgroups disabled: no group of its own" grep -q strata "$T/out"
+
 # ---- --memory: an OOM kill is 137 and OOMKilled ----
 
 # tail keeps its one line, 100 MiB long, in memory: past 32m (and past the
@@ -184,10 +188,22 @@ wait_until 10 eval '! pgrep -f "slee[p] $NAP" >/dev/null' || fail "kill -9: the 
 assert_true "kill -9: the groups stay until a strata command finds the container dead" has_groups "${P}k9"
 run "$STRATA" ps
 assert_true "kill -9, then ps: no group left" no_groups "${P}k9"
-assert_false "kill -9, then ps: the record lists no groups" \
-	grep -q '"cgroups"' "$T/store/strata/containers/${P}k9/state.json"
+assert_false "kill -9, then ps: the record of its groups is gone" \
+	test -e "$T/store/strata/containers/${P}k9/cgroups"
 run "$STRATA" rm "${P}k9"
 assert_eq "kill -9: rm after" 0 "$RC"
+
+# ---- stats, streaming: a table a second, until the container ends ----
+
+"$STRATA" run --name "${P}st" bb:1 sleep 3 >/dev/null 2>&1 &
+LAUNCHER=$!
+wait_until 10 has_groups "${P}st" || fail "stats: the container's groups did not come"
+run "$STRATA" stats "${P}st"
+wait "$LAUNCHER" 2>/dev/null || true
+assert_eq "stats (streaming): ends by itself when the container does" 0 "$RC"
+assert_true "stats (streaming): a table every second (got $(grep -c '^NAME' "$T/out"))" \
+	test "$(grep -c '^NAME' "$T/out")" -ge 2
+run "$STRATA" rm "${P}st"
 
 # ---- the other limits, as the group's files say (cgroup v1 as root) ----
 
@@ -220,7 +236,7 @@ fi
 
 for args in "--memory-swap 64m" "--memory 64m --memory-swap 32m" "--cpus 0" "--cpus x" \
 	"--pids-limit x" "--blkio-weight 5" "--cpu-shares 1" "--cpu-weight 10001" \
-	"--cpuset-cpus a" "--memory 1q"; do
+	"--cpuset-cpus a" "--memory 1q" "--cgroups no" "--cgroups disabled --memory 64m"; do
 	# shellcheck disable=SC2086 # one option and its value, split
 	run "$STRATA" run --rm $args bb:1 true
 	assert_one_error_line "run $args: a usage error" 2
@@ -275,6 +291,13 @@ elif unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup' 2>/dev/null; t
 	assert_one_error_line "v2 without the memory controller" 1
 	assert_true "v2 without the memory controller: named" \
 		grep -q 'has no memory controller (its cgroup.controllers: ' "$T/err"
+	# Rootless on that v2, whose root group is not the user's: no group,
+	# and it runs as before.
+	run unshare --mount sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' sh \
+		setpriv --reuid 65534 --regid 65534 --clear-groups \
+		env HOME="$T/home" STRATA_ROOT="$T/store-user" "$STRATA" run --rm bb:1 cat /proc/self/cgroup
+	assert_eq "v2, rootless, not delegated: runs without a group of its own" "0 0::/" \
+		"$RC $(grep '^0::' "$T/out")"
 	log "not tested: limits on a cgroup2 of our own (its controllers here: $(unshare --mount sh -c \
 		'mount -t cgroup2 none /sys/fs/cgroup && cat /sys/fs/cgroup/cgroup.controllers' 2>&1 || true))"
 fi
