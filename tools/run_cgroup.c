@@ -19,6 +19,7 @@
  * groups (the pids default, OOM reports, stats); others run as before
  * where there are none to have.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -324,7 +325,29 @@ static int v2_controllers(const struct run_limits *l, const char *own, char *ctl
 }
 
 /* Passes @ctl's controllers to @own's children. */
-static int v2_enable(const char *own, const char *ctl)
+/* The leaves earlier launchers moved themselves into (below) outlive
+ * them: the empty ones go (rmdir fails on a populated group). */
+static void v2_sweep_leaves(const char *own)
+{
+	DIR *d = opendir(own);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char leaf[PATH_MAX];
+
+		if (strncmp(de->d_name, "strata-launcher-", 16) != 0)
+			continue;
+		snprintf(leaf, sizeof(leaf), "%.3800s/%.255s", own, de->d_name);
+		(void)rmdir(leaf);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Passes @ctl's controllers to @own's children; moving ourselves out of
+ * the way only when @may_move (a limit was asked: without one, a run
+ * goes without groups rather than leave a leaf behind). */
+static int v2_enable(const char *own, const char *ctl, bool may_move)
 {
 	/* Controllers pass to children only through subtree_control, which the
 	 * kernel refuses (EBUSY) while the group itself holds processes,
@@ -333,7 +356,8 @@ static int v2_enable(const char *own, const char *ctl)
 	 * leaf first, as crun does. */
 	int rc = *ctl ? cg_write(own, "cgroup.subtree_control", ctl) : 0;
 
-	if (rc < 0 && errno == EBUSY) {
+	if (rc < 0 && errno == EBUSY && may_move) {
+		v2_sweep_leaves(own);
 		char leaf[PATH_MAX];
 
 		snprintf(leaf, sizeof(leaf), "%.4000s/strata-launcher-%ld", own, (long)getpid());
@@ -392,7 +416,7 @@ static int v2_create(struct made *m)
 	if (v2_controllers(m->lim, own, ctl, sizeof(ctl)) < 0)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s/strata-%s", own, m->name);
-	if (v2_enable(own, ctl) < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
+	if (v2_enable(own, ctl, m->lim->asked) < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
 		/* Not ours to use: fine, unless a limit was asked. */
 		if (m->lim->asked)
 			cli_error("run: resource limits: cgroup %s is not delegated to you (%s)",
