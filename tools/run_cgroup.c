@@ -357,9 +357,9 @@ static int v2_enable(const char *own, const char *ctl, bool may_move)
 	int rc = *ctl ? cg_write(own, "cgroup.subtree_control", ctl) : 0;
 
 	if (rc < 0 && errno == EBUSY && may_move) {
-		v2_sweep_leaves(own);
 		char leaf[PATH_MAX];
 
+		v2_sweep_leaves(own);
 		snprintf(leaf, sizeof(leaf), "%.4000s/strata-launcher-%ld", own, (long)getpid());
 		if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) &&
 		    cg_write(leaf, "cgroup.procs", "0") == 0)
@@ -368,40 +368,63 @@ static int v2_enable(const char *own, const char *ctl, bool may_move)
 	return rc;
 }
 
-static int v2_limits(const struct run_limits *l, const char *dir)
+static int v2_memory(const struct run_limits *l, const char *dir)
 {
-	unsigned long long w = l->cpu_weight   ? l->cpu_weight
-	                       : l->cpu_shares ? weight_of_shares(l->cpu_shares)
-	                                       : 0;
+	/* memory.swap.max is swap alone; --memory-swap counts both. */
 	int64_t swap = l->memory_swap < 0 ? -1
 	               : l->memory_swap   ? l->memory_swap - (int64_t)l->memory
 	                                  : (int64_t)l->memory;
 
-	if ((l->memory && (set_limit(dir, "memory", "memory.max", "%llu", l->memory) < 0 ||
-	                   ((l->memory_swap || cg_has_file(dir, "memory.swap.max")) &&
-	                    set_limit(dir, "memory-swap", "memory.swap.max",
-	                              swap < 0 ? "max" : "%llu", (unsigned long long)swap) < 0))) ||
-	    (l->memory_reservation &&
-	     set_limit(dir, "memory-reservation", "memory.low", "%llu", l->memory_reservation) < 0))
+	if (l->memory && set_limit(dir, "memory", "memory.max", "%llu", l->memory) < 0)
 		return -1;
-	if ((l->cpus > 0 && set_limit(dir, "cpus", "cpu.max", "%llu 100000",
-	                              (unsigned long long)(l->cpus * 100000)) < 0) ||
-	    (w && set_limit(dir, "cpu-weight", "cpu.weight", "%llu", w) < 0))
+	if (l->memory && (l->memory_swap || cg_has_file(dir, "memory.swap.max")) &&
+	    set_limit(dir, "memory-swap", "memory.swap.max", swap < 0 ? "max" : "%llu",
+	              (unsigned long long)swap) < 0)
 		return -1;
+	if (l->memory_reservation &&
+	    set_limit(dir, "memory-reservation", "memory.low", "%llu", l->memory_reservation) < 0)
+		return -1;
+	return 0;
+}
+
+static int v2_cpu(const struct run_limits *l, const char *dir)
+{
+	unsigned long long w = l->cpu_weight   ? l->cpu_weight
+	                       : l->cpu_shares ? weight_of_shares(l->cpu_shares)
+	                                       : 0;
+
+	if (l->cpus > 0 && set_limit(dir, "cpus", "cpu.max", "%llu 100000",
+	                             (unsigned long long)(l->cpus * 100000)) < 0)
+		return -1;
+	if (w && set_limit(dir, "cpu-weight", "cpu.weight", "%llu", w) < 0)
+		return -1;
+	if (l->cpuset_cpus[0] && set_text(dir, "cpuset-cpus", "cpuset.cpus", l->cpuset_cpus) < 0)
+		return -1;
+	return 0;
+}
+
+/* --blkio-weight: bfq's own weight file, else io.weight, whose 1..10000
+ * blkio's 10..1000 maps onto as crun maps it. */
+static int v2_io(const struct run_limits *l, const char *dir)
+{
+	if (!l->blkio_weight)
+		return 0;
+	if (cg_has_file(dir, "io.bfq.weight"))
+		return set_limit(dir, "blkio-weight", "io.bfq.weight", "%llu", l->blkio_weight);
+	return set_limit(dir, "blkio-weight", "io.weight", "default %llu",
+	                 1 + (l->blkio_weight - 10) * 9999 / 990);
+}
+
+static int v2_limits(const struct run_limits *l, const char *dir)
+{
+	if (v2_memory(l, dir) < 0 || v2_cpu(l, dir) < 0 || v2_io(l, dir) < 0)
+		return -1;
+	/* The pids default applies wherever the controller is. */
 	if (cg_has_file(dir, "pids.max") &&
 	    set_limit(dir, "pids-limit", "pids.max", l->pids < 0 ? "max" : "%llu",
 	              (unsigned long long)(l->pids ? l->pids : RUN_PIDS_DEFAULT)) < 0)
 		return -1;
-	/* blkio's 10..1000 onto io's 1..10000, as crun maps it. */
-	if (l->blkio_weight &&
-	    set_limit(dir, "blkio-weight",
-	              cg_has_file(dir, "io.bfq.weight") ? "io.bfq.weight" : "io.weight",
-	              cg_has_file(dir, "io.bfq.weight") ? "%llu" : "default %llu",
-	              cg_has_file(dir, "io.bfq.weight")
-	                  ? l->blkio_weight
-	                  : 1 + (l->blkio_weight - 10) * 9999 / 990) < 0)
-		return -1;
-	return l->cpuset_cpus[0] ? set_text(dir, "cpuset-cpus", "cpuset.cpus", l->cpuset_cpus) : 0;
+	return 0;
 }
 
 static int v2_create(struct made *m)
