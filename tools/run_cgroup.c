@@ -137,8 +137,16 @@ static int v1_memory(const struct run_limits *l, const char *dir)
 
 	if (l->memory && set_limit(dir, "memory", "memory.limit_in_bytes", "%llu", l->memory) < 0)
 		return -1;
-	/* memory.memsw exists only with swap accounting (swapaccount=1). */
-	if (l->memory && (l->memory_swap || cg_has_file(dir, "memory.memsw.limit_in_bytes")) &&
+	/* memory.memsw exists only with swap accounting. */
+	bool memsw = cg_has_file(dir, "memory.memsw.limit_in_bytes");
+
+	if (l->memory && l->memory_swap > 0 && !memsw) {
+		cli_error("run: --memory-swap: %s has no memory.memsw.limit_in_bytes (the kernel "
+		          "does not account swap: boot it with swapaccount=1)",
+		          dir);
+		return -1;
+	}
+	if (l->memory && memsw &&
 	    set_limit(dir, "memory-swap", "memory.memsw.limit_in_bytes", swap < 0 ? "-1" : "%llu",
 	              (unsigned long long)swap) < 0)
 		return -1;
