@@ -52,21 +52,29 @@ static bool in_list(const char *list, const char *word)
 	return false;
 }
 
-/* The mount point of the v1 hierarchy holding @ctrl, from mountinfo. */
-static int v1_mount(const char *ctrl, char *out, size_t size)
+/* A cgroup mount from mountinfo: of v1 holding @ctrl, or (@ctrl "") the
+ * cgroup2 one at CG_ROOT.  Its mount point into @mnt, and its root, the
+ * group of the hierarchy it shows, into @root ("/" mostly; a container
+ * without a cgroup namespace is shown only its own group).  The last such
+ * mount: one made later on the same point covers the earlier.  0, or -1. */
+static int find_mount(const char *ctrl, char mnt[PATH_MAX], char root[PATH_MAX])
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096], mnt[PATH_MAX], type[64], opts[1024];
+	char line[4096], type[64], opts[1024], m[PATH_MAX], r[PATH_MAX];
 	int rc = -1;
 
-	while (f && rc < 0 && fgets(line, sizeof(line), f)) {
+	while (f && fgets(line, sizeof(line), f)) {
 		const char *dash = strstr(line, " - ");
 
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", r, m) != 2 ||
 		    sscanf(dash, " - %63s %*s %1023s", type, opts) != 2)
 			continue;
-		if (strcmp(type, "cgroup") == 0 && in_list(opts, ctrl))
-			rc = snprintf(out, size, "%s", mnt) < (int)size ? 0 : -1;
+		if (*ctrl ? strcmp(type, "cgroup") == 0 && in_list(opts, ctrl)
+		          : strcmp(type, "cgroup2") == 0 && strcmp(m, CG_ROOT) == 0) {
+			memcpy(mnt, m, sizeof(m));
+			memcpy(root, r, sizeof(r));
+			rc = 0;
+		}
 	}
 	if (f)
 		fclose(f);
@@ -99,25 +107,30 @@ static int own_path(const char *ctrl, char *out, size_t size)
 	return rc;
 }
 
-static int join_own(const char *mnt, const char *ctrl, char *out, size_t size)
+/* The caller's group of the hierarchy of @ctrl (v2's for ""), as a
+ * directory: the mount point, and the path below the mount's root. */
+static int own_dir(const char *ctrl, char *out, size_t size)
 {
-	char path[PATH_MAX];
+	char mnt[PATH_MAX], root[PATH_MAX], path[PATH_MAX];
+	const char *rel = path;
+	size_t n;
 
-	if (own_path(ctrl, path, sizeof(path)) < 0)
+	if (find_mount(ctrl, mnt, root) < 0 || own_path(ctrl, path, sizeof(path)) < 0)
 		return -1;
-	return snprintf(out, size, "%s%s", mnt, path) < (int)size ? 0 : -1;
+	n = strcmp(root, "/") ? strlen(root) : 0;
+	if (n && strncmp(path, root, n) == 0 && (path[n] == '/' || !path[n]))
+		rel = path + n;
+	return snprintf(out, size, "%s%s", mnt, rel) < (int)size ? 0 : -1;
 }
 
 int cg_v1_own(const char *ctrl, char *out, size_t size)
 {
-	char mnt[PATH_MAX];
-
-	return v1_mount(ctrl, mnt, sizeof(mnt)) < 0 ? -1 : join_own(mnt, ctrl, out, size);
+	return own_dir(ctrl, out, size);
 }
 
 int cg_v2_own(char *out, size_t size)
 {
-	return join_own(CG_ROOT, "", out, size);
+	return own_dir("", out, size);
 }
 
 int cg_write(const char *dir, const char *name, const char *text)

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,24 @@
 #include "run.h"
 
 #define MAX_DIRS 8
+
+/* Set while making groups no limit was asked for (root's default ones):
+ * a host that will not give them (a read-only /sys/fs/cgroup in a
+ * container, say) runs the container without, as before, in silence. */
+static bool quiet;
+
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	char msg[PATH_MAX + 512];
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_error("%s", msg);
+}
 
 /* The groups being made: their directories, for the init and cleanup. */
 struct made {
@@ -48,7 +67,7 @@ static int set_text(const char *dir, const char *opt, const char *file, const ch
 {
 	if (cg_write(dir, file, text) == 0)
 		return 0;
-	cli_error("run: --%s: %s/%s: %s", opt, dir, file, strerror(errno));
+	say("run: --%s: %s/%s: %s", opt, dir, file, strerror(errno));
 	return -1;
 }
 
@@ -93,19 +112,25 @@ static int make_group(const char *dir)
 		if (errno == ENOENT && mkdir(parent, 0755) < 0 && errno != EEXIST)
 			break;
 	}
-	cli_error("run: cgroup %s: %s", dir,
-	          errno == EBUSY ? "in use (a container of this name in another store?)"
-	                         : strerror(errno));
+	say("run: cgroup %s: %s", dir,
+	    errno == EBUSY ? "in use (a container of this name in another store?)"
+	                   : strerror(errno));
 	return -1;
+}
+
+/* Whether @dir is made already: a hierarchy of several controllers. */
+static bool have_dir(const struct made *m, const char *dir)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->dirs[i], dir) == 0)
+			return true;
+	return false;
 }
 
 static int add_dir(struct made *m, const char *dir)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->dirs[i], dir) == 0)
-			return 1; /* comounted with a controller done already */
 	if (m->n == MAX_DIRS || !(m->dirs[m->n] = strdup(dir))) {
-		cli_error("run: cgroup %s: out of memory", dir);
+		say("run: cgroup %s: out of memory", dir);
 		return -1;
 	}
 	m->dirs[++m->n] = NULL;
@@ -124,7 +149,7 @@ static int v1_cpuset_init(const char *parent, const char *dir)
 		const char *f = i ? "cpuset.cpus" : "cpuset.mems";
 
 		if (cg_read(parent, f, buf, sizeof(buf)) < 0 || cg_write(dir, f, buf) < 0) {
-			cli_error("run: --cpuset-cpus: %s/%s: %s", dir, f, strerror(errno));
+			say("run: --cpuset-cpus: %s/%s: %s", dir, f, strerror(errno));
 			return -1;
 		}
 	}
@@ -141,9 +166,9 @@ static int v1_memory(const struct run_limits *l, const char *dir)
 	bool memsw = cg_has_file(dir, "memory.memsw.limit_in_bytes");
 
 	if (l->memory && l->memory_swap > 0 && !memsw) {
-		cli_error("run: --memory-swap: %s has no memory.memsw.limit_in_bytes (the kernel "
-		          "does not account swap: boot it with swapaccount=1)",
-		          dir);
+		say("run: --memory-swap: %s has no memory.memsw.limit_in_bytes (the kernel "
+		    "does not account swap: boot it with swapaccount=1)",
+		    dir);
 		return -1;
 	}
 	if (l->memory && memsw &&
@@ -182,9 +207,9 @@ static int v1_blkio(const struct run_limits *l, const char *dir)
 	if (!l->blkio_weight)
 		return 0;
 	if (!f) {
-		cli_error("run: --blkio-weight: %s has no blkio.weight (the disks' I/O scheduler "
-		          "has no weights: bfq or cfq has)",
-		          dir);
+		say("run: --blkio-weight: %s has no blkio.weight (the disks' I/O scheduler "
+		    "has no weights: bfq or cfq has)",
+		    dir);
 		return -1;
 	}
 	return set_limit(dir, "blkio-weight", f, "%llu", l->blkio_weight);
@@ -236,34 +261,51 @@ static int v1_parent(const char *ctrl, const char *own, char *parent, size_t siz
 		if (strcmp(ctrl, "cpuset") == 0 && v1_cpuset_init(own, parent) < 0)
 			return -1;
 	} else if (errno != EEXIST) {
-		cli_error("run: cgroup %s: %s", parent, strerror(errno));
+		say("run: cgroup %s: %s", parent, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 /* The container's group in the hierarchy of @ctrl, with its limits. */
-static int v1_group(struct made *m, const char *ctrl)
+static int v1_group_make(struct made *m, const char *ctrl, const char *opt)
 {
-	const char *opt = v1_needs(m->lim, ctrl);
 	char own[PATH_MAX - 200], parent[PATH_MAX - 100], dir[PATH_MAX];
-	int rc;
 
-	if (strcmp(ctrl, "cpuset") == 0 && !opt)
-		return 0; /* an unrestricted cpuset is no use */
 	if (cg_v1_own(ctrl, own, sizeof(own)) < 0) {
-		if (opt)
-			cli_error("run: --%s: no cgroup v1 hierarchy has the %s controller", opt,
-			          ctrl);
-		return opt ? -1 : 0;
+		say("run: --%s: no cgroup v1 hierarchy has the %s controller", opt, ctrl);
+		return -1;
 	}
 	if (v1_parent(ctrl, own, parent, sizeof(parent)) < 0)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s/%s", parent, m->name);
-	/* 1: comounted with a controller whose group is made already. */
-	if ((rc = add_dir(m, dir)) < 0 || (rc == 0 && make_group(dir) < 0))
-		return -1;
+	if (!have_dir(m, dir)) {
+		if (make_group(dir) < 0)
+			return -1;
+		if (add_dir(m, dir) < 0) {
+			rmdir(dir);
+			return -1;
+		}
+	}
 	return v1_limits(m->lim, ctrl, parent, dir);
+}
+
+/* The container's group in the hierarchy of @ctrl, with its limits.  One
+ * that no option asked for (for stats, the pids default) is had where
+ * the host gives it, in silence where it does not. */
+static int v1_group(struct made *m, const char *ctrl)
+{
+	const char *opt = v1_needs(m->lim, ctrl);
+	bool was = quiet;
+
+	if (opt)
+		return v1_group_make(m, ctrl, opt);
+	if (strcmp(ctrl, "cpuset") == 0)
+		return 0; /* an unrestricted cpuset is no use */
+	quiet = true;
+	(void)v1_group_make(m, ctrl, ctrl);
+	quiet = was;
+	return 0;
 }
 
 static int v1_create(struct made *m)
@@ -273,9 +315,9 @@ static int v1_create(struct made *m)
 	if (geteuid() != 0) {
 		if (!m->lim->asked)
 			return 0;
-		cli_error("run: resource limits: this host has cgroup v1, whose hierarchies cannot "
-		          "be delegated safely to an unprivileged user: run as root, or on a "
-		          "cgroup v2 host");
+		say("run: resource limits: this host has cgroup v1, whose hierarchies cannot "
+		    "be delegated safely to an unprivileged user: run as root, or on a "
+		    "cgroup v2 host");
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]); i++)
@@ -322,8 +364,7 @@ static int v2_controllers(const struct run_limits *l, const char *own, char *ctl
 				         *ctl ? " " : "", ctrls[i]);
 		} else if (asked[i]) {
 			cg_read(own, "cgroup.controllers", list, sizeof(list));
-			cli_error(
-			    "run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
+			say("run: --%s: cgroup %s has no %s controller (its cgroup.controllers: "
 			    "%s); on a host that mounts cgroup v1 too, it may be bound there",
 			    asked[i], own, ctrls[i], *list ? list : "none");
 			return -1;
@@ -441,7 +482,7 @@ static int v2_create(struct made *m)
 
 	if (cg_v2_own(own, sizeof(own)) < 0) {
 		if (m->lim->asked)
-			cli_error("run: resource limits: no cgroup v2 entry in /proc/self/cgroup");
+			say("run: resource limits: no cgroup v2 entry in /proc/self/cgroup");
 		return m->lim->asked ? -1 : 0;
 	}
 	if (v2_controllers(m->lim, own, ctl, sizeof(ctl)) < 0)
@@ -450,8 +491,8 @@ static int v2_create(struct made *m)
 	if (v2_enable(own, ctl, m->lim->asked) < 0 || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
 		/* Not ours to use: fine, unless a limit was asked. */
 		if (m->lim->asked)
-			cli_error("run: resource limits: cgroup %s is not delegated to you (%s)",
-			          own, strerror(errno));
+			say("run: resource limits: cgroup %s is not delegated to you (%s)", own,
+			    strerror(errno));
 		return m->lim->asked ? -1 : 0;
 	}
 	if (add_dir(m, dir) < 0)
@@ -493,18 +534,21 @@ int run_cgroup_create(const struct run_limits *lim, const char *name, char ***di
 		return 0;
 	if (layout == CG_NONE) {
 		if (lim->asked)
-			cli_error("run: resource limits: no cgroup file system is mounted at %s",
-			          CG_ROOT);
+			say("run: resource limits: no cgroup file system is mounted at %s",
+			    CG_ROOT);
 		return lim->asked ? -1 : 0;
 	}
+	quiet = !lim->asked;
 	rc = layout == CG_V2 ? v2_create(&m) : v1_create(&m);
 	if (rc == 0 && m.n && !(*dirs = malloc((m.n + 1) * sizeof(**dirs)))) {
-		cli_error("run: out of memory");
+		say("run: out of memory");
 		rc = -1;
 	}
+	quiet = false;
 	if (rc < 0 || m.n == 0) {
 		drop(&m);
-		return rc;
+		/* None asked for: it runs without, as where there are none. */
+		return lim->asked ? rc : 0;
 	}
 	memcpy(*dirs, m.dirs, (m.n + 1) * sizeof(**dirs));
 	return 0;

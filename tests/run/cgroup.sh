@@ -289,6 +289,28 @@ elif [ "$RC" != 0 ]; then
 	assert_one_error_line "rootless on cgroup v2 not delegated: an error" 1
 fi
 
+# ---- hosts that give less (as containers do) ----
+
+if [ $LAYOUT != v2 ]; then
+	# Read-only hierarchies (a container's /sys/fs/cgroup, often): root
+	# runs without groups when no limit is asked, and says why when one is.
+	RO='for m in /sys/fs/cgroup/*/; do mount -o remount,bind,ro "$m" "$m" 2>/dev/null || true; done; exec "$@"'
+	run unshare --mount sh -c "$RO" sh "$STRATA" run --rm bb:1 true
+	assert_eq "read-only cgroups, no limit: runs, silent" "0 " "$RC $ERR"
+	run unshare --mount sh -c "$RO" sh "$STRATA" run --rm --memory 32m bb:1 true
+	assert_one_error_line "read-only cgroups, --memory: an error" 1
+	# A hierarchy whose mount shows only our own group (a container
+	# without a cgroup namespace): our group is its mount point, not the
+	# mount point plus our path.
+	mkdir /sys/fs/cgroup/pids/"${P}sub"
+	run bash -c 'echo $$ >"$1/cgroup.procs" && exec unshare --mount sh -c \
+		"mount --bind \"\$0\" /sys/fs/cgroup/pids && exec \"\$@\"" "$1" "$2" run --rm bb:1 cat /proc/self/cgroup' \
+		sh "/sys/fs/cgroup/pids/${P}sub" "$STRATA"
+	assert_true "a mount of our own group only: the container's group below it" \
+		grep -Eq "^[0-9]+:pids:/${P}sub/strata/[0-9a-f]+\$" "$T/out"
+	rmdir /sys/fs/cgroup/pids/"${P}sub"
+fi
+
 # ---- a cgroup2 of our own, where it has controllers ----
 
 # On a hybrid host the v1 hierarchies hold memory, cpu and pids; a cgroup2
