@@ -158,6 +158,9 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 	if (state) {
 		json_object_set_new(state, "command", cmd ? cmd : json_null());
 		json_object_del(state, "exit_code");
+		json_object_del(state, "oom_killed");
+		/* Whom strata rm -f kills to stop it. */
+		json_object_set_new(state, "pid", json_integer(getpid()));
 		json_object_set_new(state, "status", json_string("running"));
 		save_state(dir, state);
 	} else {
@@ -167,7 +170,7 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 	return fd;
 }
 
-void store_container_end(const char *dir, int status)
+void store_container_end(const char *dir, int status, bool oom_killed)
 {
 	json_t *state = store_container_load_state(dir);
 
@@ -177,8 +180,11 @@ void store_container_end(const char *dir, int status)
 	}
 	json_object_set_new(state, "status", json_string("exited"));
 	json_object_set_new(state, "exit_code", json_integer(status));
+	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
+	json_object_del(state, "pid");
 	save_state(dir, state);
 	json_decref(state);
+	store_container_set_cgroups(dir, NULL); /* gone with the run */
 }
 
 char *store_container_image_digest(const char *dir)

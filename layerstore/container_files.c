@@ -4,8 +4,11 @@
  * and commit read its upper as the container saw it: uid_map and gid_map
  * (the user namespace it ran in; none for root, whose maps are the
  * identity) and mountpoints (what the init made in the upper to mount
- * over, left out of the changes).
+ * over, left out of the changes).  And, while it runs, cgroups: the
+ * groups of the container, for whoever finds it dead to remove.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,4 +135,58 @@ void store_container_dir_options_free(struct strata_dir_options *o)
 	for (size_t i = 0; i < o->n_hide; i++)
 		free(o->hide[i]);
 	free(o->hide);
+}
+
+/* Written in place into a new file (the run's end, or the reaper,
+ * removes it): not state.json, whose replacing rename ext4 makes flush
+ * (1.8 ms and more per run, measured). */
+void store_container_set_cgroups(const char *dir, char *const *cgroups)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroups", dir);
+	if (!cgroups || !cgroups[0] || !(mem = open_memstream(&text, &len))) {
+		(void)unlink(path);
+		return;
+	}
+	for (size_t i = 0; cgroups[i]; i++)
+		fprintf(mem, "%s\n", cgroups[i]);
+	if (fclose(mem) == 0 &&
+	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
+		(void)sys_write_all(fd, text, len);
+		close(fd);
+	}
+	free(text);
+}
+
+char **store_container_cgroups(const char *dir)
+{
+	char path[PATH_MAX], line[PATH_MAX], **v = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroups", dir);
+	if (!(f = fopen(path, "re")))
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		char **nv = realloc(v, (n + 2) * sizeof(*v));
+
+		line[strcspn(line, "\n")] = '\0';
+		if (nv)
+			v = nv;
+		if (!nv || !(v[n] = strdup(line))) {
+			/* Out of memory: none, rather than a part. */
+			for (size_t i = 0; i < n; i++)
+				free(v[i]);
+			free(v);
+			v = NULL;
+			break;
+		}
+		v[++n] = NULL;
+	}
+	fclose(f);
+	return v;
 }

@@ -38,6 +38,7 @@ static int load_container(const char *dir, const char *name, struct store_contai
 	c->running = store_container_running(dir);
 	c->has_exit_code = json_is_integer(code);
 	c->exit_code = (int)json_integer_value(code);
+	c->oom_killed = json_is_true(json_object_get(state, "oom_killed"));
 	c->state_json = state ? json_dumps(state, JSON_COMPACT) : NULL;
 	json_decref(state);
 	return c->name && c->state_json ? 0 : -1;

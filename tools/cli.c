@@ -276,3 +276,18 @@ void cli_print_json(json_t *v)
 	putchar('\n');
 	json_decref(v);
 }
+
+json_t *cli_container_json(const struct store_container *c)
+{
+	json_t *st = json_loads(c->state_json, 0, NULL);
+
+	if (!json_is_object(st)) {
+		json_decref(st);
+		st = json_object();
+	}
+	json_object_set_new(st, "name", json_string(c->name));
+	json_object_set_new(st, "status", json_string(c->running ? "running" : "exited"));
+	/* As podman's inspect spells it. */
+	json_object_set_new(st, "OOMKilled", json_boolean(c->oom_killed));
+	return st;
+}

@@ -67,6 +67,10 @@ int cli_open_source(const char *root, const char *ref, unsigned allowed, struct 
 void cli_close_source(struct store *s, struct store_source *src);
 /* Prints @v indented, with a newline, and drops it. */
 void cli_print_json(struct json_t *v);
+struct store_container;
+/* A container as ps --json and inspect print it: its state.json, with
+ * its name, status (running or exited, from its lock) and OOMKilled. */
+struct json_t *cli_container_json(const struct store_container *c);
 /* "512m", "2G", "1.5T", "1048576" (binary multiples; a "b" may follow)
  * → bytes; 0 when it is no size. */
 uint64_t cli_parse_bytes(const char *s);
@@ -104,6 +108,7 @@ int cmd_logout(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

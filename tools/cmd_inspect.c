@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "strata-store.h"
 #include "read_opts.h"
@@ -25,14 +26,34 @@ static json_t *names_of(struct store *s, const char *digest)
 	return names;
 }
 
+/* @name as a container of the store, printed: 0, or -1 when there is no
+ * container of that name.  Containers come first, as with podman. */
+static int inspect_container(struct store *s, const char *name)
+{
+	struct store_container *cs;
+	struct strata_error err;
+	size_t n, i;
+
+	if (store_container_list(s, &cs, &n, &err) < 0)
+		return -1;
+	cg_reap_dead(s, cs, n);
+	for (i = 0; i < n && strcmp(cs[i].name, name) != 0; i++)
+		;
+	if (i < n)
+		cli_print_json(cli_container_json(&cs[i]));
+	store_containers_free(cs, n);
+	return i < n ? 0 : -1;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
 	static const char usage[] =
-	    "Usage: strata inspect [--root DIR] IMAGE\n"
+	    "Usage: strata inspect [--root DIR] IMAGE|CONTAINER\n"
 	    "\n"
 	    "Print IMAGE as JSON: digest, names, created, os/architecture, size, its\n"
 	    "config (Env, Cmd, ...), history and layers (digest, diff-id, size, media\n"
-	    "type), read from the store alone.\n";
+	    "type), read from the store alone.  A CONTAINER (looked for first): its\n"
+	    "record, status, exit code and OOMKilled, as strata ps prints it in JSON.\n";
 	struct read_opts o = {0};
 	struct store_image *img;
 	struct strata_error err;
@@ -47,6 +68,10 @@ int cmd_inspect(int argc, char **argv)
 		return cli_usage_error("inspect", "expected one IMAGE");
 	if (cli_open_store(o.root, false, &s))
 		return 1;
+	if (inspect_container(s, argv[optind]) == 0) {
+		store_close(s);
+		return 0;
+	}
 	if (store_resolve(s, argv[optind], &img, &err)) {
 		store_close(s);
 		return cli_fail(&err);

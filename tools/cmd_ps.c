@@ -4,20 +4,13 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "strata-store.h"
 
 static void show_json(const struct store_container *c, json_t *arr)
 {
-	json_t *st = json_loads(c->state_json, 0, NULL);
-
-	if (!json_is_object(st)) {
-		json_decref(st);
-		st = json_object();
-	}
-	json_object_set_new(st, "name", json_string(c->name));
-	json_object_set_new(st, "status", json_string(c->running ? "running" : "exited"));
-	json_array_append_new(arr, st);
+	json_array_append_new(arr, cli_container_json(c));
 }
 
 static void show(const struct store_container *c)
@@ -27,7 +20,8 @@ static void show(const struct store_container *c)
 	if (c->running)
 		snprintf(status, sizeof(status), "running");
 	else if (c->has_exit_code)
-		snprintf(status, sizeof(status), "exited (%d)", c->exit_code);
+		snprintf(status, sizeof(status),
+		         c->oom_killed ? "exited (%d, OOMKilled)" : "exited (%d)", c->exit_code);
 	else
 		snprintf(status, sizeof(status), "exited (killed)");
 	printf("%-20s %-30s %-16s %s\n", c->name, c->image ? c->image : "?", status,
@@ -40,7 +34,8 @@ int cmd_ps(int argc, char **argv)
 	    "Usage: strata ps [--json] [--root DIR]\n"
 	    "\n"
 	    "List the containers of the store, running and stopped: NAME, IMAGE,\n"
-	    "STATUS (running, or exited with the command's status) and CREATED.\n";
+	    "STATUS (running, or exited with the command's status, and OOMKilled when\n"
+	    "the kernel's OOM killer killed in its cgroups, past its memory limit) and CREATED.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
 	const char *root = NULL;
@@ -59,6 +54,7 @@ int cmd_ps(int argc, char **argv)
 	/* An unreadable containers directory lists as none, as it always did. */
 	if (store_container_list(s, &cs, &n, &err))
 		n = 0;
+	cg_reap_dead(s, cs, n);
 	if (json)
 		arr = json_array();
 	else

@@ -165,9 +165,9 @@ static void kill_daemon(pid_t daemon)
 	waitpid(daemon, NULL, 0);
 }
 
-/* Starts the daemon in its namespaces, writes its id maps and puts it in
- * @cgroup: -1 to go on, else the exit status. */
-static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
+/* Starts the daemon in its namespaces and writes its id maps: -1 to go
+ * on, else the exit status. */
+static int spawn_daemon(struct daemon_arg *d, pid_t *daemon)
 {
 	struct run_spec *spec = d->spec;
 	int st;
@@ -184,6 +184,8 @@ static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
 	close(spec->ready_pipe[0]);
 	close(spec->status_pipe[1]);
 	close(spec->made_pipe[1]);
+	if (spec->cgroups)
+		close(spec->cgroup_pipe[0]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
 	if (run_write_id_maps(*daemon, spec->outer_uid, spec->outer_gid)) {
@@ -196,11 +198,6 @@ static int spawn_daemon(struct daemon_arg *d, const char *cgroup, pid_t *daemon)
 		return 1;
 	}
 	store_container_save_id_maps(spec->dir, *daemon);
-	/* Into the cgroup before it starts anything: all it forks follows. */
-	if (cgroup && run_cgroup_enter(cgroup, *daemon) < 0) {
-		kill_daemon(*daemon);
-		return 1;
-	}
 	return -1;
 }
 
@@ -223,6 +220,14 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
 	*started = init_pid > 0;
+	/* Into its cgroups while it builds the root (run_init.c's
+	 * wait_cgroups()); it starts the command once told. */
+	if (spec->cgroups) {
+		bool joined = init_pid > 0 && run_cgroup_join(spec->cgroups, init_pid) == 0;
+
+		(void)sys_write_all(spec->cgroup_pipe[1], joined ? "g" : "e", 1);
+		close(spec->cgroup_pipe[1]);
+	}
 	/* A signal that came while the container was starting is not lost. */
 	if (init_pid > 0 && early_signal)
 		kill(init_pid, early_signal);
@@ -239,21 +244,22 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 
 /* Runs the container; *started tells whether its init ever ran (a daemon
  * that could not open the image says why and exits first). */
-static int launch(struct daemon_arg *d, bool tty, const char *cgroup, bool *started)
+static int launch(struct daemon_arg *d, bool tty, bool *started)
 {
 	struct run_spec *spec = d->spec;
 	pid_t daemon;
 	int rc, master = -1;
 
 	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
-	    pipe2(spec->made_pipe, O_CLOEXEC)) {
+	    pipe2(spec->made_pipe, O_CLOEXEC) ||
+	    (spec->cgroups && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
 	if (tty && run_tty_open(spec, &master))
 		return 1;
 	*started = false;
-	rc = spawn_daemon(d, cgroup, &daemon);
+	rc = spawn_daemon(d, &daemon);
 	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
 }
 
@@ -287,6 +293,7 @@ struct run_state {
 	int lock;
 	bool named;    /* --name: the container is kept */
 	bool launched; /* its init ran */
+	bool oom;      /* the OOM killer killed in its cgroup */
 };
 
 /* A named container keeps its image: its upper only makes sense on it.
@@ -341,13 +348,15 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 	/* No mount record (store_pin) as strata mount writes: the container's
 	 * state.json, written above under its lock, is what keeps the image
 	 * from strata gc, running or not. */
-	if ((a->limits.memory || a->limits.cpus > 0) &&
-	    run_cgroup_create(&a->limits, a->name, a->cgroup, sizeof(a->cgroup)) < 0)
+	/* The groups are recorded: whoever finds the container dead (its
+	 * launcher killed) removes them. */
+	if (run_cgroup_create(&a->limits, a->name, &a->spec.cgroups) < 0)
 		return 1;
+	store_container_set_cgroups(st->dir, a->spec.cgroups);
 	d.upper = st->upper;
-	rc = launch(&d, a->tty, a->cgroup[0] ? a->cgroup : NULL, &st->launched);
-	if (a->cgroup[0])
-		rmdir(a->cgroup);
+	rc = launch(&d, a->tty, &st->launched);
+	st->oom = run_cgroup_finish(a->spec.cgroups);
+	a->spec.cgroups = NULL;
 	return rc;
 }
 
@@ -358,7 +367,7 @@ static void finish(struct run_args *a, struct run_state *st, int rc)
 	bool discard = a->rm || (a->spec.read_only && !st->named);
 
 	if (st->lock >= 0 && st->launched && !discard)
-		store_container_end(st->dir, rc);
+		store_container_end(st->dir, rc, st->oom);
 	if (st->dir && ((st->lock >= 0 && discard) || (!st->launched && a->fresh)))
 		store_remove_tree(st->dir, run_remove_in_userns);
 	if (st->lock >= 0)

@@ -10,6 +10,7 @@ static const struct command commands[] = {
     {"umount", cmd_umount, "unmount a strata mount"},
     {"run", cmd_run, "run a command in a container of an image"},
     {"ps", cmd_ps, "list containers"},
+    {"stats", cmd_stats, "what running containers use: CPU, memory, pids, I/O"},
     {"rm", cmd_rm, "remove stopped containers"},
     {"inspect", cmd_inspect, "print an image's config and layers as JSON"},
     {"layers", cmd_layers, "what each layer of an image adds, changes, deletes, wastes"},

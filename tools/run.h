@@ -49,6 +49,8 @@ struct run_spec {
 	int status_pipe[2];  /* daemon → launcher: the init's pid */
 	int made_pipe[2];    /* init → launcher: mount points it made */
 	char *dir;           /* the container's directory */
+	char **cgroups;      /* the container's groups (NULL-terminated), or NULL */
+	int cgroup_pipe[2];  /* launcher → init: "g" once the init is in them */
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 };
 
@@ -82,15 +84,41 @@ const char *run_userns_unavailable(int err);
 /* clone(@flags | SIGCHLD) running @fn(@arg) on a stack of its own. */
 pid_t run_clone(int (*fn)(void *), void *arg, int flags);
 
-/* --memory / --cpus (run_cgroup.c). */
+/* Resource limits (run_cgroup.c), as podman spells them. */
+#define RUN_PIDS_DEFAULT 2048 /* podman's --pids-limit default */
 struct run_limits {
-	uint64_t memory; /* bytes, 0: none */
-	double cpus;     /* 0: none */
+	uint64_t memory;     /* --memory, bytes; 0: none */
+	int64_t memory_swap; /* --memory-swap: memory + swap; 0: twice memory, -1: no limit */
+	uint64_t memory_reservation; /* --memory-reservation: a soft limit */
+	double cpus;                 /* --cpus; 0: none */
+	uint64_t cpu_shares;         /* --cpu-shares (v1 scale, 2..262144); 0: none */
+	uint64_t cpu_weight;         /* --cpu-weight (v2 scale, 1..10000); 0: none */
+	char cpuset_cpus[256];       /* --cpuset-cpus: "0-1,3"; "": any */
+	int64_t pids;                /* --pids-limit; 0: RUN_PIDS_DEFAULT, -1: none */
+	uint64_t blkio_weight;       /* --blkio-weight (10..1000); 0: none */
+	bool asked;                  /* one was given: not applying it is an error */
+	bool disabled;               /* --cgroups disabled: no groups at all */
 };
-/* Makes the container's cgroup under the caller's (cgroup v2, delegated);
- * prints why and returns -1 when it cannot. */
-int run_cgroup_create(const struct run_limits *lim, const char *name, char *dir, size_t size);
-int run_cgroup_enter(const char *dir, pid_t pid);
+/* Parses the limit option --@opt's @arg into @lim: 0, or the usage exit
+ * status after saying why. */
+int run_limit_option(struct run_limits *lim, const char *opt, const char *arg);
+/* What the options cannot say alone (--memory-swap needs --memory): 0, or
+ * the usage exit status after saying why. */
+int run_limits_check(const struct run_limits *lim);
+/* Makes the container @name's cgroups with @lim applied: *@dirs, a
+ * NULL-terminated malloc'd list (NULL: none, where the host gives none and
+ * no limit was asked).  0, or -1 after saying why. */
+int run_cgroup_create(const struct run_limits *lim, const char *name, char ***dirs);
+/* Moves @pid into each of @dirs.  0, or -1 after saying why. */
+int run_cgroup_join(char *const *dirs, pid_t pid);
+/* Removes them (and frees @dirs); whether an OOM kill happened in them. */
+bool run_cgroup_finish(char **dirs);
+
+/* rm -f: kills the launcher of the running container @name (its record
+ * @state_json names it) and waits, bounded, for it to end.  0, or -1
+ * after saying why (run_stop.c). */
+struct store;
+int run_stop(struct store *s, const char *name, const char *state_json);
 
 /* Capabilities (run_caps.c): docker's default set; --cap-add/--cap-drop
  * LIST (comma-separated names, "ALL").  0, or a usage exit status. */

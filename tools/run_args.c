@@ -21,8 +21,7 @@ enum {
 	OPT_CAP_ADD,
 	OPT_CAP_DROP,
 	OPT_ENV_FILE,
-	OPT_MEMORY,
-	OPT_CPUS,
+	OPT_LIMIT, /* the resource limits: run_limit_option() tells them apart */
 	OPT_PULL,
 	OPT_TLS,
 	OPT_SPAN_CACHE,
@@ -53,9 +52,18 @@ static void run_usage(FILE *out)
 	      "      --cap-add CAPS    give root in the container these capabilities too\n"
 	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
 	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
-	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
-	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
 	      "      --span-cache SIZE memory for decompressed spans of gzip layers (64M)\n"
+	      "Resource limits (cgroup v2, or v1 as root; see strata-run(1)):\n"
+	      "      --memory SIZE     memory limit (e.g. 512m, 2g); past it, the OOM killer\n"
+	      "      --memory-swap SIZE  memory + swap (default twice --memory; negative: none)\n"
+	      "      --memory-reservation SIZE  soft limit, reclaimed down to under pressure\n"
+	      "      --cpus N          CPU time limit in CPUs (e.g. 0.5, 1.5)\n"
+	      "      --cpu-shares N    relative CPU weight, 2..262144 (v1 scale, 1024 default)\n"
+	      "      --cpu-weight N    relative CPU weight, 1..10000 (v2 scale, 100 default)\n"
+	      "      --cpuset-cpus L   CPUs it may run on (e.g. 0-1,3)\n"
+	      "      --pids-limit N    at most N processes (default 2048; 0 or negative: none)\n"
+	      "      --blkio-weight N  relative block I/O weight, 10..1000\n"
+	      "      --cgroups MODE    enabled (default), or disabled: no cgroups, no limits\n"
 	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
 	      "                        always or never\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
@@ -259,32 +267,22 @@ static int process_option(struct run_args *a, int c, const char *arg)
 }
 
 /* The options that limit it: capabilities, memory, CPUs. */
-static int limit_option(struct run_args *a, int c, const char *arg)
+static int limit_option(struct run_args *a, int c, const char *arg, const char *opt)
 {
-	char *end;
-
 	switch (c) {
 	case OPT_CAP_ADD:
 	case OPT_CAP_DROP:
 		/* Collected apart: drops apply first, then adds, whatever the
 		 * order given (as docker does). */
 		return run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop, arg, true);
-	case OPT_MEMORY:
-		a->limits.memory = cli_parse_bytes(arg);
-		if (!a->limits.memory)
-			return cli_usage_error("run", "--memory %s: not a size", arg);
-		return 0;
 	case OPT_SPAN_CACHE:
 		a->spec.span_cache = cli_parse_bytes(arg);
 		if (!a->spec.span_cache)
 			return cli_usage_error("run", "--span-cache %s: not a size (e.g. 64M)",
 			                       arg);
 		return 0;
-	case OPT_CPUS:
-		a->limits.cpus = strtod(arg, &end);
-		if (*end || a->limits.cpus <= 0 || a->limits.cpus > 4096)
-			return cli_usage_error("run", "--cpus %s: not a number of CPUs", arg);
-		return 0;
+	case OPT_LIMIT:
+		return run_limit_option(&a->limits, opt, arg);
 	}
 	return NOT_MINE;
 }
@@ -308,18 +306,26 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
 	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
 	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
-	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"memory", required_argument, NULL, OPT_LIMIT},
+	    {"memory-swap", required_argument, NULL, OPT_LIMIT},
+	    {"memory-reservation", required_argument, NULL, OPT_LIMIT},
+	    {"cpus", required_argument, NULL, OPT_LIMIT},
+	    {"cpu-shares", required_argument, NULL, OPT_LIMIT},
+	    {"cpu-weight", required_argument, NULL, OPT_LIMIT},
+	    {"cpuset-cpus", required_argument, NULL, OPT_LIMIT},
+	    {"pids-limit", required_argument, NULL, OPT_LIMIT},
+	    {"blkio-weight", required_argument, NULL, OPT_LIMIT},
+	    {"cgroups", required_argument, NULL, OPT_LIMIT},
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
-	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	int c, rc;
+	int c, rc, idx = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, &idx)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return -1; /* done: exit 0 */
@@ -328,7 +334,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		if (rc == NOT_MINE)
 			rc = process_option(a, c, optarg);
 		if (rc == NOT_MINE)
-			rc = limit_option(a, c, optarg);
+			rc = limit_option(a, c, optarg, longopts[idx].name);
 		if (rc == NOT_MINE)
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
@@ -339,6 +345,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		return cli_usage_error("run", "no image given");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
+	if ((rc = run_limits_check(&a->limits)))
+		return rc;
 	*first_arg = optind;
 	return 0;
 }
@@ -368,4 +376,5 @@ void run_args_free(struct run_args *a)
 	free(a->spec.hostname);
 	free(a->spec.rootfs);
 	free(a->spec.console);
+	run_cgroup_finish(a->spec.cgroups);
 }

@@ -24,7 +24,6 @@ struct run_args {
 	struct run_limits limits;
 	uint64_t cap_add, cap_drop;
 	bool fresh; /* the container directory is this run's own */
-	char cgroup[PATH_MAX];
 	struct run_spec spec;
 };
 

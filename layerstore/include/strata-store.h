@@ -315,8 +315,16 @@ char *store_container_create(struct store *s, const char *name, bool *fresh,
  * records what it runs.  Returns the lock fd, to keep open while it runs. */
 int store_container_begin(const char *dir, const char *name, const char *image, const char *digest,
                           char *const *argv, struct strata_error *err);
-/* Records the exit status in state.json. */
-void store_container_end(const char *dir, int status);
+/* Records the exit status in state.json, and whether the OOM killer
+ * killed in the container's cgroups (its groups, gone now, are dropped
+ * from the record). */
+void store_container_end(const char *dir, int status, bool oom_killed);
+/* Records the cgroup directories of the running container in @dir
+ * (NULL-terminated; NULL: none, and the record goes), for whoever finds
+ * it dead to remove. */
+void store_container_set_cgroups(const char *dir, char *const *cgroups);
+/* Those recorded: NULL-terminated, malloc'd (each string too), or NULL. */
+char **store_container_cgroups(const char *dir);
 /* The image digest the container in @dir was made from, or NULL. malloc'd. */
 char *store_container_image_digest(const char *dir);
 bool store_container_running(const char *dir);
@@ -332,6 +340,7 @@ struct store_container {
 	bool running;
 	bool has_exit_code; /* exited on its own: exit_code is its status */
 	int exit_code;
+	bool oom_killed;  /* the OOM killer killed in its cgroups */
 	char *state_json; /* the whole record, "{}" when there is none */
 };
 

@@ -114,7 +114,7 @@ char *sfx_container(struct sfx *f, const char *name, const char *image, const ch
 	free(upper);
 	lock = store_container_begin(dir, name, image, digest, argv, &err);
 	ck_assert_msg(lock >= 0, "%s", err.msg);
-	store_container_end(dir, 0);
+	store_container_end(dir, 0, false);
 	close(lock);
 	return strdup(dir);
 }

@@ -77,7 +77,7 @@ START_TEST(test_begin_lock_running_end)
 	ck_assert_str_eq(err.msg, "container c1: already running");
 	ck_assert_int_eq(store_container_lock(dir, &err), -1);
 	ck_assert_str_eq(err.msg, "still running");
-	store_container_end(dir, 3);
+	store_container_end(dir, 3, false);
 	close(lock);
 	ck_assert(!store_container_running(dir));
 	d = store_container_image_digest(dir);
