@@ -18,6 +18,7 @@
 #include "acl.h"
 #include "atime.h"
 #include "ll.h"
+#include "walkers.h"
 #include "sys.h"
 #include "upper.h"
 
@@ -222,6 +223,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
+	fs_walkers_lookup(u->walkers, fuse_req_ctx(req)->pid, parent);
 	saverr = fs_do_lookup(u, fs_inode_of(u, parent), name, &e);
 	if (saverr == ENOENT) {
 		/* A negative entry the kernel may cache: the layers won't change. */
@@ -629,6 +631,9 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
  * offset handed out with each entry is the position of the next one. */
 #define DIR_FIRST_ENTRY 2
 
+/* READDIR; READDIRPLUS with attributes; READDIRPLUS with names only. */
+enum listing_kind { LIST_NAMES, LIST_ATTRS, LIST_BARE };
+
 static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, uint64_t ino,
                       off_t next, bool plus)
 {
@@ -642,17 +647,34 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name, 
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
+/* An entry as a name and a type only: a READDIRPLUS entry with node id 0
+ * makes the kernel instantiate nothing (walkers.c says when). */
+static size_t add_bare(fuse_req_t req, char *buf, size_t room, const char *name, uint64_t ino,
+                       mode_t mode, off_t next, enum listing_kind kind)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino = ino;
+	e.attr.st_mode = mode;
+	if (kind == LIST_NAMES)
+		return fuse_add_direntry(req, buf, room, name, &e.attr, next);
+	return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+}
+
 /* Adds @name at position @i by resolving it; returns its size, 0 if it is
  * gone or failed (*err), or more than @room if it does not fit. */
 static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
-                        const char *name, char *buf, size_t room, bool plus, int *err)
+                        const char *name, char *buf, size_t room, enum listing_kind kind, int *err)
 {
 	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
 	struct fuse_entry_param e;
 	size_t size;
 
-	if (!plus) {
+	if (kind != LIST_ATTRS) {
 		struct resolved r;
+		uint64_t ino;
+		mode_t mode;
 		int rc = fs_union_lookup_full(u, dir, name, &r);
 
 		if (rc) { /* ENOENT: gone since the listing was taken; anything
@@ -660,11 +682,10 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 			*err = rc == ENOENT ? 0 : rc;
 			return 0;
 		}
-		memset(&e.attr, 0, sizeof(e.attr));
-		e.attr.st_ino = fs_resolved_ino(u, &r);
-		e.attr.st_mode = fs_resolved_mode(u, &r);
+		ino = fs_resolved_ino(u, &r);
+		mode = fs_resolved_mode(u, &r);
 		fs_resolved_clear(&r);
-		return fuse_add_direntry(req, buf, room, name, &e.attr, next);
+		return add_bare(req, buf, room, name, ino, mode, next, kind);
 	}
 	size = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (size > room)
@@ -679,13 +700,12 @@ static size_t add_named(fuse_req_t req, struct strata_union *u, struct inode *di
 
 /* Adds listing entry @i of a directory only the lower layers hold. */
 static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *dir, uint64_t i,
-                        char *buf, size_t room, bool plus, int *err)
+                        char *buf, size_t room, enum listing_kind kind, int *err)
 {
 	struct union_src s = fs_union_dir_entry(u, dir, i);
 	const struct strata_layer *l = union_layer(u, &s);
 	off_t next = (off_t)(DIR_FIRST_ENTRY + i + 1);
 	char name[256];
-	struct stat attr;
 	size_t len;
 	const char *nm;
 
@@ -696,16 +716,14 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 		return 0; /* the kernel could not look it up anyway */
 	memcpy(name, nm, len);
 	name[len] = '\0';
-	if (plus)
-		return add_named(req, u, dir, i, name, buf, room, plus, err);
-	memset(&attr, 0, sizeof(attr));
-	attr.st_ino = fs_union_ino(u, &s);
-	attr.st_mode = l->ops->mode(l, s.node);
-	return fuse_add_direntry(req, buf, room, name, &attr, next);
+	if (kind == LIST_ATTRS)
+		return add_named(req, u, dir, i, name, buf, room, kind, err);
+	return add_bare(req, buf, room, name, fs_union_ino(u, &s), l->ops->mode(l, s.node), next,
+	                kind);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
-                       struct fuse_file_info *fi)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       enum listing_kind kind, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, ino);
@@ -713,6 +731,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	char *buf = NULL;
 	size_t used = 0;
 	uint64_t n;
+	unsigned bare = 0;
+	uint64_t i = 0;
+	bool plus = kind != LIST_NAMES, done = false;
 	int saverr = 0;
 
 	/* Taken at the first readdir, and again at rewinddir, which sees the
@@ -742,11 +763,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		used += sz;
 		off = 2;
 	}
-	for (uint64_t i = (uint64_t)off - DIR_FIRST_ENTRY; i < n; i++) {
+	for (i = (uint64_t)off - DIR_FIRST_ENTRY; i < n; i++) {
 		size_t sz = listing
 		                ? add_named(req, u, dir, i, listing->names[i], buf + used,
-		                            size - used, plus, &saverr)
-		                : add_entry(req, u, dir, i, buf + used, size - used, plus, &saverr);
+		                            size - used, kind, &saverr)
+		                : add_entry(req, u, dir, i, buf + used, size - used, kind, &saverr);
 
 		if (saverr) {
 			if (used > 0) /* report what we have; the error comes next time */
@@ -756,10 +777,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		if (sz > size - used)
 			break;
 		used += sz;
+		bare += sz > 0 && kind == LIST_BARE;
 	}
+	done = kind == LIST_BARE && !saverr && i >= n;
+	if (bare)
+		fs_walkers_gave_names(u->walkers, fuse_req_ctx(req)->pid, ino, bare);
 reply:
 	if (saverr == 0)
 		fuse_reply_buf(req, buf, used);
+	if (done) /* after the reply: the kernel caches it first */
+		fs_walkers_listing_ended(u->walkers, ino);
 out:
 	if (saverr)
 		fuse_reply_err(req, saverr);
@@ -768,13 +795,16 @@ out:
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, false, fi);
+	do_readdir(req, ino, size, off, LIST_NAMES, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, true, fi);
+	struct strata_union *u = fs_union_of(req);
+	bool attrs = fs_walkers_want_attrs(u->walkers, fuse_req_ctx(req)->pid, ino, off == 0);
+
+	do_readdir(req, ino, size, off, attrs ? LIST_ATTRS : LIST_BARE, fi);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -809,7 +839,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
-	/* find(1) and ls -l want attributes of every entry: always plus. */
+	/* Always plus: which entries carry attributes is ours to choose, per
+	 * reader (walkers.c), where the kernel's adaptive mode guesses wrong
+	 * for walkers that read a whole directory before they stat it. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;

@@ -22,6 +22,7 @@
 #include "ll.h"
 #include "sys.h"
 #include "upper.h"
+#include "walkers.h"
 
 static bool log_debug; /* -d: let libfuse's per-request trace through */
 
@@ -200,6 +201,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 			goto out;
 		}
 	}
+	fs_walkers_set_session(u->walkers, se);
 	if (fuse_set_signal_handlers(se)) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "signal handlers: %s", strerror(errno));
 		goto out;
@@ -223,6 +225,7 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	umask(0);
 	/* A signal (positive) is the normal way to stop: unmount and succeed. */
 	rc = serve(se, o);
+	fs_walkers_stop(u->walkers);
 	if (rc > 0)
 		rc = 0;
 	if (rc)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "upper.h"
+#include "walkers.h"
 
 /* The rules themselves are stack.c's; here they meet the inodes. */
 int fs_union_resolve(const struct strata_union *u, const struct inode *dir, const char *name,
@@ -204,6 +205,7 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 		pthread_cond_init(&u->copied[i], NULL);
 	}
 	pthread_rwlock_init(&u->names_lock, NULL);
+	u->walkers = fs_walkers_new(); /* NULL: every listing has attributes */
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;
 		u->total_data += layers[i]->total_data;
@@ -261,6 +263,7 @@ void strata_union_free(struct strata_union *u)
 		pthread_cond_destroy(&u->copied[i]);
 	}
 	pthread_rwlock_destroy(&u->names_lock);
+	fs_walkers_free(u->walkers);
 	for (uint32_t i = 0; i < u->n_layers; i++)
 		strata_layer_close(u->layers[i]);
 	free(u->layers);

@@ -154,6 +154,8 @@ struct strata_union {
 	bool no_xattrs;
 	/* Directories' upper fds, a bounded cache (upper_fds.c). */
 	struct upper_dirs *dirs;
+	/* Readers of directory listings: who gets attributes (walkers.c). */
+	struct walkers *walkers;
 	/* Held exclusive while an upper object is renamed and its inode
 	 * learns its new name; shared while names are followed to find an
 	 * upper object again. */

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which READDIRPLUS batches carry attributes (fs/walkers.c): a reader that
+ * looks up what it lists keeps getting attributes, one that does not gets
+ * bare names after the first batch of each listing, each reader on its own,
+ * and a reader that changes its ways is noticed at its next probe.  The
+ * kernel side (bare entries, dropped caches) is driven through a real mount
+ * in tests/integration/walkers.sh.
+ */
+#include <check.h>
+
+#include "testlib.h"
+#include "walkers.h"
+
+/* One listing of @dir by @pid with @batches batches (the first always has
+ * attributes); returns how many of the others had them, after the reader
+ * looked up @looked of @per_batch entries in each bare batch. */
+static int list(struct walkers *ws, pid_t pid, fuse_ino_t dir, int batches, unsigned per_batch,
+                unsigned looked)
+{
+	int with = 0;
+
+	ck_assert(fs_walkers_want_attrs(ws, pid, dir, true));
+	for (int b = 1; b < batches; b++) {
+		if (fs_walkers_want_attrs(ws, pid, dir, false))
+			with++;
+		else
+			fs_walkers_gave_names(ws, pid, dir, per_batch);
+	}
+	for (int b = 1; b < batches; b++)
+		for (unsigned k = 0; k < looked; k++)
+			fs_walkers_lookup(ws, pid, dir);
+	return with;
+}
+
+START_TEST(test_names_walker_gets_bare_names)
+{
+	struct walkers *ws = fs_walkers_new();
+
+	ck_assert_int_eq(list(ws, 100, 2, 10, 30, 0), 9); /* new: taken as stat-heavy */
+	ck_assert_int_eq(list(ws, 100, 3, 10, 30, 0), 0); /* its probe */
+	for (fuse_ino_t d = 4; d < 50; d++)
+		ck_assert_int_eq(list(ws, 100, d, 10, 30, 0), 0);
+	fs_walkers_free(ws);
+}
+END_TEST
+
+START_TEST(test_stat_walker_gets_attributes)
+{
+	struct walkers *ws = fs_walkers_new();
+	int bare_listings = 0;
+
+	ck_assert_int_eq(list(ws, 200, 2, 10, 30, 30), 9);
+	for (fuse_ino_t d = 3; d < 200; d++)
+		bare_listings += list(ws, 200, d, 10, 30, 30) == 0;
+	/* Probes at the 2nd, then every 4th, 8th, ... 64th listing: few. */
+	ck_assert_int_ge(bare_listings, 3);
+	ck_assert_int_le(bare_listings, 8);
+	fs_walkers_free(ws);
+}
+END_TEST
+
+START_TEST(test_readers_apart_and_changing)
+{
+	struct walkers *ws = fs_walkers_new();
+
+	list(ws, 300, 2, 10, 30, 0);
+	list(ws, 300, 3, 10, 30, 0); /* 300: names only now */
+	list(ws, 301, 2, 10, 30, 30);
+	list(ws, 301, 3, 10, 30, 30); /* 301: stat-heavy */
+	ck_assert_int_eq(list(ws, 300, 4, 10, 30, 0), 0);
+	ck_assert_int_eq(list(ws, 301, 4, 10, 30, 30), 9);
+	/* 300 starts to stat what it lists: its next listing has attributes. */
+	list(ws, 300, 5, 10, 30, 30);
+	ck_assert_int_eq(list(ws, 300, 6, 10, 30, 30), 9);
+	/* More readers than slots: the oldest is forgotten, nothing breaks. */
+	for (pid_t p = 1000; p < 1100; p++)
+		list(ws, p, 2, 3, 30, 0);
+	fs_walkers_free(ws);
+}
+END_TEST
+
+START_TEST(test_no_walkers_means_attributes)
+{
+	ck_assert(fs_walkers_want_attrs(NULL, 1, 2, false));
+	fs_walkers_lookup(NULL, 1, 2);
+	fs_walkers_listing_ended(NULL, 2);
+}
+END_TEST
+
+static Suite *walkers_suite(void)
+{
+	Suite *s = suite_create("walkers");
+	TCase *tc = tcase_create("heuristic");
+
+	tcase_add_test(tc, test_names_walker_gets_bare_names);
+	tcase_add_test(tc, test_stat_walker_gets_attributes);
+	tcase_add_test(tc, test_readers_apart_and_changing);
+	tcase_add_test(tc, test_no_walkers_means_attributes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tl_run_suite(walkers_suite());
+}
