@@ -786,7 +786,7 @@ reply:
 	if (saverr == 0)
 		fuse_reply_buf(req, buf, used);
 	if (done) /* after the reply: the kernel caches it first */
-		fs_walkers_listing_ended(u->walkers, ino);
+		fs_walkers_listing_ended(u->walkers, fuse_req_ctx(req)->pid, ino);
 out:
 	if (saverr)
 		fuse_reply_err(req, saverr);

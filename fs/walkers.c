@@ -27,9 +27,10 @@
  * The kernel caches listings (read-only unions never see OPENDIR), and a
  * cached listing of bare names would make a later stat-heavy walker pay a
  * LOOKUP per entry (1.8 s instead of 0.2 s for 100k entries after a
- * `find | wc -l`): once a bare listing has ended, its directory's cache is
- * dropped (FUSE_NOTIFY_INVAL_INODE, from a thread of ours: never from a
- * request's own path), so the next reader comes here and is judged.
+ * `find | wc -l`): a bare listing its reader did not then look up has its
+ * directory's cache dropped (FUSE_NOTIFY_INVAL_INODE, from a thread of
+ * ours: never from a request's own path), so the next reader comes here
+ * and is judged.  One it looked up stays: the kernel holds every entry.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -129,17 +130,30 @@ void fs_walkers_stop(struct walkers *ws)
 		pthread_join(ws->thread, NULL);
 }
 
-void fs_walkers_listing_ended(struct walkers *ws, fuse_ino_t dir)
+/* Under the lock. */
+static void queue_inval(struct walkers *ws, fuse_ino_t dir)
 {
-	if (!ws || !ws->se)
+	if (!ws->se)
 		return;
-	pthread_mutex_lock(&ws->lock);
 	/* Started here, in the daemon: after fuse_daemonize's fork. */
 	if (!ws->started && !ws->stop)
 		ws->started = pthread_create(&ws->thread, NULL, invalidator, ws) == 0;
 	if (ws->started && ws->n_inval < N_INVAL) /* full: that cache stays */
 		ws->inval[ws->n_inval++] = dir;
 	pthread_cond_signal(&ws->wake);
+}
+
+void fs_walkers_listing_ended(struct walkers *ws, pid_t pid, fuse_ino_t dir)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	/* A names-only reader's listing goes now; a probe of a stat-heavy
+	 * one waits for its judgement: if it looked up what it listed, the
+	 * kernel holds every entry already, and the cache may stay. */
+	for (int i = 0; i < N_WALKERS; i++)
+		if (ws->w[i].pid == pid && ws->w[i].probe_dir == dir && !ws->w[i].stat_heavy)
+			queue_inval(ws, dir);
 	pthread_mutex_unlock(&ws->lock);
 }
 
@@ -164,11 +178,14 @@ static struct walker *walker_of(struct walkers *ws, pid_t pid)
 	return oldest;
 }
 
-/* Under the lock: what the last probe showed, once a new listing starts. */
-static void judge_probe(struct walker *w)
+/* Under the lock: what the last probe showed, once a new listing starts.
+ * Bare names the reader did not look up leave the kernel's cache. */
+static void judge_probe(struct walkers *ws, struct walker *w)
 {
 	bool looked = w->names > 0 && w->hits * 2 >= w->names;
 
+	if (w->probe_dir && w->names > 0 && !looked && w->stat_heavy)
+		queue_inval(ws, w->probe_dir);
 	if (w->probe_dir && w->names > 0) {
 		if (looked && w->stat_heavy && w->probe_every < PROBE_LIMIT)
 			w->probe_every *= 2;
@@ -190,7 +207,7 @@ bool fs_walkers_want_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool f
 	pthread_mutex_lock(&ws->lock);
 	w = walker_of(ws, pid);
 	if (first_batch) {
-		judge_probe(w);
+		judge_probe(ws, w);
 		if (!w->stat_heavy || ++w->listings >= w->probe_every) {
 			w->listings = 0;
 			w->probe_dir = dir;

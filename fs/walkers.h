@@ -27,7 +27,7 @@ void fs_walkers_gave_names(struct walkers *ws, pid_t pid, fuse_ino_t dir, unsign
 void fs_walkers_set_session(struct walkers *ws, struct fuse_session *se);
 void fs_walkers_stop(struct walkers *ws);
 /* A listing of @dir given as bare names has ended: its kernel cache goes. */
-void fs_walkers_listing_ended(struct walkers *ws, fuse_ino_t dir);
+void fs_walkers_listing_ended(struct walkers *ws, pid_t pid, fuse_ino_t dir);
 /* @pid looked up a child of @parent. */
 void fs_walkers_lookup(struct walkers *ws, pid_t pid, fuse_ino_t parent);
 

@@ -84,7 +84,7 @@ START_TEST(test_no_walkers_means_attributes)
 {
 	ck_assert(fs_walkers_want_attrs(NULL, 1, 2, false));
 	fs_walkers_lookup(NULL, 1, 2);
-	fs_walkers_listing_ended(NULL, 2);
+	fs_walkers_listing_ended(NULL, 1, 2);
 }
 END_TEST
 
