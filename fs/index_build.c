@@ -31,15 +31,18 @@
 #include "archive_dl.h"
 #include "crypto_dl.h"
 #include "sha256.h"
+#include "frame_seek.h"
 #include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
 
 /* The decompressor the tar reader pulls from: zlib for gzip (it checks
- * every member's trailer), libarchive's raw reader for the rest. */
+ * every member's trailer), libzstd for zstd (it notes where frames start),
+ * libarchive's raw reader for the rest. */
 struct tee {
 	struct archive *raw;
 	struct gz_reader *gz;
+	struct zst_reader *zst;
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
 	uint64_t total;
@@ -58,6 +61,14 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 		struct strata_error err;
 
 		if (fs_gz_reader_next(t->gz, buf, size, &err) == 0)
+			return 0;
+		sym_archive_set_error(a, EIO, "%s", err.msg);
+		return -1;
+	}
+	if (t->zst) {
+		struct strata_error err;
+
+		if (fs_zst_reader_next(t->zst, buf, size, &err) == 0)
 			return 0;
 		sym_archive_set_error(a, EIO, "%s", err.msg);
 		return -1;
@@ -213,9 +224,19 @@ static struct gz_reader *gz_open(int fd, struct ix_stream *in)
 	return gz;
 }
 
-/* A gzip layer is decoded by zlib from the start of @fd (or the stream);
+/* libzstd's reader from the start of @fd, or of the stream @in. */
+static struct zst_reader *zst_open(int fd, struct ix_stream *in, struct frame_list *frames)
+{
+	if (!in && lseek(fd, 0, SEEK_SET) < 0)
+		return NULL;
+	return fs_zst_reader_new(fd, in ? stream_read : NULL, in, frames);
+}
+
+/* A gzip layer is decoded by zlib from the start of @fd (or the stream),
+ * a zstd one by libzstd when @frames is set (their starts go there);
  * others by @raw. */
-static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd)
+static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd,
+                             struct frame_list *frames)
 {
 	struct tee t = {.raw = raw, .copy_fd = copy_fd, .max = b->opts->max_stream};
 	struct ix_stream *in = b->opts->stream;
@@ -224,6 +245,8 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 	int rc;
 
 	if (gzip && !(t.gz = gz_open(fd, in)))
+		return fs_builder_nomem(b);
+	if (frames && !raw && !(t.zst = zst_open(fd, in, frames)))
 		return fs_builder_nomem(b);
 	if (t.gz)
 		t.gz->points = b->points;
@@ -278,6 +301,7 @@ out:
 		fs_gz_reader_end(t.gz);
 		free(t.gz);
 	}
+	fs_zst_reader_free(t.zst);
 	return rc;
 }
 
@@ -389,7 +413,7 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	int rc;
 
 	b->points = &points;
-	rc = index_through_tee(b, fd, NULL, true, -1);
+	rc = index_through_tee(b, fd, NULL, true, -1, NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
 	if (rc == 0)
@@ -401,12 +425,47 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	return rc;
 }
 
+/* A zstd layer of several frames, an xz one of several blocks: their
+ * starts (zstd's noted by the pass) become checkpoints in @p, and it is
+ * read in place.  Anything else, or any failure here, keeps the copy. */
+static bool frame_points(struct builder *b, int fd, int filter, struct frame_list *frames,
+                         int copy_fd, struct gz_points *p)
+{
+	struct strata_error ignored;
+
+	if (filter == ARCHIVE_FILTER_XZ &&
+	    fs_xz_blocks(fd, b->opts->stream ? b->opts->stream->path : NULL, frames, &ignored))
+		return false;
+	if (filter != ARCHIVE_FILTER_XZ && filter != ARCHIVE_FILTER_ZSTD)
+		return false;
+	return fs_frames_points(frames, b->stream_size, copy_fd, p, &ignored) == 0;
+}
+
+/* Indexed in place: the copy the pass wrote (for the CRCs) goes, and so
+ * does one an older strata left. */
+static int write_in_place(struct builder *b, const struct ix_source_id *src, int filter,
+                          struct gz_points *p, const char *index_path)
+{
+	int rc;
+
+	b->points = p;
+	rc = fs_builder_write(b, src, compression_of(filter), false, index_path);
+	b->points = NULL;
+	if (rc == 0)
+		(void)unlink(b->opts->copy_path);
+	return rc;
+}
+
 /* A compressed layer: indexed while its uncompressed stream is written to
- * the cache's copy.  @src NULL: the stream's file, once it is whole. */
+ * the cache's copy, which stays unless the layer can be read in place
+ * (frame_points).  @src NULL: the stream's file, once it is whole. */
 static int index_compressed(struct builder *b, int fd, struct archive *raw, int filter,
                             const struct ix_source_id *src, const char *index_path)
 {
 	struct ix_source_id from_stream;
+	struct frame_list frames = {0};
+	struct gz_points points = {0};
+	bool zstd = filter == ARCHIVE_FILTER_ZSTD;
 	char *copy_tmp = NULL;
 	int copy_fd, rc;
 
@@ -417,9 +476,13 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 	if (copy_fd < 0)
 		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                   strerror(errno));
-	rc = index_through_tee(b, fd, raw, filter == ARCHIVE_FILTER_GZIP, copy_fd);
+	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, copy_fd, zstd ? &frames : NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
+	if (rc == 0 && frame_points(b, fd, filter, &frames, copy_fd, &points)) {
+		rc = write_in_place(b, src, filter, &points, index_path);
+		goto out;
+	}
 	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
 		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                 strerror(errno));
@@ -428,11 +491,14 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 		copy_tmp = NULL;
 		rc = fs_builder_write(b, src, compression_of(filter), true, index_path);
 	}
+out:
 	close(copy_fd);
 	if (copy_tmp) {
 		unlink(copy_tmp);
 		free(copy_tmp);
 	}
+	fs_frames_free(&frames);
+	fs_gz_points_free(&points);
 	return rc;
 }
 
@@ -467,10 +533,11 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 }
 
 /* The same from a stream: gzip goes to zlib straight away (the raw reader
- * would consume what zlib must see); the rest through the raw reader, which
+ * would consume what zlib must see), zstd to libzstd; the rest through the raw reader, which
  * passes a plain tar through as it is (no copy: the blob is the data). */
 static int build_from_stream(struct builder *b, const char *index_path)
 {
+	static const unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 	struct ix_stream *in = b->opts->stream;
 	struct archive *raw = NULL;
 	struct ix_source_id src;
@@ -490,15 +557,21 @@ static int build_from_stream(struct builder *b, const char *index_path)
 		return stream_identity(b, &src)
 		           ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);
 	}
-	if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
-	    open_raw(b, -1, &raw, &filter))
+	/* A frame, or a skippable frame (magic 0x184D2A5?), which libarchive
+	 * knows too: its raw reader must not consume what libzstd must see. */
+	if (in->head_len >= 4 &&
+	    (!memcmp(in->head, zstd_magic, 4) ||
+	     ((in->head[0] & 0xf0) == 0x50 && !memcmp(in->head + 1, "\x2a\x4d\x18", 3))))
+		filter = ARCHIVE_FILTER_ZSTD;
+	else if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
+	         open_raw(b, -1, &raw, &filter))
 		return -1;
 	if (filter == ARCHIVE_FILTER_GZIP) {
 		rc = index_gzip(b, -1, NULL, index_path);
 	} else if (filter != ARCHIVE_FILTER_NONE) {
 		rc = index_compressed(b, -1, raw, filter, NULL, index_path);
 	} else {
-		rc = index_through_tee(b, -1, raw, false, -1);
+		rc = index_through_tee(b, -1, raw, false, -1, NULL);
 		if (rc == 0)
 			rc = stream_identity(b, &src)
 			         ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);

@@ -78,7 +78,11 @@ struct strata_layer_info {
 	uint64_t n_entries;      /* index entries, including the root */
 	uint64_t stream_size;    /* bytes of uncompressed tar */
 	const char *compression; /* "none", "gzip", "zstd", ... */
-	bool index_reused;       /* true when a cached index was valid */
+	/* Compressed, and read in place through its checkpoints (no
+	 * decompressed copy): gzip, zstd of several frames, xz of several
+	 * blocks.  A plain tar needs no checkpoints: false. */
+	bool seekable;
+	bool index_reused; /* true when a cached index was valid */
 	const char *index_path;
 	/* "sha256:<hex>" of the uncompressed stream, or "" when this open did
 	 * not compute it (index reused, plain layer, or not asked for). */
