@@ -460,6 +460,8 @@ struct store_layer_stats {
 	uint64_t files, added, changed, deleted; /* entries */
 	uint64_t bytes;                          /* of file data it brings */
 	uint64_t wasted;                         /* of it, what later layers overwrite or delete */
+	const char *compression;                 /* "none", "gzip", "zstd", ... */
+	bool seekable; /* read in place, no decompressed copy (strata_layer_info) */
 };
 
 /* A file a later layer overwrites or deletes. */
