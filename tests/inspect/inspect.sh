@@ -3,7 +3,8 @@
 # the test made (so it knows what each one adds, changes, deletes and
 # wastes):
 #   - inspect: JSON with digest, names, layers (digest, diff_id = sha256 of
-#     the uncompressed layer, media type), config Env and Cmd, history;
+#     the uncompressed layer, media type, seekable), config Env and Cmd,
+#     history;
 #   - layers: per-layer files/added/changed/deleted/bytes/wasted, its
 #     compression and whether it is read in place (seekable); --wasted:
 #     the total is the bytes of the files later layers overwrote or
@@ -38,6 +39,8 @@ cp "$T/out" "$T/v1.json"
 if jq -e . "$T/v1.json" >/dev/null 2>&1; then pass; else fail "inspect: not JSON"; fi
 assert_eq "inspect: digest" "$V1" "$(py inspect "$T/v1.json" digest)"
 assert_eq "inspect: names" '["img:v1"]' "$(jq -c .names "$T/v1.json")"
+# Indexed at import: the gzip layer is read in place, the plain ones need not.
+assert_eq "inspect: layers seekable" '[true,false,false]' "$(jq -c '[.layers[].seekable]' "$T/v1.json")"
 assert_eq "inspect: os/architecture" linux/amd64 \
 	"$(py inspect "$T/v1.json" os)/$(py inspect "$T/v1.json" architecture)"
 assert_eq "inspect: created" 2024-01-02T03:04:05Z "$(py inspect "$T/v1.json" created)"
