@@ -48,6 +48,31 @@ void fs_frames_free(struct frame_list *f);
 int fs_frames_points(const struct frame_list *f, uint64_t stream_size, int copy_fd,
                      struct gz_points *p, struct strata_error *err);
 
+/* The spans' CRCs computed in the indexing pass itself, when the layer is
+ * known to be read in place before it (fd mode: xz's index and zstd's
+ * frame headers say so), so no copy is written.  The points are in @p
+ * ahead (xz), or come as frames start (zstd: fs_frame_crcs_start, at the
+ * accountant's position); @out is how much was fed. */
+struct frame_crcs {
+	struct gz_points *p;
+	uint64_t out;
+	uint32_t crc;
+	size_t fill; /* bytes of the current chunk */
+	size_t next; /* the first span of p->v not yet reached */
+};
+
+/* Spans of @f as fs_frames_points makes them, CRCs not yet: 0, 1 when
+ * the layer cannot be read in place, or -1 out of memory. */
+int fs_frames_group(const struct frame_list *f, uint64_t stream_size, struct gz_points *p);
+int fs_frame_crcs_start(struct frame_crcs *a, const struct frame_start *s);
+int fs_frame_crcs_feed(struct frame_crcs *a, const unsigned char *buf, size_t n);
+int fs_frame_crcs_end(struct frame_crcs *a);
+
+/* Whether the zstd blob @fd (@size bytes) will be read in place, from its
+ * frame and block headers alone: several frames, none of more than
+ * FRAME_MAX of output.  Anything unexpected: false (the copy is made). */
+bool fs_zst_frames_fit(int fd, uint64_t size);
+
 /* A zstd blob decoded in the indexing pass, recording where frames start
  * (ZSTD_decompressStream returns 0 at a frame's end; skippable frames are
  * frames too, with no output). */
@@ -62,9 +87,11 @@ int fs_zst_reader_next(struct zst_reader *z, const void **buf, size_t *size,
                        struct strata_error *err);
 
 /* The blocks of the xz blob @path (or @fd when >= 0), from its index at
- * the end of the file, into @f.  0; 1 when it has other than one stream
- * (several concatenated streams keep the copy); -1 with @err filled. */
-int fs_xz_blocks(int fd, const char *path, struct frame_list *f, struct strata_error *err);
+ * the end of the file, into @f, and its uncompressed size into *@total.
+ * 0; 1 when it has other than one stream (several concatenated streams
+ * keep the copy); -1 with @err filled. */
+int fs_xz_blocks(int fd, const char *path, struct frame_list *f, uint64_t *total,
+                 struct strata_error *err);
 
 /* ---- reading (frame_seek.c) ---- */
 

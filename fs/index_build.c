@@ -43,6 +43,9 @@ struct tee {
 	struct archive *raw;
 	struct gz_reader *gz;
 	struct zst_reader *zst;
+	struct frame_list *frames; /* zstd's frame starts, as they come */
+	size_t frames_seen;
+	struct frame_crcs *crcs; /* read in place, known ahead: the spans' CRCs */
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
 	uint64_t total;
@@ -84,6 +87,16 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 	return -1;
 }
 
+/* The spans' CRCs: frames that started before these bytes (zstd's, which
+ * always start a buffer) may start spans.  0, or -1 out of memory. */
+static int tee_crcs(struct tee *t, const void *buf, size_t size)
+{
+	for (; t->frames && t->frames_seen < t->frames->n; t->frames_seen++)
+		if (fs_frame_crcs_start(t->crcs, &t->frames->v[t->frames_seen]))
+			return -1;
+	return fs_frame_crcs_feed(t->crcs, buf, size);
+}
+
 static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct tee *t = ctx;
@@ -108,6 +121,10 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 	}
 	if (size && t->sha && sha256_update(t->sha, *buf, size) < 0) {
 		sym_archive_set_error(a, ENOMEM, "sha256 failed");
+		return -1;
+	}
+	if (t->crcs && tee_crcs(t, *buf, size)) {
+		sym_archive_set_error(a, ENOMEM, "out of memory");
 		return -1;
 	}
 	t->total += size;
@@ -236,9 +253,13 @@ static struct zst_reader *zst_open(int fd, struct ix_stream *in, struct frame_li
  * a zstd one by libzstd when @frames is set (their starts go there);
  * others by @raw. */
 static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd,
-                             struct frame_list *frames)
+                             struct frame_list *frames, struct frame_crcs *crcs)
 {
-	struct tee t = {.raw = raw, .copy_fd = copy_fd, .max = b->opts->max_stream};
+	struct tee t = {.raw = raw,
+	                .copy_fd = copy_fd,
+	                .max = b->opts->max_stream,
+	                .frames = raw ? NULL : frames,
+	                .crcs = crcs};
 	struct ix_stream *in = b->opts->stream;
 	struct archive *a = NULL;
 	const void *buf;
@@ -413,7 +434,7 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	int rc;
 
 	b->points = &points;
-	rc = index_through_tee(b, fd, NULL, true, -1, NULL);
+	rc = index_through_tee(b, fd, NULL, true, -1, NULL, NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
 	if (rc == 0)
@@ -433,8 +454,11 @@ static bool frame_points(struct builder *b, int fd, int filter, struct frame_lis
 {
 	struct strata_error ignored;
 
+	uint64_t total;
+
 	if (filter == ARCHIVE_FILTER_XZ &&
-	    fs_xz_blocks(fd, b->opts->stream ? b->opts->stream->path : NULL, frames, &ignored))
+	    fs_xz_blocks(fd, b->opts->stream ? b->opts->stream->path : NULL, frames, &total,
+	                 &ignored))
 		return false;
 	if (filter != ARCHIVE_FILTER_XZ && filter != ARCHIVE_FILTER_ZSTD)
 		return false;
@@ -453,6 +477,41 @@ static int write_in_place(struct builder *b, const struct ix_source_id *src, int
 	b->points = NULL;
 	if (rc == 0)
 		(void)unlink(b->opts->copy_path);
+	return rc;
+}
+
+/* A layer file whose zstd frame headers, or xz index, say it will be read
+ * in place: indexed with no copy at all, the spans' CRCs taken in the pass.
+ * 1 when it is not such a layer (index_compressed then). */
+static int index_frames_in_place(struct builder *b, int fd, struct archive *raw, int filter,
+                                 const struct ix_source_id *src, const char *index_path)
+{
+	struct frame_list frames = {0};
+	struct gz_points points = {0};
+	struct frame_crcs crcs = {.p = &points};
+	struct strata_error ignored;
+	bool zstd = filter == ARCHIVE_FILTER_ZSTD;
+	uint64_t total = 0;
+	int rc = 1;
+
+	if (zstd ? !fs_zst_frames_fit(fd, src->size)
+	         : filter != ARCHIVE_FILTER_XZ ||
+	               fs_xz_blocks(fd, NULL, &frames, &total, &ignored) ||
+	               fs_frames_group(&frames, total, &points))
+		goto out;
+	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, -1, zstd ? &frames : NULL, &crcs);
+	if (rc == 0 && fs_frame_crcs_end(&crcs))
+		rc = fs_builder_nomem(b);
+	if (rc == 0 && !zstd && b->stream_size != total)
+		rc = strata_fail(b->err, STRATA_ERR_CORRUPT, 0,
+		                 "%s: xz: its index says %llu bytes, its blocks gave %llu",
+		                 b->opts->layer_name, (unsigned long long)total,
+		                 (unsigned long long)b->stream_size);
+	if (rc == 0)
+		rc = write_in_place(b, src, filter, &points, index_path);
+out:
+	fs_frames_free(&frames);
+	fs_gz_points_free(&points);
 	return rc;
 }
 
@@ -476,7 +535,8 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 	if (copy_fd < 0)
 		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                   strerror(errno));
-	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, copy_fd, zstd ? &frames : NULL);
+	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, copy_fd, zstd ? &frames : NULL,
+	                       NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
 	if (rc == 0 && frame_points(b, fd, filter, &frames, copy_fd, &points)) {
@@ -527,7 +587,9 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		sym_archive_read_free(raw);
 		return index_gzip(b, fd, src, index_path);
 	}
-	rc = index_compressed(b, fd, raw, filter, src, index_path);
+	rc = index_frames_in_place(b, fd, raw, filter, src, index_path);
+	if (rc == 1)
+		rc = index_compressed(b, fd, raw, filter, src, index_path);
 	sym_archive_read_free(raw);
 	return rc;
 }
@@ -571,7 +633,7 @@ static int build_from_stream(struct builder *b, const char *index_path)
 	} else if (filter != ARCHIVE_FILTER_NONE) {
 		rc = index_compressed(b, -1, raw, filter, NULL, index_path);
 	} else {
-		rc = index_through_tee(b, -1, raw, false, -1, NULL);
+		rc = index_through_tee(b, -1, raw, false, -1, NULL, NULL);
 		if (rc == 0)
 			rc = stream_identity(b, &src)
 			         ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);

@@ -60,7 +60,8 @@ static int read_index(int fd, uint64_t size, lzma_index **idx, struct strata_err
 	return r == LZMA_STREAM_END ? 0 : xz_fail(err, r);
 }
 
-int fs_xz_blocks(int fd, const char *path, struct frame_list *f, struct strata_error *err)
+int fs_xz_blocks(int fd, const char *path, struct frame_list *f, uint64_t *total,
+                 struct strata_error *err)
 {
 	int own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	lzma_index *idx = NULL;
@@ -76,6 +77,7 @@ int fs_xz_blocks(int fd, const char *path, struct frame_list *f, struct strata_e
 		rc = -1;
 	if (idx && lzma_index_stream_count(idx) == 1) {
 		rc = 0;
+		*total = lzma_index_uncompressed_size(idx);
 		lzma_index_iter_init(&it, idx);
 		while (rc == 0 && !lzma_index_iter_next(&it, LZMA_INDEX_ITER_BLOCK))
 			if (fs_frames_add(f, it.block.compressed_file_offset,

@@ -110,6 +110,98 @@ int fs_zst_reader_next(struct zst_reader *z, const void **buf, size_t *size,
 	return 0;
 }
 
+/* ---- will a blob be read in place? its headers say ---- */
+
+/* The most output a block may have (zstd's format: 128 KiB). */
+#define ZST_BLOCK_MAX ((uint64_t)128 * 1024)
+
+/* A frame's header (the format's RFC 8878, 3.1.1.1): its size, whether a
+ * checksum follows the blocks, and its content size (or UINT64_MAX). */
+struct zst_header {
+	uint64_t size, content;
+	bool checksum;
+};
+
+static uint64_t le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* -1 when @h is not a frame's header. */
+static int parse_header(const uint8_t *h, size_t n, struct zst_header *out)
+{
+	static const uint8_t dict_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
+	uint8_t fhd;
+	size_t fcs, pos;
+
+	if (n < 6 || le(h, 4) != 0xFD2FB528u)
+		return -1;
+	fhd = h[4];
+	fcs = fcs_bytes[fhd >> 6] ? fcs_bytes[fhd >> 6] : (fhd & 0x20) ? 1 : 0;
+	pos = 5 + !(fhd & 0x20) + dict_bytes[fhd & 3];
+	if (pos + fcs > n || (fhd & 0x08))
+		return -1;
+	out->size = pos + fcs;
+	out->checksum = fhd & 0x04;
+	out->content = fcs ? le(h + pos, fcs) + (fcs == 2 ? 256 : 0) : UINT64_MAX;
+	return 0;
+}
+
+/* The frame at @off: its size in the blob, and at most how much output it
+ * has (its content size when its header says, else its blocks').  0, or -1
+ * when it is not a frame this can walk. */
+static int frame_extent(int fd, uint64_t off, uint64_t size, uint64_t *len, uint64_t *out)
+{
+	uint8_t head[18];
+	struct zst_header fh;
+	ssize_t n = pread(fd, head, sizeof(head), (off_t)off);
+	uint64_t pos, bound = 0;
+
+	if (n >= 8 && (le(head, 4) & ~0xFull) == 0x184D2A50u) { /* skippable */
+		*len = 8 + le(head + 4, 4);
+		*out = 0;
+		return *len <= size - off ? 0 : -1;
+	}
+	if (n <= 0 || parse_header(head, (size_t)n, &fh))
+		return -1;
+	for (pos = off + fh.size;;) {
+		uint8_t b[3];
+		uint32_t h, bsize;
+
+		if (pos + 3 > size || pread(fd, b, 3, (off_t)pos) != 3)
+			return -1;
+		h = (uint32_t)le(b, 3);
+		bsize = h >> 3;
+		if (((h >> 1) & 3) == 3)
+			return -1; /* reserved */
+		/* raw: bsize bytes; RLE: one byte, bsize times; compressed:
+		 * bsize bytes, at most a block's most of output. */
+		pos += 3 + (((h >> 1) & 3) == 1 ? 1 : bsize);
+		bound += ((h >> 1) & 3) == 2 ? ZST_BLOCK_MAX : bsize;
+		if (h & 1)
+			break;
+	}
+	*len = pos + (fh.checksum ? 4 : 0) - off;
+	*out = fh.content != UINT64_MAX ? fh.content : bound;
+	return *len <= size - off ? 0 : -1;
+}
+
+bool fs_zst_frames_fit(int fd, uint64_t size)
+{
+	size_t with_output = 0;
+
+	for (uint64_t off = 0, len, out; off < size; off += len) {
+		if (frame_extent(fd, off, size, &len, &out) || out > FRAME_MAX)
+			return false;
+		with_output += out > 0;
+	}
+	return with_output > 1;
+}
+
 /* ---- a decoder entered at a frame start, for reads ---- */
 
 struct zst_dec {
