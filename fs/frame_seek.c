@@ -9,6 +9,7 @@
  * sequential reader decodes each byte once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 #include "frame_seek.h"
@@ -37,6 +38,17 @@ void fs_frame_decoder_free(void *dec)
 	free(d);
 }
 
+/* The span's compressed bytes, asked of the disk at once: a cold read then
+ * waits for one I/O, not for one per buffer the decoder fills. */
+static void prefetch(int fd, const struct ix_map *m, uint32_t i)
+{
+	uint64_t in = m->checkpoints[i].in;
+	uint64_t end = i + 1 < m->hdr->n_checkpoints ? m->checkpoints[i + 1].in : m->hdr->src_size;
+
+	if (end > in)
+		posix_fadvise(fd, (off_t)in, (off_t)(end - in), POSIX_FADV_WILLNEED);
+}
+
 static int decoder_open(int fd, const struct ix_map *m, uint32_t i, void **dec)
 {
 	const struct frame_codec *c = fs_frame_codec(m->hdr->compression);
@@ -48,6 +60,7 @@ static int decoder_open(int fd, const struct ix_map *m, uint32_t i, void **dec)
 	if (!(d = malloc(sizeof(*d))))
 		return ENOMEM;
 	d->codec = c;
+	prefetch(fd, m, i);
 	if ((rc = c->open(fd, m->checkpoints[i].in, &d->st))) {
 		free(d);
 		return rc;
