@@ -76,8 +76,8 @@ static void skippable(FILE *f, size_t len)
 }
 
 /* The plain tar as zstd frames of @frame bytes each (every third one
- * @frame / 3 when @uneven), with a skippable frame before the first and
- * every @skip_every frames and after the last (none when 0). */
+ * @frame / 3 when @uneven, and streamed: no content size), with a skippable frame before the first
+ * and every @skip_every frames and after the last (none when 0). */
 static void write_zstd(const struct fcase *c, size_t frame, bool uneven, size_t skip_every,
                        bool checksum)
 {
@@ -95,7 +95,22 @@ static void write_zstd(const struct fcase *c, size_t frame, bool uneven, size_t 
 
 		if (len > c->plain_len - off)
 			len = c->plain_len - off;
-		n = ZSTD_compress2(z, out, cap, c->plain + off, len);
+		if (uneven) {
+			/* Streamed, as a pipe is: no content size in the header. */
+			ZSTD_inBuffer in = {c->plain + off, len, 0};
+			ZSTD_outBuffer o = {out, cap, 0};
+
+			/* Input first, the end after: the size is not known up front. */
+			n = ZSTD_compressStream2(z, &o, &in, ZSTD_e_continue);
+			ck_assert(!ZSTD_isError(n) && in.pos == len);
+			n = ZSTD_compressStream2(z, &o, &in, ZSTD_e_end);
+			ck_assert_msg(n == 0, "zstd: %s",
+			              ZSTD_isError(n) ? ZSTD_getErrorName(n) : "more");
+			ck_assert(ZSTD_getFrameContentSize(out, o.pos) == ZSTD_CONTENTSIZE_UNKNOWN);
+			n = o.pos;
+		} else {
+			n = ZSTD_compress2(z, out, cap, c->plain + off, len);
+		}
 		ck_assert_msg(!ZSTD_isError(n), "zstd: %s", ZSTD_getErrorName(n));
 		ck_assert_uint_eq(fwrite(out, 1, n, f), n);
 		off += len;
