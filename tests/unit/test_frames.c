@@ -8,11 +8,13 @@
  * no decompressed copy is left; a single frame or block keeps the copy and
  * is not seekable; a blob changed under its index reads as EIO, never as
  * other bytes; a damaged checkpoint fails the index checksum and is
- * rebuilt; a layer indexed as it streams in (a pull) is read in place too.
+ * rebuilt; a layer indexed as it streams in (a pull) is read in place too;
+ * readers at once, with a cache smaller than the layer, read right.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +569,65 @@ START_TEST(test_streamed_zstd_and_xz)
 }
 END_TEST
 
+struct reader_arg {
+	struct strata_layer *l;
+	const struct fcase *c;
+	unsigned seed;
+};
+
+static void *random_reader(void *p)
+{
+	struct reader_arg *a = p;
+	uint8_t *buf = malloc(200000);
+
+	for (int i = 0; i < 100; i++) {
+		uint64_t off = (uint64_t)rand_r(&a->seed) % a->c->plain_len;
+		size_t len = (size_t)rand_r(&a->seed) % 200000;
+
+		if (len > a->c->plain_len - off)
+			len = a->c->plain_len - off;
+		ck_assert_int_eq(a->l->ops->read(a->l, off, buf, len), 0);
+		ck_assert_msg(memcmp(buf, a->c->plain + off, len) == 0, "read at %llu",
+		              (unsigned long long)off);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void concurrent_reads(const struct fcase *c)
+{
+	struct strata_layer *l = tl_open_layer(c->blob, c->cache, NULL);
+	struct reader_arg a[4];
+	pthread_t t[4];
+
+	for (unsigned i = 0; i < 4; i++) {
+		a[i] = (struct reader_arg){l, c, 15 + i};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, random_reader, &a[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	strata_layer_close(l);
+}
+
+/* Readers at once, at random, with a cache smaller than the layer: every
+ * byte right (run under ASan in CI). */
+START_TEST(test_concurrent_readers)
+{
+	struct fcase c;
+
+	fs_span_cache_set_limit(3 << 20);
+	make_tar(&c, "layer.tar.zst");
+	write_zstd(&c, 300 * 1000, true, 7, false);
+	concurrent_reads(&c);
+	free_case(&c);
+	make_tar(&c, "layer.tar.xz");
+	run("xz -T2 --block-size=600KiB -c %s > %s", &c);
+	concurrent_reads(&c);
+	free_case(&c);
+	fs_span_cache_set_limit(SPAN_CACHE_DEFAULT);
+}
+END_TEST
+
 static Suite *frames_suite(void)
 {
 	Suite *s = suite_create("frames");
@@ -587,6 +648,7 @@ static Suite *frames_suite(void)
 	tcase_add_test(tc, test_damaged_checkpoint_rebuilds);
 	tcase_add_test(tc, test_sequential_decodes_once);
 	tcase_add_test(tc, test_streamed_zstd_and_xz);
+	tcase_add_test(tc, test_concurrent_readers);
 	suite_add_tcase(s, tc);
 	return s;
 }
