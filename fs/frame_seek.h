@@ -59,8 +59,17 @@ struct frame_crcs {
 	uint32_t crc;
 	size_t fill; /* bytes of the current chunk */
 	size_t next; /* the first span of p->v not yet reached */
+	/* What the starts so far say: distinct - 1 frames with output are
+	 * whole, and whether one of them is over FRAME_MAX. */
+	uint64_t last_start;
+	size_t distinct;
+	bool too_big;
+	bool copy_dropped; /* the pass stopped writing a copy (index_build.c) */
 };
 
+/* Whether a layer of @f's frames is read in place: more than one frame
+ * with output, none over FRAME_MAX. */
+bool fs_frames_seekable(const struct frame_list *f, uint64_t stream_size);
 /* Spans of @f as fs_frames_points makes them, CRCs not yet: 0, 1 when
  * the layer cannot be read in place, or -1 out of memory. */
 int fs_frames_group(const struct frame_list *f, uint64_t stream_size, struct gz_points *p);

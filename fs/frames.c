@@ -36,7 +36,7 @@ void fs_frames_free(struct frame_list *f)
 
 /* Frames with output, and none too big: a frame that starts where the next
  * one does (a skippable frame, an empty one) is no frame of the stream. */
-static bool frames_seekable(const struct frame_list *f, uint64_t stream_size)
+bool fs_frames_seekable(const struct frame_list *f, uint64_t stream_size)
 {
 	size_t real = 0;
 
@@ -114,7 +114,7 @@ int fs_frames_points(const struct frame_list *f, uint64_t stream_size, int copy_
 
 int fs_frames_group(const struct frame_list *f, uint64_t stream_size, struct gz_points *p)
 {
-	if (!frames_seekable(f, stream_size))
+	if (!fs_frames_seekable(f, stream_size))
 		return 1;
 	return group(f, stream_size, p) ? -1 : 0;
 }
@@ -125,6 +125,11 @@ int fs_frame_crcs_start(struct frame_crcs *a, const struct frame_start *s)
 {
 	struct gz_points *p = a->p;
 
+	if (a->distinct == 0 || s->out != a->last_start) {
+		a->too_big |= a->distinct > 0 && s->out - a->last_start > FRAME_MAX;
+		a->distinct++;
+		a->last_start = s->out;
+	}
 	if (p->n > 0 && s->out - p->v[p->n - 1].out < FRAME_SPAN)
 		return 0;
 	return add_point(p, s);

@@ -94,6 +94,14 @@ static int tee_crcs(struct tee *t, const void *buf, size_t size)
 	for (; t->frames && t->frames_seen < t->frames->n; t->frames_seen++)
 		if (fs_frame_crcs_start(t->crcs, &t->frames->v[t->frames_seen]))
 			return -1;
+	/* Two whole frames with output, none too big: the layer will be read
+	 * in place unless a later frame is too big (the copy is then made
+	 * again from the file), so the copy stops here. */
+	if (t->copy_fd >= 0 && t->frames && t->crcs->distinct >= 3 && !t->crcs->too_big &&
+	    ftruncate(t->copy_fd, 0) == 0) {
+		t->copy_fd = -1;
+		t->crcs->copy_dropped = true;
+	}
 	return fs_frame_crcs_feed(t->crcs, buf, size);
 }
 
@@ -446,9 +454,9 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	return rc;
 }
 
-/* A zstd layer of several frames, an xz one of several blocks: their
- * starts (zstd's noted by the pass) become checkpoints in @p, and it is
- * read in place.  Anything else, or any failure here, keeps the copy. */
+/* An xz layer of several blocks: their starts become checkpoints in @p,
+ * their CRCs read back from the copy, and it is read in place.  Anything
+ * else, or any failure here, keeps the copy. */
 static bool frame_points(struct builder *b, int fd, int filter, struct frame_list *frames,
                          int copy_fd, struct gz_points *p)
 {
@@ -456,11 +464,9 @@ static bool frame_points(struct builder *b, int fd, int filter, struct frame_lis
 
 	uint64_t total;
 
-	if (filter == ARCHIVE_FILTER_XZ &&
+	if (filter != ARCHIVE_FILTER_XZ ||
 	    fs_xz_blocks(fd, b->opts->stream ? b->opts->stream->path : NULL, frames, &total,
 	                 &ignored))
-		return false;
-	if (filter != ARCHIVE_FILTER_XZ && filter != ARCHIVE_FILTER_ZSTD)
 		return false;
 	return fs_frames_points(frames, b->stream_size, copy_fd, p, &ignored) == 0;
 }
@@ -515,8 +521,36 @@ out:
 	return rc;
 }
 
+/* The copy again, from the whole layer file: the pass stopped writing it,
+ * and a frame after that turned out too big to be read in place. */
+static int remake_copy(struct builder *b, int fd, int copy_fd)
+{
+	int in = fd >= 0 ? fd : open(b->opts->stream->path, O_RDONLY | O_CLOEXEC);
+	struct zst_reader *z = NULL;
+	struct strata_error err = {0};
+	const void *buf;
+	size_t n = 1;
+	int rc = 0;
+
+	if (in < 0 || lseek(in, 0, SEEK_SET) < 0 || ftruncate(copy_fd, 0) < 0 ||
+	    lseek(copy_fd, 0, SEEK_SET) < 0 || !(z = fs_zst_reader_new(in, NULL, NULL, NULL)))
+		rc = strata_fail(&err, STRATA_ERR_SYS, errno, "%s",
+		                 strerror(errno ? errno : ENOMEM));
+	while (rc == 0 && n > 0 && (rc = fs_zst_reader_next(z, &buf, &n, &err)) == 0)
+		if (n && sys_write_all(copy_fd, buf, n) < 0)
+			rc = strata_fail(&err, STRATA_ERR_SYS, errno, "%s", strerror(errno));
+	fs_zst_reader_free(z);
+	if (in >= 0 && in != fd)
+		close(in);
+	return rc ? strata_fail(b->err, err.code, err.sys_errno, "%s: writing its copy again: %s",
+	                        b->opts->layer_name, err.msg)
+	          : 0;
+}
+
 /* A compressed layer: indexed while its uncompressed stream is written to
- * the cache's copy, which stays unless the layer can be read in place
+ * the cache's copy, which stays unless the layer can be read in place: a
+ * zstd one of several frames (their starts and CRCs taken in the pass,
+ * the copy stopped once that is clear), an xz one of several blocks
  * (frame_points).  @src NULL: the stream's file, once it is whole. */
 static int index_compressed(struct builder *b, int fd, struct archive *raw, int filter,
                             const struct ix_source_id *src, const char *index_path)
@@ -524,6 +558,7 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 	struct ix_source_id from_stream;
 	struct frame_list frames = {0};
 	struct gz_points points = {0};
+	struct frame_crcs crcs = {.p = &points};
 	bool zstd = filter == ARCHIVE_FILTER_ZSTD;
 	char *copy_tmp = NULL;
 	int copy_fd, rc;
@@ -536,13 +571,18 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                   strerror(errno));
 	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, copy_fd, zstd ? &frames : NULL,
-	                       NULL);
+	                       zstd ? &crcs : NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
-	if (rc == 0 && frame_points(b, fd, filter, &frames, copy_fd, &points)) {
+	if (rc == 0 && zstd && fs_frame_crcs_end(&crcs))
+		rc = fs_builder_nomem(b);
+	if (rc == 0 && (zstd ? fs_frames_seekable(&frames, b->stream_size)
+	                     : frame_points(b, fd, filter, &frames, copy_fd, &points))) {
 		rc = write_in_place(b, src, filter, &points, index_path);
 		goto out;
 	}
+	if (rc == 0 && crcs.copy_dropped)
+		rc = remake_copy(b, fd, copy_fd);
 	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
 		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                 strerror(errno));

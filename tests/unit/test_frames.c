@@ -569,6 +569,78 @@ START_TEST(test_streamed_zstd_and_xz)
 }
 END_TEST
 
+/* Frames cut at @cuts (streamed: no content size in their headers). */
+static void write_zstd_cuts(const struct fcase *c, const size_t *cuts, size_t n_cuts)
+{
+	FILE *f = fopen(c->blob, "wb");
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(c->plain_len) + 64, start = 0;
+	uint8_t *out = malloc(cap);
+
+	for (size_t i = 0; i <= n_cuts; i++) {
+		size_t end = i < n_cuts ? cuts[i] : c->plain_len;
+		ZSTD_inBuffer in = {c->plain + start, end - start, 0};
+		ZSTD_outBuffer o = {out, cap, 0};
+
+		ck_assert(!ZSTD_isError(ZSTD_compressStream2(z, &o, &in, ZSTD_e_continue)));
+		ck_assert_uint_eq(ZSTD_compressStream2(z, &o, &in, ZSTD_e_end), 0);
+		ck_assert_uint_eq(fwrite(out, 1, o.pos, f), o.pos);
+		start = end;
+	}
+	ck_assert_int_eq(fclose(f), 0);
+	free(out);
+	ZSTD_freeCCtx(z);
+}
+
+/* Small frames, then one of more than FRAME_MAX: the pass stops writing
+ * the copy after the small ones, and makes it again from the file at the
+ * end, from a layer file and from a stream. */
+START_TEST(test_zstd_big_frame_after_small_keeps_copy)
+{
+	struct strata_layer_options lo = {.cache_key = "pulled"};
+	struct strata_error err;
+	struct trickle t = {0};
+	struct fcase c;
+	struct tl_entry ents[2] = {
+	    {.type = 'f', .name = "pattern", .size = 1500000},
+	    {.type = 'f', .name = "zeros", .size = FRAME_MAX + (1 << 20)},
+	};
+	uint8_t *zeros = calloc(1, ents[1].size);
+	char diff_id[72], *dst, *copy;
+	uint8_t *got;
+	size_t len;
+
+	ents[1].data = zeros;
+	c.dir = tl_mkdtemp("frames");
+	c.cache = tl_path(c.dir, "cache");
+	c.tar = tl_path(c.dir, "layer.tar");
+	c.blob = tl_path(c.dir, "layer.tar.zst");
+	tl_write_layer(c.tar, TL_PAX, TL_NONE, ents, 2);
+	c.plain = tl_read_file(c.tar, &c.plain_len);
+	write_zstd_cuts(&c, (size_t[]){400000, 800000, 1200000}, 3);
+	check_layer(&c, false, 0);
+
+	mkdir(c.cache, 0755);
+	lo.cache_dir = c.cache;
+	dst = tl_path(c.dir, "downloaded");
+	t.src = open(c.blob, O_RDONLY);
+	t.dst = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ck_assert_msg(strata_layer_index_stream(dst, trickle_read, &t, &lo, diff_id, &err) == 0,
+	              "%s", err.msg);
+	close(t.src);
+	close(t.dst);
+	copy = tl_path(c.cache, "pulled.tar");
+	got = tl_read_file(copy, &len);
+	ck_assert_uint_eq(len, c.plain_len);
+	ck_assert_int_eq(memcmp(got, c.plain, len), 0);
+	free(got);
+	free(copy);
+	free(dst);
+	free(zeros);
+	free_case(&c);
+}
+END_TEST
+
 struct reader_arg {
 	struct strata_layer *l;
 	const struct fcase *c;
@@ -649,6 +721,7 @@ static Suite *frames_suite(void)
 	tcase_add_test(tc, test_sequential_decodes_once);
 	tcase_add_test(tc, test_streamed_zstd_and_xz);
 	tcase_add_test(tc, test_concurrent_readers);
+	tcase_add_test(tc, test_zstd_big_frame_after_small_keeps_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }
