@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A gzip layer served in place (issue 15), in one run on one layer:
-#   - time to the first ready mount (the index build) vs `gzip -dc`;
+# A compressed layer served in place (issue 15), in one run on one layer:
+#   - time to the first ready mount (the index build) vs `gzip -dc` (or
+#     zstd -dc, xz -dc);
 #   - disk used beyond the blob (the cache directory) vs the blob;
 #   - 300 random 4 KiB reads from random files, cold (a fresh daemon,
 #     page cache dropped): p50, p99, max;
@@ -8,7 +9,13 @@
 #   - the daemon's RSS after reading every file, vs the span cache bound.
 #
 #   bench/seek.sh [--strata PATH] [--mb N] [--files N] [--src DIR]
-#                 [--span-cache SIZE]
+#                 [--span-cache SIZE] [--compress gzip|zstd|xz] [--block SIZE]
+#
+# --compress: gzip -6 (the default); zstd -3 in frames of --block bytes
+# (default 1M: one frame a piece of `split --filter`, as a seekable or
+# chunked zstd writer makes them); xz -6 -T2, in blocks of --block bytes
+# (default xz's own for -T2: 3 x its 8 MiB dictionary).  Output keys name
+# the compressor: gzip_dc_s, zstd_dc_s, xz_dc_s, first_mount_vs_zstd_dc...
 #
 # The layer (made once, kept in bench/cache/seek/): N files (default 2000)
 # of 10 KiB to 10 MiB, sizes log-uniform, scaled to about MB megabytes
@@ -21,6 +28,7 @@ export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STRATA=$REPO/build/tools/strata SRC=/usr/lib/x86_64-linux-gnu MB=1500 FILES=2000 SPAN=64M
+COMP=gzip BLOCK=
 while (($#)); do
 	case $1 in
 	--strata) STRATA=$2 && shift ;;
@@ -28,8 +36,11 @@ while (($#)); do
 	--mb) MB=$2 && shift ;;
 	--files) FILES=$2 && shift ;;
 	--span-cache) SPAN=$2 && shift ;;
+	--compress) COMP=$2 && shift ;;
+	--block) BLOCK=$2 && shift ;;
 	*)
-		echo "usage: $0 [--strata PATH] [--mb N] [--files N] [--src DIR] [--span-cache SIZE]" >&2
+		echo "usage: $0 [--strata PATH] [--mb N] [--files N] [--src DIR] [--span-cache SIZE]" \
+			"[--compress gzip|zstd|xz] [--block SIZE]" >&2
 		exit 2
 		;;
 	esac
@@ -86,33 +97,47 @@ for i, s in enumerate(sizes):
 EOF
 	(cd "$tree" && find . -type f | sort) >"$DATA/list"
 	tar -C "$tree" --numeric-owner -cf "$DATA/layer.tar" -T "$DATA/list"
-	gzip -6 -c "$DATA/layer.tar" >"$DATA/layer.tar.gz.tmp"
-	mv "$DATA/layer.tar.gz.tmp" "$DATA/layer.tar.gz"
 	rm -rf "$tree"
 }
-[ -f "$DATA/layer.tar.gz" ] || make_layer
-GZ=$DATA/layer.tar.gz
+[ -f "$DATA/layer.tar" ] || make_layer
+
+# The blob for --compress, made once.
+case $COMP in
+gzip) GZ=$DATA/layer.tar.gz ;;
+zstd) GZ=$DATA/layer-${BLOCK:-1M}.tar.zst ;;
+xz) GZ=$DATA/layer-${BLOCK:-auto}.tar.xz ;;
+*) echo "$0: --compress $COMP: gzip, zstd or xz" >&2 && exit 2 ;;
+esac
+if [ ! -f "$GZ" ]; then
+	case $COMP in
+	gzip) gzip -6 -c "$DATA/layer.tar" >"$GZ.tmp" ;;
+	zstd) split -b "${BLOCK:-1M}" --filter='zstd -3 -q -c' "$DATA/layer.tar" >"$GZ.tmp" ;;
+	xz) xz -6 -T2 ${BLOCK:+--block-size=$BLOCK} -c "$DATA/layer.tar" >"$GZ.tmp" ;;
+	esac
+	mv "$GZ.tmp" "$GZ"
+fi
 tar_bytes=$(stat -c %s "$DATA/layer.tar")
 gz_bytes=$(stat -c %s "$GZ")
+echo "compress $COMP${BLOCK:+ block $BLOCK}"
 echo "tar_bytes $tar_bytes"
 echo "gz_bytes $gz_bytes"
 echo "files $(wc -l <"$DATA/list")"
 
 cat "$GZ" >/dev/null # the blob in the page cache for the warm rows
 t0=$(now)
-gzip -dc "$GZ" >/dev/null
+"$COMP" -dc "$GZ" >/dev/null
 gzip_dc=$(elapsed "$t0" "$(now)")
-echo "gzip_dc_s $gzip_dc"
+echo "${COMP}_dc_s $gzip_dc"
 t0=$(now)
-gzip -dc "$GZ" | cat >/dev/null
+"$COMP" -dc "$GZ" | cat >/dev/null
 gzip_cat=$(elapsed "$t0" "$(now)")
-echo "gzip_dc_cat_s $gzip_cat"
+echo "${COMP}_dc_cat_s $gzip_cat"
 
 t0=$(now)
 "$STRATA" mount --cache-dir "$T/cache" --span-cache "$SPAN" --layer "$GZ" "$M"
 first=$(elapsed "$t0" "$(now)")
 echo "first_mount_s $first"
-awk -v a="$first" -v b="$gzip_dc" 'BEGIN { printf "first_mount_vs_gzip_dc %.2f\n", a / b }'
+awk -v a="$first" -v b="$gzip_dc" -v c="$COMP" 'BEGIN { printf "first_mount_vs_%s_dc %.2f\n", c, a / b }'
 cache=$(du -sb "$T/cache" | cut -f1)
 echo "cache_bytes $cache"
 awk -v a="$cache" -v b="$gz_bytes" 'BEGIN { printf "cache_pct_of_blob %.2f\n", 100 * a / b }'
@@ -122,7 +147,7 @@ t0=$(now)
 tar -C "$M" -cf - . | cat >/dev/null
 all=$(elapsed "$t0" "$(now)")
 echo "read_all_s $all"
-awk -v a="$all" -v b="$gzip_cat" 'BEGIN { printf "read_all_vs_gzip_dc_cat %.2f\n", a / b }'
+awk -v a="$all" -v b="$gzip_cat" -v c="$COMP" 'BEGIN { printf "read_all_vs_%s_dc_cat %.2f\n", c, a / b }'
 pid=$(pgrep -f -n "strata mount --cache-dir $T/cache" || true)
 if [ -n "$pid" ]; then
 	echo "daemon_rss_kb $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"

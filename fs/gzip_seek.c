@@ -179,9 +179,8 @@ void fs_gz_decoder_free(struct fs_gz_decoder *d)
 	free(d);
 }
 
-/* Chunks [from, to) of span @i, just decoded into @data, against their CRCs. */
-static bool chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *data, size_t from,
-                      size_t to)
+bool fs_span_chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *data, size_t from,
+                       size_t to)
 {
 	const uint32_t *crc = m->crcs + m->checkpoints[i].crc_first;
 
@@ -209,7 +208,7 @@ int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_d
 		return have ? EINVAL : rc;
 	if (to > have) {
 		rc = decode(*dec, data + have, to - have);
-		if (rc == 0 && !chunks_ok(m, i, data, have, to))
+		if (rc == 0 && !fs_span_chunks_ok(m, i, data, have, to))
 			rc = EIO;
 		if (rc) {
 			fs_gz_decoder_free(*dec);

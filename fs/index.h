@@ -25,8 +25,9 @@
 /* 2: a directory a layer whites out and has entries below is no longer
  * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's).
  * 3: ACLs from SCHILY.acl.* are kept, as system.posix_acl_* xattrs.
- * 4: gzip layers carry checkpoints and are read in place (no copy). */
-#define IX_VERSION 4
+ * 4: gzip layers carry checkpoints and are read in place (no copy).
+ * 5: so do zstd layers of several frames and xz ones of several blocks. */
+#define IX_VERSION 5
 
 enum ix_compression {
 	IX_COMP_NONE = 0,
@@ -62,7 +63,7 @@ struct ix_header {
 	uint64_t strings_off;
 	uint64_t strings_size;
 	uint64_t total_data;    /* sum of regular file sizes, for statfs */
-	uint64_t n_checkpoints; /* gzip read in place: struct ix_checkpoint */
+	uint64_t n_checkpoints; /* read in place: struct ix_checkpoint */
 	uint64_t checkpoints_off;
 	uint64_t windows_off; /* their deflated windows */
 	uint64_t windows_size;
@@ -130,7 +131,9 @@ struct ix_extent {
 
 /* Where decompression of a gzip layer can start (gzip.h's struct gz_point):
  * the spans between them are read on demand, checked chunk by chunk (the
- * CRC-32 of every GZ_CHUNK bytes of a span, the last one shorter). */
+ * CRC-32 of every GZ_CHUNK bytes of a span, the last one shorter).  In a
+ * zstd or xz layer, the start of a frame (block): @in is where it starts in
+ * the blob, and there is no window and no bits (frame_seek.h). */
 struct ix_checkpoint {
 	uint64_t out;     /* offset in the uncompressed stream; the first is 0 */
 	uint64_t in;      /* offset in the layer file of the next whole byte */

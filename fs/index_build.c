@@ -31,15 +31,21 @@
 #include "archive_dl.h"
 #include "crypto_dl.h"
 #include "sha256.h"
+#include "frame_seek.h"
 #include "gzip.h"
 #include "index_tree.h"
 #include "sys.h"
 
 /* The decompressor the tar reader pulls from: zlib for gzip (it checks
- * every member's trailer), libarchive's raw reader for the rest. */
+ * every member's trailer), libzstd for zstd (it notes where frames start),
+ * libarchive's raw reader for the rest. */
 struct tee {
 	struct archive *raw;
 	struct gz_reader *gz;
+	struct zst_reader *zst;
+	struct frame_list *frames; /* zstd's frame starts, as they come */
+	size_t frames_seen;
+	struct frame_crcs *crcs; /* read in place, known ahead: the spans' CRCs */
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
 	uint64_t total;
@@ -62,6 +68,14 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 		sym_archive_set_error(a, EIO, "%s", err.msg);
 		return -1;
 	}
+	if (t->zst) {
+		struct strata_error err;
+
+		if (fs_zst_reader_next(t->zst, buf, size, &err) == 0)
+			return 0;
+		sym_archive_set_error(a, EIO, "%s", err.msg);
+		return -1;
+	}
 	r = sym_archive_read_data_block(t->raw, buf, size, &offset);
 	if (r == ARCHIVE_EOF) {
 		*size = 0;
@@ -71,6 +85,24 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 		return 0;
 	sym_archive_set_error(a, sym_archive_errno(t->raw), "%s", sym_archive_error_string(t->raw));
 	return -1;
+}
+
+/* The spans' CRCs: frames that started before these bytes (zstd's, which
+ * always start a buffer) may start spans.  0, or -1 out of memory. */
+static int tee_crcs(struct tee *t, const void *buf, size_t size)
+{
+	for (; t->frames && t->frames_seen < t->frames->n; t->frames_seen++)
+		if (fs_frame_crcs_start(t->crcs, &t->frames->v[t->frames_seen]))
+			return -1;
+	/* Two whole frames with output, none too big: the layer will be read
+	 * in place unless a later frame is too big (the copy is then made
+	 * again from the file), so the copy stops here. */
+	if (t->copy_fd >= 0 && t->frames && t->crcs->distinct >= 3 && !t->crcs->too_big &&
+	    ftruncate(t->copy_fd, 0) == 0) {
+		t->copy_fd = -1;
+		t->crcs->copy_dropped = true;
+	}
+	return fs_frame_crcs_feed(t->crcs, buf, size);
 }
 
 static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
@@ -97,6 +129,10 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 	}
 	if (size && t->sha && sha256_update(t->sha, *buf, size) < 0) {
 		sym_archive_set_error(a, ENOMEM, "sha256 failed");
+		return -1;
+	}
+	if (t->crcs && tee_crcs(t, *buf, size)) {
+		sym_archive_set_error(a, ENOMEM, "out of memory");
 		return -1;
 	}
 	t->total += size;
@@ -213,17 +249,33 @@ static struct gz_reader *gz_open(int fd, struct ix_stream *in)
 	return gz;
 }
 
-/* A gzip layer is decoded by zlib from the start of @fd (or the stream);
- * others by @raw. */
-static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd)
+/* libzstd's reader from the start of @fd, or of the stream @in. */
+static struct zst_reader *zst_open(int fd, struct ix_stream *in, struct frame_list *frames)
 {
-	struct tee t = {.raw = raw, .copy_fd = copy_fd, .max = b->opts->max_stream};
+	if (!in && lseek(fd, 0, SEEK_SET) < 0)
+		return NULL;
+	return fs_zst_reader_new(fd, in ? stream_read : NULL, in, frames);
+}
+
+/* A gzip layer is decoded by zlib from the start of @fd (or the stream),
+ * a zstd one by libzstd when @frames is set (their starts go there);
+ * others by @raw. */
+static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd,
+                             struct frame_list *frames, struct frame_crcs *crcs)
+{
+	struct tee t = {.raw = raw,
+	                .copy_fd = copy_fd,
+	                .max = b->opts->max_stream,
+	                .frames = raw ? NULL : frames,
+	                .crcs = crcs};
 	struct ix_stream *in = b->opts->stream;
 	struct archive *a = NULL;
 	const void *buf;
 	int rc;
 
 	if (gzip && !(t.gz = gz_open(fd, in)))
+		return fs_builder_nomem(b);
+	if (frames && !raw && !(t.zst = zst_open(fd, in, frames)))
 		return fs_builder_nomem(b);
 	if (t.gz)
 		t.gz->points = b->points;
@@ -278,6 +330,7 @@ out:
 		fs_gz_reader_end(t.gz);
 		free(t.gz);
 	}
+	fs_zst_reader_free(t.zst);
 	return rc;
 }
 
@@ -389,7 +442,7 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	int rc;
 
 	b->points = &points;
-	rc = index_through_tee(b, fd, NULL, true, -1);
+	rc = index_through_tee(b, fd, NULL, true, -1, NULL, NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
 	if (rc == 0)
@@ -401,12 +454,112 @@ static int index_gzip(struct builder *b, int fd, const struct ix_source_id *src,
 	return rc;
 }
 
+/* An xz layer of several blocks: their starts become checkpoints in @p,
+ * their CRCs read back from the copy, and it is read in place.  Anything
+ * else, or any failure here, keeps the copy. */
+static bool frame_points(struct builder *b, int fd, int filter, struct frame_list *frames,
+                         int copy_fd, struct gz_points *p)
+{
+	struct strata_error ignored;
+
+	uint64_t total;
+
+	if (filter != ARCHIVE_FILTER_XZ ||
+	    fs_xz_blocks(fd, b->opts->stream ? b->opts->stream->path : NULL, frames, &total,
+	                 &ignored))
+		return false;
+	return fs_frames_points(frames, b->stream_size, copy_fd, p, &ignored) == 0;
+}
+
+/* Indexed in place: the copy the pass wrote (for the CRCs) goes, and so
+ * does one an older strata left. */
+static int write_in_place(struct builder *b, const struct ix_source_id *src, int filter,
+                          struct gz_points *p, const char *index_path)
+{
+	int rc;
+
+	b->points = p;
+	rc = fs_builder_write(b, src, compression_of(filter), false, index_path);
+	b->points = NULL;
+	if (rc == 0)
+		(void)unlink(b->opts->copy_path);
+	return rc;
+}
+
+/* A layer file whose zstd frame headers, or xz index, say it will be read
+ * in place: indexed with no copy at all, the spans' CRCs taken in the pass.
+ * 1 when it is not such a layer (index_compressed then). */
+static int index_frames_in_place(struct builder *b, int fd, struct archive *raw, int filter,
+                                 const struct ix_source_id *src, const char *index_path)
+{
+	struct frame_list frames = {0};
+	struct gz_points points = {0};
+	struct frame_crcs crcs = {.p = &points};
+	struct strata_error ignored;
+	bool zstd = filter == ARCHIVE_FILTER_ZSTD;
+	uint64_t total = 0;
+	int rc = 1;
+
+	if (zstd ? !fs_zst_frames_fit(fd, src->size)
+	         : filter != ARCHIVE_FILTER_XZ ||
+	               fs_xz_blocks(fd, NULL, &frames, &total, &ignored) ||
+	               fs_frames_group(&frames, total, &points))
+		goto out;
+	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, -1, zstd ? &frames : NULL, &crcs);
+	if (rc == 0 && fs_frame_crcs_end(&crcs))
+		rc = fs_builder_nomem(b);
+	if (rc == 0 && !zstd && b->stream_size != total)
+		rc = strata_fail(b->err, STRATA_ERR_CORRUPT, 0,
+		                 "%s: xz: its index says %llu bytes, its blocks gave %llu",
+		                 b->opts->layer_name, (unsigned long long)total,
+		                 (unsigned long long)b->stream_size);
+	if (rc == 0)
+		rc = write_in_place(b, src, filter, &points, index_path);
+out:
+	fs_frames_free(&frames);
+	fs_gz_points_free(&points);
+	return rc;
+}
+
+/* The copy again, from the whole layer file: the pass stopped writing it,
+ * and a frame after that turned out too big to be read in place. */
+static int remake_copy(struct builder *b, int fd, int copy_fd)
+{
+	int in = fd >= 0 ? fd : open(b->opts->stream->path, O_RDONLY | O_CLOEXEC);
+	struct zst_reader *z = NULL;
+	struct strata_error err = {0};
+	const void *buf;
+	size_t n = 1;
+	int rc = 0;
+
+	if (in < 0 || lseek(in, 0, SEEK_SET) < 0 || ftruncate(copy_fd, 0) < 0 ||
+	    lseek(copy_fd, 0, SEEK_SET) < 0 || !(z = fs_zst_reader_new(in, NULL, NULL, NULL)))
+		rc = strata_fail(&err, STRATA_ERR_SYS, errno, "%s",
+		                 strerror(errno ? errno : ENOMEM));
+	while (rc == 0 && n > 0 && (rc = fs_zst_reader_next(z, &buf, &n, &err)) == 0)
+		if (n && sys_write_all(copy_fd, buf, n) < 0)
+			rc = strata_fail(&err, STRATA_ERR_SYS, errno, "%s", strerror(errno));
+	fs_zst_reader_free(z);
+	if (in >= 0 && in != fd)
+		close(in);
+	return rc ? strata_fail(b->err, err.code, err.sys_errno, "%s: writing its copy again: %s",
+	                        b->opts->layer_name, err.msg)
+	          : 0;
+}
+
 /* A compressed layer: indexed while its uncompressed stream is written to
- * the cache's copy.  @src NULL: the stream's file, once it is whole. */
+ * the cache's copy, which stays unless the layer can be read in place: a
+ * zstd one of several frames (their starts and CRCs taken in the pass,
+ * the copy stopped once that is clear), an xz one of several blocks
+ * (frame_points).  @src NULL: the stream's file, once it is whole. */
 static int index_compressed(struct builder *b, int fd, struct archive *raw, int filter,
                             const struct ix_source_id *src, const char *index_path)
 {
 	struct ix_source_id from_stream;
+	struct frame_list frames = {0};
+	struct gz_points points = {0};
+	struct frame_crcs crcs = {.p = &points};
+	bool zstd = filter == ARCHIVE_FILTER_ZSTD;
 	char *copy_tmp = NULL;
 	int copy_fd, rc;
 
@@ -417,9 +570,19 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 	if (copy_fd < 0)
 		return strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                   strerror(errno));
-	rc = index_through_tee(b, fd, raw, filter == ARCHIVE_FILTER_GZIP, copy_fd);
+	rc = index_through_tee(b, fd, zstd ? NULL : raw, false, copy_fd, zstd ? &frames : NULL,
+	                       zstd ? &crcs : NULL);
 	if (rc == 0 && !src && (rc = stream_identity(b, &from_stream)) == 0)
 		src = &from_stream;
+	if (rc == 0 && zstd && fs_frame_crcs_end(&crcs))
+		rc = fs_builder_nomem(b);
+	if (rc == 0 && (zstd ? fs_frames_seekable(&frames, b->stream_size)
+	                     : frame_points(b, fd, filter, &frames, copy_fd, &points))) {
+		rc = write_in_place(b, src, filter, &points, index_path);
+		goto out;
+	}
+	if (rc == 0 && crcs.copy_dropped)
+		rc = remake_copy(b, fd, copy_fd);
 	if (rc == 0 && rename(copy_tmp, b->opts->copy_path) < 0)
 		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", b->opts->copy_path,
 		                 strerror(errno));
@@ -428,11 +591,14 @@ static int index_compressed(struct builder *b, int fd, struct archive *raw, int 
 		copy_tmp = NULL;
 		rc = fs_builder_write(b, src, compression_of(filter), true, index_path);
 	}
+out:
 	close(copy_fd);
 	if (copy_tmp) {
 		unlink(copy_tmp);
 		free(copy_tmp);
 	}
+	fs_frames_free(&frames);
+	fs_gz_points_free(&points);
 	return rc;
 }
 
@@ -461,16 +627,19 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 		sym_archive_read_free(raw);
 		return index_gzip(b, fd, src, index_path);
 	}
-	rc = index_compressed(b, fd, raw, filter, src, index_path);
+	rc = index_frames_in_place(b, fd, raw, filter, src, index_path);
+	if (rc == 1)
+		rc = index_compressed(b, fd, raw, filter, src, index_path);
 	sym_archive_read_free(raw);
 	return rc;
 }
 
 /* The same from a stream: gzip goes to zlib straight away (the raw reader
- * would consume what zlib must see); the rest through the raw reader, which
+ * would consume what zlib must see), zstd to libzstd; the rest through the raw reader, which
  * passes a plain tar through as it is (no copy: the blob is the data). */
 static int build_from_stream(struct builder *b, const char *index_path)
 {
+	static const unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 	struct ix_stream *in = b->opts->stream;
 	struct archive *raw = NULL;
 	struct ix_source_id src;
@@ -490,15 +659,21 @@ static int build_from_stream(struct builder *b, const char *index_path)
 		return stream_identity(b, &src)
 		           ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);
 	}
-	if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
-	    open_raw(b, -1, &raw, &filter))
+	/* A frame, or a skippable frame (magic 0x184D2A5?), which libarchive
+	 * knows too: its raw reader must not consume what libzstd must see. */
+	if (in->head_len >= 4 &&
+	    (!memcmp(in->head, zstd_magic, 4) ||
+	     ((in->head[0] & 0xf0) == 0x50 && !memcmp(in->head + 1, "\x2a\x4d\x18", 3))))
+		filter = ARCHIVE_FILTER_ZSTD;
+	else if (!(in->head_len >= 2 && in->head[0] == 0x1f && in->head[1] == 0x8b) &&
+	         open_raw(b, -1, &raw, &filter))
 		return -1;
 	if (filter == ARCHIVE_FILTER_GZIP) {
 		rc = index_gzip(b, -1, NULL, index_path);
 	} else if (filter != ARCHIVE_FILTER_NONE) {
 		rc = index_compressed(b, -1, raw, filter, NULL, index_path);
 	} else {
-		rc = index_through_tee(b, -1, raw, false, -1);
+		rc = index_through_tee(b, -1, raw, false, -1, NULL, NULL);
 		if (rc == 0)
 			rc = stream_identity(b, &src)
 			         ?: fs_builder_write(b, &src, IX_COMP_NONE, false, index_path);

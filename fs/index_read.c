@@ -83,18 +83,20 @@ static int validate_header(struct ix_map *m, unsigned flags, struct strata_error
 
 /* Checkpoints start at 0, go up, stay in the stream and the file, their
  * windows in their section, and each span has one CRC per GZ_CHUNK of its
- * output; a gzip layer without a copy has them. */
+ * output; a gzip layer without a copy has them.  zstd and xz ones start at
+ * a frame (frame_seek.h): no window, no bits. */
 static bool checkpoints_ok(const struct ix_map *m)
 {
 	const struct ix_header *h = m->hdr;
+	bool frames = h->compression == IX_COMP_ZSTD || h->compression == IX_COMP_XZ;
 	uint64_t crcs = 0;
 
 	if (h->n_checkpoints == 0)
 		return (h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
 		        h->stream_size == 0) &&
 		       h->n_crcs == 0;
-	if (h->compression != IX_COMP_GZIP || (h->flags & IXH_DATA_COPY) ||
-	    m->checkpoints[0].out != 0)
+	if ((h->compression != IX_COMP_GZIP && !frames) || (h->flags & IXH_DATA_COPY) ||
+	    m->checkpoints[0].out != 0 || (frames && h->windows_size))
 		return false;
 	for (uint64_t i = 0; i < h->n_checkpoints; i++) {
 		const struct ix_checkpoint *c = &m->checkpoints[i];
@@ -104,7 +106,8 @@ static bool checkpoints_ok(const struct ix_map *m)
 		    (c->bits && c->in == 0) || c->win_size > 32768 ||
 		    (c->win_len == 0) != (c->win_size == 0) ||
 		    !range_ok(c->win_off, c->win_len, 1, h->windows_size) ||
-		    (i > 0 && c->out <= c[-1].out) || end < c->out || c->crc_first != crcs)
+		    (i > 0 && c->out <= c[-1].out) || end < c->out || c->crc_first != crcs ||
+		    (frames && (c->bits || c->win_len)))
 			return false;
 		crcs += (end - c->out + GZ_CHUNK - 1) / GZ_CHUNK;
 	}

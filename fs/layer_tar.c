@@ -3,9 +3,10 @@
  * The tar layer backend: a mmapped index plus one file descriptor holding
  * the uncompressed tar stream (the layer itself when plain, else the cached
  * copy).  File data is served by reference to that fd, so the FUSE layer can
- * splice it to the kernel without copying.  A gzip layer is read in place
- * instead: its extents are LAYER_FD_READ, and tar_read decodes the spans
- * between the index's checkpoints through the shared span cache.
+ * splice it to the kernel without copying.  A gzip layer, and a zstd or xz
+ * one of several frames, is read in place instead: its extents are
+ * LAYER_FD_READ, and tar_read decodes the spans between the index's
+ * checkpoints through the shared span cache.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "frame_seek.h"
 #include "gzip_seek.h"
 #include "index.h"
 #include "layer.h"
@@ -24,7 +26,8 @@ struct tar_layer {
 	struct strata_layer base;
 	struct ix_map map;
 	int data_fd;
-	bool in_place; /* gzip: data_fd is the layer, read through its checkpoints */
+	bool in_place;                   /* data_fd is the layer, read through its checkpoints */
+	const struct span_ops *span_ops; /* in place: how its spans are decoded */
 	bool index_reused;
 	char *index_path;
 	char diff_id[7 + 64 + 1]; /* "sha256:<hex>" when this open computed it */
@@ -255,7 +258,42 @@ static const struct span_ops gz_span_ops = {
     .dec_size = GZ_DECODER_SIZE,
 };
 
-/* A gzip layer's stream, span by span from the cache. */
+/* zstd and xz: decoded from a frame start (frame_seek.h). */
+static int frame_extend(const void *owner, uint32_t span, void **dec, unsigned char *data,
+                        size_t have, size_t want, size_t *now)
+{
+	const struct tar_layer *t = owner;
+
+	return fs_frame_span_extend(t->data_fd, &t->map, span, dec, data, have, want, now);
+}
+
+static const struct span_ops zstd_span_ops = {
+    .count = span_count,
+    .len = span_len,
+    .extend = frame_extend,
+    .free_dec = fs_frame_decoder_free,
+    .dec_size = ZSTD_DECODER_SIZE,
+};
+
+static const struct span_ops xz_span_ops = {
+    .count = span_count,
+    .len = span_len,
+    .extend = frame_extend,
+    .free_dec = fs_frame_decoder_free,
+    .dec_size = XZ_DECODER_SIZE,
+};
+
+/* How a layer read in place decodes its spans. */
+static const struct span_ops *span_ops_of(uint32_t compression)
+{
+	if (compression == IX_COMP_ZSTD)
+		return &zstd_span_ops;
+	if (compression == IX_COMP_XZ)
+		return &xz_span_ops;
+	return &gz_span_ops;
+}
+
+/* A layer read in place: its stream, span by span from the cache. */
 static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_t len)
 {
 	const struct tar_layer *t = tl(l);
@@ -270,7 +308,7 @@ static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_
 		uint64_t slen = fs_gz_span_len(m, span);
 		size_t n = slen - in_span < len - done ? (size_t)(slen - in_span) : len - done;
 		struct span_ref *ref;
-		int rc = fs_span_get(t, &gz_span_ops, span, (size_t)in_span + n, &ref);
+		int rc = fs_span_get(t, t->span_ops, span, (size_t)in_span + n, &ref);
 
 		if (rc)
 			return rc;
@@ -425,6 +463,7 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	t->in_place = t->map.hdr->n_checkpoints > 0;
 	if (t->in_place)
 		fs_ix_map_prefetch_seek(&t->map);
+	t->span_ops = span_ops_of(t->map.hdr->compression);
 	if (t->data_fd < 0)
 		t->data_fd = fd;
 	else
@@ -475,21 +514,46 @@ int strata_layer_index_stream(const char *path, strata_read_fn read, void *ctx,
 	return rc;
 }
 
+/* The layer file's identity now, and where its index is cached. */
+static int cached_index(const char *path, const struct strata_layer_options *opts,
+                        struct fs_cache_paths *paths, struct ix_source_id *src,
+                        struct strata_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	*src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                             (uint64_t)st.st_ino};
+	return opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, paths, err)
+	                       : fs_cache_paths(opts->cache_dir, path, paths, err);
+}
+
+int strata_layer_index_seekable(const char *path, const struct strata_layer_options *opts)
+{
+	struct fs_cache_paths paths;
+	struct ix_source_id src;
+	struct strata_error err;
+	struct ix_map map;
+	int rc;
+
+	if (cached_index(path, opts, &paths, &src, &err) ||
+	    fs_ix_map_open_flags(paths.index, &src, IX_MAP_NO_BODY_CRC, &map, &err))
+		return -1;
+	rc = map.hdr->n_checkpoints > 0;
+	fs_ix_map_close(&map);
+	return rc;
+}
+
 int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
                              struct strata_error *err)
 {
 	struct fs_cache_paths paths;
 	struct ix_source_id src;
 	struct ix_map map;
-	struct stat st;
 	int fd, rc;
 
-	if (stat(path, &st) < 0)
-		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
-	src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-	                            (uint64_t)st.st_ino};
-	if (opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, &paths, err)
-	                    : fs_cache_paths(opts->cache_dir, path, &paths, err))
+	if (cached_index(path, opts, &paths, &src, err))
 		return -1;
 	if (access(paths.index, F_OK) < 0 && errno == ENOENT)
 		return 1;
@@ -518,6 +582,7 @@ void strata_layer_info(const struct strata_layer *layer, struct strata_layer_inf
 	info->n_entries = layer->n_entries;
 	info->stream_size = t->map.hdr->stream_size;
 	info->compression = fs_ix_compression_name(t->map.hdr->compression);
+	info->seekable = t->in_place;
 	info->index_reused = t->index_reused;
 	info->index_path = t->index_path;
 	info->diff_id = t->diff_id;

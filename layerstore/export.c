@@ -150,47 +150,88 @@ static int write_oci(struct store *s, struct writer *w, const struct store_image
 	return 0;
 }
 
-/* A gzip layer is read in place, with no decompressed copy: its tar is
- * decompressed now into an unnamed file in the cache (zlib checks every
- * member's CRC).  The fd, or -1 with @err filled. */
-static int decompress_gzip(struct store *s, const struct store_layer *l, uint64_t *size,
+/* Another compression read in place (zstd of several frames, xz of several
+ * blocks): libarchive's raw reader decompresses @in into @out (libzstd and
+ * liblzma check what the formats carry).  0, 1 for damage, or -1. */
+static int copy_raw(int in, int out, uint64_t *size)
+{
+	struct archive *a = sym_archive_read_new();
+	struct archive_entry *e;
+	const void *buf;
+	size_t n;
+	la_int64_t off;
+	int r = ARCHIVE_FATAL;
+
+	if (a && sym_archive_read_support_filter_all(a) == ARCHIVE_OK &&
+	    sym_archive_read_support_format_raw(a) == ARCHIVE_OK &&
+	    sym_archive_read_open_fd(a, in, 128 * 1024) == ARCHIVE_OK &&
+	    sym_archive_read_next_header(a, &e) == ARCHIVE_OK)
+		while ((r = sym_archive_read_data_block(a, &buf, &n, &off)) == ARCHIVE_OK &&
+		       sys_write_all(out, buf, n) == 0)
+			*size += n;
+	if (a)
+		sym_archive_read_free(a);
+	return r == ARCHIVE_EOF ? 0 : r == ARCHIVE_OK ? -1 : 1;
+}
+
+/* zlib's gzread of @in into @out (it checks every member's CRC).  0, 1
+ * for damage, or -1; @in is closed. */
+static int copy_gzip(int in, int out, uint64_t *size)
+{
+	const size_t buf_size = 128 * 1024;
+	char *buf = malloc(buf_size);
+	gzFile gz = buf ? gzdopen(in, "rb") : NULL;
+	int n = 0;
+
+	if (!gz) {
+		free(buf);
+		close(in);
+		errno = ENOMEM;
+		return -1;
+	}
+	while ((n = gzread(gz, buf, buf_size)) > 0 && sys_write_all(out, buf, (size_t)n) == 0)
+		*size += (uint64_t)n;
+	free(buf);
+	gzclose(gz);
+	return n < 0 ? 1 : n == 0 ? 0 : -1;
+}
+
+/* A layer read in place has no decompressed copy: its tar is decompressed
+ * now into an unnamed file in the cache.  The fd, or -1 with @err filled. */
+static int decompress_blob(struct store *s, const struct store_layer *l, uint64_t *size,
                            struct strata_error *err)
 {
 	char source[STORE_DIGEST_MAX], path[PATH_MAX];
-	const size_t buf_size = 128 * 1024;
-	char *buf = malloc(buf_size);
-	int in = -1, out = -1, n = 0;
-	gzFile gz = NULL;
+	unsigned char magic[2] = {0};
+	int in, out = -1, rc = -1;
 
 	store_layer_source(s, l, source);
 	store_blob_path(s, source, path, sizeof(path));
-	if (buf)
-		in = open(path, O_RDONLY | O_CLOEXEC);
+	*size = 0;
+	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in >= 0)
 		out = open(s->layer_cache, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (out >= 0 && !(gz = gzdopen(in, "rb")))
-		errno = ENOMEM;
-	*size = 0;
-	while (gz && (n = gzread(gz, buf, buf_size)) > 0 && sys_write_all(out, buf, (size_t)n) == 0)
-		*size += (uint64_t)n;
-	free(buf);
-	if (gz && n == 0 && lseek(out, 0, SEEK_SET) == 0) {
-		gzclose(gz);
-		return out;
+	if (out >= 0 && pread(in, magic, 2, 0) >= 0) {
+		rc = magic[0] == 0x1f && magic[1] == 0x8b ? copy_gzip(in, out, size)
+		                                          : copy_raw(in, out, size);
+		if (magic[0] == 0x1f && magic[1] == 0x8b)
+			in = -1; /* closed by gzclose */
 	}
-	strata_fail(err, n < 0 ? STRATA_ERR_CORRUPT : STRATA_ERR_SYS, n < 0 ? EIO : errno,
-	            "layer %s: %s: %s", l->digest, path, n < 0 ? "corrupt gzip" : strerror(errno));
-	if (gz)
-		gzclose(gz);
-	else if (in >= 0)
+	if (in >= 0)
 		close(in);
+	if (rc == 0 && lseek(out, 0, SEEK_SET) == 0)
+		return out;
+	strata_fail(err, rc > 0 ? STRATA_ERR_CORRUPT : STRATA_ERR_SYS, rc > 0 ? EIO : errno,
+	            "layer %s: %s: %s", l->digest, path,
+	            rc > 0 ? "corrupt compressed data" : strerror(errno));
 	if (out >= 0)
 		close(out);
 	return -1;
 }
 
 /* The uncompressed tar of a layer: the blob itself, or the decompressed
- * copy its index uses (made now if missing), or for gzip the blob
+ * copy its index uses (made now if missing), or for a layer read in place
+ * (gzip, zstd of several frames, xz of several blocks) the blob
  * decompressed now. */
 static int open_uncompressed(struct store *s, const struct store_image *img, size_t i,
                              uint64_t *size, struct strata_error *err)
@@ -210,7 +251,7 @@ static int open_uncompressed(struct store *s, const struct store_image *img, siz
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT)
-		return decompress_gzip(s, l, size, err);
+		return decompress_blob(s, l, size, err);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "layer %s: %s: %s", l->digest, path,
 		            strerror(errno));

@@ -151,7 +151,12 @@ int store_layer_stats(const struct store_source *src, struct store_layer_stats *
 		struct layer_stats st = {
 		    .layers = src->layers, .n = src->n_layers, .i = i, .out = &stats[i]};
 
+		struct strata_layer_info info;
+
 		memset(&stats[i], 0, sizeof(stats[i]));
+		strata_layer_info(src->layers[i], &info);
+		stats[i].compression = info.compression;
+		stats[i].seekable = info.seekable;
 		if (walk_layer(&st, &all, &n_all) < 0) {
 			store_wasted_free(all, n_all);
 			return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");

@@ -110,6 +110,19 @@ int store_open_layer(struct store *s, const struct store_layer *layer,
 	return 0;
 }
 
+int store_layer_seekable(struct store *s, const struct store_layer *layer)
+{
+	struct strata_layer_options lo = {.cache_dir = s->layer_cache};
+	char source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX], path[PATH_MAX];
+
+	store_layer_source(s, layer, source);
+	store_layer_cache_key(layer->diff_id, source, key);
+	lo.cache_key = key;
+	if (store_blob_path(s, source, path, sizeof(path)) < 0)
+		return -1;
+	return strata_layer_index_seekable(path, &lo);
+}
+
 static char pin_path[PATH_MAX]; /* this process's record, for store_unpin */
 
 void store_unpin(void)

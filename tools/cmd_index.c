@@ -75,9 +75,12 @@ int cmd_index(int argc, char **argv)
 			continue;
 		}
 		strata_layer_info(layer, &info);
-		printf("%s: %" PRIu64 " entries, %" PRIu64 " bytes of tar (%s), index %s %s\n",
+		printf("%s: %" PRIu64 " entries, %" PRIu64
+		       " bytes of tar (%s, seekable: %s), index %s "
+		       "%s\n",
 		       argv[i], info.n_entries, info.stream_size, info.compression,
-		       info.index_reused ? "reused" : "built", info.index_path);
+		       info.seekable ? "yes" : "no", info.index_reused ? "reused" : "built",
+		       info.index_path);
 		strata_layer_close(layer);
 	}
 	cli_layer_options_free(&lo);

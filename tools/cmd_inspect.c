@@ -52,8 +52,9 @@ int cmd_inspect(int argc, char **argv)
 	    "\n"
 	    "Print IMAGE as JSON: digest, names, created, os/architecture, size, its\n"
 	    "config (Env, Cmd, ...), history and layers (digest, diff-id, size, media\n"
-	    "type), read from the store alone.  A CONTAINER (looked for first): its\n"
-	    "record, status, exit code and OOMKilled, as strata ps prints it in JSON.\n";
+	    "type, seekable: read in place, from its cached index; null when not\n"
+	    "indexed yet), read from the store alone.  A CONTAINER (looked for first):\n"
+	    "its record, status, exit code and OOMKilled, as strata ps prints it in JSON.\n";
 	struct read_opts o = {0};
 	struct store_image *img;
 	struct strata_error err;
@@ -80,12 +81,16 @@ int cmd_inspect(int argc, char **argv)
 	layers = json_array();
 	size = img->config_size + img->manifest_size;
 	for (size_t i = 0; i < img->n_layers; i++) {
+		/* From the cached index only: null until a mount indexes it. */
+		int seekable = store_layer_seekable(s, &img->layers[i]);
+
 		size += img->layers[i].size;
-		json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:s}", "digest",
-		                                        img->layers[i].digest, "diff_id",
-		                                        img->layers[i].diff_id, "size",
-		                                        (json_int_t)img->layers[i].size,
-		                                        "media_type", img->layers[i].media_type));
+		json_array_append_new(
+		    layers, json_pack("{s:s, s:s, s:I, s:s, s:o}", "digest", img->layers[i].digest,
+		                      "diff_id", img->layers[i].diff_id, "size",
+		                      (json_int_t)img->layers[i].size, "media_type",
+		                      img->layers[i].media_type, "seekable",
+		                      seekable < 0 ? json_null() : json_boolean(seekable)));
 	}
 	out = json_pack("{s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:I, s:s, s:s, s:O?, s:O?, s:o}",
 	                "digest", img->digest, "names", names_of(s, img->digest), "created",

@@ -30,12 +30,13 @@ static const char *created_by(json_t *history, size_t layer)
 static json_t *layer_json(const struct store_layer *l, size_t i, const struct store_layer_stats *st,
                           const char *by)
 {
-	return json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "index",
-	                 (int)i, "digest", l->digest, "diff_id", l->diff_id, "size",
+	return json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s?}",
+	                 "index", (int)i, "digest", l->digest, "diff_id", l->diff_id, "size",
 	                 (json_int_t)l->size, "files", (json_int_t)st->files, "added",
 	                 (json_int_t)st->added, "changed", (json_int_t)st->changed, "deleted",
 	                 (json_int_t)st->deleted, "bytes", (json_int_t)st->bytes, "wasted",
-	                 (json_int_t)st->wasted, "created_by", by);
+	                 (json_int_t)st->wasted, "compression", st->compression, "seekable",
+	                 st->seekable, "created_by", by);
 }
 
 static void print_layer(const struct store_layer *l, size_t i, const struct store_layer_stats *st,
@@ -46,10 +47,14 @@ static void print_layer(const struct store_layer *l, size_t i, const struct stor
 	cli_human_size(l->size, size, sizeof(size));
 	cli_human_size(st->bytes, bytes, sizeof(bytes));
 	cli_human_size(st->wasted, wasted, sizeof(wasted));
-	printf("%-3zu %-12.12s %10s %7llu %7llu %7llu %7llu %10s %10s  %.60s\n", i, l->digest + 7,
-	       size, (unsigned long long)st->files, (unsigned long long)st->added,
+	/* A plain tar is read where it lies: seeking is no question for it. */
+	printf("%-3zu %-12.12s %10s %7llu %7llu %7llu %7llu %10s %10s %-5s %-8s  %.60s\n", i,
+	       l->digest + 7, size, (unsigned long long)st->files, (unsigned long long)st->added,
 	       (unsigned long long)st->changed, (unsigned long long)st->deleted, bytes, wasted,
-	       by ? by : "");
+	       strcmp(st->compression, "none") == 0 ? "-"
+	       : st->seekable                       ? "yes"
+	                                            : "no",
+	       st->compression, by ? by : "");
 }
 
 /* The --top biggest wasted files, as JSON (empty without --wasted). */
@@ -89,8 +94,9 @@ static void print_layers(const struct read_opts *o, const struct store_source *s
 	uint64_t total = 0;
 
 	if (!arr)
-		printf("%-3s %-12s %10s %7s %7s %7s %7s %10s %10s  %s\n", "#", "DIGEST", "SIZE",
-		       "FILES", "ADDED", "CHANGED", "DELETED", "BYTES", "WASTED", "CREATED BY");
+		printf("%-3s %-12s %10s %7s %7s %7s %7s %10s %10s %-5s %-8s  %s\n", "#", "DIGEST",
+		       "SIZE", "FILES", "ADDED", "CHANGED", "DELETED", "BYTES", "WASTED", "SEEK",
+		       "COMP", "CREATED BY");
 	for (size_t i = 0; i < src->n_layers; i++) {
 		const char *by = created_by(json_object_get(cfg, "history"), i);
 

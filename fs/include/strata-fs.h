@@ -78,7 +78,11 @@ struct strata_layer_info {
 	uint64_t n_entries;      /* index entries, including the root */
 	uint64_t stream_size;    /* bytes of uncompressed tar */
 	const char *compression; /* "none", "gzip", "zstd", ... */
-	bool index_reused;       /* true when a cached index was valid */
+	/* Compressed, and read in place through its checkpoints (no
+	 * decompressed copy): gzip, zstd of several frames, xz of several
+	 * blocks.  A plain tar needs no checkpoints: false. */
+	bool seekable;
+	bool index_reused; /* true when a cached index was valid */
 	const char *index_path;
 	/* "sha256:<hex>" of the uncompressed stream, or "" when this open did
 	 * not compute it (index reused, plain layer, or not asked for). */
@@ -106,6 +110,10 @@ int strata_layer_index_stream(const char *path, strata_read_fn read, void *ctx,
  * @err saying what is wrong (damaged, or describing another file). */
 int strata_layer_check_index(const char *path, const struct strata_layer_options *opts,
                              struct strata_error *err);
+/* Whether the layer at @path is read in place (strata_layer_info's
+ * seekable), from its cached index, building nothing: 1 or 0, or -1 when
+ * it has no valid index yet. */
+int strata_layer_index_seekable(const char *path, const struct strata_layer_options *opts);
 void strata_layer_close(struct strata_layer *layer);
 
 /* The cache directory strata uses when none is given: $STRATA_CACHE_DIR,

@@ -228,6 +228,10 @@ int store_pin(struct store *s, const struct store_image *img, struct strata_erro
 /* Removes this process's record when the mount ends (gc would, later). */
 void store_unpin(void);
 
+/* Whether @layer is read in place (strata_layer_index_seekable), from its
+ * cached index: 1 or 0, or -1 when it is not indexed yet. */
+int store_layer_seekable(struct store *s, const struct store_layer *layer);
+
 /* The one layer of @img whose digest or diff-id is @layer, ready to read. */
 int store_open_layer(struct store *s, const struct store_layer *layer,
                      const struct strata_layer_options *opts, struct strata_layer **out,
@@ -469,6 +473,8 @@ struct store_layer_stats {
 	uint64_t files, added, changed, deleted; /* entries */
 	uint64_t bytes;                          /* of file data it brings */
 	uint64_t wasted;                         /* of it, what later layers overwrite or delete */
+	const char *compression;                 /* "none", "gzip", "zstd", ... */
+	bool seekable; /* read in place, no decompressed copy (strata_layer_info) */
 };
 
 /* A file a later layer overwrites or deletes. */

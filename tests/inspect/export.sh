@@ -101,4 +101,22 @@ run "$STRATA" diff --root "$T/store2" img:v1 "$V2"
 assert_same_text "diff img:v1 img:v2 is the same in the other store" \
 	"$(cat "$T/diff-store1")" "$(cat "$T/out")"
 
+
+# ---- a zstd layer of several frames: read in place, no copy ----
+# The docker-archive's layer.tar is decompressed from the blob itself.
+gzip -dc "$T/layers/l0.tar.gz" >"$T/z0.tar"
+split -b 8192 --filter='zstd -q -c' "$T/z0.tar" >"$T/z0.tar.zst"
+py oci "$T/z-oci" zimg:1 "$T/z0.tar.zst" >/dev/null
+sr import -q "$T/z-oci"
+assert_eq "import of a zstd layer of several frames (stderr: $ERR)" 0 "$RC"
+sr layers --json zimg:1
+assert_eq "zstd of several frames: seekable" '["zstd true"]' \
+	"$(jq -c '[.layers[] | "\(.compression) \(.seekable)"]' "$T/out")"
+sr export --format docker zimg:1 -o "$T/z-docker.tar"
+assert_eq "export --format docker of the zstd image (stderr: $ERR)" 0 "$RC"
+hex=$(sha256sum "$T/z0.tar" | cut -d' ' -f1)
+tar -xOf "$T/z-docker.tar" "$hex/layer.tar" >"$T/z0-exported.tar" ||
+	fail "docker-archive: no $hex/layer.tar"
+assert_same_file "docker-archive: the zstd layer's tar" "$T/z0.tar" "$T/z0-exported.tar"
+
 finish

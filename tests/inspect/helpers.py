@@ -87,6 +87,8 @@ def raw(path):
 def media_type(data):
     if data[:2] == b"\x1f\x8b":
         return MT_LAYER + "+gzip"
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        return MT_LAYER + "+zstd"
     return MT_LAYER
 
 

@@ -3,8 +3,10 @@
 # the test made (so it knows what each one adds, changes, deletes and
 # wastes):
 #   - inspect: JSON with digest, names, layers (digest, diff_id = sha256 of
-#     the uncompressed layer, media type), config Env and Cmd, history;
-#   - layers: per-layer files/added/changed/deleted/bytes/wasted; --wasted:
+#     the uncompressed layer, media type, seekable), config Env and Cmd,
+#     history;
+#   - layers: per-layer files/added/changed/deleted/bytes/wasted, its
+#     compression and whether it is read in place (seekable); --wasted:
 #     the total is the bytes of the files later layers overwrote or
 #     deleted, the biggest offender first;
 #   - ls --layer: the layer each entry comes from (image and container);
@@ -37,6 +39,8 @@ cp "$T/out" "$T/v1.json"
 if jq -e . "$T/v1.json" >/dev/null 2>&1; then pass; else fail "inspect: not JSON"; fi
 assert_eq "inspect: digest" "$V1" "$(py inspect "$T/v1.json" digest)"
 assert_eq "inspect: names" '["img:v1"]' "$(jq -c .names "$T/v1.json")"
+# Indexed at import: the gzip layer is read in place, the plain ones need not.
+assert_eq "inspect: layers seekable" '[true,false,false]' "$(jq -c '[.layers[].seekable]' "$T/v1.json")"
 assert_eq "inspect: os/architecture" linux/amd64 \
 	"$(py inspect "$T/v1.json" os)/$(py inspect "$T/v1.json" architecture)"
 assert_eq "inspect: created" 2024-01-02T03:04:05Z "$(py inspect "$T/v1.json" created)"
@@ -82,6 +86,9 @@ assert_eq "layers: layer 2 files added changed deleted bytes wasted" \
 	"2 1 1 1 $((8 + 18)) 0" "$(stats 2)"
 assert_eq "layers: created_by" '["layer 0","layer 1","layer 2"]' "$(jq -c '[.layers[].created_by]' "$T/layers.json")"
 assert_eq "layers: digests" "[\"$L0\",\"$L1\",\"$L2\"]" "$(jq -c '[.layers[].digest]' "$T/layers.json")"
+# gzip is read in place (seekable); a plain tar needs no seeking.
+assert_eq "layers: compression and seekable" '["gzip true","none false","none false"]' \
+	"$(jq -c '[.layers[] | "\(.compression) \(.seekable)"]' "$T/layers.json")"
 assert_eq "layers --wasted: the total" "$WASTED_TOTAL" "$(jq .wasted "$T/layers.json")"
 assert_eq "layers --wasted: the offenders, biggest first" \
 	"data/big2 $BIG2 0 1 deleted|data/big1 $BIG1 0 1 overwritten|data/gone3.txt $GONE3 0 2 deleted|opt/app/run.sh $RUNSH2 1 2 overwritten|data/opq/o2 $O2 0 1 deleted|data/opq/o1 $O1 0 1 deleted|" \
@@ -92,6 +99,8 @@ assert_eq "layers --wasted --top 1 (text): the offender line" \
 	"$(grep -E '^ *[0-9.]+ [kMG]?B  /' "$T/out" | sed 's/^ *[0-9.]* [kMG]*B  //')"
 assert_true "layers --wasted (text): 6 files" grep -q '^wasted: .* in 6 files$' "$T/out"
 assert_eq "layers (text): a header and three rows" 4 "$(sr layers img:v1 && grep -c . "$T/out")"
+assert_true "layers (text): layer 0 seekable, gzip" grep -Eq '^0 .* yes +gzip ' "$T/out"
+assert_true "layers (text): layer 1 plain" grep -Eq '^1 .* - +none ' "$T/out"
 sr layers --top 0 img:v1
 assert_one_error_line "layers --top 0" 2
 sr layers base:1

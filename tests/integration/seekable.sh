@@ -3,7 +3,9 @@
 # in the cache, reads at random offsets and lengths give the plain tar's
 # bytes through the kernel (one member and several), copy-up through an
 # upper copies the right bytes, and a blob damaged under its index reads as
-# EIO, never as other bytes.
+# EIO, never as other bytes.  So are a zstd layer of several frames (with a
+# skippable frame, as zstd:chunked has) and an xz layer of several blocks
+# (xz -T2); one zstd frame and one xz block keep the copy, seekable: no.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mk "$T/base.tar" <<'EOF2'
@@ -27,6 +29,33 @@ part() { dd if="$T/plain.tar" bs=1M iflag=skip_bytes,count_bytes skip="$1" count
 part 0 4000000 | gzip -1 -c >"$T/multi.tar.gz"
 part 4000000 5000000 | gzip -9 -c >>"$T/multi.tar.gz"
 part 9000000 100000000 | gzip -c >>"$T/multi.tar.gz"
+# zstd frames of 700 kB, then a skippable frame (magic 0x184D2A50, 4 bytes).
+for ((off = 0; off < $(stat -c %s "$T/plain.tar"); off += 700000)); do
+	part "$off" 700000 | zstd -q -c
+done >"$T/frames.tar.zst"
+printf '\x50\x2a\x4d\x18\x04\x00\x00\x00toc!' >>"$T/frames.tar.zst"
+xz -T2 --block-size=1MiB -c "$T/plain.tar" >"$T/blocks.tar.xz"
+zstd -q -c "$T/plain.tar" >"$T/single.tar.zst"
+xz -T1 -c "$T/plain.tar" >"$T/single.tar.xz"
+# shellcheck disable=SC2034 # read by name below
+declare -A blob=([one]=one.tar.gz [multi]=multi.tar.gz [frames]=frames.tar.zst
+	[blocks]=blocks.tar.xz)
+
+# What strata index says, and what it leaves in the cache.
+for l in frames blocks single; do
+	for f in "$T/$l".tar.*; do
+		name=$(basename "$f")
+		run "$STRATA" index --cache-dir "$T/cache-$name" "$f"
+		assert_eq "strata index $name: exit" 0 "$RC"
+		case $l in
+		single) want='seekable: no' copies=1 ;;
+		*) want='seekable: yes' copies=0 ;;
+		esac
+		assert_true "strata index $name: $want" grep -q "$want" "$T/out"
+		assert_eq "$name: copies in the cache" "$copies" \
+			"$(find "$T/cache-$name" -name '*.tar' | wc -l)"
+	done
+done
 
 files=(d/random1 d/random2 d/text small)
 # read_at FILE OFF LEN: LEN bytes at OFF (fewer at the end).
@@ -53,10 +82,11 @@ random_reads() {
 
 # One mount with the default span cache, one with less than a span (the
 # -o form): both read right.
-declare -A cache_opt=([one]='--span-cache=64M' [multi]='-o span_cache=512K')
-for l in one multi; do
+declare -A cache_opt=([one]='--span-cache=64M' [multi]='-o span_cache=512K'
+	[frames]='-o span_cache=512K' [blocks]='--span-cache=64M')
+for l in one multi frames blocks; do
 	# shellcheck disable=SC2086 # two words for -o
-	smount "$T/m-$l" ${cache_opt[$l]} --layer "$T/$l.tar.gz"
+	smount "$T/m-$l" ${cache_opt[$l]} --layer "$T/${blob[$l]}"
 	random_reads "$T/m-$l" "$l"
 	assert_same_text "$l: whole contents" "$(content_sums "$T/src")" "$(content_sums "$T/m-$l")"
 	sumount "$T/m-$l"
@@ -75,23 +105,26 @@ assert_same_file 'copy-up in the upper' "$T/expect" "$T/upper/d/random1"
 
 # The blob changed in place under its valid index (size and times kept):
 # the damaged span is EIO, the rest still reads right.
-cp -p "$T/one.tar.gz" "$T/bad.tar.gz"
-smount "$T/m-bad0" --layer "$T/bad.tar.gz"
-sumount "$T/m-bad0"
-size=$(stat -c %s "$T/bad.tar.gz")
-printf '\x5a\xa5\x5a\xa5' | dd of="$T/bad.tar.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
-touch -r "$T/one.tar.gz" "$T/bad.tar.gz"
-smount "$T/m-bad" --layer "$T/bad.tar.gz"
-ok=0
-for f in "${files[@]}"; do
-	if cat "$T/m-bad/$f" >"$T/got" 2>"$T/cat-err"; then
-		cmp -s "$T/got" "$T/src/$f" || fail "damaged blob: $f read with other bytes"
-		ok=$((ok + 1))
-	else
-		assert_true "damaged blob: $f fails with EIO" grep -q 'Input/output error' "$T/cat-err"
-	fi
+for src in one.tar.gz frames.tar.zst blocks.tar.xz; do
+	bad=bad-$src
+	cp -p "$T/$src" "$T/$bad"
+	smount "$T/m-$bad-0" --layer "$T/$bad"
+	sumount "$T/m-$bad-0"
+	size=$(stat -c %s "$T/$bad")
+	printf '\x5a\xa5\x5a\xa5' | dd of="$T/$bad" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	touch -r "$T/$src" "$T/$bad"
+	smount "$T/m-$bad" --layer "$T/$bad"
+	ok=0
+	for f in "${files[@]}"; do
+		if cat "$T/m-$bad/$f" >"$T/got" 2>"$T/cat-err"; then
+			cmp -s "$T/got" "$T/src/$f" || fail "damaged $src: $f read with other bytes"
+			ok=$((ok + 1))
+		else
+			assert_true "damaged $src: $f fails with EIO" grep -q 'Input/output error' "$T/cat-err"
+		fi
+	done
+	assert_ne "damaged $src: some file fails" "${#files[@]}" "$ok"
+	assert_same_file "damaged $src: small, before the damage" "$T/src/small" "$T/m-$bad/small"
+	sumount "$T/m-$bad"
 done
-assert_ne 'damaged blob: some file fails' "${#files[@]}" "$ok"
-assert_same_file 'damaged blob: small, before the damage' "$T/src/small" "$T/m-bad/small"
-sumount "$T/m-bad"
 finish

@@ -192,8 +192,8 @@ uint8_t *tl_entry_content(const struct tl_entry *e)
 		memcpy(buf, e->data, (size_t)e->size);
 	} else if (e->n_runs) {
 		for (size_t i = 0; i < e->n_runs; i++)
-			tl_pattern(tl_seed(e->name), (uint64_t)e->runs[i].off,
-			           buf + e->runs[i].off, (size_t)e->runs[i].len);
+			tl_pattern(tl_seed(e->name), (uint64_t)e->runs[i].off, buf + e->runs[i].off,
+			           (size_t)e->runs[i].len);
 	} else {
 		tl_pattern(tl_seed(e->name), 0, buf, (size_t)e->size);
 	}
@@ -321,8 +321,8 @@ void tl_write_layer(const char *path, enum tl_format fmt, enum tl_filter filt,
 			size_t done = 0;
 
 			while (done < (size_t)e->size) {
-				la_ssize_t w = archive_write_data(a, content + done,
-				                                  (size_t)e->size - done);
+				la_ssize_t w =
+				    archive_write_data(a, content + done, (size_t)e->size - done);
 
 				ck_assert_msg(w > 0, "%s: data of '%s': %s", path, e->name,
 				              archive_error_string(a));
@@ -461,7 +461,10 @@ static void fill_header(uint8_t *h, const char *name, char type, uint64_t size, 
 	if (gnu)
 		memcpy(h + 257, "ustar  ", 8); /* old GNU magic + version */
 	else
-		memcpy(h + 257, "ustar\0" "00", 8);
+		memcpy(h + 257,
+		       "ustar\0"
+		       "00",
+		       8);
 }
 
 void tl_raw_header(struct tl_buf *b, const char *name, char type, uint64_t size, unsigned mode,
@@ -563,8 +566,7 @@ struct strata_layer *tl_open_layer(const char *path, const char *cache, struct t
 	struct strata_error err = {0};
 	struct strata_layer *l = NULL;
 
-	ck_assert_msg(strata_layer_open_tar(path, &o, &l, &err) == 0, "open %s: %s", path,
-	              err.msg);
+	ck_assert_msg(strata_layer_open_tar(path, &o, &l, &err) == 0, "open %s: %s", path, err.msg);
 	ck_assert_ptr_nonnull(l);
 	return l;
 }
@@ -595,7 +597,7 @@ char *tl_stream_path(const struct strata_layer *l, const char *layer_path)
 	strata_layer_info(l, &info);
 	if (strcmp(info.compression, "none") == 0)
 		return strdup(layer_path);
-	if (strcmp(info.compression, "gzip") == 0)
+	if (info.seekable)
 		return stream_through_read(l, info.stream_size, layer_path);
 	p = strdup(info.index_path);
 	n = strlen(p);

@@ -25,9 +25,9 @@
  * last explicit mark_point().)
  */
 #undef ck_assert_msg
-#define ck_assert_msg(expr, ...)                                                          \
-	((expr) ? (void)0                                                                 \
-	        : _ck_assert_failed(__FILE__, __LINE__, "Assertion '" #expr "' failed", \
+#define ck_assert_msg(expr, ...)                                                                   \
+	((expr) ? (void)0                                                                          \
+	        : _ck_assert_failed(__FILE__, __LINE__, "Assertion '" #expr "' failed",            \
 	                            ##__VA_ARGS__))
 
 /* ---- temp directories ---- */
@@ -148,8 +148,8 @@ bool tl_warned(const struct tl_warnings *w, const char *needle);
 struct strata_layer *tl_open_layer(const char *path, const char *cache, struct tl_warnings *w);
 
 /* The uncompressed tar stream of an open layer: the layer file itself when
- * plain, the cached copy beside the index for zstd, xz, bzip2, and for gzip
- * (read in place) a file "<layer>.stream" of what its read op gives.
+ * plain, the cached copy beside the index when it has one, and for a layer
+ * read in place (seekable) a file "<layer>.stream" of what its read op gives.
  * Malloc'd. */
 char *tl_stream_path(const struct strata_layer *l, const char *layer_path);
 
