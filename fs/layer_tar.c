@@ -9,6 +9,8 @@
  * checkpoints through the shared span cache.
  */
 #include <errno.h>
+#include <fuse_log.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct tar_layer {
 	bool index_reused;
 	char *index_path;
 	char diff_id[7 + 64 + 1]; /* "sha256:<hex>" when this open computed it */
+	atomic_bool damage_logged;
 };
 
 static const struct tar_layer *tl(const struct strata_layer *l)
@@ -293,6 +296,20 @@ static const struct span_ops *span_ops_of(uint32_t compression)
 	return &gz_span_ops;
 }
 
+/* The first failed decode of a layer is logged, with the fix (the reads
+ * after it fail the same way, and say nothing new). */
+static void log_damage(const struct tar_layer *t, uint64_t off, int rc)
+{
+	if (atomic_exchange((atomic_bool *)&t->damage_logged, true))
+		return;
+	fuse_log(FUSE_LOG_ERR,
+	         "%s: byte %llu of its tar stream: %s; reads there fail with EIO "
+	         "(strata index --reindex rebuilds its index if the file changed)\n",
+	         t->base.name, (unsigned long long)off,
+	         rc == EIO ? "the data does not match its index (damaged, or changed since)"
+	                   : strerror(rc));
+}
+
 /* A layer read in place: its stream, span by span from the cache. */
 static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_t len)
 {
@@ -310,8 +327,10 @@ static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_
 		struct span_ref *ref;
 		int rc = fs_span_get(t, t->span_ops, span, (size_t)in_span + n, &ref);
 
-		if (rc)
+		if (rc) {
+			log_damage(t, off + done, rc);
 			return rc;
+		}
 		memcpy((char *)buf + done, fs_span_data(ref) + in_span, n);
 		fs_span_put(ref);
 		done += n;

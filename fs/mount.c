@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "atime.h"
@@ -24,7 +25,8 @@
 #include "upper.h"
 #include "walkers.h"
 
-static bool log_debug; /* -d: let libfuse's per-request trace through */
+static bool log_debug;  /* -d: let libfuse's per-request trace through */
+static bool log_syslog; /* daemonized: stderr is /dev/null, errors go to syslog */
 
 /* While parsing options libfuse reports in fragments; we collect them into
  * one line of our own.  Only the mounting thread logs at that point. */
@@ -49,6 +51,10 @@ static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap
 	len = strlen(msg);
 	while (len > 0 && msg[len - 1] == ' ')
 		msg[--len] = '\0';
+	if (log_syslog) {
+		syslog(level <= FUSE_LOG_ERR ? LOG_ERR : LOG_NOTICE, "%s", msg);
+		return;
+	}
 	if (log_capture) {
 		size_t used = strlen(log_capture);
 
@@ -215,6 +221,10 @@ int strata_fuse_run(struct strata_union *u, const struct strata_mount_options *o
 	if (fuse_daemonize(o->foreground)) {
 		strata_fail(err, STRATA_ERR_SYS, errno, "daemonize: %s", strerror(errno));
 		goto out_unmount;
+	}
+	if (!o->foreground) {
+		openlog("strata", LOG_PID, LOG_DAEMON);
+		log_syslog = true;
 	}
 	if (!o->private_mount)
 		fs_daemon_record_write(o->mountpoint, record, sizeof(record));
