@@ -127,4 +127,21 @@ for src in one.tar.gz frames.tar.zst blocks.tar.xz; do
 	assert_same_file "damaged $src: small, before the damage" "$T/src/small" "$T/m-$bad/small"
 	sumount "$T/m-$bad"
 done
+
+# Why those reads fail is logged, once per layer: on stderr in the
+# foreground (-f), in syslog once daemonized.
+bad='bad-one.tar.gz'
+mkdir -p "$T/m-log"
+MOUNTS+=("$T/m-log")
+"$STRATA" mount -f --cache-dir "$CACHE" --layer "$T/$bad" "$T/m-log" 2>"$T/daemon-err" &
+logpid=$!
+wait_until 10 is_mounted "$T/m-log" || fail 'damage log: the -f mount did not come up'
+for f in "${files[@]}"; do
+	cat "$T/m-log/$f" >/dev/null 2>&1 || true
+done
+"$STRATA" umount "$T/m-log"
+wait "$logpid" || true
+assert_eq 'damage log: one line' 1 "$(grep -c 'the data does not match its index' "$T/daemon-err")"
+assert_true 'damage log: names the layer and the fix' grep -qF "strata: $T/$bad: byte " "$T/daemon-err"
+assert_true 'damage log: the fix' grep -qF 'strata index --reindex' "$T/daemon-err"
 finish
