@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "run.h"
 #include "run_args.h"
+#include "run_seccomp.h"
 #include "strata-store.h"
 #include "sys.h"
 
@@ -428,6 +429,8 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
+	if (run_seccomp_prepare(a.seccomp, a.spec.caps, &a.spec.seccomp))
+		goto out;
 	if (open_store(&a, &st.s))
 		goto out;
 	store_trust_blobs(st.s);

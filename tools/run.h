@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include "strata-fs.h"
@@ -49,6 +50,8 @@ struct run_spec {
 	int status_pipe[2]; /* daemon → launcher: the init's pid */
 	int made_pipe[2];   /* init → launcher: mount points it made */
 	char *dir;          /* the container's directory */
+	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
+	struct sock_fprog seccomp;
 };
 
 /* What the launcher hands the daemon it clones. */
@@ -95,6 +98,8 @@ int run_cgroup_enter(const char *dir, pid_t pid);
  * LIST (comma-separated names, "ALL").  0, or a usage exit status. */
 uint64_t run_caps_default(void);
 int run_caps_change(uint64_t *mask, const char *list, bool add);
+/* CAP_NAME or name (any case): the capability's number, or -1. */
+int run_cap_number(const char *name);
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "run_args.h"
+#include "run_seccomp.h"
 
 enum {
 	OPT_NAME = 256,
@@ -25,6 +26,7 @@ enum {
 	OPT_CPUS,
 	OPT_PULL,
 	OPT_TLS,
+	OPT_SECURITY,
 };
 
 static void run_usage(FILE *out)
@@ -51,6 +53,9 @@ static void run_usage(FILE *out)
 	      "      --net MODE        host (default) or none (loopback only)\n"
 	      "      --cap-add CAPS    give root in the container these capabilities too\n"
 	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
+	      "      --security-opt seccomp=unconfined|FILE  no seccomp filter, or docker's\n"
+	      "                        JSON profile FILE instead of the default one\n"
+	      "      --security-opt no-new-privileges  accepted: always so\n"
 	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
 	      "      --memory SIZE     memory limit (e.g. 512m, 2g), through cgroup v2\n"
 	      "      --cpus N          CPU limit (e.g. 1.5), through cgroup v2\n"
@@ -256,7 +261,7 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	return NOT_MINE;
 }
 
-/* The options that limit it: capabilities, memory, CPUs. */
+/* The options that limit it: capabilities, seccomp, memory, CPUs. */
 static int limit_option(struct run_args *a, int c, const char *arg)
 {
 	char *end;
@@ -267,6 +272,8 @@ static int limit_option(struct run_args *a, int c, const char *arg)
 		/* Collected apart: drops apply first, then adds, whatever the
 		 * order given (as docker does). */
 		return run_caps_change(c == OPT_CAP_ADD ? &a->cap_add : &a->cap_drop, arg, true);
+	case OPT_SECURITY:
+		return run_security_opt(&a->seccomp, arg);
 	case OPT_MEMORY:
 		a->limits.memory = cli_parse_bytes(arg);
 		if (!a->limits.memory)
@@ -304,6 +311,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
+	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -359,4 +367,5 @@ void run_args_free(struct run_args *a)
 	free(a->spec.hostname);
 	free(a->spec.rootfs);
 	free(a->spec.console);
+	free(a->spec.seccomp.filter);
 }

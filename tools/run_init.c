@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "run_seccomp.h"
 
 extern char **environ;
 
@@ -559,6 +560,9 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 	set_user(spec->user);
 	drop_capabilities(spec->caps);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/* Last: every call above is one the filter may forbid. */
+	if (run_seccomp_install(&spec->seccomp) < 0)
+		die("seccomp filter: %s", strerror(errno));
 	execvp(spec->argv[0], spec->argv);
 	fprintf(stderr, "strata: run: %s: %s\n", spec->argv[0],
 	        errno == ENOENT ? "command not found" : strerror(errno));
