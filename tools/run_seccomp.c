@@ -44,12 +44,13 @@ const char *seccomp_docker_arch(void)
 
 static unsigned kernel_version(void)
 {
+	static unsigned version;
 	struct utsname u;
 	unsigned major = 0, minor = 0;
 
-	if (uname(&u) == 0)
-		sscanf(u.release, "%u.%u", &major, &minor);
-	return major << 16 | minor;
+	if (!version && uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2)
+		version = major << 16 | minor;
+	return version;
 }
 
 static bool has_arch(const char **arches)
@@ -193,7 +194,23 @@ static int compile(const struct sc_profile *p, uint64_t caps, struct sock_fprog 
 	return rc;
 }
 
-int run_seccomp_prepare(const char *setting, uint64_t caps, struct sock_fprog *prog)
+/* From the store's cache when it has it (run_seccomp_cache.c). */
+static int filter_for(const struct sc_profile *p, uint64_t caps, const char *cache,
+                      struct sock_fprog *prog)
+{
+	uint64_t key = seccomp_profile_key(p, caps, kernel_version());
+
+	if (cache && seccomp_cache_get(cache, key, prog) == 0)
+		return 0;
+	if (compile(p, caps, prog))
+		return -1;
+	if (cache)
+		seccomp_cache_put(cache, key, prog);
+	return 0;
+}
+
+int run_seccomp_prepare(const char *setting, uint64_t caps, const char *cache,
+                        struct sock_fprog *prog)
 {
 	struct sc_profile file;
 	char why[512];
@@ -201,14 +218,14 @@ int run_seccomp_prepare(const char *setting, uint64_t caps, struct sock_fprog *p
 
 	*prog = (struct sock_fprog){0};
 	if (!setting)
-		return compile(&seccomp_default_profile, caps, prog);
+		return filter_for(&seccomp_default_profile, caps, cache, prog);
 	if (strcmp(setting, "unconfined") == 0)
 		return 0;
 	if (seccomp_profile_read(setting, &file, why, sizeof(why))) {
 		cli_error("run: --security-opt seccomp=%s: %s", setting, why);
 		return -1;
 	}
-	rc = compile(&file, caps, prog);
+	rc = filter_for(&file, caps, cache, prog);
 	seccomp_profile_free(&file);
 	return rc;
 }

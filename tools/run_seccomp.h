@@ -9,6 +9,7 @@
  *   seccomp_profile.c  docker's default profile, as a C table
  *   seccomp_json.c     a profile in docker's JSON format (--security-opt)
  *   run_seccomp.c      profile + capabilities → BPF; installing it
+ *   run_seccomp_cache.c  compiled filters kept in the store
  */
 #ifndef STRATA_RUN_SECCOMP_H
 #define STRATA_RUN_SECCOMP_H
@@ -64,10 +65,19 @@ void seccomp_profile_free(struct sc_profile *p);
 const char *seccomp_docker_arch(void);
 
 /* --security-opt seccomp=...: NULL (docker's default profile),
- * "unconfined" or a JSON file.  Compiles the filter for a container whose
- * processes keep the capabilities @caps into @prog (its filter malloc'ed;
- * len 0 when unconfined).  0, or -1 after printing why. */
-int run_seccomp_prepare(const char *setting, uint64_t caps, struct sock_fprog *prog);
+ * "unconfined" or a JSON file.  The filter for a container whose
+ * processes keep the capabilities @caps, into @prog (its filter malloc'ed;
+ * len 0 when unconfined): read from the directory @cache, or compiled and
+ * kept there (@cache NULL: compiled).  0, or -1 after printing why. */
+int run_seccomp_prepare(const char *setting, uint64_t caps, const char *cache,
+                        struct sock_fprog *prog);
+/* The cache (run_seccomp_cache.c): what a compiled filter depends on,
+ * libseccomp aside (the file records it); a filter read back (0) or not
+ * there (-1); a filter kept, when the directory can take it. */
+uint64_t seccomp_profile_key(const struct sc_profile *p, uint64_t caps, unsigned kernel);
+int seccomp_cache_get(const char *dir, uint64_t key, struct sock_fprog *prog);
+void seccomp_cache_put(const char *dir, uint64_t key, const struct sock_fprog *prog);
+
 /* In the container, after no_new_privs, just before exec: 0 or -1 (errno). */
 int run_seccomp_install(const struct sock_fprog *prog);
 /* --security-opt VALUE into *@seccomp: 0, or the usage exit status. */

@@ -70,6 +70,18 @@ for who in root user; do
 	done
 	assert_eq "$who: clone3 fails with ENOSYS (libc falls back to clone)" ENOSYS "$(answer clone3)"
 
+	# The compiled filter is kept in the store; a damaged one is compiled
+	# again, never loaded.
+	assert_true "$who: the compiled filter is kept in the store" \
+		test -n "$(find "$T/store-$who/strata/seccomp" -name '*.bpf' -size +1k)"
+	for f in "$T/store-$who/strata/seccomp/"*.bpf; do
+		head -c 100 "$f" >"$f.cut" && mv "$f.cut" "$f"
+	done
+	strata_as $who run --rm sc:1 sysprobe keyctl
+	assert_eq "$who: a damaged cache file: compiled again, keyctl still EPERM" EPERM "$(answer keyctl)"
+	assert_eq "$who: ... and kept again" "" \
+		"$(find "$T/store-$who/strata/seccomp" -name '*.bpf' -size -2k)"
+
 	# The everyday set: a shell, pipes, forks, files, busybox applets.
 	strata_as $who run --rm sc:1 sh -c \
 		'mkdir /tmp/d && touch /tmp/d/f && ls /tmp/d; rm -r /tmp/d; echo b a | tr " " "\n" | sort | head -1; (sleep 0 &); wait; ps -o pid | wc -l >/dev/null; id -u'
