@@ -26,7 +26,8 @@
 #include "run_seccomp.h"
 #include "seccomp_dl.h"
 
-#define MAGIC "STRSCMP1"
+/* A new one whenever what compile() asks of libseccomp changes. */
+#define MAGIC "STRSCMP2"
 
 struct cache_head {
 	char magic[8];
