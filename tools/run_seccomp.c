@@ -78,10 +78,20 @@ static bool rule_applies(const struct sc_rule *r, uint64_t caps)
 	return true;
 }
 
+/* A filter being made: libseccomp's, its architectures, and the calls it
+ * could not name (seccomp_bpf.c). */
+struct build {
+	scmp_filter_ctx ctx;
+	uint32_t arches[16];
+	size_t n_arches;
+	struct sc_extra extra[32];
+	size_t n_extra;
+};
+
 /* The architectures the filter covers: @p's, or the native one with what
  * docker adds to it (32-bit x86 and x32 on amd64, arm on arm64), so that
  * a 32-bit binary meets the same rules under its own numbers. */
-static int add_arches(scmp_filter_ctx ctx, const struct sc_profile *p)
+static int add_arches(struct build *b, const struct sc_profile *p)
 {
 	static const char *const amd64[] = {"x86", "x32", NULL}, *const arm64[] = {"arm", NULL};
 	const char *const *names = (const char *const *)p->arches;
@@ -90,17 +100,38 @@ static int add_arches(scmp_filter_ctx ctx, const struct sc_profile *p)
 		names = strcmp(seccomp_docker_arch(), "amd64") == 0   ? amd64
 		        : strcmp(seccomp_docker_arch(), "arm64") == 0 ? arm64
 		                                                      : NULL;
+	b->arches[b->n_arches++] = sym_seccomp_arch_native();
 	for (size_t i = 0; names && names[i]; i++) {
 		uint32_t arch = sym_seccomp_arch_resolve_name(names[i]);
-		int rc = arch ? sym_seccomp_arch_add(ctx, arch) : -EINVAL;
+		int rc = arch ? sym_seccomp_arch_add(b->ctx, arch) : -EINVAL;
 
 		if (rc < 0 && rc != -EEXIST) {
 			cli_error("run: seccomp: architecture %s: %s", names[i],
 			          arch ? strerror(-rc) : "unknown");
 			return -1;
 		}
+		if (rc == 0 && b->n_arches < sizeof(b->arches) / sizeof(b->arches[0]))
+			b->arches[b->n_arches++] = arch;
 	}
 	return 0;
+}
+
+/* @name, which libseccomp does not know: by number, when it is a newer
+ * call of seccomp_new_syscalls[] and its rule needs no argument. */
+static void add_by_number(struct build *b, const struct sc_rule *r, const char *name)
+{
+	for (size_t i = 0; i < seccomp_n_new_syscalls; i++) {
+		const struct sc_number *s = &seccomp_new_syscalls[i];
+
+		if (strcmp(s->name, name) || r->n_args)
+			continue;
+		for (size_t j = 0; j < b->n_extra; j++)
+			if (b->extra[j].nr == s->nr)
+				return; /* the first rule that names it decides */
+		if (b->n_extra < sizeof(b->extra) / sizeof(b->extra[0]))
+			b->extra[b->n_extra++] = (struct sc_extra){s->nr, r->action};
+		return;
+	}
 }
 
 /* One rule for one system call.  libseccomp cannot AND two conditions on
@@ -125,7 +156,7 @@ static int add_syscall(scmp_filter_ctx ctx, const struct sc_rule *r, int nr)
 	return 0;
 }
 
-static int add_rules(scmp_filter_ctx ctx, const struct sc_profile *p, uint64_t caps)
+static int add_rules(struct build *b, const struct sc_profile *p, uint64_t caps)
 {
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct sc_rule *r = &p->rules[i];
@@ -136,10 +167,13 @@ static int add_rules(scmp_filter_ctx ctx, const struct sc_profile *p, uint64_t c
 		for (const char **name = r->names; *name; name++) {
 			int nr = sym_seccomp_syscall_resolve_name(*name), rc;
 
-			/* Newer than this libseccomp: docker skips it too. */
-			if (nr == __NR_SCMP_ERROR)
+			/* Newer than this libseccomp: by number where we can,
+			 * else skipped, as docker does. */
+			if (nr == __NR_SCMP_ERROR) {
+				add_by_number(b, r, *name);
 				continue;
-			if ((rc = add_syscall(ctx, r, nr)) < 0) {
+			}
+			if ((rc = add_syscall(b->ctx, r, nr)) < 0) {
 				cli_error("run: seccomp: rule for %s: %s", *name, strerror(-rc));
 				return -1;
 			}
@@ -151,32 +185,35 @@ static int add_rules(scmp_filter_ctx ctx, const struct sc_profile *p, uint64_t c
 /* libseccomp 2.5 exports BPF to a file descriptor only: a memfd. */
 static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
 {
-	int fd = memfd_create("strata-seccomp", MFD_CLOEXEC), rc = -1;
+	int fd = memfd_create("strata-seccomp", MFD_CLOEXEC), rc = fd < 0 ? -errno : 0;
 	struct stat st;
 	void *buf = NULL;
 
-	if (fd >= 0 && sym_seccomp_export_bpf(ctx, fd) == 0 && fstat(fd, &st) == 0 &&
-	    st.st_size > 0 && (size_t)st.st_size / sizeof(struct sock_filter) <= BPF_MAXINSNS &&
-	    (buf = malloc((size_t)st.st_size)) &&
-	    pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
-		prog->filter = buf;
-		prog->len = (unsigned short)((size_t)st.st_size / sizeof(struct sock_filter));
-		buf = NULL;
-		rc = 0;
-	} else {
-		cli_error("run: seccomp: compiling the filter: %s",
-		          errno ? strerror(errno) : "too long for the kernel");
-	}
-	free(buf);
+	if (rc == 0 && (rc = sym_seccomp_export_bpf(ctx, fd)) == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (rc == 0 &&
+	    (st.st_size <= 0 || (size_t)st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS))
+		rc = -E2BIG;
+	if (rc == 0 && !(buf = malloc((size_t)st.st_size)))
+		rc = -ENOMEM;
+	if (rc == 0 && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)
+		rc = -EIO;
 	if (fd >= 0)
 		close(fd);
-	return rc;
+	if (rc < 0) {
+		free(buf);
+		cli_error("run: seccomp: compiling the filter: %s", strerror(-rc));
+		return -1;
+	}
+	prog->filter = buf;
+	prog->len = (unsigned short)((size_t)st.st_size / sizeof(struct sock_filter));
+	return 0;
 }
 
 static int compile(const struct sc_profile *p, uint64_t caps, struct sock_fprog *prog)
 {
 	struct strata_error err;
-	scmp_filter_ctx ctx;
+	struct build b = {0};
 	int rc = -1;
 
 	if (dl_seccomp_load(&err)) {
@@ -184,7 +221,7 @@ static int compile(const struct sc_profile *p, uint64_t caps, struct sock_fprog 
 		          err.msg);
 		return -1;
 	}
-	if (!(ctx = sym_seccomp_init(p->default_action))) {
+	if (!(b.ctx = sym_seccomp_init(p->default_action))) {
 		cli_error("run: seccomp: %s", strerror(ENOMEM));
 		return -1;
 	}
@@ -193,11 +230,14 @@ static int compile(const struct sc_profile *p, uint64_t caps, struct sock_fprog 
 	 * instead of 1.1 (it runs the filter for every number to build its
 	 * cache of always-allowed calls), and each call not in that cache
 	 * takes a dozen steps instead of hundreds. */
-	if (sym_seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) == 0 &&
-	    add_arches(ctx, p) == 0 && add_rules(ctx, p, caps) == 0)
-		rc = export_bpf(ctx, prog);
-	sym_seccomp_release(ctx);
-	return rc;
+	if (sym_seccomp_attr_set(b.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) == 0 &&
+	    add_arches(&b, p) == 0 && add_rules(&b, p, caps) == 0 && export_bpf(b.ctx, prog) == 0) {
+		rc = seccomp_bpf_prepend(prog, b.arches, b.n_arches, b.extra, b.n_extra);
+		if (rc < 0)
+			cli_error("run: seccomp: %s", strerror(-rc));
+	}
+	sym_seccomp_release(b.ctx);
+	return rc < 0 ? -1 : 0;
 }
 
 /* From the store's cache when it has it (run_seccomp_cache.c). */

@@ -9,6 +9,7 @@
  *   seccomp_profile.c  docker's default profile, as a C table
  *   seccomp_json.c     a profile in docker's JSON format (--security-opt)
  *   run_seccomp.c      profile + capabilities → BPF; installing it
+ *   seccomp_bpf.c      calls libseccomp cannot name, matched ahead of its BPF
  *   run_seccomp_cache.c  compiled filters kept in the store
  */
 #ifndef STRATA_RUN_SECCOMP_H
@@ -16,6 +17,7 @@
 
 #include <linux/filter.h>
 #include <seccomp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +57,24 @@ struct sc_profile {
 
 /* docker's default profile (seccomp_profile.c). */
 extern const struct sc_profile seccomp_default_profile;
+
+/* A system call by number, for those libseccomp may not know by name. */
+struct sc_number {
+	const char *name;
+	uint32_t nr;
+};
+extern const struct sc_number seccomp_new_syscalls[];
+extern const size_t seccomp_n_new_syscalls;
+
+/* One of those, with the profile's action for it. */
+struct sc_extra {
+	uint32_t nr, action;
+};
+/* Puts, ahead of @prog (malloc'ed, replaced), the matches of @extra's
+ * numbers on each of the filter's architectures (libseccomp's SCMP_ARCH_*)
+ * that numbers new calls alike (seccomp_bpf.c).  0, or a negative errno. */
+int seccomp_bpf_prepend(struct sock_fprog *prog, const uint32_t *arches, size_t n_arches,
+                        const struct sc_extra *extra, size_t n);
 
 /* Reads a profile in docker's JSON format (seccomp_json.c): 0, or -1 with
  * a one-line reason in @why.  seccomp_profile_free() frees what it made. */

@@ -4,12 +4,11 @@
  *
  * libseccomp takes about 10 ms to turn docker's profile into BPF for
  * amd64 with its x86 and x32 companions (1.5 ms for amd64 alone): more than
- * the rest of a container's start.  The BPF only depends on the profile,
- * the capabilities kept, the machine, the kernel's version (for minKernel
- * rules) and libseccomp itself, so it is compiled once per combination
- * and read back after: one open and one read.  The key hashes the first
- * four; the file records which libseccomp made it (path, device, inode,
- * size, mtime), checked with one stat(), so that an upgraded library
+ * the rest of a container's start.  The BPF only depends on the profile
+ * (and seccomp_new_syscalls[]), the capabilities kept, the machine, the kernel's version (for
+ * minKernel rules) and libseccomp itself, so it is compiled once per combination and read back
+ * after: one open and one read.  The key hashes the first four; the file records which libseccomp
+ * made it (path, device, inode, size, mtime), checked with one stat(), so that an upgraded library
  * compiles afresh.  The store's owner may write these files, as they may
  * write the images the container runs: they are trusted as the store is.
  */
@@ -27,7 +26,7 @@
 #include "seccomp_dl.h"
 
 /* A new one whenever what compile() asks of libseccomp changes. */
-#define MAGIC "STRSCMP2"
+#define MAGIC "STRSCMP3"
 
 struct cache_head {
 	char magic[8];
@@ -85,6 +84,10 @@ uint64_t seccomp_profile_key(const struct sc_profile *p, uint64_t caps, unsigned
 			h = fnv_u64(h, r->args[j].value_two);
 		}
 		h = fnv_u64(fnv_cond(fnv_cond(h, &r->includes), &r->excludes), r->n_args);
+	}
+	for (size_t i = 0; i < seccomp_n_new_syscalls; i++) {
+		h = fnv(h, seccomp_new_syscalls[i].name, strlen(seccomp_new_syscalls[i].name) + 1);
+		h = fnv_u64(h, seccomp_new_syscalls[i].nr);
 	}
 	h = fnv_u64(h, caps);
 	h = fnv(h, seccomp_docker_arch(), strlen(seccomp_docker_arch()) + 1);

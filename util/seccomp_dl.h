@@ -22,6 +22,7 @@
 /* Every libseccomp function strata calls; a new one must be added here. */
 #define SECCOMP_DL_FUNCTIONS(X)                                                                    \
 	X(seccomp_arch_add)                                                                        \
+	X(seccomp_arch_native)                                                                     \
 	X(seccomp_arch_resolve_name)                                                               \
 	X(seccomp_attr_set)                                                                        \
 	X(seccomp_export_bpf)                                                                      \

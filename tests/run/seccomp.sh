@@ -63,12 +63,14 @@ for who in root user; do
 	strata_as $who run --rm sc:1 grep Seccomp: /proc/self/status
 	assert_eq "$who: the command runs under a seccomp filter" "Seccomp:	2" "$(cat "$T/out")"
 	# shellcheck disable=SC2086
-	strata_as $who run --rm sc:1 sysprobe $BLOCKED clone3 personality vsock
+	strata_as $who run --rm sc:1 sysprobe $BLOCKED clone3 personality vsock alg fchmodat2
 	assert_eq "$who: sysprobe runs" 0 "$RC"
-	for call in $BLOCKED personality vsock; do
+	for call in $BLOCKED personality vsock alg; do
 		assert_eq "$who: $call fails with EPERM" EPERM "$(answer "$call")"
 	done
 	assert_eq "$who: clone3 fails with ENOSYS (libc falls back to clone)" ENOSYS "$(answer clone3)"
+	# A call newer than libseccomp knows (Linux 6.6) is allowed, by number.
+	assert_eq "$who: fchmodat2 is allowed as docker allows it" ok "$(answer fchmodat2)"
 
 	# The compiled filter is kept in the store; a damaged one is compiled
 	# again, never loaded.
