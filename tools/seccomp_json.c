@@ -92,8 +92,8 @@ static void free_strings(const char **v)
 	free(v);
 }
 
-/* "SCMP_ACT_ERRNO" with @errno_ret → libseccomp's action, or -1. */
-static int64_t action(const char *name, json_t *errno_ret)
+/* @name (ALLOW, KILL, ...; ERRNO takes @e) → libseccomp's action, or -1. */
+static int64_t action(const char *name, int e)
 {
 	static const struct {
 		const char *name;
@@ -104,30 +104,66 @@ static int64_t action(const char *name, json_t *errno_ret)
 	           {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
 	           {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
 	           {"SCMP_ACT_LOG", SCMP_ACT_LOG}};
-	json_int_t e = errno_ret ? json_integer_value(errno_ret) : EPERM;
 
 	if (name && strcmp(name, "SCMP_ACT_ERRNO") == 0)
-		return e > 0 && e < 4096 ? (int64_t)SCMP_ACT_ERRNO((uint32_t)e) : -1;
+		return SCMP_ACT_ERRNO((uint32_t)e);
 	for (size_t i = 0; name && i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(name, map[i].name) == 0)
 			return map[i].action;
 	return -1;
 }
 
-static int read_action(struct reader *rd, json_t *obj, const char *key, const char *errno_key,
-                       const char *where, uint32_t *out)
+/* podman's profiles name the errno too ("errno": "ENOSYS"), beside the
+ * number; the names its profiles use, for a profile with the name only. */
+static int errno_by_name(const char *name)
 {
-	const char *name = json_string_value(json_object_get(obj, key));
-	json_t *e = json_object_get(obj, errno_key);
-	int64_t a = action(name, e);
+	static const struct {
+		const char *name;
+		int e;
+	} map[] = {{"EPERM", EPERM},     {"ENOENT", ENOENT},        {"EACCES", EACCES},
+	           {"EINVAL", EINVAL},   {"ENOSYS", ENOSYS},        {"EAFNOSUPPORT", EAFNOSUPPORT},
+	           {"ENOTSUP", ENOTSUP}, {"EOPNOTSUPP", EOPNOTSUPP}};
 
-	if (e && !json_is_integer(e))
-		return bad(rd, "%s: %s: not a number", where, errno_key);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(name, map[i].name) == 0)
+			return map[i].e;
+	return -1;
+}
+
+/* The errno of an ERRNO action: @number_key ("errnoRet"), else the name
+ * under @name_key ("errno"), else EPERM.  -1 after saying why. */
+static int read_errno(struct reader *rd, json_t *obj, const char *number_key, const char *name_key,
+                      const char *where)
+{
+	json_t *n = json_object_get(obj, number_key), *s = json_object_get(obj, name_key);
+	int e = EPERM;
+
+	if (s && !json_is_string(s))
+		return bad(rd, "%s: %s: not a string", where, name_key);
+	if (n && (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 4095))
+		return bad(rd, "%s: %s: not an errno (1-4095)", where, number_key);
+	if (n)
+		e = (int)json_integer_value(n);
+	else if (s && (e = errno_by_name(json_string_value(s))) < 0)
+		return bad(rd, "%s: %s \"%s\": unknown; give %s", where, name_key,
+		           json_string_value(s), number_key);
+	return e;
+}
+
+static int read_action(struct reader *rd, json_t *obj, const char *const keys[3], const char *where,
+                       uint32_t *out)
+{
+	const char *name = json_string_value(json_object_get(obj, keys[0]));
+	int e = read_errno(rd, obj, keys[1], keys[2], where);
+	int64_t a = e < 0 ? -1 : action(name, e);
+
+	if (e < 0)
+		return -1;
 	if (a < 0)
 		return bad(rd,
 		           "%s: %s \"%s\": not supported (SCMP_ACT_ALLOW, ERRNO, KILL, "
 		           "KILL_THREAD, KILL_PROCESS, TRAP, LOG)",
-		           where, key, name ? name : "");
+		           where, keys[0], name ? name : "");
 	*out = (uint32_t)a;
 	return 0;
 }
@@ -215,8 +251,9 @@ static int read_cond(struct reader *rd, json_t *obj, const char *where, struct s
 
 static int read_rule(struct reader *rd, json_t *obj, size_t n, struct sc_rule *r)
 {
-	static const char *const keys[] = {"names",    "name",     "action",  "errnoRet", "args",
-	                                   "includes", "excludes", "comment", NULL};
+	static const char *const keys[] = {"names", "name",     "action",   "errnoRet", "errno",
+	                                   "args",  "includes", "excludes", "comment",  NULL};
+	static const char *const action_keys[3] = {"action", "errnoRet", "errno"};
 	json_t *names = json_object_get(obj, "names") ?: json_object_get(obj, "name");
 	char where[64];
 
@@ -227,7 +264,7 @@ static int read_rule(struct reader *rd, json_t *obj, size_t n, struct sc_rule *r
 		return bad(rd, "%s: no names", where);
 	if (!(r->names = strings(rd, names, where, NULL)))
 		return -1;
-	if (read_action(rd, obj, "action", "errnoRet", where, &r->action) ||
+	if (read_action(rd, obj, action_keys, where, &r->action) ||
 	    read_args(rd, json_object_get(obj, "args"), where, r))
 		return -1;
 	strncat(where, ".includes", sizeof(where) - strlen(where) - 1);
@@ -286,15 +323,21 @@ static int read_arches(struct reader *rd, json_t *root, struct sc_profile *p)
 
 static int read_profile(struct reader *rd, json_t *root, struct sc_profile *p)
 {
-	static const char *const keys[] = {"defaultAction", "defaultErrnoRet", "architectures",
-	                                   "archMap",       "syscalls",        NULL};
+	static const char *const keys[] = {"defaultAction",
+	                                   "defaultErrnoRet",
+	                                   "defaultErrno",
+	                                   "architectures",
+	                                   "archMap",
+	                                   "syscalls",
+	                                   NULL};
+	static const char *const default_keys[3] = {"defaultAction", "defaultErrnoRet",
+	                                            "defaultErrno"};
 	json_t *calls = json_object_get(root, "syscalls"), *e;
 	struct sc_rule *rules;
 	size_t i;
 
 	if (check_keys(rd, root, "the profile", keys) ||
-	    read_action(rd, root, "defaultAction", "defaultErrnoRet", "the profile",
-	                &p->default_action) ||
+	    read_action(rd, root, default_keys, "the profile", &p->default_action) ||
 	    read_arches(rd, root, p))
 		return -1;
 	if (calls && !json_is_array(calls))

@@ -40,8 +40,16 @@ cat >"$T/no-mkdir.json" <<'JSON'
 	]
 }
 JSON
+# podman's spelling: errno names beside (or instead of) the numbers, and
+# empty fields.
+cat >"$T/podman-style.json" <<'JSON'
+{"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1, "defaultErrno": "EPERM",
+ "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errno": "ENOSYS",
+               "args": [], "comment": "", "includes": {}, "excludes": {}}]}
+JSON
 printf '{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}\n' >"$T/listener.json"
 printf '{"defaultAction": "SCMP_ACT_NOTIFY"}\n' >"$T/notify.json"
+printf '{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrno": "EWHATEVER"}\n' >"$T/badname.json"
 printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}\n' >"$T/badarg.json"
 printf '{"defaultAction": "SCMP_ACT_ALLOW",\n "syscalls": [\n' >"$T/truncated.json"
 
@@ -131,6 +139,8 @@ for who in root user; do
 	assert_eq "$who: FILE: keyctl denied" EPERM "$(answer keyctl)"
 	assert_eq "$who: FILE: what it allows goes through (unshare)" ok "$(answer unshare)"
 	assert_eq "$who: FILE: argument conditions (personality)" EPERM "$(answer personality)"
+	strata_as $who run --rm --security-opt "seccomp=$T/podman-style.json" sc:1 sysprobe mkdir
+	assert_eq "$who: FILE: podman's errno names" ENOSYS "$(answer mkdir)"
 	strata_as $who run --rm --cap-add SYS_ADMIN --security-opt "seccomp=$T/no-mkdir.json" sc:1 \
 		sysprobe keyctl
 	assert_true "$who: FILE: excludes.caps (keyctl with SYS_ADMIN)" test "$(answer keyctl)" != EPERM
@@ -147,6 +157,7 @@ for who in root user; do
 		missing.json|a missing profile|missing.json: No such file
 		listener.json|an unsupported field|"listenerPath" is not supported
 		notify.json|an unsupported action|SCMP_ACT_NOTIFY.*not supported
+		badname.json|an errno name without its number|defaultErrno "EWHATEVER": unknown; give defaultErrnoRet
 		badarg.json|an argument index past 5|index 0-5
 		truncated.json|a profile that is not JSON|line [0-9]
 	TABLE
