@@ -639,6 +639,13 @@ int run_init(void *arg)
 		die("hostname: %s", strerror(errno));
 	if (spec->net_none)
 		loopback_up();
+	/* No ptrace of the init from the container: it is not under the
+	 * command's seccomp filter, and a command given --cap-add SYS_PTRACE
+	 * could otherwise make it call what the filter refuses.  Not dumpable,
+	 * a tracer needs CAP_SYS_PTRACE in the user namespace its memory was
+	 * made in: the launcher's, never the container's.  The command's exec
+	 * makes it dumpable again. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	child = fork();
 	if (child < 0)
 		die("fork: %s", strerror(errno));

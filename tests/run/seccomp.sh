@@ -109,6 +109,12 @@ for who in root user; do
 		assert_eq "without libseccomp: unconfined runs" "0 0" "$RC $(cat "$T/out")"
 	fi
 
+	# strata's init (pid 1) is not filtered: the command must not be able
+	# to ptrace it and make it call what the filter refuses, even with
+	# CAP_SYS_PTRACE (which opens ptrace in the profile).
+	strata_as $who run --rm --cap-add SYS_PTRACE sc:1 sysprobe ptrace1
+	assert_eq "$who: no ptrace of the unfiltered init, even with SYS_PTRACE" EPERM "$(answer ptrace1)"
+
 	# The everyday set: a shell, pipes, forks, files, busybox applets.
 	strata_as $who run --rm sc:1 sh -c \
 		'mkdir /tmp/d && touch /tmp/d/f && ls /tmp/d; rm -r /tmp/d; echo b a | tr " " "\n" | sort | head -1; (sleep 0 &); wait; ps -o pid | wc -l >/dev/null; id -u'
