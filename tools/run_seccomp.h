@@ -98,6 +98,10 @@ uint64_t seccomp_profile_key(const struct sc_profile *p, uint64_t caps, unsigned
 int seccomp_cache_get(const char *dir, uint64_t key, struct sock_fprog *prog);
 void seccomp_cache_put(const char *dir, uint64_t key, const struct sock_fprog *prog);
 
+/* strata's init's own filter, once it has started the command; NULL where
+ * there is none for this machine (seccomp_bpf.c). */
+const struct sock_fprog *seccomp_init_filter(void);
+
 /* In the container, after no_new_privs, just before exec: 0 or -1 (errno). */
 int run_seccomp_install(const struct sock_fprog *prog);
 /* --security-opt VALUE into *@seccomp: 0, or the usage exit status. */
