@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "run.h"
 #include "run_args.h"
+#include "run_seccomp.h"
 #include "strata-store.h"
 #include "sys.h"
 
@@ -417,6 +418,19 @@ static int open_store(const struct run_args *a, struct store **s)
 	return rc ? cli_fail(&err) : 0;
 }
 
+/* The filter, compiled once and kept in the store (run_seccomp.h). */
+static int prepare_seccomp(struct run_args *a, const struct store *s)
+{
+	char *cache = NULL;
+	int rc;
+
+	if (asprintf(&cache, "%s/strata/seccomp", store_root(s)) < 0)
+		cache = NULL;
+	rc = run_seccomp_prepare(a->seccomp, a->spec.caps, cache, &a->spec.seccomp);
+	free(cache);
+	return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args a = {.spec.outer_uid = getuid(),
@@ -437,7 +451,7 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
-	if (open_store(&a, &st.s))
+	if (open_store(&a, &st.s) || prepare_seccomp(&a, st.s))
 		goto out;
 	store_trust_blobs(st.s);
 	if (resolve_or_pull(&a, &st, argv[first]))

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include "strata-fs.h"
@@ -52,6 +53,8 @@ struct run_spec {
 	char **cgroups;      /* the container's groups (NULL-terminated), or NULL */
 	int cgroup_pipe[2];  /* launcher → init: "g" once the init is in them */
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
+	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
+	struct sock_fprog seccomp;
 };
 
 /* What the launcher hands the daemon it clones. */
@@ -124,6 +127,8 @@ int run_stop(struct store *s, const char *name, const char *state_json);
  * LIST (comma-separated names, "ALL").  0, or a usage exit status. */
 uint64_t run_caps_default(void);
 int run_caps_change(uint64_t *mask, const char *list, bool add);
+/* CAP_NAME or name (any case): the capability's number, or -1. */
+int run_cap_number(const char *name);
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);

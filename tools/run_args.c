@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "run_args.h"
+#include "run_seccomp.h"
 
 enum {
 	OPT_NAME = 256,
@@ -25,6 +26,7 @@ enum {
 	OPT_PULL,
 	OPT_TLS,
 	OPT_SPAN_CACHE,
+	OPT_SECURITY,
 };
 
 static void run_usage(FILE *out)
@@ -51,6 +53,9 @@ static void run_usage(FILE *out)
 	      "      --net MODE        host (default) or none (loopback only)\n"
 	      "      --cap-add CAPS    give root in the container these capabilities too\n"
 	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
+	      "      --security-opt seccomp=unconfined|FILE  no seccomp filter, or docker's\n"
+	      "                        JSON profile FILE instead of the default one\n"
+	      "      --security-opt no-new-privileges  accepted: always so\n"
 	      "      --env-file FILE   KEY=VALUE lines (KEY alone: the value here)\n"
 	      "      --span-cache SIZE memory for decompressed spans of gzip layers (64M)\n"
 	      "Resource limits (cgroup v2, or v1 as root; see strata-run(1)):\n"
@@ -266,7 +271,7 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	return NOT_MINE;
 }
 
-/* The options that limit it: capabilities, memory, CPUs. */
+/* The options that limit it: capabilities, seccomp, resources, spans. */
 static int limit_option(struct run_args *a, int c, const char *arg, const char *opt)
 {
 	switch (c) {
@@ -281,6 +286,8 @@ static int limit_option(struct run_args *a, int c, const char *arg, const char *
 			return cli_usage_error("run", "--span-cache %s: not a size (e.g. 64M)",
 			                       arg);
 		return 0;
+	case OPT_SECURITY:
+		return run_security_opt(&a->seccomp, arg);
 	case OPT_LIMIT:
 		return run_limit_option(&a->limits, opt, arg);
 	}
@@ -319,6 +326,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
+	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -377,4 +385,5 @@ void run_args_free(struct run_args *a)
 	free(a->spec.rootfs);
 	free(a->spec.console);
 	run_cgroup_finish(a->spec.cgroups);
+	free(a->spec.seccomp.filter);
 }

@@ -24,6 +24,8 @@ struct run_args {
 	struct run_limits limits;
 	uint64_t cap_add, cap_drop;
 	bool fresh; /* the container directory is this run's own */
+	/* --security-opt seccomp=: NULL (the default profile), unconfined, FILE */
+	const char *seccomp;
 	struct run_spec spec;
 };
 

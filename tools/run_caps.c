@@ -73,6 +73,16 @@ uint64_t run_caps_default(void)
 	return mask;
 }
 
+int run_cap_number(const char *name)
+{
+	const char *bare = strncasecmp(name, "cap_", 4) == 0 ? name + 4 : name;
+
+	for (size_t i = 0; i < N_CAPS; i++)
+		if (strcasecmp(bare, cap_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* "CAP_SYS_ADMIN", "sys_admin" or "ALL". */
 int run_caps_change(uint64_t *mask, const char *list, bool add)
 {
@@ -80,14 +90,11 @@ int run_caps_change(uint64_t *mask, const char *list, bool add)
 
 	snprintf(copy, sizeof(copy), "%s", list);
 	for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-		const char *bare = strncasecmp(name, "cap_", 4) == 0 ? name + 4 : name;
-		uint64_t bit = 0;
+		int cap = run_cap_number(name);
+		uint64_t bit = cap >= 0 ? 1ULL << cap : 0;
 
-		if (strcasecmp(bare, "all") == 0)
+		if (strcasecmp(name, "all") == 0 || strcasecmp(name, "cap_all") == 0)
 			bit = (1ULL << N_CAPS) - 1;
-		for (size_t i = 0; !bit && i < N_CAPS; i++)
-			if (strcasecmp(bare, cap_names[i]) == 0)
-				bit = 1ULL << i;
 		if (!bit)
 			return cli_usage_error("run", "--cap-%s %s: no such capability",
 			                       add ? "add" : "drop", name);

@@ -293,6 +293,20 @@ assert_one_error_line() {
 	esac
 }
 
+# strata_as WHO ARGS...: `run` strata ARGS as WHO, root or user (uid 65534,
+# no supplementary groups), each with its own store ($T/store-WHO; the
+# user's HOME is $T/home).
+strata_as() {
+	local who=$1
+	shift
+	if [ "$who" = root ]; then
+		run env STRATA_ROOT="$T/store-root" "$STRATA" "$@"
+	else
+		run setpriv --reuid 65534 --regid 65534 --clear-groups \
+			env HOME="$T/home" STRATA_ROOT="$T/store-user" "$STRATA" "$@"
+	fi
+}
+
 # assert_nothing_mounted_under WHAT DIR: no mount at or below DIR.
 assert_nothing_mounted_under() {
 	if awk -v d="$2" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' \

@@ -48,16 +48,7 @@ open(os.path.join(lay, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}
 PY
 
 # run_as WHO ARGS...: strata with the store of WHO ("root" or "user").
-run_as() {
-	local who=$1
-	shift
-	if [ "$who" = root ]; then
-		run env STRATA_ROOT="$T/store-root" "$STRATA" "$@"
-	else
-		run setpriv --reuid 65534 --regid 65534 --clear-groups \
-			env HOME="$T/home" STRATA_ROOT="$T/store-user" "$STRATA" "$@"
-	fi
-}
+run_as() { strata_as "$@"; }
 
 chmod 0666 /dev/fuse # as distributions ship it; the unprivileged run needs it
 # Sleeps unique to this run, so that another run's processes are not ours.
