@@ -69,37 +69,19 @@ static int decoder_open(int fd, const struct ix_map *m, uint32_t i, void **dec)
 	return 0;
 }
 
+static int frame_decode(void *dec, unsigned char *out, size_t len)
+{
+	struct frame_decoder *d = dec;
+
+	return d->codec->decode(d->st, out, len);
+}
+
+static const struct span_codec frame_codec = {decoder_open, frame_decode, fs_frame_decoder_free};
+
 int fs_frame_span_extend(int fd, const struct ix_map *m, uint32_t i, void **dec,
                          unsigned char *data, size_t have, size_t want, size_t *now)
 {
-	size_t len = (size_t)fs_gz_span_len(m, i);
-	size_t to = (want + GZ_CHUNK - 1) / GZ_CHUNK * GZ_CHUNK;
-	struct frame_decoder *d;
-	int rc;
-
-	if (to > len)
-		to = len;
-	if (have % GZ_CHUNK && have != len)
-		return EINVAL;
-	if (!*dec && (have != 0 || (rc = decoder_open(fd, m, i, dec))))
-		return have ? EINVAL : rc;
-	d = *dec;
-	if (to > have) {
-		rc = d->codec->decode(d->st, data + have, to - have);
-		if (rc == 0 && !fs_span_chunks_ok(m, i, data, have, to))
-			rc = EIO;
-		if (rc) {
-			fs_frame_decoder_free(d);
-			*dec = NULL;
-			return rc;
-		}
-	}
-	if (to == len && i + 1 == m->hdr->n_checkpoints) {
-		fs_frame_decoder_free(d); /* nothing follows the last span */
-		*dec = NULL;
-	}
-	*now = to;
-	return 0;
+	return fs_span_extend(&frame_codec, fd, m, i, dec, data, have, want, now);
 }
 
 int fs_frame_span_decode(int fd, const struct ix_map *m, uint32_t i, unsigned char *out, size_t len)

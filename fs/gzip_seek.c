@@ -155,7 +155,7 @@ static int decode(struct fs_gz_decoder *d, unsigned char *out, size_t len)
 	return 0;
 }
 
-static int decoder_open(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_decoder **dec)
+static int decoder_open(int fd, const struct ix_map *m, uint32_t i, void **dec)
 {
 	struct fs_gz_decoder *d = malloc(sizeof(*d));
 	int rc;
@@ -179,8 +179,22 @@ void fs_gz_decoder_free(struct fs_gz_decoder *d)
 	free(d);
 }
 
-bool fs_span_chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *data, size_t from,
-                       size_t to)
+static int gz_decode(void *dec, unsigned char *out, size_t len)
+{
+	return decode(dec, out, len);
+}
+
+static void gz_free(void *dec)
+{
+	fs_gz_decoder_free(dec);
+}
+
+static const struct span_codec gz_codec = {decoder_open, gz_decode, gz_free};
+
+/* Chunks [from, to) of span @i, just decoded into @data, against the
+ * index's CRCs. */
+static bool chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *data, size_t from,
+                      size_t to)
 {
 	const uint32_t *crc = m->crcs + m->checkpoints[i].crc_first;
 
@@ -193,8 +207,8 @@ bool fs_span_chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *
 	return true;
 }
 
-int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_decoder **dec,
-                      unsigned char *data, size_t have, size_t want, size_t *now)
+int fs_span_extend(const struct span_codec *c, int fd, const struct ix_map *m, uint32_t i,
+                   void **dec, unsigned char *data, size_t have, size_t want, size_t *now)
 {
 	size_t len = (size_t)fs_gz_span_len(m, i);
 	size_t to = (want + GZ_CHUNK - 1) / GZ_CHUNK * GZ_CHUNK;
@@ -204,24 +218,34 @@ int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_d
 		to = len;
 	if (have % GZ_CHUNK && have != len)
 		return EINVAL;
-	if (!*dec && (have != 0 || (rc = decoder_open(fd, m, i, dec))))
+	if (!*dec && (have != 0 || (rc = c->open(fd, m, i, dec))))
 		return have ? EINVAL : rc;
 	if (to > have) {
-		rc = decode(*dec, data + have, to - have);
-		if (rc == 0 && !fs_span_chunks_ok(m, i, data, have, to))
+		rc = c->decode(*dec, data + have, to - have);
+		if (rc == 0 && !chunks_ok(m, i, data, have, to))
 			rc = EIO;
 		if (rc) {
-			fs_gz_decoder_free(*dec);
+			c->free(*dec);
 			*dec = NULL;
 			return rc;
 		}
 	}
 	if (to == len && i + 1 == m->hdr->n_checkpoints) {
-		fs_gz_decoder_free(*dec); /* nothing follows the last span */
+		c->free(*dec); /* nothing follows the last span */
 		*dec = NULL;
 	}
 	*now = to;
 	return 0;
+}
+
+int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_decoder **dec,
+                      unsigned char *data, size_t have, size_t want, size_t *now)
+{
+	void *d = *dec;
+	int rc = fs_span_extend(&gz_codec, fd, m, i, &d, data, have, want, now);
+
+	*dec = d;
+	return rc;
 }
 
 int fs_gz_span_decode(int fd, const struct ix_map *m, uint32_t i, unsigned char *out, size_t len)

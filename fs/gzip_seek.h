@@ -32,10 +32,17 @@ void fs_gz_decoder_free(struct fs_gz_decoder *d);
  * freed). */
 int fs_gz_span_extend(int fd, const struct ix_map *m, uint32_t i, struct fs_gz_decoder **dec,
                       unsigned char *data, size_t have, size_t want, size_t *now);
-/* Chunks [from, to) of span @i, just decoded into @data, against the
- * index's CRCs (zstd and xz spans are checked the same way). */
-bool fs_span_chunks_ok(const struct ix_map *m, uint32_t i, const unsigned char *data, size_t from,
-                       size_t to);
+/* How a format's decoder starts at span @i's checkpoint, goes on, ends
+ * (gzip here, zstd and xz in frame_seek.c). */
+struct span_codec {
+	int (*open)(int fd, const struct ix_map *m, uint32_t i, void **dec);
+	int (*decode)(void *dec, unsigned char *out, size_t len);
+	void (*free)(void *dec);
+};
+/* fs_gz_span_extend for any format: the chunks and their CRCs, the
+ * decoder kept or freed, are the same for all. */
+int fs_span_extend(const struct span_codec *c, int fd, const struct ix_map *m, uint32_t i,
+                   void **dec, unsigned char *data, size_t have, size_t want, size_t *now);
 /* All of span @i (fs_gz_span_len bytes) into @out, with a decoder of its own. */
 int fs_gz_span_decode(int fd, const struct ix_map *m, uint32_t i, unsigned char *out, size_t len);
 
