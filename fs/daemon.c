@@ -201,9 +201,9 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-pid_t fs_daemons_wait(struct daemons *d, unsigned timeout)
+pid_t fs_daemons_wait(struct daemons *d, unsigned timeout_ms)
 {
-	double end = now_s() + timeout;
+	double end = now_s() + timeout_ms / 1000.0;
 
 	for (int i = 0; i < d->n; i++) {
 		struct pollfd p = {.fd = d->fd[i], .events = POLLIN};

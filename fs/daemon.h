@@ -31,9 +31,9 @@ struct daemons {
 /* Finds the processes holding connection @conn (a mount by user @uid)
  * open, and pins them. */
 void fs_daemons_find(long conn, long uid, struct daemons *d);
-/* Waits up to @timeout seconds for every one to exit.  The pid of one
- * still running, or 0. */
-pid_t fs_daemons_wait(struct daemons *d, unsigned timeout);
+/* Waits up to @timeout_ms milliseconds for every one to exit.  The pid of
+ * one still running, or 0. */
+pid_t fs_daemons_wait(struct daemons *d, unsigned timeout_ms);
 void fs_daemons_close(struct daemons *d);
 /* Sends SIGTERM to each (through its pidfd when it has one). */
 void fs_daemons_term(struct daemons *d);

@@ -63,9 +63,9 @@ static int detach(const char *path, const char *name, bool lazy, struct strata_e
  * mount is no longer here is told to end (SIGTERM, its clean exit), and
  * the copies elsewhere read ENOTCONN from then on.
  */
-static unsigned grace(unsigned timeout)
+static unsigned grace_ms(unsigned timeout)
 {
-	return timeout < 4 ? timeout / 2 : 2;
+	return timeout < 4 ? timeout * 500 : 2000;
 }
 
 static bool still_here(const char *mountpoint, long conn)
@@ -93,11 +93,11 @@ int strata_unmount(const char *mountpoint, const struct strata_unmount_options *
 		fs_daemons_close(&d);
 		return -1;
 	}
-	left = d.n > 0 ? fs_daemons_wait(&d, grace(o->timeout)) : 0;
+	left = d.n > 0 ? fs_daemons_wait(&d, grace_ms(o->timeout)) : 0;
 	if (left && !still_here(mountpoint, conn)) {
 		fs_daemons_term(&d);
 		ended = 1;
-		left = fs_daemons_wait(&d, o->timeout - grace(o->timeout));
+		left = fs_daemons_wait(&d, o->timeout * 1000 - grace_ms(o->timeout));
 	}
 	fs_daemons_close(&d);
 	if (left)
