@@ -163,7 +163,7 @@ static struct walker *walker_of(struct walkers *ws, pid_t pid)
 	struct walker *oldest = &ws->w[0];
 
 	for (int i = 0; i < N_WALKERS; i++) {
-		if (ws->w[i].pid == pid) {
+		if (ws->w[i].pid == pid && ws->w[i].used) { /* used 0: an empty slot */
 			ws->w[i].used = ++ws->clock;
 			return &ws->w[i];
 		}

@@ -73,6 +73,9 @@ START_TEST(test_readers_apart_and_changing)
 	/* 300 starts to stat what it lists: its next listing has attributes. */
 	list(ws, 300, 5, 10, 30, 30);
 	ck_assert_int_eq(list(ws, 300, 6, 10, 30, 30), 9);
+	/* pid 0 (a reader outside our pid namespace) is a reader like others,
+	 * not an empty slot's zeros. */
+	ck_assert_int_eq(list(ws, 0, 7, 10, 30, 0), 9);
 	/* More readers than slots: the oldest is forgotten, nothing breaks. */
 	for (pid_t p = 1000; p < 1100; p++)
 		list(ws, p, 2, 3, 30, 0);
