@@ -25,6 +25,7 @@
 #include "frame_seek.h"
 #include "gzip_seek.h"
 #include "layer.h"
+#include "spanlib.h"
 #include "testlib.h"
 
 struct fcase {
@@ -396,70 +397,15 @@ END_TEST
 
 /* The span cache over a frame layer: a sequential reader starts one
  * decoder, which goes from span to span. */
-struct counted {
-	int fd;
-	struct ix_map m;
-	unsigned starts;
-	uint64_t decoded;
-};
-
-static uint32_t counted_count(const void *owner)
-{
-	return (uint32_t)((const struct counted *)owner)->m.hdr->n_checkpoints;
-}
-
-static size_t counted_len(const void *owner, uint32_t span)
-{
-	return (size_t)fs_gz_span_len(&((const struct counted *)owner)->m, span);
-}
-
-static int counted_extend(const void *owner, uint32_t span, void **dec, unsigned char *data,
-                          size_t have, size_t want, size_t *now)
-{
-	struct counted *k = (struct counted *)owner;
-	int rc;
-
-	if (!*dec)
-		k->starts++;
-	rc = fs_frame_span_extend(k->fd, &k->m, span, dec, data, have, want, now);
-	if (rc == 0)
-		k->decoded += *now - have;
-	return rc;
-}
-
-static const struct span_ops counted_ops = {counted_count, counted_len, counted_extend,
-                                            fs_frame_decoder_free, ZSTD_DECODER_SIZE};
-
 static void sequential_once(struct fcase *c)
 {
-	struct strata_layer *l = tl_open_layer(c->blob, c->cache, NULL);
-	struct strata_layer_info info;
-	struct strata_error err;
-	struct counted k = {0};
+	struct tl_spans k;
 
-	strata_layer_info(l, &info);
-	ck_assert(info.seekable);
-	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &k.m, &err), 0);
-	k.fd = open(c->blob, O_RDONLY);
-	for (uint64_t off = 0; off < c->plain_len;) {
-		uint32_t span = fs_gz_span_at(&k.m, off);
-		size_t in_span = (size_t)(off - k.m.checkpoints[span].out);
-		size_t n = (size_t)fs_gz_span_len(&k.m, span) - in_span;
-		struct span_ref *ref;
-
-		if (n > 100000)
-			n = 100000;
-		ck_assert_int_eq(fs_span_get(&k, &counted_ops, span, in_span + n, &ref), 0);
-		ck_assert(memcmp(fs_span_data(ref) + in_span, c->plain + off, n) == 0);
-		fs_span_put(ref);
-		off += n;
-	}
+	tl_spans_open(&k, c->blob, c->cache);
+	tl_spans_read(&k, c->plain, 0, c->plain_len, 100000);
 	ck_assert_uint_eq(k.starts, 1);
 	ck_assert_uint_eq(k.decoded, c->plain_len);
-	fs_span_cache_drop(&k);
-	fs_ix_map_close(&k.m);
-	close(k.fd);
-	strata_layer_close(l);
+	tl_spans_close(&k);
 }
 
 START_TEST(test_sequential_decodes_once)

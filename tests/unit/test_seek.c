@@ -21,6 +21,7 @@
 #include "gzip.h"
 #include "gzip_seek.h"
 #include "layer.h"
+#include "spanlib.h"
 #include "testlib.h"
 
 struct seek_case {
@@ -313,104 +314,20 @@ START_TEST(test_tiny_span_cache)
 }
 END_TEST
 
-/* The span cache over a layer's map, counting what its decoders do. */
-struct counted {
-	int fd;
-	struct ix_map m;
-	unsigned starts;  /* decoders started at a checkpoint */
-	uint64_t decoded; /* bytes decoded */
-};
-
-static uint32_t counted_count(const void *owner)
-{
-	return (uint32_t)((const struct counted *)owner)->m.hdr->n_checkpoints;
-}
-
-static size_t counted_len(const void *owner, uint32_t span)
-{
-	return (size_t)fs_gz_span_len(&((const struct counted *)owner)->m, span);
-}
-
-static int counted_extend(const void *owner, uint32_t span, void **dec, unsigned char *data,
-                          size_t have, size_t want, size_t *now)
-{
-	struct counted *k = (struct counted *)owner;
-	int rc;
-
-	if (!*dec)
-		__atomic_add_fetch(&k->starts, 1, __ATOMIC_RELAXED);
-	rc = fs_gz_span_extend(k->fd, &k->m, span, (struct fs_gz_decoder **)dec, data, have, want,
-	                       now);
-	if (rc == 0)
-		__atomic_add_fetch(&k->decoded, *now - have, __ATOMIC_RELAXED);
-	return rc;
-}
-
-static void counted_free(void *dec)
-{
-	fs_gz_decoder_free(dec);
-}
-
-static const struct span_ops counted_ops = {counted_count, counted_len, counted_extend,
-                                            counted_free, GZ_DECODER_SIZE};
-
-/* Stream bytes [off, off + len) through the cache, compared with the tar. */
-static void counted_read(struct counted *k, const struct seek_case *c, uint64_t off, size_t len)
-{
-	while (len) {
-		uint32_t span = fs_gz_span_at(&k->m, off);
-		size_t in_span = (size_t)(off - k->m.checkpoints[span].out);
-		size_t n = (size_t)fs_gz_span_len(&k->m, span) - in_span;
-		struct span_ref *ref;
-
-		if (n > len)
-			n = len;
-		ck_assert_int_eq(fs_span_get(k, &counted_ops, span, in_span + n, &ref), 0);
-		ck_assert_msg(memcmp(fs_span_data(ref) + in_span, c->plain + off, n) == 0,
-		              "bytes at %llu", (unsigned long long)off);
-		fs_span_put(ref);
-		off += n;
-		len -= n;
-	}
-}
-
-static void counted_open(struct counted *k, const struct seek_case *c, struct strata_layer **l)
-{
-	struct strata_layer_info info;
-	struct strata_error err;
-
-	*l = tl_open_layer(c->gz, c->cache, NULL);
-	strata_layer_info(*l, &info);
-	memset(k, 0, sizeof(*k));
-	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &k->m, &err), 0);
-	k->fd = open(c->gz, O_RDONLY);
-	ck_assert_int_ge(k->fd, 0);
-}
-
-static void counted_close(struct counted *k, struct strata_layer *l)
-{
-	fs_span_cache_drop(k);
-	fs_ix_map_close(&k->m);
-	close(k->fd);
-	strata_layer_close(l);
-}
-
 /* A sequential reader starts one decoder for the whole layer and decodes
  * each byte once; a small read decodes one chunk, not its span; a read
  * further into a span goes on from where the last one stopped. */
 START_TEST(test_decode_once)
 {
 	struct seek_case c;
-	struct strata_layer *l;
-	struct counted k;
+	struct tl_spans k;
 	uint64_t span1;
 
 	make_tar(&c);
 	write_members(c.gz, c.plain, c.plain_len, (size_t[]){2000000}, 1, 0);
-	counted_open(&k, &c, &l);
+	tl_spans_open(&k, c.gz, c.cache);
 	ck_assert_uint_ge(k.m.hdr->n_checkpoints, 4);
-	for (uint64_t off = 0; off < c.plain_len; off += 131072)
-		counted_read(&k, &c, off, c.plain_len - off < 131072 ? c.plain_len - off : 131072);
+	tl_spans_read(&k, c.plain, 0, c.plain_len, 131072);
 	ck_assert_uint_eq(k.starts, 1);
 	ck_assert_uint_eq(k.decoded, c.plain_len);
 	fs_span_cache_drop(&k);
@@ -418,21 +335,21 @@ START_TEST(test_decode_once)
 	k.starts = 0;
 	k.decoded = 0;
 	span1 = k.m.checkpoints[1].out;
-	counted_read(&k, &c, span1 + 10, 4096);
+	tl_spans_read(&k, c.plain, span1 + 10, 4096, 4096);
 	ck_assert_uint_eq(k.starts, 1);
 	ck_assert_uint_eq(k.decoded, GZ_CHUNK);
-	counted_read(&k, &c, span1 + 3 * GZ_CHUNK + 5, 100);
+	tl_spans_read(&k, c.plain, span1 + 3 * GZ_CHUNK + 5, 100, 100);
 	ck_assert_uint_eq(k.starts, 1);
 	ck_assert_uint_eq(k.decoded, 4 * GZ_CHUNK);
-	counted_read(&k, &c, span1 + 100, 100); /* decoded already */
+	tl_spans_read(&k, c.plain, span1 + 100, 100, 100); /* decoded already */
 	ck_assert_uint_eq(k.decoded, 4 * GZ_CHUNK);
-	counted_close(&k, l);
+	tl_spans_close(&k);
 	free_case(&c);
 }
 END_TEST
 
 struct reader_arg {
-	struct counted *k;
+	struct tl_spans *k;
 	const struct seek_case *c;
 	unsigned seed;
 };
@@ -445,8 +362,8 @@ static void *random_reader(void *p)
 		uint64_t off = (uint64_t)rand_r(&a->seed) % a->c->plain_len;
 		size_t len = (size_t)rand_r(&a->seed) % 200000;
 
-		counted_read(a->k, a->c, off,
-		             len > a->c->plain_len - off ? a->c->plain_len - off : len);
+		tl_spans_read(a->k, a->c->plain, off,
+		              len > a->c->plain_len - off ? a->c->plain_len - off : len, len + 1);
 	}
 	return NULL;
 }
@@ -456,22 +373,21 @@ static void *random_reader(void *p)
 START_TEST(test_concurrent_readers)
 {
 	struct seek_case c;
-	struct strata_layer *l;
-	struct counted k;
+	struct tl_spans k;
 	pthread_t t[4];
 	struct reader_arg a[4];
 
 	fs_span_cache_set_limit(3 << 20);
 	make_tar(&c);
 	write_members(c.gz, c.plain, c.plain_len, (size_t[]){3000000}, 1, 0);
-	counted_open(&k, &c, &l);
+	tl_spans_open(&k, c.gz, c.cache);
 	for (unsigned i = 0; i < 4; i++) {
 		a[i] = (struct reader_arg){&k, &c, 15 + i};
 		ck_assert_int_eq(pthread_create(&t[i], NULL, random_reader, &a[i]), 0);
 	}
 	for (unsigned i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	counted_close(&k, l);
+	tl_spans_close(&k);
 	fs_span_cache_set_limit(SPAN_CACHE_DEFAULT);
 	free_case(&c);
 }
