@@ -277,10 +277,14 @@ static int read_rule(struct reader *rd, json_t *obj, size_t n, struct sc_rule *r
 /* "SCMP_ARCH_X86_64" → "x86_64", libseccomp's name. */
 static void arch_name(char *s)
 {
-	if (strncmp(s, "SCMP_ARCH_", 10) == 0)
-		memmove(s, s + 10, strlen(s + 10) + 1);
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
+	const char *from = strncmp(s, "SCMP_ARCH_", 10) == 0 ? s + 10 : s;
+
+	/* Forward, in place: from never falls behind s. */
+	for (;; from++, s++) {
+		*s = (char)tolower((unsigned char)*from);
+		if (!*from)
+			break;
+	}
 }
 
 /* "architectures", or archMap's entry for this machine and its
