@@ -732,6 +732,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t used = 0;
 	uint64_t n;
 	unsigned bare = 0;
+	pid_t reader = fuse_req_ctx(req)->pid;
 	uint64_t i = 0;
 	bool plus = kind != LIST_NAMES, done = false;
 	int saverr = 0;
@@ -781,12 +782,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	done = kind == LIST_BARE && !saverr && i >= n;
 	if (bare)
-		fs_walkers_gave_names(u->walkers, fuse_req_ctx(req)->pid, ino, bare);
+		fs_walkers_gave_names(u->walkers, reader, ino, bare);
 reply:
 	if (saverr == 0)
-		fuse_reply_buf(req, buf, used);
-	if (done) /* after the reply: the kernel caches it first */
-		fs_walkers_listing_ended(u->walkers, fuse_req_ctx(req)->pid, ino);
+		fuse_reply_buf(req, buf, used); /* req is gone from here on */
+	if (done)                               /* after the reply: the kernel caches it first */
+		fs_walkers_listing_ended(u->walkers, reader, ino);
 out:
 	if (saverr)
 		fuse_reply_err(req, saverr);
