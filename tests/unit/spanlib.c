@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <check.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,6 +86,26 @@ void tl_spans_open(struct tl_spans *k, const char *blob, const char *cache)
 	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, &k->m, &err), 0);
 	k->fd = open(blob, O_RDONLY);
 	ck_assert_int_ge(k->fd, 0);
+}
+
+void tl_seek_tar_make(struct tl_seek_tar *t, const char *what)
+{
+	static char text[3 << 20];
+	struct tl_entry ents[] = {
+	    {.type = 'd', .name = "d"},
+	    {.type = 'f', .name = "d/random1", .size = 2500000},
+	    {.type = 'f', .name = "d/text", .data = text, .size = sizeof(text)},
+	    {.type = 'f', .name = "d/random2", .size = 1700000},
+	    {.type = 'f', .name = "small", .size = 3},
+	};
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "strata layers, served in place\n"[i % 31] ^ (char)((i / 4096) & 1);
+	t->dir = tl_mkdtemp(what);
+	t->cache = tl_path(t->dir, "cache");
+	t->tar = tl_path(t->dir, "layer.tar");
+	tl_write_layer(t->tar, TL_PAX, TL_NONE, ents, sizeof(ents) / sizeof(ents[0]));
+	t->plain = tl_read_file(t->tar, &t->plain_len);
 }
 
 void tl_spans_close(struct tl_spans *k)

@@ -27,4 +27,15 @@ void tl_spans_open(struct tl_spans *k, const char *blob, const char *cache);
 void tl_spans_read(struct tl_spans *k, const uint8_t *plain, uint64_t off, size_t len, size_t step);
 void tl_spans_close(struct tl_spans *k);
 
+/* The layer both suites read in place: ~7 MiB of tar, incompressible
+ * pattern files and long compressible runs, so that spans come both short
+ * in the file and long.  A new directory @*dir (named after @what) holds
+ * it as "layer.tar", and its index cache; @*plain its bytes. */
+struct tl_seek_tar {
+	char *dir, *cache, *tar;
+	uint8_t *plain;
+	size_t plain_len;
+};
+void tl_seek_tar_make(struct tl_seek_tar *t, const char *what);
+
 #endif

@@ -34,26 +34,13 @@ struct fcase {
 	size_t plain_len;
 };
 
-/* ~7 MiB of tar: incompressible pattern files and long compressible runs. */
+/* The shared test layer (spanlib.c), with @blob_name for its compressed form. */
 static void make_tar(struct fcase *c, const char *blob_name)
 {
-	static char text[3 << 20];
-	struct tl_entry ents[] = {
-	    {.type = 'd', .name = "d"},
-	    {.type = 'f', .name = "d/random1", .size = 2500000},
-	    {.type = 'f', .name = "d/text", .data = text, .size = sizeof(text)},
-	    {.type = 'f', .name = "d/random2", .size = 1700000},
-	    {.type = 'f', .name = "small", .size = 3},
-	};
+	struct tl_seek_tar t;
 
-	for (size_t i = 0; i < sizeof(text); i++)
-		text[i] = "strata frames, served in place\n"[i % 31] ^ (char)((i / 4096) & 1);
-	c->dir = tl_mkdtemp("frames");
-	c->cache = tl_path(c->dir, "cache");
-	c->tar = tl_path(c->dir, "layer.tar");
-	c->blob = tl_path(c->dir, blob_name);
-	tl_write_layer(c->tar, TL_PAX, TL_NONE, ents, sizeof(ents) / sizeof(ents[0]));
-	c->plain = tl_read_file(c->tar, &c->plain_len);
+	tl_seek_tar_make(&t, "frames");
+	*c = (struct fcase){t.dir, t.cache, t.tar, tl_path(t.dir, blob_name), t.plain, t.plain_len};
 }
 
 static void free_case(struct fcase *c)
