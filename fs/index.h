@@ -16,7 +16,10 @@
 #ifndef STRATA_INDEX_H
 #define STRATA_INDEX_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "strata-fs.h"
@@ -26,8 +29,14 @@
  * IXE_IMPLICIT (its attributes are tar's defaults, not the lower one's).
  * 3: ACLs from SCHILY.acl.* are kept, as system.posix_acl_* xattrs.
  * 4: gzip layers carry checkpoints and are read in place (no copy).
- * 5: so do zstd layers of several frames and xz ones of several blocks. */
-#define IX_VERSION 5
+ * 5: so do zstd layers of several frames and xz ones of several blocks.
+ * 6: 32-byte entries (attributes in a shared table, directories in their
+ *    own), strings in entry order, a CRC per 4 KiB block so a mount checks
+ *    only what it reads. */
+#define IX_VERSION 6
+
+/* The body is checked in blocks of this many bytes, each when first used. */
+#define IX_BLOCK 4096
 
 enum ix_compression {
 	IX_COMP_NONE = 0,
@@ -44,8 +53,8 @@ struct ix_header {
 	uint32_t version;
 	uint32_t header_size;
 	uint64_t total_size; /* of the whole index file */
-	uint32_t body_crc;   /* crc32 of bytes [header_size, total_size) */
 	uint32_t header_crc; /* crc32 of this header with header_crc = 0 */
+	uint32_t blocks_crc; /* crc32 of the block CRC table */
 	/* Identity of the layer file the index describes: any change → rebuild. */
 	uint64_t src_size;
 	int64_t src_mtime_sec;
@@ -54,21 +63,28 @@ struct ix_header {
 	uint64_t stream_size; /* bytes of uncompressed tar */
 	uint32_t compression; /* enum ix_compression */
 	uint32_t flags;       /* IXH_* */
-	uint64_t n_entries;
+	uint64_t total_data;  /* sum of regular file sizes, for statfs */
+	uint32_t n_entries;
+	uint32_t n_dirs;
+	uint32_t n_attrs;
+	uint32_t n_xattrs;
+	uint32_t n_extents;
+	uint32_t n_checkpoints; /* read in place: struct ix_checkpoint */
+	uint64_t n_crcs;        /* CRC-32 of each GZ_CHUNK of each span: uint32_t */
 	uint64_t entries_off;
-	uint64_t n_xattrs;
+	uint64_t dirs_off;
+	uint64_t attrs_off;
 	uint64_t xattrs_off;
-	uint64_t n_extents;
 	uint64_t extents_off;
+	uint64_t checkpoints_off;
+	uint64_t crcs_off;
+	uint64_t windows_off; /* the checkpoints' deflated windows */
+	uint64_t windows_size;
 	uint64_t strings_off;
 	uint64_t strings_size;
-	uint64_t total_data;    /* sum of regular file sizes, for statfs */
-	uint64_t n_checkpoints; /* read in place: struct ix_checkpoint */
-	uint64_t checkpoints_off;
-	uint64_t windows_off; /* their deflated windows */
-	uint64_t windows_size;
-	uint64_t n_crcs; /* CRC-32 of each GZ_CHUNK of each span: uint32_t */
-	uint64_t crcs_off;
+	uint64_t blocks_off; /* n_blocks CRC-32s of [header_size, blocks_off) */
+	uint64_t n_blocks;
+	uint64_t reserved[4];
 };
 
 /* The uncompressed stream lives in a cached copy next to the index. */
@@ -77,9 +93,10 @@ struct ix_header {
 /* ix_entry.flags */
 #define IXE_WHITEOUT 0x1  /* this name hides the same name in lower layers */
 #define IXE_OPAQUE   0x2  /* dir: hides all lower content (also: whiteout + entry in one layer) */
-#define IXE_HARDLINK 0x4  /* data and attributes are those of entry `link` */
-#define IXE_SPARSE   0x8  /* data is the extents [ext_first, ext_first + n_ext) */
+#define IXE_HARDLINK 0x4  /* data and attributes are those of entry `ref` */
+#define IXE_SPARSE   0x8  /* data is extents: ref = first | count << 32 */
 #define IXE_IMPLICIT 0x10 /* dir not in the tar, made for an entry below it */
+#define IXE_ALL      0x1f
 
 /* The largest sparse file a layer may declare: 16 TiB, as much as ext4
  * (4 KiB blocks) holds, so that a copy-up into an ext4 upper, and GNU tar
@@ -90,28 +107,39 @@ struct ix_header {
  * index that holds one is invalid (docs/index-format.md). */
 #define IX_SPARSE_MAX ((uint64_t)1 << 44)
 
+/* One name of the layer.  What @ref holds depends on the type:
+ * directory: its number in the dirs table; regular file: the offset of its
+ * data in the uncompressed stream, or with IXE_SPARSE its extents;
+ * symlink: the string offset of its target (@size bytes); hard link
+ * (IXE_HARDLINK): the canonical entry; character or block device: rdev. */
 struct ix_entry {
-	uint64_t size;     /* st_size (logical size for sparse files) */
-	uint64_t data_off; /* regular file: offset of its data in the uncompressed stream */
-	uint64_t rdev;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
+	uint64_t size; /* st_size (logical size for sparse files) */
+	uint64_t ref;
+	uint32_t name_off; /* into strings */
+	uint32_t attr;     /* into attrs */
+	uint32_t xattr_first;
+	uint16_t n_xattrs;
+	uint8_t name_len; /* a path component: 1..255; 0 only for the root */
+	uint8_t flags;    /* IXE_* */
+};
+
+/* A directory: its children are entries [first_child, first_child +
+ * n_children).  Numbered in entry order, so first_child goes up. */
+struct ix_dir {
+	uint32_t entry;
+	uint32_t first_child;
+	uint32_t n_children;
+	uint32_t nlink; /* 2 + its subdirectories */
+};
+
+/* Attributes, shared by every entry that has the same ones. */
+struct ix_attr {
 	uint32_t mode; /* st_mode; 0 for a pure whiteout */
 	uint32_t uid;
 	uint32_t gid;
-	uint32_t parent;
-	uint32_t name_off; /* into strings */
-	uint32_t name_len;
-	uint32_t nlink;
-	uint32_t link; /* symlink: strings offset of target; hardlink: canonical entry */
-	uint32_t link_len;
-	uint32_t first_child;
-	uint32_t n_children;
-	uint32_t xattr_first;
-	uint32_t n_xattrs;
-	uint32_t ext_first;
-	uint32_t n_ext;
-	uint32_t flags;
+	uint32_t nlink; /* non-directories: 1 + hard links to it; 0 for directories */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
 	uint32_t pad;
 };
 
@@ -145,22 +173,31 @@ struct ix_checkpoint {
 };
 
 _Static_assert(sizeof(struct ix_checkpoint) == 40, "index checkpoint layout");
-_Static_assert(sizeof(struct ix_header) == 200, "index header layout");
-_Static_assert(sizeof(struct ix_entry) == 104, "index entry layout");
+_Static_assert(sizeof(struct ix_header) == 256, "index header layout");
+_Static_assert(sizeof(struct ix_entry) == 32, "index entry layout");
+_Static_assert(sizeof(struct ix_dir) == 16, "index dir layout");
+_Static_assert(sizeof(struct ix_attr) == 32, "index attr layout");
 
 /* ---- reader (index_read.c) ---- */
+
+struct ix_lazy;
 
 struct ix_map {
 	const uint8_t *base;
 	size_t size;
 	const struct ix_header *hdr;
 	const struct ix_entry *entries;
+	const struct ix_dir *dirs;
+	const struct ix_attr *attrs;
 	const struct ix_xattr *xattrs;
 	const struct ix_extent *extents;
 	const struct ix_checkpoint *checkpoints;
 	const uint8_t *windows;
 	const uint32_t *crcs;
 	const char *strings;
+	/* Opened with IX_MAP_LAZY: what has been checked so far.  NULL when
+	 * all of it was checked at open. */
+	struct ix_lazy *lazy;
 };
 
 struct ix_source_id {
@@ -170,22 +207,49 @@ struct ix_source_id {
 	uint64_t ino;
 };
 
-/* Maps and fully validates @path.  Fails with STRATA_ERR_INDEX when the file is
- * damaged or does not describe @src (when @src is not NULL). */
+/* Maps and fully validates @path: every block's CRC and every reference.
+ * Fails with STRATA_ERR_INDEX when the file is damaged or does not
+ * describe @src (when @src is not NULL). */
 int fs_ix_map_open(const char *path, const struct ix_source_id *src, struct ix_map *m,
                    struct strata_error *err);
-/* fs_ix_map_open's flags: every reference is still checked, so no damage can
- * make a reader go astray, but not the body's CRC, which only catches
- * damage that leaves a consistent index (0.4 ms per MB of index). */
-#define IX_MAP_NO_BODY_CRC 0x1
+/* fs_ix_map_open's flags.  IX_MAP_LAZY checks the header, the block CRC
+ * table, the root and the checkpoints at open, and the rest when first
+ * used: a block's CRC before any of its bytes is read, a directory's
+ * children (their blocks, references and order) before any of them is
+ * handed out (fs_ix_ready).  Work at open no longer grows with the entries. */
+#define IX_MAP_LAZY 0x1
 int fs_ix_map_open_flags(const char *path, const struct ix_source_id *src, unsigned flags,
                          struct ix_map *m, struct strata_error *err);
-/* Validates an index already in memory (the checksum and every reference). */
+/* Validates an index already in memory (every block and reference). */
 int fs_ix_map_validate(struct ix_map *m, const struct ix_source_id *src, struct strata_error *err);
 void fs_ix_map_close(struct ix_map *m);
 /* Asks the kernel for the checkpoint, window and CRC sections ahead of the
  * first reads of a layer read in place (no wait). */
 void fs_ix_map_prefetch_seek(const struct ix_map *m);
+
+/* Lazily opened maps: checks entry @i and its siblings if not yet done.
+ * False when they are damaged (or @i is no entry): nothing of them may
+ * be used, and fs_ix_damaged() says so from then on. */
+bool fs_ix_ready_slow(const struct ix_map *m, uint32_t i);
+bool fs_ix_damaged(const struct ix_map *m);
+/* The first damage found, for messages: a static string. */
+const char *fs_ix_damage_reason(const struct ix_map *m);
+
+struct ix_lazy {
+	_Atomic uint64_t *ready;  /* a bit per entry: checked with its siblings */
+	_Atomic uint64_t *blocks; /* a bit per block: its CRC matched */
+	_Atomic(const char *) damage;
+};
+
+static inline bool fs_ix_ready(const struct ix_map *m, uint32_t i)
+{
+	if (!m->lazy)
+		return i < m->hdr->n_entries;
+	if (i < m->hdr->n_entries &&
+	    (atomic_load_explicit(&m->lazy->ready[i / 64], memory_order_acquire) >> (i % 64)) & 1)
+		return true;
+	return fs_ix_ready_slow(m, i);
+}
 
 static inline const struct ix_entry *ix_entry_at(const struct ix_map *m, uint32_t i)
 {
@@ -197,19 +261,55 @@ static inline const char *ix_name(const struct ix_map *m, const struct ix_entry 
 	return m->strings + e->name_off;
 }
 
+static inline const struct ix_attr *ix_attr_of(const struct ix_map *m, const struct ix_entry *e)
+{
+	return &m->attrs[e->attr];
+}
+
+static inline uint32_t ix_mode(const struct ix_map *m, const struct ix_entry *e)
+{
+	return m->attrs[e->attr].mode;
+}
+
+static inline bool ix_is_dir(const struct ix_map *m, const struct ix_entry *e)
+{
+	return S_ISDIR(ix_mode(m, e));
+}
+
+/* A directory entry's record. */
+static inline const struct ix_dir *ix_dir_of(const struct ix_map *m, const struct ix_entry *e)
+{
+	return &m->dirs[e->ref];
+}
+
+static inline uint32_t ix_ext_first(const struct ix_entry *e)
+{
+	return (uint32_t)e->ref;
+}
+
+static inline uint32_t ix_n_ext(const struct ix_entry *e)
+{
+	return (uint32_t)(e->ref >> 32);
+}
+
 /* The entry whose data and attributes @e presents (itself unless a hard link). */
 static inline const struct ix_entry *ix_canonical(const struct ix_map *m, const struct ix_entry *e)
 {
-	return (e->flags & IXE_HARDLINK) ? &m->entries[e->link] : e;
+	return (e->flags & IXE_HARDLINK) ? &m->entries[e->ref] : e;
 }
 
 static inline uint32_t ix_canonical_no(const struct ix_map *m, uint32_t i)
 {
-	return (m->entries[i].flags & IXE_HARDLINK) ? m->entries[i].link : i;
+	return (m->entries[i].flags & IXE_HARDLINK) ? (uint32_t)m->entries[i].ref : i;
 }
 
-/* Binary search among the children of directory @dir.  Returns the entry
- * number, or -1. */
+/* The directory entry holding entry @i (0 for the root), by a binary
+ * search of the dirs table; @i must be ready. */
+uint32_t fs_ix_parent(const struct ix_map *m, uint32_t i);
+
+/* Binary search among the children of directory @dir, which must be
+ * ready, as must its children (fs_ix_ready of its first child).
+ * Returns the entry number, or -1. */
 int64_t fs_ix_lookup(const struct ix_map *m, uint32_t dir, const char *name, size_t len);
 
 /* ---- builder (index_build.c) ---- */

@@ -258,7 +258,7 @@ static int walk_parents(struct builder *b, const char **comp, const size_t *clen
 
 /* libarchive's pax writer stores each xattr twice (SCHILY.xattr and
  * LIBARCHIVE.xattr) and its reader returns both: keep the first. */
-static bool xattr_seen(const struct builder *b, const struct ix_entry *e, const char *name)
+static bool xattr_seen(const struct builder *b, const struct bentry *e, const char *name)
 {
 	for (uint32_t i = 0; i < e->n_xattrs; i++) {
 		const struct ix_xattr *x = &b->xattrs[e->xattr_first + i];
@@ -269,11 +269,15 @@ static bool xattr_seen(const struct builder *b, const struct ix_entry *e, const 
 	return false;
 }
 
-static int add_xattr(struct builder *b, struct ix_entry *e, const char *name, const void *value,
+static int add_xattr(struct builder *b, struct bentry *e, const char *name, const void *value,
                      size_t size)
 {
 	struct ix_xattr *x;
 
+	if (e->n_xattrs == UINT16_MAX) { /* the index counts them in 16 bits */
+		warn(b, name, "more than 65535 xattrs on one entry: this one dropped");
+		return 0;
+	}
 	if (VEC_RESERVE(b->xattrs, b->cap_xattrs, b->n_xattrs + 1) < 0)
 		return fs_builder_nomem(b);
 	x = &b->xattrs[b->n_xattrs];
@@ -289,7 +293,7 @@ static int add_xattr(struct builder *b, struct ix_entry *e, const char *name, co
 
 /* An ACL given as the xattr itself (SCHILY.xattr.system.posix_acl_*), kept
  * only when valid: the kernel would fail every access check on another. */
-static int record_acl_xattr(struct builder *b, struct ix_entry *e, const char *path,
+static int record_acl_xattr(struct builder *b, struct bentry *e, const char *path,
                             enum acl_kind kind, const void *value, size_t size)
 {
 	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
@@ -304,7 +308,7 @@ static int record_acl_xattr(struct builder *b, struct ix_entry *e, const char *p
 
 /* An ACL libarchive parsed from SCHILY.acl.*, kept as the xattr the kernel
  * reads, unless the entry also carried that xattr. */
-static int record_acl(struct builder *b, struct archive_entry *ae, struct ix_entry *e,
+static int record_acl(struct builder *b, struct archive_entry *ae, struct bentry *e,
                       const char *path, enum acl_kind kind)
 {
 	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
@@ -330,7 +334,7 @@ static int record_acl(struct builder *b, struct archive_entry *ae, struct ix_ent
 	return add_xattr(b, e, fs_acl_xattr_name(kind), buf, fs_acl_encode(&a, buf));
 }
 
-static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_entry *e,
+static int record_xattrs(struct builder *b, struct archive_entry *ae, struct bentry *e,
                          const char *path)
 {
 	const char *name;
@@ -356,7 +360,7 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ix_
 	return 0;
 }
 
-static int add_extent(struct builder *b, struct ix_entry *e, uint64_t logical, uint64_t stream_off,
+static int add_extent(struct builder *b, struct bentry *e, uint64_t logical, uint64_t stream_off,
                       uint64_t len)
 {
 	struct ix_extent *last = e->n_ext ? &b->extents[b->n_extents - 1] : NULL;
@@ -387,7 +391,7 @@ int fs_builder_archive_failed(struct builder *b, struct archive *a, enum strata_
 }
 
 /* Reads a sparse file's data blocks to learn where each run lives. */
-static int record_sparse_data(struct builder *b, struct archive *a, struct ix_entry *e)
+static int record_sparse_data(struct builder *b, struct archive *a, struct bentry *e)
 {
 	const void *buf;
 	size_t size;
@@ -408,7 +412,7 @@ static int record_sparse_data(struct builder *b, struct archive *a, struct ix_en
 	return 0;
 }
 
-static void set_attrs(struct ix_entry *e, struct archive_entry *ae)
+static void set_attrs(struct bentry *e, struct archive_entry *ae)
 {
 	e->mode = sym_archive_entry_mode(ae);
 	e->uid = (uint32_t)sym_archive_entry_uid(ae);
@@ -466,7 +470,7 @@ static int add_hardlink(struct builder *b, struct bnode *nd, const char *target,
 static int set_content(struct builder *b, struct archive *a, struct archive_entry *ae, uint32_t id,
                        const char *name, bool *skipped)
 {
-	struct ix_entry *e = &b->nodes[id].e;
+	struct bentry *e = &b->nodes[id].e;
 	const char *hl = sym_archive_entry_hardlink(ae);
 
 	*skipped = false;

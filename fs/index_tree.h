@@ -19,8 +19,31 @@
 
 #define NO_NODE UINT32_MAX
 
+/* A node's attributes while building, in a wide form that index_write.c
+ * packs into the index's entries, attributes and directories. */
+struct bentry {
+	uint64_t size;
+	uint64_t data_off;
+	uint64_t rdev;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t name_off; /* into the builder's strings */
+	uint32_t name_len;
+	uint32_t nlink;
+	uint32_t link; /* symlink: string offset of its target; hard link: node id */
+	uint32_t link_len;
+	uint32_t xattr_first;
+	uint32_t n_xattrs;
+	uint32_t ext_first;
+	uint32_t n_ext;
+	uint32_t flags; /* IXE_* */
+};
+
 struct bnode {
-	struct ix_entry e; /* attributes; parent/name/link hold build ids */
+	struct bentry e; /* attributes; name/link hold build ids */
 	uint32_t parent;
 	uint32_t next_sibling; /* children form a list, newest first */
 	uint32_t first_child;

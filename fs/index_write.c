@@ -1,20 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The builder's tree into an index file: entries numbered breadth-first,
- * each directory's children contiguous and sorted, then one buffer with
- * its checksums written through a temp file and renamed into place.
+ * The builder's tree into an index file (docs/index-format.md): entries
+ * numbered breadth-first, each directory's children contiguous and
+ * sorted, written section by section through a buffer to a temp file
+ * (never the whole index in memory), with a CRC per IX_BLOCK of the body,
+ * then renamed into place.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "index_tree.h"
 #include "sys.h"
+#include "vec.h"
 
 static int cmp_names(const struct builder *b, uint32_t x, uint32_t y)
 {
-	const struct ix_entry *ex = &b->nodes[x].e, *ey = &b->nodes[y].e;
+	const struct bentry *ex = &b->nodes[x].e, *ey = &b->nodes[y].e;
 	size_t n = ex->name_len < ey->name_len ? ex->name_len : ey->name_len;
 	int c = memcmp(b->strings + ex->name_off, b->strings + ey->name_off, n);
 
@@ -88,10 +94,12 @@ static void count_links(struct builder *b)
 	}
 }
 
-/* Numbers entries breadth-first with each directory's children sorted. */
-static uint32_t number_entries(struct builder *b, uint32_t *order)
+/* Numbers entries breadth-first with each directory's children sorted;
+ * fills @dirs (one per directory, in entry order).  Returns the count. */
+static uint32_t number_entries(struct builder *b, uint32_t *order, struct ix_dir *dirs,
+                               uint32_t *n_dirs)
 {
-	uint32_t count = 1;
+	uint32_t count = 1, k = 0;
 
 	order[0] = 0;
 	b->nodes[0].final = 0;
@@ -110,108 +118,412 @@ static uint32_t number_entries(struct builder *b, uint32_t *order)
 		qsort_r(order + first, count - first, sizeof(*order), cmp_children, b);
 		for (uint32_t i = first; i < count; i++)
 			b->nodes[order[i]].final = i;
-		d->e.first_child = first;
-		d->e.n_children = count - first;
-		d->e.nlink = 2 + subdirs;
+		dirs[k++] = (struct ix_dir){qi, first, count - first, 2 + subdirs};
 	}
+	*n_dirs = k;
 	return count;
 }
 
-static void copy_checkpoints(const struct gz_points *p, uint8_t *buf, const struct ix_header *h)
-{
-	struct ix_checkpoint *cp = (struct ix_checkpoint *)(buf + h->checkpoints_off);
+/* ---- the output: a buffered writer that checksums each block ---- */
 
-	if (!p)
+struct ix_out {
+	int fd;
+	uint64_t off; /* of buf[0] in the file */
+	size_t len;   /* bytes in buf */
+	int err;      /* errno of the first failure, 0 */
+	uint32_t *blocks;
+	size_t n_blocks, cap_blocks;
+	unsigned char buf[64 * IX_BLOCK];
+};
+
+/* Writes out the buffer: its blocks are whole but at the very end. */
+static void out_flush(struct ix_out *o)
+{
+	if (o->err || o->len == 0)
 		return;
-	for (size_t i = 0; i < p->n; i++)
-		cp[i] = (struct ix_checkpoint){p->v[i].out,      p->v[i].in,       p->v[i].win_off,
-		                               p->v[i].win_len,  p->v[i].win_size, p->v[i].bits,
-		                               p->v[i].crc_first};
-	if (p->windows_len)
-		memcpy(buf + h->windows_off, p->windows, p->windows_len);
-	if (p->n_crcs)
-		memcpy(buf + h->crcs_off, p->crcs, p->n_crcs * sizeof(*p->crcs));
+	for (size_t at = 0; at < o->len; at += IX_BLOCK) {
+		size_t n = o->len - at < IX_BLOCK ? o->len - at : IX_BLOCK;
+
+		if (VEC_RESERVE(o->blocks, o->cap_blocks, o->n_blocks + 1) < 0) {
+			o->err = ENOMEM;
+			return;
+		}
+		o->blocks[o->n_blocks++] = (uint32_t)crc32_z(0, o->buf + at, n);
+	}
+	if (sys_write_all(o->fd, o->buf, o->len) < 0)
+		o->err = errno;
+	o->off += o->len;
+	o->len = 0;
+}
+
+static void out_put(struct ix_out *o, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n > 0 && !o->err) {
+		size_t take = sizeof(o->buf) - o->len < n ? sizeof(o->buf) - o->len : n;
+
+		memcpy(o->buf + o->len, s, take);
+		o->len += take;
+		s += take;
+		n -= take;
+		if (o->len == sizeof(o->buf))
+			out_flush(o);
+	}
+}
+
+static uint64_t out_pos(const struct ix_out *o)
+{
+	return o->off + o->len;
+}
+
+/* Zeros up to a multiple of @align (of the file offset); the new offset. */
+static uint64_t out_align(struct ix_out *o, uint64_t align)
+{
+	static const unsigned char zeros[8];
+
+	out_put(o, zeros, (size_t)((align - out_pos(o) % align) % align));
+	return out_pos(o);
+}
+
+/* ---- attributes, shared ---- */
+
+struct attr_set {
+	struct ix_attr *v;
+	size_t n, cap;
+	uint32_t *slots; /* open addressing: index + 1, 0 empty */
+	size_t n_slots;
+};
+
+static uint32_t attr_hash(const struct ix_attr *a)
+{
+	return (uint32_t)crc32_z(0, (const Bytef *)a, sizeof(*a));
+}
+
+static int attr_grow(struct attr_set *s)
+{
+	size_t n = s->n_slots ? s->n_slots * 2 : 1024;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t h = attr_hash(&s->v[i]) & (n - 1);
+
+		while (slots[h])
+			h = (h + 1) & (n - 1);
+		slots[h] = (uint32_t)i + 1;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->n_slots = n;
+	return 0;
+}
+
+/* The number of @a in the table, added if new; -1 out of memory. */
+static int64_t attr_intern(struct attr_set *s, const struct ix_attr *a)
+{
+	size_t h;
+
+	if ((s->n + 1) * 2 > s->n_slots && attr_grow(s) < 0)
+		return -1;
+	for (h = attr_hash(a) & (s->n_slots - 1); s->slots[h]; h = (h + 1) & (s->n_slots - 1))
+		if (memcmp(&s->v[s->slots[h] - 1], a, sizeof(*a)) == 0)
+			return s->slots[h] - 1;
+	if (VEC_RESERVE(s->v, s->cap, s->n + 1) < 0)
+		return -1;
+	s->v[s->n] = *a;
+	s->slots[h] = (uint32_t)++s->n;
+	return (int64_t)s->n - 1;
+}
+
+/* ---- the sections ---- */
+
+struct writer {
+	struct builder *b;
+	const uint32_t *order;
+	uint32_t count;
+	struct ix_out *o;
+	struct attr_set attrs;
+	uint64_t entry_strings; /* bytes of names and symlink targets */
+	uint32_t n_xattrs, n_extents;
+};
+
+static bool is_symlink(const struct bentry *e)
+{
+	return S_ISLNK(e->mode) && !(e->flags & (IXE_HARDLINK | IXE_WHITEOUT));
+}
+
+static bool is_sparse(const struct bentry *e)
+{
+	return S_ISREG(e->mode) && (e->flags & (IXE_SPARSE | IXE_HARDLINK)) == IXE_SPARSE;
+}
+
+/* Packs node @nd (entry number @i) into an entry.  Strings, xattrs and
+ * extents are renumbered in entry order, as the later sections write them. */
+static int pack_entry(struct writer *w, const struct bnode *nd, uint32_t *dir_no,
+                      struct ix_entry *out)
+{
+	const struct bentry *be = &nd->e;
+	struct ix_attr a = {be->mode,      be->uid,        be->gid, is_dir(nd) ? 0 : be->nlink,
+	                    be->mtime_sec, be->mtime_nsec, 0};
+	int64_t attr = attr_intern(&w->attrs, &a);
+
+	if (attr < 0)
+		return fs_builder_nomem(w->b);
+	*out = (struct ix_entry){.size = be->size,
+	                         .name_off = (uint32_t)w->entry_strings,
+	                         .attr = (uint32_t)attr,
+	                         .name_len = (uint8_t)be->name_len,
+	                         .flags = (uint8_t)be->flags};
+	w->entry_strings += be->name_len + 1;
+	if (be->n_xattrs && !(be->flags & IXE_HARDLINK)) {
+		out->xattr_first = w->n_xattrs;
+		out->n_xattrs = (uint16_t)be->n_xattrs;
+		w->n_xattrs += be->n_xattrs;
+	}
+	if (be->flags & IXE_HARDLINK) {
+		out->ref = w->b->nodes[be->link].final;
+		out->flags &= ~IXE_SPARSE;
+	} else if (is_dir(nd)) {
+		out->ref = (*dir_no)++;
+	} else if (is_sparse(be)) {
+		out->ref = w->n_extents | (uint64_t)be->n_ext << 32;
+		w->n_extents += be->n_ext;
+	} else if (S_ISREG(be->mode)) {
+		out->ref = be->data_off;
+	} else if (is_symlink(be)) {
+		out->ref = w->entry_strings;
+		out->size = be->link_len;
+		w->entry_strings += be->link_len + 1;
+	} else if (S_ISCHR(be->mode) || S_ISBLK(be->mode)) {
+		out->ref = be->rdev;
+	}
+	if (!S_ISREG(be->mode) || (be->flags & IXE_HARDLINK))
+		out->flags &= ~IXE_SPARSE;
+	return 0;
+}
+
+static int write_entries(struct writer *w)
+{
+	uint32_t dir_no = 0;
+
+	for (uint32_t i = 0; i < w->count; i++) {
+		struct ix_entry e;
+
+		if (pack_entry(w, &w->b->nodes[w->order[i]], &dir_no, &e))
+			return -1;
+		out_put(w->o, &e, sizeof(e));
+	}
+	if (w->entry_strings > UINT32_MAX)
+		return strata_fail(w->b->err, STRATA_ERR_CORRUPT, 0,
+		                   "%s: more than 4 GiB of names and link targets",
+		                   w->b->opts->layer_name);
+	return 0;
+}
+
+/* Xattr records in entry order; their strings follow the entries' ones. */
+static void write_xattrs(struct writer *w)
+{
+	uint64_t off = w->entry_strings;
+
+	for (uint32_t i = 0; i < w->count; i++) {
+		const struct bentry *be = &w->b->nodes[w->order[i]].e;
+
+		if (be->flags & IXE_HARDLINK)
+			continue;
+		for (uint32_t k = 0; k < be->n_xattrs; k++) {
+			const struct ix_xattr *x = &w->b->xattrs[be->xattr_first + k];
+			struct ix_xattr r = {(uint32_t)off, x->name_len, 0, x->value_len};
+
+			off += x->name_len + 1;
+			r.value_off = (uint32_t)off;
+			off += x->value_len + 1;
+			out_put(w->o, &r, sizeof(r));
+		}
+	}
+}
+
+static void write_extents(struct writer *w)
+{
+	for (uint32_t i = 0; i < w->count; i++) {
+		const struct bentry *be = &w->b->nodes[w->order[i]].e;
+
+		if (is_sparse(be))
+			out_put(w->o, &w->b->extents[be->ext_first],
+			        be->n_ext * sizeof(struct ix_extent));
+	}
+}
+
+static void put_string(struct ix_out *o, const char *s, size_t len)
+{
+	out_put(o, s, len);
+	out_put(o, "", 1);
+}
+
+/* The string table, in the order pack_entry and write_xattrs counted. */
+static uint64_t write_strings(struct writer *w)
+{
+	const struct builder *b = w->b;
+	uint64_t start = out_pos(w->o);
+
+	for (uint32_t i = 0; i < w->count; i++) {
+		const struct bentry *be = &b->nodes[w->order[i]].e;
+
+		put_string(w->o, b->strings + be->name_off, be->name_len);
+		if (is_symlink(be))
+			put_string(w->o, b->strings + be->link, be->link_len);
+	}
+	for (uint32_t i = 0; i < w->count; i++) {
+		const struct bentry *be = &b->nodes[w->order[i]].e;
+
+		for (uint32_t k = 0; k < be->n_xattrs && !(be->flags & IXE_HARDLINK); k++) {
+			const struct ix_xattr *x = &b->xattrs[be->xattr_first + k];
+
+			put_string(w->o, b->strings + x->name_off, x->name_len);
+			put_string(w->o, b->strings + x->value_off, x->value_len);
+		}
+	}
+	return out_pos(w->o) - start;
+}
+
+static void write_checkpoints(struct writer *w, struct ix_header *h)
+{
+	const struct gz_points *p = w->b->points;
+
+	h->checkpoints_off = out_pos(w->o);
+	for (size_t i = 0; p && i < p->n; i++) {
+		struct ix_checkpoint c = {p->v[i].out,      p->v[i].in,       p->v[i].win_off,
+		                          p->v[i].win_len,  p->v[i].win_size, p->v[i].bits,
+		                          p->v[i].crc_first};
+
+		out_put(w->o, &c, sizeof(c));
+	}
+	h->n_checkpoints = p ? (uint32_t)p->n : 0;
+	h->crcs_off = out_pos(w->o);
+	h->n_crcs = p ? p->n_crcs : 0;
+	if (h->n_crcs)
+		out_put(w->o, p->crcs, p->n_crcs * sizeof(*p->crcs));
+	h->windows_off = out_pos(w->o);
+	h->windows_size = p ? p->windows_len : 0;
+	if (h->windows_size)
+		out_put(w->o, p->windows, p->windows_len);
+}
+
+/* Every section after the header, in the order docs/index-format.md gives. */
+static int write_body(struct writer *w, struct ix_header *h, const struct ix_dir *dirs)
+{
+	h->entries_off = out_pos(w->o);
+	if (write_entries(w))
+		return -1;
+	h->dirs_off = out_pos(w->o);
+	out_put(w->o, dirs, h->n_dirs * sizeof(*dirs));
+	h->attrs_off = out_pos(w->o);
+	h->n_attrs = (uint32_t)w->attrs.n;
+	out_put(w->o, w->attrs.v, w->attrs.n * sizeof(*w->attrs.v));
+	h->xattrs_off = out_pos(w->o);
+	h->n_xattrs = w->n_xattrs;
+	write_xattrs(w);
+	h->extents_off = out_pos(w->o);
+	h->n_extents = w->n_extents;
+	write_extents(w);
+	write_checkpoints(w, h);
+	h->strings_off = out_pos(w->o);
+	h->strings_size = write_strings(w);
+	h->blocks_off = out_align(w->o, 4);
+	out_flush(w->o);
+	h->n_blocks = w->o->n_blocks;
+	return 0;
+}
+
+static void fill_header(struct ix_header *h, const struct builder *b,
+                        const struct ix_source_id *src, uint32_t compression, bool has_copy)
+{
+	memcpy(h->magic, IX_MAGIC, 8);
+	h->version = IX_VERSION;
+	h->header_size = sizeof(*h);
+	h->src_size = src->size;
+	h->src_mtime_sec = src->mtime_sec;
+	h->src_mtime_nsec = src->mtime_nsec;
+	h->src_ino = src->ino;
+	h->stream_size = b->stream_size;
+	h->compression = compression;
+	h->flags = has_copy ? IXH_DATA_COPY : 0;
+	h->total_data = b->total_data;
+}
+
+/* The body into @fd from offset header_size, then the block table and the
+ * header.  0, or -1 with errno set. */
+static int write_file(struct writer *w, int fd, struct ix_header *h, const struct ix_dir *dirs)
+{
+	struct ix_out *o = w->o;
+
+	o->fd = fd;
+	o->off = sizeof(*h);
+	if (lseek(fd, (off_t)sizeof(*h), SEEK_SET) < 0)
+		return -1;
+	if (write_body(w, h, dirs))
+		return -2;
+	if (o->err) {
+		errno = o->err;
+		return -1;
+	}
+	h->blocks_crc = (uint32_t)crc32_z(0, (const Bytef *)o->blocks, o->n_blocks * 4);
+	h->total_size = h->blocks_off + o->n_blocks * 4;
+	h->header_crc = 0;
+	h->header_crc = (uint32_t)crc32_z(0, (const Bytef *)h, sizeof(*h));
+	if (sys_write_all(fd, o->blocks, o->n_blocks * 4) < 0 ||
+	    sys_write_all_at(fd, h, sizeof(*h), 0) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0)
+		return -1;
+	return 0;
 }
 
 int fs_builder_write(struct builder *b, const struct ix_source_id *src, uint32_t compression,
                      bool has_copy, const char *path)
 {
 	uint32_t *order = malloc((size_t)b->n_nodes * sizeof(*order));
+	struct ix_dir *dirs = malloc((size_t)b->n_nodes * sizeof(*dirs));
+	struct ix_out *o = calloc(1, sizeof(*o));
 	struct ix_header h = {0};
-	struct ix_entry *entries;
-	uint8_t *buf = NULL;
-	uint32_t count;
-	size_t size;
-	int rc = -1;
+	struct writer w = {.b = b, .order = order, .o = o};
+	char *tmp = NULL;
+	int fd = -1, rc = -1, wr;
 
-	if (!order)
-		return fs_builder_nomem(b);
-	mark_live(b, order);
-	count_links(b);
-	count = number_entries(b, order);
-
-	memcpy(h.magic, IX_MAGIC, 8);
-	h.version = IX_VERSION;
-	h.header_size = sizeof(h);
-	h.src_size = src->size;
-	h.src_mtime_sec = src->mtime_sec;
-	h.src_mtime_nsec = src->mtime_nsec;
-	h.src_ino = src->ino;
-	h.stream_size = b->stream_size;
-	h.compression = compression;
-	h.flags = has_copy ? IXH_DATA_COPY : 0;
-	h.n_entries = count;
-	h.entries_off = sizeof(h);
-	h.n_xattrs = b->n_xattrs;
-	h.xattrs_off = h.entries_off + (uint64_t)count * sizeof(struct ix_entry);
-	h.n_extents = b->n_extents;
-	h.extents_off = h.xattrs_off + b->n_xattrs * sizeof(struct ix_xattr);
-	h.n_checkpoints = b->points ? b->points->n : 0;
-	h.checkpoints_off = h.extents_off + b->n_extents * sizeof(struct ix_extent);
-	h.windows_off = h.checkpoints_off + h.n_checkpoints * sizeof(struct ix_checkpoint);
-	h.windows_size = b->points ? b->points->windows_len : 0;
-	h.n_crcs = b->points ? b->points->n_crcs : 0;
-	h.crcs_off = (h.windows_off + h.windows_size + 3) & ~(uint64_t)3;
-	/* Strings are bytes: the sections before them stay aligned. */
-	h.strings_off = h.crcs_off + h.n_crcs * sizeof(uint32_t);
-	h.strings_size = b->n_strings;
-	h.total_data = b->total_data;
-	size = h.strings_off + h.strings_size;
-	h.total_size = size;
-
-	buf = calloc(1, size);
-	if (!buf) {
+	if (!order || !dirs || !o) {
 		rc = fs_builder_nomem(b);
 		goto out;
 	}
-	entries = (struct ix_entry *)(buf + h.entries_off);
-	for (uint32_t i = 0; i < count; i++) {
-		struct bnode *nd = &b->nodes[order[i]];
-
-		entries[i] = nd->e;
-		entries[i].parent = i == 0 ? 0 : b->nodes[nd->parent].final;
-		if (nd->e.flags & IXE_HARDLINK)
-			entries[i].link = b->nodes[nd->e.link].final;
-		if (!is_dir(nd))
-			entries[i].first_child = entries[i].n_children = 0;
+	mark_live(b, order);
+	count_links(b);
+	w.count = number_entries(b, order, dirs, &h.n_dirs);
+	h.n_entries = w.count;
+	fill_header(&h, b, src, compression, has_copy);
+	fd = sys_tmpfile_beside(path, &tmp);
+	if (fd < 0) {
+		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+		goto out;
 	}
-	if (b->n_xattrs)
-		memcpy(buf + h.xattrs_off, b->xattrs, b->n_xattrs * sizeof(struct ix_xattr));
-	if (b->n_extents)
-		memcpy(buf + h.extents_off, b->extents, b->n_extents * sizeof(struct ix_extent));
-	copy_checkpoints(b->points, buf, &h);
-	if (b->n_strings)
-		memcpy(buf + h.strings_off, b->strings, b->n_strings);
-	h.body_crc = (uint32_t)crc32_z(0, buf + sizeof(h), size - sizeof(h));
-	h.header_crc = (uint32_t)crc32_z(0, (const Bytef *)&h, sizeof(h));
-	memcpy(buf, &h, sizeof(h));
-
-	if (sys_write_file_atomic(path, buf, size) < 0)
+	wr = write_file(&w, fd, &h, dirs);
+	if (wr == -1 && (errno == ENOMEM))
+		rc = fs_builder_nomem(b);
+	else if (wr == -1)
+		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	else if (wr == 0 && rename(tmp, path) < 0)
 		rc = strata_fail(b->err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
 	else
-		rc = 0;
+		rc = wr == 0 ? 0 : -1;
 out:
-	free(buf);
+	if (fd >= 0)
+		close(fd);
+	if (tmp && rc)
+		unlink(tmp);
+	free(tmp);
+	if (o)
+		free(o->blocks);
+	free(o);
+	free(w.attrs.v);
+	free(w.attrs.slots);
+	free(dirs);
 	free(order);
 	return rc;
 }

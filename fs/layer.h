@@ -13,6 +13,7 @@
 #ifndef STRATA_LAYER_H
 #define STRATA_LAYER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -85,6 +86,10 @@ struct strata_layer {
 	uint64_t n_entries;
 	uint64_t total_data; /* bytes of file data, for statfs */
 	bool no_xattrs;      /* known to hold no xattr (nor ACL) at all */
+	/* Set when the backend finds its metadata damaged after open (a
+	 * lazily checked index): its answers since then may be empty, so the
+	 * union fails what it serves from the stack with EIO. */
+	atomic_bool damaged;
 };
 
 /* @node's xattr @name, if it has one. */

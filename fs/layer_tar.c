@@ -41,57 +41,113 @@ static const struct tar_layer *tl(const struct strata_layer *l)
 	return (const struct tar_layer *)l;
 }
 
+/* Damage a lazily checked index showed after open: said once, with the
+ * fix; the index goes, so the next mount rebuilds it; the union answers
+ * EIO from now on (layer.h). */
+static void found_damage(const struct tar_layer *t)
+{
+	if (!fs_ix_damaged(&t->map) || atomic_exchange((atomic_bool *)&t->base.damaged, true))
+		return;
+	fuse_log(FUSE_LOG_ERR,
+	         "%s: its index is damaged (%s); operations on this mount fail with EIO; "
+	         "the index is removed, so the next mount rebuilds it\n",
+	         t->base.name, fs_ix_damage_reason(&t->map));
+	unlink(t->index_path);
+}
+
+/* Entry @node, once it and its siblings are checked; NULL if damaged. */
 static const struct ix_entry *entry(const struct strata_layer *l, uint64_t node)
 {
-	return ix_entry_at(&tl(l)->map, (uint32_t)node);
+	const struct tar_layer *t = tl(l);
+
+	if (node < t->map.hdr->n_entries && fs_ix_ready(&t->map, (uint32_t)node))
+		return ix_entry_at(&t->map, (uint32_t)node);
+	found_damage(t);
+	return NULL;
+}
+
+/* The entry whose data and attributes @node presents, checked. */
+static const struct ix_entry *canonical(const struct strata_layer *l, uint64_t node)
+{
+	const struct ix_entry *e = entry(l, node);
+
+	return e && (e->flags & IXE_HARDLINK) ? entry(l, e->ref) : e;
+}
+
+/* Directory @dir's record, its children checked; NULL if it is none. */
+static const struct ix_dir *dir_of(const struct strata_layer *l, uint64_t dir)
+{
+	const struct ix_map *m = &tl(l)->map;
+	const struct ix_entry *e = entry(l, dir);
+	const struct ix_dir *d;
+
+	if (!e || (e->flags & IXE_HARDLINK) || !ix_is_dir(m, e))
+		return NULL;
+	d = ix_dir_of(m, e);
+	if (d->n_children && !fs_ix_ready(m, d->first_child)) {
+		found_damage(tl(l));
+		return NULL;
+	}
+	return d;
 }
 
 static uint64_t tar_lookup(const struct strata_layer *l, uint64_t dir, const char *name, size_t len)
 {
-	int64_t r = fs_ix_lookup(&tl(l)->map, (uint32_t)dir, name, len);
+	int64_t r = dir_of(l, dir) ? fs_ix_lookup(&tl(l)->map, (uint32_t)dir, name, len) : -1;
 
 	return r < 0 ? LAYER_NONE : (uint64_t)r;
 }
 
 static uint64_t tar_n_children(const struct strata_layer *l, uint64_t dir)
 {
-	return entry(l, dir)->n_children;
+	const struct ix_dir *d = dir_of(l, dir);
+
+	return d ? d->n_children : 0;
 }
 
 static uint64_t tar_child(const struct strata_layer *l, uint64_t dir, uint64_t i)
 {
-	return entry(l, dir)->first_child + i;
+	const struct ix_dir *d = dir_of(l, dir);
+
+	return d ? d->first_child + i : 0;
 }
 
 static const char *tar_name(const struct strata_layer *l, uint64_t node, size_t *len)
 {
 	const struct ix_entry *e = entry(l, node);
 
-	*len = e->name_len;
-	return ix_name(&tl(l)->map, e);
+	*len = e ? e->name_len : 0;
+	return e ? ix_name(&tl(l)->map, e) : "";
 }
 
 static uint32_t tar_flags(const struct strata_layer *l, uint64_t node)
 {
-	uint32_t f = entry(l, node)->flags, out = 0;
+	const struct ix_entry *e = entry(l, node);
+	uint32_t out = 0;
 
-	if (f & IXE_WHITEOUT)
+	if (!e)
+		return LAYER_HIDDEN;
+	if (e->flags & IXE_WHITEOUT)
 		out |= LAYER_WHITEOUT;
-	if (f & IXE_OPAQUE)
+	if (e->flags & IXE_OPAQUE)
 		out |= LAYER_OPAQUE;
-	if (f & IXE_IMPLICIT)
+	if (e->flags & IXE_IMPLICIT)
 		out |= LAYER_IMPLICIT;
 	return out;
 }
 
 static uint32_t tar_mode(const struct strata_layer *l, uint64_t node)
 {
-	return entry(l, node)->mode;
+	const struct ix_entry *e = entry(l, node);
+
+	return e ? ix_mode(&tl(l)->map, e) : 0;
 }
 
 static uint64_t tar_canonical(const struct strata_layer *l, uint64_t node)
 {
-	return ix_canonical_no(&tl(l)->map, (uint32_t)node);
+	const struct ix_entry *e = entry(l, node);
+
+	return e && (e->flags & IXE_HARDLINK) && entry(l, e->ref) ? e->ref : node;
 }
 
 static uint64_t stored_bytes(const struct ix_map *m, const struct ix_entry *e)
@@ -99,9 +155,9 @@ static uint64_t stored_bytes(const struct ix_map *m, const struct ix_entry *e)
 	uint64_t n = 0;
 
 	if (!(e->flags & IXE_SPARSE))
-		return S_ISREG(e->mode) ? e->size : 0;
-	for (uint32_t i = 0; i < e->n_ext; i++)
-		n += m->extents[e->ext_first + i].len;
+		return S_ISREG(ix_mode(m, e)) ? e->size : 0;
+	for (uint32_t i = 0; i < ix_n_ext(e); i++)
+		n += m->extents[ix_ext_first(e) + i].len;
 	return n;
 }
 
@@ -110,54 +166,68 @@ static uint64_t tar_next_link(const struct strata_layer *l, uint64_t canonical, 
 	const struct ix_map *m = &tl(l)->map;
 
 	/* A scan: only copy-up of a hard-linked file asks, once per file. */
-	for (uint64_t i = after == LAYER_NONE ? 0 : after + 1; i < m->hdr->n_entries; i++)
-		if (ix_canonical_no(m, (uint32_t)i) == canonical &&
-		    !(m->entries[i].flags & IXE_WHITEOUT) && !S_ISDIR(m->entries[i].mode))
+	for (uint64_t i = after == LAYER_NONE ? 0 : after + 1; i < m->hdr->n_entries; i++) {
+		const struct ix_entry *e = entry(l, i);
+
+		if (!e)
+			return LAYER_NONE;
+		if (ix_canonical_no(m, (uint32_t)i) == canonical && !(e->flags & IXE_WHITEOUT) &&
+		    !ix_is_dir(m, e))
 			return i;
+	}
 	return LAYER_NONE;
 }
 
 static uint64_t tar_parent(const struct strata_layer *l, uint64_t node)
 {
-	return entry(l, node)->parent;
+	return entry(l, node) ? fs_ix_parent(&tl(l)->map, (uint32_t)node) : 0;
 }
 
 static void tar_stat(const struct strata_layer *l, uint64_t node, struct stat *st)
 {
 	const struct ix_map *m = &tl(l)->map;
-	const struct ix_entry *e = ix_canonical(m, entry(l, node));
+	const struct ix_entry *e = canonical(l, node);
+	const struct ix_attr *a;
 
 	memset(st, 0, sizeof(*st));
-	st->st_mode = e->mode;
-	st->st_nlink = e->nlink;
-	st->st_uid = e->uid;
-	st->st_gid = e->gid;
-	st->st_rdev = e->rdev;
+	if (!e)
+		return;
+	a = ix_attr_of(m, e);
+	st->st_mode = a->mode;
+	st->st_nlink = S_ISDIR(a->mode) ? ix_dir_of(m, e)->nlink : a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	if (S_ISCHR(a->mode) || S_ISBLK(a->mode))
+		st->st_rdev = e->ref;
 	st->st_size = (off_t)e->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((stored_bytes(m, e) + 4095) / 4096 * 8);
-	st->st_mtim.tv_sec = e->mtime_sec;
-	st->st_mtim.tv_nsec = e->mtime_nsec;
+	st->st_mtim.tv_sec = a->mtime_sec;
+	st->st_mtim.tv_nsec = a->mtime_nsec;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 }
 
 static const char *tar_readlink(const struct strata_layer *l, uint64_t node, size_t *len)
 {
-	const struct ix_entry *e = ix_canonical(&tl(l)->map, entry(l, node));
+	const struct ix_entry *e = canonical(l, node);
 
-	*len = e->link_len;
-	return tl(l)->map.strings + e->link;
+	if (!e || !S_ISLNK(ix_mode(&tl(l)->map, e))) {
+		*len = 0;
+		return "";
+	}
+	*len = e->size;
+	return tl(l)->map.strings + e->ref;
 }
 
 static bool tar_xattr(const struct strata_layer *l, uint64_t node, uint32_t i, const char **name,
                       const void **value, size_t *size)
 {
 	const struct ix_map *m = &tl(l)->map;
-	const struct ix_entry *e = ix_canonical(m, entry(l, node));
+	const struct ix_entry *e = canonical(l, node);
 	const struct ix_xattr *x;
 
-	if (i >= e->n_xattrs)
+	if (!e || i >= e->n_xattrs)
 		return false;
 	x = &m->xattrs[e->xattr_first + i];
 	*name = m->strings + x->name_off;
@@ -178,8 +248,8 @@ static struct layer_extent data_extent(const struct tar_layer *t, uint64_t strea
 static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, uint64_t off,
                          uint64_t end, struct layer_extent *ext, size_t max)
 {
-	const struct ix_extent *x = &t->map.extents[e->ext_first];
-	uint32_t lo = 0, hi = e->n_ext;
+	const struct ix_extent *x = &t->map.extents[ix_ext_first(e)];
+	uint32_t n_ext = ix_n_ext(e), lo = 0, hi = n_ext;
 	size_t n = 0;
 
 	/* First run that ends after @off. */
@@ -192,7 +262,7 @@ static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, ui
 			hi = mid;
 	}
 	while (off < end && n < max) {
-		if (lo < e->n_ext && x[lo].logical <= off) {
+		if (lo < n_ext && x[lo].logical <= off) {
 			uint64_t len = x[lo].logical + x[lo].len - off;
 
 			if (len > end - off)
@@ -201,7 +271,7 @@ static size_t map_sparse(const struct tar_layer *t, const struct ix_entry *e, ui
 			off += len;
 			lo++;
 		} else {
-			uint64_t next = lo < e->n_ext ? x[lo].logical : end;
+			uint64_t next = lo < n_ext ? x[lo].logical : end;
 
 			if (next > end)
 				next = end;
@@ -216,15 +286,15 @@ static size_t tar_map(const struct strata_layer *l, uint64_t node, uint64_t off,
                       struct layer_extent *ext, size_t max)
 {
 	const struct tar_layer *t = tl(l);
-	const struct ix_entry *e = ix_canonical(&t->map, entry(l, node));
+	const struct ix_entry *e = canonical(l, node);
 	uint64_t end;
 
-	if (!S_ISREG(e->mode) || off >= e->size || max == 0)
+	if (!e || !S_ISREG(ix_mode(&t->map, e)) || off >= e->size || max == 0)
 		return 0;
 	end = len > e->size - off ? e->size : off + len;
 	if (e->flags & IXE_SPARSE)
 		return map_sparse(t, e, off, end, ext, max);
-	ext[0] = data_extent(t, e->data_off + off, end - off);
+	ext[0] = data_extent(t, e->ref + off, end - off);
 	return 1;
 }
 
@@ -406,8 +476,7 @@ static int load_index(struct tar_layer *t, int layer_fd, const struct ix_source_
 		bopts.stream_sha256 = sha;
 
 	if (!opts->force_reindex &&
-	    fs_ix_map_open_flags(paths->index, src, opts->skip_index_crc ? IX_MAP_NO_BODY_CRC : 0,
-	                         &t->map, &ignored) == 0) {
+	    fs_ix_map_open_flags(paths->index, src, IX_MAP_LAZY, &t->map, &ignored) == 0) {
 		if (!(t->map.hdr->flags & IXH_DATA_COPY))
 			goto reused;
 		if (open_copy(paths->copy, t->map.hdr->stream_size, &t->data_fd, &ignored) == 0)
@@ -557,7 +626,7 @@ int strata_layer_index_seekable(const char *path, const struct strata_layer_opti
 	int rc;
 
 	if (cached_index(path, opts, &paths, &src, &err) ||
-	    fs_ix_map_open_flags(paths.index, &src, IX_MAP_NO_BODY_CRC, &map, &err))
+	    fs_ix_map_open_flags(paths.index, &src, IX_MAP_LAZY, &map, &err))
 		return -1;
 	rc = map.hdr->n_checkpoints > 0;
 	fs_ix_map_close(&map);

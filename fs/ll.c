@@ -42,7 +42,7 @@ int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 	if (inode_in_upper(in))
 		return fs_upper_stat(u, in, st);
 	fs_union_stat(u, in, st);
-	return 0;
+	return union_damaged(u) ? EIO : 0;
 }
 
 bool fs_inode_data_src(struct strata_union *u, struct inode *in, struct union_src *src)
@@ -153,8 +153,12 @@ int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, s
 	if (strlen(name) > NAME_MAX)
 		return ENAMETOOLONG; /* FUSE passes names up to 1024 bytes */
 	rc = fs_union_lookup_full(u, dir, name, &r);
+	if (rc == 0 && union_damaged(u)) {
+		fs_resolved_clear(&r);
+		rc = EIO;
+	}
 	if (rc)
-		return rc;
+		return rc == ENOENT && union_damaged(u) ? EIO : rc;
 	ino = fs_resolved_ino(u, &r);
 	in = fs_inode_table_get(&u->table, ino, dir, fs_resolved_mode(u, &r), r.srcs, r.n);
 	if (!in) {

@@ -95,7 +95,7 @@ int fs_union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t 
 		const struct strata_layer *l = union_layer(u, &dir->srcs[0]);
 
 		*n = l->ops->n_children(l, dir->srcs[0].node);
-		return 0;
+		return union_damaged(u) ? EIO : 0;
 	}
 	dl = atomic_load_explicit(&dir->dirlist, memory_order_acquire);
 	if (!dl) {
@@ -109,7 +109,7 @@ int fs_union_dir_size(const struct strata_union *u, struct inode *dir, uint64_t 
 		}
 	}
 	*n = dl->n;
-	return 0;
+	return union_damaged(u) ? EIO : 0;
 }
 
 struct union_src fs_union_dir_entry(const struct strata_union *u, const struct inode *dir,

@@ -254,6 +254,17 @@ static inline struct stack union_stack(const struct strata_union *u)
 	return (struct stack){u->layers, u->n_layers};
 }
 
+/* A layer found its metadata damaged after open (layer.h): lookups,
+ * listings and attributes the union serves fail with EIO from then on.
+ * What it served before stays right: each answer came from checked parts. */
+static inline bool union_damaged(const struct strata_union *u)
+{
+	for (uint32_t i = 0; i < u->n_layers; i++)
+		if (atomic_load_explicit(&u->layers[i]->damaged, memory_order_relaxed))
+			return true;
+	return false;
+}
+
 static inline const struct strata_layer *union_layer(const struct strata_union *u,
                                                      const struct union_src *s)
 {

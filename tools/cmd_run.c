@@ -437,7 +437,7 @@ int cmd_run(int argc, char **argv)
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
 	                     .spec.caps = run_caps_default()};
-	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
+	struct strata_layer_options lo = {.warn = cli_warn};
 	struct run_state st = {.lock = -1};
 	int first = 0, rc;
 

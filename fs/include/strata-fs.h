@@ -57,12 +57,6 @@ struct strata_layer_options {
 	/* When this open builds the index of a compressed layer, compute the
 	 * SHA-256 of its uncompressed stream (the diff-id) in the same pass. */
 	bool want_diff_id;
-	/* A cached index is opened with every reference checked, as always,
-	 * but without the CRC of its body, which only catches damage that
-	 * leaves the index consistent: for strata run, where that CRC over a
-	 * Debian image's indexes was 0.4 ms of every start.  A fresh index,
-	 * fsck and strata_layer_check_index check it all. */
-	bool skip_index_crc;
 	/* The most bytes a compressed layer may decompress to (its cached
 	 * copy, docs/index-format.md): indexing stops there with an error
 	 * naming the layer and --max-layer-size, and leaves no copy behind.

@@ -308,7 +308,8 @@ START_TEST(test_public_errors)
 	struct sg_stack st = {.n = 1};
 	struct strata_error err;
 	struct strata_entry e;
-	struct fake_layer fake = {{&fake_ops, "fake", 1, 4, false}, -1};
+	struct fake_layer fake = {
+	    {.ops = &fake_ops, .name = "fake", .n_entries = 1, .total_data = 4}, -1};
 	char buf[8], *dir = NULL;
 	int stopped, value;
 	struct run r;
