@@ -33,6 +33,7 @@
 #include "sha256.h"
 #include "frame_seek.h"
 #include "gzip.h"
+#include "index_pipe.h"
 #include "index_tree.h"
 #include "sys.h"
 
@@ -53,28 +54,25 @@ struct tee {
 	bool too_big;    /* it would have given more */
 	bool failed;     /* the decompressor failed, not the tar */
 	int write_errno; /* writing the copy failed (a full disk, say) */
+	/* The fields above are the producer's while the pipe runs. */
+	struct ix_pipe *pipe;
 };
 
-static int decompress_next(struct archive *a, struct tee *t, const void **buf, size_t *size)
+/* The decompressor's next bytes: 0, or an errno with @msg. */
+static int decompress_next(struct tee *t, const void **buf, size_t *size, char *msg,
+                           size_t msg_size)
 {
 	la_int64_t offset;
 	int r;
 
-	if (t->gz) {
+	if (t->gz || t->zst) {
 		struct strata_error err;
 
-		if (fs_gz_reader_next(t->gz, buf, size, &err) == 0)
+		if ((t->gz ? fs_gz_reader_next(t->gz, buf, size, &err)
+		           : fs_zst_reader_next(t->zst, buf, size, &err)) == 0)
 			return 0;
-		sym_archive_set_error(a, EIO, "%s", err.msg);
-		return -1;
-	}
-	if (t->zst) {
-		struct strata_error err;
-
-		if (fs_zst_reader_next(t->zst, buf, size, &err) == 0)
-			return 0;
-		sym_archive_set_error(a, EIO, "%s", err.msg);
-		return -1;
+		snprintf(msg, msg_size, "%s", err.msg);
+		return EIO;
 	}
 	r = sym_archive_read_data_block(t->raw, buf, size, &offset);
 	if (r == ARCHIVE_EOF) {
@@ -83,8 +81,8 @@ static int decompress_next(struct archive *a, struct tee *t, const void **buf, s
 	}
 	if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
 		return 0;
-	sym_archive_set_error(a, sym_archive_errno(t->raw), "%s", sym_archive_error_string(t->raw));
-	return -1;
+	snprintf(msg, msg_size, "%s", sym_archive_error_string(t->raw));
+	return sym_archive_errno(t->raw) ? sym_archive_errno(t->raw) : EIO;
 }
 
 /* The spans' CRCs: frames that started before these bytes (zstd's, which
@@ -105,37 +103,52 @@ static int tee_crcs(struct tee *t, const void *buf, size_t size)
 	return fs_frame_crcs_feed(t->crcs, buf, size);
 }
 
+/* The next uncompressed bytes, with all that goes with them: the size
+ * limit, the copy, the diff-id, the spans' CRCs (an ix_produce_fn: it runs
+ * in the pipe's thread when there is one). */
+static int tee_produce(void *ctx, const void **buf, size_t *size, char *msg, size_t msg_size)
+{
+	struct tee *t = ctx;
+	int en;
+
+	if ((en = decompress_next(t, buf, size, msg, msg_size))) {
+		t->failed = true;
+		return en;
+	}
+	/* Checked before the copy grows: a bomb leaves nothing behind. */
+	if (t->max && *size > t->max - t->total) {
+		snprintf(msg, msg_size, "over the size limit");
+		t->too_big = true;
+		return EFBIG;
+	}
+	if (*size && t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, *size) < 0) {
+		en = errno;
+		snprintf(msg, msg_size, "writing the uncompressed copy: %s", strerror(en));
+		t->write_errno = en;
+		return en;
+	}
+	if ((*size && t->sha && sha256_update(t->sha, *buf, *size) < 0) ||
+	    (t->crcs && tee_crcs(t, *buf, *size))) {
+		snprintf(msg, msg_size, "out of memory");
+		return ENOMEM;
+	}
+	t->total += *size;
+	return 0;
+}
+
+/* The tar reader's input: from the pipe's thread, or made here. */
 static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct tee *t = ctx;
+	char msg[256];
 	size_t size;
+	int en = t->pipe ? fs_ix_pipe_next(t->pipe, buf, &size, msg, sizeof(msg))
+	                 : tee_produce(t, buf, &size, msg, sizeof(msg));
 
-	if (decompress_next(a, t, buf, &size)) {
-		t->failed = true;
+	if (en) {
+		sym_archive_set_error(a, en, "%s", msg);
 		return -1;
 	}
-	/* Checked before the copy grows: a bomb leaves nothing behind. */
-	if (t->max && size > t->max - t->total) {
-		sym_archive_set_error(a, EFBIG, "over the size limit");
-		t->too_big = true;
-		return -1;
-	}
-	if (size && t->copy_fd >= 0 && sys_write_all(t->copy_fd, *buf, size) < 0) {
-		int en = errno;
-
-		sym_archive_set_error(a, en, "writing the uncompressed copy: %s", strerror(en));
-		t->write_errno = en;
-		return -1;
-	}
-	if (size && t->sha && sha256_update(t->sha, *buf, size) < 0) {
-		sym_archive_set_error(a, ENOMEM, "sha256 failed");
-		return -1;
-	}
-	if (t->crcs && tee_crcs(t, *buf, size)) {
-		sym_archive_set_error(a, ENOMEM, "out of memory");
-		return -1;
-	}
-	t->total += size;
 	return (la_ssize_t)size;
 }
 
@@ -291,6 +304,7 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 		rc = fs_builder_nomem(b);
 		goto out;
 	}
+	t.pipe = fs_ix_pipe_start(tee_produce, &t); /* NULL: all in this thread */
 	if (sym_archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
 		rc = fs_builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
@@ -306,10 +320,11 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 		if (n < 0)
 			rc = fs_builder_archive_failed(b, a, STRATA_ERR_CORRUPT);
 	}
+out:
+	fs_ix_pipe_end(t.pipe); /* from here on, t is this thread's again */
 	if (rc == 0 && t.sha && sha256_final(t.sha, b->opts->stream_sha256) < 0)
 		rc = fs_builder_nomem(b);
 	b->stream_size = t.total;
-out:
 	/* A stream that stopped decompressing is damage, whatever the tar
 	 * reader made of the missing bytes. */
 	if (rc && t.failed && b->err && b->err->code == STRATA_ERR_FORMAT)

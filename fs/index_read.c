@@ -197,11 +197,13 @@ static bool dir_rec_ok(const struct ix_map *m, uint64_t k)
 static bool sparse_ok(const struct ix_map *m, const struct ix_entry *e)
 {
 	uint32_t first = ix_ext_first(e), n = ix_n_ext(e);
-	const struct ix_extent *x = &m->extents[first];
 	uint64_t stream = m->hdr->stream_size;
+	const struct ix_extent *x;
 
-	if (e->size > IX_SPARSE_MAX || !range_ok(first, n, 1, m->hdr->n_extents) ||
-	    !TOUCH(m, x, (uint64_t)n * sizeof(*x)))
+	if (e->size > IX_SPARSE_MAX || !range_ok(first, n, 1, m->hdr->n_extents))
+		return false;
+	x = m->extents + first;
+	if (!TOUCH(m, x, (uint64_t)n * sizeof(*x)))
 		return false;
 	for (uint32_t i = 0; i < n; i++) {
 		if (x[i].stream_off > stream || x[i].len > stream - x[i].stream_off ||
@@ -216,12 +218,14 @@ static bool sparse_ok(const struct ix_map *m, const struct ix_entry *e)
 
 static bool xattrs_ok(const struct ix_map *m, const struct ix_entry *e)
 {
-	const struct ix_xattr *x = &m->xattrs[e->xattr_first];
+	const struct ix_xattr *x;
 
 	if (e->n_xattrs == 0)
 		return true;
-	if (!range_ok(e->xattr_first, e->n_xattrs, 1, m->hdr->n_xattrs) ||
-	    !TOUCH(m, x, (uint64_t)e->n_xattrs * sizeof(*x)))
+	if (!range_ok(e->xattr_first, e->n_xattrs, 1, m->hdr->n_xattrs))
+		return false;
+	x = m->xattrs + e->xattr_first;
+	if (!TOUCH(m, x, (uint64_t)e->n_xattrs * sizeof(*x)))
 		return false;
 	for (uint32_t i = 0; i < e->n_xattrs; i++)
 		if (!string_ok(m, x[i].name_off, x[i].name_len) ||
@@ -233,10 +237,13 @@ static bool xattrs_ok(const struct ix_map *m, const struct ix_entry *e)
 /* A hard link's target: a canonical non-directory of the same type. */
 static bool link_ok(const struct ix_map *m, const struct ix_entry *e)
 {
-	const struct ix_entry *t = &m->entries[e->ref];
+	const struct ix_entry *t;
 
-	return e->ref < m->hdr->n_entries && TOUCH(m, t, sizeof(*t)) && attr_ok(m, t) &&
-	       !S_ISDIR(ix_mode(m, t)) && (ix_mode(m, t) & S_IFMT) == (ix_mode(m, e) & S_IFMT) &&
+	if (e->ref >= m->hdr->n_entries)
+		return false;
+	t = m->entries + e->ref;
+	return TOUCH(m, t, sizeof(*t)) && attr_ok(m, t) && !S_ISDIR(ix_mode(m, t)) &&
+	       (ix_mode(m, t) & S_IFMT) == (ix_mode(m, e) & S_IFMT) &&
 	       !(t->flags & (IXE_HARDLINK | IXE_WHITEOUT)) && e->n_xattrs == 0;
 }
 

@@ -214,7 +214,9 @@ static uint32_t must_find(const struct ix_map *m, const char *path)
 
 static bool name_is(const struct ix_map *m, uint32_t i, const char *name, size_t len)
 {
-	return E(m, i)->name_len == len && memcmp(E(m, i)->name, name, len) == 0;
+	const struct ix_entry *e = ix_entry_at(m, i);
+
+	return e->name_len == len && memcmp(ix_name(m, e), name, len) == 0;
 }
 
 static bool child_exists(const struct ix_map *m, uint32_t dir, const char *name, size_t len)
@@ -2423,23 +2425,25 @@ END_TEST
 static void fix_crcs(uint8_t *buf, size_t len)
 {
 	struct ix_header h;
-	uint32_t *blocks;
+	bool placed;
 
 	memcpy(&h, buf, sizeof(h));
 	/* A changed header may place the blocks elsewhere: only where they fit. */
-	blocks = (uint32_t *)(buf + h.blocks_off);
-	for (uint64_t b = 0;
-	     h.header_size == sizeof(h) && h.blocks_off >= sizeof(h) && h.blocks_off < len &&
-	     h.n_blocks == (len - h.blocks_off) / 4 &&
-	     h.n_blocks == (h.blocks_off - sizeof(h) + IX_BLOCK - 1) / IX_BLOCK && b < h.n_blocks;
-	     b++) {
-		uint64_t from = h.header_size + b * IX_BLOCK;
-		uint64_t n = h.blocks_off - from < IX_BLOCK ? h.blocks_off - from : IX_BLOCK;
+	placed = h.header_size == sizeof(h) && h.blocks_off >= sizeof(h) && h.blocks_off < len &&
+	         h.n_blocks == (len - h.blocks_off) / 4 &&
+	         h.n_blocks == (h.blocks_off - sizeof(h) + IX_BLOCK - 1) / IX_BLOCK;
+	if (placed) {
+		uint32_t *blocks = (uint32_t *)(buf + h.blocks_off);
 
-		blocks[b] = (uint32_t)crc32_z(0, buf + from, n);
-	}
-	if (h.blocks_off < len && h.n_blocks == (len - h.blocks_off) / 4)
+		for (uint64_t b = 0; b < h.n_blocks; b++) {
+			uint64_t from = h.header_size + b * IX_BLOCK;
+			uint64_t n =
+			    h.blocks_off - from < IX_BLOCK ? h.blocks_off - from : IX_BLOCK;
+
+			blocks[b] = (uint32_t)crc32_z(0, buf + from, n);
+		}
 		h.blocks_crc = (uint32_t)crc32_z(0, (const Bytef *)blocks, h.n_blocks * 4);
+	}
 	h.header_crc = 0;
 	h.header_crc = (uint32_t)crc32_z(0, (const Bytef *)&h, sizeof(h));
 	memcpy(buf, &h, sizeof(h));
