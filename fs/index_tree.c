@@ -58,10 +58,13 @@ static int rehash(struct builder *b)
 	for (uint32_t i = 0; i < b->n_nodes; i++) {
 		struct bnode *nd = &b->nodes[i];
 
+		uint32_t h;
+
 		if (i == 0 || nd->removed)
 			continue;
-		nd->hash_next = nb[nd->hash & (n - 1)];
-		nb[nd->hash & (n - 1)] = i;
+		h = name_hash(nd->parent, b->strings + nd->e.name_off, nd->e.name_len);
+		nd->hash_next = nb[h & (n - 1)];
+		nb[h & (n - 1)] = i;
 	}
 	free(b->buckets);
 	b->buckets = nb;
@@ -77,7 +80,7 @@ static uint32_t node_find(struct builder *b, uint32_t parent, const char *name, 
 	     i = b->nodes[i].hash_next) {
 		struct bnode *nd = &b->nodes[i];
 
-		if (nd->hash == h && nd->parent == parent && nd->e.name_len == len &&
+		if (nd->parent == parent && nd->e.name_len == len &&
 		    memcmp(b->strings + nd->e.name_off, name, len) == 0)
 			return i;
 	}
@@ -86,7 +89,9 @@ static uint32_t node_find(struct builder *b, uint32_t parent, const char *name, 
 
 static void node_unhash(struct builder *b, uint32_t id)
 {
-	uint32_t *pp = &b->buckets[b->nodes[id].hash & (b->n_buckets - 1)];
+	const struct bnode *nd = &b->nodes[id];
+	uint32_t h = name_hash(nd->parent, b->strings + nd->e.name_off, nd->e.name_len);
+	uint32_t *pp = &b->buckets[h & (b->n_buckets - 1)];
 
 	while (*pp != id)
 		pp = &b->nodes[*pp].hash_next;
@@ -96,7 +101,7 @@ static void node_unhash(struct builder *b, uint32_t id)
 static int node_new(struct builder *b, uint32_t parent, const char *name, size_t len, uint32_t *out)
 {
 	struct bnode *nd;
-	uint32_t id;
+	uint32_t id, h;
 
 	/* Every failure returns a literal -1: strata_fail's -1 is in another
 	 * unit, and a 0 path the compiler cannot rule out would leave *out
@@ -117,14 +122,14 @@ static int node_new(struct builder *b, uint32_t parent, const char *name, size_t
 	memset(nd, 0, sizeof(*nd));
 	if (string_add(b, name, len, &nd->e.name_off))
 		return -1;
-	nd->e.name_len = (uint32_t)len;
+	nd->e.name_len = (uint8_t)len;
 	nd->parent = parent;
 	nd->first_child = NO_NODE;
 	nd->final = NO_NODE;
 	nd->e.nlink = 1;
-	nd->hash = name_hash(parent, name, len);
-	nd->hash_next = b->buckets[nd->hash & (b->n_buckets - 1)];
-	b->buckets[nd->hash & (b->n_buckets - 1)] = id;
+	h = name_hash(parent, name, len);
+	nd->hash_next = b->buckets[h & (b->n_buckets - 1)];
+	b->buckets[h & (b->n_buckets - 1)] = id;
 	nd->next_sibling = b->nodes[parent].first_child;
 	b->nodes[parent].first_child = id;
 	*out = id;
@@ -363,7 +368,7 @@ static int record_xattrs(struct builder *b, struct archive_entry *ae, struct ben
 static int add_extent(struct builder *b, struct bentry *e, uint64_t logical, uint64_t stream_off,
                       uint64_t len)
 {
-	struct ix_extent *last = e->n_ext ? &b->extents[b->n_extents - 1] : NULL;
+	struct ix_extent *last = bentry_n_ext(e) ? &b->extents[b->n_extents - 1] : NULL;
 
 	if (len == 0)
 		return 0;
@@ -375,7 +380,7 @@ static int add_extent(struct builder *b, struct bentry *e, uint64_t logical, uin
 	if (VEC_RESERVE(b->extents, b->cap_extents, b->n_extents + 1) < 0)
 		return fs_builder_nomem(b);
 	b->extents[b->n_extents++] = (struct ix_extent){logical, stream_off, len};
-	e->n_ext++;
+	e->ref += (uint64_t)1 << 32; /* one more extent */
 	return 0;
 }
 
@@ -399,8 +404,7 @@ static int record_sparse_data(struct builder *b, struct archive *a, struct bentr
 	int r;
 
 	e->flags |= IXE_SPARSE;
-	e->ext_first = (uint32_t)b->n_extents;
-	e->n_ext = 0;
+	e->ref = (uint32_t)b->n_extents; /* no extents yet */
 	while ((r = sym_archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
 		uint64_t pos = (uint64_t)sym_archive_filter_bytes(a, 0);
 
@@ -420,10 +424,7 @@ static void set_attrs(struct bentry *e, struct archive_entry *ae)
 	e->mtime_sec = sym_archive_entry_mtime(ae);
 	e->mtime_nsec = (uint32_t)sym_archive_entry_mtime_nsec(ae);
 	e->size = 0;
-	e->data_off = 0;
-	e->rdev = 0;
-	e->n_ext = 0;
-	e->link_len = 0;
+	e->ref = 0;
 	e->link = 0;
 	e->flags &= IXE_OPAQUE;
 }
@@ -480,7 +481,7 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 	case S_IFREG:
 		e->size = (uint64_t)sym_archive_entry_size(ae);
 		if (sym_archive_entry_sparse_reset(ae) <= 0) {
-			e->data_off = (uint64_t)sym_archive_filter_bytes(a, 0);
+			e->ref = (uint64_t)sym_archive_filter_bytes(a, 0);
 			return 0;
 		}
 		if (e->size > IX_SPARSE_MAX) {
@@ -514,13 +515,12 @@ static int set_content(struct builder *b, struct archive *a, struct archive_entr
 		}
 		if (string_add(b, t, len, &e->link))
 			return -1;
-		e->link_len = (uint32_t)len;
 		b->nodes[id].e.size = len;
 		return 0;
 	}
 	case S_IFCHR:
 	case S_IFBLK:
-		e->rdev = sym_archive_entry_rdev(ae);
+		e->ref = sym_archive_entry_rdev(ae);
 		return 0;
 	case S_IFDIR:
 	case S_IFIFO:

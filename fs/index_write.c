@@ -288,16 +288,15 @@ static int pack_entry(struct writer *w, const struct bnode *nd, uint32_t *dir_no
 	} else if (is_dir(nd)) {
 		out->ref = (*dir_no)++;
 	} else if (is_sparse(be)) {
-		out->ref = w->n_extents | (uint64_t)be->n_ext << 32;
-		w->n_extents += be->n_ext;
+		out->ref = w->n_extents | (uint64_t)bentry_n_ext(be) << 32;
+		w->n_extents += bentry_n_ext(be);
 	} else if (S_ISREG(be->mode)) {
-		out->ref = be->data_off;
+		out->ref = be->ref;
 	} else if (is_symlink(be)) {
 		out->ref = w->entry_strings;
-		out->size = be->link_len;
-		w->entry_strings += be->link_len + 1;
+		w->entry_strings += be->size + 1;
 	} else if (S_ISCHR(be->mode) || S_ISBLK(be->mode)) {
-		out->ref = be->rdev;
+		out->ref = be->ref;
 	}
 	if (!S_ISREG(be->mode) || (be->flags & IXE_HARDLINK))
 		out->flags &= ~IXE_SPARSE;
@@ -350,8 +349,8 @@ static void write_extents(struct writer *w)
 		const struct bentry *be = &w->b->nodes[w->order[i]].e;
 
 		if (is_sparse(be))
-			out_put(w->o, &w->b->extents[be->ext_first],
-			        be->n_ext * sizeof(struct ix_extent));
+			out_put(w->o, &w->b->extents[bentry_ext_first(be)],
+			        bentry_n_ext(be) * sizeof(struct ix_extent));
 	}
 }
 
@@ -372,7 +371,7 @@ static uint64_t write_strings(struct writer *w)
 
 		put_string(w->o, b->strings + be->name_off, be->name_len);
 		if (is_symlink(be))
-			put_string(w->o, b->strings + be->link, be->link_len);
+			put_string(w->o, b->strings + be->link, (size_t)be->size);
 	}
 	for (uint32_t i = 0; i < w->count; i++) {
 		const struct bentry *be = &b->nodes[w->order[i]].e;
