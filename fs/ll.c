@@ -726,8 +726,10 @@ static size_t add_entry(fuse_req_t req, struct strata_union *u, struct inode *di
 	                kind);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       enum listing_kind kind, struct fuse_file_info *fi)
+/* @with_attrs: READDIRPLUS, how many entries of this batch come with
+ * attributes, the rest as bare names (WALKERS_ALL: every one); READDIR: 0. */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+                       unsigned with_attrs, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
 	struct inode *dir = fs_inode_of(u, ino);
@@ -738,7 +740,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	unsigned bare = 0;
 	pid_t reader = fuse_req_ctx(req)->pid;
 	uint64_t i = 0;
-	bool plus = kind != LIST_NAMES, done = false;
+	unsigned given = 0;
+	bool done = false;
 	int saverr = 0;
 
 	/* Taken at the first readdir, and again at rewinddir, which sees the
@@ -769,6 +772,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		off = 2;
 	}
 	for (i = (uint64_t)off - DIR_FIRST_ENTRY; i < n; i++) {
+		enum listing_kind kind = !plus                ? LIST_NAMES
+		                         : given < with_attrs ? LIST_ATTRS
+		                                              : LIST_BARE;
 		size_t sz = listing
 		                ? add_named(req, u, dir, i, listing->names[i], buf + used,
 		                            size - used, kind, &saverr)
@@ -782,9 +788,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (sz > size - used)
 			break;
 		used += sz;
+		given += sz > 0;
 		bare += sz > 0 && kind == LIST_BARE;
 	}
-	done = kind == LIST_BARE && !saverr && i >= n;
+	done = plus && with_attrs != WALKERS_ALL && !saverr && i >= n;
 	if (bare)
 		fs_walkers_gave_names(u->walkers, reader, ino, bare);
 reply:
@@ -800,16 +807,16 @@ out:
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, LIST_NAMES, fi);
+	do_readdir(req, ino, size, off, false, 0, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
-	bool attrs = fs_walkers_want_attrs(u->walkers, fuse_req_ctx(req)->pid, ino, off == 0);
+	unsigned attrs = fs_walkers_attrs(u->walkers, fuse_req_ctx(req)->pid, ino, off == 0);
 
-	do_readdir(req, ino, size, off, attrs ? LIST_ATTRS : LIST_BARE, fi);
+	do_readdir(req, ino, size, off, true, attrs, fi);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -21,8 +21,12 @@
  * every 4th, 8th, ... 64th while it stays stat-heavy, is a probe: the
  * first batch with attributes, the rest as bare names; if the reader then
  * looks up at least half of those, it stays stat-heavy, else its listings
- * are bare from then on (the first batch of each still with attributes),
- * each a probe that can show it changed.
+ * are bare from then on (the first 16 entries of each still with
+ * attributes), each a probe that can show it changed.  Kernel 6.18 asks
+ * for up to 32 KiB a batch: a whole first batch with attributes was ~200
+ * inodes per directory, and at 100 k entries in 316 directories two
+ * thirds of a names-only walk (cold find 0.32 s; with 16, 0.13 s, erofs
+ * 0.10 s).
  *
  * The kernel caches listings (read-only unions never see OPENDIR), and a
  * cached listing of bare names would make a later stat-heavy walker pay a
@@ -41,6 +45,10 @@
 #define N_WALKERS   32
 #define PROBE_LIMIT 64
 #define N_INVAL     256 /* directories waiting for their cache to go */
+/* Entries with attributes at the start of a names-only reader's listing:
+ * enough for a reader that stats a few (ls --color), few enough that a
+ * walk of a million names instantiates 2 % of them, not 20 %. */
+#define NAMES_FIRST_ATTRS 16
 
 struct walker {
 	pid_t pid;
@@ -197,13 +205,13 @@ static void judge_probe(struct walkers *ws, struct walker *w)
 	w->names = w->hits = 0;
 }
 
-bool fs_walkers_want_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool first_batch)
+unsigned fs_walkers_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool first_batch)
 {
 	struct walker *w;
-	bool attrs;
+	unsigned attrs;
 
 	if (!ws)
-		return true;
+		return WALKERS_ALL;
 	pthread_mutex_lock(&ws->lock);
 	w = walker_of(ws, pid);
 	if (first_batch) {
@@ -212,9 +220,12 @@ bool fs_walkers_want_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool f
 			w->listings = 0;
 			w->probe_dir = dir;
 		}
-		attrs = true;
+		/* A stat-heavy reader's first batch (its probe's too) in full; a
+		 * names-only reader's with a few: a batch is up to 32 KiB, some
+		 * 200 entries, each an inode the kernel and we would keep. */
+		attrs = w->stat_heavy ? WALKERS_ALL : NAMES_FIRST_ATTRS;
 	} else {
-		attrs = w->probe_dir != dir;
+		attrs = w->probe_dir != dir ? WALKERS_ALL : 0;
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return attrs;

@@ -6,6 +6,7 @@
 #ifndef STRATA_WALKERS_H
 #define STRATA_WALKERS_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -16,9 +17,11 @@ struct walkers;
 /* NULL when out of memory: every reply then carries attributes. */
 struct walkers *fs_walkers_new(void);
 void fs_walkers_free(struct walkers *ws);
-/* Whether this batch of @dir's listing, read by @pid, gives attributes;
- * @first_batch: the listing starts (offset 0). */
-bool fs_walkers_want_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool first_batch);
+/* How many entries of this batch of @dir's listing, read by @pid, come
+ * with attributes (the first ones; the rest are bare names): 0, a few, or
+ * WALKERS_ALL; @first_batch: the listing starts (offset 0). */
+#define WALKERS_ALL UINT_MAX
+unsigned fs_walkers_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool first_batch);
 /* @n entries of @dir went to @pid as names only. */
 void fs_walkers_gave_names(struct walkers *ws, pid_t pid, fuse_ino_t dir, unsigned n);
 /* The session the kernel's listing caches are dropped through, and the

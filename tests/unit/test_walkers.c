@@ -20,9 +20,12 @@ static int list(struct walkers *ws, pid_t pid, fuse_ino_t dir, int batches, unsi
 {
 	int with = 0;
 
-	ck_assert(fs_walkers_want_attrs(ws, pid, dir, true));
+	ck_assert_uint_gt(fs_walkers_attrs(ws, pid, dir, true), 0);
 	for (int b = 1; b < batches; b++) {
-		if (fs_walkers_want_attrs(ws, pid, dir, false))
+		unsigned a = fs_walkers_attrs(ws, pid, dir, false);
+
+		ck_assert(a == 0 || a == WALKERS_ALL);
+		if (a)
 			with++;
 		else
 			fs_walkers_gave_names(ws, pid, dir, per_batch);
@@ -41,6 +44,25 @@ START_TEST(test_names_walker_gets_bare_names)
 	ck_assert_int_eq(list(ws, 100, 3, 10, 30, 0), 0); /* its probe */
 	for (fuse_ino_t d = 4; d < 50; d++)
 		ck_assert_int_eq(list(ws, 100, d, 10, 30, 0), 0);
+	fs_walkers_free(ws);
+}
+END_TEST
+
+/* The first batch: in full for a reader taken as stat-heavy, a few
+ * entries for one that lists names only. */
+START_TEST(test_first_batch)
+{
+	struct walkers *ws = fs_walkers_new();
+
+	ck_assert_uint_eq(fs_walkers_attrs(ws, 400, 2, true), WALKERS_ALL); /* new */
+	list(ws, 400, 3, 10, 30, 0); /* its probe: nothing looked up */
+	for (fuse_ino_t d = 4; d < 10; d++) {
+		unsigned a = fs_walkers_attrs(ws, 400, d, true);
+
+		ck_assert_uint_gt(a, 0);
+		ck_assert_uint_le(a, 32);
+		fs_walkers_gave_names(ws, 400, d, 200 - a);
+	}
 	fs_walkers_free(ws);
 }
 END_TEST
@@ -85,7 +107,7 @@ END_TEST
 
 START_TEST(test_no_walkers_means_attributes)
 {
-	ck_assert(fs_walkers_want_attrs(NULL, 1, 2, false));
+	ck_assert_uint_eq(fs_walkers_attrs(NULL, 1, 2, false), WALKERS_ALL);
 	fs_walkers_lookup(NULL, 1, 2);
 	fs_walkers_listing_ended(NULL, 1, 2);
 }
@@ -98,6 +120,7 @@ static Suite *walkers_suite(void)
 
 	tcase_add_test(tc, test_names_walker_gets_bare_names);
 	tcase_add_test(tc, test_stat_walker_gets_attributes);
+	tcase_add_test(tc, test_first_batch);
 	tcase_add_test(tc, test_readers_apart_and_changing);
 	tcase_add_test(tc, test_no_walkers_means_attributes);
 	suite_add_tcase(s, tc);
