@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ctr_log.h"
 #include "run.h"
 #include "run_args.h"
 #include "run_seccomp.h"
@@ -99,6 +100,8 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 	}
 	if (!a->spec.workdir && json_str_nonempty(cfg, "WorkingDir"))
 		a->spec.workdir = strdup(json_string_value(json_object_get(cfg, "WorkingDir")));
+	if (json_str_nonempty(cfg, "StopSignal"))
+		a->stop_signal = strdup(json_string_value(json_object_get(cfg, "StopSignal")));
 	if (!a->spec.user && json_str_nonempty(cfg, "User"))
 		a->spec.user = strdup(json_string_value(json_object_get(cfg, "User")));
 	json_decref(root);
@@ -232,6 +235,15 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 	/* A signal that came while the container was starting is not lost. */
 	if (init_pid > 0 && early_signal)
 		kill(init_pid, early_signal);
+	if (spec->detach) {
+		/* strata stop and kill signal the init itself. */
+		snprintf(buf, sizeof(buf), "%ld", (long)init_pid);
+		if (init_pid > 0)
+			store_container_note(spec->dir, "init_pid", buf);
+		st = run_supervise(spec->detach, spec->dir, daemon, init_pid > 0);
+		save_mount_points(spec);
+		return st;
+	}
 	if (master >= 0) {
 		st = run_tty_proxy(master, daemon, spec->interactive);
 		save_mount_points(spec);
@@ -259,8 +271,12 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	}
 	if (tty && run_tty_open(spec, &master))
 		return 1;
+	if (spec->detach && run_detach_pipes(spec->detach))
+		return 1;
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
+	if (rc < 0 && spec->detach)
+		run_detach_spawned(spec->detach);
 	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
 }
 
@@ -295,6 +311,7 @@ struct run_state {
 	bool named;    /* --name: the container is kept */
 	bool launched; /* its init ran */
 	bool oom;      /* the OOM killer killed in its cgroup */
+	bool caller;   /* -d: the process that waited for the supervisor */
 };
 
 /* A named container keeps its image: its upper only makes sense on it.
@@ -336,10 +353,28 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 {
 	struct daemon_arg d = {.store = st->s, .img = st->img, .layer_opts = lo, .spec = &a->spec};
 	struct strata_error err;
+	char *extra;
 	int rc;
 
-	st->lock =
-	    store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv, &err);
+	if (a->detach) {
+		fflush(NULL);
+		if ((rc = run_detach_fork(&a->det)) >= 0) {
+			st->caller = true;
+			a->fresh = false; /* the supervisor's to remove */
+			return rc;
+		}
+		a->spec.detach = &a->det;
+	}
+	/* What whoever finds it dead, and strata stop, need to know. */
+	json_t *x = json_pack("{s:b, s:b}", "rm", a->rm, "detached", a->detach);
+
+	if (x && a->stop_signal)
+		json_object_set_new(x, "stop_signal", json_string(a->stop_signal));
+	extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
+	json_decref(x);
+	st->lock = store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv,
+	                                 extra, &err);
+	free(extra);
 	if (st->lock < 0) {
 		cli_error("run: %s", err.msg);
 		return 1;
@@ -436,7 +471,8 @@ int cmd_run(int argc, char **argv)
 	struct run_args a = {.spec.outer_uid = getuid(),
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
-	                     .spec.caps = run_caps_default()};
+	                     .spec.caps = run_caps_default(),
+	                     .det = {.notify = -1, .log_max = CTR_LOG_MAX_DEFAULT}};
 	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
 	struct run_state st = {.lock = -1};
 	int first = 0, rc;
@@ -464,6 +500,8 @@ int cmd_run(int argc, char **argv)
 	if (rc == 0)
 		rc = check_same_image(&a, &st) ? 1 : start(&a, &st, argv[first], &lo);
 out:
+	if (st.caller && rc == 0)
+		printf("%s\n", a.name);
 	finish(&a, &st, rc);
 	run_args_free(&a);
 	return rc;

@@ -27,6 +27,7 @@ enum {
 	OPT_TLS,
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
+	OPT_LOG_OPT,
 };
 
 static void run_usage(FILE *out)
@@ -41,6 +42,11 @@ static void run_usage(FILE *out)
 	      "Options:\n"
 	      "      --name NAME       keep the container's changes under NAME between runs\n"
 	      "      --rm              remove the container's changes when it exits\n"
+	      "  -d, --detach          run in the background: print the container's name\n"
+	      "                        once its command has started; its output goes to\n"
+	      "                        its log (strata logs)\n"
+	      "      --log-opt max-size=SIZE  -d: the log's size before its one rotation\n"
+	      "                        (default 10m)\n"
 	      "      --read-only       no writable layer: writes fail with EROFS\n"
 	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
 	      "  -w, --workdir DIR     working directory in the container\n"
@@ -264,6 +270,17 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	case 't':
 		a->tty = true;
 		return 0;
+	case 'd':
+		a->detach = true;
+		return 0;
+	case OPT_LOG_OPT:
+		if (strncmp(arg, "max-size=", 9) != 0)
+			return cli_usage_error("run", "--log-opt %s: only max-size=SIZE is known",
+			                       arg);
+		a->det.log_max = cli_parse_bytes(arg + 9);
+		if (!a->det.log_max)
+			return cli_usage_error("run", "--log-opt %s: not a size (e.g. 10m)", arg);
+		return 0;
 	case 'i':
 		a->spec.interactive = true;
 		return 0;
@@ -327,13 +344,15 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"log-opt", required_argument, NULL, OPT_LOG_OPT},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	int c, rc, idx = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tidh", longopts, &idx)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return -1; /* done: exit 0 */
@@ -353,6 +372,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		return cli_usage_error("run", "no image given");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
+	if (a->detach && (a->tty || a->spec.interactive))
+		return cli_usage_error("run", "-d with -t or -i: not supported yet");
 	if ((rc = run_limits_check(&a->limits)))
 		return rc;
 	*first_arg = optind;
@@ -386,4 +407,5 @@ void run_args_free(struct run_args *a)
 	free(a->spec.console);
 	run_cgroup_finish(a->spec.cgroups);
 	free(a->spec.seccomp.filter);
+	free(a->stop_signal);
 }

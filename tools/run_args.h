@@ -17,7 +17,9 @@ struct run_args {
 	const char *root, *name, *entrypoint;
 	enum run_pull pull;
 	bool tls_verify_off;
-	bool rm, tty;
+	bool rm, tty, detach;
+	char *stop_signal; /* the image's StopSignal, or NULL */
+	struct run_detach det;
 	char **envs;
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
 	int argc;
