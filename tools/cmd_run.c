@@ -346,6 +346,36 @@ static int make_run_dirs(struct run_args *a, struct run_state *st)
 	return 0;
 }
 
+static json_t *strv_json(char *const *v, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_string(v[i]));
+	return arr;
+}
+
+/* What whoever finds it dead, strata stop and strata start need to know:
+ * a JSON object's text for store_container_begin, or NULL. */
+static char *run_record(const struct run_args *a)
+{
+	json_t *x = json_pack("{s:b, s:b}", "rm", a->rm, "detached", a->detach);
+	char cwd[PATH_MAX], *text;
+
+	if (!x)
+		return NULL;
+	if (a->stop_signal)
+		json_object_set_new(x, "stop_signal", json_string(a->stop_signal));
+	/* As given (a relative -v is relative to this directory). */
+	json_object_set_new(x, "run_options", strv_json(a->options, a->n_options));
+	json_object_set_new(x, "run_args", strv_json(a->user_args, (size_t)a->n_user_args));
+	if (getcwd(cwd, sizeof(cwd)))
+		json_object_set_new(x, "cwd", json_string(cwd));
+	text = json_dumps(x, JSON_COMPACT);
+	json_decref(x);
+	return text;
+}
+
 /* Takes the container's lock, records the run and runs it: the exit
  * status. */
 static int start(struct run_args *a, struct run_state *st, const char *image,
@@ -365,13 +395,7 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 		}
 		a->spec.detach = &a->det;
 	}
-	/* What whoever finds it dead, and strata stop, need to know. */
-	json_t *x = json_pack("{s:b, s:b}", "rm", a->rm, "detached", a->detach);
-
-	if (x && a->stop_signal)
-		json_object_set_new(x, "stop_signal", json_string(a->stop_signal));
-	extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
-	json_decref(x);
+	extra = run_record(a);
 	st->lock = store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv,
 	                                 extra, &err);
 	free(extra);
@@ -493,6 +517,8 @@ int cmd_run(int argc, char **argv)
 	if (resolve_or_pull(&a, &st, argv[first]))
 		goto out;
 	st.named = a.name != NULL;
+	a.user_args = argv + first + 1;
+	a.n_user_args = argc - first - 1;
 	if (container_dir(st.s, &a, &st.dir))
 		goto out;
 	a.spec.dir = st.dir;

@@ -47,6 +47,10 @@ int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
  * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
  * after saying why. */
 int ctr_stop(const char *dir, const char *name, int sig, double timeout);
+/* strata start: runs the stopped container in @dir again in this
+ * process (strata run, detached unless @attach, in the store @root or the
+ * default); returns only on failure, 1, after saying why. */
+int ctr_start(const char *dir, const char *name, const char *root, bool attach);
 /* SIGTERM, TERM, term, 15: the signal's number, or -1. */
 int ctr_signal_number(const char *name);
 

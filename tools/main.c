@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"wait", cmd_wait, "wait for a container to stop; its exit status"},
     {"stop", cmd_stop, "stop a container: its stop signal, then SIGKILL"},
     {"kill", cmd_kill, "send a signal to a container"},
+    {"start", cmd_start, "run a stopped container again, as it was run"},
     {"inspect", cmd_inspect, "print an image's config and layers as JSON"},
     {"layers", cmd_layers, "what each layer of an image adds, changes, deletes, wastes"},
     {"ls", cmd_ls, "list files of an image, layer or container"},

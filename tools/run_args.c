@@ -311,6 +311,41 @@ static int limit_option(struct run_args *a, int c, const char *arg, const char *
 	return NOT_MINE;
 }
 
+/* The option @c (long @name) with @arg, kept for strata start unless it
+ * belongs to this run alone. */
+static int keep_option(struct run_args *a, const char *name, const char *arg)
+{
+	static const char *const not_kept[] = {"name", "rm",   "detach",     "pull",
+	                                       "root", "help", "tls-verify", NULL};
+	char **v, *opt;
+
+	for (size_t i = 0; not_kept[i]; i++)
+		if (strcmp(name, not_kept[i]) == 0)
+			return 0;
+	if (asprintf(&opt, arg ? "--%s=%s" : "--%s", name, arg) < 0)
+		return cli_usage_error("run", "out of memory");
+	if (!(v = realloc(a->options, (a->n_options + 2) * sizeof(*v)))) {
+		free(opt);
+		return cli_usage_error("run", "out of memory");
+	}
+	a->options = v;
+	v[a->n_options++] = opt;
+	v[a->n_options] = NULL;
+	return 0;
+}
+
+/* The long name of option @c: a short one's by its letter, a long one's
+ * from getopt's index (the limits share one value). */
+static const char *long_name(const struct option *longopts, int c, int idx)
+{
+	if (c >= 256)
+		return longopts[idx].name;
+	for (size_t i = 0; longopts[i].name; i++)
+		if (longopts[i].val == c)
+			return longopts[i].name;
+	return "?";
+}
+
 int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 {
 	static const struct option longopts[] = {
@@ -365,7 +400,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		if (rc == NOT_MINE)
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
-		if (rc)
+		if (rc || (rc = keep_option(a, long_name(longopts, c, idx), optarg)))
 			return rc;
 	}
 	if (optind >= argc)
@@ -408,4 +443,5 @@ void run_args_free(struct run_args *a)
 	run_cgroup_finish(a->spec.cgroups);
 	free(a->spec.seccomp.filter);
 	free(a->stop_signal);
+	strv_free(a->options);
 }

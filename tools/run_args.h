@@ -19,6 +19,13 @@ struct run_args {
 	bool tls_verify_off;
 	bool rm, tty, detach;
 	char *stop_signal; /* the image's StopSignal, or NULL */
+	/* The options as "--long=value", but those of this run alone (name,
+	 * rm, detach, pull, root...): what strata start runs the container
+	 * with again.  NULL-terminated. */
+	char **options;
+	size_t n_options;
+	char **user_args; /* the command given after the image (argv's) */
+	int n_user_args;
 	struct run_detach det;
 	char **envs;
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */

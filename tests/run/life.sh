@@ -4,7 +4,8 @@
 # supervisor (a session of its own, surviving its terminal), the k8s-file
 # log with its rotation, logs (--tail, -t, --since, -f), wait, stop (the
 # image's StopSignal; SIGTERM ignored → SIGKILL after -t), kill, ps's
-# status, and a supervisor killed with SIGKILL (a --rm one removed).
+# status, a supervisor killed with SIGKILL (a --rm one removed), and start
+# of a stopped container.
 # shellcheck source=../integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 
@@ -142,6 +143,31 @@ for who in root user; do
 	strata_as $who run -d --rm bb:1 sleep 0.3
 	id=$(cat "$T/out")
 	assert_true "$who: a -d --rm container is removed at its end" wait_until 10 test ! -e "$dir/$id"
+
+	# start: a stopped container again, with its upper, its options (as
+	# given, from where they were given) and its command.
+	mkdir -p "$T/opts-$who" && echo shared >"$T/opts-$who/f" && chmod -R a+rX "$T/opts-$who"
+	here=$PWD
+	cd "$T"
+	strata_as $who run --name again -e A=1 -v "opts-$who:/mnt:ro" -w /tmp bb:1 \
+		sh -c 'echo x >>/tmp/runs; echo "$A $(cat /mnt/f) $(pwd) $(cat /tmp/runs | wc -l) $(stat -c %u /tmp/runs)"; exit 3'
+	cd "$here"
+	assert_eq "$who: the first run" "3 1 shared /tmp 1 0" "$RC $(cat "$T/out")"
+	strata_as $who start -a again
+	assert_eq "$who: start -a: the same options and command, its changes kept" \
+		"3 1 shared /tmp 2 0" "$RC $(cat "$T/out")"
+	strata_as $who start again
+	assert_eq "$who: start: detached, the name" "0 again" "$RC $(cat "$T/out")"
+	strata_as $who wait again
+	assert_eq "$who: start: its status" 3 "$(cat "$T/out")"
+	strata_as $who logs again
+	assert_eq "$who: start: its output in its log" "1 shared /tmp 3 0" "$(cat "$T/out")"
+	strata_as $who run -d --name busy bb:1 sleep $NAP
+	strata_as $who start busy
+	assert_one_error_line "$who: start of a running container" 1
+	strata_as $who stop -t 0 busy
+	strata_as $who rm busy again
+	assert_eq "$who: rm" 0 "$RC"
 done
 
 # From here on as root: the same launcher, the cases that cost time.
@@ -227,7 +253,15 @@ run "$STRATA" wait
 assert_one_error_line "wait without a container" 2
 run "$STRATA" logs --tail x fg
 assert_one_error_line "logs --tail x" 2
-for c in logs wait stop kill; do
+run "$STRATA" start no-such
+assert_one_error_line "start of no container" 1
+python3 - "$dir/fg/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); del s["run_options"]; json.dump(s, open(sys.argv[1], "w"))
+PY
+run "$STRATA" start fg
+assert_one_error_line "start of a container recorded by an older strata" 1
+for c in logs wait stop kill start; do
 	run "$STRATA" $c --help
 	assert_eq "$c --help" 0 "$RC"
 done
