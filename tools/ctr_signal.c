@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* strata kill, stop and wait (ctr.h). */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -54,9 +55,30 @@ static pid_t parent_of(pid_t pid)
 	return (pid_t)ppid;
 }
 
+/* A child of @pid, found in /proc (a foreground launcher's only child is
+ * its daemon, the daemon's is the init), or -1. */
+static pid_t child_of(pid_t pid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = -1;
+
+	while (d && found < 0 && (de = readdir(d))) {
+		pid_t p = (pid_t)strtol(de->d_name, NULL, 10);
+
+		if (p > 0 && parent_of(p) == pid)
+			found = p;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* The process to signal: the init, when it is still the grandchild of the
  * recorded launcher (a pid recorded long ago may name another process
- * now), else the launcher, which passes signals on.  -1 when neither is. */
+ * now); a foreground launcher records none (a write at every run), and
+ * its grandchild is looked for.  Else the launcher, which passes signals
+ * on.  -1 when neither is there. */
 static pid_t target(const char *dir, bool *is_init)
 {
 	json_t *st = ctr_state(dir);
@@ -66,6 +88,8 @@ static pid_t target(const char *dir, bool *is_init)
 	json_decref(st);
 	if (pid <= 0 || !run_is_strata(pid))
 		return -1;
+	if (init <= 0 && (init = child_of(pid)) > 0)
+		init = child_of(init);
 	*is_init = init > 0 && parent_of(parent_of(init)) == pid;
 	return *is_init ? init : pid;
 }

@@ -186,6 +186,22 @@ run "$STRATA" wait stubborn
 assert_eq "stop -t 1: killed, 137" 137 "$(cat "$T/out")"
 log "stop -t 1 of a command ignoring SIGTERM: $ms ms"
 
+# stop of a container run in the foreground: the same, its launcher
+# records the status and exits with it.
+"$STRATA" run --name fgstop bb:1 sh -c "trap '' TERM; while :; do sleep 0.1; done" >/dev/null 2>&1 &
+launcher=$!
+has_child() { pgrep -P "$1" >/dev/null; }
+wait_until 10 has_child "$launcher" || fail "fgstop did not start"
+sleep 0.5
+run "$STRATA" stop -t 1 fgstop
+set +e
+wait "$launcher"
+rc=$?
+set -e
+assert_eq "stop -t 1 of a foreground container: its launcher exits 137" "0 137" "$RC $rc"
+run "$STRATA" wait fgstop
+assert_eq "... and records it" 137 "$(cat "$T/out")"
+
 # logs -f follows new lines as they come, and ends with the container.
 run "$STRATA" run -d --name ticker bb:1 sh -c 'for i in 1 2 3 4 5; do echo tick $i; sleep 0.3; done; exit 6'
 timeout 20 "$STRATA" logs -f ticker >"$T/follow" 2>&1 &
