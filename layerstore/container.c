@@ -162,7 +162,6 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 		json_object_del(state, "oom_killed");
 		json_object_del(state, "finished_at");
 		json_object_del(state, "reason");
-		json_object_del(state, "init_pid");
 		json_object_set_new(state, "started_at", json_string(now));
 		if (extra_json) {
 			json_t *extra = json_loads(extra_json, 0, NULL);
@@ -193,7 +192,6 @@ void store_container_end(const char *dir, int status, bool oom_killed)
 	}
 	format_utc(time(NULL), now);
 	json_object_set_new(state, "finished_at", json_string(now));
-	json_object_del(state, "init_pid");
 	json_object_set_new(state, "status", json_string("exited"));
 	json_object_set_new(state, "exit_code", json_integer(status));
 	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
@@ -257,7 +255,6 @@ bool store_container_mark_dead(const char *dir, const char *reason)
 		json_object_set_new(state, "reason", json_string(reason));
 		json_object_set_new(state, "finished_at", json_string(now));
 		json_object_del(state, "pid");
-		json_object_del(state, "init_pid");
 		marked = save_state(dir, state) == 0;
 	}
 	json_decref(state);

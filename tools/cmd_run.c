@@ -236,10 +236,6 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 	if (init_pid > 0 && early_signal)
 		kill(init_pid, early_signal);
 	if (spec->detach) {
-		/* strata stop and kill signal the init itself. */
-		snprintf(buf, sizeof(buf), "%ld", (long)init_pid);
-		if (init_pid > 0)
-			store_container_note(spec->dir, "init_pid", buf);
 		st = run_supervise(spec->detach, spec->dir, daemon, init_pid > 0);
 		save_mount_points(spec);
 		return st;

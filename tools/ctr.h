@@ -3,10 +3,10 @@
  * A container's life seen from outside its launcher: what strata ps,
  * logs, wait, stop and kill do (ctr_*.c).  A container runs exactly while
  * its lock is held (strata-store.h); its state.json names its launcher or
- * supervisor (pid) and, when detached, its init (init_pid), which strata
- * stop and kill signal: the init passes a signal on to the command, and a
- * SIGKILL of it ends the whole pid namespace, whose status the supervisor
- * then records.
+ * supervisor (pid), whose grandchild is its init, which strata stop and
+ * kill signal: the init passes a signal on to the command, and a SIGKILL
+ * of it ends the whole pid namespace, whose status the launcher or
+ * supervisor then records.
  */
 #ifndef STRATA_CTR_H
 #define STRATA_CTR_H

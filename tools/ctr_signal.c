@@ -74,23 +74,22 @@ static pid_t child_of(pid_t pid)
 	return found;
 }
 
-/* The process to signal: the init, when it is still the grandchild of the
- * recorded launcher (a pid recorded long ago may name another process
- * now); a foreground launcher records none (a write at every run), and
- * its grandchild is looked for.  Else the launcher, which passes signals
- * on.  -1 when neither is there. */
+/* The process to signal: the init, the grandchild of the recorded
+ * launcher or supervisor (its child is the daemon), found in /proc rather
+ * than recorded (a write at every start).  Else the launcher, which passes
+ * signals on.  -1 when the recorded pid is no strata (a pid recorded long
+ * ago may name another process now). */
 static pid_t target(const char *dir, bool *is_init)
 {
 	json_t *st = ctr_state(dir);
-	pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-	pid_t init = (pid_t)json_integer_value(json_object_get(st, "init_pid"));
+	pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid")), init;
 
 	json_decref(st);
 	if (pid <= 0 || !run_is_strata(pid))
 		return -1;
-	if (init <= 0 && (init = child_of(pid)) > 0)
-		init = child_of(init);
-	*is_init = init > 0 && parent_of(parent_of(init)) == pid;
+	init = child_of(pid);
+	init = init > 0 ? child_of(init) : -1;
+	*is_init = init > 0;
 	return *is_init ? init : pid;
 }
 
