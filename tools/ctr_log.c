@@ -23,7 +23,11 @@ int ctr_log_open(struct ctr_log *l, const char *dir, uint64_t max)
 		return -1;
 	}
 	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (l->fd < 0 || fstat(l->fd, &st) < 0) {
+	if (l->fd >= 0 && fstat(l->fd, &st) < 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (l->fd < 0) {
 		free(l->path);
 		l->path = NULL;
 		return -1;
