@@ -14,9 +14,10 @@ static int parse(int argc, char **argv, const char **root, int *sig)
 	static const char usage[] =
 	    "Usage: strata kill [-s SIGNAL] [--root DIR] CONTAINER\n"
 	    "\n"
-	    "Send SIGNAL (default KILL; a name, with or without SIG, or a number) to the\n"
-	    "container: its init passes it on to the command; KILL ends every process of\n"
-	    "the container at once.\n";
+	    "Send SIGNAL to the container: its init passes it on to the command; KILL\n"
+	    "ends every process of the container at once.\n"
+	    "\n"
+	    "  -s, --signal SIGNAL   a name, with or without SIG, or a number (default KILL)\n";
 	enum { OPT_ROOT = 256 };
 	static const struct option longopts[] = {
 	    {"root", required_argument, NULL, OPT_ROOT},

@@ -15,7 +15,7 @@ static int parse(int argc, char **argv, const char **root, struct ctr_logs_opts 
 	static const char usage[] =
 	    "Usage: strata logs [-f] [--tail N] [-t] [--since TIME] [--root DIR] CONTAINER\n"
 	    "\n"
-	    "Print what a container run with -d wrote, stdout to stdout and stderr to\n"
+	    "Print what a detached container wrote, stdout to stdout and stderr to\n"
 	    "stderr, from its log (podman's k8s-file format, in the container's directory).\n"
 	    "\n"
 	    "  -f, --follow          go on printing what comes, until the container stops\n"

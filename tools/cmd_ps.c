@@ -33,7 +33,7 @@ int cmd_ps(int argc, char **argv)
 	    "STATUS (Up and for how long, or Exited with the command's status and how long\n"
 	    "ago, and OOMKilled when the kernel's OOM killer killed in its cgroups, past its\n"
 	    "memory limit; or why there is no status: its launcher or supervisor died) and\n"
-	    "CREATED.  A container found dead that was run with --rm is removed.\n";
+	    "CREATED.  A container found dead that was to be removed at its end is removed.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
 	const char *root = NULL;

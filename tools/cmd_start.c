@@ -15,7 +15,7 @@ static int parse(int argc, char **argv, const char **root, bool *attach)
 	    "\n"
 	    "Run a stopped container again, with its writable layer, its id maps and\n"
 	    "the options, image and command strata run was given: in the background\n"
-	    "(as run -d: its name is printed once its command has started), or with -a\n"
+	    "(detached: its name is printed once its command has started), or with -a\n"
 	    "in the foreground, its output on ours and its exit status ours.\n"
 	    "\n"
 	    "  -a, --attach          in the foreground\n";

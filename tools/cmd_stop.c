@@ -16,7 +16,9 @@ static int parse(int argc, char **argv, const char **root, double *timeout)
 	    "\n"
 	    "Stop a running container: its image's StopSignal (SIGTERM when it has none)\n"
 	    "to its command, then SIGKILL to all of it when it is still running after\n"
-	    "SECONDS (default 10; 0: at once).  A stopped container is no error.\n";
+	    "SECONDS.  A stopped container is no error.\n"
+	    "\n"
+	    "  -t, --time SECONDS    before the SIGKILL (default 10; 0: at once)\n";
 	enum { OPT_ROOT = 256 };
 	static const struct option longopts[] = {
 	    {"root", required_argument, NULL, OPT_ROOT},
