@@ -269,6 +269,8 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		return 1;
 	if (spec->detach && run_detach_pipes(spec->detach))
 		return 1;
+	if (spec->detach)
+		spec->detach->tty = master;
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
 	if (rc < 0 && spec->detach)
@@ -492,7 +494,7 @@ int cmd_run(int argc, char **argv)
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
 	                     .spec.caps = run_caps_default(),
-	                     .det = {.notify = -1, .log_max = CTR_LOG_MAX_DEFAULT}};
+	                     .det = {.notify = -1, .tty = -1, .log_max = CTR_LOG_MAX_DEFAULT}};
 	struct strata_layer_options lo = {.warn = cli_warn, .skip_index_crc = true};
 	struct run_state st = {.lock = -1};
 	int first = 0, rc;

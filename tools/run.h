@@ -35,11 +35,13 @@ struct run_bind {
  * supervisor writes to the container's log; the daemon and the init send
  * theirs there too once the command is started.  started: the command's
  * exec closes the last write end ('e' first when it failed), so the
- * supervisor knows the command runs. */
+ * supervisor knows the command runs.  With -t the command's output is the
+ * pty, whose master the supervisor reads instead. */
 struct run_detach {
 	int notify;         /* supervisor → caller: "s" once started; -1 after */
 	int out[2], err[2]; /* the command's stdout, stderr */
 	int started[2];
+	int tty;          /* -t: the pty's master, or -1 */
 	uint64_t log_max; /* --log-opt max-size */
 };
 

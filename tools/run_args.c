@@ -407,8 +407,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		return cli_usage_error("run", "no image given");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
-	if (a->detach && (a->tty || a->spec.interactive))
-		return cli_usage_error("run", "-d with -t or -i: not supported yet");
+	if (a->detach && a->spec.interactive)
+		return cli_usage_error("run", "-d with -i: not supported yet");
 	if ((rc = run_limits_check(&a->limits)))
 		return rc;
 	*first_arg = optind;

@@ -122,6 +122,8 @@ static int serve(struct strata_union *u, struct run_spec *spec)
 		close(spec->detach->out[0]);
 		close(spec->detach->err[0]);
 		close(spec->detach->started[0]);
+		if (spec->detach->tty >= 0)
+			close(spec->detach->tty);
 	}
 	/* The launcher writes our uid/gid maps, then lets us go. */
 	if (read(spec->ready_pipe[0], &go, 1) != 1)

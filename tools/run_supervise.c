@@ -19,7 +19,9 @@
 #include "ctr_log.h"
 #include "run.h"
 
-enum { P_OUT, P_ERR, P_STARTED, P_DAEMON, N_POLL };
+/* The output streams first: the pipes, and the pty's master with -t. */
+enum { P_OUT, P_ERR, P_TTY, P_STARTED, P_DAEMON, N_POLL };
+static const char *const stream[] = {"stdout", "stderr", "stdout"};
 
 /* The caller may go: the supervisor's stderr, the caller's until now,
  * goes too. */
@@ -52,7 +54,7 @@ static bool pump(int fd, struct ctr_log *log, const char *stream)
  * a write end must not hold the supervisor). */
 static void drain(struct pollfd *p, struct ctr_log *log)
 {
-	for (int i = P_OUT; i <= P_ERR; i++) {
+	for (int i = P_OUT; i <= P_TTY; i++) {
 		if (p[i].fd < 0)
 			continue;
 		fcntl(p[i].fd, F_SETFL, O_NONBLOCK);
@@ -63,8 +65,7 @@ static void drain(struct pollfd *p, struct ctr_log *log)
 			if (n <= 0)
 				break;
 			if (log->fd >= 0)
-				ctr_log_write(log, i == P_OUT ? "stdout" : "stderr", buf,
-				              (size_t)n);
+				ctr_log_write(log, stream[i], buf, (size_t)n);
 		}
 	}
 }
@@ -94,6 +95,7 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 	struct pollfd p[N_POLL] = {
 	    [P_OUT] = {.fd = d->out[0], .events = POLLIN},
 	    [P_ERR] = {.fd = d->err[0], .events = POLLIN},
+	    [P_TTY] = {.fd = d->tty, .events = POLLIN},
 	    [P_STARTED] = {.fd = d->started[0], .events = POLLIN},
 	    [P_DAEMON] = {.fd = (int)syscall(SYS_pidfd_open, daemon, 0), .events = POLLIN},
 	};
@@ -107,10 +109,10 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 		/* Without pidfd_open (Linux < 5.3), a look every 100 ms. */
 		if (poll(p, N_POLL, p[P_DAEMON].fd < 0 ? 100 : -1) < 0 && errno != EINTR)
 			break;
-		if (p[P_OUT].fd >= 0 && p[P_OUT].revents && !pump(p[P_OUT].fd, &log, "stdout"))
-			p[P_OUT].fd = -1;
-		if (p[P_ERR].fd >= 0 && p[P_ERR].revents && !pump(p[P_ERR].fd, &log, "stderr"))
-			p[P_ERR].fd = -1;
+		/* A pty's master reads EIO once the last of its slaves closed. */
+		for (int i = P_OUT; i <= P_TTY; i++)
+			if (p[i].fd >= 0 && p[i].revents && !pump(p[i].fd, &log, stream[i]))
+				p[i].fd = -1;
 		if (p[P_STARTED].fd >= 0 && p[P_STARTED].revents)
 			on_started(&p[P_STARTED], d, &failed, init_started);
 		if (p[P_DAEMON].fd >= 0 ? p[P_DAEMON].revents != 0
@@ -125,6 +127,8 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 	drain(p, &log);
 	close(d->out[0]);
 	close(d->err[0]);
+	if (d->tty >= 0)
+		close(d->tty);
 	if (p[P_STARTED].fd >= 0)
 		close(p[P_STARTED].fd);
 	ctr_log_close(&log);

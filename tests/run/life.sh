@@ -15,9 +15,10 @@ command -v script >/dev/null || die 'script (bsdutils) is not installed'
 # Two images: busybox as a bare layer (bb:1), and the same layer with a
 # config whose StopSignal is SIGQUIT (quit:1), from an OCI layout.
 ROOTFS=$T/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp}
+mkdir -p "$ROOTFS"/{bin,etc,tmp,www}
+echo 'served from the container' >"$ROOTFS/www/index.html"
 cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
-for a in sh cat echo sleep printf true kill; do
+for a in sh cat echo sleep printf true kill httpd; do
 	ln -s busybox "$ROOTFS/bin/$a"
 done
 tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -cf "$T/bb.tar" .
@@ -228,6 +229,30 @@ assert_eq "rotation: the last lines kept" "line-498 line-499" "$(tr '\n' ' ' <"$
 run "$STRATA" logs chatty
 assert_true "rotation: the older file read first" test "$(head -1 "$T/out" | cut -d- -f2)" -lt "$(tail -1 "$T/out" | cut -d- -f2)"
 
+# -d -t: the command's terminal is a pty, whose output is logged.
+run "$STRATA" run -d -t --name tty bb:1 sh -c '[ -t 1 ] && echo tty-out; [ -t 0 ] || echo no-stdin; exit 2'
+run "$STRATA" wait tty
+assert_eq "-d -t: its status" 2 "$(cat "$T/out")"
+run "$STRATA" logs tty
+assert_eq "-d -t: a terminal for stdout, no stdin, logged" "tty-out no-stdin" \
+	"$(tr -d '\r' <"$T/out" | tr '\n' ' ' | sed 's/ $//')"
+
+# A detached busybox httpd, reached from the host with a real HTTP client
+# (the host's network: -p is not there yet), its access log in its log.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run "$STRATA" run -d --name web bb:1 httpd -f -v -p "127.0.0.1:$PORT" -h /www
+assert_eq "httpd -d" "0 web" "$RC $(cat "$T/out")"
+fetch() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "http://127.0.0.1:$PORT/" 2>/dev/null; }
+wait_until 10 fetch >/dev/null || fail "httpd: no answer on port $PORT"
+assert_eq "httpd: the page, over HTTP from the host" "served from the container" "$(fetch)"
+wait_until 5 grep -q 'response:200' "$dir/web/ctr.log" || true
+run "$STRATA" logs web
+assert_true "httpd: the request in its log (stderr)" grep -q 'response:200' "$T/err"
+run "$STRATA" stop -t 5 web
+run "$STRATA" wait web
+assert_eq "httpd: stopped by SIGTERM" 143 "$(cat "$T/out")"
+run "$STRATA" rm web
+
 # The supervisor and its container survive the terminal that started
 # them: a shell on a pty runs run -d, then the pty goes (SIGHUP).
 script -qec "env STRATA_ROOT=$STRATA_ROOT $STRATA run -d --name hup bb:1 sleep $NAP; exec sleep 60" /dev/null >/dev/null 2>&1 &
@@ -248,8 +273,8 @@ assert_true "hup stopped" wait_until 10 gone $NAP
 run "$STRATA" run -d bb:1 /no/such/command
 assert_one_error_line "run -d of a missing command" 127
 assert_true "run -d of a missing command: named" grep -q 'command not found' "$T/err"
-run "$STRATA" run -d -t bb:1 true
-assert_one_error_line "run -d -t" 2
+run "$STRATA" run -d -i bb:1 true
+assert_one_error_line "run -d -i" 2
 run "$STRATA" run -d --log-opt max-file=3 bb:1 true
 assert_one_error_line "--log-opt max-file" 2
 run "$STRATA" run -d --log-opt max-size=lots bb:1 true
