@@ -233,8 +233,10 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 		close(spec->cgroup_pipe[1]);
 	}
 	/* A signal that came while the container was starting is not lost. */
-	if (init_pid > 0 && early_signal)
+	if (init_pid > 0 && early_signal) {
 		kill(init_pid, early_signal);
+		early_signal = 0;
+	}
 	if (spec->detach) {
 		st = run_supervise(spec->detach, spec->dir, daemon, init_pid > 0);
 		save_mount_points(spec);
@@ -265,6 +267,8 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
+	free(spec->console); /* a restart's new pty */
+	spec->console = NULL;
 	if (tty && run_tty_open(spec, &master))
 		return 1;
 	if (spec->detach && run_detach_pipes(spec->detach))
@@ -275,7 +279,10 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	rc = spawn_daemon(d, &daemon);
 	if (rc < 0 && spec->detach)
 		run_detach_spawned(spec->detach);
-	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
+	if (rc < 0)
+		rc = wait_daemon(spec, daemon, master, started);
+	init_pid = 0; /* signals until a restart's init: for it */
+	return rc;
 }
 
 /* The container's name (made up when not given), its hostname by
@@ -357,7 +364,8 @@ static json_t *strv_json(char *const *v, size_t n)
  * a JSON object's text for store_container_begin, or NULL. */
 static char *run_record(const struct run_args *a)
 {
-	json_t *x = json_pack("{s:b, s:b}", "rm", a->rm, "detached", a->detach);
+	json_t *x = json_pack("{s:b, s:b, s:b, s:i}", "rm", a->rm, "detached", a->detach,
+	                      "stopping", 0, "restarts", 0);
 	char cwd[PATH_MAX], *text;
 
 	if (!x)
@@ -381,7 +389,7 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 {
 	struct daemon_arg d = {.store = st->s, .img = st->img, .layer_opts = lo, .spec = &a->spec};
 	struct strata_error err;
-	char *extra;
+	char *extra, buf[32];
 	int rc;
 
 	if (a->detach) {
@@ -412,10 +420,20 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 		return 1;
 	store_container_set_cgroups(st->dir, a->spec.cgroups);
 	d.upper = st->upper;
-	rc = launch(&d, a->tty, &st->launched);
-	st->oom = run_cgroup_finish(a->spec.cgroups);
-	a->spec.cgroups = NULL;
-	return rc;
+	for (;;) {
+		rc = launch(&d, a->tty, &st->launched);
+		st->oom = run_cgroup_finish(a->spec.cgroups);
+		a->spec.cgroups = NULL;
+		/* Started: the init ran, and a -d caller has been told. */
+		if (!run_restart_again(&a->restart, st->dir, rc,
+		                       st->launched && (!a->detach || a->det.notify < 0)))
+			return rc;
+		snprintf(buf, sizeof(buf), "%d", ++a->restart.runs);
+		store_container_note(st->dir, "restarts", buf);
+		if (run_cgroup_create(&a->limits, a->name, &a->spec.cgroups) < 0)
+			return 1;
+		store_container_set_cgroups(st->dir, a->spec.cgroups);
+	}
 }
 
 /* Records the exit status, or removes the container when it is not to be

@@ -141,6 +141,8 @@ int ctr_stop(const char *dir, const char *name, int sig, double timeout)
 		return 0; /* as podman: stopping a stopped one is no error */
 	if (!sig)
 		sig = stop_signal_of(dir) ?: SIGTERM;
+	/* Not to be run again (--restart), whatever the status. */
+	store_container_note(dir, "stopping", "true");
 	if (ctr_signal(dir, name, sig, "stop") < 0)
 		return store_container_running(dir) ? -1 : 0;
 	if (stopped_within(dir, timeout))

@@ -167,6 +167,19 @@ void run_detach_quiet(const struct run_detach *d);
  * daemon got as far as the init); the daemon's exit status. */
 int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init_started);
 
+/* --restart (run_restart.c). */
+enum run_restart_policy { RUN_RESTART_NO, RUN_RESTART_ON_FAILURE, RUN_RESTART_ALWAYS };
+struct run_restart {
+	enum run_restart_policy policy;
+	int max;  /* on-failure:N; 0: no limit */
+	int runs; /* restarts so far */
+};
+/* --restart @arg into @r: 0, or the usage exit status after saying why. */
+int run_restart_option(struct run_restart *r, const char *arg);
+/* Whether to run the container in @dir again after its command ended with
+ * @status (@started: it did start), after the pause between runs. */
+bool run_restart_again(const struct run_restart *r, const char *dir, int status, bool started);
+
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);
 /* Copies between the caller's terminal and @master until @daemon exits;

@@ -28,6 +28,7 @@ enum {
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
 	OPT_LOG_OPT,
+	OPT_RESTART,
 };
 
 static void run_usage(FILE *out)
@@ -47,6 +48,9 @@ static void run_usage(FILE *out)
 	      "                        its log (strata logs)\n"
 	      "      --log-opt max-size=SIZE  -d: the log's size before its one rotation\n"
 	      "                        (default 10m)\n"
+	      "      --restart POLICY  run it again when its command ends: no (default),\n"
+	      "                        on-failure[:N] (a status other than 0, N times at\n"
+	      "                        most) or always; never after strata stop\n"
 	      "      --read-only       no writable layer: writes fail with EROFS\n"
 	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
 	      "  -w, --workdir DIR     working directory in the container\n"
@@ -273,6 +277,8 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	case 'd':
 		a->detach = true;
 		return 0;
+	case OPT_RESTART:
+		return run_restart_option(&a->restart, arg);
 	case OPT_LOG_OPT:
 		if (strncmp(arg, "max-size=", 9) != 0)
 			return cli_usage_error("run", "--log-opt %s: only max-size=SIZE is known",
@@ -381,6 +387,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"log-opt", required_argument, NULL, OPT_LOG_OPT},
+	    {"restart", required_argument, NULL, OPT_RESTART},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -405,6 +412,9 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	}
 	if (optind >= argc)
 		return cli_usage_error("run", "no image given");
+	if (a->rm && a->restart.policy != RUN_RESTART_NO)
+		return cli_usage_error("run",
+		                       "--rm and --restart: a container to run again is kept");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
 	if (a->detach && a->spec.interactive)

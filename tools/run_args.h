@@ -27,6 +27,7 @@ struct run_args {
 	char **user_args; /* the command given after the image (argv's) */
 	int n_user_args;
 	struct run_detach det;
+	struct run_restart restart;
 	char **envs;
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
 	int argc;

@@ -253,6 +253,35 @@ run "$STRATA" wait web
 assert_eq "httpd: stopped by SIGTERM" 143 "$(cat "$T/out")"
 run "$STRATA" rm web
 
+# --restart: on-failure:N runs a failing command N more times, not one
+# that succeeds; always runs it again until strata stop.
+run "$STRATA" run -d --name flaky --restart on-failure:2 bb:1 sh -c 'echo ran; exit 3'
+run "$STRATA" wait flaky
+assert_eq "--restart on-failure:2: the last status" 3 "$(cat "$T/out")"
+run "$STRATA" logs flaky
+assert_eq "--restart on-failure:2: three runs" "ran ran ran" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+assert_eq "--restart on-failure:2: restarts recorded" 2 "$(state_of root flaky restarts)"
+run "$STRATA" run -d --name fine --restart on-failure bb:1 sh -c 'echo ran'
+run "$STRATA" wait fine
+run "$STRATA" logs fine
+assert_eq "--restart on-failure: a success is not run again" ran "$(cat "$T/out")"
+run "$STRATA" run -d --name again2 --restart always bb:1 sh -c 'echo ran; sleep 0.1'
+ran_at_least() { [ "$(grep -cs ran "$dir/$1/ctr.log" || true)" -ge "$2" ]; }
+assert_true "--restart always: run again" wait_until 10 ran_at_least again2 3
+run "$STRATA" stop again2
+assert_eq "--restart always: stop" "0 again2" "$RC $(cat "$T/out")"
+run "$STRATA" wait again2
+n=$(grep -c ran "$dir/again2/ctr.log")
+sleep 1
+assert_eq "--restart always: not run again after stop" "$n" "$(grep -c ran "$dir/again2/ctr.log")"
+run "$STRATA" rm flaky fine again2
+run "$STRATA" run --rm --restart always bb:1 true
+assert_one_error_line "--rm --restart" 2
+run "$STRATA" run --restart sometimes bb:1 true
+assert_one_error_line "--restart sometimes" 2
+run "$STRATA" run --restart on-failure:x bb:1 true
+assert_one_error_line "--restart on-failure:x" 2
+
 # The supervisor and its container survive the terminal that started
 # them: a shell on a pty runs run -d, then the pty goes (SIGHUP).
 script -qec "env STRATA_ROOT=$STRATA_ROOT $STRATA run -d --name hup bb:1 sleep $NAP; exec sleep 60" /dev/null >/dev/null 2>&1 &
