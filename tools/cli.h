@@ -121,6 +121,7 @@ int cmd_wait(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_start(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);

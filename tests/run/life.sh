@@ -163,9 +163,14 @@ for who in root user; do
 	assert_eq "$who: start: its status" 3 "$(cat "$T/out")"
 	strata_as $who logs again
 	assert_eq "$who: start: its output in its log" "1 shared /tmp 3 0" "$(cat "$T/out")"
-	strata_as $who run -d --name busy bb:1 sleep $NAP
+	strata_as $who run -d --name busy bb:1 sh -c "echo up; exec sleep $NAP"
 	strata_as $who start busy
 	assert_one_error_line "$who: start of a running container" 1
+	strata_as $who restart -t 0 busy
+	assert_eq "$who: restart of a running container" "0 busy" "$RC $(cat "$T/out")"
+	wait_until 10 alive $NAP || fail "$who: busy did not start again"
+	strata_as $who logs busy
+	assert_eq "$who: restart: run twice" "up up" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
 	strata_as $who stop -t 0 busy
 	strata_as $who rm busy again
 	assert_eq "$who: rm" 0 "$RC"
@@ -331,7 +336,7 @@ s = json.load(open(sys.argv[1])); del s["run_options"]; json.dump(s, open(sys.ar
 PY
 run "$STRATA" start fg
 assert_one_error_line "start of a container recorded by an older strata" 1
-for c in logs wait stop kill start; do
+for c in logs wait stop kill start restart; do
 	run "$STRATA" $c --help
 	assert_eq "$c --help" 0 "$RC"
 done
