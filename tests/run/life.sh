@@ -29,9 +29,10 @@ mkdir -p "$T/store-user" "$T/home"
 chown 65534:65534 "$T/store-user" "$T/home"
 chmod 0755 "$T"
 
-# Sleeps unique to this run: its containers' commands are found by them.
+# Sleeps unique to this run: its containers' commands are found by them
+# (exactly: the command lines of strata and its supervisor name them too).
 NAP=$((400000 + $$))
-alive() { pgrep -f "slee[p] $1" >/dev/null; }
+alive() { pgrep -xf "sleep $1" >/dev/null; }
 gone() { ! alive "$1"; }
 # The recorded member $3 of container $2's state in WHO $1's store.
 state_of() {
@@ -342,5 +343,6 @@ for c in logs wait stop kill start restart; do
 done
 
 assert_true "no container process left" gone $NAP
+assert_false "no supervisor left" pgrep -f "ru[n] -d .*$NAP"
 assert_nothing_mounted_under "no mount left" "$T"
 finish
