@@ -402,6 +402,11 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 		a->spec.detach = &a->det;
 	}
 	extra = run_record(a);
+	/* The supervisor and its daemon outlive the caller: they must not
+	 * keep its directory busy (the store's paths are absolute, -v's
+	 * resolved; the cwd is recorded above for strata start). */
+	if (a->detach && chdir("/") < 0)
+		cli_warn(NULL, "run: -d: cannot leave the working directory");
 	st->lock = store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv,
 	                                 extra, &err);
 	free(extra);

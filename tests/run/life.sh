@@ -301,6 +301,8 @@ run "$STRATA" ps
 assert_true "ps: hup still Up" grep -Eq '^hup +bb:1 +Up ' "$T/out"
 assert_eq "the supervisor is a session leader" "$(state_of root hup pid)" \
 	"$(ps -o sid= -p "$(state_of root hup pid)" | tr -d ' ')"
+assert_eq "the supervisor keeps no directory of the caller's busy" / \
+	"$(readlink "/proc/$(state_of root hup pid)/cwd")"
 run "$STRATA" stop -t 2 hup
 assert_true "hup stopped" wait_until 10 gone $NAP
 
