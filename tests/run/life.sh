@@ -306,6 +306,15 @@ assert_eq "the supervisor keeps no directory of the caller's busy" / \
 run "$STRATA" stop -t 2 hup
 assert_true "hup stopped" wait_until 10 gone $NAP
 
+# rm -f of a running detached container: its supervisor, daemon and
+# command go, and the container.
+run "$STRATA" run -d --name forced bb:1 sleep $NAP
+wait_until 10 alive $NAP || fail "forced did not start"
+run "$STRATA" rm -f forced
+assert_eq "rm -f of a running -d container" 0 "$RC"
+assert_true "rm -f: its command is gone" wait_until 10 gone $NAP
+assert_false "rm -f: the container is gone" test -e "$dir/forced"
+
 # Bad input: one error line each.
 run "$STRATA" run -d bb:1 /no/such/command
 assert_one_error_line "run -d of a missing command" 127
