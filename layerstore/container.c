@@ -133,9 +133,9 @@ int store_container_lock(const char *dir, struct strata_error *err)
 }
 
 int store_container_begin(const char *dir, const char *name, const char *image, const char *digest,
-                          char *const *argv, struct strata_error *err)
+                          char *const *argv, const char *extra_json, struct strata_error *err)
 {
-	char created[64];
+	char created[64], now[64];
 	json_t *state, *cmd = json_array();
 	/* Inherited by the daemon (clone without CLONE_FILES copies the fd
 	 * table, same open file): held until the last of them exits. */
@@ -147,9 +147,10 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 		                   errno == EBUSY ? "already running" : strerror(errno));
 	}
 	state = store_container_load_state(dir);
+	format_utc(time(NULL), now);
 	if (!json_is_object(state)) {
 		json_decref(state);
-		format_utc(time(NULL), created);
+		memcpy(created, now, sizeof(now));
 		state = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "image", image, "digest",
 		                  digest, "created", created);
 	}
@@ -159,6 +160,16 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 		json_object_set_new(state, "command", cmd ? cmd : json_null());
 		json_object_del(state, "exit_code");
 		json_object_del(state, "oom_killed");
+		json_object_del(state, "finished_at");
+		json_object_del(state, "reason");
+		json_object_set_new(state, "started_at", json_string(now));
+		if (extra_json) {
+			json_t *extra = json_loads(extra_json, 0, NULL);
+
+			if (json_is_object(extra))
+				json_object_update(state, extra);
+			json_decref(extra);
+		}
 		/* Whom strata rm -f kills to stop it. */
 		json_object_set_new(state, "pid", json_integer(getpid()));
 		json_object_set_new(state, "status", json_string("running"));
@@ -173,11 +184,14 @@ int store_container_begin(const char *dir, const char *name, const char *image, 
 void store_container_end(const char *dir, int status, bool oom_killed)
 {
 	json_t *state = store_container_load_state(dir);
+	char now[64];
 
 	if (!json_is_object(state)) {
 		json_decref(state);
 		return;
 	}
+	format_utc(time(NULL), now);
+	json_object_set_new(state, "finished_at", json_string(now));
 	json_object_set_new(state, "status", json_string("exited"));
 	json_object_set_new(state, "exit_code", json_integer(status));
 	json_object_set_new(state, "oom_killed", json_boolean(oom_killed));
@@ -210,4 +224,39 @@ bool store_container_running(const char *dir)
 		close(fd);
 	}
 	return running;
+}
+
+int store_container_note(const char *dir, const char *key, const char *value_json)
+{
+	json_t *state = store_container_load_state(dir);
+	json_t *v = json_loads(value_json, JSON_DECODE_ANY, NULL);
+	int rc = -1;
+
+	if (json_is_object(state) && v && json_object_set_new(state, key, v) == 0) {
+		v = NULL;
+		rc = save_state(dir, state);
+	}
+	json_decref(v);
+	json_decref(state);
+	return rc;
+}
+
+bool store_container_mark_dead(const char *dir, const char *reason)
+{
+	json_t *state = store_container_load_state(dir);
+	const char *status = json_string_value(json_object_get(state, "status"));
+	char now[64];
+	bool marked = false;
+
+	/* Only a record that still says it runs: an exit recorded is kept. */
+	if (json_is_object(state) && status && strcmp(status, "running") == 0) {
+		format_utc(time(NULL), now);
+		json_object_set_new(state, "status", json_string("exited"));
+		json_object_set_new(state, "reason", json_string(reason));
+		json_object_set_new(state, "finished_at", json_string(now));
+		json_object_del(state, "pid");
+		marked = save_state(dir, state) == 0;
+	}
+	json_decref(state);
+	return marked;
 }

@@ -7,6 +7,7 @@
 
 #include "cgroup.h"
 #include "cli.h"
+#include "ctr.h"
 #include "strata-store.h"
 #include "read_opts.h"
 
@@ -36,7 +37,7 @@ static int inspect_container(struct store *s, const char *name)
 
 	if (store_container_list(s, &cs, &n, &err) < 0)
 		return -1;
-	cg_reap_dead(s, cs, n);
+	ctr_reap_dead(s, &cs, &n);
 	for (i = 0; i < n && strcmp(cs[i].name, name) != 0; i++)
 		;
 	if (i < n)

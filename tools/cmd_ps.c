@@ -3,9 +3,11 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "cgroup.h"
 #include "cli.h"
+#include "ctr.h"
 #include "strata-store.h"
 
 static void show_json(const struct store_container *c, json_t *arr)
@@ -13,18 +15,12 @@ static void show_json(const struct store_container *c, json_t *arr)
 	json_array_append_new(arr, cli_container_json(c));
 }
 
-static void show(const struct store_container *c)
+static void show(const struct store_container *c, time_t now)
 {
-	char status[64];
+	char status[96];
 
-	if (c->running)
-		snprintf(status, sizeof(status), "running");
-	else if (c->has_exit_code)
-		snprintf(status, sizeof(status),
-		         c->oom_killed ? "exited (%d, OOMKilled)" : "exited (%d)", c->exit_code);
-	else
-		snprintf(status, sizeof(status), "exited (killed)");
-	printf("%-20s %-30s %-16s %s\n", c->name, c->image ? c->image : "?", status,
+	ctr_status_text(c, now, status, sizeof(status));
+	printf("%-20s %-30s %-32s %s\n", c->name, c->image ? c->image : "?", status,
 	       c->created ? c->created : "-");
 }
 
@@ -34,8 +30,10 @@ int cmd_ps(int argc, char **argv)
 	    "Usage: strata ps [--json] [--root DIR]\n"
 	    "\n"
 	    "List the containers of the store, running and stopped: NAME, IMAGE,\n"
-	    "STATUS (running, or exited with the command's status, and OOMKilled when\n"
-	    "the kernel's OOM killer killed in its cgroups, past its memory limit) and CREATED.\n";
+	    "STATUS (Up and for how long, or Exited with the command's status and how long\n"
+	    "ago, and OOMKilled when the kernel's OOM killer killed in its cgroups, past its\n"
+	    "memory limit; or why there is no status: its launcher or supervisor died) and\n"
+	    "CREATED.  A container found dead that was to be removed at its end is removed.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
 	const char *root = NULL;
@@ -54,13 +52,13 @@ int cmd_ps(int argc, char **argv)
 	/* An unreadable containers directory lists as none, as it always did. */
 	if (store_container_list(s, &cs, &n, &err))
 		n = 0;
-	cg_reap_dead(s, cs, n);
+	ctr_reap_dead(s, &cs, &n);
 	if (json)
 		arr = json_array();
 	else
-		printf("%-20s %-30s %-16s %s\n", "NAME", "IMAGE", "STATUS", "CREATED");
+		printf("%-20s %-30s %-32s %s\n", "NAME", "IMAGE", "STATUS", "CREATED");
 	for (size_t i = 0; i < n; i++)
-		arr ? show_json(&cs[i], arr) : show(&cs[i]);
+		arr ? show_json(&cs[i], arr) : show(&cs[i], time(NULL));
 	if (arr)
 		cli_print_json(arr);
 	store_containers_free(cs, n);

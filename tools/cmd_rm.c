@@ -6,6 +6,7 @@
 
 #include "cgroup.h"
 #include "cli.h"
+#include "ctr.h"
 #include "strata-store.h"
 #include "run.h"
 
@@ -30,7 +31,7 @@ static int stop_and_reap(struct store *s, bool force, char **names, int n_names)
 			else
 				cs[i].running = false; /* its groups are to reap now */
 		}
-	cg_reap_dead(s, cs, n);
+	ctr_reap_dead(s, &cs, &n);
 	store_containers_free(cs, n);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ctr_log.h"
 #include "run.h"
 #include "run_args.h"
 #include "run_seccomp.h"
@@ -99,6 +100,8 @@ static int apply_config(struct run_args *a, const char *config_json, char **cmd,
 	}
 	if (!a->spec.workdir && json_str_nonempty(cfg, "WorkingDir"))
 		a->spec.workdir = strdup(json_string_value(json_object_get(cfg, "WorkingDir")));
+	if (json_str_nonempty(cfg, "StopSignal"))
+		a->stop_signal = strdup(json_string_value(json_object_get(cfg, "StopSignal")));
 	if (!a->spec.user && json_str_nonempty(cfg, "User"))
 		a->spec.user = strdup(json_string_value(json_object_get(cfg, "User")));
 	json_decref(root);
@@ -230,8 +233,15 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 		close(spec->cgroup_pipe[1]);
 	}
 	/* A signal that came while the container was starting is not lost. */
-	if (init_pid > 0 && early_signal)
+	if (init_pid > 0 && early_signal) {
 		kill(init_pid, early_signal);
+		early_signal = 0;
+	}
+	if (spec->detach) {
+		st = run_supervise(spec->detach, spec->dir, daemon, init_pid > 0);
+		save_mount_points(spec);
+		return st;
+	}
 	if (master >= 0) {
 		st = run_tty_proxy(master, daemon, spec->interactive);
 		save_mount_points(spec);
@@ -257,11 +267,22 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
+	free(spec->console); /* a restart's new pty */
+	spec->console = NULL;
 	if (tty && run_tty_open(spec, &master))
 		return 1;
+	if (spec->detach && run_detach_pipes(spec->detach))
+		return 1;
+	if (spec->detach)
+		spec->detach->tty = master;
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
-	return rc >= 0 ? rc : wait_daemon(spec, daemon, master, started);
+	if (rc < 0 && spec->detach)
+		run_detach_spawned(spec->detach);
+	if (rc < 0)
+		rc = wait_daemon(spec, daemon, master, started);
+	init_pid = 0; /* signals until a restart's init: for it */
+	return rc;
 }
 
 /* The container's name (made up when not given), its hostname by
@@ -295,6 +316,7 @@ struct run_state {
 	bool named;    /* --name: the container is kept */
 	bool launched; /* its init ran */
 	bool oom;      /* the OOM killer killed in its cgroup */
+	bool caller;   /* -d: the process that waited for the supervisor */
 };
 
 /* A named container keeps its image: its upper only makes sense on it.
@@ -329,6 +351,37 @@ static int make_run_dirs(struct run_args *a, struct run_state *st)
 	return 0;
 }
 
+static json_t *strv_json(char *const *v, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_string(v[i]));
+	return arr;
+}
+
+/* What whoever finds it dead, strata stop and strata start need to know:
+ * a JSON object's text for store_container_begin, or NULL. */
+static char *run_record(const struct run_args *a)
+{
+	json_t *x = json_pack("{s:b, s:b, s:b, s:i}", "rm", a->rm, "detached", a->detach,
+	                      "stopping", 0, "restarts", 0);
+	char cwd[PATH_MAX], *text;
+
+	if (!x)
+		return NULL;
+	if (a->stop_signal)
+		json_object_set_new(x, "stop_signal", json_string(a->stop_signal));
+	/* As given (a relative -v is relative to this directory). */
+	json_object_set_new(x, "run_options", strv_json(a->options, a->n_options));
+	json_object_set_new(x, "run_args", strv_json(a->user_args, (size_t)a->n_user_args));
+	if (getcwd(cwd, sizeof(cwd)))
+		json_object_set_new(x, "cwd", json_string(cwd));
+	text = json_dumps(x, JSON_COMPACT);
+	json_decref(x);
+	return text;
+}
+
 /* Takes the container's lock, records the run and runs it: the exit
  * status. */
 static int start(struct run_args *a, struct run_state *st, const char *image,
@@ -336,10 +389,27 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 {
 	struct daemon_arg d = {.store = st->s, .img = st->img, .layer_opts = lo, .spec = &a->spec};
 	struct strata_error err;
+	char *extra, buf[32];
 	int rc;
 
-	st->lock =
-	    store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv, &err);
+	if (a->detach) {
+		fflush(NULL);
+		if ((rc = run_detach_fork(&a->det)) >= 0) {
+			st->caller = true;
+			a->fresh = false; /* the supervisor's to remove */
+			return rc;
+		}
+		a->spec.detach = &a->det;
+	}
+	extra = run_record(a);
+	/* The supervisor and its daemon outlive the caller: they must not
+	 * keep its directory busy (the store's paths are absolute, -v's
+	 * resolved; the cwd is recorded above for strata start). */
+	if (a->detach && chdir("/") < 0)
+		cli_warn(NULL, "run: -d: cannot leave the working directory");
+	st->lock = store_container_begin(st->dir, a->name, image, st->img->digest, a->spec.argv,
+	                                 extra, &err);
+	free(extra);
 	if (st->lock < 0) {
 		cli_error("run: %s", err.msg);
 		return 1;
@@ -355,10 +425,20 @@ static int start(struct run_args *a, struct run_state *st, const char *image,
 		return 1;
 	store_container_set_cgroups(st->dir, a->spec.cgroups);
 	d.upper = st->upper;
-	rc = launch(&d, a->tty, &st->launched);
-	st->oom = run_cgroup_finish(a->spec.cgroups);
-	a->spec.cgroups = NULL;
-	return rc;
+	for (;;) {
+		rc = launch(&d, a->tty, &st->launched);
+		st->oom = run_cgroup_finish(a->spec.cgroups);
+		a->spec.cgroups = NULL;
+		/* Started: the init ran, and a -d caller has been told. */
+		if (!run_restart_again(&a->restart, st->dir, rc,
+		                       st->launched && (!a->detach || a->det.notify < 0)))
+			return rc;
+		snprintf(buf, sizeof(buf), "%d", ++a->restart.runs);
+		store_container_note(st->dir, "restarts", buf);
+		if (run_cgroup_create(&a->limits, a->name, &a->spec.cgroups) < 0)
+			return 1;
+		store_container_set_cgroups(st->dir, a->spec.cgroups);
+	}
 }
 
 /* Records the exit status, or removes the container when it is not to be
@@ -436,7 +516,8 @@ int cmd_run(int argc, char **argv)
 	struct run_args a = {.spec.outer_uid = getuid(),
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
-	                     .spec.caps = run_caps_default()};
+	                     .spec.caps = run_caps_default(),
+	                     .det = {.notify = -1, .tty = -1, .log_max = CTR_LOG_MAX_DEFAULT}};
 	struct strata_layer_options lo = {.warn = cli_warn};
 	struct run_state st = {.lock = -1};
 	int first = 0, rc;
@@ -457,6 +538,8 @@ int cmd_run(int argc, char **argv)
 	if (resolve_or_pull(&a, &st, argv[first]))
 		goto out;
 	st.named = a.name != NULL;
+	a.user_args = argv + first + 1;
+	a.n_user_args = argc - first - 1;
 	if (container_dir(st.s, &a, &st.dir))
 		goto out;
 	a.spec.dir = st.dir;
@@ -464,6 +547,8 @@ int cmd_run(int argc, char **argv)
 	if (rc == 0)
 		rc = check_same_image(&a, &st) ? 1 : start(&a, &st, argv[first], &lo);
 out:
+	if (st.caller && rc == 0)
+		printf("%s\n", a.name);
 	finish(&a, &st, rc);
 	run_args_free(&a);
 	return rc;

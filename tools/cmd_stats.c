@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "cli.h"
+#include "ctr.h"
 #include "strata-store.h"
 
 static const char usage[] =
@@ -183,7 +184,7 @@ int cmd_stats(int argc, char **argv)
 		store_close(s);
 		return cli_fail(&err);
 	}
-	cg_reap_dead(s, cs, n);
+	ctr_reap_dead(s, &cs, &n);
 	which = calloc(n + 1, sizeof(*which));
 	k = which ? pick(cs, n, argv + optind, argc - optind, which) : -1;
 	rc = k < 0 ? 1 : 0;

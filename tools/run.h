@@ -29,6 +29,22 @@ struct run_bind {
 	bool ro;
 };
 
+/* -d (run_detach.c, run_supervise.c): the launcher becomes the container's
+ * supervisor, in a session of its own, and its caller returns once the
+ * command has started.  The command's stdout and stderr are pipes the
+ * supervisor writes to the container's log; the daemon and the init send
+ * theirs there too once the command is started.  started: the command's
+ * exec closes the last write end ('e' first when it failed), so the
+ * supervisor knows the command runs.  With -t the command's output is the
+ * pty, whose master the supervisor reads instead. */
+struct run_detach {
+	int notify;         /* supervisor → caller: "s" once started; -1 after */
+	int out[2], err[2]; /* the command's stdout, stderr */
+	int started[2];
+	int tty;          /* -t: the pty's master, or -1 */
+	uint64_t log_max; /* --log-opt max-size */
+};
+
 struct run_spec {
 	char **argv;   /* the command, resolved from entrypoint + cmd */
 	char **env;    /* NULL-terminated, KEY=VALUE */
@@ -55,6 +71,7 @@ struct run_spec {
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
 	struct sock_fprog seccomp;
+	struct run_detach *detach; /* -d, or NULL */
 };
 
 /* What the launcher hands the daemon it clones. */
@@ -122,6 +139,8 @@ bool run_cgroup_finish(char **dirs);
  * after saying why (run_stop.c). */
 struct store;
 int run_stop(struct store *s, const char *name, const char *state_json);
+/* Whether @pid runs the same strata binary as we do. */
+bool run_is_strata(pid_t pid);
 
 /* Capabilities (run_caps.c): docker's default set; --cap-add/--cap-drop
  * LIST (comma-separated names, "ALL").  0, or a usage exit status. */
@@ -129,6 +148,37 @@ uint64_t run_caps_default(void);
 int run_caps_change(uint64_t *mask, const char *list, bool add);
 /* CAP_NAME or name (any case): the capability's number, or -1. */
 int run_cap_number(const char *name);
+
+/* -d: forks the supervisor (it returns -1, in a session of its own) while
+ * the caller waits: the caller returns 0 once the command has started,
+ * else the supervisor's exit status. */
+int run_detach_fork(struct run_detach *d);
+/* The pipes, before the daemon is cloned.  0, or -1 after saying why. */
+int run_detach_pipes(struct run_detach *d);
+/* Once the daemon has them: the supervisor's side only, and its stdin and
+ * stdout on /dev/null (its stderr stays the caller's until the start). */
+void run_detach_spawned(struct run_detach *d);
+/* The daemon's and the init's output to the log's pipes, once the command
+ * is forked: a closed terminal or a reader of the caller's output must not
+ * wait on them. */
+void run_detach_quiet(const struct run_detach *d);
+/* The supervisor: writes the command's output to @dir's log until @daemon
+ * exits, tells the caller once the command started (@init_started: the
+ * daemon got as far as the init); the daemon's exit status. */
+int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init_started);
+
+/* --restart (run_restart.c). */
+enum run_restart_policy { RUN_RESTART_NO, RUN_RESTART_ON_FAILURE, RUN_RESTART_ALWAYS };
+struct run_restart {
+	enum run_restart_policy policy;
+	int max;  /* on-failure:N; 0: no limit */
+	int runs; /* restarts so far */
+};
+/* --restart @arg into @r: 0, or the usage exit status after saying why. */
+int run_restart_option(struct run_restart *r, const char *arg);
+/* Whether to run the container in @dir again after its command ended with
+ * @status (@started: it did start), after the pause between runs. */
+bool run_restart_again(const struct run_restart *r, const char *dir, int status, bool started);
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);

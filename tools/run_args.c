@@ -27,6 +27,8 @@ enum {
 	OPT_TLS,
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
+	OPT_LOG_OPT,
+	OPT_RESTART,
 };
 
 static void run_usage(FILE *out)
@@ -41,6 +43,14 @@ static void run_usage(FILE *out)
 	      "Options:\n"
 	      "      --name NAME       keep the container's changes under NAME between runs\n"
 	      "      --rm              remove the container's changes when it exits\n"
+	      "  -d, --detach          run in the background: print the container's name\n"
+	      "                        once its command has started; its output goes to\n"
+	      "                        its log (strata logs)\n"
+	      "      --log-opt max-size=SIZE  -d: the log's size before its one rotation\n"
+	      "                        (default 10m)\n"
+	      "      --restart POLICY  run it again when its command ends: no (default),\n"
+	      "                        on-failure[:N] (a status other than 0, N times at\n"
+	      "                        most) or always; never after strata stop\n"
 	      "      --read-only       no writable layer: writes fail with EROFS\n"
 	      "  -e, --env K[=V]       set an environment variable (repeatable; K alone: ours)\n"
 	      "  -w, --workdir DIR     working directory in the container\n"
@@ -264,6 +274,19 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	case 't':
 		a->tty = true;
 		return 0;
+	case 'd':
+		a->detach = true;
+		return 0;
+	case OPT_RESTART:
+		return run_restart_option(&a->restart, arg);
+	case OPT_LOG_OPT:
+		if (strncmp(arg, "max-size=", 9) != 0)
+			return cli_usage_error("run", "--log-opt %s: only max-size=SIZE is known",
+			                       arg);
+		a->det.log_max = cli_parse_bytes(arg + 9);
+		if (!a->det.log_max)
+			return cli_usage_error("run", "--log-opt %s: not a size (e.g. 10m)", arg);
+		return 0;
 	case 'i':
 		a->spec.interactive = true;
 		return 0;
@@ -292,6 +315,41 @@ static int limit_option(struct run_args *a, int c, const char *arg, const char *
 		return run_limit_option(&a->limits, opt, arg);
 	}
 	return NOT_MINE;
+}
+
+/* The option @c (long @name) with @arg, kept for strata start unless it
+ * belongs to this run alone. */
+static int keep_option(struct run_args *a, const char *name, const char *arg)
+{
+	static const char *const not_kept[] = {"name", "rm",   "detach",     "pull",
+	                                       "root", "help", "tls-verify", NULL};
+	char **v, *opt;
+
+	for (size_t i = 0; not_kept[i]; i++)
+		if (strcmp(name, not_kept[i]) == 0)
+			return 0;
+	if (asprintf(&opt, arg ? "--%s=%s" : "--%s", name, arg) < 0)
+		return cli_usage_error("run", "out of memory");
+	if (!(v = realloc(a->options, (a->n_options + 2) * sizeof(*v)))) {
+		free(opt);
+		return cli_usage_error("run", "out of memory");
+	}
+	a->options = v;
+	v[a->n_options++] = opt;
+	v[a->n_options] = NULL;
+	return 0;
+}
+
+/* The long name of option @c: a short one's by its letter, a long one's
+ * from getopt's index (the limits share one value). */
+static const char *long_name(const struct option *longopts, int c, int idx)
+{
+	if (c >= 256)
+		return longopts[idx].name;
+	for (size_t i = 0; longopts[i].name; i++)
+		if (longopts[i].val == c)
+			return longopts[i].name;
+	return "?";
 }
 
 int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
@@ -327,13 +385,16 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"log-opt", required_argument, NULL, OPT_LOG_OPT},
+	    {"restart", required_argument, NULL, OPT_RESTART},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	int c, rc, idx = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tidh", longopts, &idx)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return -1; /* done: exit 0 */
@@ -346,13 +407,18 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		if (rc == NOT_MINE)
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
-		if (rc)
+		if (rc || (rc = keep_option(a, long_name(longopts, c, idx), optarg)))
 			return rc;
 	}
 	if (optind >= argc)
 		return cli_usage_error("run", "no image given");
+	if (a->rm && a->restart.policy != RUN_RESTART_NO)
+		return cli_usage_error("run",
+		                       "--rm and --restart: a container to run again is kept");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
+	if (a->detach && a->spec.interactive)
+		return cli_usage_error("run", "-d with -i: not supported yet");
 	if ((rc = run_limits_check(&a->limits)))
 		return rc;
 	*first_arg = optind;
@@ -386,4 +452,6 @@ void run_args_free(struct run_args *a)
 	free(a->spec.console);
 	run_cgroup_finish(a->spec.cgroups);
 	free(a->spec.seccomp.filter);
+	free(a->stop_signal);
+	strv_free(a->options);
 }

@@ -17,7 +17,17 @@ struct run_args {
 	const char *root, *name, *entrypoint;
 	enum run_pull pull;
 	bool tls_verify_off;
-	bool rm, tty;
+	bool rm, tty, detach;
+	char *stop_signal; /* the image's StopSignal, or NULL */
+	/* The options as "--long=value", but those of this run alone (name,
+	 * rm, detach, pull, root...): what strata start runs the container
+	 * with again.  NULL-terminated. */
+	char **options;
+	size_t n_options;
+	char **user_args; /* the command given after the image (argv's) */
+	int n_user_args;
+	struct run_detach det;
+	struct run_restart restart;
 	char **envs;
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
 	int argc;

@@ -73,6 +73,10 @@ static void start_init(void *arg)
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
 	close(spec->made_pipe[1]);
+	if (spec->detach) {
+		close(spec->detach->started[1]);
+		run_detach_quiet(spec->detach);
+	}
 	/* The daemon shares the caller's process group: a ^C or ^\ on the
 	 * terminal is for the container, not for the root file system's
 	 * server (libfuse would end the session).  It ends with the init. */
@@ -113,6 +117,14 @@ static int serve(struct strata_union *u, struct run_spec *spec)
 
 	close(spec->ready_pipe[1]);
 	close(spec->status_pipe[0]);
+	if (spec->detach) { /* the supervisor's */
+		close(spec->detach->notify);
+		close(spec->detach->out[0]);
+		close(spec->detach->err[0]);
+		close(spec->detach->started[0]);
+		if (spec->detach->tty >= 0)
+			close(spec->detach->tty);
+	}
 	/* The launcher writes our uid/gid maps, then lets us go. */
 	if (read(spec->ready_pipe[0], &go, 1) != 1)
 		return 1;

@@ -45,6 +45,8 @@ extern char **environ;
 static int root_fd = -1;          /* the image's root, before pivot_root */
 static int made_fd = -1;          /* where to report the mount points we make */
 static int init_filtered_fd = -1; /* the command waits here for the init's filter */
+static int started_fd = -1;       /* -d: 'e' here when the command cannot start */
+static int msg_fd = 2;            /* where die() says why */
 
 /* Mount points made in the writable layer are not the container's
  * changes: the launcher records them for diff and commit to leave out. */
@@ -62,13 +64,22 @@ static void report_made(const char *path)
 
 static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
+	char msg[PATH_MAX + 256];
 	va_list ap;
+	int n;
 
-	fputs("strata: run: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	(void)!write(msg_fd, "strata: run: ", 13);
+	(void)!write(msg_fd, msg, (size_t)n);
+	if (started_fd >= 0)
+		(void)!write(started_fd, "e", 1);
 	_exit(1);
 }
 
@@ -533,6 +544,15 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (spec->detach) {
+		/* The caller's stderr, for why the command cannot start; gone
+		 * with the exec. */
+		msg_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+		if (msg_fd < 0)
+			msg_fd = 2;
+		if (dup2(spec->detach->out[1], 1) < 0 || dup2(spec->detach->err[1], 2) < 0)
+			die("the log's pipes: %s", strerror(errno));
+	}
 	if (spec->tty_slave >= 0) {
 		attach_tty(spec);
 	} else if (!spec->interactive) {
@@ -571,9 +591,13 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 		close(init_filtered_fd);
 	}
 	execvp(spec->argv[0], spec->argv);
-	fprintf(stderr, "strata: run: %s: %s\n", spec->argv[0],
-	        errno == ENOENT ? "command not found" : strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	int en = errno;
+
+	dprintf(msg_fd, "strata: run: %s: %s\n", spec->argv[0],
+	        en == ENOENT ? "command not found" : strerror(en));
+	if (started_fd >= 0)
+		(void)!write(started_fd, "e", 1);
+	_exit(en == ENOENT ? 127 : 126);
 }
 
 /* pid 1: reap, forward, exit with the command's status. */
@@ -655,6 +679,13 @@ static pid_t start_command(const struct run_spec *spec)
 			close(sync[1]);
 		exec_command(spec);
 	}
+	/* -d: the command holds the started pipe alone now, and what the
+	 * init still says goes to the log. */
+	if (spec->detach) {
+		close(started_fd);
+		started_fd = -1;
+		run_detach_quiet(spec->detach);
+	}
 	if (sync[0] < 0)
 		return child;
 	close(sync[0]);
@@ -682,6 +713,8 @@ int run_init(void *arg)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die("making mounts private: %s", strerror(errno));
 	made_fd = spec->made_pipe[1];
+	if (spec->detach)
+		started_fd = spec->detach->started[1];
 	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		die("%s: %s", spec->rootfs, strerror(errno));

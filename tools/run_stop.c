@@ -16,7 +16,7 @@
 
 /* Whether @pid runs the same strata binary as we do: a pid recorded long
  * ago may name another process now. */
-static bool is_strata(pid_t pid)
+bool run_is_strata(pid_t pid)
 {
 	char path[64], exe[PATH_MAX], self[PATH_MAX];
 	ssize_t a, b;
@@ -34,7 +34,8 @@ int run_stop(struct store *s, const char *name, const char *state_json)
 	char dir[PATH_MAX];
 
 	json_decref(state);
-	if (store_container_path(s, name, dir, sizeof(dir)) < 0 || pid <= 0 || !is_strata(pid)) {
+	if (store_container_path(s, name, dir, sizeof(dir)) < 0 || pid <= 0 ||
+	    !run_is_strata(pid)) {
 		cli_error("rm: %s: running, and its launcher is not found to stop it", name);
 		return -1;
 	}

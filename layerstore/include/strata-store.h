@@ -316,13 +316,23 @@ int store_container_path(const struct store *s, const char *name, char *out, siz
 char *store_container_create(struct store *s, const char *name, bool *fresh,
                              struct strata_error *err);
 /* Takes the lock of the container in @dir (fails, EBUSY, when it runs) and
- * records what it runs.  Returns the lock fd, to keep open while it runs. */
+ * records what it runs, and the members of the JSON object @extra_json
+ * (NULL: none) the launcher adds (rm, detached, stop_signal...).  Returns
+ * the lock fd, to keep open while it runs. */
 int store_container_begin(const char *dir, const char *name, const char *image, const char *digest,
-                          char *const *argv, struct strata_error *err);
+                          char *const *argv, const char *extra_json, struct strata_error *err);
 /* Records the exit status in state.json, and whether the OOM killer
  * killed in the container's cgroups (its groups, gone now, are dropped
  * from the record). */
 void store_container_end(const char *dir, int status, bool oom_killed);
+/* Sets @key of the container's state.json in @dir to the JSON text
+ * @value_json (a string's quotes included).  0, or -1. */
+int store_container_note(const char *dir, const char *key, const char *value_json);
+/* A record that says "running" of a container found dead (its launcher
+ * or supervisor killed, so nobody recorded its end) becomes "exited" with
+ * @reason and the time found, under the caller's lock of it.  Whether it
+ * was so marked now. */
+bool store_container_mark_dead(const char *dir, const char *reason);
 /* Records the cgroup directories of the running container in @dir
  * (NULL-terminated; NULL: none, and the record goes), for whoever finds
  * it dead to remove. */

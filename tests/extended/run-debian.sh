@@ -140,7 +140,7 @@ for who in root user; do
 	assert_eq "$who: the image's system groups show" '640 root:shadow 2775 root:mail' "$(out_words)"
 
 	as $who ps
-	assert_true "$who: ps lists deb as exited (0)" grep -Eq '^deb +debian:min +exited \(0\)' "$T/out"
+	assert_true "$who: ps lists deb as exited (0)" grep -Eq '^deb +debian:min +Exited \(0\)' "$T/out"
 	as $who rm deb
 	ok "$who: rm deb"
 	log "$who: $(since "$t0") s"

@@ -79,7 +79,7 @@ assert_false "--cgroups disabled: no group of its own" grep -q strata "$T/out"
 run "$STRATA" run --name "${P}oom" --memory 32m bb:1 sh -c 'head -c 100m /dev/zero | tail >/dev/null'
 assert_eq "--memory 32m, 100 MiB: killed, 137" 137 "$RC"
 run "$STRATA" ps
-assert_true "ps: OOMKilled" grep -Eq "^${P}oom .*exited \(137, OOMKilled\)" "$T/out"
+assert_true "ps: OOMKilled" grep -Eq "^${P}oom .*Exited \(137, OOMKilled\)" "$T/out"
 run "$STRATA" ps --json
 assert_eq "ps --json: OOMKilled" true "$(python3 -c 'import json,sys
 print(str([c for c in json.load(open(sys.argv[1])) if c["name"] == sys.argv[2]][0]["OOMKilled"]).lower())' \
@@ -91,7 +91,7 @@ assert_true "after the OOM kill, no group left" no_groups "${P}oom"
 run "$STRATA" run --name "${P}oom" --memory 32m bb:1 sh -c 'head -c 8m /dev/zero | tail | wc -c'
 assert_eq "--memory 32m, 8 MiB: finishes" "0 8388608" "$RC $(cat "$T/out")"
 run "$STRATA" ps
-assert_true "ps: a run under the limit is no OOMKilled" grep -Eq "^${P}oom .*exited \(0\) " "$T/out"
+assert_true "ps: a run under the limit is no OOMKilled" grep -Eq "^${P}oom .*Exited \(0\) " "$T/out"
 run "$STRATA" rm "${P}oom"
 
 # ---- --pids-limit ----
@@ -265,7 +265,7 @@ as_user() {
 as_user import -q -t bb:1 "$T/bb.tar"
 as_user_running() {
 	as_user ps
-	grep -Eq "^${P}u .* running " "$T/out"
+	grep -Eq "^${P}u .* Up " "$T/out"
 }
 as_user run --rm bb:1 true
 assert_eq "rootless, no limit asked: runs" 0 "$RC"

@@ -21,31 +21,8 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' >"$ROOTFS/etc/passwd"
 printf 'root:x:0:\napp:x:1000:\n' >"$ROOTFS/etc/group"
 tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -cf "$T/layer.tar" .
-python3 - "$T" <<'PY'
-import hashlib, json, os, sys
-t = sys.argv[1]
-lay = os.path.join(t, "oci")
-os.makedirs(os.path.join(lay, "blobs/sha256"))
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    open(os.path.join(lay, "blobs/sha256", d), "wb").write(data)
-    return "sha256:" + d, len(data)
-layer = open(os.path.join(t, "layer.tar"), "rb").read()
-ld, ls = put(layer)
-cfg = {"architecture": "amd64", "os": "linux",
-       "config": {"Env": ["PATH=/bin", "GREETING=hello"], "Cmd": ["sh", "-c", "echo default cmd"],
-                  "WorkingDir": "/work"},
-       "rootfs": {"type": "layers", "diff_ids": [ld]}}
-cd, cs = put(json.dumps(cfg).encode())
-man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
-       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]}
-md, ms = put(json.dumps(man).encode())
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": man["mediaType"], "digest": md, "size": ms,
-           "annotations": {"org.opencontainers.image.ref.name": "bb:1"}}]},
-          open(os.path.join(lay, "index.json"), "w"))
-open(os.path.join(lay, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
-PY
+oci_layout "$T/oci" "$T/layer.tar" bb:1 \
+	'{"Env": ["PATH=/bin", "GREETING=hello"], "Cmd": ["sh", "-c", "echo default cmd"], "WorkingDir": "/work"}'
 
 # run_as WHO ARGS...: strata with the store of WHO ("root" or "user").
 run_as() { strata_as "$@"; }
@@ -152,7 +129,7 @@ for who in root user; do
 
 	run_as $who ps
 	assert_true "$who: ps lists the named container as exited (0)" \
-		grep -Eq '^keep +bb:1 +exited \(0\)' "$T/out"
+		grep -Eq '^keep +bb:1 +Exited \(0\)' "$T/out"
 	run_as $who ps --json
 	assert_eq "$who: ps --json" "keep exited 0" "$(python3 -c '
 import json, sys

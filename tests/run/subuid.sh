@@ -14,6 +14,7 @@
 #   container's upper, that file is 300000+1233:300000+5677 and root's files
 #   are the caller's (65534); a setgid directory of the image hands its
 #   group down, inside and on disk; rm and --rm remove such files;
+# - run -d and start of a container with such files keep the maps;
 # - without the entries, -u app fails with one error line and exit 1, and
 #   the container falls back to a one-id map.
 #
@@ -148,6 +149,21 @@ assert_stat 'by uid: on disk, the setgid dir copied up' '%u:%g %a' "$UP/shared" 
 	"$((BASE + 999)):$((BASE + 1999)) 2775"
 assert_stat "by uid: on disk, app's file copied up" '%u:%g' "$UP/home/app/file" \
 	"$((BASE + 999)):$((BASE + 999))"
+
+# Detached (run -d, its supervisor writing newuidmap's maps), and start:
+# the same maps again, so the ids on disk read back the same.
+as_user run -d --name det -u app img sh -c 'touch /home/app/det; stat -c %u:%g /home/app/det /newfile 2>&1; id -u'
+ok 'by uid: run -d -u app'
+as_user wait det
+assert_eq 'by uid: run -d: its status' 0 "$(cat "$T/out")"
+as_user logs det
+assert_eq 'by uid: run -d: its output, as app' '1000:1000 stat: can'"'"'t stat '"'"'/newfile'"'"': No such file or directory 1000' "$(out_words)"
+as_user start -a det
+assert_eq 'by uid: start -a: the same maps, the file still app'"'"'s' '1000:1000 stat: can'"'"'t stat '"'"'/newfile'"'"': No such file or directory 1000' "$(out_words)"
+assert_stat 'by uid: run -d: on disk, app'"'"'s file' '%u:%g' "$STORE/strata/containers/det/upper/home/app/det" \
+	"$((BASE + 999)):$((BASE + 999))"
+as_user rm det
+ok 'by uid: rm det'
 
 # The user removes what holds other ids of the range: rm, and --rm.
 as_user rm own

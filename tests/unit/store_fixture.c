@@ -112,7 +112,7 @@ char *sfx_container(struct sfx *f, const char *name, const char *image, const ch
 	sfx_make_dir(dir);
 	ck_assert_int_eq(mkdir(upper, 0755), 0);
 	free(upper);
-	lock = store_container_begin(dir, name, image, digest, argv, &err);
+	lock = store_container_begin(dir, name, image, digest, argv, NULL, &err);
 	ck_assert_msg(lock >= 0, "%s", err.msg);
 	store_container_end(dir, 0, false);
 	close(lock);

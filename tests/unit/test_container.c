@@ -69,11 +69,11 @@ START_TEST(test_begin_lock_running_end)
 	sfx_image(&f, "base", base_ents, N_BASE, digest);
 	dir = sfx_container(&f, "c1", "base", digest);
 	ck_assert(!store_container_running(dir));
-	lock = store_container_begin(dir, "c1", "base", digest, argv, &err);
+	lock = store_container_begin(dir, "c1", "base", digest, argv, NULL, &err);
 	ck_assert_msg(lock >= 0, "%s", err.msg);
 	ck_assert(store_container_running(dir));
 	/* A second run, and anything that needs it stopped, is refused. */
-	ck_assert_int_eq(store_container_begin(dir, "c1", "base", digest, argv, &err), -1);
+	ck_assert_int_eq(store_container_begin(dir, "c1", "base", digest, argv, NULL, &err), -1);
 	ck_assert_str_eq(err.msg, "container c1: already running");
 	ck_assert_int_eq(store_container_lock(dir, &err), -1);
 	ck_assert_str_eq(err.msg, "still running");
@@ -175,7 +175,7 @@ START_TEST(test_list)
 	sfx_image(&f, "base", base_ents, N_BASE, digest);
 	free(sfx_container(&f, "stopped", "base", digest));
 	dir = sfx_container(&f, "live", "base:latest", digest);
-	lock = store_container_begin(dir, "live", "base:latest", digest, argv, &err);
+	lock = store_container_begin(dir, "live", "base:latest", digest, argv, NULL, &err);
 	ck_assert_int_ge(lock, 0);
 	/* A directory without a record lists, with no image. */
 	ck_assert(asprintf(&bare, "%s/strata/containers/bare", f.dir) > 0);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A container's life seen from outside its launcher: what strata ps,
+ * logs, wait, stop and kill do (ctr_*.c).  A container runs exactly while
+ * its lock is held (strata-store.h); its state.json names its launcher or
+ * supervisor (pid), whose grandchild is its init, which strata stop and
+ * kill signal: the init passes a signal on to the command, and a SIGKILL
+ * of it ends the whole pid namespace, whose status the launcher or
+ * supervisor then records.
+ */
+#ifndef STRATA_CTR_H
+#define STRATA_CTR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct store;
+struct store_container;
+struct json_t;
+
+/* The state.json of the container in @dir, or NULL. */
+struct json_t *ctr_state(const char *dir);
+
+/* Containers found dead with a record that says they run (their launcher
+ * or supervisor was killed, so nobody recorded the end): each is marked
+ * exited with the reason, or removed when it was run with --rm (and
+ * dropped from @cs); and the groups of dead ones go (cg_reap_dead). */
+void ctr_reap_dead(struct store *s, struct store_container **cs, size_t *n);
+/* The directory of container @name into @dir, after reaping it if dead:
+ * 0, or 1 after saying why ("@cmd: @name: no such container"). */
+int ctr_find(struct store *s, const char *cmd, const char *name, char *dir, size_t size);
+/* cli_open_store(@root) and ctr_find: 0, or 1 after saying why (nothing
+ * left open). */
+int ctr_open(const char *root, const char *cmd, const char *name, struct store **s, char *dir,
+             size_t size);
+/* "Up 5 seconds", "Exited (0) 3 minutes ago", "Exited (supervisor died) ..." */
+void ctr_status_text(const struct store_container *c, time_t now, char *out, size_t size);
+
+/* strata wait: blocks until the container in @dir is not running; its exit
+ * status, or -1 after saying why there is none. */
+int ctr_wait(const char *dir, const char *name);
+/* Sends @sig to the running container @name in @dir (its init, or its
+ * launcher when it has no init recorded).  0, or -1 after saying why. */
+int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
+/* strata stop: its stop signal (@sig, or the image's StopSignal, or
+ * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
+ * after saying why. */
+int ctr_stop(const char *dir, const char *name, int sig, double timeout);
+/* strata start: runs the stopped container in @dir again in this
+ * process (strata run, detached unless @attach, in the store @root or the
+ * default); returns only on failure, 1, after saying why. */
+int ctr_start(const char *dir, const char *name, const char *root, bool attach);
+/* SIGTERM, TERM, term, 15: the signal's number, or -1. */
+int ctr_signal_number(const char *name);
+
+/* strata logs. */
+struct ctr_logs_opts {
+	bool follow, timestamps;
+	long tail; /* the last lines only; -1: all */
+	bool since_set;
+	struct timespec since;
+};
+/* Prints the log of the container in @dir: 0, or 1 after saying why. */
+int ctr_logs(const char *dir, const char *name, const struct ctr_logs_opts *o);
+
+#endif
