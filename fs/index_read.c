@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <isa-l/crc.h>
 #include <zlib.h>
 
 #include "gzip.h"
@@ -47,7 +48,8 @@ static bool block_ok(const struct ix_map *m, uint64_t b)
 	uint64_t from = m->hdr->header_size + b * IX_BLOCK;
 	uint64_t len = m->hdr->blocks_off - from < IX_BLOCK ? m->hdr->blocks_off - from : IX_BLOCK;
 
-	return (uint32_t)crc32_z(0, m->base + from, len) == block_crcs(m)[b];
+	/* ISA-L's CRC-32 is zlib's crc32(), several times faster. */
+	return crc32_gzip_refl(0, m->base + from, len) == block_crcs(m)[b];
 }
 
 /* Bytes [off, off+len) of the file: their blocks' CRCs match (each block
@@ -123,7 +125,8 @@ static int validate_header(struct ix_map *m, struct strata_error *err)
 	if (!sections_ok(hp, m->size))
 		return bad(err, "section out of bounds");
 	m->hdr = hp;
-	if ((uint32_t)crc32_z(0, (const Bytef *)block_crcs(m), hp->n_blocks * 4) != hp->blocks_crc)
+	if (crc32_gzip_refl(0, (const unsigned char *)block_crcs(m), hp->n_blocks * 4) !=
+	    hp->blocks_crc)
 		return bad(err, "block checksum table mismatch");
 	m->entries = (const void *)(m->base + hp->entries_off);
 	m->dirs = (const void *)(m->base + hp->dirs_off);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <isa-l/crc.h>
 #include <zlib.h>
 
 #include "index_tree.h"
@@ -148,7 +149,7 @@ static void out_flush(struct ix_out *o)
 			o->err = ENOMEM;
 			return;
 		}
-		o->blocks[o->n_blocks++] = (uint32_t)crc32_z(0, o->buf + at, n);
+		o->blocks[o->n_blocks++] = crc32_gzip_refl(0, o->buf + at, n);
 	}
 	if (sys_write_all(o->fd, o->buf, o->len) < 0)
 		o->err = errno;
@@ -197,7 +198,14 @@ struct attr_set {
 
 static uint32_t attr_hash(const struct ix_attr *a)
 {
-	return (uint32_t)crc32_z(0, (const Bytef *)a, sizeof(*a));
+	uint64_t w[sizeof(*a) / 8], h = 0;
+
+	memcpy(w, a, sizeof(w));
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h >> 32);
 }
 
 static int attr_grow(struct attr_set *s)
