@@ -606,6 +606,31 @@ static int add_whiteout(struct builder *b, uint32_t dir, const char *wname, size
 	return 0;
 }
 
+/* walk_parents for a member @name, through b->last_parent when its
+ * directory is the last member's. */
+static int parent_of(struct builder *b, const char *name, const char **comp, const size_t *clen,
+                     size_t n, uint32_t *dir, const char **why)
+{
+	size_t len = (size_t)(comp[n - 1] - name);
+
+	if (b->last_parent_removals == b->removals && b->last_parent_len == len && b->last_parent &&
+	    memcmp(b->last_parent, name, len) == 0) {
+		*dir = b->last_parent_dir;
+		return 0;
+	}
+	if (walk_parents(b, comp, clen, n, true, dir, why))
+		return -1;
+	if (*dir == NO_NODE || VEC_RESERVE(b->last_parent, b->last_parent_cap, len + 1) < 0) {
+		b->last_parent_len = SIZE_MAX; /* nothing cached */
+		return 0;
+	}
+	memcpy(b->last_parent, name, len);
+	b->last_parent_len = len;
+	b->last_parent_dir = *dir;
+	b->last_parent_removals = b->removals;
+	return 0;
+}
+
 int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_entry *ae)
 {
 	const char *name = sym_archive_entry_pathname(ae);
@@ -633,7 +658,7 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 		set_attrs(&b->nodes[0].e, ae);
 		return record_xattrs(b, ae, &b->nodes[0].e, name);
 	}
-	if (walk_parents(b, comp, clen, n, true, &dir, &why))
+	if (parent_of(b, name, comp, clen, n, &dir, &why))
 		return -1;
 	if (dir == NO_NODE) {
 		warn(b, name, why);
@@ -649,6 +674,7 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 		uint32_t opaque = b->nodes[id].e.flags & IXE_OPAQUE;
 
 		b->nodes[id].removed = 1;
+		b->removals++;
 		node_unhash(b, id);
 		if (node_new(b, dir, comp[n - 1], clen[n - 1], &id))
 			return -1;
@@ -667,6 +693,7 @@ int fs_builder_add_entry(struct builder *b, struct archive *a, struct archive_en
 	if (skipped) {
 		/* Leave nothing half-made: an unusable entry becomes an absent one. */
 		b->nodes[id].removed = 1;
+		b->removals++;
 		node_unhash(b, id);
 		return 0;
 	}
@@ -684,6 +711,7 @@ void fs_builder_free(struct builder *b)
 	free(b->strings);
 	free(b->xattrs);
 	free(b->extents);
+	free(b->last_parent);
 }
 
 int fs_builder_init(struct builder *b, const struct ix_build_options *opts,

@@ -83,6 +83,15 @@ struct builder {
 	struct ix_extent *extents;
 	size_t n_extents, cap_extents;
 
+	/* The directory the last member went into, by the raw bytes of its
+	 * name before the last component: tars list a directory's members
+	 * together, so most members skip the walk.  Valid while no node was
+	 * removed since (@removals). */
+	char *last_parent;
+	size_t last_parent_len, last_parent_cap;
+	uint32_t last_parent_dir;
+	uint64_t removals, last_parent_removals;
+
 	uint64_t stream_size;
 	uint64_t total_data;
 	struct gz_points *points; /* a gzip layer read in place: its checkpoints */
