@@ -31,6 +31,10 @@ off=$(grep -obUaF n1200 "$idx" | head -n 1 | cut -d: -f1)
 [ -n "$off" ] || die "n1200 not found in $idx"
 printf 'x' | dd of="$idx" bs=1 seek="$off" conv=notrunc status=none
 
+# strata index --check reads all of it, and says so.
+run "$STRATA" index --check --cache-dir "$CACHE" "$T/l.tar"
+assert_one_error_line 'index --check of the damaged index' 1 "strata: $T/l.tar: its cached index: "
+
 mkdir -p "$T/m2"
 MOUNTS+=("$T/m2")
 "$STRATA" mount -f --cache-dir "$CACHE" --layer "$T/l.tar" "$T/m2" 2>"$T/daemon-err" &
@@ -53,4 +57,11 @@ assert_true 'rebuilt: the index is back' test -e "$idx"
 assert_eq 'rebuilt: entries in d' 2000 "$(find "$T/m3/d" -type f | wc -l)"
 assert_content 'rebuilt: d/n1200' "$T/m3/d/n1200" $'1200\n'
 sumount "$T/m3"
+run "$STRATA" index --check --cache-dir "$CACHE" "$T/l.tar"
+assert_eq 'index --check of the rebuilt index' "0 $T/l.tar: index checked" "$RC $(cat "$T/out")"
+
+# strata index (no --check) checks in full too, and rebuilds a damaged one.
+printf 'x' | dd of="$idx" bs=1 seek="$off" conv=notrunc status=none
+run "$STRATA" index --cache-dir "$CACHE" "$T/l.tar"
+assert_true 'strata index rebuilds a damaged index' grep -q 'index built' "$T/out"
 finish
