@@ -168,7 +168,7 @@ for who in root user; do
 	strata_as $who start busy
 	assert_one_error_line "$who: start of a running container" 1
 	strata_as $who restart -t 0 busy
-	assert_eq "$who: restart of a running container" "0 busy" "$RC $(cat "$T/out")"
+	assert_eq "$who: restart of a running container (stderr: $ERR)" "0 busy" "$RC $(cat "$T/out")"
 	wait_until 10 alive $NAP || fail "$who: busy did not start again"
 	strata_as $who logs busy
 	assert_eq "$who: restart: run twice" "up up" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
