@@ -37,6 +37,7 @@
  * and is judged.  One it looked up stays: the kernel holds every entry.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,10 @@ struct walker {
 struct walkers {
 	pthread_mutex_t lock;
 	struct walker w[N_WALKERS];
+	/* Each walker's probe_dir, readable without the lock: a lookup
+	 * (every one the kernel sends) takes the lock only when its parent
+	 * is a directory being watched. */
+	_Atomic fuse_ino_t probing[N_WALKERS];
 	uint64_t clock;
 	/* Bare listings whose kernel cache must go, and who drops it. */
 	struct fuse_session *se;
@@ -165,6 +170,13 @@ void fs_walkers_listing_ended(struct walkers *ws, pid_t pid, fuse_ino_t dir)
 	pthread_mutex_unlock(&ws->lock);
 }
 
+/* Under the lock. */
+static void set_probe(struct walkers *ws, struct walker *w, fuse_ino_t dir)
+{
+	w->probe_dir = dir;
+	atomic_store_explicit(&ws->probing[w - ws->w], dir, memory_order_relaxed);
+}
+
 /* Under the lock: @pid's record, a fresh one in the oldest slot if none. */
 static struct walker *walker_of(struct walkers *ws, pid_t pid)
 {
@@ -179,6 +191,7 @@ static struct walker *walker_of(struct walkers *ws, pid_t pid)
 			oldest = &ws->w[i];
 	}
 	memset(oldest, 0, sizeof(*oldest));
+	set_probe(ws, oldest, 0);
 	oldest->pid = pid;
 	oldest->stat_heavy = true; /* until its second listing shows otherwise */
 	oldest->probe_every = 2;
@@ -201,7 +214,7 @@ static void judge_probe(struct walkers *ws, struct walker *w)
 			w->probe_every = 2;
 		w->stat_heavy = looked;
 	}
-	w->probe_dir = 0;
+	set_probe(ws, w, 0);
 	w->names = w->hits = 0;
 }
 
@@ -218,7 +231,7 @@ unsigned fs_walkers_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool fi
 		judge_probe(ws, w);
 		if (!w->stat_heavy || ++w->listings >= w->probe_every) {
 			w->listings = 0;
-			w->probe_dir = dir;
+			set_probe(ws, w, dir);
 		}
 		/* A stat-heavy reader's first batch (its probe's too) in full; a
 		 * names-only reader's with a few: a batch is up to 32 KiB, some
@@ -244,8 +257,14 @@ void fs_walkers_gave_names(struct walkers *ws, pid_t pid, fuse_ino_t dir, unsign
 
 void fs_walkers_lookup(struct walkers *ws, pid_t pid, fuse_ino_t parent)
 {
+	bool watched = false;
+
 	if (!ws)
 		return;
+	for (int i = 0; i < N_WALKERS && !watched; i++)
+		watched = atomic_load_explicit(&ws->probing[i], memory_order_relaxed) == parent;
+	if (!watched)
+		return; /* a count may be missed while a probe starts: a sample */
 	pthread_mutex_lock(&ws->lock);
 	for (int i = 0; i < N_WALKERS; i++)
 		if (ws->w[i].pid == pid && ws->w[i].probe_dir == parent)
