@@ -52,13 +52,30 @@ static bool block_ok(const struct ix_map *m, uint64_t b)
 	return crc32_gzip_refl(0, m->base + from, len) == block_crcs(m)[b];
 }
 
+static bool touch_slow(const struct ix_map *m, uint64_t off, uint64_t len);
+
 /* Bytes [off, off+len) of the file: their blocks' CRCs match (each block
- * checked once).  Always true for a map checked in full at open. */
-static bool touch(const struct ix_map *m, uint64_t off, uint64_t len)
+ * checked once).  Always true for a map checked in full at open.  Inline
+ * for the common case, a few bytes in a block already checked: a cold
+ * walk of a million entries asks some ten million times. */
+static inline bool touch(const struct ix_map *m, uint64_t off, uint64_t len)
+{
+	uint64_t hs = m->hdr->header_size, b;
+
+	if (!m->lazy || len == 0)
+		return true;
+	b = (off - hs) / IX_BLOCK;
+	if (off >= hs && (off + len - 1 - hs) / IX_BLOCK == b &&
+	    (atomic_load_explicit(&m->lazy->blocks[b / 64], memory_order_acquire) >> (b % 64)) & 1)
+		return true;
+	return touch_slow(m, off, len);
+}
+
+static bool touch_slow(const struct ix_map *m, uint64_t off, uint64_t len)
 {
 	uint64_t hs = m->hdr->header_size;
 
-	if (!m->lazy || len == 0 || off + len <= hs)
+	if (off + len <= hs)
 		return true;
 	if (off < hs) {
 		len -= hs - off;
