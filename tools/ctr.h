@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct store;
@@ -43,6 +44,21 @@ int ctr_wait(const char *dir, const char *name);
 /* Sends @sig to the running container @name in @dir (its init, or its
  * launcher when it has no init recorded).  0, or -1 after saying why. */
 int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
+/* A pidfd of the running container's init in @dir (the grandchild of its
+ * launcher or supervisor, checked to be it once the fd is open), its pid
+ * in *@pid; or -1. */
+int ctr_init_pidfd(const char *dir, pid_t *pid);
+/* strata exec: runs @o's command in the running container @name (in @dir,
+ * of the store @s): its exit status, or 1 after saying why. */
+struct ctr_exec_opts {
+	char **argv;
+	const char **envs; /* -e, as given */
+	size_t n_envs;
+	const char *user, *workdir; /* NULL: the container's */
+	bool tty, interactive;
+};
+int ctr_exec(const struct store *s, const char *dir, const char *name,
+             const struct ctr_exec_opts *o);
 /* strata stop: its stop signal (@sig, or the image's StopSignal, or
  * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
  * after saying why. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +92,30 @@ static pid_t target(const char *dir, bool *is_init)
 	init = init > 0 ? child_of(init) : -1;
 	*is_init = init > 0;
 	return *is_init ? init : pid;
+}
+
+int ctr_init_pidfd(const char *dir, pid_t *pid)
+{
+	json_t *st = ctr_state(dir);
+	pid_t launcher = (pid_t)json_integer_value(json_object_get(st, "pid")), daemon, init;
+	int fd;
+
+	json_decref(st);
+	if (launcher <= 0 || !run_is_strata(launcher) || (daemon = child_of(launcher)) <= 0 ||
+	    (init = child_of(daemon)) <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	fd = (int)syscall(SYS_pidfd_open, init, 0);
+	/* The fd names a process from now on, whatever becomes of its pid:
+	 * that process must be the one found. */
+	if (fd >= 0 && (parent_of(init) != daemon || parent_of(daemon) != launcher)) {
+		close(fd);
+		fd = -1;
+		errno = ESRCH;
+	}
+	*pid = init;
+	return fd;
 }
 
 int ctr_signal(const char *dir, const char *name, int sig, const char *cmd)

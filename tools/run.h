@@ -180,6 +180,30 @@ int run_restart_option(struct run_restart *r, const char *arg);
  * @status (@started: it did start), after the pause between runs. */
 bool run_restart_again(const struct run_restart *r, const char *dir, int status, bool started);
 
+/* The command's process, just before its exec (run_proc.c): strata run's
+ * and strata exec's alike.  Each is 0, or -1 with a one-line reason in
+ * @why.  Its user (-u), capabilities, no_new_privs and seccomp filter, in
+ * that order: */
+int run_proc_confine(const struct run_spec *spec, char *why, size_t size);
+/* -t: spec->tty_slave as its controlling terminal and stdio (stdin only
+ * with -i), in a session of its own, for job control. */
+int run_proc_tty(const struct run_spec *spec, char *why, size_t size);
+
+/* strata exec (run_exec.c): a process joining a running container, with
+ * what its command has: @spec's argv, env, workdir, user, caps, seccomp,
+ * tty_slave and interactive. */
+struct run_exec {
+	int pidfd;      /* the container's init */
+	int ns_flags;   /* CLONE_NEW*: its namespaces that are not ours */
+	char **cgroups; /* its groups (NULL-terminated), or NULL */
+	int pid_pipe;   /* the command's pid goes here, as text */
+	struct run_spec *spec;
+};
+/* In a child of strata exec's: joins @x's cgroups and namespaces and
+ * starts the command as a sibling (the caller's child, which the caller
+ * waits for); _exits 0 once it has, else 1 after saying why. */
+void run_exec_enter(const struct run_exec *x) __attribute__((noreturn));
+
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);
 /* Copies between the caller's terminal and @master until @daemon exits;

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# strata exec, end to end through the real launcher, as root and as an
+# unprivileged user (uid 65534): a process joining a running container
+# (detached or in the foreground) has its namespaces, cgroups,
+# capabilities, no_new_privs and seccomp filter, its environment with -e
+# over it, its user and working directory or -u/-w; its exit status comes
+# back; -i, -t with the caller's window size and its changes; signals are
+# passed on; xbad input in one line.
+# shellcheck source=../integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+
+command -v busybox >/dev/null || die 'busybox-static is not installed'
+command -v script >/dev/null || die 'script (bsdutils) is not installed'
+: "${SYSPROBE:?SYSPROBE must name the sysprobe binary}"
+
+ROOTFS=$T/rootfs
+mkdir -p "$ROOTFS"/{bin,etc,tmp,work}
+cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
+cp "$SYSPROBE" "$ROOTFS/bin/sysprobe"
+for a in sh cat echo sleep printf true id pwd readlink grep stty tty ls kill env; do
+	ln -s busybox "$ROOTFS/bin/$a"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' >"$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOTFS/etc/group"
+tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -cf "$T/bb.tar" .
+oci_layout "$T/oci" "$T/bb.tar" env:1 '{"Env": ["PATH=/bin", "FROM_IMAGE=yes", "FOO=image"], "WorkingDir": "/work"}'
+
+chmod 0666 /dev/fuse
+mkdir -p "$T/store-user" "$T/home"
+chown 65534:65534 "$T/store-user" "$T/home"
+chmod 0755 "$T"
+
+NAP=$((500000 + $$))
+alive() { pgrep -xf "sleep $1" >/dev/null; }
+gone() { ! alive "$1"; }
+# The host's pid of the container's command (sleep $1).
+command_pid() { pgrep -xf "sleep $1" | head -n 1; }
+# The command line prefix strata_as uses for WHO $1, as text.
+as_who() {
+	if [ "$1" = root ]; then
+		echo "env STRATA_ROOT=$T/store-root"
+	else
+		echo "setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=$T/home STRATA_ROOT=$T/store-user"
+	fi
+}
+# Field $2 of /proc/PID/status, PID $1.
+status_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+for who in root user; do
+	strata_as $who import -q -t bb:1 "$T/bb.tar"
+	strata_as $who import -q "$T/oci"
+	assert_eq "$who: import" 0 "$RC"
+
+	strata_as $who run -d --name xweb -e FOO=run -e RUNONLY=1 env:1 sleep $NAP
+	assert_eq "$who: run -d" 0 "$RC"
+	assert_true "$who: the container runs" wait_until 10 alive $NAP
+	pid=$(command_pid $NAP)
+
+	# The environment: the image's, the container's (-e over the image's),
+	# exec's -e over both; the image's working directory; exit status.
+	strata_as $who exec xweb sh -c 'echo "$FROM_IMAGE $FOO $RUNONLY $HOSTNAME $(pwd)"'
+	assert_eq "$who: exec: the container's environment and directory" \
+		"0 yes run 1 xweb /work" "$RC $(cat "$T/out")"
+	strata_as $who exec -e FOO=exec -e NEW=2 -w / xweb sh -c 'echo "$FOO $NEW $RUNONLY $(pwd)"'
+	assert_eq "$who: exec -e -w" "0 exec 2 1 /" "$RC $(cat "$T/out")"
+	HOSTVAR=from-host strata_as $who exec -e HOSTVAR -e UNSET_HERE xweb sh -c 'echo "$HOSTVAR ${UNSET_HERE-unset}"'
+	assert_eq "$who: exec -e KEY takes ours" "0 from-host unset" "$RC $(cat "$T/out")"
+	strata_as $who exec xweb sh -c 'exit 7'
+	assert_eq "$who: the exit status comes back" 7 "$RC"
+	strata_as $who exec xweb sh -c 'kill -TERM $$'
+	assert_eq "$who: killed by a signal: 128+N" 143 "$RC"
+
+	# Its namespaces are the container's, each one.
+	for ns in user mnt pid uts ipc net cgroup; do
+		strata_as $who exec xweb readlink /proc/self/ns/$ns
+		assert_eq "$who: exec: $ns namespace" "0 $(readlink /proc/"$pid"/ns/$ns)" "$RC $(cat "$T/out")"
+	done
+	strata_as $who exec xweb cat /proc/self/cgroup
+	assert_eq "$who: exec: the container's cgroups" "0 $(cat /proc/"$pid"/cgroup)" "$RC $(cat "$T/out")"
+	# Its credentials, as the container's command has them.
+	for f in CapEff CapPrm CapBnd NoNewPrivs Seccomp; do
+		strata_as $who exec xweb grep "^$f:" /proc/self/status
+		assert_eq "$who: exec: $f" "0 $(status_field "$pid" $f)" "$RC $(awk '{ print $2 }' "$T/out")"
+	done
+	strata_as $who exec xweb sysprobe keyctl unshare
+	assert_eq "$who: exec: the filter refuses keyctl and unshare" \
+		"0 keyctl: EPERM unshare: EPERM" "$RC $(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	strata_as $who exec xweb id -u
+	assert_eq "$who: exec: the container's user" "0 0" "$RC $(cat "$T/out")"
+	if [ $who = root ]; then
+		strata_as $who exec -u nobody xweb sh -c 'id -u; id -g; echo $HOME; grep ^CapEff: /proc/self/status'
+		assert_eq "$who: exec -u nobody" "0 65534 65534 /nonexistent CapEff: 0000000000000000" \
+			"$RC $(tr '\n\t' '  ' <"$T/out" | sed 's/ $//')"
+	else
+		strata_as $who exec -u nobody xweb true
+		assert_one_error_line "$who: exec -u of an id the user's map lacks" 1
+	fi
+
+	# stdin: /dev/null without -i, the caller's with it.
+	strata_as $who exec xweb cat </dev/null
+	assert_eq "$who: exec without -i: stdin is not ours" "0 " "$RC $(cat "$T/out")"
+	echo piped >"$T/in"
+	strata_as $who exec -i xweb cat <"$T/in"
+	assert_eq "$who: exec -i" "0 piped" "$RC $(cat "$T/out")"
+
+	# -t: a pty, the caller's window size, then its change; TERM set.
+	cat >"$T/tty.sh" <<EOF
+stty rows 21 cols 61
+$(as_who $who) $STRATA exec -it xweb sh -c 'stty size; echo \$TERM; sleep 1.5; stty size' </dev/tty &
+sleep 0.7
+stty rows 33 cols 77
+wait \$!
+echo "rc=\$?"
+EOF
+	run timeout 20 script -qec "bash $T/tty.sh" /dev/null </dev/null
+	assert_eq "$who: exec -it: size, TERM, new size, status" "21 61 xterm 33 77 rc=0" \
+		"$(tr -d '\r' <"$T/out" | tr '\n' ' ' | sed 's/^\^@//; s/ $//')"
+
+	# A signal to strata exec reaches the command.
+	# shellcheck disable=SC2046 # as_who's words
+	timeout 20 $(as_who $who) "$STRATA" exec xweb \
+		sh -c 'trap "exit 9" TERM; while :; do sleep 0.1; done' >/dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	kill -TERM $bg 2>/dev/null || true
+	# timeout passes TERM on to strata exec, which passes it on.
+	set +e
+	wait $bg
+	st=$?
+	set -e
+	assert_eq "$who: SIGTERM to exec: the command's trap's status" 9 "$st"
+
+	# A process exec started dies with the container.
+	(strata_as $who exec xweb sleep $((NAP + 1))) &
+	bg=$!
+	assert_true "$who: exec's sleep runs" wait_until 10 alive $((NAP + 1))
+	strata_as $who stop -t 1 xweb
+	set +e
+	wait $bg
+	set -e
+	assert_true "$who: stop ends exec's process too" wait_until 10 gone $((NAP + 1))
+	strata_as $who exec xweb true
+	assert_one_error_line "$who: exec into a xstopped container" 1
+
+	# A container of the foreground, without a network of its own... and
+	# with one (--net none), a filter that follows --cap-add, and none.
+	(strata_as $who run --name xfg --net none --cap-add SYS_ADMIN bb:1 sleep $((NAP + 2))) &
+	bg=$!
+	assert_true "$who: xfg container runs" wait_until 10 alive $((NAP + 2))
+	pid=$(command_pid $((NAP + 2)))
+	strata_as $who exec xfg readlink /proc/self/ns/net
+	assert_eq "$who: exec: the container's own network namespace" \
+		"0 $(readlink /proc/"$pid"/ns/net)" "$RC $(cat "$T/out")"
+	assert_ne "$who: ... not the host's" "$(readlink /proc/self/ns/net)" "$(cat "$T/out")"
+	strata_as $who exec xfg sysprobe keyctl unshare
+	assert_eq "$who: exec: --cap-add SYS_ADMIN's filter (unshare allowed, keyctl not)" \
+		"0 keyctl: EPERM unshare: ok" "$RC $(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	strata_as $who stop -t 1 xfg
+	set +e
+	wait $bg
+	set -e
+	strata_as $who run -d --name xfree --security-opt seccomp=unconfined bb:1 sleep $((NAP + 3))
+	wait_until 10 alive $((NAP + 3)) || fail "$who: xfree did not start"
+	strata_as $who exec xfree grep ^Seccomp: /proc/self/status
+	assert_eq "$who: exec into an unconfined container: no filter" "0 Seccomp: 0" \
+		"$RC $(tr '\t' ' ' <"$T/out")"
+	strata_as $who stop -t 1 xfree
+	strata_as $who rm xweb xfg xfree
+	assert_eq "$who: rm" 0 "$RC"
+	assert_nothing_mounted_under "$who: no mount left" "$T"
+done
+
+# Bad input, one line each.
+export STRATA_ROOT=$T/store-root
+run "$STRATA" run --name xstopped bb:1 true
+run "$STRATA" exec xstopped true
+assert_one_error_line "exec into a xstopped container" 1
+run "$STRATA" exec no-such true
+assert_one_error_line "exec into no container" 1
+run "$STRATA" exec xstopped
+assert_one_error_line "exec without a command" 2
+run "$STRATA" exec
+assert_one_error_line "exec without a container" 2
+run "$STRATA" exec --bogus xstopped true
+assert_one_error_line "exec --bogus" 2
+run "$STRATA" exec -w rel xstopped true
+assert_one_error_line "exec -w relative" 2
+run "$STRATA" exec -e =x xstopped true
+assert_one_error_line "exec -e =x" 2
+run "$STRATA" run -d --name xbad bb:1 sleep $((NAP + 4))
+wait_until 10 alive $((NAP + 4)) || fail "bad did not start"
+run "$STRATA" exec xbad no-such-command
+assert_one_error_line "exec of a missing command" 127
+run "$STRATA" exec xbad /etc/passwd
+assert_one_error_line "exec of a file that is no program" 126
+run "$STRATA" exec -w /nowhere xbad true
+assert_one_error_line "exec -w of a missing directory" 1
+run "$STRATA" exec -u nosuch xbad true
+assert_one_error_line "exec -u of no such user" 1
+python3 - "$T/store-root/strata/containers/xbad/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); del s["process"]; json.dump(s, open(sys.argv[1], "w"))
+PY
+run "$STRATA" exec xbad true
+assert_one_error_line "exec into a container recorded by an older strata" 1
+run "$STRATA" stop -t 1 xbad
+run "$STRATA" exec --help
+assert_eq "exec --help" 0 "$RC"
+assert_true "exec --help names -t" grep -q -- '--tty' "$T/out"
+
+for n in 0 1 2 3 4; do
+	assert_true "no container process left ($n)" gone $((NAP + n))
+done
+assert_nothing_mounted_under "no mount left" "$T"
+finish
