@@ -57,12 +57,26 @@ static pid_t parent_of(pid_t pid)
 }
 
 /* A child of @pid, found in /proc (a foreground launcher's only child is
- * its daemon, the daemon's is the init), or -1. */
+ * its daemon, the daemon's is the init), or -1.  Its children file where
+ * the kernel has one (CONFIG_PROC_CHILDREN): a walk of /proc reads every
+ * process's stat, a millisecond and more. */
 static pid_t child_of(pid_t pid)
 {
-	DIR *d = opendir("/proc");
+	char path[64];
+	FILE *f;
+	DIR *d;
 	struct dirent *de;
+	long first = -1;
 	pid_t found = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%ld", &first) != 1)
+			first = -1;
+		fclose(f);
+		return (pid_t)first;
+	}
+	d = opendir("/proc");
 
 	while (d && found < 0 && (de = readdir(d))) {
 		pid_t p = (pid_t)strtol(de->d_name, NULL, 10);
