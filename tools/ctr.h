@@ -59,6 +59,9 @@ struct ctr_exec_opts {
 };
 int ctr_exec(const struct store *s, const char *dir, const char *name,
              const struct ctr_exec_opts *o);
+/* strata inspect CONTAINER: @c (in @dir, of the store @s) as JSON, or
+ * NULL. */
+struct json_t *ctr_inspect(const struct store *s, const struct store_container *c, const char *dir);
 /* strata stop: its stop signal (@sig, or the image's StopSignal, or
  * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
  * after saying why. */

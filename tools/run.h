@@ -148,6 +148,9 @@ uint64_t run_caps_default(void);
 int run_caps_change(uint64_t *mask, const char *list, bool add);
 /* CAP_NAME or name (any case): the capability's number, or -1. */
 int run_cap_number(const char *name);
+/* The name of capability @cap, lower case without CAP_ ("sys_admin"), or
+ * NULL. */
+const char *run_cap_name(int cap);
 
 /* -d: forks the supervisor (it returns -1, in a session of its own) while
  * the caller waits: the caller returns 0 once the command has started,

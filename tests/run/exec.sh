@@ -43,6 +43,13 @@ as_who() {
 		echo "setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=$T/home STRATA_ROOT=$T/store-user"
 	fi
 }
+# A python expression $2 of the JSON file $1 (as d), its values spaced.
+jq_() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(" ".join(str(x) for x in v) if isinstance(v, tuple) else v)' "$1" "$2"
+}
 # Field $2 of /proc/PID/status, PID $1.
 status_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
@@ -96,6 +103,38 @@ for who in root user; do
 		assert_one_error_line "$who: exec -u of an id the user's map lacks" 1
 	fi
 
+	# inspect: podman's members over the record.
+	strata_as $who inspect xweb
+	assert_eq "$who: inspect of a running container" 0 "$RC"
+	cp "$T/out" "$T/inspect.json"
+	ipid=$(jq_ "$T/inspect.json" 'd["State"]["Pid"]')
+	assert_eq "$who: inspect: State.Pid is the init (pid 1 inside)" 1 \
+		"$(awk '$1 == "NSpid:" { print $NF }' "/proc/$ipid/status")"
+	assert_eq "$who: inspect: ... of the container's pid namespace" \
+		"$(readlink /proc/"$pid"/ns/pid)" "$(readlink /proc/"$ipid"/ns/pid)"
+	assert_eq "$who: inspect: State" "running True 0" \
+		"$(jq_ "$T/inspect.json" 'd["State"]["Status"], d["State"]["Running"], d["State"]["ExitCode"]')"
+	assert_eq "$who: inspect: Config" "sleep $NAP|/work|True|True|env:1" \
+		"$(jq_ "$T/inspect.json" '"|".join([" ".join(d["Config"]["Cmd"]), d["Config"]["WorkingDir"], str("FOO=run" in d["Config"]["Env"]), str("FROM_IMAGE=yes" in d["Config"]["Env"]), d["Config"]["Image"]])')"
+	assert_eq "$who: inspect: EffectiveCaps" "True False" \
+		"$(jq_ "$T/inspect.json" '"CAP_CHOWN" in d["EffectiveCaps"], "CAP_SYS_ADMIN" in d["EffectiveCaps"]')"
+	assert_eq "$who: inspect: GraphDriver's upper" "$T/store-$who/strata/containers/xweb/upper" \
+		"$(jq_ "$T/inspect.json" 'd["GraphDriver"]["Data"]["UpperDir"]')"
+	if [ $who = root ]; then
+		maps="0 0 4294967295"
+	else
+		maps="0 65534 1"
+	fi
+	assert_eq "$who: inspect: IDMappings" "$maps/$maps" \
+		"$(jq_ "$T/inspect.json" '"/".join(" ".join(str(m[k]) for m in d["IDMappings"][w] for k in ("ContainerID", "HostID", "Size")) for w in ("UidMap", "GidMap"))')"
+	assert_eq "$who: inspect: NetworkSettings, no mounts" "host 0" \
+		"$(jq_ "$T/inspect.json" 'd["NetworkSettings"]["Mode"], len(d["Mounts"])')"
+	assert_eq "$who: inspect: the record's members are kept" "running xweb" \
+		"$(jq_ "$T/inspect.json" 'd["status"], d["name"]')"
+	strata_as $who inspect bb:1
+	assert_eq "$who: inspect of an image is as it was" "0 True" \
+		"$RC $(jq_ "$T/out" '"layers" in d and "State" not in d')"
+
 	# stdin: /dev/null without -i, the caller's with it.
 	strata_as $who exec xweb cat </dev/null
 	assert_eq "$who: exec without -i: stdin is not ours" "0 " "$RC $(cat "$T/out")"
@@ -140,11 +179,15 @@ EOF
 	set -e
 	assert_true "$who: stop ends exec's process too" wait_until 10 gone $((NAP + 1))
 	strata_as $who exec xweb true
-	assert_one_error_line "$who: exec into a xstopped container" 1
+	assert_one_error_line "$who: exec into a stopped container" 1
+	strata_as $who inspect xweb
+	assert_eq "$who: inspect of the stopped container: State, and exit_code kept" \
+		"exited False 0 143 143" \
+		"$(jq_ "$T/out" 'd["State"]["Status"], d["State"]["Running"], d["State"]["Pid"], d["State"]["ExitCode"], d["exit_code"]')"
 
 	# A container of the foreground, without a network of its own... and
 	# with one (--net none), a filter that follows --cap-add, and none.
-	(strata_as $who run --name xfg --net none --cap-add SYS_ADMIN bb:1 sleep $((NAP + 2))) &
+	(strata_as $who run --name xfg --net none --cap-add SYS_ADMIN -v "$T/rootfs:/data:ro" bb:1 sleep $((NAP + 2))) &
 	bg=$!
 	assert_true "$who: xfg container runs" wait_until 10 alive $((NAP + 2))
 	pid=$(command_pid $((NAP + 2)))
@@ -155,6 +198,10 @@ EOF
 	strata_as $who exec xfg sysprobe keyctl unshare
 	assert_eq "$who: exec: --cap-add SYS_ADMIN's filter (unshare allowed, keyctl not)" \
 		"0 keyctl: EPERM unshare: ok" "$RC $(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	strata_as $who inspect xfg
+	assert_eq "$who: inspect: a bind, --net none, the added capability" \
+		"bind $T/rootfs /data False none True" \
+		"$(jq_ "$T/out" 'd["Mounts"][0]["Type"], d["Mounts"][0]["Source"], d["Mounts"][0]["Destination"], d["Mounts"][0]["RW"], d["HostConfig"]["NetworkMode"], "CAP_SYS_ADMIN" in d["EffectiveCaps"]')"
 	strata_as $who stop -t 1 xfg
 	set +e
 	wait $bg
@@ -174,7 +221,7 @@ done
 export STRATA_ROOT=$T/store-root
 run "$STRATA" run --name xstopped bb:1 true
 run "$STRATA" exec xstopped true
-assert_one_error_line "exec into a xstopped container" 1
+assert_one_error_line "exec into a stopped container" 1
 run "$STRATA" exec no-such true
 assert_one_error_line "exec into no container" 1
 run "$STRATA" exec xstopped
@@ -204,6 +251,8 @@ PY
 run "$STRATA" exec xbad true
 assert_one_error_line "exec into a container recorded by an older strata" 1
 run "$STRATA" stop -t 1 xbad
+run "$STRATA" inspect no-such-thing
+assert_one_error_line "inspect of nothing" 1
 run "$STRATA" exec --help
 assert_eq "exec --help" 0 "$RC"
 assert_true "exec --help names -t" grep -q -- '--tty' "$T/out"
