@@ -37,8 +37,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/close_range.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -77,9 +75,6 @@ static int command(void *arg)
 		if (null < 0 || dup2(null, 0) < 0)
 			fail(1, "/dev/null: %s", strerror(errno));
 	}
-	/* Nothing of the caller's but stdio goes in (an fd of the host's
-	 * open in the container is a way out of its root). */
-	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	environ = spec->env;
 	/* Not made when missing, unlike strata run's -w: podman exec fails. */
 	if (chdir(spec->workdir ? spec->workdir : "/") < 0)

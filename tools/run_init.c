@@ -541,6 +541,22 @@ static void wait_cgroups(const struct run_spec *spec)
 	close(spec->cgroup_pipe[0]);
 }
 
+/* The init keeps no fd but stdio and @keep (or none, -1) once the command
+ * is forked: what it holds from the daemon and the launcher (/dev/fuse,
+ * O_PATH fds of the upper, which is on the host: ".." from one leads out of
+ * the root) would be open to a command given CAP_SYS_PTRACE, through
+ * /proc/1/fd/N. */
+static void close_all_but(int keep)
+{
+	if (keep < 0) {
+		syscall(SYS_close_range, 3U, ~0U, 0);
+		return;
+	}
+	if (keep > 3)
+		syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0);
+	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0);
+}
+
 /* The init goes under a seccomp filter too: a command given --cap-add
  * SYS_PTRACE (which the profile then allows) could otherwise ptrace pid 1
  * and make it call what the command's filter refuses.  Its own, that
@@ -571,9 +587,9 @@ static pid_t start_command(const struct run_spec *spec)
 		started_fd = -1;
 		run_detach_quiet(spec->detach);
 	}
+	close_all_but(sync[1]);
 	if (sync[0] < 0)
 		return child;
-	close(sync[0]);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (run_seccomp_install(seccomp_init_filter() ?: &spec->seccomp) < 0) {
 		kill(child, SIGKILL);
@@ -618,9 +634,8 @@ int run_init(void *arg)
 	if (spec->net_none)
 		loopback_up();
 	wait_cgroups(spec);
+	/* Only the command holds the pty from here on (start_command closed
+	 * the init's): its end is the session's end. */
 	child = start_command(spec);
-	/* Only the command holds the pty: its end is the session's end. */
-	if (spec->tty_slave >= 0)
-		close(spec->tty_slave);
 	supervise(child, &set);
 }

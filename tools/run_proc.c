@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -142,6 +143,12 @@ static void drop_capabilities(uint64_t mask)
 
 int run_proc_confine(const struct run_spec *spec, char *why, size_t size)
 {
+	/* Nothing but stdio goes through the exec: the daemon's fds (an O_PATH
+	 * fd of the upper, on the host, leads out of the root by "..") and the
+	 * caller's.  Close-on-exec, as the started pipe of -d is closed by the
+	 * exec itself (run.h). */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return fail(why, size, "close_range: %s", strerror(errno));
 	if (run_proc_user(spec->user, why, size) < 0)
 		return -1;
 	drop_capabilities(spec->caps);

@@ -187,7 +187,7 @@ EOF
 
 	# A container of the foreground, without a network of its own... and
 	# with one (--net none), a filter that follows --cap-add, and none.
-	(strata_as $who run --name xfg --net none --cap-add SYS_ADMIN -v "$T/rootfs:/data:ro" bb:1 sleep $((NAP + 2))) &
+	(strata_as $who run --name xfg --net none --cap-add SYS_ADMIN,SYS_PTRACE -v "$T/rootfs:/data:ro" bb:1 sleep $((NAP + 2))) &
 	bg=$!
 	assert_true "$who: xfg container runs" wait_until 10 alive $((NAP + 2))
 	pid=$(command_pid $((NAP + 2)))
@@ -198,6 +198,15 @@ EOF
 	strata_as $who exec xfg sysprobe keyctl unshare
 	assert_eq "$who: exec: --cap-add SYS_ADMIN's filter (unshare allowed, keyctl not)" \
 		"0 keyctl: EPERM unshare: ok" "$RC $(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	# No fd of the host's in the container (".." from a directory's leads
+	# out of its root): not in exec's process, its command's, nor in the
+	# init's, which CAP_SYS_PTRACE opens through /proc/1/fd.
+	strata_as $who exec xfg ls /proc/1/fd /proc/2/fd
+	assert_eq "$who: the init and the command hold stdio alone" "0 /proc/1/fd: 0 1 2 /proc/2/fd: 0 1 2" \
+		"$RC $(tr '\n' ' ' <"$T/out" | tr -s ' ' | sed 's/ $//')"
+	strata_as $who exec xfg ls /proc/self/fd
+	assert_eq "$who: exec's process holds stdio alone (and ls its directory's)" "0 0 1 2 3" \
+		"$RC $(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
 	strata_as $who inspect xfg
 	assert_eq "$who: inspect: a bind, --net none, the added capability" \
 		"bind $T/rootfs /data False none True" \
