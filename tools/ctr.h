@@ -48,6 +48,12 @@ int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
  * launcher or supervisor, checked to be it once the fd is open), its pid
  * in *@pid; or -1. */
 int ctr_init_pidfd(const char *dir, pid_t *pid);
+/* The namespaces of @pid that are not ours (each CLONE_NEW* flag). */
+int ctr_namespaces(pid_t pid);
+/* strata cp between the running container @name (in @dir) and the host:
+ * @cpath in it, @host here; @into: from the host.  0, or 1 after saying
+ * why. */
+int ctr_cp(const char *dir, const char *name, const char *cpath, const char *host, bool into);
 /* strata exec: runs @o's command in the running container @name (in @dir,
  * of the store @s): its exit status, or 1 after saying why. */
 struct ctr_exec_opts {

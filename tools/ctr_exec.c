@@ -73,8 +73,7 @@ static char **exec_env(json_t *proc, const struct ctr_exec_opts *o)
 	return out;
 }
 
-/* The namespaces of @pid that are not ours (each CLONE_NEW* flag). */
-static int other_namespaces(pid_t pid)
+int ctr_namespaces(pid_t pid)
 {
 	static const struct {
 		const char *name;
@@ -215,7 +214,7 @@ int ctr_exec(const struct store *s, const char *dir, const char *name,
 		cli_error("exec: %s: running, and its init is not found: %s", name,
 		          strerror(errno));
 	else if ((rc = exec_spec(s, proc, o, &spec)) == 0) {
-		x.ns_flags = other_namespaces(init);
+		x.ns_flags = ctr_namespaces(init);
 		x.cgroups = store_container_cgroups(dir);
 		rc = run_it(&x, o->tty);
 		strv_free(x.cgroups);

@@ -45,13 +45,11 @@ extern char **environ;
 
 static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...)
 {
-	char msg[PATH_MAX + 256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	run_proc_vsay("exec", fmt, ap);
 	va_end(ap);
-	dprintf(2, "strata: exec: %s\n", msg);
 	_exit(status);
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <linux/capability.h>
 #include <pwd.h>
@@ -171,4 +172,12 @@ int run_proc_tty(const struct run_spec *spec, char *why, size_t size)
 	if (spec->tty_slave > 2)
 		close(spec->tty_slave);
 	return 0;
+}
+
+void run_proc_vsay(const char *cmd, const char *fmt, va_list ap)
+{
+	char msg[PATH_MAX + 256];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	dprintf(2, "strata: %s: %s\n", cmd, msg);
 }

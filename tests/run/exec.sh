@@ -14,10 +14,11 @@ command -v script >/dev/null || die 'script (bsdutils) is not installed'
 : "${SYSPROBE:?SYSPROBE must name the sysprobe binary}"
 
 ROOTFS=$T/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp,work}
+mkdir -p "$ROOTFS"/{bin,etc,tmp,work,data}
+echo image >"$ROOTFS/data/orig"
 cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
 cp "$SYSPROBE" "$ROOTFS/bin/sysprobe"
-for a in sh cat echo sleep printf true id pwd readlink grep stty tty ls kill env; do
+for a in sh cat echo sleep printf true id pwd readlink grep stty tty ls kill env stat mkdir ln rm; do
 	ln -s busybox "$ROOTFS/bin/$a"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' >"$ROOTFS/etc/passwd"
@@ -169,6 +170,46 @@ EOF
 	set -e
 	assert_eq "$who: SIGTERM to exec: the command's trap's status" 9 "$st"
 
+	# cp: a tree in and out of the running container, through its mount.
+	if [ $who = root ]; then own=0:0; else own=65534:65534; fi
+	rm -rf "$T/cpin" "$T/cpout"
+	mkdir -p "$T/cpin/tree/sub" "$T/cpout"
+	echo one >"$T/cpin/tree/f"
+	echo two >"$T/cpin/tree/sub/g"
+	echo new >"$T/cpin/orig"
+	ln -s f "$T/cpin/tree/l"
+	chmod 0640 "$T/cpin/tree/f"
+	touch -d '2020-01-02 03:04:05 UTC' "$T/cpin/tree/f"
+	chown -R "$own" "$T/cpin" "$T/cpout"
+	strata_as $who cp "$T/cpin/tree" xweb:/tmp
+	assert_eq "$who: cp a tree in" "0 " "$RC $(cat "$T/err")"
+	strata_as $who exec xweb sh -c 'cat /tmp/tree/f /tmp/tree/sub/g; readlink /tmp/tree/l; stat -c "%u:%g %a %Y" /tmp/tree/f'
+	assert_eq "$who: cp in: contents, link, the container's root's, mode, time" \
+		"one two f 0:0 640 1577934245" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+	assert_stat "$who: cp in: on disk, in the upper, the caller's" '%u:%g' \
+		"$T/store-$who/strata/containers/xweb/upper/tmp/tree/sub/g" "$own"
+	strata_as $who cp "$T/cpin/orig" xweb:/data/orig
+	strata_as $who exec xweb cat /data/orig
+	assert_eq "$who: cp over an image's file: copied up" "0 new" "$RC $(cat "$T/out")"
+	strata_as $who cat env:1 /data/orig
+	assert_eq "$who: ... the image's is as it was" "0 image" "$RC $(cat "$T/out")"
+	strata_as $who exec xweb sh -c 'mkdir -p /made/d; echo three >/made/d/h; ln -s /etc/passwd /made/d/abs; rm /etc/group'
+	strata_as $who cp xweb:/made "$T/cpout"
+	assert_eq "$who: cp a tree out" "0 three /etc/passwd" \
+		"$RC $(cat "$T/cpout/made/d/h") $(readlink "$T/cpout/made/d/abs")"
+	assert_stat "$who: cp out: the caller's" '%u:%g' "$T/cpout/made/d/h" "$own"
+	strata_as $who cp xweb:/made/d/h "$T/cpout/renamed"
+	assert_eq "$who: cp a file out under a new name" "0 three" "$RC $(cat "$T/cpout/renamed")"
+	strata_as $who cp xweb:/etc "$T/cpout"
+	assert_eq "$who: cp out follows the union: a deleted file is not there" "0 yes no" \
+		"$RC $(test -e "$T/cpout/etc/passwd" && echo yes || echo no) $(test -e "$T/cpout/etc/group" && echo yes || echo no)"
+	strata_as $who cp xweb:/nothing "$T/cpout"
+	assert_one_error_line "$who: cp of a missing path" 1
+	strata_as $who cp "$T/cpin/missing" xweb:/tmp
+	assert_one_error_line "$who: cp of a missing host path" 1
+	strata_as $who cp xweb:tmp "$T/cpout"
+	assert_one_error_line "$who: cp of a relative container path" 2
+
 	# A process exec started dies with the container.
 	(strata_as $who exec xweb sleep $((NAP + 1))) &
 	bg=$!
@@ -180,6 +221,8 @@ EOF
 	assert_true "$who: stop ends exec's process too" wait_until 10 gone $((NAP + 1))
 	strata_as $who exec xweb true
 	assert_one_error_line "$who: exec into a stopped container" 1
+	strata_as $who cp "$T/cpin/orig" xweb:/tmp
+	assert_one_error_line "$who: cp into a stopped container" 1
 	strata_as $who inspect xweb
 	assert_eq "$who: inspect of the stopped container: State, and exit_code kept" \
 		"exited False 0 143 143" \
@@ -262,6 +305,10 @@ assert_one_error_line "exec into a container recorded by an older strata" 1
 run "$STRATA" stop -t 1 xbad
 run "$STRATA" inspect no-such-thing
 assert_one_error_line "inspect of nothing" 1
+run "$STRATA" cp a b
+assert_one_error_line "cp between two host paths" 2
+run "$STRATA" cp --help
+assert_eq "cp --help" 0 "$RC"
 run "$STRATA" exec --help
 assert_eq "exec --help" 0 "$RC"
 assert_true "exec --help names -t" grep -q -- '--tty' "$T/out"

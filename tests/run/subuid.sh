@@ -181,6 +181,20 @@ as_user inspect ex
 assert_eq 'by uid: inspect: IDMappings, the range' "0 65534 1 1 $BASE $COUNT" \
 	"$(python3 -c 'import json, sys
 print(" ".join(str(m[k]) for m in json.load(open(sys.argv[1]))["IDMappings"]["UidMap"] for k in ("ContainerID", "HostID", "Size")))' "$T/out")"
+# cp through the range: app's file comes out as the caller's, what goes
+# in is the container's root's (the caller's on disk).
+mkdir -p "$T/cp"
+echo in >"$T/cp/in"
+chown -R 65534:65534 "$T/cp"
+as_user cp ex:/home/app/ex "$T/cp/out"
+ok 'by uid: cp out of the range'
+assert_stat "by uid: cp out: app's file is the caller's" '%u:%g' "$T/cp/out" 65534:65534
+as_user cp "$T/cp/in" ex:/home/app/in
+ok 'by uid: cp in'
+as_user exec ex stat -c %u:%g /home/app/in
+assert_eq 'by uid: cp in: the container root'"'"'s' 0:0 "$(out_words)"
+assert_stat 'by uid: cp in: on disk, the caller'"'"'s' '%u:%g' "$STORE/strata/containers/ex/upper/home/app/in" \
+	65534:65534
 as_user stop -t 1 ex
 as_user rm ex
 ok 'by uid: rm ex'
