@@ -48,7 +48,11 @@ static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
 	failed = 1;
 }
 
-static int copy_at(int from, const char *name, int to, const char *as, const char *path);
+/* Deeper trees are refused: each level holds two fds and a path on the
+ * stack, and the container makes the tree. */
+#define CP_MAX_DEPTH 128
+
+static int copy_at(int from, const char *name, int to, const char *as, const char *path, int depth);
 
 static int copy_data(int in, int out)
 {
@@ -82,7 +86,7 @@ static int copy_file(int from, const char *name, int to, const char *as, mode_t 
 }
 
 static int copy_dir(int from, const char *name, int to, const char *as, mode_t mode,
-                    const char *path)
+                    const char *path, int depth)
 {
 	int src = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), dst;
 	DIR *d;
@@ -103,7 +107,7 @@ static int copy_dir(int from, const char *name, int to, const char *as, mode_t m
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-			copy_at(dirfd(d), de->d_name, dst, de->d_name, sub);
+			copy_at(dirfd(d), de->d_name, dst, de->d_name, sub, depth + 1);
 		}
 	closedir(d);
 	fchmod(dst, mode & 07777);
@@ -111,8 +115,9 @@ static int copy_dir(int from, const char *name, int to, const char *as, mode_t m
 	return 0;
 }
 
-/* @name in @from copied as @as in @to (@path names it in messages). */
-static int copy_at(int from, const char *name, int to, const char *as, const char *path)
+/* @name in @from copied as @as in @to (@path names it in messages), @depth
+ * directories down. */
+static int copy_at(int from, const char *name, int to, const char *as, const char *path, int depth)
 {
 	struct timespec times[2];
 	char target[PATH_MAX];
@@ -126,8 +131,11 @@ static int copy_at(int from, const char *name, int to, const char *as, const cha
 	}
 	if (S_ISREG(st.st_mode))
 		rc = copy_file(from, name, to, as, st.st_mode);
-	else if (S_ISDIR(st.st_mode))
-		rc = copy_dir(from, name, to, as, st.st_mode, path);
+	else if (S_ISDIR(st.st_mode) && depth >= CP_MAX_DEPTH) {
+		say("%s: more than %d directories deep: not copied", path, CP_MAX_DEPTH);
+		return -1;
+	} else if (S_ISDIR(st.st_mode))
+		rc = copy_dir(from, name, to, as, st.st_mode, path, depth);
 	else if (S_ISLNK(st.st_mode)) {
 		n = readlinkat(from, name, target, sizeof(target) - 1);
 		if (n >= 0)
@@ -191,11 +199,11 @@ void run_cp_enter(const struct run_cp *c)
 			snprintf(name, sizeof(name), "%s", c->host_name);
 		}
 		if (dir >= 0)
-			copy_at(c->host_dir, c->host_name, dir, name, c->path);
+			copy_at(c->host_dir, c->host_name, dir, name, c->path, 0);
 		else
 			say("%s: %s", c->path, strerror(errno));
 	} else {
-		copy_at(dir, name, c->host_dir, c->host_name, c->path);
+		copy_at(dir, name, c->host_dir, c->host_name, c->path, 0);
 	}
 	_exit(failed);
 }

@@ -203,6 +203,11 @@ EOF
 	strata_as $who cp xweb:/etc "$T/cpout"
 	assert_eq "$who: cp out follows the union: a deleted file is not there" "0 yes no" \
 		"$RC $(test -e "$T/cpout/etc/passwd" && echo yes || echo no) $(test -e "$T/cpout/etc/group" && echo yes || echo no)"
+	strata_as $who exec xweb sh -c 'cd /tmp && i=0 && while [ $i -lt 140 ]; do mkdir d && cd d && i=$((i + 1)); done'
+	strata_as $who cp xweb:/tmp/d "$T/cpout"
+	assert_one_error_line "$who: cp of a tree 140 directories deep: refused past 128" 1
+	assert_true "$who: ... says so" grep -q 'more than 128 directories deep' "$T/err"
+	assert_true "$who: ... what is above is copied" test -d "$T/cpout/d/d/d"
 	strata_as $who cp xweb:/nothing "$T/cpout"
 	assert_one_error_line "$who: cp of a missing path" 1
 	strata_as $who cp "$T/cpin/missing" xweb:/tmp
