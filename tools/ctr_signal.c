@@ -176,6 +176,8 @@ static int stop_signal_of(const char *dir)
 
 int ctr_stop(const char *dir, const char *name, int sig, double timeout)
 {
+	bool is_init = false;
+
 	if (!store_container_running(dir))
 		return 0; /* as podman: stopping a stopped one is no error */
 	if (!sig)
@@ -185,6 +187,11 @@ int ctr_stop(const char *dir, const char *name, int sig, double timeout)
 	if (ctr_signal(dir, name, sig, "stop") < 0)
 		return store_container_running(dir) ? -1 : 0;
 	if (stopped_within(dir, timeout))
+		return 0;
+	/* No init left: the container is ending (its daemon unmounting), and
+	 * a SIGKILL would reach its launcher instead, whose end would then go
+	 * unrecorded ("supervisor died"). */
+	if (target(dir, &is_init) > 0 && !is_init && stopped_within(dir, 10))
 		return 0;
 	if (ctr_signal(dir, name, SIGKILL, "stop") < 0 && store_container_running(dir))
 		return -1;
