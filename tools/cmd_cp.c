@@ -15,7 +15,8 @@ static const char usage[] =
     "\n"
     "Copy a file or a directory tree between the host and a running CONTAINER,\n"
     "through its mount (the union, so whiteouts and copy-up are as its processes\n"
-    "see them).  Into an existing directory it goes under its own name.  What\n"
+    "see them), or out of a stopped one's tree in the store, as diff and commit\n"
+    "read it.  Into an existing directory it goes under its own name.  What\n"
     "goes in belongs to the container's root, what comes out to the caller (the\n"
     "container's id map); modes and times are kept, devices skipped.  A host\n"
     "path with a ':' before any '/' is written ./a:b.\n";
@@ -56,7 +57,7 @@ int cmd_cp(int argc, char **argv)
 	snprintf(name, sizeof(name), "%.*s", (int)((into ? b : a) - 1), spec);
 	if (ctr_open(root, "cp", name, &s, dir, sizeof(dir)))
 		return 1;
-	rc = ctr_cp(dir, name, path, into ? argv[optind] : argv[optind + 1], into);
+	rc = ctr_cp(s, dir, name, path, into ? argv[optind] : argv[optind + 1], into);
 	store_close(s);
 	return rc;
 }

@@ -50,10 +50,17 @@ int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
 int ctr_init_pidfd(const char *dir, pid_t *pid);
 /* The namespaces of @pid that are not ours (each CLONE_NEW* flag). */
 int ctr_namespaces(pid_t pid);
-/* strata cp between the running container @name (in @dir) and the host:
- * @cpath in it, @host here; @into: from the host.  0, or 1 after saying
- * why. */
-int ctr_cp(const char *dir, const char *name, const char *cpath, const char *host, bool into);
+/* strata cp between the container @name (in @dir, of @s) and the host:
+ * @cpath in it, @host here; @into: from the host.  A running container's
+ * through its mount, a stopped one's out of its tree in the store.  0, or
+ * 1 after saying why. */
+int ctr_cp(struct store *s, const char *dir, const char *name, const char *cpath, const char *host,
+           bool into);
+/* Out of the stopped container @name: @cpath of its merged tree as
+ * @host_name in the host's directory @host_dir.  0, or 1 after saying
+ * why (ctr_cp_out.c). */
+int ctr_cp_out_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
+                       int host_dir, const char *host_name);
 /* strata exec: runs @o's command in the running container @name (in @dir,
  * of the store @s): its exit status, or 1 after saying why. */
 struct ctr_exec_opts {

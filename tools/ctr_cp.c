@@ -48,19 +48,36 @@ static int host_side(const char *host, const char *cpath, bool into, char *name,
 	return fd;
 }
 
-int ctr_cp(const char *dir, const char *name, const char *cpath, const char *host, bool into)
+/* A stopped container: out of its tree in the store; not into it yet. */
+static int cp_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
+                      const char *host, bool into)
+{
+	char host_name[NAME_MAX + 1];
+	int host_dir, rc;
+
+	if (into) {
+		cli_error("cp: %s: not running: copying into a stopped container is not "
+		          "supported yet (start it first)",
+		          name);
+		return 1;
+	}
+	if ((host_dir = host_side(host, cpath, false, host_name, sizeof(host_name))) < 0)
+		return 1;
+	rc = ctr_cp_out_stopped(s, dir, name, cpath, host_dir, host_name);
+	close(host_dir);
+	return rc;
+}
+
+int ctr_cp(struct store *s, const char *dir, const char *name, const char *cpath, const char *host,
+           bool into)
 {
 	char host_name[NAME_MAX + 1];
 	struct run_cp c = {.into = into, .path = cpath, .host_name = host_name, .host_dir = -1};
 	pid_t init = -1, child = -1;
 	int st = 0;
 
-	if (!store_container_running(dir)) {
-		cli_error(
-		    "cp: %s: not running (strata cat and strata ls read a stopped one's files)",
-		    name);
-		return 1;
-	}
+	if (!store_container_running(dir))
+		return cp_stopped(s, dir, name, cpath, host, into);
 	if ((c.pidfd = ctr_init_pidfd(dir, &init)) < 0) {
 		cli_error("cp: %s: running, and its init is not found: %s", name, strerror(errno));
 		return 1;

@@ -228,6 +228,19 @@ EOF
 	assert_one_error_line "$who: exec into a stopped container" 1
 	strata_as $who cp "$T/cpin/orig" xweb:/tmp
 	assert_one_error_line "$who: cp into a stopped container" 1
+	# Out of the stopped container: its tree in the store, as diff reads it.
+	rm -rf "$T/cpout"
+	mkdir -p "$T/cpout"
+	chown "$own" "$T/cpout"
+	strata_as $who cp xweb:/made "$T/cpout"
+	assert_eq "$who: cp out of a stopped container" "0 three /etc/passwd" \
+		"$RC $(cat "$T/cpout/made/d/h") $(readlink "$T/cpout/made/d/abs")"
+	assert_stat "$who: ... the caller's" '%u:%g' "$T/cpout/made/d/h" "$own"
+	strata_as $who cp xweb:/etc "$T/cpout"
+	assert_eq "$who: ... a deleted file is not there, the copied-up one is new" "0 yes no new" \
+		"$RC $(test -e "$T/cpout/etc/passwd" && echo yes || echo no) $(test -e "$T/cpout/etc/group" && echo yes || echo no) $(strata_as $who cp xweb:/data/orig "$T/cpout/orig" && cat "$T/cpout/orig")"
+	strata_as $who cp xweb:/nothing "$T/cpout"
+	assert_one_error_line "$who: cp of a missing path of a stopped container" 1
 	strata_as $who inspect xweb
 	assert_eq "$who: inspect of the stopped container: State, and exit_code kept (stderr: $(cat "$T/err"))" \
 		"exited False 0 143 143" \

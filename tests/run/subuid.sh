@@ -196,6 +196,9 @@ assert_eq 'by uid: cp in: the container root'"'"'s' 0:0 "$(out_words)"
 assert_stat 'by uid: cp in: on disk, the caller'"'"'s' '%u:%g' "$STORE/strata/containers/ex/upper/home/app/in" \
 	65534:65534
 as_user stop -t 1 ex
+as_user cp ex:/home/app/ex "$T/cp/stopped"
+ok 'by uid: cp out of the stopped container'
+assert_stat "by uid: ... app's file is the caller's" '%u:%g' "$T/cp/stopped" 65534:65534
 as_user rm ex
 ok 'by uid: rm ex'
 assert_false 'by uid: exec: no process left' pgrep -xf "sleep $NAP"
