@@ -2,6 +2,7 @@
 /* strata inspect: an image as JSON, from the store alone. */
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ static int inspect_container(struct store *s, const char *name)
 {
 	struct store_container *cs;
 	struct strata_error err;
+	char dir[PATH_MAX];
 	size_t n, i;
 
 	if (store_container_list(s, &cs, &n, &err) < 0)
@@ -40,8 +42,8 @@ static int inspect_container(struct store *s, const char *name)
 	ctr_reap_dead(s, &cs, &n);
 	for (i = 0; i < n && strcmp(cs[i].name, name) != 0; i++)
 		;
-	if (i < n)
-		cli_print_json(cli_container_json(&cs[i]));
+	if (i < n && store_container_path(s, name, dir, sizeof(dir)) == 0)
+		cli_print_json(ctr_inspect(s, &cs[i], dir));
 	store_containers_free(cs, n);
 	return i < n ? 0 : -1;
 }
@@ -55,7 +57,9 @@ int cmd_inspect(int argc, char **argv)
 	    "config (Env, Cmd, ...), history and layers (digest, diff-id, size, media\n"
 	    "type, seekable: read in place, from its cached index; null when not\n"
 	    "indexed yet), read from the store alone.  A CONTAINER (looked for first):\n"
-	    "its record, status, exit code and OOMKilled, as strata ps prints it in JSON.\n";
+	    "its record, as strata ps prints it in JSON, and podman's members: State (Pid:\n"
+	    "its init's), Config (Env, Cmd, User, WorkingDir...), HostConfig, Mounts,\n"
+	    "GraphDriver (its upper), IDMappings, EffectiveCaps, CgroupPaths.\n";
 	struct read_opts o = {0};
 	struct store_image *img;
 	struct strata_error err;

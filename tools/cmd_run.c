@@ -360,6 +360,40 @@ static json_t *strv_json(char *const *v, size_t n)
 	return arr;
 }
 
+static size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* What the command runs with, resolved: what strata exec gives a process
+ * joining the container, and strata inspect shows.  A seccomp profile's
+ * path is made absolute (exec reads it again: the filter is compiled once
+ * per store, capabilities and profile, run_seccomp_cache.c). */
+static json_t *process_json(const struct run_args *a)
+{
+	const struct run_spec *sp = &a->spec;
+	const char *seccomp = a->seccomp;
+	char path[PATH_MAX];
+	json_t *binds = json_array();
+
+	if (seccomp && strcmp(seccomp, "unconfined") != 0 && realpath(seccomp, path))
+		seccomp = path;
+	for (size_t i = 0; binds && i < sp->n_binds; i++)
+		json_array_append_new(
+		    binds, json_pack("{s:s, s:s, s:b}", "source", sp->binds[i].src, "destination",
+		                     sp->binds[i].dst, "read_only", sp->binds[i].ro));
+	return json_pack(
+	    "{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:b, s:o}", "argv",
+	    strv_json(sp->argv, strv_len(sp->argv)), "env", strv_json(sp->env, strv_len(sp->env)),
+	    "user", sp->user, "workdir", sp->workdir, "caps", (json_int_t)sp->caps, "seccomp",
+	    seccomp, "tty", a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
+	    "network", sp->net_none ? "none" : "host", "read_only", sp->read_only, "binds", binds);
+}
+
 /* What whoever finds it dead, strata stop and strata start need to know:
  * a JSON object's text for store_container_begin, or NULL. */
 static char *run_record(const struct run_args *a)
@@ -375,6 +409,7 @@ static char *run_record(const struct run_args *a)
 	/* As given (a relative -v is relative to this directory). */
 	json_object_set_new(x, "run_options", strv_json(a->options, a->n_options));
 	json_object_set_new(x, "run_args", strv_json(a->user_args, (size_t)a->n_user_args));
+	json_object_set_new(x, "process", process_json(a));
 	if (getcwd(cwd, sizeof(cwd)))
 		json_object_set_new(x, "cwd", json_string(cwd));
 	text = json_dumps(x, JSON_COMPACT);

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct store;
@@ -43,6 +44,37 @@ int ctr_wait(const char *dir, const char *name);
 /* Sends @sig to the running container @name in @dir (its init, or its
  * launcher when it has no init recorded).  0, or -1 after saying why. */
 int ctr_signal(const char *dir, const char *name, int sig, const char *cmd);
+/* A pidfd of the running container's init in @dir (the grandchild of its
+ * launcher or supervisor, checked to be it once the fd is open), its pid
+ * in *@pid; or -1. */
+int ctr_init_pidfd(const char *dir, pid_t *pid);
+/* The namespaces of @pid that are not ours (each CLONE_NEW* flag). */
+int ctr_namespaces(pid_t pid);
+/* strata cp between the container @name (in @dir, of @s) and the host:
+ * @cpath in it, @host here; @into: from the host.  A running container's
+ * through its mount, a stopped one's out of its tree in the store.  0, or
+ * 1 after saying why. */
+int ctr_cp(struct store *s, const char *dir, const char *name, const char *cpath, const char *host,
+           bool into);
+/* Out of the stopped container @name: @cpath of its merged tree as
+ * @host_name in the host's directory @host_dir.  0, or 1 after saying
+ * why (ctr_cp_out.c). */
+int ctr_cp_out_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
+                       int host_dir, const char *host_name);
+/* strata exec: runs @o's command in the running container @name (in @dir,
+ * of the store @s): its exit status, or 1 after saying why. */
+struct ctr_exec_opts {
+	char **argv;
+	const char **envs; /* -e, as given */
+	size_t n_envs;
+	const char *user, *workdir; /* NULL: the container's */
+	bool tty, interactive;
+};
+int ctr_exec(const struct store *s, const char *dir, const char *name,
+             const struct ctr_exec_opts *o);
+/* strata inspect CONTAINER: @c (in @dir, of the store @s) as JSON, or
+ * NULL. */
+struct json_t *ctr_inspect(const struct store *s, const struct store_container *c, const char *dir);
 /* strata stop: its stop signal (@sig, or the image's StopSignal, or
  * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
  * after saying why. */

@@ -62,6 +62,14 @@ static bool reap_one(struct store *s, struct store_container *c)
 	 * to mark or remove. */
 	if ((lock = store_container_lock(dir, &err)) < 0)
 		return false;
+	/* The record was read before its lock was found free: the launcher
+	 * may have recorded the end and let the lock go in between.  Read
+	 * again, under the lock. */
+	reload(c, dir);
+	if (!died_unrecorded(c, &rm, &detached)) {
+		close(lock);
+		return false;
+	}
 	if (rm) {
 		/* Its groups first: their record is in the directory. */
 		cg_reap_dead(s, c, 1);

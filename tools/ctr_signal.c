@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,12 +57,26 @@ static pid_t parent_of(pid_t pid)
 }
 
 /* A child of @pid, found in /proc (a foreground launcher's only child is
- * its daemon, the daemon's is the init), or -1. */
+ * its daemon, the daemon's is the init), or -1.  Its children file where
+ * the kernel has one (CONFIG_PROC_CHILDREN): a walk of /proc reads every
+ * process's stat, a millisecond and more. */
 static pid_t child_of(pid_t pid)
 {
-	DIR *d = opendir("/proc");
+	char path[64];
+	FILE *f;
+	DIR *d;
 	struct dirent *de;
+	long first = -1;
 	pid_t found = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%ld", &first) != 1)
+			first = -1;
+		fclose(f);
+		return (pid_t)first;
+	}
+	d = opendir("/proc");
 
 	while (d && found < 0 && (de = readdir(d))) {
 		pid_t p = (pid_t)strtol(de->d_name, NULL, 10);
@@ -91,6 +106,30 @@ static pid_t target(const char *dir, bool *is_init)
 	init = init > 0 ? child_of(init) : -1;
 	*is_init = init > 0;
 	return *is_init ? init : pid;
+}
+
+int ctr_init_pidfd(const char *dir, pid_t *pid)
+{
+	json_t *st = ctr_state(dir);
+	pid_t launcher = (pid_t)json_integer_value(json_object_get(st, "pid")), daemon, init;
+	int fd;
+
+	json_decref(st);
+	if (launcher <= 0 || !run_is_strata(launcher) || (daemon = child_of(launcher)) <= 0 ||
+	    (init = child_of(daemon)) <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	fd = (int)syscall(SYS_pidfd_open, init, 0);
+	/* The fd names a process from now on, whatever becomes of its pid:
+	 * that process must be the one found. */
+	if (fd >= 0 && (parent_of(init) != daemon || parent_of(daemon) != launcher)) {
+		close(fd);
+		fd = -1;
+		errno = ESRCH;
+	}
+	*pid = init;
+	return fd;
 }
 
 int ctr_signal(const char *dir, const char *name, int sig, const char *cmd)
@@ -137,6 +176,8 @@ static int stop_signal_of(const char *dir)
 
 int ctr_stop(const char *dir, const char *name, int sig, double timeout)
 {
+	bool is_init = false;
+
 	if (!store_container_running(dir))
 		return 0; /* as podman: stopping a stopped one is no error */
 	if (!sig)
@@ -146,6 +187,11 @@ int ctr_stop(const char *dir, const char *name, int sig, double timeout)
 	if (ctr_signal(dir, name, sig, "stop") < 0)
 		return store_container_running(dir) ? -1 : 0;
 	if (stopped_within(dir, timeout))
+		return 0;
+	/* No init left: the container is ending (its daemon unmounting), and
+	 * a SIGKILL would reach its launcher instead, whose end would then go
+	 * unrecorded ("supervisor died"). */
+	if (target(dir, &is_init) > 0 && !is_init && stopped_within(dir, 10))
 		return 0;
 	if (ctr_signal(dir, name, SIGKILL, "stop") < 0 && store_container_running(dir))
 		return -1;

@@ -16,6 +16,7 @@
 #ifndef STRATA_RUN_H
 #define STRATA_RUN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,6 +149,9 @@ uint64_t run_caps_default(void);
 int run_caps_change(uint64_t *mask, const char *list, bool add);
 /* CAP_NAME or name (any case): the capability's number, or -1. */
 int run_cap_number(const char *name);
+/* The name of capability @cap, lower case without CAP_ ("sys_admin"), or
+ * NULL. */
+const char *run_cap_name(int cap);
 
 /* -d: forks the supervisor (it returns -1, in a session of its own) while
  * the caller waits: the caller returns 0 once the command has started,
@@ -179,6 +183,51 @@ int run_restart_option(struct run_restart *r, const char *arg);
 /* Whether to run the container in @dir again after its command ended with
  * @status (@started: it did start), after the pause between runs. */
 bool run_restart_again(const struct run_restart *r, const char *dir, int status, bool started);
+
+/* The command's process, just before its exec (run_proc.c): strata run's
+ * and strata exec's alike.  Each is 0, or -1 with a one-line reason in
+ * @why.  Its user (-u), capabilities, no_new_privs and seccomp filter, in
+ * that order: */
+int run_proc_confine(const struct run_spec *spec, char *why, size_t size);
+/* -t: spec->tty_slave as its controlling terminal and stdio (stdin only
+ * with -i), in a session of its own, for job control. */
+int run_proc_tty(const struct run_spec *spec, char *why, size_t size);
+
+/* "strata: @cmd: <message>" on fd 2, for code that runs where stdio's
+ * buffers are not to be trusted (a child that _exits). */
+void run_proc_vsay(const char *cmd, const char *fmt, va_list ap);
+
+/* strata exec (run_exec.c): a process joining a running container, with
+ * what its command has: @spec's argv, env, workdir, user, caps, seccomp,
+ * tty_slave and interactive. */
+struct run_exec {
+	int pidfd;      /* the container's init */
+	int ns_flags;   /* CLONE_NEW*: its namespaces that are not ours */
+	char **cgroups; /* its groups (NULL-terminated), or NULL */
+	int pid_pipe;   /* the command's pid goes here, as text */
+	struct run_spec *spec;
+};
+/* In a child of strata exec's: joins @x's cgroups and namespaces and
+ * starts the command as a sibling (the caller's child, which the caller
+ * waits for); _exits 0 once it has, else 1 after saying why. */
+void run_exec_enter(const struct run_exec *x) __attribute__((noreturn));
+
+/* strata cp (run_cp.c): a tree copied between a running container and the
+ * host, from inside the container's user and mount namespaces. */
+struct run_cp {
+	int pidfd;             /* the container's init */
+	int ns_flags;          /* CLONE_NEWUSER | CLONE_NEWNS, as far as not ours */
+	bool into;             /* host → container; else container → host */
+	const char *path;      /* in the container, absolute */
+	int host_dir;          /* the host's side: a directory opened before, */
+	const char *host_name; /* and the name in it */
+};
+/* In a child of strata cp's: joins the namespaces and copies; _exits 0, or
+ * 1 after saying why (for each file that could not be copied). */
+void run_cp_enter(const struct run_cp *c) __attribute__((noreturn));
+/* @path's parent into @dir and its last name into @name ("/a/b/" → "/a",
+ * "b"; "b" → ".", "b"). */
+void run_cp_split(const char *path, char *dir, size_t dsize, char *name, size_t nsize);
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);

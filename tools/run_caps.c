@@ -83,6 +83,11 @@ int run_cap_number(const char *name)
 	return -1;
 }
 
+const char *run_cap_name(int cap)
+{
+	return cap >= 0 && (size_t)cap < N_CAPS ? cap_names[cap] : NULL;
+}
+
 /* "CAP_SYS_ADMIN", "sys_admin" or "ALL". */
 int run_caps_change(uint64_t *mask, const char *list, bool add)
 {

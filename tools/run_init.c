@@ -15,11 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <linux/openat2.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -427,119 +424,9 @@ static void pivot(const struct run_spec *spec)
 
 /* ---- the command ---- */
 
-/* The image's own files, parsed directly: NSS would load the host's
- * libnss modules from inside the image (or fail to). */
-static struct passwd *find_user(const char *name)
-{
-	FILE *f = fopen("/etc/passwd", "re");
-	bool numeric = *name && strspn(name, "0123456789") == strlen(name);
-	struct passwd *pw = NULL;
-
-	while (f && (pw = fgetpwent(f)))
-		if (strcmp(pw->pw_name, name) == 0 ||
-		    (numeric && pw->pw_uid == strtoul(name, NULL, 10)))
-			break;
-	if (f)
-		fclose(f);
-	return pw;
-}
-
-static struct group *find_group(const char *name)
-{
-	FILE *f = fopen("/etc/group", "re");
-	struct group *gr = NULL;
-
-	while (f && (gr = fgetgrent(f)))
-		if (strcmp(gr->gr_name, name) == 0)
-			break;
-	if (f)
-		fclose(f);
-	return gr;
-}
-
-static void set_user(const char *user)
-{
-	uid_t uid = 0;
-	gid_t gid = 0;
-	char name[256], *colon;
-	bool gid_given = false;
-	struct passwd *pw;
-
-	if (!user)
-		return;
-	snprintf(name, sizeof(name), "%s", user);
-	if ((colon = strchr(name, ':'))) {
-		struct group *gr;
-
-		*colon++ = '\0';
-		gid_given = true;
-		gr = find_group(colon);
-		if (gr)
-			gid = gr->gr_gid;
-		else if (strspn(colon, "0123456789") == strlen(colon) && *colon)
-			gid = (gid_t)strtoul(colon, NULL, 10);
-		else
-			die("-u %s: no group '%s' in the image", user, colon);
-	}
-	/* The image's /etc/passwd: we are already inside its root. */
-	pw = find_user(name);
-	if (!pw && strspn(name, "0123456789") == strlen(name) && *name)
-		uid = (uid_t)strtoul(name, NULL, 10);
-	else if (!pw)
-		die("-u %s: no user '%s' in the image's /etc/passwd", user, name);
-	if (pw) {
-		uid = pw->pw_uid;
-		if (!gid_given)
-			gid = pw->pw_gid;
-		if (!getenv("HOME") || strcmp(getenv("HOME"), "/root") == 0)
-			setenv("HOME", pw->pw_dir, 1);
-	}
-	if (setgroups(0, NULL) < 0 && errno != EPERM)
-		die("setgroups: %s", strerror(errno));
-	if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-		die("-u %s: %s (is that id mapped into the container?)", user, strerror(errno));
-}
-
-/* Root in the container keeps @mask (docker's default set unless changed
- * with --cap-add/--cap-drop), dropped from the bounding set too so that no
- * setuid or file-capability binary can get the rest back. */
-static void drop_capabilities(uint64_t mask)
-{
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2] = {{0}};
-
-	for (int cap = 0; cap <= 63; cap++)
-		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
-			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return;
-	for (int i = 0; i < 2; i++) {
-		uint32_t m = (uint32_t)(mask >> (32 * i));
-
-		data[i].effective &= m;
-		data[i].permitted &= m;
-		data[i].inheritable &= m;
-	}
-	syscall(SYS_capset, &hdr, data);
-}
-
-/* -t: the pty becomes the command's controlling terminal, so a shell gets
- * job control; without -i, stdin is /dev/null as with docker. */
-static void attach_tty(const struct run_spec *spec)
-{
-	int in = spec->interactive ? spec->tty_slave : open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	if (setsid() < 0 || ioctl(spec->tty_slave, TIOCSCTTY, 0) < 0)
-		die("controlling terminal: %s", strerror(errno));
-	if (in < 0 || dup2(in, 0) < 0 || dup2(spec->tty_slave, 1) < 0 ||
-	    dup2(spec->tty_slave, 2) < 0)
-		die("terminal: %s", strerror(errno));
-	if (spec->tty_slave > 2)
-		close(spec->tty_slave);
-}
-
 static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 {
+	char why[PATH_MAX + 128];
 	sigset_t all;
 
 	sigemptyset(&all);
@@ -554,7 +441,8 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 			die("the log's pipes: %s", strerror(errno));
 	}
 	if (spec->tty_slave >= 0) {
-		attach_tty(spec);
+		if (run_proc_tty(spec, why, sizeof(why)) < 0)
+			die("%s", why);
 	} else if (!spec->interactive) {
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -578,12 +466,9 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 		if (chdir(spec->workdir) < 0)
 			die("-w %s: %s", spec->workdir, strerror(errno));
 	}
-	set_user(spec->user);
-	drop_capabilities(spec->caps);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	/* Last: every call above is one the filter may forbid. */
-	if (run_seccomp_install(&spec->seccomp) < 0)
-		die("seccomp filter: %s", strerror(errno));
+	/* The user, capabilities, no_new_privs and the filter, last. */
+	if (run_proc_confine(spec, why, sizeof(why)) < 0)
+		die("%s", why);
 	if (init_filtered_fd >= 0) { /* see start_command() */
 		char c;
 
@@ -656,6 +541,22 @@ static void wait_cgroups(const struct run_spec *spec)
 	close(spec->cgroup_pipe[0]);
 }
 
+/* The init keeps no fd but stdio and @keep (or none, -1) once the command
+ * is forked: what it holds from the daemon and the launcher (/dev/fuse,
+ * O_PATH fds of the upper, which is on the host: ".." from one leads out of
+ * the root) would be open to a command given CAP_SYS_PTRACE, through
+ * /proc/1/fd/N. */
+static void close_all_but(int keep)
+{
+	if (keep < 0) {
+		syscall(SYS_close_range, 3U, ~0U, 0);
+		return;
+	}
+	if (keep > 3)
+		syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0);
+	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0);
+}
+
 /* The init goes under a seccomp filter too: a command given --cap-add
  * SYS_PTRACE (which the profile then allows) could otherwise ptrace pid 1
  * and make it call what the command's filter refuses.  Its own, that
@@ -686,9 +587,9 @@ static pid_t start_command(const struct run_spec *spec)
 		started_fd = -1;
 		run_detach_quiet(spec->detach);
 	}
+	close_all_but(sync[1]);
 	if (sync[0] < 0)
 		return child;
-	close(sync[0]);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (run_seccomp_install(seccomp_init_filter() ?: &spec->seccomp) < 0) {
 		kill(child, SIGKILL);
@@ -733,9 +634,8 @@ int run_init(void *arg)
 	if (spec->net_none)
 		loopback_up();
 	wait_cgroups(spec);
+	/* Only the command holds the pty from here on (start_command closed
+	 * the init's): its end is the session's end. */
 	child = start_command(spec);
-	/* Only the command holds the pty: its end is the session's end. */
-	if (spec->tty_slave >= 0)
-		close(spec->tty_slave);
 	supervise(child, &set);
 }

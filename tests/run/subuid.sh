@@ -51,7 +51,7 @@ COUNT=65536
 ROOTFS=$T/rootfs
 mkdir -p "$ROOTFS"/{bin,etc,home/app,shared,tmp}
 cp "$BB" "$ROOTFS/bin/busybox"
-for a in sh cat id ls stat chown touch mkdir echo awk; do
+for a in sh cat id ls stat chown touch mkdir echo awk sleep; do
 	ln -s busybox "$ROOTFS/bin/$a"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' >"$ROOTFS/etc/passwd"
@@ -164,6 +164,44 @@ assert_stat 'by uid: run -d: on disk, app'"'"'s file' '%u:%g' "$STORE/strata/con
 	"$((BASE + 999)):$((BASE + 999))"
 as_user rm det
 ok 'by uid: rm det'
+
+# exec into a detached container with the range: its maps, and -u of an
+# id only the range maps.
+NAP=$((600000 + $$))
+as_user run -d --name ex img sleep $NAP
+ok 'by uid: run -d for exec'
+wait_until 10 pgrep -xf "sleep $NAP" >/dev/null || fail 'by uid: ex did not start'
+as_user exec -u app ex sh -c 'id -u; touch /home/app/ex; stat -c %u:%g /home/app/ex; cat /proc/self/uid_map'
+ok 'by uid: exec -u app'
+assert_eq 'by uid: exec -u app: as app, in the range maps' \
+	"1000 1000:1000 0 65534 1 1 $BASE $COUNT" "$(out_words)"
+assert_stat "by uid: exec: on disk, app's file" '%u:%g' "$STORE/strata/containers/ex/upper/home/app/ex" \
+	"$((BASE + 999)):$((BASE + 999))"
+as_user inspect ex
+assert_eq 'by uid: inspect: IDMappings, the range' "0 65534 1 1 $BASE $COUNT" \
+	"$(python3 -c 'import json, sys
+print(" ".join(str(m[k]) for m in json.load(open(sys.argv[1]))["IDMappings"]["UidMap"] for k in ("ContainerID", "HostID", "Size")))' "$T/out")"
+# cp through the range: app's file comes out as the caller's, what goes
+# in is the container's root's (the caller's on disk).
+mkdir -p "$T/cp"
+echo in >"$T/cp/in"
+chown -R 65534:65534 "$T/cp"
+as_user cp ex:/home/app/ex "$T/cp/out"
+ok 'by uid: cp out of the range'
+assert_stat "by uid: cp out: app's file is the caller's" '%u:%g' "$T/cp/out" 65534:65534
+as_user cp "$T/cp/in" ex:/home/app/in
+ok 'by uid: cp in'
+as_user exec ex stat -c %u:%g /home/app/in
+assert_eq 'by uid: cp in: the container root'"'"'s' 0:0 "$(out_words)"
+assert_stat 'by uid: cp in: on disk, the caller'"'"'s' '%u:%g' "$STORE/strata/containers/ex/upper/home/app/in" \
+	65534:65534
+as_user stop -t 1 ex
+as_user cp ex:/home/app/ex "$T/cp/stopped"
+ok 'by uid: cp out of the stopped container'
+assert_stat "by uid: ... app's file is the caller's" '%u:%g' "$T/cp/stopped" 65534:65534
+as_user rm ex
+ok 'by uid: rm ex'
+assert_false 'by uid: exec: no process left' pgrep -xf "sleep $NAP"
 
 # The user removes what holds other ids of the range: rm, and --rm.
 as_user rm own

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strata exec, inside: the process that joins a running container and the
+ * command it starts there (run.h, struct run_exec).
+ *
+ *   strata exec ──fork──▶ enter: cgroups, setns(init's pidfd, NEWUSER|NEWNS|NEWPID|...)
+ *        ▲                  └─clone(CLONE_PARENT)─▶ command: pid N of the container
+ *        └───────────── waits for the command, passes its status back ───────┘
+ *
+ * Security reasoning:
+ *  - The namespaces are joined through a pidfd of the container's init,
+ *    all in one setns(): the kernel enters the user namespace first and
+ *    checks the others against it, and a pidfd cannot come to name another
+ *    process if the init dies (a pid read from /proc could be reused).
+ *  - The init is strata's own (run_init.c), under a filter of its own; the
+ *    container's processes cannot change what its namespaces are.
+ *  - Only the command runs anything of the container's: its user,
+ *    capabilities, no_new_privs and seccomp filter are set by the very
+ *    calls strata run's command makes (run_proc.c), after which nothing
+ *    but execvp happens.  The entering process, which holds every
+ *    capability in the container's user namespace, reads nothing in the
+ *    container and ends as soon as the command is started.  strata exec
+ *    itself never enters: the container's processes cannot reach it (it is
+ *    outside their pid namespace), and it only copies bytes.
+ *  - The command is the caller's child (CLONE_PARENT), so the caller
+ *    waits for it and gets its status; the container's init would reap it
+ *    if the caller died first.
+ *
+ * Built without AddressSanitizer, as the init is (tools/meson.build): past
+ * setns(), the host's files are out of reach.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+extern char **environ;
+
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	run_proc_vsay("exec", fmt, ap);
+	va_end(ap);
+	_exit(status);
+}
+
+/* The command: stdio, environment, directory, then the container's
+ * credentials and filter, and its exec. */
+static int command(void *arg)
+{
+	const struct run_spec *spec = ((const struct run_exec *)arg)->spec;
+	char why[PATH_MAX + 128];
+	sigset_t none;
+	int en;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (spec->tty_slave >= 0) {
+		if (run_proc_tty(spec, why, sizeof(why)) < 0)
+			fail(1, "%s", why);
+	} else if (!spec->interactive) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, 0) < 0)
+			fail(1, "/dev/null: %s", strerror(errno));
+	}
+	environ = spec->env;
+	/* Not made when missing, unlike strata run's -w: podman exec fails. */
+	if (chdir(spec->workdir ? spec->workdir : "/") < 0)
+		fail(1, "-w %s: %s", spec->workdir, strerror(errno));
+	if (run_proc_confine(spec, why, sizeof(why)) < 0)
+		fail(1, "%s", why);
+	execvp(spec->argv[0], spec->argv);
+	en = errno;
+	fail(en == ENOENT ? 127 : 126, "%s: %s", spec->argv[0],
+	     en == ENOENT ? "command not found" : strerror(en));
+}
+
+void run_exec_enter(const struct run_exec *x)
+{
+	char buf[32];
+	pid_t pid;
+	int n;
+
+	/* The cgroups first, while the host's /sys is ours to see; the
+	 * command follows us in.  The launcher moves the init the same way. */
+	if (x->cgroups && run_cgroup_join(x->cgroups, getpid()) < 0)
+		_exit(1);
+	if (setns(x->pidfd, x->ns_flags) < 0)
+		fail(1, "joining the container's namespaces: %s",
+		     errno == ESRCH ? "it has stopped" : strerror(errno));
+	close(x->pidfd);
+	/* In the container's pid namespace: only a child is. */
+	pid = run_clone(command, (void *)x, CLONE_PARENT);
+	if (pid < 0)
+		fail(1, "starting the command: %s", strerror(errno));
+	n = snprintf(buf, sizeof(buf), "%ld", (long)pid);
+	if (write(x->pid_pipe, buf, (size_t)n) != n)
+		_exit(1);
+	_exit(0);
+}
