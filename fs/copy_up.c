@@ -258,7 +258,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		/* A directory inode the kernel holds learns of its upper copy. */
 		held = fs_inode_table_find(&u->table, fs_resolved_ino(u, &r));
 		if (held && !inode_in_upper(held)) {
-			int dupfd = dup(r.upper_fd);
+			int dupfd = fcntl(r.upper_fd, F_DUPFD_CLOEXEC, 0);
 
 			if (dupfd >= 0)
 				(void)fs_upper_dir_adopt(u, held, dupfd, NULL);
@@ -276,7 +276,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 		goto out;
 	}
 	if (fs_union_lookup_full(u, cur, comp, last) == 0) {
-		fd = dup(atomic_load(&cur->upper_fd));
+		fd = fcntl(atomic_load(&cur->upper_fd), F_DUPFD_CLOEXEC, 0);
 		memmove(path, comp, strlen(comp) + 1);
 	}
 out:

@@ -471,7 +471,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
  * nodes under the name they hide. */
 static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
 {
-	int dirfd = idx == 0 ? dup(d->root_fd)
+	int dirfd = idx == 0 ? fcntl(d->root_fd, F_DUPFD_CLOEXEC, 0)
 	                     : openat(d->root_fd, d->nodes[idx].path,
 	                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *dir = dirfd >= 0 ? sys_opendir_at(dirfd) : NULL;
