@@ -185,6 +185,8 @@ struct ix_lazy;
 struct ix_map {
 	const uint8_t *base;
 	size_t size;
+	dev_t dev; /* the mapped file's, to tell it from a rebuilt one */
+	ino_t ino;
 	const struct ix_header *hdr;
 	const struct ix_entry *entries;
 	const struct ix_dir *dirs;

@@ -547,6 +547,8 @@ int fs_ix_map_open_flags(const char *path, const struct ix_source_id *src, unsig
 		                   strerror(errno));
 	m->base = p;
 	m->size = (size_t)st.st_size;
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
 	if (validate_header(m, err)) {
 		fs_ix_map_close(m);
 		return -1;

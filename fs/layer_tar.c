@@ -46,13 +46,17 @@ static const struct tar_layer *tl(const struct strata_layer *l)
  * EIO from now on (layer.h). */
 static void found_damage(const struct tar_layer *t)
 {
+	struct stat st;
+
 	if (!fs_ix_damaged(&t->map) || atomic_exchange((atomic_bool *)&t->base.damaged, true))
 		return;
 	fuse_log(FUSE_LOG_ERR,
 	         "%s: its index is damaged (%s); operations on this mount fail with EIO; "
 	         "the index is removed, so the next mount rebuilds it\n",
 	         t->base.name, fs_ix_damage_reason(&t->map));
-	unlink(t->index_path);
+	/* Not one another mount has built since. */
+	if (stat(t->index_path, &st) == 0 && st.st_dev == t->map.dev && st.st_ino == t->map.ino)
+		unlink(t->index_path);
 }
 
 /* Entry @node, once it and its siblings are checked; NULL if damaged. */
