@@ -866,6 +866,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * replaces it (ll_write.c's new_mode).  A read-only union without
 	 * any ACL has nothing to enforce. */
 	u->no_xattrs = !union_writable(u) && fs_union_no_xattrs(u);
+	if (union_writable(u))
+		fs_meta_upper_open(u->upper_root);
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&
 	    (union_writable(u) || fs_union_has_acls(u)))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;

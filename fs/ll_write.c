@@ -127,16 +127,22 @@ static void undo_new(int dirfd, const char *name, bool hidden)
 }
 
 /* The new name is in place: the whiteout it replaces goes, and the kernel
- * learns the entry (into @e).  On failure the name is undone. */
+ * learns the entry (into @e), INODE_BARE when @bare (a new object without
+ * any xattr).  On failure the name is undone. */
 static int finish_new(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
-                      bool hidden, struct fuse_entry_param *e)
+                      bool hidden, bool bare, struct fuse_entry_param *e)
 {
 	int rc = fs_upper_remove_whiteout(dirfd, name);
+	struct inode *in;
 
 	if (!rc)
 		rc = fs_do_lookup(u, dir, name, e);
 	if (rc)
 		undo_new(dirfd, name, hidden);
+	/* The kernel holds @dir's lock for writing: nothing else reached the
+	 * new object yet. */
+	else if (bare && (in = fs_inode_table_find(&u->table, e->ino)))
+		atomic_fetch_or(&in->state, INODE_BARE);
 	return rc;
 }
 
@@ -151,9 +157,22 @@ static void reply_new(fuse_req_t req, int saverr, const struct fuse_entry_param 
 /* A new object's mode: narrowed by its parent's default ACL, or without
  * one by the caller's umask (the kernel leaves both to us: FUSE_CAP_DONT_MASK
  * with FUSE_CAP_POSIX_ACL).  Fills @inh with the ACLs it then inherits. */
-static int new_mode(fuse_req_t req, int dirfd, mode_t type, mode_t *mode, struct acl_inherit *inh)
+static int new_mode(fuse_req_t req, const struct inode *dir, int dirfd, mode_t type, mode_t *mode,
+                    struct acl_inherit *inh)
 {
+	if (inode_bare(dir)) { /* no default ACL */
+		*inh = (struct acl_inherit){0};
+		if (!S_ISLNK(type))
+			*mode &= ~fuse_req_ctx(req)->umask;
+		return 0;
+	}
 	return fs_acl_new_mode(dirfd, type, mode, fuse_req_ctx(req)->umask, inh);
+}
+
+/* Whether a new object gets no xattr at all: nothing inherited. */
+static bool inherits_nothing(const struct acl_inherit *inh)
+{
+	return !inh->access && !inh->dflt;
 }
 
 /* Gives the new @name the ACLs it inherits; when that fails, @name goes,
@@ -177,10 +196,12 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct upper_meta m;
 	struct upper_ref dref;
 	bool hidden;
+	bool bare;
 	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dref.fd, mode & S_IFMT, &mode, &inh);
+		saverr = new_mode(req, dir, dref.fd, mode & S_IFMT, &mode, &inh);
+	bare = inherits_nothing(&inh);
 	if (!saverr)
 		saverr = new_meta(req, dref.fd, mode, rdev, &m);
 	if (!saverr)
@@ -190,7 +211,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	if (!saverr)
 		saverr = inherit(dref.fd, name, false, &inh);
 	if (!saverr)
-		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, bare, &e);
 	fs_acl_inherit_free(&inh);
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
@@ -213,7 +234,7 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const ch
 	if (!saverr)
 		saverr = own_new(dref.fd, name, &m);
 	if (!saverr)
-		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, true, &e);
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
 }
@@ -239,10 +260,12 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	struct upper_meta m;
 	struct upper_ref dref;
 	bool hidden;
+	bool bare;
 	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dref.fd, S_IFDIR, &mode, &inh);
+		saverr = new_mode(req, dir, dref.fd, S_IFDIR, &mode, &inh);
+	bare = inherits_nothing(&inh);
 	if (!saverr)
 		saverr = new_meta(req, dref.fd, S_IFDIR | (mode & 07777), 0, &m);
 	if (!saverr && mkdirat(dref.fd, name, fs_meta_real_mode(m.mode)) < 0)
@@ -255,7 +278,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		if (hidden && (saverr = make_opaque_at(dref.fd, name)))
 			undo_new(dref.fd, name, hidden);
 		else
-			saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+			saverr = finish_new(u, dir, dref.fd, name, hidden, bare, &e);
 	}
 	fs_acl_inherit_free(&inh);
 	fs_upper_ref_put(&dref);
@@ -272,10 +295,12 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	struct upper_meta m;
 	struct upper_ref dref;
 	bool hidden;
+	bool bare;
 	int fd = -1, saverr = prepare_new(u, dir, name, &dref, &hidden);
 
 	if (!saverr)
-		saverr = new_mode(req, dref.fd, S_IFREG, &mode, &inh);
+		saverr = new_mode(req, dir, dref.fd, S_IFREG, &mode, &inh);
+	bare = inherits_nothing(&inh);
 	if (!saverr)
 		saverr = new_meta(req, dref.fd, S_IFREG | (mode & 07777), 0, &m);
 	if (saverr)
@@ -292,7 +317,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	if (!saverr)
 		saverr = inherit(dref.fd, name, false, &inh);
 	if (!saverr)
-		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, bare, &e);
 out:
 	fs_acl_inherit_free(&inh);
 	fs_upper_ref_put(&dref);
@@ -327,7 +352,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 	}
 	fs_upper_ref_put(&ref);
 	if (!saverr)
-		saverr = finish_new(u, dir, dref.fd, name, hidden, &e);
+		saverr = finish_new(u, dir, dref.fd, name, hidden, false, &e);
 	fs_upper_ref_put(&dref);
 	reply_new(req, saverr, &e);
 }
@@ -693,7 +718,7 @@ int fs_set_mode(struct inode *in, int fd, mode_t mode)
 	char path[64];
 	int rc = fs_meta_change(fd, &mode, (uid_t)-1, (gid_t)-1);
 
-	if (rc || S_ISLNK(in->mode))
+	if (rc || S_ISLNK(in->mode) || inode_bare(in))
 		return rc;
 	fs_upper_fd_path(fd, path, sizeof(path));
 	return fs_acl_follow_mode(path, mode);
@@ -712,7 +737,7 @@ static int apply_attrs(struct inode *in, int fd, struct stat *attr, int to_set, 
 	                         (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
 	                         (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1)))
 		return rc;
-	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISLNK(in->mode) &&
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISLNK(in->mode) && !inode_bare(in) &&
 	    (rc = fs_acl_follow_mode(path, attr->st_mode)))
 		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE) {

@@ -30,9 +30,11 @@
  * the namespace lacks (EPERM, EOVERFLOW).  Only a touch of a world-writable
  * lower fifo or socket of such an owner copies one up, and loses its owner.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,12 +63,100 @@ bool fs_meta_parse(const char *text, size_t len, struct upper_meta *m)
 	return true;
 }
 
+/* ---- records absent ---- */
+
+/*
+ * A root daemon writes almost no records (only what its namespace cannot
+ * make real), yet every stat read one: 10 of the 18 failing getxattr calls
+ * an untarred file cost.  So an upper that is known to hold none says so
+ * on its root (UPPER_NO_RECORDS_XATTR), and reads skip the call:
+ *
+ *  - a mount that finds the upper empty, and will not write records
+ *    routinely (a root daemon), marks it;
+ *  - whoever writes a record takes the mark off first (fs_meta_write),
+ *    and a daemon that is not root takes it off at mount;
+ *  - a mark that cannot be removed stops the write: a record never exists
+ *    under a mark.
+ *
+ * Only strata writes records; a strata older than the mark would not take
+ * it off (docs/xattrs.md).
+ */
+static atomic_bool records_absent;
+static int marked_root = -1;
+/* A daemon that is not root could not take the mark off: it must not
+ * write a record under it (errno, or 0). */
+static int unmark_failed;
+static pthread_mutex_t unmark_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool upper_empty(int root_fd)
+{
+	DIR *d = sys_opendir_at(root_fd);
+	struct dirent *de;
+	bool empty = true;
+
+	if (!d)
+		return false;
+	while (empty && (de = readdir(d)))
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		        strcmp(de->d_name, UPPER_WORK_NAME) == 0;
+	closedir(d);
+	return empty;
+}
+
+void fs_meta_upper_open(int root_fd)
+{
+	char path[64], buf[96];
+
+	fs_upper_fd_path(root_fd, path, sizeof(path));
+	atomic_store(&records_absent, false);
+	marked_root = root_fd;
+	unmark_failed = 0;
+	if (fs_meta_rootless()) {
+		if (removexattr(path, UPPER_NO_RECORDS_XATTR) < 0 && errno != ENODATA &&
+		    errno != ENOTSUP)
+			unmark_failed = errno;
+		return;
+	}
+	if (getxattr(path, UPPER_NO_RECORDS_XATTR, buf, sizeof(buf)) >= 0) {
+		atomic_store(&records_absent, true);
+		return;
+	}
+	/* An empty upper whose root has no record of its own: marked. */
+	if (getxattr(path, UPPER_META_XATTR, buf, sizeof(buf)) < 0 && errno == ENODATA &&
+	    upper_empty(root_fd) && setxattr(path, UPPER_NO_RECORDS_XATTR, "", 0, 0) == 0)
+		atomic_store(&records_absent, true);
+}
+
+/* Before a record is written: the mark goes, first.  0 or errno. */
+static int unmark(void)
+{
+	char path[64];
+	int rc = 0;
+
+	if (unmark_failed)
+		return unmark_failed;
+	if (!atomic_load(&records_absent))
+		return 0;
+	pthread_mutex_lock(&unmark_lock);
+	if (atomic_load(&records_absent)) {
+		fs_upper_fd_path(marked_root, path, sizeof(path));
+		if (removexattr(path, UPPER_NO_RECORDS_XATTR) < 0 && errno != ENODATA)
+			rc = errno;
+		else
+			atomic_store(&records_absent, false);
+	}
+	pthread_mutex_unlock(&unmark_lock);
+	return rc;
+}
+
 int fs_meta_read(int opath_fd, struct upper_meta *m)
 {
 	char path[64], buf[96];
 	ssize_t n;
 
 	m->valid = false;
+	if (atomic_load_explicit(&records_absent, memory_order_acquire))
+		return 0;
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	n = getxattr(path, UPPER_META_XATTR, buf, sizeof(buf));
 	if (n > 0)
@@ -85,8 +175,10 @@ int fs_meta_write(int opath_fd, const struct upper_meta *m)
 {
 	char path[64], buf[96];
 	struct stat st;
-	int len;
+	int len, rc = unmark();
 
+	if (rc)
+		return rc;
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
 	len = snprintf(buf, sizeof(buf), "%llu:%llu:%o:%llu", (unsigned long long)m->uid,
 	               (unsigned long long)m->gid, (unsigned int)m->mode,

@@ -53,7 +53,8 @@ struct inode {
 	 * inode; under the shard lock. */
 	uint64_t nlookup;
 	uint16_t mode; /* st_mode: type and permission bits fit in 16 */
-	/* INODE_METACOPY, INODE_COPYING; changed under the inode's lock. */
+	/* INODE_METACOPY, INODE_COPYING (changed under the inode's lock),
+	 * INODE_BARE. */
 	_Atomic uint16_t state;
 	uint32_t n_srcs;
 	_Atomic(struct dirlist *) dirlist;
@@ -125,6 +126,16 @@ void fs_upper_dirs_drop(struct upper_dirs *d, struct inode *dir);
 /* That data is being copied into the upper file: wait on the stripe's
  * condition variable. */
 #define INODE_COPYING ((uint16_t)0x2)
+/* Its upper object was made here without any xattr (no inherited ACL)
+ * and none was set since: getxattr needs no system call.  The kernel asks
+ * for security.capability before every write(2) and for ACLs at every
+ * chmod and create; on an untar that was 7 failing calls a file. */
+#define INODE_BARE ((uint16_t)0x4)
+
+static inline bool inode_bare(const struct inode *in)
+{
+	return atomic_load_explicit(&in->state, memory_order_acquire) & INODE_BARE;
+}
 
 static inline bool inode_in_upper(const struct inode *in)
 {

@@ -36,6 +36,9 @@
 /* Owner, mode and device a daemon without privilege could not make real
  * (meta.c, docs/xattrs.md). */
 #define UPPER_META_XATTR "user.strata.meta"
+/* On the upper's root: no object below holds a UPPER_META_XATTR record
+ * (meta.c, "records absent"). */
+#define UPPER_NO_RECORDS_XATTR "user.strata.no-records"
 
 /* ---- union_lookup.c ---- */
 
@@ -181,6 +184,10 @@ struct upper_meta {
 /* The record's text ("uid:gid:mode:rdev") into *@m; false if damaged. */
 bool fs_meta_parse(const char *text, size_t len, struct upper_meta *m);
 int fs_meta_read(int opath_fd, struct upper_meta *m);
+/* Once the daemon serves (its ids final: a container's daemon gets its
+ * maps after it opened the union), on the upper's root (O_PATH, kept by
+ * the union): whether its objects may hold records at all. */
+void fs_meta_upper_open(int root_fd);
 /* One setxattr of the whole record. */
 int fs_meta_write(int opath_fd, const struct upper_meta *m);
 void fs_meta_apply(const struct upper_meta *m, struct stat *st);

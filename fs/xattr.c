@@ -190,7 +190,9 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		return;
 	}
 	in = fs_inode_of(u, ino);
-	if (kind >= 0)
+	if (inode_bare(in))
+		fuse_reply_err(req, ENODATA);
+	else if (kind >= 0)
 		acl_getxattr(req, u, in, (enum acl_kind)kind, size);
 	else if (inode_in_upper(in))
 		on_upper(req, u, in, upper_getxattr, name, size);
@@ -214,6 +216,13 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (u->no_xattrs) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (inode_bare(in)) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	if (inode_in_upper(in)) {
@@ -264,6 +273,7 @@ static int change_xattr(struct strata_union *u, struct inode *in, const char *na
 		rc = fs_upper_ref_get(u, in, &ref);
 	if (rc)
 		return rc;
+	atomic_fetch_and(&in->state, (uint16_t)~INODE_BARE);
 	fs_upper_fd_path(ref.fd, path, sizeof(path));
 	if ((value ? setxattr(path, name, value, size, flags) : removexattr(path, name)) < 0)
 		rc = errno;
@@ -301,6 +311,7 @@ static int change_acl(struct strata_union *u, struct inode *in, enum acl_kind ki
 		rc = fs_upper_ref_get(u, in, &ref);
 	if (rc)
 		return rc;
+	atomic_fetch_and(&in->state, (uint16_t)~INODE_BARE);
 	fs_upper_fd_path(ref.fd, path, sizeof(path));
 	if (kind == ACL_KIND_ACCESS && value) {
 		bool equiv = fs_acl_mode(&a, &perm);

@@ -74,7 +74,19 @@ dmount() {
 # st PATH...: type, owner and mode as the mount shows them.
 st() { stat -c '%n %F %u:%g %a' -- "$@" 2>&1 | sed "s|$M/||"; }
 
+# marked: whether the upper's root says it holds no record (meta.c).
+marked() { getfattr --absolute-names -n user.strata.no-records "$T/upper" >/dev/null 2>&1; }
+
+# A root daemon marks an empty upper as holding no record, and reads none
+# while the mark is there; a daemon that is not root takes it off before
+# it writes any, so the root daemon below reads them all again.
+dmount root
+ls "$M" >/dev/null
+sumount "$M"
+assert_true 'a root daemon marks an empty upper' marked
+
 dmount
+assert_false 'a daemon that is not root takes the mark off' marked
 mkdir "$M/x" "$M/u"
 chown 1000:1000 "$M/u"
 

@@ -115,5 +115,27 @@ mkdir "$T/upper-plain"
 smount "$M" --layer "$T/plain.tar" --upper "$T/upper-plain"
 setfattr -n user.new -v 1 "$M/a"
 assert_eq 'with an upper: setfattr then getfattr' 1 "$(getfattr --absolute-names --only-values -n user.new "$M/a")"
+# Objects made here start with no xattr, answered without asking the
+# upper (INODE_BARE), until one is set: each kind of change must show.
+echo n >"$M/new"
+mkdir "$M/newdir"
+assert_fails_with 'a new file: no xattr' 'No such attribute' getfattr --absolute-names -n user.x "$M/new"
+assert_eq 'a new file lists none' '' "$(dump "$M/new")"
+setfattr -n user.x -v 1 "$M/new"
+assert_eq 'a new file: setfattr then getfattr' 'user.x=0x31' "$(dump "$M/new")"
+setfattr -x user.x "$M/new"
+assert_eq 'a new file: setfattr -x' '' "$(dump "$M/new")"
+setfattr -n security.capability -v "$CAP_HEX" "$M/new"
+assert_eq 'a new file: a capability set' "security.capability=$CAP_HEX" "$(dump "$M/new")"
+echo more >>"$M/new" # a write drops it, as on any file system
+assert_eq 'a new file: the capability goes at a write' '' "$(dump "$M/new")"
+setfacl -d -m u:1234:rwx "$M/newdir"
+echo i >"$M/newdir/inherits"
+assert_true 'a new directory: a default ACL set, then inherited' \
+	sh -c "getfacl -p '$M/newdir/inherits' | grep -qx 'user:1234:rwx.*'"
+sumount "$M"
+smount "$M" --layer "$T/plain.tar" --upper "$T/upper-plain"
+assert_eq 'after a remount: the default ACL' 'default:user:1234:rwx' \
+	"$(getfacl -p "$M/newdir" 2>/dev/null | grep '^default:user:1234')"
 sumount "$M"
 finish
