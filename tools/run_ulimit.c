@@ -101,8 +101,8 @@ int run_ulimits_raise(const struct run_spec *spec)
 		had = (unsigned long long)rl.rlim_max;
 		rl.rlim_max = (rlim_t)u->hard;
 		if (setrlimit(u->resource, &rl) < 0) {
-			cli_error("run: --ulimit %s: the hard limit here is %llu; only root raises "
-			          "it (%s)",
+			cli_error("run: --ulimit %s: the hard limit here is %llu; raising it needs "
+			          "CAP_SYS_RESOURCE, as root has (%s)",
 			          run_ulimit_name(u->resource), had, strerror(errno));
 			return 1;
 		}
