@@ -177,6 +177,13 @@ for who in root user; do
 	assert_eq "$who: run --name with the options" "0 1 64 dev from-host" "$RC $first"
 	strata_as $who start -a "${P}k"
 	assert_eq "$who: start -a: the same options" "0 $first" "$RC $(out)"
+	strata_as $who inspect "${P}k"
+	got=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d = d[0] if isinstance(d, list) else d
+print(" ".join(m["Type"] + ":" + m["Destination"] for m in d["Mounts"]), d["process"]["ulimits"])' "$T/out")
+	assert_eq "$who: inspect: the mounts and limits" \
+		"tmpfs:/scratch device:/dev/n2 bind:/b ['nofile=64:64']" "$got"
 	strata_as $who rm "${P}k"
 
 	# ---- commit --change, -m ----
