@@ -125,6 +125,10 @@ static int exec_spec(const struct store *s, json_t *proc, const struct ctr_exec_
 		if (json_is_string(u) && run_ulimit_option(spec, json_string_value(u)))
 			return 1;
 	}
+	/* A hard limit above ours is raised here, before the user namespace
+	 * is joined (where no capability can). */
+	if (run_ulimits_raise(spec))
+		return 1;
 	/* The container's filter: read back from the store's cache, where
 	 * strata run left it (compiled again if the profile file changed). */
 	if (asprintf(&cache, "%s/strata/seccomp", store_root(s)) < 0)

@@ -258,6 +258,23 @@ static int mount_bind(struct run_spec *spec, const char *arg, const struct mount
 	return run_bind_add(spec, "--mount", f->src, f->dst, f->ro, prop);
 }
 
+/* The mount --mount's fields @f ask for. */
+static int mount_kind(struct run_spec *spec, const char *arg, const struct mount_fields *f)
+{
+	if (!f->dst)
+		return cli_usage_error("run", "--mount %s: no destination=PATH", arg);
+	if (!f->type)
+		return cli_usage_error("run", "--mount %s: no type=bind|tmpfs", arg);
+	if (strcmp(f->type, "bind") == 0)
+		return mount_bind(spec, arg, f);
+	if (strcmp(f->type, "tmpfs") == 0)
+		return mount_tmpfs(spec, arg, f);
+	return cli_usage_error("run",
+	                       "--mount %s: type=%s: only bind and tmpfs are supported (no "
+	                       "named volumes)",
+	                       arg, f->type);
+}
+
 /* --mount type=bind|tmpfs,KEY=VALUE,... */
 static int mount_option(struct run_spec *spec, const char *arg)
 {
@@ -270,20 +287,8 @@ static int mount_option(struct run_spec *spec, const char *arg)
 	for (field = strtok_r(copy, ",", &save); field && !rc; field = strtok_r(NULL, ",", &save))
 		if (mount_field(&f, field) < 0)
 			rc = cli_usage_error("run", "--mount %s: unknown field '%s'", arg, field);
-	if (rc) {
-	} else if (!f.dst) {
-		rc = cli_usage_error("run", "--mount %s: no destination=PATH", arg);
-	} else if (!f.type || strcmp(f.type, "bind") == 0) {
-		rc = f.type ? mount_bind(spec, arg, &f)
-		            : cli_usage_error("run", "--mount %s: no type=bind|tmpfs", arg);
-	} else if (strcmp(f.type, "tmpfs") == 0) {
-		rc = mount_tmpfs(spec, arg, &f);
-	} else {
-		rc = cli_usage_error("run",
-		                     "--mount %s: type=%s: only bind and tmpfs are "
-		                     "supported (no named volumes)",
-		                     arg, f.type);
-	}
+	if (!rc)
+		rc = mount_kind(spec, arg, &f);
 	free(copy);
 	return rc;
 }
@@ -344,13 +349,14 @@ static int device_option(struct run_spec *spec, const char *arg)
 		return cli_usage_error("run", "--device %s: expected /HOST[:/CONTAINER][:rwm]",
 		                       arg);
 	}
+	/* Not a read-only bind for a missing w: that does not stop writes to
+	 * a device (run_devices_limits() does what can be done). */
 	rc = device_check(arg, copy, perms)
 	         ? 1
-	         : run_bind_add(spec, "--device", copy, dst ?: copy, !strchr(perms, 'w'), 0);
+	         : run_bind_add(spec, "--device", copy, dst ?: copy, false, 0);
 	if (!rc) {
 		b = &spec->binds[spec->n_binds - 1];
 		b->kind = RUN_MOUNT_DEVICE;
-		b->ro = false; /* a read-only mount does not stop writes to a device */
 		if (!(b->data = strdup(perms)))
 			rc = cli_usage_error("run", "out of memory");
 	}

@@ -64,6 +64,11 @@ for who in root user; do
 	assert_eq "$who: --tmpfs writable, ro refused, mode" "x ro-refused 700" \
 		"$(grep -v '^tmpfs' "$T/out" | tr '\n' ' ' | sed 's/ $//')"
 
+	# docker's usual pair: a read-only root with a writable tmpfs.
+	strata_as $who run --rm --read-only --tmpfs /tmp bb:1 sh -c \
+		'touch /tmp/x && echo tmp-rw; touch /x 2>/dev/null || echo root-ro'
+	assert_eq "$who: --read-only --tmpfs /tmp" "0 tmp-rw root-ro" "$RC $(out)"
+
 	# A target behind the image's symlink to / is made in the container's
 	# root, never on the host.
 	strata_as $who run --rm --tmpfs "/escape/$OUT_NAME" \
