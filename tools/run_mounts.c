@@ -404,8 +404,10 @@ int run_devices_limits(const struct run_spec *spec, struct run_limits *lim)
 			    "run: --device %s:%s: only a devices cgroup can keep the container "
 			    "from %s it here (cgroup v1, as root; %s): give rw",
 			    b->src, b->data, strcmp(deny, "r") ? "writing" : "reading",
-			    layout == CG_V2 ? "v2 needs a BPF program strata does not load"
-			                    : "not delegated to an unprivileged user");
+			    lim->disabled       ? "not with --cgroups disabled"
+			    : layout == CG_V2   ? "v2 needs a BPF program strata does not load"
+			    : layout == CG_NONE ? "no cgroup file system here"
+			                        : "not delegated to an unprivileged user");
 			return 1;
 		}
 		snprintf(lim->devices_deny + len, sizeof(lim->devices_deny) - len, "%c %u:%u %s\n",

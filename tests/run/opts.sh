@@ -29,8 +29,9 @@ mkdir -p "$T/store-user" "$T/home" "$T/shared" "$T/rw"
 chown 65534:65534 "$T/store-user" "$T/home" "$T/rw"
 chmod 0755 "$T"
 echo from-host >"$T/shared/file"
-# A device node only root may open.
+# A device node only root may open, and one only root may write.
 mknod -m 600 "$T/private-null" c 1 3
+mknod -m 644 "$T/readable-null" c 1 3
 # Names unique to this run: cgroups and host paths are shared.
 P=op$$
 OUT_NAME=strata-opts-$$
@@ -119,6 +120,10 @@ for who in root user; do
 		strata_as $who run --rm --device "$T/private-null:/dev/p" bb:1 true
 		assert_one_error_line "$who: --device the user may not open" 1
 		assert_true "$who: ... says why" grep -q 'Permission denied' "$T/err"
+		# :r where the node's mode refuses us writes anyway: no cgroup needed.
+		strata_as $who run --rm --device "$T/readable-null:/dev/r:r" bb:1 sh -c \
+			'cat /dev/r && echo read; echo x 2>/dev/null >/dev/r || echo no-write'
+		assert_eq "$who: --device :r kept by the node's own mode" "0 read no-write" "$RC $(out)"
 	fi
 	# r or w alone: kept by a devices cgroup (v1, as root), else refused.
 	if [ $who = root ] && $V1_DEVICES; then
@@ -193,7 +198,10 @@ print(" ".join(m["Type"] + ":" + m["Destination"] for m in d["Mounts"]), d["proc
 
 	# ---- commit --change, -m ----
 	if [ $who = root ]; then USER_CHANGE='USER app' UID_WANT=1000; else USER_CHANGE='USER 0' UID_WANT=0; fi
-	strata_as $who run --name "${P}c" bb:1 sh -c 'mkdir -p /app && echo made >/app/f'
+	strata_as $who run --name "${P}c" --tmpfs /made-here bb:1 sh -c 'mkdir -p /app && echo made >/app/f'
+	# The tmpfs's mount point, made in the upper, is none of its changes.
+	strata_as $who diff "${P}c"
+	assert_eq "$who: diff: the changes, not the --tmpfs mount point" "0 A /app A /app/f" "$RC $(out)"
 	strata_as $who commit -c 'CMD echo "$GREET" $(pwd) $(id -u) $(cat f)' -c 'ENV GREET=hello' \
 		--change 'WORKDIR /app' -c "$USER_CHANGE" -c 'EXPOSE 80/tcp 53/udp' \
 		-c 'LABEL k=v "a b"=c' -m 'my message' "${P}c" "new-$P:1"
