@@ -178,7 +178,8 @@ void store_layer_abort(struct store_layer_writer *w)
 /* ---- the image around it ---- */
 
 static json_t *new_config(const struct store_image *base, const struct store_layer *layer,
-                          const struct store_commit_options *o, const char *created)
+                          const struct store_commit_options *o, const char *created,
+                          struct strata_error *err)
 {
 	json_t *cfg = json_loads(base->config_json, 0, NULL), *rootfs, *history, *h;
 
@@ -206,6 +207,11 @@ static json_t *new_config(const struct store_image *base, const struct store_lay
 	}
 	json_array_append_new(history, h);
 	json_object_set_new(cfg, "created", json_string(created));
+	if (!json_is_object(json_object_get(cfg, "config")))
+		json_object_set_new(cfg, "config", json_object());
+	for (size_t i = 0; i < o->n_changes; i++)
+		if (store_commit_change(json_object_get(cfg, "config"), o->changes[i], err))
+			goto fail;
 	return cfg;
 fail:
 	json_decref(cfg);
@@ -252,7 +258,10 @@ int store_commit_image(struct store *s, const struct store_image *base,
 		                   o->tag);
 	gmtime_r(&when, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	cfg = new_config(base, layer, o, created);
+	err->msg[0] = '\0';
+	cfg = new_config(base, layer, o, created, err);
+	if (!cfg && err->msg[0])
+		return -1;
 	layers = json_array();
 	for (size_t i = 0; layers && i < base->n_layers; i++)
 		json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",

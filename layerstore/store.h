@@ -182,4 +182,11 @@ json_t *store_json_parse(const char *buf, size_t len, const char *what, struct s
 /* Canonical bytes for a blob: keys sorted, compact. malloc'd. */
 char *store_json_blob(json_t *v, size_t *len);
 
+/* ---- strata commit --change (commit_change.c) ---- */
+
+/* Applies the Dockerfile instruction @line (CMD, ENTRYPOINT, ENV, EXPOSE,
+ * LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR) to an image config's "config"
+ * object @cfg.  0, or -1 with @err saying why. */
+int store_commit_change(json_t *cfg, const char *line, struct strata_error *err);
+
 #endif

@@ -18,7 +18,12 @@ static const char usage[] =
     "container that changed nothing gives an empty layer.\n"
     "\n"
     "Options:\n"
-    "  -m, --message MSG     history comment\n"
+    "  -c, --change LINE     apply a Dockerfile instruction to the new config\n"
+    "                        (repeatable): CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,\n"
+    "                        STOPSIGNAL, USER, VOLUME or WORKDIR; CMD [\"a\",\"b\"]\n"
+    "                        as given, CMD a b as [\"/bin/sh\",\"-c\",\"a b\"]\n"
+    "  -m, --message MSG     history comment (the history's created_by is the\n"
+    "                        container's command)\n"
     "  -a, --author NAME     author in the config and history\n"
     "      --compress ALG    gzip (default), zstd or none\n"
     "      --reproducible    clamp times to $SOURCE_DATE_EPOCH (else 0): the same\n"
@@ -31,6 +36,7 @@ struct commit_args {
 	struct store_layer_options lo;
 	struct store_commit_options co;
 	const char *root;
+	char **changes; /* points into argv */
 };
 
 static int parse_compression(const char *arg, enum store_compression *out)
@@ -58,6 +64,7 @@ static int parse(int argc, char **argv, struct commit_args *a)
 	enum { OPT_COMPRESS = 256, OPT_REPRO, OPT_ROOT };
 	static const struct option longopts[] = {
 	    {"message", required_argument, NULL, 'm'},
+	    {"change", required_argument, NULL, 'c'},
 	    {"author", required_argument, NULL, 'a'},
 	    {"compress", required_argument, NULL, OPT_COMPRESS},
 	    {"reproducible", no_argument, NULL, OPT_REPRO},
@@ -69,8 +76,10 @@ static int parse(int argc, char **argv, struct commit_args *a)
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "m:a:fh", longopts, NULL)) != -1) {
-		if (ch == 'm')
+	while ((ch = getopt_long(argc, argv, "m:a:c:fh", longopts, NULL)) != -1) {
+		if (ch == 'c')
+			a->changes[a->co.n_changes++] = optarg;
+		else if (ch == 'm')
 			a->co.message = optarg;
 		else if (ch == 'a')
 			a->co.author = optarg;
@@ -92,30 +101,41 @@ int cmd_commit(int argc, char **argv)
 {
 	struct commit_args a = {
 	    .lo = {.compression = STORE_COMPRESS_GZIP, .warn = cli_warn},
-	    .co = {.created_by = "strata commit", .created = -1},
+	    .co = {.created = -1},
+	    .changes = calloc((size_t)argc + 1, sizeof(char *)), /* room for each -c */
 	};
 	char digest[STORE_DIGEST_MAX];
 	struct strata_error err;
 	struct store *s;
-	int rc = parse(argc, argv, &a);
+	int rc = a.changes ? parse(argc, argv, &a) : 1;
 
-	if (rc >= 0)
+	a.co.changes = a.changes;
+	if (rc >= 0) {
+		free(a.changes);
 		return rc;
+	}
 	if (argc - optind < 1 || argc - optind > 2)
-		return cli_usage_error("commit", "expected CONTAINER [NAME]");
+		rc = cli_usage_error("commit", "expected CONTAINER [NAME]");
 	a.co.tag = argc - optind == 2 ? argv[optind + 1] : NULL;
-	if (a.co.tag && !store_valid_tag(a.co.tag))
-		return cli_usage_error("commit", "'%s' is not a valid image name", a.co.tag);
+	if (rc < 0 && a.co.tag && !store_valid_tag(a.co.tag))
+		rc = cli_usage_error("commit", "'%s' is not a valid image name", a.co.tag);
+	if (rc >= 0) {
+		free(a.changes);
+		return rc;
+	}
 	if (a.lo.reproducible) {
 		const char *e = getenv("SOURCE_DATE_EPOCH");
 
 		a.lo.epoch = e ? strtoll(e, NULL, 10) : 0;
 		a.co.created = a.lo.epoch;
 	}
-	if (cli_open_store(a.root, false, &s))
+	if (cli_open_store(a.root, false, &s)) {
+		free(a.changes);
 		return 1;
+	}
 	rc = store_commit_container(s, argv[optind], &a.lo, &a.co, digest, &err);
 	store_close(s);
+	free(a.changes);
 	if (rc)
 		return cli_fail(&err);
 	printf("%s%s%s\n", digest, a.co.tag ? " " : "", a.co.tag ? a.co.tag : "");

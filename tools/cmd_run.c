@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -369,6 +370,32 @@ static size_t strv_len(char *const *v)
 	return n;
 }
 
+/* A mount of -v, --mount, --tmpfs or --device, as inspect shows it. */
+static json_t *mount_json(const struct run_bind *b)
+{
+	static const char *const types[] = {"bind", "tmpfs", "device"};
+
+	return json_pack("{s:s, s:s?, s:s, s:b, s:s?}", "type", types[b->kind], "source", b->src,
+	                 "destination", b->dst, "read_only", b->ro, "options", b->data);
+}
+
+/* --ulimit as given again ("nofile=1024:2048"), for exec to re-read. */
+static json_t *ulimits_json(const struct run_spec *sp)
+{
+	json_t *arr = json_array();
+	char text[96];
+
+	for (size_t i = 0; arr && i < sp->n_ulimits; i++) {
+		const struct run_ulimit *u = &sp->ulimits[i];
+
+		snprintf(text, sizeof(text), "%s=%lld:%lld", run_ulimit_name(u->resource),
+		         u->soft == RLIM_INFINITY ? -1LL : (long long)u->soft,
+		         u->hard == RLIM_INFINITY ? -1LL : (long long)u->hard);
+		json_array_append_new(arr, json_string(text));
+	}
+	return arr;
+}
+
 /* What the command runs with, resolved: what strata exec gives a process
  * joining the container, and strata inspect shows.  A seccomp profile's
  * path is made absolute (exec reads it again: the filter is compiled once
@@ -383,15 +410,14 @@ static json_t *process_json(const struct run_args *a)
 	if (seccomp && strcmp(seccomp, "unconfined") != 0 && realpath(seccomp, path))
 		seccomp = path;
 	for (size_t i = 0; binds && i < sp->n_binds; i++)
-		json_array_append_new(
-		    binds, json_pack("{s:s, s:s, s:b}", "source", sp->binds[i].src, "destination",
-		                     sp->binds[i].dst, "read_only", sp->binds[i].ro));
-	return json_pack(
-	    "{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:b, s:o}", "argv",
-	    strv_json(sp->argv, strv_len(sp->argv)), "env", strv_json(sp->env, strv_len(sp->env)),
-	    "user", sp->user, "workdir", sp->workdir, "caps", (json_int_t)sp->caps, "seccomp",
-	    seccomp, "tty", a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
-	    "network", sp->net_none ? "none" : "host", "read_only", sp->read_only, "binds", binds);
+		json_array_append_new(binds, mount_json(&sp->binds[i]));
+	return json_pack("{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:b, s:o, s:o}",
+	                 "argv", strv_json(sp->argv, strv_len(sp->argv)), "env",
+	                 strv_json(sp->env, strv_len(sp->env)), "user", sp->user, "workdir",
+	                 sp->workdir, "caps", (json_int_t)sp->caps, "seccomp", seccomp, "tty",
+	                 a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
+	                 "network", sp->net_none ? "none" : "host", "read_only", sp->read_only,
+	                 "binds", binds, "ulimits", ulimits_json(sp));
 }
 
 /* What whoever finds it dead, strata stop and strata start need to know:
@@ -567,7 +593,8 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
-	if (open_store(&a, &st.s) || prepare_seccomp(&a, st.s))
+	if (run_ulimits_raise(&a.spec) || run_devices_limits(&a.spec, &a.limits) ||
+	    open_store(&a, &st.s) || prepare_seccomp(&a, st.s))
 		goto out;
 	store_trust_blobs(st.s);
 	if (resolve_or_pull(&a, &st, argv[first]))

@@ -116,6 +116,19 @@ static int exec_spec(const struct store *s, json_t *proc, const struct ctr_exec_
 		cli_error("exec: out of memory");
 		return 1;
 	}
+	/* The container's --ulimit, as its command has them. */
+	json_t *u;
+	size_t i;
+
+	json_array_foreach(json_object_get(proc, "ulimits"), i, u)
+	{
+		if (json_is_string(u) && run_ulimit_option(spec, json_string_value(u)))
+			return 1;
+	}
+	/* A hard limit above ours is raised here, before the user namespace
+	 * is joined (where no capability can). */
+	if (run_ulimits_raise(spec))
+		return 1;
 	/* The container's filter: read back from the store's cache, where
 	 * strata run left it (compiled again if the profile file changed). */
 	if (asprintf(&cache, "%s/strata/seccomp", store_root(s)) < 0)
@@ -224,6 +237,7 @@ int ctr_exec(const struct store *s, const char *dir, const char *name,
 	free(spec.env);
 	free(spec.console);
 	free(spec.seccomp.filter);
+	free(spec.ulimits);
 	json_decref(st);
 	return rc;
 }

@@ -118,7 +118,8 @@ static void config(json_t *out, const struct store_container *c, json_t *proc)
 	    json_pack("{s:O?, s:{}}", "Mode", json_object_get(proc, "network"), "Ports"));
 }
 
-/* Mounts: the -v binds, as podman lists them. */
+/* Mounts: the -v and --mount binds, --tmpfs and --device, as podman
+ * lists them (a record older than --tmpfs has binds alone). */
 static json_t *mounts(json_t *proc)
 {
 	json_t *list = json_array(), *b;
@@ -127,12 +128,14 @@ static json_t *mounts(json_t *proc)
 	json_array_foreach(json_object_get(proc, "binds"), i, b)
 	{
 		bool ro = json_is_true(json_object_get(b, "read_only"));
+		const char *type = json_string_value(json_object_get(b, "type"));
+		json_t *src = json_object_get(b, "source");
 
-		json_array_append_new(list,
-		                      json_pack("{s:s, s:O, s:O, s:b, s:s}", "Type", "bind",
-		                                "Source", json_object_get(b, "source"),
-		                                "Destination", json_object_get(b, "destination"),
-		                                "RW", !ro, "Mode", ro ? "ro" : "rw"));
+		json_array_append_new(
+		    list, json_pack("{s:s, s:O, s:O, s:b, s:s, s:O?}", "Type", type ? type : "bind",
+		                    "Source", src ? src : json_null(), "Destination",
+		                    json_object_get(b, "destination"), "RW", !ro, "Mode",
+		                    ro ? "ro" : "rw", "Options", json_object_get(b, "options")));
 	}
 	return list;
 }

@@ -25,9 +25,22 @@
 
 #include "strata-fs.h"
 
+/* What the init mounts in the container's root, in the order given:
+ * -v and --mount type=bind (one kind: a bind), --tmpfs and --mount
+ * type=tmpfs, --device (run_mounts.c parses them, run_init.c mounts). */
+enum run_mount_kind { RUN_MOUNT_BIND, RUN_MOUNT_TMPFS, RUN_MOUNT_DEVICE };
 struct run_bind {
-	char *src, *dst;
+	char *src, *dst; /* src: the host's path (resolved); NULL for a tmpfs */
 	bool ro;
+	enum run_mount_kind kind;
+	unsigned long flags; /* tmpfs: MS_NOEXEC...; bind: its propagation */
+	char *data;          /* tmpfs: "size=...,mode=..."; device: "rwm" given */
+};
+
+/* --ulimit NAME=SOFT[:HARD] (run_ulimit.c). */
+struct run_ulimit {
+	int resource;                  /* RLIMIT_* */
+	unsigned long long soft, hard; /* RLIM_INFINITY for unlimited */
 };
 
 /* -d (run_detach.c, run_supervise.c): the launcher becomes the container's
@@ -56,6 +69,8 @@ struct run_spec {
 	bool read_only;
 	struct run_bind *binds;
 	size_t n_binds;
+	struct run_ulimit *ulimits; /* --ulimit, set before the command's exec */
+	size_t n_ulimits;
 	char *rootfs;     /* the mountpoint, on the host side */
 	int tty_slave;    /* -t: the pty the command gets as its terminal, or -1 */
 	char *console;    /* -t: the pty's path, bound at /dev/console */
@@ -92,6 +107,28 @@ int run_daemon_main(void *arg);
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
 
+/* --volume, --mount, --tmpfs and --device (run_mounts.c), the long option
+ * @opt with @arg, into @spec: 0, or an exit status after saying why. */
+int run_mount_option(struct run_spec *spec, const char *opt, const char *arg);
+/* One bind more in @spec: @src (resolved here, as given by @what for the
+ * error), at the absolute @dst.  0, or 1 after saying why. */
+int run_bind_add(struct run_spec *spec, const char *what, const char *src, const char *dst, bool ro,
+                 unsigned long propagation);
+void run_binds_free(struct run_spec *spec);
+/* --device's r and w, where the node's mode alone does not hold them: as
+ * rules for the container's devices cgroup in @lim (v1, as root).  0, or
+ * 1 after saying why they cannot be kept here. */
+struct run_limits;
+int run_devices_limits(const struct run_spec *spec, struct run_limits *lim);
+/* --ulimit @arg into @spec (run_ulimit.c): 0, or the usage exit status. */
+int run_ulimit_option(struct run_spec *spec, const char *arg);
+/* In the launcher: raises our hard limits where --ulimit asks for more
+ * (root only), before the container's processes inherit them; the command
+ * sets them exactly.  0, or 1 after saying why. */
+int run_ulimits_raise(const struct run_spec *spec);
+/* docker's name of RLIMIT_@resource ("nofile"). */
+const char *run_ulimit_name(int resource);
+
 /* Writes the id maps of the new user namespace of @pid (run_userns.c):
  * root maps every id; a user with /etc/subuid and /etc/subgid ranges gets
  * them through newuidmap/newgidmap; anyone else maps just their own id. */
@@ -117,8 +154,11 @@ struct run_limits {
 	char cpuset_cpus[256];       /* --cpuset-cpus: "0-1,3"; "": any */
 	int64_t pids;                /* --pids-limit; 0: RUN_PIDS_DEFAULT, -1: none */
 	uint64_t blkio_weight;       /* --blkio-weight (10..1000); 0: none */
-	bool asked;                  /* one was given: not applying it is an error */
-	bool disabled;               /* --cgroups disabled: no groups at all */
+	/* --device without r or w, where the file's mode does not refuse it
+	 * already: v1's devices.deny lines ("c 1:3 w\n"), as root. */
+	char devices_deny[512];
+	bool asked;    /* one was given: not applying it is an error */
+	bool disabled; /* --cgroups disabled: no groups at all */
 };
 /* Parses the limit option --@opt's @arg into @lim: 0, or the usage exit
  * status after saying why. */

@@ -29,6 +29,9 @@ enum {
 	OPT_SECURITY,
 	OPT_LOG_OPT,
 	OPT_RESTART,
+	OPT_MOUNT, /* --mount, --tmpfs, --device: run_mount_option() tells them apart */
+	OPT_ULIMIT,
+	OPT_INIT,
 };
 
 static void run_usage(FILE *out)
@@ -60,6 +63,14 @@ static void run_usage(FILE *out)
 	      "  -i, --interactive     attach standard input (else it is /dev/null)\n"
 	      "      --hostname NAME   the container's hostname\n"
 	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
+	      "      --mount type=bind,source=SRC,destination=DST[,ro][,bind-propagation=P]\n"
+	      "      --mount type=tmpfs,destination=DST[,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]\n"
+	      "      --tmpfs DST[:OPTS]  a tmpfs at DST (OPTS: size=, mode=, ro, [no]exec,\n"
+	      "                        [no]suid, [no]dev; default rw,noexec,nosuid,nodev)\n"
+	      "      --device HOST[:DST][:PERMS]  the host's device node HOST at DST (rwm)\n"
+	      "      --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile,\n"
+	      "                        nproc, core, ...; unlimited for none)\n"
+	      "      --init            accepted: strata's own init is always pid 1\n"
 	      "      --net MODE        host (default) or none (loopback only)\n"
 	      "      --cap-add CAPS    give root in the container these capabilities too\n"
 	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
@@ -90,15 +101,10 @@ static void run_usage(FILE *out)
 static int add_bind(struct run_spec *spec, const char *arg)
 {
 	char *copy = strdup(arg), *dst, *mode;
-	struct run_bind *v = realloc(spec->binds, (spec->n_binds + 1) * sizeof(*v));
-	int rc = 0;
+	int rc;
 
-	if (v)
-		spec->binds = v;
-	if (!copy || !v) {
-		free(copy);
+	if (!copy)
 		return cli_usage_error("run", "out of memory");
-	}
 	dst = strchr(copy, ':');
 	if (!dst || dst[1] != '/') {
 		free(copy);
@@ -112,16 +118,7 @@ static int add_bind(struct run_spec *spec, const char *arg)
 		free(copy);
 		return cli_usage_error("run", "-v %s: mode must be ro or rw", arg);
 	}
-	v[spec->n_binds].src = realpath(copy, NULL);
-	v[spec->n_binds].dst = strdup(dst);
-	v[spec->n_binds].ro = mode && strcmp(mode, "ro") == 0;
-	if (!v[spec->n_binds].src) {
-		cli_error("run: -v %s: %s", copy, strerror(errno));
-		free(v[spec->n_binds].dst);
-		rc = 1;
-	} else {
-		spec->n_binds++;
-	}
+	rc = run_bind_add(spec, "-v", copy, dst, mode && strcmp(mode, "ro") == 0, 0);
 	free(copy);
 	return rc;
 }
@@ -317,6 +314,21 @@ static int limit_option(struct run_args *a, int c, const char *arg, const char *
 	return NOT_MINE;
 }
 
+/* The options that add to the container's root and the command's limits:
+ * mounts, devices, rlimits, --init. */
+static int root_option(struct run_args *a, int c, const char *arg, const char *opt)
+{
+	switch (c) {
+	case OPT_MOUNT:
+		return run_mount_option(&a->spec, opt, arg);
+	case OPT_ULIMIT:
+		return run_ulimit_option(&a->spec, arg);
+	case OPT_INIT:
+		return 0; /* strata's init is always pid 1 (run_init.c) */
+	}
+	return NOT_MINE;
+}
+
 /* The option @c (long @name) with @arg, kept for strata start unless it
  * belongs to this run alone. */
 static int keep_option(struct run_args *a, const char *name, const char *arg)
@@ -388,6 +400,11 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"detach", no_argument, NULL, 'd'},
 	    {"log-opt", required_argument, NULL, OPT_LOG_OPT},
 	    {"restart", required_argument, NULL, OPT_RESTART},
+	    {"mount", required_argument, NULL, OPT_MOUNT},
+	    {"tmpfs", required_argument, NULL, OPT_MOUNT},
+	    {"device", required_argument, NULL, OPT_MOUNT},
+	    {"ulimit", required_argument, NULL, OPT_ULIMIT},
+	    {"init", no_argument, NULL, OPT_INIT},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -404,6 +421,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			rc = process_option(a, c, optarg);
 		if (rc == NOT_MINE)
 			rc = limit_option(a, c, optarg, longopts[idx].name);
+		if (rc == NOT_MINE)
+			rc = root_option(a, c, optarg, longopts[idx].name);
 		if (rc == NOT_MINE)
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
@@ -438,11 +457,8 @@ void run_args_free(struct run_args *a)
 		free(a->envs[i]);
 	free(a->envs);
 	free((char *)a->name);
-	for (size_t i = 0; i < a->spec.n_binds; i++) {
-		free(a->spec.binds[i].src);
-		free(a->spec.binds[i].dst);
-	}
-	free(a->spec.binds);
+	run_binds_free(&a->spec);
+	free(a->spec.ulimits);
 	strv_free(a->spec.env);
 	strv_free(a->spec.argv);
 	free(a->spec.workdir);

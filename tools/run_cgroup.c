@@ -8,7 +8,8 @@
  * take the file system from under the container.
  *
  *   v1 / hybrid, as root: <caller's group>/strata/<name> in each hierarchy
- *                         (memory, cpu, cpuacct, pids, blkio, cpuset)
+ *                         (memory, cpu, cpuacct, pids, blkio, cpuset;
+ *                         devices for --device's r or w)
  *   v2:                   <caller's group>/strata-<name>, which must be
  *                         delegated to the caller (rootless: systemd's
  *                         user slice, as podman uses)
@@ -215,6 +216,18 @@ static int v1_blkio(const struct run_limits *l, const char *dir)
 	return set_limit(dir, "blkio-weight", f, "%llu", l->blkio_weight);
 }
 
+/* --device's r and w (run_mounts.c): one devices.deny line at a time. */
+static int v1_devices(const struct run_limits *l, const char *dir)
+{
+	char rules[sizeof(l->devices_deny)], *line, *save = NULL;
+
+	snprintf(rules, sizeof(rules), "%s", l->devices_deny);
+	for (line = strtok_r(rules, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (set_text(dir, "device", "devices.deny", line) < 0)
+			return -1;
+	return 0;
+}
+
 static int v1_limits(const struct run_limits *l, const char *ctrl, const char *parent,
                      const char *dir)
 {
@@ -227,6 +240,8 @@ static int v1_limits(const struct run_limits *l, const char *ctrl, const char *p
 		                 (unsigned long long)(l->pids ? l->pids : RUN_PIDS_DEFAULT));
 	if (strcmp(ctrl, "blkio") == 0)
 		return v1_blkio(l, dir);
+	if (strcmp(ctrl, "devices") == 0)
+		return v1_devices(l, dir);
 	if (strcmp(ctrl, "cpuset") == 0)
 		return v1_cpuset_init(parent, dir) < 0
 		           ? -1
@@ -249,6 +264,8 @@ static const char *v1_needs(const struct run_limits *l, const char *ctrl)
 		return l->pids > 0 ? "pids-limit" : NULL;
 	if (strcmp(ctrl, "blkio") == 0)
 		return l->blkio_weight ? "blkio-weight" : NULL;
+	if (strcmp(ctrl, "devices") == 0)
+		return l->devices_deny[0] ? "device" : NULL;
 	return l->cpuset_cpus[0] ? "cpuset-cpus" : NULL;
 }
 
@@ -300,8 +317,8 @@ static int v1_group(struct made *m, const char *ctrl)
 
 	if (opt)
 		return v1_group_make(m, ctrl, opt);
-	if (strcmp(ctrl, "cpuset") == 0)
-		return 0; /* an unrestricted cpuset is no use */
+	if (strcmp(ctrl, "cpuset") == 0 || strcmp(ctrl, "devices") == 0)
+		return 0; /* an unrestricted cpuset or devices group is no use */
 	quiet = true;
 	(void)v1_group_make(m, ctrl, ctrl);
 	quiet = was;
@@ -310,7 +327,8 @@ static int v1_group(struct made *m, const char *ctrl)
 
 static int v1_create(struct made *m)
 {
-	static const char *const ctrls[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "cpuset"};
+	static const char *const ctrls[] = {"memory", "cpu",    "cpuacct", "pids",
+	                                    "blkio",  "cpuset", "devices"};
 
 	if (geteuid() != 0) {
 		if (!m->lim->asked)

@@ -210,26 +210,72 @@ static void remount_ro(int target, const char *what)
 	remount_ro_at(target, what, true);
 }
 
+/* --mount's bind-propagation, within the container's mount namespace. */
+static void set_propagation(const struct run_bind *b)
+{
+	int t = open_in_root(b->dst, O_PATH);
+
+	if (t < 0)
+		die("%s: %s", b->dst, strerror(errno));
+	mount_at(t, NULL, NULL, b->flags, NULL, b->dst);
+	close(t);
+}
+
+/* A bind of the host's @b->src (-v, --mount type=bind, --device) at
+ * @b->dst, made in the image where it is missing. */
+static void bind_one(const struct run_bind *b, const char *what)
+{
+	struct stat st;
+	int t;
+
+	if (stat(b->src, &st) < 0)
+		die("%s %s: %s", what, b->src, strerror(errno));
+	t = mount_target(b->dst, S_ISDIR(st.st_mode), true);
+	if (t < 0)
+		die("%s %s:%s: %s", what, b->src, b->dst, strerror(errno));
+	mount_at(t, b->src, NULL, MS_BIND | MS_REC, NULL, b->dst);
+	close(t);
+	if (b->ro) {
+		t = open_in_root(b->dst, O_PATH);
+		remount_ro(t, b->dst);
+		close(t);
+	}
+	if (b->flags)
+		set_propagation(b);
+}
+
+/* --tmpfs and --mount type=tmpfs. */
+static void tmpfs_one(const struct run_bind *b)
+{
+	int t = mount_target(b->dst, true, true);
+
+	if (t < 0)
+		die("--tmpfs %s: %s", b->dst, strerror(errno));
+	mount_at(t, "tmpfs", "tmpfs", b->flags, b->data, b->dst);
+	close(t);
+}
+
+/* The binds and tmpfs mounts, in the order given; devices come after
+ * /dev (setup_devices()). */
 static void setup_binds(const struct run_spec *spec)
 {
 	for (size_t i = 0; i < spec->n_binds; i++) {
 		const struct run_bind *b = &spec->binds[i];
-		struct stat st;
-		int t;
 
-		if (stat(b->src, &st) < 0)
-			die("-v %s: %s", b->src, strerror(errno));
-		t = mount_target(b->dst, S_ISDIR(st.st_mode), true);
-		if (t < 0)
-			die("-v %s:%s: %s", b->src, b->dst, strerror(errno));
-		mount_at(t, b->src, NULL, MS_BIND | MS_REC, NULL, b->dst);
-		close(t);
-		if (b->ro) {
-			t = open_in_root(b->dst, O_PATH);
-			remount_ro(t, b->dst);
-			close(t);
-		}
+		if (b->kind == RUN_MOUNT_BIND)
+			bind_one(b, "-v");
+		else if (b->kind == RUN_MOUNT_TMPFS)
+			tmpfs_one(b);
 	}
+}
+
+/* --device: the host's node bound over a file made in /dev's tmpfs (a
+ * user namespace cannot mknod). */
+static void setup_devices(const struct run_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_binds; i++)
+		if (spec->binds[i].kind == RUN_MOUNT_DEVICE)
+			bind_one(&spec->binds[i], "--device");
 }
 
 static void setup_dev(const char *console)
@@ -622,6 +668,7 @@ int run_init(void *arg)
 	setup_binds(spec);
 	setup_proc_sys_etc(spec);
 	setup_dev(spec->console);
+	setup_devices(spec);
 	/* --read-only: the mount points above needed the writable layer; now
 	 * the root itself turns read-only (EROFS), its submounts stay as made. */
 	if (spec->read_only)

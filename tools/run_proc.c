@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -142,6 +143,22 @@ static void drop_capabilities(uint64_t mask)
 	syscall(SYS_capset, &hdr, data);
 }
 
+/* --ulimit: the launcher raised the hard limits that are above ours
+ * (run_ulimits_raise()); lowering needs no privilege.  Before the user
+ * changes: RLIMIT_NPROC counts the new user's processes. */
+static int set_ulimits(const struct run_spec *spec, char *why, size_t size)
+{
+	for (size_t i = 0; i < spec->n_ulimits; i++) {
+		const struct run_ulimit *u = &spec->ulimits[i];
+		struct rlimit rl = {(rlim_t)u->soft, (rlim_t)u->hard};
+
+		if (setrlimit(u->resource, &rl) < 0)
+			return fail(why, size, "--ulimit %s: %s", run_ulimit_name(u->resource),
+			            strerror(errno));
+	}
+	return 0;
+}
+
 int run_proc_confine(const struct run_spec *spec, char *why, size_t size)
 {
 	/* Nothing but stdio goes through the exec: the daemon's fds (an O_PATH
@@ -150,6 +167,8 @@ int run_proc_confine(const struct run_spec *spec, char *why, size_t size)
 	 * exec itself (run.h). */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return fail(why, size, "close_range: %s", strerror(errno));
+	if (set_ulimits(spec, why, size) < 0)
+		return -1;
 	if (run_proc_user(spec->user, why, size) < 0)
 		return -1;
 	drop_capabilities(spec->caps);

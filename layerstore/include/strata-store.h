@@ -258,9 +258,11 @@ struct store_commit_options {
 	const char *tag;     /* NULL: untagged */
 	const char *message; /* history comment */
 	const char *author;
-	const char *created_by; /* history created_by */
-	long long created;      /* seconds since the epoch; -1: now */
-	bool force;             /* move @tag from another image */
+	const char *created_by; /* history created_by; NULL: the container's command */
+	char *const *changes;   /* --change: Dockerfile instructions (store_commit_change) */
+	size_t n_changes;
+	long long created; /* seconds since the epoch; -1: now */
+	bool force;        /* move @tag from another image */
 };
 
 /* @base plus @layer on top: a new config (diff-id and history appended), a

@@ -112,7 +112,10 @@ sr inspect msg:1
 cp "$T/out" "$T/msg.json"
 assert_eq "history: the comment" 'a message' "$(py inspect "$T/msg.json" history.-1.comment)"
 assert_eq "history: the author" 'Test Author <t@example.org>' "$(py inspect "$T/msg.json" history.-1.author)"
-assert_eq "history: created_by" 'strata commit' "$(py inspect "$T/msg.json" history.-1.created_by)"
+# podman's: the container's command, its words joined by spaces.
+assert_eq "history: created_by, the container's command" \
+	'sh -c echo hi >/data/new.txt; mkdir /d2; echo more >>/data/modify.txt' \
+	"$(py inspect "$T/msg.json" history.-1.created_by)"
 assert_eq "history: the base image's entries kept" 'layer 2' "$(py inspect "$T/msg.json" history.2.created_by)"
 assert_eq "config: Env kept" '["PATH=/bin", "GREETING=hello"]' "$(py inspect "$T/msg.json" config.Env)"
 assert_eq "config: Cmd kept" '["sh", "-c", "echo hi"]' "$(py inspect "$T/msg.json" config.Cmd)"

@@ -58,7 +58,7 @@ fi
 skopeo inspect --config docker-archive:"$T/v2-docker.tar" >"$T/sk-cfg.json" 2>"$T/sk.err" ||
 	fail "skopeo inspect --config docker-archive: $(head -c 300 "$T/sk.err")"
 assert_eq "docker-archive: the config's diff_ids" "$diff_ids" "$(jq -c .rootfs.diff_ids "$T/sk-cfg.json")"
-assert_eq "docker-archive: the commit's history entry" 'strata commit' \
+assert_eq "docker-archive: the commit's history entry" "sh -c $CHANGES _ root" \
 	"$(jq -r '.history[-1].created_by' "$T/sk-cfg.json")"
 
 assert_true "skopeo copy oci-archive: → oci:" \
