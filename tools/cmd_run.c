@@ -602,6 +602,10 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
+	if (a.spec.net && !run_pasta_found()) {
+		cli_error("--network pasta: pasta not found: install Debian's passt package");
+		goto out;
+	}
 	if (open_store(&a, &st.s) || prepare_seccomp(&a, st.s))
 		goto out;
 	store_trust_blobs(st.s);

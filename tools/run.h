@@ -207,10 +207,12 @@ const char *run_net_mode_name(enum run_net_mode mode);
 /* The port @p as podman shows it: "127.0.0.1:8080->80/tcp". */
 void run_port_text(const struct run_port *p, char *out, size_t size);
 
-/* Starts pasta (run_pasta.c) on the network namespace of @init, forwarding
- * @n's ports, and returns once it has set the namespace up and bound
- * them: its pid (our child; it dies with us), or -1 after saying why
- * (pasta's own words are in @dir/pasta.log). */
+/* Whether pasta is on PATH (run_pasta.c): said before anything starts. */
+bool run_pasta_found(void);
+/* Starts pasta on the network namespace of @init, forwarding @n's ports,
+ * and returns once it has set the namespace up and bound them: its pid
+ * (our child), or -1 after saying why (pasta's own words are in
+ * @dir/pasta.log). */
 pid_t run_pasta_start(const struct run_net *n, pid_t init, const char *dir);
 /* Stops and reaps *@pid (0: none) and forgets it. */
 void run_pasta_stop(pid_t *pid);

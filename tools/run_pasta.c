@@ -6,9 +6,11 @@
  * as podman does).  It is the launcher's (or supervisor's) child, started
  * once the init's namespace exists and before the command is, and
  * stopped by pid when the daemon has exited: pasta attached to a pid does
- * not quit when the namespace goes away.  It dies with its parent
- * (PR_SET_PDEATHSIG); a pasta left by some other way is killed by the
- * next command that finds the container dead (run_pasta_reap).
+ * not quit when the namespace goes away.  A pasta whose parent was
+ * killed (a supervisor's SIGKILL) outlives it: its PR_SET_PDEATHSIG is
+ * cleared once it has set itself up (its credentials change), so the
+ * next command that finds the container dead kills it (run_pasta_reap),
+ * by the pid and start time the launcher recorded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +34,7 @@
 /* Room for its arguments: fixed ones, and two per port. */
 #define PASTA_FIXED_ARGS 24
 
-/* Whether pasta is on PATH: the error to give before anything started. */
-static bool pasta_found(void)
+bool run_pasta_found(void)
 {
 	const char *path = getenv("PATH");
 	char file[PATH_MAX];
@@ -67,12 +68,14 @@ static char **pasta_argv(const struct run_net *n, pid_t init, char **owned)
 	 * pasta.log (else a syslog it cannot reach gets a complaint per
 	 * line).  Nothing of the host's bound in the namespace (-T, -U: its
 	 * default, auto, binds there every port the host listens on, which
-	 * the container's own servers would then find taken); the host's
-	 * loopback stays reachable at the gateway's address (pasta's default;
-	 * podman turns it off with --no-map-gw). */
+	 * the container's own servers would then find taken), and the host's
+	 * loopback not at the gateway's address (--no-map-gw, as podman: in
+	 * pasta 2023-03 such a connection gets its data over and over and
+	 * never its end; docs/NOTES.md). */
 	static const char *const fixed[] = {
-	    "pasta", "--foreground", "--quiet", "--log-file", "/dev/null", "--config-net",
-	    "-T",    "none",         "-U",      "none",       "--pid",     "/proc/self/fd/3"};
+	    "pasta",          "--foreground", "--quiet", "--log-file", "/dev/null", "--config-net",
+	    "--no-map-gw",    "-T",           "none",    "-U",         "none",      "--pid",
+	    "/proc/self/fd/3"};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), k = 0;
 	char **argv = calloc(nfixed + 2 * n->n_ports + 8, sizeof(*argv));
 	static char pid[16];
@@ -114,7 +117,8 @@ static char **pasta_argv(const struct run_net *n, pid_t init, char **owned)
 }
 
 /* In the child: fd 3 the pid file's pipe, stderr @log, nothing else;
- * default signals; dies with its parent @parent; execs @argv. */
+ * default signals; dies with its parent @parent (until pasta changes its
+ * credentials); execs @argv. */
 static void exec_pasta(char **argv, int pid_w, int log, pid_t parent)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -194,10 +198,7 @@ pid_t run_pasta_start(const struct run_net *n, pid_t init, const char *dir)
 	int pid_pipe[2] = {-1, -1};
 	pid_t pid = -1;
 
-	if (!pasta_found()) {
-		cli_error("--network pasta: pasta not found: install Debian's passt package");
-	} else if (!owned || !(argv = pasta_argv(n, init, owned)) ||
-	           pipe2(pid_pipe, O_CLOEXEC) < 0) {
+	if (!owned || !(argv = pasta_argv(n, init, owned)) || pipe2(pid_pipe, O_CLOEXEC) < 0) {
 		cli_error("run: --network pasta: %s", strerror(errno ? errno : ENOMEM));
 	} else if ((pid = spawn(argv, dir, pid_pipe)) > 0) {
 		close(pid_pipe[1]);
