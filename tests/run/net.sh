@@ -123,6 +123,14 @@ print(d["HostConfig"]["NetworkMode"], p["HostIp"], p["HostPort"])' <"$T/out")"
 	strata_as $who rm web
 	assert_eq "$who: rm" 0 "$RC"
 
+	# rm -f of a running one (its supervisor SIGKILLed): no pasta left.
+	strata_as $who run -d --name web -p "127.0.0.1:$P:80" bb:1 httpd -f -p 80 -h /www
+	pasta=$(state_of $who web pasta pid)
+	assert_true "$who: run -d again: a pasta" is_pasta "${pasta:-0}"
+	strata_as $who rm -f web
+	assert_eq "$who: rm -f" 0 "$RC"
+	assert_true "$who: rm -f leaves no pasta (pid $pasta)" wait_until 5 no_pasta "${pasta:-0}"
+
 	# A foreground run: pasta lives exactly as long as the command.
 	P=$(free_port)
 	strata_as $who run --rm -p "127.0.0.1:$P:80" -p "127.0.0.1:$P:80/udp" bb:1 \
