@@ -116,6 +116,12 @@ static char **pasta_argv(const struct run_net *n, pid_t init, char **owned)
 	return argv;
 }
 
+/* @from as @to, without close-on-exec (which dup2 onto itself keeps). */
+static int move_fd(int from, int to)
+{
+	return from == to ? fcntl(to, F_SETFD, 0) : dup2(from, to);
+}
+
 /* In the child: fd 3 the pid file's pipe, stderr @log, nothing else;
  * default signals; dies with its parent @parent (until pasta changes its
  * credentials); execs @argv. */
@@ -133,8 +139,8 @@ static void exec_pasta(char **argv, int pid_w, int log, pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(log, 2) < 0 ||
-	    dup2(pid_w, 3) < 0)
+	if (null < 0 || move_fd(null, 0) < 0 || move_fd(null, 1) < 0 || move_fd(log, 2) < 0 ||
+	    move_fd(pid_w, 3) < 0)
 		_exit(1);
 	close_range(4, ~0U, 0);
 	execvp(argv[0], argv);
@@ -164,11 +170,13 @@ static int wait_ready(int pid_r)
 {
 	struct pollfd pfd = {.fd = pid_r, .events = POLLIN};
 	char buf[32];
+	int n;
 
-	while (poll(&pfd, 1, PASTA_READY_MS) < 0)
+	while ((n = poll(&pfd, 1, PASTA_READY_MS)) < 0)
 		if (errno != EINTR)
 			return -1;
-	return read(pid_r, buf, sizeof(buf)) > 0 ? 0 : -1;
+	/* Not ready in time: not read, which would wait on. */
+	return n > 0 && read(pid_r, buf, sizeof(buf)) > 0 ? 0 : -1;
 }
 
 static pid_t spawn(char **argv, const char *dir, int pid_pipe[2])
