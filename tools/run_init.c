@@ -537,8 +537,12 @@ static void wait_gate(const struct run_spec *spec)
 	if (!run_spec_gated(spec))
 		return;
 	close(spec->cgroup_pipe[1]);
-	if (read(spec->cgroup_pipe[0], &c, 1) != 1 || c != 'g')
+	if (read(spec->cgroup_pipe[0], &c, 1) != 1 || c != 'g') {
+		/* -d: not started (an exit alone would look like an exec). */
+		if (started_fd >= 0)
+			(void)!write(started_fd, "e", 1);
 		_exit(1);
+	}
 	close(spec->cgroup_pipe[0]);
 }
 

@@ -73,6 +73,10 @@ for who in root user; do
 		strata_as $who run --rm --network pasta bb:1 true
 		assert_one_error_line "$who: --network pasta, /dev/net/tun 0600" 1
 		assert_true "$who: ... names /dev/net/tun" grep -q /dev/net/tun "$T/err"
+		# -d: the caller hears it, and is not told the container started.
+		strata_as $who run -d --name bad -p "127.0.0.1:$(free_port):80" bb:1 httpd -f
+		assert_one_error_line "$who: run -d -p, /dev/net/tun 0600" 1
+		strata_as $who rm bad
 		chmod 0666 /dev/net/tun
 	fi
 
