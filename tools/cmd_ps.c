@@ -33,8 +33,8 @@ int cmd_ps(int argc, char **argv)
 	    "List the containers of the store, running and stopped: NAME, IMAGE,\n"
 	    "STATUS (Up and for how long, or Exited with the command's status and how long\n"
 	    "ago, and OOMKilled when the kernel's OOM killer killed in its cgroups, past its\n"
-	    "memory limit; or why there is no status: its launcher or supervisor died) and\n"
-	    "CREATED, and PORTS (published with -p: HOST_IP:HOST_PORT->PORT/PROTOCOL).\n"
+	    "memory limit; or why there is no status: its launcher or supervisor died),\n"
+	    "CREATED and PORTS (those strata run publishes: HOST_IP:HOST_PORT->PORT/PROTOCOL).\n"
 	    "A container found dead that was to be removed at its end is removed.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
