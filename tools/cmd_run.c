@@ -205,8 +205,7 @@ static int spawn_daemon(struct daemon_arg *d, pid_t *daemon)
 	return -1;
 }
 
-/* pasta on the init's network namespace, recorded for whoever finds the
- * container dead: 0, or -1 after saying why. */
+/* pasta on the init's network namespace: 0, or -1 after saying why. */
 static int start_pasta(struct run_spec *spec)
 {
 	spec->pasta = run_pasta_start(spec->net, init_pid, spec->dir);
@@ -214,7 +213,6 @@ static int start_pasta(struct run_spec *spec)
 		spec->pasta = 0;
 		return -1;
 	}
-	run_pasta_note(spec->dir, spec->pasta);
 	return 0;
 }
 

@@ -70,7 +70,7 @@ static bool reap_one(struct store *s, struct store_container *c)
 		close(lock);
 		return false;
 	}
-	/* Its pasta, if it outlived its parent (it is meant to die with it). */
+	/* Its pasta, which outlives a killed launcher (run_pasta.c). */
 	run_pasta_reap(c->state_json);
 	if (rm) {
 		/* Its groups first: their record is in the directory. */

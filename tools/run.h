@@ -210,9 +210,9 @@ void run_port_text(const struct run_port *p, char *out, size_t size);
 /* Whether pasta is on PATH (run_pasta.c): said before anything starts. */
 bool run_pasta_found(void);
 /* Starts pasta on the network namespace of @init, forwarding @n's ports,
- * and returns once it has set the namespace up and bound them: its pid
- * (our child), or -1 after saying why (pasta's own words are in
- * @dir/pasta.log). */
+ * recorded in @dir's state (run_pasta_note), and returns once it has set
+ * the namespace up and bound them: its pid (our child), or -1 after
+ * saying why (pasta's own words are in @dir/pasta.log). */
 pid_t run_pasta_start(const struct run_net *n, pid_t init, const char *dir);
 /* Stops and reaps *@pid (0: none) and forgets it. */
 void run_pasta_stop(pid_t *pid);

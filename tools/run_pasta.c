@@ -209,10 +209,13 @@ pid_t run_pasta_start(const struct run_net *n, pid_t init, const char *dir)
 	if (!owned || !(argv = pasta_argv(n, init, owned)) || pipe2(pid_pipe, O_CLOEXEC) < 0) {
 		cli_error("run: --network pasta: %s", strerror(errno ? errno : ENOMEM));
 	} else if ((pid = spawn(argv, dir, pid_pipe)) > 0) {
+		/* Recorded at once: a launcher killed while it waits leaves it. */
+		run_pasta_note(dir, pid);
 		close(pid_pipe[1]);
 		pid_pipe[1] = -1;
 		if (wait_ready(pid_pipe[0]) < 0) {
 			run_pasta_stop(&pid);
+			run_pasta_note(dir, 0);
 			last_word(dir, why, sizeof(why));
 			cli_error("run: --network pasta: %s%s", why,
 			          strstr(why, "tun") ? " (/dev/net/tun must be readable and "
@@ -242,9 +245,10 @@ void run_pasta_stop(pid_t *pid)
 	*pid = 0;
 }
 
-/* Field 22 of /proc/@pid/stat, its start time, and whether its name is
- * pasta's (pasta runs as passt, or passt.avx2): 0, or -1. */
-static int pasta_start_time(pid_t pid, unsigned long long *start)
+/* Field 22 of /proc/@pid/stat, its start time (which its exec keeps),
+ * and whether its name is pasta's (pasta runs as passt, or passt.avx2):
+ * 0, or -1. */
+static int start_time(pid_t pid, unsigned long long *start, bool *pasta)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -258,7 +262,8 @@ static int pasta_start_time(pid_t pid, unsigned long long *start)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	if (strncmp(buf + strcspn(buf, "("), "(pas", 4) != 0 || !(p = strrchr(buf, ')')))
+	*pasta = strncmp(buf + strcspn(buf, "("), "(pas", 4) == 0;
+	if (!(p = strrchr(buf, ')')))
 		return -1;
 	/* After "pid (comm)": state is field 3, start time field 22. */
 	for (int field = 2; field < 22 && p; field++)
@@ -270,8 +275,9 @@ void run_pasta_note(const char *dir, pid_t pid)
 {
 	unsigned long long start = 0;
 	char text[96];
+	bool pasta;
 
-	if (pid > 0 && pasta_start_time(pid, &start) == 0)
+	if (pid > 0 && start_time(pid, &start, &pasta) == 0)
 		snprintf(text, sizeof(text), "{\"pid\": %d, \"start\": %llu}", (int)pid, start);
 	else
 		snprintf(text, sizeof(text), "null");
@@ -284,8 +290,9 @@ void run_pasta_reap(const char *state_json)
 	pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
 	unsigned long long start,
 	    was = (unsigned long long)json_integer_value(json_object_get(p, "start"));
+	bool pasta;
 
-	if (pid > 0 && pasta_start_time(pid, &start) == 0 && start == was)
+	if (pid > 0 && start_time(pid, &start, &pasta) == 0 && pasta && start == was)
 		kill(pid, SIGKILL);
 	json_decref(st);
 }
