@@ -17,11 +17,12 @@ static void show_json(const struct store_container *c, json_t *arr)
 
 static void show(const struct store_container *c, time_t now)
 {
-	char status[96];
+	char status[96], ports[1024];
 
 	ctr_status_text(c, now, status, sizeof(status));
-	printf("%-20s %-30s %-32s %s\n", c->name, c->image ? c->image : "?", status,
-	       c->created ? c->created : "-");
+	ctr_ports_text(c, ports, sizeof(ports));
+	printf("%-20s %-30s %-32s %-20s %s\n", c->name, c->image ? c->image : "?", status,
+	       c->created ? c->created : "-", ports);
 }
 
 int cmd_ps(int argc, char **argv)
@@ -32,8 +33,9 @@ int cmd_ps(int argc, char **argv)
 	    "List the containers of the store, running and stopped: NAME, IMAGE,\n"
 	    "STATUS (Up and for how long, or Exited with the command's status and how long\n"
 	    "ago, and OOMKilled when the kernel's OOM killer killed in its cgroups, past its\n"
-	    "memory limit; or why there is no status: its launcher or supervisor died) and\n"
-	    "CREATED.  A container found dead that was to be removed at its end is removed.\n";
+	    "memory limit; or why there is no status: its launcher or supervisor died),\n"
+	    "CREATED and PORTS (those strata run publishes: HOST_IP:HOST_PORT->PORT/PROTOCOL).\n"
+	    "A container found dead that was to be removed at its end is removed.\n";
 	struct store_container *cs = NULL;
 	struct strata_error err;
 	const char *root = NULL;
@@ -56,7 +58,8 @@ int cmd_ps(int argc, char **argv)
 	if (json)
 		arr = json_array();
 	else
-		printf("%-20s %-30s %-32s %s\n", "NAME", "IMAGE", "STATUS", "CREATED");
+		printf("%-20s %-30s %-32s %-20s %s\n", "NAME", "IMAGE", "STATUS", "CREATED",
+		       "PORTS");
 	for (size_t i = 0; i < n; i++)
 		arr ? show_json(&cs[i], arr) : show(&cs[i], time(NULL));
 	if (arr)

@@ -189,7 +189,7 @@ static int spawn_daemon(struct daemon_arg *d, pid_t *daemon)
 	close(spec->ready_pipe[0]);
 	close(spec->status_pipe[1]);
 	close(spec->made_pipe[1]);
-	if (spec->cgroups)
+	if (run_spec_gated(spec))
 		close(spec->cgroup_pipe[0]);
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
@@ -204,6 +204,17 @@ static int spawn_daemon(struct daemon_arg *d, pid_t *daemon)
 	}
 	store_container_save_id_maps(spec->dir, *daemon);
 	return -1;
+}
+
+/* pasta on the init's network namespace: 0, or -1 after saying why. */
+static int start_pasta(struct run_spec *spec)
+{
+	spec->pasta = run_pasta_start(spec->net, init_pid, spec->dir);
+	if (spec->pasta < 0) {
+		spec->pasta = 0;
+		return -1;
+	}
+	return 0;
 }
 
 /* Lets the daemon go on, learns the init's pid (signals go to it from
@@ -225,12 +236,14 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 	if (n > 0)
 		init_pid = (pid_t)strtol(buf, NULL, 10);
 	*started = init_pid > 0;
-	/* Into its cgroups while it builds the root (run_init.c's
-	 * wait_cgroups()); it starts the command once told. */
-	if (spec->cgroups) {
-		bool joined = init_pid > 0 && run_cgroup_join(spec->cgroups, init_pid) == 0;
+	/* Into its cgroups and its network up while it builds the root
+	 * (run_init.c's wait_gate()); it starts the command once told. */
+	if (run_spec_gated(spec)) {
+		bool ok = init_pid > 0 &&
+		          (!spec->cgroups || run_cgroup_join(spec->cgroups, init_pid) == 0) &&
+		          (!spec->net || start_pasta(spec) == 0);
 
-		(void)sys_write_all(spec->cgroup_pipe[1], joined ? "g" : "e", 1);
+		(void)sys_write_all(spec->cgroup_pipe[1], ok ? "g" : "e", 1);
 		close(spec->cgroup_pipe[1]);
 	}
 	/* A signal that came while the container was starting is not lost. */
@@ -264,7 +277,7 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 
 	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
 	    pipe2(spec->made_pipe, O_CLOEXEC) ||
-	    (spec->cgroups && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
+	    (run_spec_gated(spec) && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
 		cli_error("run: %s", strerror(errno));
 		return 1;
 	}
@@ -282,6 +295,11 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		run_detach_spawned(spec->detach);
 	if (rc < 0)
 		rc = wait_daemon(spec, daemon, master, started);
+	/* The namespace is gone with the init: its pasta goes too. */
+	if (spec->pasta) {
+		run_pasta_stop(&spec->pasta);
+		run_pasta_note(spec->dir, 0);
+	}
 	init_pid = 0; /* signals until a restart's init: for it */
 	return rc;
 }
@@ -396,6 +414,20 @@ static json_t *ulimits_json(const struct run_spec *sp)
 	return arr;
 }
 
+/* -p's ports: [{"host_ip", "host_port", "container_port", "protocol"}]. */
+static json_t *ports_json(const struct run_net *n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n->n_ports; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:s}", "host_ip",
+		                                     n->ports[i].ip[0] ? n->ports[i].ip : "0.0.0.0",
+		                                     "host_port", n->ports[i].host,
+		                                     "container_port", n->ports[i].ctr, "protocol",
+		                                     n->ports[i].udp ? "udp" : "tcp"));
+	return arr;
+}
+
 /* What the command runs with, resolved: what strata exec gives a process
  * joining the container, and strata inspect shows.  A seccomp profile's
  * path is made absolute (exec reads it again: the filter is compiled once
@@ -411,13 +443,13 @@ static json_t *process_json(const struct run_args *a)
 		seccomp = path;
 	for (size_t i = 0; binds && i < sp->n_binds; i++)
 		json_array_append_new(binds, mount_json(&sp->binds[i]));
-	return json_pack("{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:b, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:o, s:b, s:o, s:o}",
 	                 "argv", strv_json(sp->argv, strv_len(sp->argv)), "env",
 	                 strv_json(sp->env, strv_len(sp->env)), "user", sp->user, "workdir",
 	                 sp->workdir, "caps", (json_int_t)sp->caps, "seccomp", seccomp, "tty",
 	                 a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
-	                 "network", sp->net_none ? "none" : "host", "read_only", sp->read_only,
-	                 "binds", binds, "ulimits", ulimits_json(sp));
+	                 "network", run_net_mode_name(a->net.mode), "ports", ports_json(&a->net),
+	                 "read_only", sp->read_only, "binds", binds, "ulimits", ulimits_json(sp));
 }
 
 /* What whoever finds it dead, strata stop and strata start need to know:
@@ -593,6 +625,10 @@ int cmd_run(int argc, char **argv)
 	}
 	a.spec.caps = (a.spec.caps & ~a.cap_drop) | a.cap_add;
 	rc = 1;
+	if (a.spec.net && !run_pasta_found()) {
+		cli_error("--network pasta: pasta not found: install Debian's passt package");
+		goto out;
+	}
 	if (run_ulimits_raise(&a.spec) || run_devices_limits(&a.spec, &a.limits) ||
 	    open_store(&a, &st.s) || prepare_seccomp(&a, st.s))
 		goto out;

@@ -37,6 +37,9 @@ int ctr_open(const char *root, const char *cmd, const char *name, struct store *
              size_t size);
 /* "Up 5 seconds", "Exited (0) 3 minutes ago", "Exited (supervisor died) ..." */
 void ctr_status_text(const struct store_container *c, time_t now, char *out, size_t size);
+/* Its published ports as podman's ps shows them, "0.0.0.0:8080->80/tcp, ...",
+ * or "". */
+void ctr_ports_text(const struct store_container *c, char *out, size_t size);
 
 /* strata wait: blocks until the container in @dir is not running; its exit
  * status, or -1 after saying why there is none. */

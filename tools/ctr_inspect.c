@@ -92,6 +92,33 @@ static json_t *state(const struct store_container *c, json_t *rec, const char *d
 	    reason);
 }
 
+/* -p's ports as podman's PortBindings: {"80/tcp": [{"HostIp", "HostPort"}]}. */
+static json_t *port_bindings(json_t *proc)
+{
+	json_t *out = json_object(), *p;
+	char key[32], port[8];
+	size_t i;
+
+	json_array_foreach(json_object_get(proc, "ports"), i, p)
+	{
+		json_t *list;
+
+		snprintf(key, sizeof(key), "%d/%s",
+		         (int)json_integer_value(json_object_get(p, "container_port")),
+		         json_string_value(json_object_get(p, "protocol")) ?: "tcp");
+		snprintf(port, sizeof(port), "%d",
+		         (int)json_integer_value(json_object_get(p, "host_port")));
+		if (!(list = json_object_get(out, key))) {
+			list = json_array();
+			json_object_set_new(out, key, list);
+		}
+		json_array_append_new(list,
+		                      json_pack("{s:O?, s:s}", "HostIp",
+		                                json_object_get(p, "host_ip"), "HostPort", port));
+	}
+	return out;
+}
+
 /* Config and HostConfig, from what strata run recorded of the process. */
 static void config(json_t *out, const struct store_container *c, json_t *proc)
 {
@@ -109,13 +136,14 @@ static void config(json_t *out, const struct store_container *c, json_t *proc)
 	              json_object_get(proc, "interactive"), "Image", c->image));
 	snprintf(opt, sizeof(opt), "seccomp=%s", seccomp ? seccomp : "default");
 	json_object_set_new(out, "HostConfig",
-	                    json_pack("{s:O?, s:O?, s:[s]}", "NetworkMode",
+	                    json_pack("{s:O?, s:O?, s:[s], s:o}", "NetworkMode",
 	                              json_object_get(proc, "network"), "ReadonlyRootfs",
-	                              json_object_get(proc, "read_only"), "SecurityOpt", opt));
+	                              json_object_get(proc, "read_only"), "SecurityOpt", opt,
+	                              "PortBindings", port_bindings(proc)));
 	json_object_set_new(out, "EffectiveCaps", cap_names(caps));
-	json_object_set_new(
-	    out, "NetworkSettings",
-	    json_pack("{s:O?, s:{}}", "Mode", json_object_get(proc, "network"), "Ports"));
+	json_object_set_new(out, "NetworkSettings",
+	                    json_pack("{s:O?, s:o}", "Mode", json_object_get(proc, "network"),
+	                              "Ports", port_bindings(proc)));
 }
 
 /* Mounts: the -v and --mount binds, --tmpfs and --device, as podman

@@ -70,6 +70,8 @@ static bool reap_one(struct store *s, struct store_container *c)
 		close(lock);
 		return false;
 	}
+	/* Its pasta, which outlives a killed launcher (run_pasta.c). */
+	run_pasta_reap(c->state_json);
 	if (rm) {
 		/* Its groups first: their record is in the directory. */
 		cg_reap_dead(s, c, 1);

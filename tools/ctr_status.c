@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctr.h"
+#include "run.h"
 #include "ctr_log.h"
 #include "strata-store.h"
 
@@ -52,6 +53,38 @@ void ctr_status_text(const struct store_container *c, time_t now, char *out, siz
 		else
 			snprintf(code, sizeof(code), "%s", reason ? reason : "killed");
 		snprintf(out, size, "Exited (%s)%s%s%s", code, t ? " " : "", ago, t ? " ago" : "");
+	}
+	json_decref(st);
+}
+
+/* One recorded port ({"host_ip", "host_port", "container_port",
+ * "protocol"}) as run.h's. */
+static void port_of(json_t *j, struct run_port *p)
+{
+	const char *ip = json_string_value(json_object_get(j, "host_ip"));
+
+	snprintf(p->ip, sizeof(p->ip), "%s", ip && strcmp(ip, "0.0.0.0") ? ip : "");
+	p->host = (uint16_t)json_integer_value(json_object_get(j, "host_port"));
+	p->ctr = (uint16_t)json_integer_value(json_object_get(j, "container_port"));
+	p->udp = json_is_string(json_object_get(j, "protocol")) &&
+	         strcmp(json_string_value(json_object_get(j, "protocol")), "udp") == 0;
+}
+
+void ctr_ports_text(const struct store_container *c, char *out, size_t size)
+{
+	json_t *st = json_loads(c->state_json, 0, NULL), *j;
+	json_t *ports = json_object_get(json_object_get(st, "process"), "ports");
+	size_t i, len = 0;
+	struct run_port p;
+	char one[64];
+
+	out[0] = '\0';
+	json_array_foreach(ports, i, j)
+	{
+		port_of(j, &p);
+		run_port_text(&p, one, sizeof(one));
+		if (len < size)
+			len += (size_t)snprintf(out + len, size - len, "%s%s", i ? ", " : "", one);
 	}
 	json_decref(st);
 }

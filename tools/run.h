@@ -59,13 +59,30 @@ struct run_detach {
 	uint64_t log_max; /* --log-opt max-size */
 };
 
+/* --network and -p (run_net.c): the mode, and the ports pasta forwards
+ * from the host into the container's network namespace (run_pasta.c). */
+enum run_net_mode { RUN_NET_HOST, RUN_NET_NONE, RUN_NET_PASTA };
+struct run_port {
+	char ip[16]; /* the host's address to bind, "": every address */
+	uint16_t host, ctr;
+	bool udp;
+};
+struct run_net {
+	enum run_net_mode mode;
+	bool given; /* --network was */
+	struct run_port *ports;
+	size_t n_ports;
+};
+
 struct run_spec {
 	char **argv;   /* the command, resolved from entrypoint + cmd */
 	char **env;    /* NULL-terminated, KEY=VALUE */
 	char *workdir; /* absolute, in the container */
 	char *user;    /* "name", "uid" or "uid:gid", or NULL for root */
 	char *hostname;
-	bool net_none;
+	bool net_none;             /* a network namespace of its own */
+	const struct run_net *net; /* --network pasta, else NULL */
+	pid_t pasta;               /* its pasta while it runs, else 0 */
 	bool read_only;
 	struct run_bind *binds;
 	size_t n_binds;
@@ -83,12 +100,19 @@ struct run_spec {
 	int made_pipe[2];    /* init → launcher: mount points it made */
 	char *dir;           /* the container's directory */
 	char **cgroups;      /* the container's groups (NULL-terminated), or NULL */
-	int cgroup_pipe[2];  /* launcher → init: "g" once the init is in them */
+	int cgroup_pipe[2];  /* launcher → init: "g" once it is in them, pasta up */
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
 	struct sock_fprog seccomp;
 	struct run_detach *detach; /* -d, or NULL */
 };
+
+/* Whether the init waits for the launcher's go before it starts the
+ * command (cgroup_pipe): to be in its cgroups, and its network up. */
+static inline bool run_spec_gated(const struct run_spec *spec)
+{
+	return spec->cgroups || spec->net;
+}
 
 /* What the launcher hands the daemon it clones. */
 struct daemon_arg {
@@ -210,6 +234,34 @@ void run_detach_quiet(const struct run_detach *d);
  * exits, tells the caller once the command started (@init_started: the
  * daemon got as far as the init); the daemon's exit status. */
 int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init_started);
+
+/* --network MODE (host, none, pasta) into @n: 0, or the usage exit
+ * status after saying why. */
+int run_network_option(struct run_net *n, const char *arg);
+/* -p [IP:]HOST:CONTAINER[/tcp|/udp] into @n: 0, or the usage exit status. */
+int run_publish_option(struct run_net *n, const char *arg);
+/* What the options cannot say alone (-p needs pasta, and implies it):
+ * 0, or the usage exit status after saying why. */
+int run_net_check(struct run_net *n);
+const char *run_net_mode_name(enum run_net_mode mode);
+/* The port @p as podman shows it: "127.0.0.1:8080->80/tcp". */
+void run_port_text(const struct run_port *p, char *out, size_t size);
+
+/* Whether pasta is on PATH (run_pasta.c): said before anything starts. */
+bool run_pasta_found(void);
+/* Starts pasta on the network namespace of @init, forwarding @n's ports,
+ * recorded in @dir's state (run_pasta_note), and returns once it has set
+ * the namespace up and bound them: its pid (our child), or -1 after
+ * saying why (pasta's own words are in @dir/pasta.log). */
+pid_t run_pasta_start(const struct run_net *n, pid_t init, const char *dir);
+/* Stops and reaps *@pid (0: none) and forgets it. */
+void run_pasta_stop(pid_t *pid);
+/* Records the running pasta @pid in @dir's state (what a container found
+ * dead is cleaned up by), or forgets it (@pid 0). */
+void run_pasta_note(const char *dir, pid_t pid);
+/* A container found dead: kills the pasta its state @state_json names, if
+ * that process is still the one (its start time) and still pasta. */
+void run_pasta_reap(const char *state_json);
 
 /* --restart (run_restart.c). */
 enum run_restart_policy { RUN_RESTART_NO, RUN_RESTART_ON_FAILURE, RUN_RESTART_ALWAYS };

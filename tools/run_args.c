@@ -32,6 +32,7 @@ enum {
 	OPT_MOUNT, /* --mount, --tmpfs, --device: run_mount_option() tells them apart */
 	OPT_ULIMIT,
 	OPT_INIT,
+	OPT_NETWORK,
 };
 
 static void run_usage(FILE *out)
@@ -71,7 +72,13 @@ static void run_usage(FILE *out)
 	      "      --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile,\n"
 	      "                        nproc, core, ...; unlimited for none)\n"
 	      "      --init            accepted: strata's own init is always pid 1\n"
-	      "      --net MODE        host (default) or none (loopback only)\n"
+	      "      --network MODE    host (default), none (loopback only) or pasta (a\n"
+	      "                        network of its own through pasta, from Debian's\n"
+	      "                        passt package); --net is the same\n"
+	      "  -p, --publish [IP:]HOST:CONTAINER[/tcp|/udp]  forward the host's port HOST\n"
+	      "                        (on IP, an IPv4 address; default every address)\n"
+	      "                        to the container's port CONTAINER (repeatable;\n"
+	      "                        implies --network pasta)\n"
 	      "      --cap-add CAPS    give root in the container these capabilities too\n"
 	      "      --cap-drop CAPS   take these away (comma-separated; ALL for every one)\n"
 	      "      --security-opt seccomp=unconfined|FILE  no seccomp filter, or docker's\n"
@@ -202,11 +209,6 @@ static int container_option(struct run_args *a, int c, const char *arg)
 		free(a->spec.hostname);
 		a->spec.hostname = strdup(arg);
 		return 0;
-	case OPT_NET:
-		if (strcmp(arg, "none") && strcmp(arg, "host"))
-			return cli_usage_error("run", "--net %s: host or none", arg);
-		a->spec.net_none = strcmp(arg, "none") == 0;
-		return 0;
 	case OPT_ROOT:
 		a->root = arg;
 		return 0;
@@ -289,6 +291,29 @@ static int process_option(struct run_args *a, int c, const char *arg)
 		return 0;
 	}
 	return NOT_MINE;
+}
+
+/* The network: --network (--net), -p. */
+static int net_option(struct run_args *a, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_NET:
+	case OPT_NETWORK:
+		return run_network_option(&a->net, arg);
+	case 'p':
+		return run_publish_option(&a->net, arg);
+	}
+	return NOT_MINE;
+}
+
+/* After every option: the network mode the container gets. */
+static int net_check(struct run_args *a)
+{
+	int rc = run_net_check(&a->net);
+
+	a->spec.net_none = a->net.mode != RUN_NET_HOST;
+	a->spec.net = a->net.mode == RUN_NET_PASTA ? &a->net : NULL;
+	return rc;
 }
 
 /* The options that limit it: capabilities, seccomp, resources, spans. */
@@ -379,6 +404,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"interactive", no_argument, NULL, 'i'},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"net", required_argument, NULL, OPT_NET},
+	    {"network", required_argument, NULL, OPT_NETWORK},
+	    {"publish", required_argument, NULL, 'p'},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
 	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
@@ -411,7 +438,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	int c, rc, idx = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:tidh", longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:p:tidh", longopts, &idx)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return -1; /* done: exit 0 */
@@ -423,6 +450,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 			rc = limit_option(a, c, optarg, longopts[idx].name);
 		if (rc == NOT_MINE)
 			rc = root_option(a, c, optarg, longopts[idx].name);
+		if (rc == NOT_MINE)
+			rc = net_option(a, c, optarg);
 		if (rc == NOT_MINE)
 			return cli_usage_error("run", "unknown or incomplete option '%s'",
 			                       argv[optind - 1]);
@@ -438,7 +467,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
 	if (a->detach && a->spec.interactive)
 		return cli_usage_error("run", "-d with -i: not supported yet");
-	if ((rc = run_limits_check(&a->limits)))
+	if ((rc = run_limits_check(&a->limits)) || (rc = net_check(a)))
 		return rc;
 	*first_arg = optind;
 	return 0;
@@ -459,6 +488,7 @@ void run_args_free(struct run_args *a)
 	free((char *)a->name);
 	run_binds_free(&a->spec);
 	free(a->spec.ulimits);
+	free(a->net.ports);
 	strv_free(a->spec.env);
 	strv_free(a->spec.argv);
 	free(a->spec.workdir);

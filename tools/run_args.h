@@ -32,6 +32,7 @@ struct run_args {
 	size_t n_envs, max_envs; /* max_envs: room added for --env-file lines */
 	int argc;
 	struct run_limits limits;
+	struct run_net net; /* --network, -p */
 	uint64_t cap_add, cap_drop;
 	bool fresh; /* the container directory is this run's own */
 	/* --security-opt seccomp=: NULL (the default profile), unconfined, FILE */

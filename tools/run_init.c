@@ -376,8 +376,8 @@ static void write_etc_files(int dir, const struct run_spec *spec)
 	snprintf(text, sizeof(text), "%s\n", spec->hostname);
 	write_file_at(dir, "hostname", text, strlen(text));
 	/* The host's resolvers (we still see the host's /etc), unless the
-	 * container has no network. */
-	fd = spec->net_none ? -1 : open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
+	 * container has no network (pasta's reaches what the host's does). */
+	fd = spec->net_none && !spec->net ? -1 : open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, text, 4096);
 		close(fd);
@@ -573,17 +573,22 @@ static void loopback_up(void)
 /* The launcher moves us into the container's cgroups while we build the
  * root: moving a process costs an RCU grace period on cgroup v1 (about
  * 2.5 ms here), which the launcher waits out instead of us.  All the
- * command forks follows us in.  Not joined ("e", or the launcher gone):
- * the launcher said why. */
-static void wait_cgroups(const struct run_spec *spec)
+ * command forks follows us in.  And it starts pasta on our network
+ * namespace, so that the command's first bind is reachable.  Not done
+ * ("e", or the launcher gone): the launcher said why. */
+static void wait_gate(const struct run_spec *spec)
 {
 	char c = 0;
 
-	if (!spec->cgroups)
+	if (!run_spec_gated(spec))
 		return;
 	close(spec->cgroup_pipe[1]);
-	if (read(spec->cgroup_pipe[0], &c, 1) != 1 || c != 'g')
+	if (read(spec->cgroup_pipe[0], &c, 1) != 1 || c != 'g') {
+		/* -d: not started (an exit alone would look like an exec). */
+		if (started_fd >= 0)
+			(void)!write(started_fd, "e", 1);
 		_exit(1);
+	}
 	close(spec->cgroup_pipe[0]);
 }
 
@@ -680,7 +685,7 @@ int run_init(void *arg)
 		die("hostname: %s", strerror(errno));
 	if (spec->net_none)
 		loopback_up();
-	wait_cgroups(spec);
+	wait_gate(spec);
 	/* Only the command holds the pty from here on (start_command closed
 	 * the init's): its end is the session's end. */
 	child = start_command(spec);

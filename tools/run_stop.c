@@ -51,5 +51,7 @@ int run_stop(struct store *s, const char *name, const char *state_json)
 		cli_error("rm: %s: still running 10 s after its launcher was killed", name);
 		return -1;
 	}
+	/* Its pasta does not die with the launcher (run_pasta.c). */
+	run_pasta_reap(state_json);
 	return 0;
 }

@@ -293,6 +293,23 @@ assert_one_error_line() {
 	esac
 }
 
+# busybox_layer TAR APPLET...: a bare layer TAR of a root made of the static
+# busybox (dies without it): bin/ with a link for each APPLET, etc, tmp, and
+# www/index.html saying 'served from the container'.
+busybox_layer() {
+	local tar=$1 root a
+	shift
+	command -v busybox >/dev/null || die 'busybox-static is not installed'
+	root=$(mktemp -d "$T/busybox.XXXXXX")
+	mkdir -p "$root"/{bin,etc,tmp,www}
+	echo 'served from the container' >"$root/www/index.html"
+	cp "$(command -v busybox)" "$root/bin/busybox"
+	for a in "$@"; do
+		ln -s busybox "$root/bin/$a"
+	done
+	tar --numeric-owner --owner=0 --group=0 -C "$root" -cf "$tar" .
+}
+
 # strata_as WHO ARGS...: `run` strata ARGS as WHO, root or user (uid 65534,
 # no supplementary groups), each with its own store ($T/store-WHO; the
 # user's HOME is $T/home).
