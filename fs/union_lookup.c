@@ -105,15 +105,20 @@ static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const
 		}
 		if (errno != ENOENT && errno != ENAMETOOLONG)
 			return errno;
-		if (fs_upper_has_whiteout(dirfd, name)) {
-			r->whiteout = true;
-			return ENOENT;
-		}
 	} else if (dirfd >= 0) {
 		return ENOENT; /* reserved names never show */
 	}
 	rc = fs_union_resolve(u, dir, name, len, r->srcs, &r->n);
 	r->lower_exists = rc == 0;
+	/* A whiteout matters only over a lower object: a name new to every
+	 * layer (each file an untar or a build makes) costs one fstatat, not
+	 * two.  A stale one goes when the name is made (finish_new). */
+	if (rc == 0 && dirfd >= 0 && fs_upper_has_whiteout(dirfd, name)) {
+		r->whiteout = true;
+		r->lower_exists = false; /* hidden: as if none */
+		r->n = 0;
+		return ENOENT;
+	}
 	return rc;
 }
 
