@@ -63,11 +63,7 @@ static void start_copier(void *arg)
 	ci->copier = fork();
 	if (ci->copier == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (chroot(ci->mnt) < 0) {
-			cli_error("cp: entering the container's tree: %s", strerror(errno));
-			_exit(1);
-		}
-		run_cp_in_root(&ci->c);
+		run_cp_chroot(ci->mnt, &ci->c); /* does not return */
 	}
 	if (ci->copier > 0 && pthread_create(&waiter, NULL, wait_copier, ci) == 0) {
 		pthread_detach(waiter);

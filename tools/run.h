@@ -324,6 +324,10 @@ void run_cp_enter(const struct run_cp *c) __attribute__((noreturn));
 /* The same, for a process whose root is the container's already (a
  * stopped container's union mounted for strata cp, ctr_cp_in.c). */
 void run_cp_in_root(const struct run_cp *c) __attribute__((noreturn));
+/* run_cp_in_root() after chroot(@root), for a child of an instrumented
+ * process on a cloned stack: not declared noreturn, so that no sanitizer
+ * hook runs at the call (it does not return either). */
+void run_cp_chroot(const char *root, const struct run_cp *c);
 /* @path's parent into @dir and its last name into @name ("/a/b/" → "/a",
  * "b"; "b" → ".", "b"). */
 void run_cp_split(const char *path, char *dir, size_t dsize, char *name, size_t nsize);

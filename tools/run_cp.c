@@ -214,3 +214,12 @@ void run_cp_in_root(const struct run_cp *c)
 	}
 	_exit(failed);
 }
+
+void run_cp_chroot(const char *root, const struct run_cp *c)
+{
+	if (chroot(root) < 0) {
+		say("entering the container's tree: %s", strerror(errno));
+		_exit(1);
+	}
+	run_cp_in_root(c);
+}
