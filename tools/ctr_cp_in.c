@@ -123,6 +123,8 @@ static int serve_and_copy(struct cp_in *ci)
 		cli_error("cp: new user namespace: %s", run_userns_unavailable(errno));
 		return 1;
 	}
+	/* A server gone before its go (killed) must not take us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (run_write_id_maps(pid, getuid(), getgid()) < 0)
 		cli_error("cp: writing the user namespace's id maps: %s", strerror(errno));
 	else
@@ -170,7 +172,9 @@ int ctr_cp_in_stopped(struct store *s, const char *dir, const char *name, const 
 	/* Not started while we write its upper. */
 	if ((lock = store_container_lock(dir, &err)) < 0) {
 		cli_error("cp: %s: %s", name,
-		          err.sys_errno == EBUSY ? "started meanwhile; run the cp again" : err.msg);
+		          err.sys_errno == EBUSY ? "busy (started meanwhile, or another command "
+		                                   "holds its lock); run the cp again"
+		                                 : err.msg);
 		return 1;
 	}
 	if (container_image(s, dir, name, &img))
