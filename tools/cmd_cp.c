@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* strata cp: files between the host and a running container. */
+/* strata cp: files between the host and a container, running or not. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,13 +13,15 @@ static const char usage[] =
     "Usage: strata cp [--root DIR] CONTAINER:PATH HOSTPATH\n"
     "       strata cp [--root DIR] HOSTPATH CONTAINER:PATH\n"
     "\n"
-    "Copy a file or a directory tree between the host and a running CONTAINER,\n"
-    "through its mount (the union, so whiteouts and copy-up are as its processes\n"
-    "see them), or out of a stopped one's tree in the store, as diff and commit\n"
-    "read it.  Into an existing directory it goes under its own name.  What\n"
-    "goes in belongs to the container's root, what comes out to the caller (the\n"
-    "container's id map); modes and times are kept, devices skipped.  A host\n"
-    "path with a ':' before any '/' is written ./a:b.\n";
+    "Copy a file or a directory tree between the host and a CONTAINER, through\n"
+    "its union (whiteouts and copy-up as its processes see them): a running\n"
+    "one's mount; into a stopped one, its union mounted for the copy alone,\n"
+    "under its lock (it stays stopped); out of a stopped one, its tree in the\n"
+    "store, as diff and commit read it.  Into an existing directory it goes\n"
+    "under its own name.  What goes in belongs to the container's root, what\n"
+    "comes out to the caller (the container's id map); modes and times are\n"
+    "kept, devices skipped.  A host path with a ':' before any '/' is written\n"
+    "./a:b.\n";
 
 /* "NAME:PATH" with NAME a container's: the offset of PATH, else 0. */
 static size_t container_part(const char *arg)

@@ -64,6 +64,11 @@ int ctr_cp(struct store *s, const char *dir, const char *name, const char *cpath
  * why (ctr_cp_out.c). */
 int ctr_cp_out_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
                        int host_dir, const char *host_name);
+/* Into the stopped container @name: @host_name of the host's directory
+ * @host_dir as @cpath, through its union mounted for the copy, under its
+ * lock.  0, or 1 after saying why (ctr_cp_in.c). */
+int ctr_cp_in_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
+                      int host_dir, const char *host_name);
 /* strata exec: runs @o's command in the running container @name (in @dir,
  * of the store @s): its exit status, or 1 after saying why. */
 struct ctr_exec_opts {

@@ -48,22 +48,18 @@ static int host_side(const char *host, const char *cpath, bool into, char *name,
 	return fd;
 }
 
-/* A stopped container: out of its tree in the store; not into it yet. */
+/* A stopped container: out of its tree in the store, into its union
+ * mounted for the copy. */
 static int cp_stopped(struct store *s, const char *dir, const char *name, const char *cpath,
                       const char *host, bool into)
 {
 	char host_name[NAME_MAX + 1];
 	int host_dir, rc;
 
-	if (into) {
-		cli_error("cp: %s: not running: copying into a stopped container is not "
-		          "supported yet (start it first)",
-		          name);
+	if ((host_dir = host_side(host, cpath, into, host_name, sizeof(host_name))) < 0)
 		return 1;
-	}
-	if ((host_dir = host_side(host, cpath, false, host_name, sizeof(host_name))) < 0)
-		return 1;
-	rc = ctr_cp_out_stopped(s, dir, name, cpath, host_dir, host_name);
+	rc = into ? ctr_cp_in_stopped(s, dir, name, cpath, host_dir, host_name)
+	          : ctr_cp_out_stopped(s, dir, name, cpath, host_dir, host_name);
 	close(host_dir);
 	return rc;
 }

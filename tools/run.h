@@ -127,6 +127,10 @@ struct daemon_arg {
  * opens the image's union, mounts it, starts the init, serves until the
  * init exits, and exits the whole process with the command's status. */
 int run_daemon_main(void *arg);
+/* The union the daemon serves for @d (@d->spec unused): the image's
+ * layers, the mount points' base, the upper.  0, or the exit status after
+ * saying why. */
+int run_open_union(const struct daemon_arg *d, struct strata_union **u);
 /* The container's init (pid 1): builds the root file system, starts the
  * command, reaps and forwards signals; exits with the command's status. */
 int run_init(void *spec);
@@ -317,6 +321,13 @@ struct run_cp {
 /* In a child of strata cp's: joins the namespaces and copies; _exits 0, or
  * 1 after saying why (for each file that could not be copied). */
 void run_cp_enter(const struct run_cp *c) __attribute__((noreturn));
+/* The same, for a process whose root is the container's already (a
+ * stopped container's union mounted for strata cp, ctr_cp_in.c). */
+void run_cp_in_root(const struct run_cp *c) __attribute__((noreturn));
+/* run_cp_in_root() after chroot(@root), for a child of an instrumented
+ * process on a cloned stack: not declared noreturn, so that no sanitizer
+ * hook runs at the call (it does not return either). */
+void run_cp_chroot(const char *root, const struct run_cp *c);
 /* @path's parent into @dir and its last name into @name ("/a/b/" → "/a",
  * "b"; "b" → ".", "b"). */
 void run_cp_split(const char *path, char *dir, size_t dsize, char *name, size_t nsize);

@@ -175,16 +175,23 @@ void run_cp_split(const char *path, char *dir, size_t dsize, char *name, size_t 
 
 void run_cp_enter(const struct run_cp *c)
 {
-	char name[NAME_MAX + 1], parent[PATH_MAX];
-	struct stat st;
-	int dir;
-
 	if (setns(c->pidfd, c->ns_flags) < 0) {
 		say("joining the container's namespaces: %s",
 		    errno == ESRCH ? "it has stopped" : strerror(errno));
 		_exit(1);
 	}
+	run_cp_in_root(c);
+}
+
+void run_cp_in_root(const struct run_cp *c)
+{
+	char name[NAME_MAX + 1], parent[PATH_MAX];
+	struct stat st;
+	int dir;
+
 	run_cp_split(c->path, parent, sizeof(parent), name, sizeof(name));
+	if (!name[0]) /* "/": the root itself */
+		snprintf(name, sizeof(name), ".");
 	if (chdir("/") < 0 || (dir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		say("%s: %s", c->path, strerror(errno));
 		_exit(1);
@@ -206,4 +213,13 @@ void run_cp_enter(const struct run_cp *c)
 		copy_at(dir, name, c->host_dir, c->host_name, c->path, 0);
 	}
 	_exit(failed);
+}
+
+void run_cp_chroot(const char *root, const struct run_cp *c)
+{
+	if (chroot(root) < 0) {
+		say("entering the container's tree: %s", strerror(errno));
+		_exit(1);
+	}
+	run_cp_in_root(c);
 }

@@ -162,7 +162,7 @@ static int add_mount_points(struct store *s, struct strata_union *u, struct stra
  * is off the start's critical path, the index pages are touched once, in
  * the process that serves them, and the launcher has no union to free.
  * Returns 0, or the exit status after saying why. */
-static int open_union(const struct daemon_arg *d, struct strata_union **u)
+int run_open_union(const struct daemon_arg *d, struct strata_union **u)
 {
 	struct strata_layer **layers = NULL;
 	struct strata_error err;
@@ -190,7 +190,7 @@ int run_daemon_main(void *arg)
 	int rc;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	rc = open_union(d, &u);
+	rc = run_open_union(d, &u);
 	/* The daemon has threads (FUSE workers): the whole group must exit
 	 * with the status, which returning from here (SYS_exit, this thread
 	 * alone) would not do.  exit_group through syscall(): _exit() is

@@ -227,7 +227,7 @@ EOF
 	strata_as $who exec xweb true
 	assert_one_error_line "$who: exec into a stopped container" 1
 	strata_as $who cp "$T/cpin/orig" xweb:/tmp
-	assert_one_error_line "$who: cp into a stopped container" 1
+	assert_eq "$who: cp into a stopped container (tests/run/cp.sh)" "0 " "$RC $(cat "$T/err")"
 	# Out of the stopped container: its tree in the store, as diff reads it.
 	rm -rf "$T/cpout"
 	mkdir -p "$T/cpout"

@@ -199,6 +199,18 @@ as_user stop -t 1 ex
 as_user cp ex:/home/app/ex "$T/cp/stopped"
 ok 'by uid: cp out of the stopped container'
 assert_stat "by uid: ... app's file is the caller's" '%u:%g' "$T/cp/stopped" 65534:65534
+# Into the stopped container: its union served with the same maps, so an
+# existing file of app's stays app's, a new one is the container root's.
+as_user cp "$T/cp/in" ex:/home/app/ex
+ok "by uid: cp into the stopped container, over app's file"
+as_user cp "$T/cp/in" ex:/home/app/in2
+ok 'by uid: cp a new file into the stopped container'
+assert_stat "by uid: ... app's file still app's on disk" '%u:%g' \
+	"$STORE/strata/containers/ex/upper/home/app/ex" "$((BASE + 999)):$((BASE + 999))"
+assert_stat "by uid: ... the new one the caller's on disk" '%u:%g' \
+	"$STORE/strata/containers/ex/upper/home/app/in2" 65534:65534
+as_user cp ex:/home/app/ex "$T/cp/back"
+assert_eq 'by uid: ... what was written reads back' in "$(cat "$T/cp/back")"
 as_user rm ex
 ok 'by uid: rm ex'
 assert_false 'by uid: exec: no process left' pgrep -xf "sleep $NAP"
