@@ -106,6 +106,16 @@ static int own_new(int dirfd, const char *name, const struct upper_meta *m)
 	return rc;
 }
 
+/* own_new of a file just created as @fd: no second open of it. */
+static int own_new_file(int fd, int dirfd, const char *name, const struct upper_meta *m)
+{
+	int rc = fs_meta_init(fd, m);
+
+	if (rc)
+		unlinkat(dirfd, name, 0);
+	return rc;
+}
+
 /* A new name made in the upper, and the operation failed after making
  * it: the name goes (with what mkdir put in it), and the whiteout it
  * replaced comes back, so that nothing is left of it. */
@@ -313,7 +323,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		saverr = errno;
 		goto out;
 	}
-	saverr = own_new(dref.fd, name, &m);
+	saverr = own_new_file(fd, dref.fd, name, &m);
 	if (!saverr)
 		saverr = inherit(dref.fd, name, false, &inh);
 	if (!saverr)
