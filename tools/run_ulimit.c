@@ -61,12 +61,16 @@ int run_ulimit_option(struct run_spec *spec, const char *arg)
 		if (strlen(names[i].name) == (size_t)(eq - arg) &&
 		    strncmp(arg, names[i].name, (size_t)(eq - arg)) == 0)
 			u.resource = names[i].resource;
-	if (!eq || u.resource < 0)
-		return cli_usage_error("run",
-		                       "--ulimit %s: expected NAME=SOFT[:HARD], NAME one of "
-		                       "core, cpu, data, fsize, locks, memlock, msgqueue, nice, "
-		                       "nofile, nproc, rss, rtprio, rttime, sigpending, stack",
-		                       arg);
+	if (!eq || u.resource < 0) {
+		char known[256] = "";
+
+		/* The names from the table: the message never misses one. */
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+			         i ? ", " : "", names[i].name);
+		return cli_usage_error(
+		    "run", "--ulimit %s: expected NAME=SOFT[:HARD], NAME one of %s", arg, known);
+	}
 	colon = strchr(eq + 1, ':');
 	if (limit_value(eq + 1, colon ? (size_t)(colon - eq - 1) : strlen(eq + 1), &u.soft) < 0 ||
 	    limit_value(colon ? colon + 1 : eq + 1, strlen(colon ? colon + 1 : eq + 1), &u.hard) <
