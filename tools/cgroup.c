@@ -52,6 +52,55 @@ static bool in_list(const char *list, const char *word)
 	return false;
 }
 
+/* @path's text, read once: the callers look up one hierarchy at a time,
+ * and strata run makes up to seven groups, each of which read the two
+ * files again (0.9 ms of a start).  A process's mounts and groups do not
+ * change under it while it makes its container's groups.  NULL when it
+ * cannot be read. */
+static FILE *open_cached(const char *path, char **text, size_t *len)
+{
+	if (!*text) {
+		FILE *f = fopen(path, "re");
+		char buf[8192];
+		size_t n;
+
+		while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+			char *t = realloc(*text, *len + n + 1);
+
+			if (!t) {
+				free(*text);
+				*text = NULL;
+				*len = 0;
+				break;
+			}
+			memcpy(t + *len, buf, n);
+			*text = t;
+			*len += n;
+		}
+		if (f)
+			fclose(f);
+		if (!*text)
+			return NULL;
+	}
+	return fmemopen(*text, *len, "r");
+}
+
+static FILE *open_mountinfo(void)
+{
+	static char *text;
+	static size_t len;
+
+	return open_cached("/proc/self/mountinfo", &text, &len);
+}
+
+static FILE *open_own_cgroups(void)
+{
+	static char *text;
+	static size_t len;
+
+	return open_cached("/proc/self/cgroup", &text, &len);
+}
+
 /* A cgroup mount from mountinfo: of v1 holding @ctrl, or (@ctrl "") the
  * cgroup2 one at CG_ROOT.  Its mount point into @mnt, and its root, the
  * group of the hierarchy it shows, into @root ("/" mostly; a container
@@ -59,7 +108,7 @@ static bool in_list(const char *list, const char *word)
  * mount: one made later on the same point covers the earlier.  0, or -1. */
 static int find_mount(const char *ctrl, char mnt[PATH_MAX], char root[PATH_MAX])
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f = open_mountinfo();
 	char line[4096], type[64], opts[1024], m[PATH_MAX], r[PATH_MAX];
 	int rc = -1;
 
@@ -85,7 +134,7 @@ static int find_mount(const char *ctrl, char mnt[PATH_MAX], char root[PATH_MAX])
  * @ctrl ("" for v2's "0::" line). */
 static int own_path(const char *ctrl, char *out, size_t size)
 {
-	FILE *f = fopen("/proc/self/cgroup", "re");
+	FILE *f = open_own_cgroups();
 	char line[PATH_MAX];
 	int rc = -1;
 
