@@ -275,6 +275,9 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	pid_t daemon;
 	int rc, master = -1;
 
+	/* On cgroup v1 the init moves itself in, for free (run_cgroup.c). */
+	spec->cgroup_fds = run_cgroup_self_fds(spec->cgroups);
+	spec->cgroup_self = spec->cgroup_fds != NULL;
 	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
 	    pipe2(spec->made_pipe, O_CLOEXEC) ||
 	    (run_spec_gated(spec) && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
@@ -291,6 +294,7 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		spec->detach->tty = master;
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
+	run_cgroup_close_fds(&spec->cgroup_fds); /* the init's now */
 	if (rc < 0 && spec->detach)
 		run_detach_spawned(spec->detach);
 	if (rc < 0)
@@ -443,13 +447,13 @@ static json_t *process_json(const struct run_args *a)
 		seccomp = path;
 	for (size_t i = 0; binds && i < sp->n_binds; i++)
 		json_array_append_new(binds, mount_json(&sp->binds[i]));
-	return json_pack("{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:o, s:b, s:o, s:o}",
-	                 "argv", strv_json(sp->argv, strv_len(sp->argv)), "env",
-	                 strv_json(sp->env, strv_len(sp->env)), "user", sp->user, "workdir",
-	                 sp->workdir, "caps", (json_int_t)sp->caps, "seccomp", seccomp, "tty",
-	                 a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
-	                 "network", run_net_mode_name(a->net.mode), "ports", ports_json(&a->net),
-	                 "read_only", sp->read_only, "binds", binds, "ulimits", ulimits_json(sp));
+	return json_pack(
+	    "{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:o, s:b, s:o, s:o}", "argv",
+	    strv_json(sp->argv, strv_len(sp->argv)), "env", strv_json(sp->env, strv_len(sp->env)),
+	    "user", sp->user, "workdir", sp->workdir, "caps", (json_int_t)sp->caps, "seccomp",
+	    seccomp, "tty", a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
+	    "network", run_net_mode_name(a->net.mode), "ports", ports_json(&a->net), "read_only",
+	    sp->read_only, "binds", binds, "ulimits", ulimits_json(sp));
 }
 
 /* What whoever finds it dead, strata stop and strata start need to know:

@@ -100,6 +100,8 @@ struct run_spec {
 	int made_pipe[2];    /* init → launcher: mount points it made */
 	char *dir;           /* the container's directory */
 	char **cgroups;      /* the container's groups (NULL-terminated), or NULL */
+	int *cgroup_fds;     /* their `tasks`, the init moves itself in by */
+	bool cgroup_self;    /* ... so (v1), or the launcher moves it (v2) */
 	int cgroup_pipe[2];  /* launcher → init: "g" once it is in them, pasta up */
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
@@ -111,7 +113,7 @@ struct run_spec {
  * command (cgroup_pipe): to be in its cgroups, and its network up. */
 static inline bool run_spec_gated(const struct run_spec *spec)
 {
-	return spec->cgroups || spec->net;
+	return (spec->cgroups && !spec->cgroup_self) || spec->net;
 }
 
 /* What the launcher hands the daemon it clones. */
@@ -200,6 +202,18 @@ int run_limits_check(const struct run_limits *lim);
 int run_cgroup_create(const struct run_limits *lim, const char *name, char ***dirs);
 /* Moves @pid into each of @dirs.  0, or -1 after saying why. */
 int run_cgroup_join(char *const *dirs, pid_t pid);
+/* Moves the calling process, which must be single-threaded, into each of
+ * @dirs, without the wait for an RCU grace period that moving another
+ * process costs on cgroup v1.  0, or -1 after saying why. */
+int run_cgroup_enter(char *const *dirs);
+/* The same in two steps, for the init, which cannot open the host's
+ * files: the `tasks` files of @dirs opened (-1-terminated, malloc'd), or
+ * NULL where one has none (cgroup v2: the launcher moves the init). */
+int *run_cgroup_self_fds(char *const *dirs);
+/* Writes "0" to each of @fds: 0, or -1 with errno set. */
+int run_cgroup_enter_fds(const int *fds);
+/* Closes and frees *@fds, NULL after. */
+void run_cgroup_close_fds(int **fds);
 /* Removes them (and frees @dirs); whether an OOM kill happened in them. */
 bool run_cgroup_finish(char **dirs);
 

@@ -72,6 +72,7 @@ static void start_init(void *arg)
 	}
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
+	run_cgroup_close_fds(&spec->cgroup_fds);
 	close(spec->made_pipe[1]);
 	if (spec->detach) {
 		close(spec->detach->started[1]);

@@ -93,7 +93,7 @@ void run_exec_enter(const struct run_exec *x)
 
 	/* The cgroups first, while the host's /sys is ours to see; the
 	 * command follows us in.  The launcher moves the init the same way. */
-	if (x->cgroups && run_cgroup_join(x->cgroups, getpid()) < 0)
+	if (x->cgroups && run_cgroup_enter(x->cgroups) < 0)
 		_exit(1);
 	if (setns(x->pidfd, x->ns_flags) < 0)
 		fail(1, "joining the container's namespaces: %s",

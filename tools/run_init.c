@@ -570,10 +570,10 @@ static void loopback_up(void)
 	close(fd);
 }
 
-/* The launcher moves us into the container's cgroups while we build the
- * root: moving a process costs an RCU grace period on cgroup v1 (about
- * 2.5 ms here), which the launcher waits out instead of us.  All the
- * command forks follows us in.  And it starts pasta on our network
+/* On cgroup v2 the launcher moves us into the container's cgroups while
+ * we build the root: moving another process costs an RCU grace period,
+ * which it waits out instead of us (on v1 we moved ourselves, without
+ * one: run_init()).  All the command forks follows us in.  And it starts pasta on our network
  * namespace, so that the command's first bind is reachable.  Not done
  * ("e", or the launcher gone): the launcher said why. */
 static void wait_gate(const struct run_spec *spec)
@@ -662,6 +662,10 @@ int run_init(void *arg)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	/* Into the container's cgroups before anything is charged or forked
+	 * (cgroup v1; on v2 the launcher moves us: wait_gate()). */
+	if (spec->cgroup_fds && run_cgroup_enter_fds(spec->cgroup_fds) < 0)
+		die("joining the container's cgroups: %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die("making mounts private: %s", strerror(errno));
 	made_fd = spec->made_pipe[1];
