@@ -102,8 +102,24 @@ static void format_utc(time_t t, char out[64])
 	         (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
-/* The lock file of the container in @dir, taken exclusive and without
- * waiting: an fd, or -1 (errno EBUSY when another holds it). */
+/* flock(@fd, LOCK_EX | LOCK_NB), tried again for up to 50 ms while it
+ * would block: store_container_running() and strata wait hold the lock
+ * shared for an instant to see whether a container runs, and a ps at the
+ * moment a run, cp or commit takes it must not make that fail as "busy".
+ * A running container holds it for good: 50 ms more to say so. */
+static int lock_nb_patient(int fd)
+{
+	for (int i = 0;; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if ((errno != EWOULDBLOCK && errno != EINTR) || i == 100)
+			return -1;
+		nanosleep(&(struct timespec){.tv_nsec = 500000}, NULL);
+	}
+}
+
+/* The lock file of the container in @dir, taken exclusive: an fd, or -1
+ * (errno EBUSY when another holds it). */
 static int take_lock(const char *dir)
 {
 	char path[PATH_MAX];
@@ -114,7 +130,7 @@ static int take_lock(const char *dir)
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (fd >= 0 && lock_nb_patient(fd) < 0) {
 		close(fd);
 		errno = EBUSY;
 		return -1;

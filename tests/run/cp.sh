@@ -112,6 +112,22 @@ for who in root user; do
 	assert_eq "$who: ... the container is stopped" exited "$(state $who xc)"
 	rm -f "$T/cpin/big" "$T/store-$who/strata/containers/xc/upper/big"
 
+	# A probe's shared lock (ps, inspect: store_container_running) at the
+	# moment cp takes the lock: cp waits it out instead of failing "busy".
+	# Here held 30 ms, ps holds it microseconds; the cp starts once it is.
+	lockf=$T/store-$who/strata/containers/xc/lock
+	rm -f "$T/held"
+	flock -s "$lockf" sh -c "touch '$T/held'; sleep 0.03" &
+	fl=$!
+	for _ in $(seq 400); do
+		[ -e "$T/held" ] && break
+		sleep 0.005
+	done
+	strata_as $who cp "$T/cpin/orig" xc:/tmp/orig2
+	assert_eq "$who: cp while a probe holds the lock shared for a moment" "0 " \
+		"$RC $(cat "$T/err")"
+	wait $fl
+
 	# Bad input: one line each.
 	strata_as $who cp "$T/cpin/orig" nothere:/tmp
 	assert_one_error_line "$who: cp into a missing container" 1
