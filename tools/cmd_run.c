@@ -604,6 +604,9 @@ static int prepare_seccomp(struct run_args *a, const struct store *s)
 	if (asprintf(&cache, "%s/strata/seccomp", store_root(s)) < 0)
 		cache = NULL;
 	rc = run_seccomp_prepare(a->seccomp, a->spec.caps, cache, &a->spec.seccomp);
+	/* Ours allows every call the command makes after it (run_init.c); a
+	 * profile from a file goes on last, after them. */
+	a->spec.seccomp_early = !a->seccomp;
 	free(cache);
 	return rc;
 }

@@ -106,6 +106,7 @@ struct run_spec {
 	uint64_t span_cache; /* --span-cache: bytes for gzip spans, 0: the default */
 	/* The command's seccomp filter, compiled (len 0: none): run_seccomp.h */
 	struct sock_fprog seccomp;
+	bool seccomp_early;        /* docker's profile: allows what the command calls after it */
 	struct run_detach *detach; /* -d, or NULL */
 };
 

@@ -39,11 +39,10 @@
 
 extern char **environ;
 
-static int root_fd = -1;          /* the image's root, before pivot_root */
-static int made_fd = -1;          /* where to report the mount points we make */
-static int init_filtered_fd = -1; /* the command waits here for the init's filter */
-static int started_fd = -1;       /* -d: 'e' here when the command cannot start */
-static int msg_fd = 2;            /* where die() says why */
+static int root_fd = -1;    /* the image's root, before pivot_root */
+static int made_fd = -1;    /* where to report the mount points we make */
+static int started_fd = -1; /* -d: 'e' here when the command cannot start */
+static int msg_fd = 2;      /* where die() says why */
 
 /* Mount points made in the writable layer are not the container's
  * changes: the launcher records them for diff and commit to leave out. */
@@ -515,12 +514,6 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 	/* The user, capabilities, no_new_privs and the filter, last. */
 	if (run_proc_confine(spec, why, sizeof(why)) < 0)
 		die("%s", why);
-	if (init_filtered_fd >= 0) { /* see start_command() */
-		char c;
-
-		(void)!read(init_filtered_fd, &c, 1);
-		close(init_filtered_fd);
-	}
 	execvp(spec->argv[0], spec->argv);
 	int en = errno;
 
@@ -608,29 +601,86 @@ static void close_all_but(int keep)
 	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0);
 }
 
-/* The init goes under a seccomp filter too: a command given --cap-add
- * SYS_PTRACE (which the profile then allows) could otherwise ptrace pid 1
- * and make it call what the command's filter refuses.  Its own, that
- * allows only what it calls from here on (seccomp_init_filter()), as it
- * costs microseconds where the profile costs 0.5 ms.  After the fork, so
- * that the command's set-up is not held up; and the command waits for it
- * before its exec, so that there is no moment when it could. */
-static pid_t start_command(const struct run_spec *spec)
+/* The init's word to the command: go, in the root of this identity. */
+struct go_word {
+	char go;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Whether the command is forked as the init starts, before the root is
+ * built: it then puts on the container's filter while the init mounts
+ * (0.5-0.7 ms of the kernel's, and the fork's copy of the init, off the
+ * start's critical path, on another CPU).  Only with docker's profile,
+ * which allows every call the command makes after it (a profile from a
+ * file goes on last, in run_proc_confine(), as every call before may be
+ * one it forbids); and only where the command's cgroups are the init's
+ * already (cgroup v1 or none: on v2 the launcher moves the init alone,
+ * while it builds the root). */
+static bool fork_early(const struct run_spec *spec)
 {
-	int sync[2] = {-1, -1};
+	return spec->seccomp_early && spec->seccomp.len && !(spec->cgroups && !spec->cgroup_self);
+}
+
+/* The command's process until its exec: waits for the init's word.  A
+ * command forked before pivot_root had its root moved to the new one by
+ * the kernel with the init's (pivot_root(2): every process of the mount
+ * namespace whose root was the old root); its directory is set here, and
+ * the root checked against the init's, so that no path of the host's
+ * could stay reachable to it. */
+static void __attribute__((noreturn))
+command_main(const struct run_spec *spec, int go, bool filtered)
+{
+	struct run_spec mine = *spec;
+	struct go_word w;
+	struct stat st;
+
+	if (filtered && run_seccomp_install(&spec->seccomp) < 0)
+		die("seccomp filter: %s", strerror(errno));
+	if (read(go, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
+		_exit(1); /* the init said why */
+	close(go);
+	if (chdir("/") < 0 || stat("/", &st) < 0 || st.st_dev != w.dev || st.st_ino != w.ino)
+		die("the command's root is not the container's");
+	if (filtered)
+		mine.seccomp.len = 0; /* on already */
+	exec_command(&mine);
+}
+
+/* Forks the command, which waits for release_command(): its pid, and the
+ * write end of its go pipe in *@go. */
+static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
+{
+	int pipefd[2];
 	pid_t child;
 
-	if (spec->seccomp.len && pipe2(sync, O_CLOEXEC) < 0)
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
-	init_filtered_fd = sync[0];
 	child = fork();
 	if (child < 0)
 		die("fork: %s", strerror(errno));
 	if (child == 0) {
-		if (sync[1] >= 0)
-			close(sync[1]);
-		exec_command(spec);
+		close(pipefd[1]);
+		if (made_fd >= 0)
+			close(made_fd);
+		command_main(spec, pipefd[0], early);
 	}
+	close(pipefd[0]);
+	*go = pipefd[1];
+	return child;
+}
+
+/* The init goes under a seccomp filter too: a command given --cap-add
+ * SYS_PTRACE (which the profile then allows) could otherwise ptrace pid 1
+ * and make it call what the command's filter refuses.  Its own, that
+ * allows only what it calls from here on (seccomp_init_filter()), as it
+ * costs microseconds where the profile costs 0.5 ms.  The command waits
+ * for it before its exec, so that there is no moment when it could. */
+static void release_command(const struct run_spec *spec, pid_t child, int go)
+{
+	struct go_word w = {.go = 'g'};
+	struct stat st;
+
 	/* -d: the command holds the started pipe alone now, and what the
 	 * init still says goes to the log. */
 	if (spec->detach) {
@@ -638,24 +688,30 @@ static pid_t start_command(const struct run_spec *spec)
 		started_fd = -1;
 		run_detach_quiet(spec->detach);
 	}
-	close_all_but(sync[1]);
-	if (sync[0] < 0)
-		return child;
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	if (run_seccomp_install(seccomp_init_filter() ?: &spec->seccomp) < 0) {
+	close_all_but(go);
+	if (stat("/", &st) < 0) {
 		kill(child, SIGKILL);
-		die("seccomp filter of the init: %s", strerror(errno));
+		die("/: %s", strerror(errno));
 	}
-	(void)!write(sync[1], "f", 1);
-	close(sync[1]);
-	return child;
+	w.dev = st.st_dev;
+	w.ino = st.st_ino;
+	if (spec->seccomp.len) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (run_seccomp_install(seccomp_init_filter() ?: &spec->seccomp) < 0) {
+			kill(child, SIGKILL);
+			die("seccomp filter of the init: %s", strerror(errno));
+		}
+	}
+	(void)!write(go, &w, sizeof(w));
+	close(go);
 }
 
 int run_init(void *arg)
 {
 	const struct run_spec *spec = arg;
 	sigset_t set;
-	pid_t child;
+	pid_t child = -1;
+	int go = -1;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	sigfillset(&set);
@@ -671,6 +727,8 @@ int run_init(void *arg)
 	made_fd = spec->made_pipe[1];
 	if (spec->detach)
 		started_fd = spec->detach->started[1];
+	if (fork_early(spec))
+		child = fork_command(spec, true, &go);
 	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		die("%s: %s", spec->rootfs, strerror(errno));
@@ -690,8 +748,10 @@ int run_init(void *arg)
 	if (spec->net_none)
 		loopback_up();
 	wait_gate(spec);
-	/* Only the command holds the pty from here on (start_command closed
-	 * the init's): its end is the session's end. */
-	child = start_command(spec);
+	if (child < 0)
+		child = fork_command(spec, false, &go);
+	/* Only the command holds the pty from here on (release_command()
+	 * closes the init's): its end is the session's end. */
+	release_command(spec, child, go);
 	supervise(child, &set);
 }
