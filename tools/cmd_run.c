@@ -285,10 +285,12 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	spec->console = NULL;
 	if (tty && run_tty_open(spec, &master))
 		return 1;
-	if (spec->detach && run_detach_pipes(spec->detach))
+	if (spec->detach && run_detach_pipes(spec->detach, spec->interactive && !tty))
 		return 1;
-	if (spec->detach)
+	if (spec->detach) {
 		spec->detach->tty = master;
+		spec->detach->interactive = spec->interactive;
+	}
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
 	if (rc < 0 && spec->detach)
@@ -443,13 +445,13 @@ static json_t *process_json(const struct run_args *a)
 		seccomp = path;
 	for (size_t i = 0; binds && i < sp->n_binds; i++)
 		json_array_append_new(binds, mount_json(&sp->binds[i]));
-	return json_pack("{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:o, s:b, s:o, s:o}",
-	                 "argv", strv_json(sp->argv, strv_len(sp->argv)), "env",
-	                 strv_json(sp->env, strv_len(sp->env)), "user", sp->user, "workdir",
-	                 sp->workdir, "caps", (json_int_t)sp->caps, "seccomp", seccomp, "tty",
-	                 a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
-	                 "network", run_net_mode_name(a->net.mode), "ports", ports_json(&a->net),
-	                 "read_only", sp->read_only, "binds", binds, "ulimits", ulimits_json(sp));
+	return json_pack(
+	    "{s:o, s:o, s:s?, s:s?, s:I, s:s?, s:b, s:b, s:s?, s:s, s:o, s:b, s:o, s:o}", "argv",
+	    strv_json(sp->argv, strv_len(sp->argv)), "env", strv_json(sp->env, strv_len(sp->env)),
+	    "user", sp->user, "workdir", sp->workdir, "caps", (json_int_t)sp->caps, "seccomp",
+	    seccomp, "tty", a->tty, "interactive", sp->interactive, "hostname", sp->hostname,
+	    "network", run_net_mode_name(a->net.mode), "ports", ports_json(&a->net), "read_only",
+	    sp->read_only, "binds", binds, "ulimits", ulimits_json(sp));
 }
 
 /* What whoever finds it dead, strata stop and strata start need to know:

@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "attach.h"
+
 struct store;
 struct store_container;
 struct json_t;
@@ -91,6 +93,14 @@ int ctr_stop(const char *dir, const char *name, int sig, double timeout);
  * process (strata run, detached unless @attach, in the store @root or the
  * default); returns only on failure, 1, after saying why. */
 int ctr_start(const char *dir, const char *name, const char *root, bool attach);
+/* strata attach (ctr_attach.c, attach.h). */
+struct ctr_attach_opts {
+	struct detach_keys keys;
+	bool no_stdin; /* --no-stdin: output only */
+};
+/* Attaches to the running -d container @name in @dir until it ends (its
+ * exit status) or the detach keys come (0); 1 after saying why not. */
+int ctr_attach(const char *dir, const char *name, const struct ctr_attach_opts *o);
 /* SIGTERM, TERM, term, 15: the signal's number, or -1. */
 int ctr_signal_number(const char *name);
 

@@ -465,8 +465,6 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		                       "--rm and --restart: a container to run again is kept");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
-	if (a->detach && a->spec.interactive)
-		return cli_usage_error("run", "-d with -i: not supported yet");
 	if ((rc = run_limits_check(&a->limits)) || (rc = net_check(a)))
 		return rc;
 	*first_arg = optind;

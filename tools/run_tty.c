@@ -56,6 +56,17 @@ int run_tty_open(struct run_spec *spec, int *master)
 	return 0;
 }
 
+bool run_tty_raw(struct termios *saved)
+{
+	struct termios raw;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	raw = *saved;
+	cfmakeraw(&raw);
+	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+}
+
 /* Returns false once @from has nothing more to give. */
 static bool pump(int from, int to)
 {
@@ -70,16 +81,12 @@ static bool pump(int from, int to)
 int run_tty_proxy(int master, pid_t daemon, bool interactive)
 {
 	struct sigaction sa = {.sa_handler = on_winch};
-	struct termios saved, raw;
-	bool restore = false, in_open = interactive, out_open = true;
+	struct termios saved;
+	bool restore, in_open = interactive, out_open = true;
 	int st = 0;
 
 	sigaction(SIGWINCH, &sa, NULL);
-	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		raw = saved;
-		cfmakeraw(&raw);
-		restore = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-	}
+	restore = run_tty_raw(&saved);
 	for (;;) {
 		struct pollfd p[2] = {{master, out_open ? POLLIN : 0, 0},
 		                      {STDIN_FILENO, in_open ? POLLIN : 0, 0}};
