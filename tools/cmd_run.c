@@ -257,7 +257,7 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 		return st;
 	}
 	if (master >= 0) {
-		st = run_tty_proxy(master, daemon, spec->interactive);
+		st = run_tty_proxy(master, daemon, spec->interactive, NULL);
 		save_mount_points(spec);
 		return st;
 	}

@@ -62,6 +62,7 @@ struct run_detach {
 	int started[2];
 	int tty;          /* -t: the pty's master, or -1 */
 	bool interactive; /* -i: attached clients' input goes to the command */
+	bool hold;        /* strata start -a: output kept for the first client */
 	uint64_t log_max; /* --log-opt max-size */
 };
 
@@ -254,7 +255,24 @@ struct run_attach {
 	size_t n;
 	int in;  /* where clients' input goes (stdin's pipe, the pty), or -1 */
 	int tty; /* -t: the pty's master, for window sizes; else -1 */
+	/* strata start -a (run_detach's hold): the output since the start,
+	 * as the packets to send, until the first client comes (then sent
+	 * it) or RUN_ATTACH_HOLD_MS passed; NULL when not held. */
+	char *held;
+	size_t n_held;
+	long long hold_until; /* CLOCK_MONOTONIC ms */
 };
+#define RUN_ATTACH_HOLD_MAX (64 * 1024)
+#define RUN_ATTACH_HOLD_MS  10000
+/* Starts holding output for the first client: 0, or -1 (out of memory:
+ * not held). */
+int run_attach_hold(struct run_attach *a);
+/* While held: whether there is room for another read's packet (else the
+ * output waits in its pipe: the command blocks rather than loses it), and
+ * the poll timeout until the hold ends (-1: not held).  Ends the hold when
+ * its time is up. */
+bool run_attach_room(struct run_attach *a);
+int run_attach_timeout(struct run_attach *a);
 /* Listens on @dir's socket: 0, or -1 after saying why (the container runs
  * on, unreachable). */
 int run_attach_listen(struct run_attach *a, const char *dir);
@@ -329,6 +347,12 @@ struct run_exec {
 	int ns_flags;   /* CLONE_NEW*: its namespaces that are not ours */
 	char **cgroups; /* its groups (NULL-terminated), or NULL */
 	int pid_pipe;   /* the command's pid goes here, as text */
+	/* -d: the command's stdio is /dev/null, and this pipe's write end
+	 * closes with its exec ('e' first when it failed); else -1 */
+	int started_pipe;
+	/* -d, -it with detach keys: a keeper process between (run_exec.c),
+	 * which strata exec can let go of; the pid written is its */
+	bool keep;
 	struct run_spec *spec;
 };
 /* In a child of strata exec's: joins @x's cgroups and namespaces and
@@ -367,7 +391,10 @@ int run_tty_open(struct run_spec *spec, int *master);
 struct termios;
 bool run_tty_raw(struct termios *saved);
 /* Copies between the caller's terminal and @master until @daemon exits;
- * returns its exit status. */
-int run_tty_proxy(int master, pid_t daemon, bool interactive);
+ * returns its exit status, or RUN_TTY_DETACHED once our input had the
+ * detach @keys (NULL: none; strata exec's, run cannot detach). */
+#define RUN_TTY_DETACHED (-2)
+struct detach_keys;
+int run_tty_proxy(int master, pid_t daemon, bool interactive, struct detach_keys *keys);
 
 #endif

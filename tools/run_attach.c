@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -75,8 +77,85 @@ static void send_all(struct run_attach *a, const char *msg, size_t len, bool wai
 	}
 }
 
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int run_attach_hold(struct run_attach *a)
+{
+	a->n_held = 0;
+	a->hold_until = now_ms() + RUN_ATTACH_HOLD_MS;
+	a->held = malloc(RUN_ATTACH_HOLD_MAX);
+	return a->held ? 0 : -1;
+}
+
+static void hold_end(struct run_attach *a)
+{
+	free(a->held);
+	a->held = NULL;
+}
+
+bool run_attach_room(struct run_attach *a)
+{
+	return !a->held || a->n_held + 3 + ATTACH_MAX <= RUN_ATTACH_HOLD_MAX;
+}
+
+int run_attach_timeout(struct run_attach *a)
+{
+	long long left;
+
+	if (!a->held)
+		return -1;
+	left = a->hold_until - now_ms();
+	if (left <= 0)
+		hold_end(a);
+	return left <= 0 ? -1 : (int)left;
+}
+
+/* The held output as packets (a type, a 16-bit length, the bytes) to the
+ * first client, which gets it before anything else. */
+static void hold_flush(struct run_attach *a)
+{
+	char msg[1 + ATTACH_MAX];
+
+	for (size_t off = 0; off + 3 <= a->n_held;) {
+		uint16_t len;
+
+		memcpy(&len, a->held + off + 1, sizeof(len));
+		msg[0] = a->held[off];
+		memcpy(msg + 1, a->held + off + 3, len);
+		send_all(a, msg, 1 + len, true);
+		off += 3 + (size_t)len;
+	}
+	hold_end(a);
+}
+
+/* Output of @type while held, in pieces of ATTACH_MAX (the caller read
+ * no more than run_attach_room() allows). */
+static void hold_add(struct run_attach *a, char type, const char *buf, size_t n)
+{
+	for (size_t off = 0; off < n; off += ATTACH_MAX) {
+		uint16_t len = (uint16_t)(n - off < ATTACH_MAX ? n - off : ATTACH_MAX);
+
+		if (a->n_held + 3 + len > RUN_ATTACH_HOLD_MAX)
+			return;
+		a->held[a->n_held] = type;
+		memcpy(a->held + a->n_held + 1, &len, sizeof(len));
+		memcpy(a->held + a->n_held + 3, buf + off, len);
+		a->n_held += 3 + (size_t)len;
+	}
+}
+
 void run_attach_send(struct run_attach *a, char type, const char *buf, size_t n)
 {
+	if (a->held && type != ATTACH_EXIT) {
+		hold_add(a, type, buf, n);
+		return;
+	}
 	char msg[1 + ATTACH_MAX];
 
 	for (size_t off = 0; off < n || (n == 0 && off == 0); off += ATTACH_MAX) {
@@ -146,6 +225,8 @@ void run_attach_handle(struct run_attach *a, const struct pollfd *p)
 			a->clients[a->n++] = c;
 		else if (c >= 0)
 			close(c);
+		if (c >= 0 && a->held)
+			hold_flush(a);
 	}
 }
 
@@ -154,6 +235,15 @@ void run_attach_end(struct run_attach *a, const char *dir, int status)
 	char text[16];
 	int n = snprintf(text, sizeof(text), "%d", status);
 
+	/* A start -a whose client has not come yet: it gets a little while. */
+	while (a->held && a->listen >= 0 && run_attach_timeout(a) > 0) {
+		struct pollfd p[1 + RUN_ATTACH_CLIENTS];
+
+		run_attach_poll(a, p);
+		if (poll(p, 1, run_attach_timeout(a)) > 0)
+			run_attach_handle(a, p);
+	}
+	hold_end(a);
 	if (a->listen < 0)
 		return;
 	run_attach_send(a, ATTACH_EXIT, text, (size_t)n);

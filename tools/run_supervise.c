@@ -122,7 +122,7 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 	                                             : d->in[1],
 	                       .tty = d->tty};
 	bool failed = false, done = false;
-	int st = 0, rc;
+	int st = 0, rc, fds[] = {d->out[0], d->err[0], d->tty};
 
 	if (ctr_log_open(&log, dir, d->log_max) < 0)
 		cli_error("run: %s/%s: %s (the container's output is lost)", dir, CTR_LOG_NAME,
@@ -132,15 +132,28 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 	run_attach_listen(&a, dir);
 	if (d->tty >= 0) /* clients' input is written without waiting */
 		fcntl(d->tty, F_SETFL, O_NONBLOCK);
+	/* strata start -a: it connects once the command has started, and
+	 * gets what came before from the supervisor (the log has it too, but
+	 * only here is it in order with what follows and without a gap). */
+	if (d->hold && a.listen >= 0)
+		run_attach_hold(&a);
 	while (!done) {
+		int timeout = run_attach_timeout(&a);
+		bool room = run_attach_room(&a);
+
+		/* Held output with no room: the output waits in its pipes. */
+		for (int i = P_OUT; i <= P_TTY; i++)
+			p[i].fd = room ? fds[i] : -1;
 		run_attach_poll(&a, &p[P_ATTACH]);
 		/* Without pidfd_open (Linux < 5.3), a look every 100 ms. */
-		if (poll(p, N_POLL, p[P_DAEMON].fd < 0 ? 100 : -1) < 0 && errno != EINTR)
+		if (p[P_DAEMON].fd < 0 && (timeout < 0 || timeout > 100))
+			timeout = 100;
+		if (poll(p, N_POLL, timeout) < 0 && errno != EINTR)
 			break;
 		/* A pty's master reads EIO once the last of its slaves closed. */
 		for (int i = P_OUT; i <= P_TTY; i++)
 			if (p[i].fd >= 0 && p[i].revents && !pump(p[i].fd, &log, &a, i))
-				p[i].fd = -1;
+				fds[i] = -1;
 		run_attach_handle(&a, &p[P_ATTACH]);
 		if (p[P_STARTED].fd >= 0 && p[P_STARTED].revents)
 			on_started(&p[P_STARTED], d, &failed, init_started);
@@ -153,6 +166,8 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 			;
 		close(p[P_DAEMON].fd);
 	}
+	for (int i = P_OUT; i <= P_TTY; i++)
+		p[i].fd = fds[i];
 	drain(p, &log, &a);
 	rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	run_attach_end(&a, dir, rc);
