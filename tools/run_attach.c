@@ -37,7 +37,7 @@ int run_attach_listen(struct run_attach *a, const char *dir)
 	/* A supervisor killed before leaves its socket behind. */
 	unlinkat(dirfd, CTR_ATTACH_SOCK, 0);
 	a->listen = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	mask = umask(077); /* 0600: the container's owner alone attaches */
+	mask = umask(0177); /* 0600: the container's owner alone attaches */
 	if (a->listen < 0 || bind(a->listen, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(a->listen, 8) < 0) {
 		umask(mask);
