@@ -172,6 +172,11 @@ int ctr_attach(const char *dir, const char *name, const struct ctr_attach_opts *
 	close(sock);
 	if (rc == -2)
 		return 0;
+	if (rc == -1 && store_container_running(dir)) {
+		cli_error("attach: %s: its supervisor closed the connection (%d clients at most)",
+		          name, RUN_ATTACH_CLIENTS);
+		return 1;
+	}
 	if (rc == -1) /* a supervisor killed: its record says what is known */
 		rc = ctr_wait(dir, name);
 	return rc < 0 ? 1 : rc;

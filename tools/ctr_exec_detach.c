@@ -50,6 +50,11 @@ int ctr_exec_leave(int master, pid_t keeper)
 
 	for (int fd = 0; fd < 3 && null >= 0; fd++)
 		dup2(null, fd);
+	/* The master alone: no file of the store's stays open for as long as
+	 * the command runs. */
+	if (dup2(master, 3) == 3)
+		master = 3;
+	close_range(4, ~0U, 0);
 	for (;;) {
 		char buf[4096];
 		ssize_t n = read(master, buf, sizeof(buf));

@@ -124,6 +124,7 @@ static int keeper(void *arg)
 	sigset_t all;
 	pid_t pid;
 
+	started_fd = x->started_pipe;
 	prctl(PR_SET_DUMPABLE, 0);
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -133,6 +134,9 @@ static int keeper(void *arg)
 		command(arg);
 	if (x->started_pipe >= 0) /* -d: at once */
 		_exit(0);
+	/* Nothing of strata exec's (the pty, its pipes, the store's files)
+	 * stays open in here while the command runs. */
+	close_range(3, ~0U, 0);
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&all, &si), st;

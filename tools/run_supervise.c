@@ -137,6 +137,7 @@ int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init
 	 * only here is it in order with what follows and without a gap). */
 	if (d->hold && a.listen >= 0)
 		run_attach_hold(&a);
+	d->hold = false; /* the first run only, not a --restart's */
 	while (!done) {
 		int timeout = run_attach_timeout(&a);
 		bool room = run_attach_room(&a);
