@@ -48,9 +48,9 @@ static int connect_to(const char *dir, const char *name)
 		close(fd);
 		fd = -1;
 		if (en == ENOENT || en == ECONNREFUSED)
-			cli_error("attach: %s: it runs in the foreground of its strata run, which "
-			          "alone has its terminal (strata attach reaches containers run "
-			          "with -d)",
+			cli_error("attach: %s: no attach socket: it runs in the foreground of its "
+			          "strata run, which alone has its terminal, or was started by an "
+			          "older strata (strata attach reaches containers run with -d)",
 			          name);
 		else
 			cli_error("attach: %s: %s", name, strerror(en));
