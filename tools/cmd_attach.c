@@ -15,36 +15,26 @@ static const char usage[] =
     "our input to its command when it was run interactive, our window size to its\n"
     "pty when it has one (our terminal in raw mode then).  The exit status is the\n"
     "container's when it ends; on the detach keys we leave, exit 0, and it runs on.\n"
-    "Other clients may be attached at the same time.  Signals to strata attach are\n"
-    "not passed on (with a pty, ^C reaches the container through its terminal).\n"
+    "Other clients may be attached at the same time.\n"
     "\n"
     "Options:\n"
     "      --detach-keys KEYS  the keys to detach with: comma-separated ctrl-X (X in\n"
     "                          a-z @ [ \\ ] ^ _) or single characters; \"\" for none\n"
     "                          (default ctrl-p,ctrl-q)\n"
     "      --no-stdin          output only: our input is not read\n"
+    "      --sig-proxy[=BOOL]  pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and\n"
+    "                          SIGUSR2 on to the container's command (default true)\n"
     "      --root DIR          the image store\n"
     "  -h, --help              show this help\n";
 
-/* --detach-keys @arg into @k: 0, or the usage exit status. */
-int cli_detach_keys_option(const char *cmd, const char *arg, struct detach_keys *k)
-{
-	if (detach_keys_parse(arg, k) < 0)
-		return cli_usage_error(
-		    cmd,
-		    "--detach-keys %s: expected comma-separated ctrl-X (X in a-z "
-		    "@ [ \\ ] ^ _) or single characters, as ctrl-p,ctrl-q",
-		    arg);
-	return 0;
-}
-
 static int parse(int argc, char **argv, const char **root, struct ctr_attach_opts *o)
 {
-	enum { OPT_ROOT = 256, OPT_KEYS, OPT_NO_STDIN };
+	enum { OPT_ROOT = 256, OPT_KEYS, OPT_NO_STDIN, OPT_SIG_PROXY };
 	static const struct option longopts[] = {
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"detach-keys", required_argument, NULL, OPT_KEYS},
 	    {"no-stdin", no_argument, NULL, OPT_NO_STDIN},
+	    {"sig-proxy", optional_argument, NULL, OPT_SIG_PROXY},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -58,7 +48,10 @@ static int parse(int argc, char **argv, const char **root, struct ctr_attach_opt
 			return rc;
 		else if (c == OPT_NO_STDIN)
 			o->no_stdin = true;
-		else if (c != OPT_KEYS)
+		else if (c == OPT_SIG_PROXY &&
+		         (rc = cli_bool_option("attach", "--sig-proxy", optarg, &o->sig_proxy)))
+			return rc;
+		else if (c != OPT_KEYS && c != OPT_SIG_PROXY)
 			return cli_other_option(c, "attach", usage, argv);
 	}
 	if (optind != argc - 1)
@@ -68,7 +61,7 @@ static int parse(int argc, char **argv, const char **root, struct ctr_attach_opt
 
 int cmd_attach(int argc, char **argv)
 {
-	struct ctr_attach_opts o = {0};
+	struct ctr_attach_opts o = {.sig_proxy = true};
 	const char *root = NULL;
 	char dir[PATH_MAX];
 	struct store *s;

@@ -54,7 +54,7 @@ int cmd_start(int argc, char **argv)
 {
 	const char *root = NULL;
 	char dir[PATH_MAX];
-	struct ctr_attach_opts o = {.no_stdin = true};
+	struct ctr_attach_opts o = {.no_stdin = true, .sig_proxy = true};
 	bool attach = false;
 	struct store *s;
 	int rc;

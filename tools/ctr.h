@@ -109,7 +109,8 @@ int ctr_start(const char *dir, const char *name, const char *root,
 /* strata attach (ctr_attach.c, attach.h). */
 struct ctr_attach_opts {
 	struct detach_keys keys;
-	bool no_stdin; /* --no-stdin: output only */
+	bool no_stdin;  /* --no-stdin: output only */
+	bool sig_proxy; /* --sig-proxy: our signals to the container */
 };
 /* Attaches to the running -d container @name in @dir until it ends (its
  * exit status) or the detach keys come (0); 1 after saying why not. */

@@ -26,12 +26,29 @@
 #include "strata-store.h"
 #include "sys.h"
 
-static volatile sig_atomic_t winch;
+static volatile sig_atomic_t winch, proxied;
 
 static void on_winch(int sig)
 {
 	(void)sig;
 	winch = 1;
+}
+
+static void on_proxied(int sig)
+{
+	proxied = sig;
+}
+
+/* --sig-proxy (podman's default): these signals to us go to the
+ * container's command (through its init), not to us. */
+static const int proxy_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+static void proxy_start(void)
+{
+	struct sigaction sa = {.sa_handler = on_proxied};
+
+	for (size_t i = 0; i < sizeof(proxy_signals) / sizeof(proxy_signals[0]); i++)
+		sigaction(proxy_signals[i], &sa, NULL);
 }
 
 /* Connects to the socket in @dir: the socket, or -1 after saying why. */
@@ -122,7 +139,7 @@ static bool from_sock(int sock, int *status)
 
 /* Relays until the end or the detach keys: the exit status, or -2 after
  * a detach, or -1 when the supervisor went without saying. */
-static int relay(int sock, const struct ctr_attach_opts *o)
+static int relay(int sock, const struct ctr_attach_opts *o, const char *dir, const char *name)
 {
 	struct detach_keys k = o->keys;
 	bool in_open = !o->no_stdin, detached = false;
@@ -134,6 +151,13 @@ static int relay(int sock, const struct ctr_attach_opts *o)
 		if (winch) {
 			winch = 0;
 			send_winsize(sock);
+		}
+		if (proxied) {
+			int sig = proxied;
+
+			proxied = 0;
+			/* A container that has just ended: its status comes next. */
+			(void)ctr_signal(dir, name, sig, "attach");
 		}
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return -1;
@@ -161,12 +185,14 @@ int ctr_attach(const char *dir, const char *name, const struct ctr_attach_opts *
 	}
 	if ((sock = connect_to(dir, name)) < 0)
 		return 1;
+	if (o->sig_proxy)
+		proxy_start();
 	if (tty && !o->no_stdin && isatty(STDIN_FILENO)) {
 		sigaction(SIGWINCH, &sa, NULL);
 		send_winsize(sock);
 		restore = run_tty_raw(&saved);
 	}
-	rc = relay(sock, o);
+	rc = relay(sock, o, dir, name);
 	if (restore)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	close(sock);

@@ -4,7 +4,7 @@
 # run -d -i container fed a line by attach and answering it; the detach
 # keys leaving it running (default, --detach-keys=ctrl-x, "" for none, a
 # partial sequence passed on as it came); two clients at once, both told
-# the exit status; start -a from the first line of output, start -ai;
+# the exit status; --sig-proxy; start -a from the first line of output, start -ai;
 # exec -d leaving a command the container's init inherits, gone after
 # stop; exec -it --detach-keys; bad input in one line each; nothing left
 # behind (process, socket, mount).
@@ -156,6 +156,24 @@ for who in root user; do
 	drive 10 '[[1, "exit 4\r"]]' "$@" attach tty
 	assert_eq "$who: attach again: the exit status" 4 "$RC"
 
+	# --sig-proxy (the default): a SIGTERM to attach reaches the command;
+	# with --sig-proxy=false it ends attach alone.
+	strata_as $who run -d --name sig bb:1 sh -c 'trap "exit 9" TERM; while :; do sleep 0.1; done'
+	timeout 10 "$@" attach --sig-proxy=false sig >/dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	kill -TERM $bg
+	st=0 && wait $bg || st=$?
+	strata_as $who ps
+	assert_eq "$who: --sig-proxy=false: attach ends, the container runs on" \
+		"143 1" "$st $(grep -c 'sig .*Up' "$T/out")"
+	timeout 10 "$@" attach sig >/dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	kill -TERM $bg
+	st=0 && wait $bg || st=$?
+	assert_eq "$who: --sig-proxy: the command's trap's status" 9 "$st"
+
 	# start -a: the output from its first line; start -ai: input too.
 	strata_as $who run -d --name many bb:1 sh -c 'i=1; while [ $i -le 300 ]; do echo line$i; i=$((i+1)); done; exit 5'
 	strata_as $who wait many
@@ -188,7 +206,7 @@ for who in root user; do
 	assert_true "$who: stop: the exec'd commands go too" wait_until 5 gone $((NAP + 1))
 	assert_true "$who: ...the detached exec's too" wait_until 5 gone $((NAP + 2))
 	assert_false "$who: no pty drainer left" pgrep -f "exec -it --detach-keys=ctrl-x box"
-	strata_as $who rm hex tty many ask box
+	strata_as $who rm hex tty many ask box sig
 	assert_eq "$who: rm" 0 "$RC"
 done
 
