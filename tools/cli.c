@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "strata-store.h"
 
@@ -290,4 +291,26 @@ json_t *cli_container_json(const struct store_container *c)
 	/* As podman's inspect spells it. */
 	json_object_set_new(st, "OOMKilled", json_boolean(c->oom_killed));
 	return st;
+}
+
+int cli_bool_option(const char *cmd, const char *opt, const char *arg, bool *out)
+{
+	if (!arg || strcmp(arg, "true") == 0)
+		*out = true;
+	else if (strcmp(arg, "false") == 0)
+		*out = false;
+	else
+		return cli_usage_error(cmd, "%s takes true or false, not '%s'", opt, arg);
+	return 0;
+}
+
+int cli_detach_keys_option(const char *cmd, const char *arg, struct detach_keys *k)
+{
+	if (detach_keys_parse(arg, k) < 0)
+		return cli_usage_error(
+		    cmd,
+		    "--detach-keys %s: expected comma-separated ctrl-X (X in a-z "
+		    "@ [ \\ ] ^ _) or single characters, as ctrl-p,ctrl-q",
+		    arg);
+	return 0;
 }

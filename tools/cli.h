@@ -112,6 +112,13 @@ int cmd_stats(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+/* --detach-keys @arg of @cmd into @k (attach.h): 0, or the usage exit
+ * status after saying why. */
+struct detach_keys;
+int cli_detach_keys_option(const char *cmd, const char *arg, struct detach_keys *k);
+/* --@opt[=true|false] (@arg NULL: true) into *@out: 0, or the usage exit
+ * status. */
+int cli_bool_option(const char *cmd, const char *opt, const char *arg, bool *out);
 int cmd_cat(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
@@ -119,6 +126,7 @@ int cmd_rm(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_kill(int argc, char **argv);

@@ -121,13 +121,11 @@ int cli_pull(struct store *s, const char *ref, const struct store_pull_options *
 /* "--tls-verify", "--tls-verify=false": podman's boolean flag. */
 int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off)
 {
-	if (!arg || strcmp(arg, "true") == 0)
-		*off = false;
-	else if (strcmp(arg, "false") == 0)
-		*off = true;
-	else
-		return cli_usage_error(cmd, "--tls-verify takes true or false, not '%s'", arg);
-	return -1;
+	bool on = true;
+	int rc = cli_bool_option(cmd, "--tls-verify", arg, &on);
+
+	*off = !on;
+	return rc ? rc : -1;
 }
 
 int cmd_pull(int argc, char **argv)

@@ -257,7 +257,7 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 		return st;
 	}
 	if (master >= 0) {
-		st = run_tty_proxy(master, daemon, spec->interactive);
+		st = run_tty_proxy(master, daemon, spec->interactive, NULL);
 		save_mount_points(spec);
 		return st;
 	}
@@ -288,10 +288,12 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 	spec->console = NULL;
 	if (tty && run_tty_open(spec, &master))
 		return 1;
-	if (spec->detach && run_detach_pipes(spec->detach))
+	if (spec->detach && run_detach_pipes(spec->detach, spec->interactive && !tty))
 		return 1;
-	if (spec->detach)
+	if (spec->detach) {
 		spec->detach->tty = master;
+		spec->detach->interactive = spec->interactive;
+	}
 	*started = false;
 	rc = spawn_daemon(d, &daemon);
 	run_cgroup_close_fds(&spec->cgroup_fds); /* the init's now */

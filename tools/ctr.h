@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "attach.h"
+
 struct store;
 struct store_container;
 struct json_t;
@@ -77,9 +79,19 @@ struct ctr_exec_opts {
 	size_t n_envs;
 	const char *user, *workdir; /* NULL: the container's */
 	bool tty, interactive;
+	bool detach;             /* -d: back once started, stdio /dev/null */
+	struct detach_keys keys; /* -it: --detach-keys */
 };
 int ctr_exec(const struct store *s, const char *dir, const char *name,
              const struct ctr_exec_opts *o);
+/* exec -d (ctr_exec_detach.c): waits on the started pipe @started of the
+ * command, and reaps its @keeper (run_exec.c): 0 once it runs, else its
+ * exit status (it said why). */
+int ctr_exec_started(int started, pid_t keeper);
+/* exec -it after the detach keys: lets the command's @keeper go, and the
+ * pty's @master stays open for the command, read by a process of its own
+ * until the command ends; 0. */
+int ctr_exec_leave(int master, pid_t keeper);
 /* strata inspect CONTAINER: @c (in @dir, of the store @s) as JSON, or
  * NULL. */
 struct json_t *ctr_inspect(const struct store *s, const struct store_container *c, const char *dir);
@@ -87,10 +99,22 @@ struct json_t *ctr_inspect(const struct store *s, const struct store_container *
  * SIGTERM when @sig is 0), then SIGKILL after @timeout seconds.  0, or -1
  * after saying why. */
 int ctr_stop(const char *dir, const char *name, int sig, double timeout);
-/* strata start: runs the stopped container in @dir again in this
- * process (strata run, detached unless @attach, in the store @root or the
- * default); returns only on failure, 1, after saying why. */
-int ctr_start(const char *dir, const char *name, const char *root, bool attach);
+/* strata start: runs the stopped container in @dir again (strata run -d,
+ * in the store @root or the default): in this process, returning only on
+ * failure (1, after saying why), or with @attach in a child, then attached
+ * to it (ctr_attach: its exit status). */
+struct ctr_attach_opts;
+int ctr_start(const char *dir, const char *name, const char *root,
+              const struct ctr_attach_opts *attach);
+/* strata attach (ctr_attach.c, attach.h). */
+struct ctr_attach_opts {
+	struct detach_keys keys;
+	bool no_stdin;  /* --no-stdin: output only */
+	bool sig_proxy; /* --sig-proxy: our signals to the container */
+};
+/* Attaches to the running -d container @name in @dir until it ends (its
+ * exit status) or the detach keys come (0); 1 after saying why not. */
+int ctr_attach(const char *dir, const char *name, const struct ctr_attach_opts *o);
 /* SIGTERM, TERM, term, 15: the signal's number, or -1. */
 int ctr_signal_number(const char *name);
 

@@ -154,11 +154,14 @@ static int exit_status(int st)
 }
 
 /* Waits for the entering child @enter and then for the command it
- * started, whose pid it writes to @from: the command's exit status. */
-static int wait_command(pid_t enter, int from, int master, bool interactive)
+ * started, whose pid it writes to @from: the command's exit status (with
+ * -d, as soon as it started: 0; with -it, 0 once the detach keys came). */
+static int wait_command(pid_t enter, int from, int master, int started,
+                        const struct ctr_exec_opts *o)
 {
 	static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+	struct detach_keys keys = o->keys;
 	char buf[32] = "";
 	ssize_t n;
 	int st;
@@ -171,26 +174,33 @@ static int wait_command(pid_t enter, int from, int master, bool interactive)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n <= 0)
 		return WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1;
 	command_pid = (pid_t)strtol(buf, NULL, 10);
+	if (started >= 0)
+		return ctr_exec_started(started, command_pid);
+	if (master >= 0 &&
+	    (st = run_tty_proxy(master, command_pid, o->interactive, &keys)) == RUN_TTY_DETACHED)
+		return ctr_exec_leave(master, command_pid);
 	if (master >= 0)
-		return run_tty_proxy(master, command_pid, interactive);
+		return st;
 	while (waitpid(command_pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return exit_status(st);
 }
 
 /* Starts the entering child and waits: the command's status. */
-static int run_it(struct run_exec *x, bool tty)
+static int run_it(struct run_exec *x, const struct ctr_exec_opts *o)
 {
-	int pipefd[2], master = -1, rc;
+	int pipefd[2], started[2] = {-1, -1}, master = -1, rc;
 	pid_t enter;
 
-	if (tty && run_tty_open(x->spec, &master) < 0)
+	if (o->tty && run_tty_open(x->spec, &master) < 0)
 		return 1;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || (o->detach && pipe2(started, O_CLOEXEC) < 0)) {
 		cli_error("exec: %s", strerror(errno));
 		return 1;
 	}
 	x->pid_pipe = pipefd[1];
+	x->started_pipe = started[1];
+	x->keep = o->detach || (o->tty && o->keys.len);
 	fflush(NULL);
 	if ((enter = fork()) < 0) {
 		cli_error("exec: fork: %s", strerror(errno));
@@ -199,10 +209,14 @@ static int run_it(struct run_exec *x, bool tty)
 	if (enter == 0)
 		run_exec_enter(x);
 	close(pipefd[1]);
+	if (started[1] >= 0)
+		close(started[1]);
 	if (x->spec->tty_slave >= 0)
 		close(x->spec->tty_slave);
-	rc = wait_command(enter, pipefd[0], master, x->spec->interactive);
+	rc = wait_command(enter, pipefd[0], master, started[0], o);
 	close(pipefd[0]);
+	if (started[0] >= 0)
+		close(started[0]);
 	if (master >= 0)
 		close(master);
 	return rc;
@@ -212,7 +226,7 @@ int ctr_exec(const struct store *s, const char *dir, const char *name,
              const struct ctr_exec_opts *o)
 {
 	struct run_spec spec = {.tty_slave = -1};
-	struct run_exec x = {.pidfd = -1, .spec = &spec};
+	struct run_exec x = {.pidfd = -1, .started_pipe = -1, .spec = &spec};
 	json_t *st = ctr_state(dir), *proc = json_object_get(st, "process");
 	pid_t init = -1;
 	int rc = 1;
@@ -229,7 +243,7 @@ int ctr_exec(const struct store *s, const char *dir, const char *name,
 	else if ((rc = exec_spec(s, proc, o, &spec)) == 0) {
 		x.ns_flags = ctr_namespaces(init);
 		x.cgroups = store_container_cgroups(dir);
-		rc = run_it(&x, o->tty);
+		rc = run_it(&x, o);
 		strv_free(x.cgroups);
 	}
 	if (x.pidfd >= 0)

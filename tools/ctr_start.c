@@ -3,14 +3,21 @@
  * strata start: a stopped container run again, as strata run ran it: its
  * recorded options (as given, from the directory it was given in), its
  * image by digest, the command given after it, and its name, so that its
- * directory, upper and id maps are the ones it had (ctr.h).
+ * directory, upper and id maps are the ones it had (ctr.h).  With -a or
+ * -i, strata run runs it detached in a child of ours, with --attach-hold,
+ * and we attach to it as strata attach does: its supervisor keeps what the
+ * command says before we connect and sends it to us first, so that no
+ * line is lost (and waits for us a little if it has already ended); the
+ * container runs on if we are killed or detach, as podman's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -42,8 +49,9 @@ static char **run_argv(json_t *st, const char *name, const char *root, bool atta
 		return NULL;
 	argv[n++] = "strata";
 	argv[n++] = "run";
-	if (!attach)
-		argv[n++] = "--detach";
+	argv[n++] = "--detach";
+	if (attach)
+		argv[n++] = "--attach-hold";
 	argv[n++] = "--pull=never";
 	if (root) {
 		argv[n++] = "--root";
@@ -57,7 +65,41 @@ static char **run_argv(json_t *st, const char *name, const char *root, bool atta
 	return argv;
 }
 
-int ctr_start(const char *dir, const char *name, const char *root, bool attach)
+/* Runs strata run -d --attach-hold as our child, quiet but for errors,
+ * then attaches: the container's exit status, or 0 after the detach keys,
+ * or 1 after saying why. */
+static int start_attached(char **argv, const char *cwd, const char *dir, const char *name,
+                          const struct ctr_attach_opts *o)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		cli_error("start: fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (null >= 0) /* its name, which run -d prints */
+			dup2(null, STDOUT_FILENO);
+		if (cwd && chdir(cwd) < 0)
+			cli_error("start: %s: %s: %s (relative paths are from here)", name, cwd,
+			          strerror(errno));
+		execv("/proc/self/exe", argv);
+		cli_error("start: running strata run: %s", strerror(errno));
+		_exit(1);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) /* it said why */
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	return ctr_attach(dir, name, o);
+}
+
+int ctr_start(const char *dir, const char *name, const char *root,
+              const struct ctr_attach_opts *attach)
 {
 	json_t *st = ctr_state(dir);
 	const char *cwd = json_string_value(json_object_get(st, "cwd"));
@@ -73,8 +115,14 @@ int ctr_start(const char *dir, const char *name, const char *root, bool attach)
 		cli_error("start: %s: its record has no options to run it with again "
 		          "(made by an older strata)",
 		          name);
-	} else if (!(argv = run_argv(st, name, root, attach))) {
+	} else if (!(argv = run_argv(st, name, root, attach != NULL))) {
 		cli_error("start: out of memory");
+	} else if (attach) {
+		int rc = start_attached(argv, cwd, dir, name, attach);
+
+		free(argv);
+		json_decref(st);
+		return rc;
 	} else {
 		/* Relative paths in its options were given from there. */
 		if (cwd && chdir(cwd) < 0)

@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"wait", cmd_wait, "wait for a container to stop; its exit status"},
     {"stop", cmd_stop, "stop a container: its stop signal, then SIGKILL"},
     {"kill", cmd_kill, "send a signal to a container"},
+    {"attach", cmd_attach, "attach our terminal to a running -d container"},
     {"exec", cmd_exec, "run a command in a running container"},
     {"cp", cmd_cp, "copy files between the host and a container"},
     {"start", cmd_start, "run a stopped container again, as it was run"},

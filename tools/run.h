@@ -23,6 +23,8 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+struct pollfd;
+
 #include "strata-fs.h"
 
 /* What the init mounts in the container's root, in the order given:
@@ -54,8 +56,13 @@ struct run_ulimit {
 struct run_detach {
 	int notify;         /* supervisor → caller: "s" once started; -1 after */
 	int out[2], err[2]; /* the command's stdout, stderr */
+	int in[2];          /* -i without -t: its stdin, whose write end the
+	                     * supervisor keeps (no EOF while nobody is
+	                     * attached, as podman); else -1 */
 	int started[2];
 	int tty;          /* -t: the pty's master, or -1 */
+	bool interactive; /* -i: attached clients' input goes to the command */
+	bool hold;        /* strata start -a: output kept for the first client */
 	uint64_t log_max; /* --log-opt max-size */
 };
 
@@ -240,8 +247,9 @@ const char *run_cap_name(int cap);
  * the caller waits: the caller returns 0 once the command has started,
  * else the supervisor's exit status. */
 int run_detach_fork(struct run_detach *d);
-/* The pipes, before the daemon is cloned.  0, or -1 after saying why. */
-int run_detach_pipes(struct run_detach *d);
+/* The pipes, before the daemon is cloned (@in: a stdin pipe too).  0, or
+ * -1 after saying why. */
+int run_detach_pipes(struct run_detach *d, bool in);
 /* Once the daemon has them: the supervisor's side only, and its stdin and
  * stdout on /dev/null (its stderr stays the caller's until the start). */
 void run_detach_spawned(struct run_detach *d);
@@ -253,6 +261,44 @@ void run_detach_quiet(const struct run_detach *d);
  * exits, tells the caller once the command started (@init_started: the
  * daemon got as far as the init); the daemon's exit status. */
 int run_supervise(struct run_detach *d, const char *dir, pid_t daemon, bool init_started);
+
+/* The supervisor's attach socket (run_attach.c, attach.h). */
+#define RUN_ATTACH_CLIENTS 16
+struct run_attach {
+	int listen; /* -1: none (it could not be made) */
+	int clients[RUN_ATTACH_CLIENTS];
+	size_t n;
+	int in;  /* where clients' input goes (stdin's pipe, the pty), or -1 */
+	int tty; /* -t: the pty's master, for window sizes; else -1 */
+	/* strata start -a (run_detach's hold): the output since the start,
+	 * as the packets to send, until the first client comes (then sent
+	 * it) or RUN_ATTACH_HOLD_MS passed; NULL when not held. */
+	char *held;
+	size_t n_held;
+	long long hold_until; /* CLOCK_MONOTONIC ms */
+};
+#define RUN_ATTACH_HOLD_MAX (64 * 1024)
+#define RUN_ATTACH_HOLD_MS  10000
+/* Starts holding output for the first client: 0, or -1 (out of memory:
+ * not held). */
+int run_attach_hold(struct run_attach *a);
+/* While held: whether there is room for another read's packet (else the
+ * output waits in its pipe: the command blocks rather than loses it), and
+ * the poll timeout until the hold ends (-1: not held).  Ends the hold when
+ * its time is up. */
+bool run_attach_room(struct run_attach *a);
+int run_attach_timeout(struct run_attach *a);
+/* Listens on @dir's socket: 0, or -1 after saying why (the container runs
+ * on, unreachable). */
+int run_attach_listen(struct run_attach *a, const char *dir);
+/* Its pollfds: the listening socket, then RUN_ATTACH_CLIENTS clients (-1
+ * where none), into @p; run_attach_handle() reads their revents. */
+void run_attach_poll(const struct run_attach *a, struct pollfd *p);
+void run_attach_handle(struct run_attach *a, const struct pollfd *p);
+/* Output of @type (ATTACH_OUT, ATTACH_ERR) to every client. */
+void run_attach_send(struct run_attach *a, char type, const char *buf, size_t n);
+/* The end: the exit @status to every client, and the socket goes. */
+void run_attach_end(struct run_attach *a, const char *dir, int status);
 
 /* --network MODE (host, none, pasta) into @n: 0, or the usage exit
  * status after saying why. */
@@ -316,6 +362,12 @@ struct run_exec {
 	int ns_flags;   /* CLONE_NEW*: its namespaces that are not ours */
 	char **cgroups; /* its groups (NULL-terminated), or NULL */
 	int pid_pipe;   /* the command's pid goes here, as text */
+	/* -d: the command's stdio is /dev/null, and this pipe's write end
+	 * closes with its exec ('e' first when it failed); else -1 */
+	int started_pipe;
+	/* -d, -it with detach keys: a keeper process between (run_exec.c),
+	 * which strata exec can let go of; the pid written is its */
+	bool keep;
 	struct run_spec *spec;
 };
 /* In a child of strata exec's: joins @x's cgroups and namespaces and
@@ -349,8 +401,15 @@ void run_cp_split(const char *path, char *dir, size_t dsize, char *name, size_t 
 
 /* -t: a pty for the container, and the launcher's side of it (run_tty.c). */
 int run_tty_open(struct run_spec *spec, int *master);
+/* Our stdin, when a terminal, in raw mode: whether it is (*@saved to
+ * restore). */
+struct termios;
+bool run_tty_raw(struct termios *saved);
 /* Copies between the caller's terminal and @master until @daemon exits;
- * returns its exit status. */
-int run_tty_proxy(int master, pid_t daemon, bool interactive);
+ * returns its exit status, or RUN_TTY_DETACHED once our input had the
+ * detach @keys (NULL: none; strata exec's, run cannot detach). */
+#define RUN_TTY_DETACHED (-2)
+struct detach_keys;
+int run_tty_proxy(int master, pid_t daemon, bool interactive, struct detach_keys *keys);
 
 #endif

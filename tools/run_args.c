@@ -28,6 +28,8 @@ enum {
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
 	OPT_LOG_OPT,
+	OPT_ATTACH_HOLD,
+	OPT_DETACH_KEYS,
 	OPT_RESTART,
 	OPT_MOUNT, /* --mount, --tmpfs, --device: run_mount_option() tells them apart */
 	OPT_ULIMIT,
@@ -61,7 +63,10 @@ static void run_usage(FILE *out)
 	      "  -u, --user USER       user[:group], by name (from the image) or number\n"
 	      "      --entrypoint CMD  replace the image's entrypoint\n"
 	      "  -t, --tty             give the command a terminal (a pty)\n"
-	      "  -i, --interactive     attach standard input (else it is /dev/null)\n"
+	      "  -i, --interactive     attach standard input (else it is /dev/null; with\n"
+	      "                        -d, strata attach's input, never at its end)\n"
+	      "      --detach-keys     not accepted: a foreground run cannot be left\n"
+	      "                        running; run it with -d and use strata attach\n"
 	      "      --hostname NAME   the container's hostname\n"
 	      "  -v, --volume SRC:DST[:ro]  bind SRC from the host at DST\n"
 	      "      --mount type=bind,source=SRC,destination=DST[,ro][,bind-propagation=P]\n"
@@ -276,6 +281,13 @@ static int process_option(struct run_args *a, int c, const char *arg)
 	case 'd':
 		a->detach = true;
 		return 0;
+	case OPT_ATTACH_HOLD: /* strata start -a's, not for users */
+		a->det.hold = true;
+		return 0;
+	case OPT_DETACH_KEYS:
+		return cli_usage_error("run", "--detach-keys: a foreground run cannot be detached "
+		                              "from; run with -d, then strata attach "
+		                              "[--detach-keys=KEYS]");
 	case OPT_RESTART:
 		return run_restart_option(&a->restart, arg);
 	case OPT_LOG_OPT:
@@ -358,8 +370,8 @@ static int root_option(struct run_args *a, int c, const char *arg, const char *o
  * belongs to this run alone. */
 static int keep_option(struct run_args *a, const char *name, const char *arg)
 {
-	static const char *const not_kept[] = {"name", "rm",   "detach",     "pull",
-	                                       "root", "help", "tls-verify", NULL};
+	static const char *const not_kept[] = {"name", "rm",         "detach",      "pull", "root",
+	                                       "help", "tls-verify", "attach-hold", NULL};
 	char **v, *opt;
 
 	for (size_t i = 0; not_kept[i]; i++)
@@ -426,6 +438,8 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"log-opt", required_argument, NULL, OPT_LOG_OPT},
+	    {"attach-hold", no_argument, NULL, OPT_ATTACH_HOLD},
+	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
 	    {"restart", required_argument, NULL, OPT_RESTART},
 	    {"mount", required_argument, NULL, OPT_MOUNT},
 	    {"tmpfs", required_argument, NULL, OPT_MOUNT},
@@ -465,8 +479,6 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 		                       "--rm and --restart: a container to run again is kept");
 	if (a->rm && a->name)
 		return cli_usage_error("run", "--rm and --name: a named container is kept");
-	if (a->detach && a->spec.interactive)
-		return cli_usage_error("run", "-d with -i: not supported yet");
 	if ((rc = run_limits_check(&a->limits)) || (rc = net_check(a)))
 		return rc;
 	*first_arg = optind;

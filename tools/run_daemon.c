@@ -123,6 +123,8 @@ static int serve(struct strata_union *u, struct run_spec *spec)
 		close(spec->detach->out[0]);
 		close(spec->detach->err[0]);
 		close(spec->detach->started[0]);
+		if (spec->detach->in[1] >= 0)
+			close(spec->detach->in[1]);
 		if (spec->detach->tty >= 0)
 			close(spec->detach->tty);
 	}

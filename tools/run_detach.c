@@ -49,9 +49,11 @@ int run_detach_fork(struct run_detach *d)
 	return 128 + WTERMSIG(st);
 }
 
-int run_detach_pipes(struct run_detach *d)
+int run_detach_pipes(struct run_detach *d, bool in)
 {
-	if (pipe2(d->out, O_CLOEXEC) || pipe2(d->err, O_CLOEXEC) || pipe2(d->started, O_CLOEXEC)) {
+	d->in[0] = d->in[1] = -1;
+	if (pipe2(d->out, O_CLOEXEC) || pipe2(d->err, O_CLOEXEC) || pipe2(d->started, O_CLOEXEC) ||
+	    (in && pipe2(d->in, O_CLOEXEC))) {
 		cli_error("run: -d: %s", strerror(errno));
 		return -1;
 	}
@@ -73,6 +75,11 @@ void run_detach_spawned(struct run_detach *d)
 	close(d->out[1]);
 	close(d->err[1]);
 	close(d->started[1]);
+	if (d->in[0] >= 0) {
+		close(d->in[0]);
+		/* Clients' input is written without waiting (run_attach.c). */
+		fcntl(d->in[1], F_SETFL, O_NONBLOCK);
+	}
 	to_null(0);
 	to_null(1);
 }
@@ -84,4 +91,6 @@ void run_detach_quiet(const struct run_detach *d)
 	dup2(d->err[1], 2);
 	close(d->out[1]);
 	close(d->err[1]);
+	if (d->in[0] >= 0)
+		close(d->in[0]);
 }

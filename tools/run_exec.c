@@ -37,15 +37,23 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "run.h"
 
 extern char **environ;
 
+/* -d: the started pipe, told of a failure. */
+static int started_fd = -1;
+
 static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...)
 {
 	va_list ap;
+
+	if (started_fd >= 0)
+		(void)!write(started_fd, (char[]){'e', (char)status}, 2);
 
 	va_start(ap, fmt);
 	run_proc_vsay("exec", fmt, ap);
@@ -53,25 +61,35 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, con
 	_exit(status);
 }
 
+/* @fd on /dev/null: 0, or -1. */
+static int to_null(int fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int rc = null < 0 ? -1 : dup2(null, fd);
+
+	if (null >= 0)
+		close(null);
+	return rc < 0 ? -1 : 0;
+}
+
 /* The command: stdio, environment, directory, then the container's
  * credentials and filter, and its exec. */
-static int command(void *arg)
+static int __attribute__((noreturn)) command(void *arg)
 {
-	const struct run_spec *spec = ((const struct run_exec *)arg)->spec;
+	const struct run_exec *x = arg;
+	const struct run_spec *spec = x->spec;
 	char why[PATH_MAX + 128];
 	sigset_t none;
-	int en;
+	int en, err = -1;
 
+	started_fd = x->started_pipe;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (spec->tty_slave >= 0) {
 		if (run_proc_tty(spec, why, sizeof(why)) < 0)
 			fail(1, "%s", why);
-	} else if (!spec->interactive) {
-		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (null < 0 || dup2(null, 0) < 0)
-			fail(1, "/dev/null: %s", strerror(errno));
+	} else if (!spec->interactive && to_null(0) < 0) {
+		fail(1, "/dev/null: %s", strerror(errno));
 	}
 	environ = spec->env;
 	/* Not made when missing, unlike strata run's -w: podman exec fails. */
@@ -79,10 +97,55 @@ static int command(void *arg)
 		fail(1, "-w %s: %s", spec->workdir, strerror(errno));
 	if (run_proc_confine(spec, why, sizeof(why)) < 0)
 		fail(1, "%s", why);
+	/* -d: the output goes nowhere, our stderr only for why the exec
+	 * failed. */
+	if (started_fd >= 0 &&
+	    ((err = fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0 || to_null(1) < 0 || to_null(2) < 0))
+		fail(1, "/dev/null: %s", strerror(errno));
 	execvp(spec->argv[0], spec->argv);
 	en = errno;
+	if (err >= 0)
+		dup2(err, 2);
 	fail(en == ENOENT ? 127 : 126, "%s: %s", spec->argv[0],
 	     en == ENOENT ? "command not found" : strerror(en));
+}
+
+/* -d, and -it with detach keys: the command's parent in the container's
+ * pid namespace, which strata exec can let go of.  Once the keeper ends,
+ * the kernel gives the command to the keeper's pid namespace's init, the
+ * container's, which reaps it (run_init.c); the command's own parent would
+ * be strata exec, outside, and it would go to the host's init.  Until
+ * then, it passes strata exec's signals on and exits with the command's
+ * status.  Not dumpable: the container's root, whose user namespace it is
+ * in, cannot ptrace it (its memory is strata's). */
+static int keeper(void *arg)
+{
+	const struct run_exec *x = arg;
+	sigset_t all;
+	pid_t pid;
+
+	started_fd = x->started_pipe;
+	prctl(PR_SET_DUMPABLE, 0);
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if ((pid = fork()) < 0)
+		fail(1, "starting the command: %s", strerror(errno));
+	if (pid == 0)
+		command(arg);
+	if (x->started_pipe >= 0) /* -d: at once */
+		_exit(0);
+	/* Nothing of strata exec's (the pty, its pipes, the store's files)
+	 * stays open in here while the command runs. */
+	close_range(3, ~0U, 0);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si), st;
+
+		if (sig == SIGCHLD && waitpid(pid, &st, WNOHANG) == pid)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		else if (sig > 0 && sig != SIGCHLD)
+			kill(pid, sig);
+	}
 }
 
 void run_exec_enter(const struct run_exec *x)
@@ -100,7 +163,7 @@ void run_exec_enter(const struct run_exec *x)
 		     errno == ESRCH ? "it has stopped" : strerror(errno));
 	close(x->pidfd);
 	/* In the container's pid namespace: only a child is. */
-	pid = run_clone(command, (void *)x, CLONE_PARENT);
+	pid = run_clone(x->keep ? keeper : command, (void *)x, CLONE_PARENT);
 	if (pid < 0)
 		fail(1, "starting the command: %s", strerror(errno));
 	n = snprintf(buf, sizeof(buf), "%ld", (long)pid);

@@ -488,6 +488,10 @@ static void __attribute__((noreturn)) exec_command(const struct run_spec *spec)
 	if (spec->tty_slave >= 0) {
 		if (run_proc_tty(spec, why, sizeof(why)) < 0)
 			die("%s", why);
+	} else if (spec->detach && spec->detach->in[0] >= 0) {
+		/* -d -i: the pipe the supervisor feeds from strata attach. */
+		if (dup2(spec->detach->in[0], 0) < 0)
+			die("stdin's pipe: %s", strerror(errno));
 	} else if (!spec->interactive) {
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 

@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "run.h"
 #include "sys.h"
@@ -56,6 +57,17 @@ int run_tty_open(struct run_spec *spec, int *master)
 	return 0;
 }
 
+bool run_tty_raw(struct termios *saved)
+{
+	struct termios raw;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	raw = *saved;
+	cfmakeraw(&raw);
+	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+}
+
 /* Returns false once @from has nothing more to give. */
 static bool pump(int from, int to)
 {
@@ -67,19 +79,31 @@ static bool pump(int from, int to)
 	return n > 0 && sys_write_all(to, buf, (size_t)n) == 0;
 }
 
-int run_tty_proxy(int master, pid_t daemon, bool interactive)
+/* Our input to @master through the detach keys' matcher: false once
+ * stdin has nothing more to give, or (*@detach set) on the keys. */
+static bool pump_keys(int master, struct detach_keys *k, bool *detach)
+{
+	char buf[4096], out[sizeof(buf) + DETACH_KEYS_MAX];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+	size_t o;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	o = detach_keys_feed(k, buf, (size_t)n, out, detach);
+	return sys_write_all(master, out, o) == 0 && !*detach;
+}
+
+int run_tty_proxy(int master, pid_t daemon, bool interactive, struct detach_keys *keys)
 {
 	struct sigaction sa = {.sa_handler = on_winch};
-	struct termios saved, raw;
-	bool restore = false, in_open = interactive, out_open = true;
+	struct termios saved;
+	bool restore, in_open = interactive, out_open = true, detach = false;
 	int st = 0;
 
 	sigaction(SIGWINCH, &sa, NULL);
-	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		raw = saved;
-		cfmakeraw(&raw);
-		restore = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-	}
+	restore = run_tty_raw(&saved);
 	for (;;) {
 		struct pollfd p[2] = {{master, out_open ? POLLIN : 0, 0},
 		                      {STDIN_FILENO, in_open ? POLLIN : 0, 0}};
@@ -97,10 +121,16 @@ int run_tty_proxy(int master, pid_t daemon, bool interactive)
 			continue;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
 			out_open = pump(master, STDOUT_FILENO);
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && keys && keys->len)
+			in_open = pump_keys(master, keys, &detach);
+		else if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
 			in_open = pump(STDIN_FILENO, master);
+		if (detach)
+			break;
 	}
 	if (restore)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	if (detach)
+		return RUN_TTY_DETACHED;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -5,7 +5,7 @@
 # log with its rotation, logs (--tail, -t, --since, -f), wait, stop (the
 # image's StopSignal; SIGTERM ignored → SIGKILL after -t), kill, ps's
 # status, a supervisor killed with SIGKILL (a --rm one removed), and start
-# of a stopped container.
+# of a stopped container (attach, start -a/-i and exec -d: attach.sh).
 # shellcheck source=../integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 
@@ -163,7 +163,9 @@ for who in root user; do
 	strata_as $who wait again
 	assert_eq "$who: start: its status" 3 "$(cat "$T/out")"
 	strata_as $who logs again
-	assert_eq "$who: start: its output in its log" "1 shared /tmp 3 0" "$(cat "$T/out")"
+	# start -a's run is detached too (attached to): its output is logged.
+	assert_eq "$who: start: its output in its log, after start -a's" \
+		"1 shared /tmp 2 0 1 shared /tmp 3 0" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
 	strata_as $who run -d --name busy bb:1 sh -c "echo up; exec sleep $NAP"
 	strata_as $who start busy
 	assert_one_error_line "$who: start of a running container" 1
@@ -319,8 +321,8 @@ assert_false "rm -f: the container is gone" test -e "$dir/forced"
 run "$STRATA" run -d bb:1 /no/such/command
 assert_one_error_line "run -d of a missing command" 127
 assert_true "run -d of a missing command: named" grep -q 'command not found' "$T/err"
-run "$STRATA" run -d -i bb:1 true
-assert_one_error_line "run -d -i" 2
+run "$STRATA" run --detach-keys=ctrl-x bb:1 true
+assert_one_error_line "run --detach-keys: a foreground run cannot detach" 2
 run "$STRATA" run -d --log-opt max-file=3 bb:1 true
 assert_one_error_line "--log-opt max-file" 2
 run "$STRATA" run -d --log-opt max-size=lots bb:1 true
