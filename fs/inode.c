@@ -198,6 +198,15 @@ static uint16_t *lower_count(struct inode_table *t, uint64_t ino)
 	return l->count && node < l->n ? &l->count[node] : NULL;
 }
 
+/* Whether the kernel holds lower id @ino without an inode.  Under the
+ * shard lock. */
+static bool lower_held(struct inode_table *t, uint64_t ino)
+{
+	uint16_t *c = lower_count(t, ino);
+
+	return c && *c > 0;
+}
+
 /* The counter's references, taken over by an inode being made.  Under the
  * shard lock. */
 static uint64_t lower_take(struct inode_table *t, uint64_t ino)
@@ -328,7 +337,8 @@ static void table_ref(struct inode_table *t, uint64_t ino)
 
 /* The live inode of @ino with @refs more references, or one made from
  * @srcs found in @parent that takes over what the gone inode or the
- * counter of that number held, plus @refs. */
+ * counter of that number held, plus @refs (with none of those: NULL, an id
+ * nobody holds). */
 static struct inode *table_make(struct inode_table *t, uint64_t ino, const struct inode *parent,
                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs,
                                 uint64_t refs)
@@ -344,6 +354,10 @@ static struct inode *table_make(struct inode_table *t, uint64_t ino, const struc
 		in->nlookup += refs;
 		pthread_mutex_unlock(&s->lock);
 		return in;
+	}
+	if (refs == 0 && !lower_held(t, ino)) {
+		pthread_mutex_unlock(&s->lock);
+		return NULL;
 	}
 	in = n_srcs == 1 ? slab_alloc(s) : malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
 	if (!in) {

@@ -46,7 +46,7 @@ struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino);
  * gets a temporary one in @tmp, and the table none. */
 struct inode *fs_inode_peek(struct strata_union *u, fuse_ino_t ino, union inode_tmp *tmp);
 /* The live inode of @ino (not a gone one), made for a lower id the kernel
- * holds without one.  NULL if none. */
+ * holds without one.  NULL if none (an id the kernel does not hold). */
 struct inode *fs_inode_held(struct strata_union *u, uint64_t ino);
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st);
 /* Where a file opened without an upper fd (fh 0) has its data: a lower

@@ -528,10 +528,13 @@ static void set_name(struct strata_union *u, struct inode *in, struct inode *dir
 
 /* The inode the kernel holds for @r (it looks names up before renaming),
  * made now for a lower file it holds without one: the move changes what
- * the kernel's id names. */
+ * the kernel's id names.  NULL (ESTALE: the kernel looks the name up again
+ * and retries) when the kernel's entry is older than the name's object. */
 static struct inode *held_inode(struct strata_union *u, struct resolved *r)
 {
-	return fs_inode_held(u, fs_resolved_ino(u, r));
+	uint64_t ino = fs_resolved_ino(u, r);
+
+	return r->upper_fd < 0 ? fs_inode_held(u, ino) : fs_inode_table_find(&u->table, ino);
 }
 
 struct rename_args {

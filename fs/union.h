@@ -233,7 +233,7 @@ int fs_inode_table_lower_init(struct inode_table *t, size_t slot, uint64_t n);
 bool fs_inode_table_ref_lower(struct inode_table *t, uint64_t ino, struct inode **in);
 /* The live inode of @ino, or one made from @src found in @parent for an id
  * the kernel holds without one (its count taken over from the counter,
- * none added).  NULL on ENOMEM. */
+ * none added).  NULL on ENOMEM, or if the kernel holds no such id. */
 struct inode *fs_inode_table_promote(struct inode_table *t, uint64_t ino,
                                      const struct inode *parent, uint32_t mode,
                                      const struct union_src *src);

@@ -986,6 +986,11 @@ START_TEST(test_stateless_ids)
 	/* Counted without an inode; read through a temporary one. */
 	src = resolve_path(f.u, "b", "f", &dir);
 	ino = fs_union_ino(f.u, &src);
+	/* Not held by the kernel yet: no inode is made for it (a rename of a
+	 * name whose entry the kernel holds under another id fails with
+	 * ESTALE, and the kernel looks it up again). */
+	ck_assert_ptr_null(fs_inode_held(f.u, ino));
+	ck_assert_ptr_null(fs_inode_table_find(&f.u->table, ino));
 	for (int i = 0; i < 3; i++) {
 		ck_assert(fs_inode_table_ref_lower(&f.u->table, ino, &in));
 		ck_assert_ptr_null(in);
