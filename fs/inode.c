@@ -14,6 +14,12 @@
  * the gone one's references move to it: the kernel counts references per
  * node id, whichever inode it took them for, and forgets them together.
  * The gone inode, left with none, is freed with the new one.
+ *
+ * A lower file nothing changed has no inode at all: the kernel's references
+ * to its id are a counter of its layer's (struct lower_refs), under the
+ * same shard lock as the id's inode would be, so that an id is counted in
+ * one place at a time: by the counter until an inode is made for it, which
+ * takes the count over, and by the inode from then on.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -162,7 +168,55 @@ void fs_inode_table_destroy(struct inode_table *t)
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
+	for (size_t i = 0; i < LOWER_REF_SLOTS; i++)
+		free(t->lower[i].count);
 	fs_export_records_free(t->records);
+}
+
+int fs_inode_table_lower_init(struct inode_table *t, size_t slot, uint64_t n)
+{
+	if (slot >= LOWER_REF_SLOTS || t->lower[slot].count)
+		return 0;
+	/* calloc maps large arrays fresh: a page is resident once used. */
+	t->lower[slot].count = calloc(n ? n : 1, sizeof(uint16_t));
+	if (!t->lower[slot].count)
+		return ENOMEM;
+	t->lower[slot].n = n;
+	return 0;
+}
+
+/* The counter of lower node id @ino, or NULL when it has none. */
+static uint16_t *lower_count(struct inode_table *t, uint64_t ino)
+{
+	uint64_t hi = ino >> 40, node = ino & ((1ULL << 40) - 1);
+	size_t slot = hi == (UNION_BASE_INO >> 40) ? 0 : (size_t)hi;
+	struct lower_refs *l;
+
+	if (hi == 0 || slot >= LOWER_REF_SLOTS)
+		return NULL;
+	l = &t->lower[slot];
+	return l->count && node < l->n ? &l->count[node] : NULL;
+}
+
+/* Whether the kernel holds lower id @ino without an inode.  Under the
+ * shard lock. */
+static bool lower_held(struct inode_table *t, uint64_t ino)
+{
+	uint16_t *c = lower_count(t, ino);
+
+	return c && *c > 0;
+}
+
+/* The counter's references, taken over by an inode being made.  Under the
+ * shard lock. */
+static uint64_t lower_take(struct inode_table *t, uint64_t ino)
+{
+	uint16_t *c = lower_count(t, ino);
+	uint64_t n = c ? *c : 0;
+
+	if (c)
+		*c = 0;
+	return n;
 }
 
 struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
@@ -173,6 +227,13 @@ struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
 	if (in)
 		inode_init(in, ino, parent_ino, mode, srcs, n_srcs);
 	return in;
+}
+
+struct inode *fs_inode_tmp(union inode_tmp *t, uint64_t ino, uint32_t mode,
+                           const struct union_src *src)
+{
+	inode_init(&t->in, ino, 0, mode, src, 1);
+	return &t->in;
 }
 
 void fs_inode_free(struct inode *in)
@@ -274,8 +335,13 @@ static void table_ref(struct inode_table *t, uint64_t ino)
 	pthread_mutex_unlock(&s->lock);
 }
 
-struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const struct inode *parent,
-                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+/* The live inode of @ino with @refs more references, or one made from
+ * @srcs found in @parent that takes over what the gone inode or the
+ * counter of that number held, plus @refs (with none of those: NULL, an id
+ * nobody holds). */
+static struct inode *table_make(struct inode_table *t, uint64_t ino, const struct inode *parent,
+                                uint32_t mode, const struct union_src *srcs, uint32_t n_srcs,
+                                uint64_t refs)
 {
 	uint64_t h = mix(ino);
 	struct inode_shard *s = shard_of(t, h);
@@ -285,9 +351,13 @@ struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const stru
 	pp = slot_of(s, h, ino);
 	if (*pp) {
 		in = *pp;
-		in->nlookup++;
+		in->nlookup += refs;
 		pthread_mutex_unlock(&s->lock);
 		return in;
+	}
+	if (refs == 0 && !lower_held(t, ino)) {
+		pthread_mutex_unlock(&s->lock);
+		return NULL;
 	}
 	in = n_srcs == 1 ? slab_alloc(s) : malloc(sizeof(*in) + n_srcs * sizeof(in->srcs[0]));
 	if (!in) {
@@ -295,7 +365,7 @@ struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const stru
 		return NULL;
 	}
 	inode_init(in, ino, parent->ino, mode, srcs, n_srcs);
-	in->nlookup = 1;
+	in->nlookup = refs + lower_take(t, ino);
 	gone = *gone_slot_of(s, ino);
 	if (gone) { /* the kernel may hold the node id for the gone one still */
 		in->nlookup += gone->nlookup;
@@ -308,6 +378,38 @@ struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const stru
 	/* Our reference keeps the new inode, the caller's the parent. */
 	table_ref(t, parent->ino);
 	return in;
+}
+
+struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const struct inode *parent,
+                                 uint32_t mode, const struct union_src *srcs, uint32_t n_srcs)
+{
+	return table_make(t, ino, parent, mode, srcs, n_srcs, 1);
+}
+
+struct inode *fs_inode_table_promote(struct inode_table *t, uint64_t ino,
+                                     const struct inode *parent, uint32_t mode,
+                                     const struct union_src *src)
+{
+	return table_make(t, ino, parent, mode, src, 1, 0);
+}
+
+bool fs_inode_table_ref_lower(struct inode_table *t, uint64_t ino, struct inode **in)
+{
+	uint64_t h = mix(ino);
+	struct inode_shard *s = shard_of(t, h);
+	uint16_t *c = lower_count(t, ino);
+	bool counted = true;
+
+	pthread_mutex_lock(&s->lock);
+	*in = *slot_of(s, h, ino);
+	if (*in)
+		(*in)->nlookup++;
+	else if (c && *c < UINT16_MAX && !*gone_slot_of(s, ino))
+		(*c)++;
+	else
+		counted = false;
+	pthread_mutex_unlock(&s->lock);
+	return counted;
 }
 
 static struct inode *table_lookup(struct inode_table *t, uint64_t ino, bool live, uint64_t ref)
@@ -404,9 +506,16 @@ void fs_inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
 		pthread_mutex_lock(&s->lock);
 		pp = node_slot_of(s, h, ino);
 		in = *pp;
-		if (!in || in->nlookup > n) {
-			if (in)
-				in->nlookup -= n;
+		if (!in) {
+			uint16_t *c = lower_count(t, ino);
+
+			if (c) /* a lower id without an inode */
+				*c = *c > n ? (uint16_t)(*c - n) : 0;
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		if (in->nlookup > n) {
+			in->nlookup -= n;
 			pthread_mutex_unlock(&s->lock);
 			return;
 		}

@@ -30,13 +30,6 @@ struct strata_union *fs_union_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Node ids are st_ino (see union.h): the kernel sends an operation only
- * for an id it holds a reference to, which the table counts. */
-struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino)
-{
-	return ino == FUSE_ROOT_ID ? u->root : fs_inode_table_node(&u->table, ino);
-}
-
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
 	if (inode_in_upper(in))
@@ -139,12 +132,11 @@ static int adopt(struct strata_union *u, struct inode *in, struct inode *dir, st
 	return rc;
 }
 
-int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, struct inode **out)
+/* @name resolved in @dir for a lookup: 0 or errno. */
+static int lookup_resolve(struct strata_union *u, struct inode *dir, const char *name,
+                          struct resolved *r)
 {
-	struct resolved r;
-	struct inode *in;
-	uint64_t ino;
-	int rc, adopted;
+	int rc;
 
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
@@ -152,22 +144,32 @@ int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, s
 		return EINVAL; /* op_lookup answers these */
 	if (strlen(name) > NAME_MAX)
 		return ENAMETOOLONG; /* FUSE passes names up to 1024 bytes */
-	rc = fs_union_lookup_full(u, dir, name, &r);
+	rc = fs_union_lookup_full(u, dir, name, r);
 	if (rc == 0 && union_damaged(u)) {
-		fs_resolved_clear(&r);
+		fs_resolved_clear(r);
 		rc = EIO;
 	}
 	if (rc)
 		return rc == ENOENT && union_damaged(u) ? EIO : rc;
-	ino = fs_resolved_ino(u, &r);
-	in = fs_inode_table_get(&u->table, ino, dir, fs_resolved_mode(u, &r), r.srcs, r.n);
+	return 0;
+}
+
+/* The inode of what @r resolved @name in @dir to, with a reference. */
+static int lookup_inode(struct strata_union *u, struct inode *dir, const char *name,
+                        struct resolved *r, struct inode **out)
+{
+	uint64_t ino = fs_resolved_ino(u, r);
+	struct inode *in;
+	int rc = 0, adopted;
+
+	in = fs_inode_table_get(&u->table, ino, dir, fs_resolved_mode(u, r), r->srcs, r->n);
 	if (!in) {
-		fs_resolved_clear(&r);
+		fs_resolved_clear(r);
 		return ENOMEM;
 	}
 	if ((ino & UNION_UPPER_INO) && atomic_load(&in->generation) == 0)
-		rc = fs_export_learn_generation(in, r.upper_fd);
-	adopted = adopt(u, in, dir, &r, name);
+		rc = fs_export_learn_generation(in, r->upper_fd);
+	adopted = adopt(u, in, dir, r, name);
 	if (!rc)
 		rc = adopted;
 	if (rc) {
@@ -176,6 +178,14 @@ int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, s
 	}
 	*out = in;
 	return 0;
+}
+
+int fs_lookup_ref(struct strata_union *u, struct inode *dir, const char *name, struct inode **out)
+{
+	struct resolved r;
+	int rc = lookup_resolve(u, dir, name, &r);
+
+	return rc ? rc : lookup_inode(u, dir, name, &r, out);
 }
 
 /* Fills @e for @in, which holds a reference for the kernel (given up
@@ -189,12 +199,35 @@ static int entry_of(struct strata_union *u, struct inode *in, struct fuse_entry_
 	return rc;
 }
 
+/* A lower file nothing changed (stateless.c): the kernel's reference is
+ * counted without an inode, unless one exists.  False: it needs one. */
+static bool lookup_stateless(struct strata_union *u, struct inode *dir, struct resolved *r,
+                             struct fuse_entry_param *e, int *rc)
+{
+	uint32_t mode = fs_resolved_mode(u, r);
+	union inode_tmp tmp;
+	struct inode *in;
+	uint64_t ino;
+
+	if (r->upper_fd >= 0 || r->n != 1 || !fs_union_stateless_ok(u, dir, &r->srcs[0], mode))
+		return false;
+	ino = fs_union_ino(u, &r->srcs[0]);
+	if (!fs_inode_table_ref_lower(&u->table, ino, &in))
+		return false;
+	*rc = entry_of(u, in ? in : fs_inode_tmp(&tmp, ino, mode, &r->srcs[0]), e);
+	return true;
+}
+
 int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
                  struct fuse_entry_param *e)
 {
+	struct resolved r;
 	struct inode *in;
-	int rc = fs_lookup_ref(u, dir, name, &in);
+	int rc = lookup_resolve(u, dir, name, &r);
 
+	if (rc || lookup_stateless(u, dir, &r, e, &rc))
+		return rc;
+	rc = lookup_inode(u, dir, name, &r, &in);
 	return rc ? rc : entry_of(u, in, e);
 }
 
@@ -203,13 +236,13 @@ int fs_do_lookup(struct strata_union *u, struct inode *dir, const char *name,
 static int lookup_dots(struct strata_union *u, fuse_ino_t parent, const char *name,
                        struct fuse_entry_param *e)
 {
-	struct inode *in;
+	struct inode *in, *dir;
 	int rc;
 
 	if (name[1] == '\0')
 		rc = fs_export_find(u, parent, &in);
 	else
-		rc = fs_export_parent(u, fs_inode_of(u, parent), &in);
+		rc = (dir = fs_inode_of(u, parent)) ? fs_export_parent(u, dir, &in) : ESTALE;
 	return rc ? rc : entry_of(u, in, e);
 }
 
@@ -227,8 +260,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
+	struct inode *dir = fs_inode_of(u, parent);
+
 	fs_walkers_lookup(u->walkers, fuse_req_ctx(req)->pid, parent);
-	saverr = fs_do_lookup(u, fs_inode_of(u, parent), name, &e);
+	saverr = dir ? fs_do_lookup(u, dir, name, &e) : ESTALE;
 	if (saverr == ENOENT) {
 		/* A negative entry the kernel may cache: the layers won't change. */
 		memset(&e, 0, sizeof(e));
@@ -261,13 +296,15 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino, &tmp);
 	struct stat st;
-
-	struct inode *in = fs_inode_of(u, ino);
 	int saverr = 0, fd;
 
 	/* An open file answers through its handle: it may have no name left. */
-	if (S_ISREG(in->mode) && !(saverr = fs_fh_fd(u, in, fi, false, &fd)) && fd >= 0) {
+	if (!in)
+		saverr = ESTALE;
+	else if (S_ISREG(in->mode) && !(saverr = fs_fh_fd(u, in, fi, false, &fd)) && fd >= 0) {
 		struct upper_meta m;
 
 		if (fstat(fd, &st) < 0) {
@@ -289,7 +326,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino, &tmp);
 	char target[PATH_MAX + 1];
 	const struct strata_layer *l;
 	struct upper_ref ref;
@@ -297,8 +335,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	size_t len;
 	int rc;
 
-	if (!S_ISLNK(in->mode)) {
-		fuse_reply_err(req, EINVAL);
+	if (!in || !S_ISLNK(in->mode)) {
+		fuse_reply_err(req, in ? EINVAL : ESTALE);
 		return;
 	}
 	if (!inode_in_upper(in)) {
@@ -346,13 +384,19 @@ static int truncate_upper(int opath_fd, int fd, int flags)
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	union inode_tmp tmp;
+	/* Reading needs no inode of its own; writing will change the file. */
+	struct inode *in = writing ? fs_inode_of(u, ino) : fs_inode_peek(u, ino, &tmp);
 	struct upper_ref ref;
 	int saverr = 0, fd;
 
 	if (!union_writable(u)) {
 		saverr = ENOSYS;
+		goto out;
+	}
+	if (!in) {
+		saverr = ESTALE;
 		goto out;
 	}
 	/* Truncating needs none of the old data. */
@@ -542,12 +586,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino, &tmp);
 	struct union_src src;
 	int rc, fd;
 
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
+	if (off < 0 || !in) {
+		fuse_reply_err(req, in ? EINVAL : ESTALE);
 		return;
 	}
 	if ((rc = fs_fh_fd(u, in, fi, false, &fd))) {
@@ -593,6 +638,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (!union_writable(u)) {
 		saverr = ENOSYS; /* see op_open */
+		goto out;
+	}
+	if (!dir) {
+		saverr = ESTALE;
 		goto out;
 	}
 	if (!inode_in_upper(dir)) {
@@ -744,6 +793,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	bool done = false;
 	int saverr = 0;
 
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	/* Taken at the first readdir, and again at rewinddir, which sees the
 	 * directory as it is now. */
 	if (listing && (off == 0 || !listing->names)) {
@@ -866,6 +919,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * replaces it (ll_write.c's new_mode).  A read-only union without
 	 * any ACL has nothing to enforce. */
 	u->no_xattrs = !union_writable(u) && fs_union_no_xattrs(u);
+	/* Before the first request: the counters are not locked while made.
+	 * Without them (ENOMEM) every lookup makes an inode, as before. */
+	(void)fs_union_stateless_init(u);
 	if (union_writable(u))
 		fs_meta_upper_open(u->upper_root);
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&

@@ -38,7 +38,16 @@ static inline int fs_backing_flags(struct fuse_file_info *fi)
 }
 
 struct strata_union *fs_union_of(fuse_req_t req);
+/* The inode node id @ino names (stateless.c): the table's, or for a lower
+ * id without one, one made now (an operation that changes the file or
+ * keeps something about it).  NULL only on ENOMEM or an id never given. */
 struct inode *fs_inode_of(struct strata_union *u, fuse_ino_t ino);
+/* The same for an operation that only reads: a lower id without an inode
+ * gets a temporary one in @tmp, and the table none. */
+struct inode *fs_inode_peek(struct strata_union *u, fuse_ino_t ino, union inode_tmp *tmp);
+/* The live inode of @ino (not a gone one), made for a lower id the kernel
+ * holds without one.  NULL if none (an id the kernel does not hold). */
+struct inode *fs_inode_held(struct strata_union *u, uint64_t ino);
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st);
 /* Where a file opened without an upper fd (fh 0) has its data: a lower
  * file, or the origin of one whose metadata alone was copied up.  False

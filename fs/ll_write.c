@@ -36,6 +36,8 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 	*dref = (struct upper_ref){-1, false, NULL};
 	if (name_reserved(name))
 		return EINVAL; /* the OCI format reserves ".wh." */
+	if (!dir)
+		return ESTALE;
 	if (!S_ISDIR(dir->mode))
 		return ENOTDIR;
 	rc = fs_union_lookup_full(u, dir, name, &r);
@@ -351,6 +353,8 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *n
 	bool hidden;
 	int saverr = prepare_new(u, dir, name, &dref, &hidden);
 
+	if (!saverr && !in)
+		saverr = ESTALE;
 	if (!saverr) /* a metacopy file's links share its upper file, data to come */
 		saverr = fs_upper_copy_up_meta(u, in);
 	if (!saverr)
@@ -454,6 +458,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	bool empty = true;
 	int dirfd, saverr;
 
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	saverr = fs_union_lookup_full(u, dir, name, &r);
 	if (saverr)
 		goto out;
@@ -518,10 +526,15 @@ static void set_name(struct strata_union *u, struct inode *in, struct inode *dir
 	pthread_mutex_unlock(inode_lock(u, in));
 }
 
-/* The inode the kernel holds for @r (it looks names up before renaming). */
+/* The inode the kernel holds for @r (it looks names up before renaming),
+ * made now for a lower file it holds without one: the move changes what
+ * the kernel's id names.  NULL (ESTALE: the kernel looks the name up again
+ * and retries) when the kernel's entry is older than the name's object. */
 static struct inode *held_inode(struct strata_union *u, struct resolved *r)
 {
-	return fs_inode_table_find(&u->table, fs_resolved_ino(u, r));
+	uint64_t ino = fs_resolved_ino(u, r);
+
+	return r->upper_fd < 0 ? fs_inode_held(u, ino) : fs_inode_table_find(&u->table, ino);
 }
 
 struct rename_args {
@@ -704,6 +717,10 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		saverr = EINVAL;
 		goto out;
 	}
+	if (!a.dir || !a.newdir) {
+		saverr = ESTALE;
+		goto out;
+	}
 	saverr = fs_union_lookup_full(u, a.dir, name, &a.src);
 	if (saverr)
 		goto out;
@@ -782,7 +799,8 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct upper_ref ref = {-1, false, NULL};
 	struct stat st;
 	/* Only a change of size needs data, and only what stays. */
-	int saverr = (to_set & FUSE_SET_ATTR_SIZE)
+	int saverr = !in ? ESTALE
+	             : (to_set & FUSE_SET_ATTR_SIZE)
 	                 ? fs_upper_copy_up_trunc(u, in, (uint64_t)attr->st_size)
 	                 : fs_upper_copy_up_meta(u, in);
 	int fh_fd = -1;
@@ -834,10 +852,11 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
+	union inode_tmp tmp;
 	int rc, fd;
 
 	/* Nothing written through a pending handle: nothing to sync. */
-	if (!(rc = fs_fh_fd(u, fs_inode_of(u, ino), fi, false, &fd)) && fd >= 0)
+	if (!(rc = fs_fh_fd(u, fs_inode_peek(u, ino, &tmp), fi, false, &fd)) && fd >= 0)
 		rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
 	fuse_reply_err(req, rc);
 }
@@ -856,7 +875,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino, &tmp);
 	off_t r;
 	int fd, rc = fs_fh_fd(u, in, fi, false, &fd);
 
@@ -897,7 +917,8 @@ void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                            struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino_in);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino_in, &tmp);
 	ssize_t n;
 	int rc, fd_in, fd_out;
 
@@ -927,7 +948,7 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	int fd = -1, rc;
 
 	(void)fi;
-	if (!inode_in_upper(dir)) { /* nothing of it is in the upper: nothing to sync */
+	if (!dir || !inode_in_upper(dir)) { /* nothing of it is in the upper: nothing to sync */
 		fuse_reply_err(req, 0);
 		return;
 	}

@@ -66,6 +66,8 @@ int fs_fh_fd(struct strata_union *u, struct inode *in, const struct fuse_file_in
 	struct pending_open *p = fi ? pending_of(fi) : NULL;
 	int rc = 0;
 
+	if (!in) /* a node id never given, or no memory to make its inode */
+		return ESTALE;
 	*fd = fi && fi->fh && !p ? (int)(fi->fh - 1) : -1;
 	if (p) {
 		pthread_mutex_lock(&p->lock);

@@ -5,7 +5,9 @@
  *
  * An inode is what the kernel holds a reference to: a name resolved through
  * the stack of layers, with the layers' nodes that make it up (one for a
- * file; for a directory, every layer that contributes, top first).  Inodes
+ * file; for a directory, every layer that contributes, top first).  A lower
+ * file nothing changed has no inode object until it changes: its node id
+ * says what it is (stateless.c).  Inodes
  * are immutable once made, except for their lookup count and the merged
  * listing a directory builds on first readdir, so the read paths need no
  * lock of their own.  Only the table that finds inodes by identity (and by
@@ -79,9 +81,9 @@ struct inode {
 	struct union_src srcs[];
 };
 
-/* A mount holds one per name the kernel looked up: 72 bytes since the
- * export generation and the directory fd slot (a cache line and a bit;
- * issue 16 should win the 8 back). */
+/* A mount holds one per directory, and per other object the kernel holds
+ * that is not a lower file nothing changed (those have none: stateless.c):
+ * 72 bytes since the export generation and the directory fd slot. */
 _Static_assert(sizeof(struct inode) <= 72, "struct inode grew past 72 bytes");
 
 #define INODE_SHARDS 64
@@ -104,6 +106,24 @@ struct inode_shard {
 
 struct upper_dirs;
 
+/*
+ * The kernel's references to node ids that no inode stands for.  A lower
+ * file nothing changed needs no object: its node id names its layer and
+ * entry (fs_union_ino), and every read answers from there.  What the table
+ * still counts for it is the kernel's lookups, one 16-bit counter per entry
+ * of its layer (slot ino >> 40; the base layer's is slot 0), so that an
+ * object made for the id later (a copy-up) starts with the exact count and
+ * is freed at the kernel's last forget like any other.  Allocated once,
+ * before the first request (fs_union_stateless_init); untouched pages of
+ * the arrays cost nothing.
+ */
+#define LOWER_REF_SLOTS (STACK_MAX + 1)
+
+struct lower_refs {
+	uint16_t *count;
+	uint64_t n;
+};
+
 struct inode_table {
 	struct inode_shard shards[INODE_SHARDS];
 	/* Where upper objects were when the kernel forgot them (export.c). */
@@ -111,6 +131,7 @@ struct inode_table {
 	/* Where directories' upper objects are recorded (upper_fds.c): an
 	 * inode that goes drops its record.  NULL without an upper layer. */
 	struct upper_dirs *upper_dirs;
+	struct lower_refs lower[LOWER_REF_SLOTS];
 };
 
 /* upper_fds.c: directory @dir (UPPER_BY_NAME) goes, and its record. */
@@ -200,6 +221,22 @@ void fs_inode_table_destroy(struct inode_table *t);
  * whose object is gone is replaced.  NULL on ENOMEM. */
 struct inode *fs_inode_table_get(struct inode_table *t, uint64_t ino, const struct inode *parent,
                                  uint32_t mode, const struct union_src *srcs, uint32_t n_srcs);
+/* Counters for the kernel's references to the ids of @n entries of the
+ * layer numbered @slot (see struct lower_refs).  Before any request; 0 or
+ * ENOMEM. */
+int fs_inode_table_lower_init(struct inode_table *t, size_t slot, uint64_t n);
+/* One more reference of the kernel to lower node id @ino, for which an
+ * inode is not needed: true and *@in = the live inode that has it (its
+ * count taken), or NULL (counted without one).  False when it must have an
+ * inode (fs_inode_table_get): no counter for it, the counter full, or a
+ * gone inode of that number still held. */
+bool fs_inode_table_ref_lower(struct inode_table *t, uint64_t ino, struct inode **in);
+/* The live inode of @ino, or one made from @src found in @parent for an id
+ * the kernel holds without one (its count taken over from the counter,
+ * none added).  NULL on ENOMEM, or if the kernel holds no such id. */
+struct inode *fs_inode_table_promote(struct inode_table *t, uint64_t ino,
+                                     const struct inode *parent, uint32_t mode,
+                                     const struct union_src *src);
 /* The inode with @ino if the kernel holds it and its object is not gone,
  * without taking a reference (a parent is held as long as its children). */
 struct inode *fs_inode_table_find(struct inode_table *t, uint64_t ino);
@@ -216,11 +253,24 @@ void fs_inode_table_unhash(struct inode_table *t, struct inode *in);
  * Under @in's lock (its name changes with it). */
 void fs_inode_table_reparent(struct inode_table *t, struct inode *in, const struct inode *dir);
 /* Drops @n references to node id @ino; at zero frees its inodes (telling
- * export.c where they were) and drops theirs on the parent. */
+ * export.c where they were) and drops theirs on the parent.  An id without
+ * an inode: its counter goes down. */
 void fs_inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n);
 struct inode *fs_inode_new(uint64_t ino, uint64_t parent_ino, uint32_t mode,
                            const struct union_src *srcs, uint32_t n_srcs);
 void fs_inode_free(struct inode *in);
+
+/* Room for an inode of one source, on the stack (stateless.c). */
+union inode_tmp {
+	struct inode in;
+	unsigned char bytes[sizeof(struct inode) + sizeof(struct union_src)];
+};
+
+/* A temporary inode for lower id @ino, decoded to @src: what the table's
+ * inode would be before anything changed it, its parent unknown (0).
+ * Never in the table, nothing to free. */
+struct inode *fs_inode_tmp(union inode_tmp *t, uint64_t ino, uint32_t mode,
+                           const struct union_src *src);
 
 /* ---- union.c ---- */
 
@@ -243,6 +293,20 @@ static inline bool union_ino_split(uint64_t ino, uint32_t *layer, uint64_t *node
 	*node = ino & ((1ULL << 40) - 1);
 	return true;
 }
+
+/* ---- stateless.c: lower files without inodes ---- */
+
+/* The counters of the kernel's references to lower ids (struct
+ * lower_refs); without them every lookup makes an inode.  0 or ENOMEM. */
+int fs_union_stateless_init(struct strata_union *u);
+/* The lower entry node id @ino names, if it may have no inode: a
+ * non-directory's canonical entry. */
+bool fs_union_ino_decode(const struct strata_union *u, uint64_t ino, struct union_src *src);
+/* Whether @src (of @mode, resolved alone in @dir, with no upper object)
+ * needs no inode: its layer directory is @dir's top source, whose id @dir
+ * has, so that the inode made later finds @dir again by its layer. */
+bool fs_union_stateless_ok(const struct strata_union *u, const struct inode *dir,
+                           const struct union_src *src, uint32_t mode);
 
 /* The lower file an st_ino names, for a file whose data is still there
  * (INODE_METACOPY): true, or false for numbers that name no layer's

@@ -180,6 +180,7 @@ bool fs_union_no_xattrs(const struct strata_union *u)
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct strata_union *u = fs_union_of(req);
+	union inode_tmp tmp;
 	struct inode *in;
 	const void *value;
 	size_t vsize;
@@ -189,8 +190,10 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	in = fs_inode_of(u, ino);
-	if (inode_bare(in))
+	in = fs_inode_peek(u, ino, &tmp);
+	if (!in)
+		fuse_reply_err(req, ESTALE);
+	else if (inode_bare(in))
 		fuse_reply_err(req, ENODATA);
 	else if (kind >= 0)
 		acl_getxattr(req, u, in, (enum acl_kind)kind, size);
@@ -206,7 +209,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct strata_union *u = fs_union_of(req);
-	struct inode *in = fs_inode_of(u, ino);
+	union inode_tmp tmp;
+	struct inode *in = fs_inode_peek(u, ino, &tmp);
 	const struct strata_layer *l;
 	const char *xname;
 	const void *value;
@@ -214,8 +218,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf = NULL;
 	int saverr = 0;
 
-	if (u->no_xattrs) {
-		fuse_reply_err(req, ENOSYS);
+	if (u->no_xattrs || !in) {
+		fuse_reply_err(req, in ? ENOSYS : ESTALE);
 		return;
 	}
 	if (inode_bare(in)) {
@@ -335,7 +339,9 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 	struct inode *in = fs_inode_of(u, ino);
 	int kind = fs_acl_kind(name);
 
-	if (xattr_private(name))
+	if (!in)
+		fuse_reply_err(req, ESTALE);
+	else if (xattr_private(name))
 		fuse_reply_err(req, EPERM);
 	else if (kind >= 0)
 		fuse_reply_err(req, change_acl(u, in, (enum acl_kind)kind, value, size));
@@ -349,7 +355,9 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct inode *in = fs_inode_of(u, ino);
 	int kind = fs_acl_kind(name);
 
-	if (xattr_private(name))
+	if (!in)
+		fuse_reply_err(req, ESTALE);
+	else if (xattr_private(name))
 		fuse_reply_err(req, ENODATA);
 	else if (kind >= 0)
 		fuse_reply_err(req, change_acl(u, in, (enum acl_kind)kind, NULL, 0));

@@ -9,13 +9,7 @@
 
 : "${FHANDLE:?FHANDLE must name the fhandle binary}"
 
-[ -w /proc/sys/vm/drop_caches ] || skip "needs to write /proc/sys/vm/drop_caches"
-
-# The kernel forgets every inode nothing uses (and the daemon gets FORGET).
-evict() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
+needs_evict
 
 handle() {
 	"$FHANDLE" encode "$1" || die "name_to_handle_at $1 failed"

@@ -168,6 +168,18 @@ wait_until() {
 	done
 }
 
+# needs_evict: skips the test where the kernel's caches cannot be dropped.
+needs_evict() {
+	[ -w /proc/sys/vm/drop_caches ] || skip "needs to write /proc/sys/vm/drop_caches"
+}
+
+# evict: the kernel forgets every dentry and inode nothing uses (the
+# daemon gets FORGET for each), and clean pages.
+evict() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
 # ---- layers ----
 
 # mk OUT [mklayer options] < SPEC

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ll.h"
 #include "union.h"
 #include "testlib.h"
 
@@ -916,6 +917,133 @@ START_TEST(test_base_layer)
 }
 END_TEST
 
+/* ---- lower files without inodes (stateless.c) ---- */
+
+/* What a lookup of @path resolves to, without making an inode. */
+static struct union_src resolve_path(struct strata_union *u, const char *dirpath, const char *name,
+                                     struct inode **dir)
+{
+	struct union_src srcs[UNION_MAX_LAYERS];
+	uint32_t n;
+
+	*dir = must_walk(u, dirpath);
+	ck_assert_int_eq(fs_union_resolve(u, *dir, name, strlen(name), srcs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	return srcs[0];
+}
+
+/* The ids of lower files decode to their canonical entry; which of them may
+ * go without an inode; the kernel's count moves from the counter to the
+ * inode a change makes, and an inode made for an id is freed at the
+ * kernel's last forget. */
+START_TEST(test_stateless_ids)
+{
+	static const struct tl_entry l0[] = {D("a"),
+	                                     F("a/low", "low"),
+	                                     D("b"),
+	                                     F("b/f", "f"),
+	                                     {.type = 'h', .name = "b/g", .target = "b/f"},
+	                                     {.type = 'l', .name = "b/l", .target = "f"}};
+	static const struct tl_entry l1[] = {D("a"), F("a/top", "top"), F("t", "t")};
+	static const struct layer_spec s[] = {SPEC(l0), SPEC(l1)};
+	struct union_src src, got;
+	struct inode *dir, *in, *peeked;
+	union inode_tmp tmp;
+	struct fixture f;
+	uint64_t ino;
+
+	build(&f, "stateless", s, 2);
+	ck_assert_int_eq(fs_union_stateless_init(f.u), 0);
+
+	/* In the directory's own top layer: no inode needed. */
+	src = resolve_path(f.u, "a", "top", &dir);
+	ck_assert(fs_union_stateless_ok(f.u, dir, &src, src_mode(f.u, &src)));
+	ino = fs_union_ino(f.u, &src);
+	ck_assert_uint_eq(ino >> 40, 2);
+	ck_assert(fs_union_ino_decode(f.u, ino, &got));
+	ck_assert_uint_eq(got.layer, src.layer);
+	ck_assert_uint_eq(got.node, src.node);
+	src = resolve_path(f.u, "", "t", &dir);
+	ck_assert(fs_union_stateless_ok(f.u, dir, &src, src_mode(f.u, &src)));
+	/* From a lower layer than its merged directory's top: an inode. */
+	src = resolve_path(f.u, "a", "low", &dir);
+	ck_assert(!fs_union_stateless_ok(f.u, dir, &src, src_mode(f.u, &src)));
+	/* A hard link's other name: an inode; its id is the first name's. */
+	src = resolve_path(f.u, "b", "g", &dir);
+	ck_assert(!fs_union_stateless_ok(f.u, dir, &src, src_mode(f.u, &src)));
+	ck_assert(fs_union_ino_decode(f.u, fs_union_ino(f.u, &src), &got));
+	ck_assert_uint_ne(got.node, src.node);
+	ck_assert_uint_eq(fs_union_ino(f.u, &got), fs_union_ino(f.u, &src));
+	src = resolve_path(f.u, "b", "l", &dir);
+	ck_assert(fs_union_stateless_ok(f.u, dir, &src, src_mode(f.u, &src)));
+	/* Directories, the root, upper and unknown numbers never decode. */
+	ck_assert(!fs_union_ino_decode(f.u, must_walk(f.u, "b")->ino, &got));
+	ck_assert(!fs_union_ino_decode(f.u, 1, &got));
+	ck_assert(!fs_union_ino_decode(f.u, UNION_UPPER_INO | 5, &got));
+	ck_assert(!fs_union_ino_decode(f.u, (1ULL << 40) | 999999, &got));
+	ck_assert(!fs_union_ino_decode(f.u, (7ULL << 40) | 1, &got));
+
+	/* Counted without an inode; read through a temporary one. */
+	src = resolve_path(f.u, "b", "f", &dir);
+	ino = fs_union_ino(f.u, &src);
+	/* Not held by the kernel yet: no inode is made for it (a rename of a
+	 * name whose entry the kernel holds under another id fails with
+	 * ESTALE, and the kernel looks it up again). */
+	ck_assert_ptr_null(fs_inode_held(f.u, ino));
+	ck_assert_ptr_null(fs_inode_table_find(&f.u->table, ino));
+	for (int i = 0; i < 3; i++) {
+		ck_assert(fs_inode_table_ref_lower(&f.u->table, ino, &in));
+		ck_assert_ptr_null(in);
+	}
+	ck_assert_ptr_null(fs_inode_table_find(&f.u->table, ino));
+	peeked = fs_inode_peek(f.u, ino, &tmp);
+	ck_assert_ptr_eq(peeked, &tmp.in);
+	ck_assert_uint_eq(peeked->srcs[0].node, src.node);
+	ck_assert(!inode_in_upper(peeked));
+	fs_inode_table_forget(&f.u->table, ino, 1); /* 2 left */
+	/* It gains state: its inode, in the directory it was found in, with
+	 * the kernel's count. */
+	in = fs_inode_of(f.u, ino);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_eq(fs_inode_table_find(&f.u->table, ino), in);
+	ck_assert_uint_eq(in->parent_ino, dir->ino);
+	ck_assert_uint_eq(in->nlookup, 2);
+	ck_assert_ptr_eq(fs_inode_of(f.u, ino), in);
+	ck_assert_ptr_eq(fs_inode_peek(f.u, ino, &tmp), in);
+	/* Later lookups count on the inode. */
+	ck_assert(fs_inode_table_ref_lower(&f.u->table, ino, &peeked));
+	ck_assert_ptr_eq(peeked, in);
+	ck_assert_uint_eq(in->nlookup, 3);
+	fs_inode_table_forget(&f.u->table, ino, 2);
+	ck_assert_ptr_eq(fs_inode_table_find(&f.u->table, ino), in);
+	fs_inode_table_forget(&f.u->table, ino, 1);
+	ck_assert_ptr_null(fs_inode_table_find(&f.u->table, ino));
+	/* Stateless again, and a forget of more than counted stops at 0. */
+	ck_assert(fs_inode_table_ref_lower(&f.u->table, ino, &in));
+	ck_assert_ptr_null(in);
+	fs_inode_table_forget(&f.u->table, ino, 5);
+	ck_assert(fs_inode_table_ref_lower(&f.u->table, ino, &in));
+	in = fs_inode_held(f.u, ino);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_uint_eq(in->nlookup, 1);
+	/* A gone inode of the number keeps counting: no counter meanwhile. */
+	fs_inode_table_unhash(&f.u->table, in);
+	ck_assert(!fs_inode_table_ref_lower(&f.u->table, ino, &in));
+	fs_inode_table_forget(&f.u->table, ino, 1);
+	ck_assert_ptr_null(fs_inode_table_node(&f.u->table, ino));
+	/* A full counter: the lookup makes an inode instead. */
+	src = resolve_path(f.u, "", "t", &dir);
+	ino = fs_union_ino(f.u, &src);
+	f.u->table.lower[ino >> 40].count[src.node] = UINT16_MAX;
+	ck_assert(!fs_inode_table_ref_lower(&f.u->table, ino, &in));
+	in = fs_inode_table_get(&f.u->table, ino, dir, src_mode(f.u, &src), &src, 1);
+	ck_assert_uint_eq(in->nlookup, (uint64_t)UINT16_MAX + 1);
+	fs_inode_table_forget(&f.u->table, ino, (uint64_t)UINT16_MAX + 1);
+	ck_assert_ptr_null(fs_inode_table_find(&f.u->table, ino));
+	teardown(&f);
+}
+END_TEST
+
 static Suite *union_suite(void)
 {
 	Suite *s = suite_create("union");
@@ -934,6 +1062,7 @@ static Suite *union_suite(void)
 	tcase_add_test(tc, test_single_layer);
 	tcase_add_test(tc, test_implicit_dir_attrs);
 	tcase_add_test(tc, test_base_layer);
+	tcase_add_test(tc, test_stateless_ids);
 	suite_add_tcase(s, tc);
 	return s;
 }
