@@ -269,15 +269,12 @@ static int wait_daemon(struct run_spec *spec, pid_t daemon, int master, bool *st
 
 /* Runs the container; *started tells whether its init ever ran (a daemon
  * that could not open the image says why and exits first). */
-static int launch(struct daemon_arg *d, bool tty, bool *started)
+static int launch_with_fds(struct daemon_arg *d, bool tty, bool *started)
 {
 	struct run_spec *spec = d->spec;
 	pid_t daemon;
 	int rc, master = -1;
 
-	/* On cgroup v1 the init moves itself in, for free (run_cgroup.c). */
-	spec->cgroup_fds = run_cgroup_self_fds(spec->cgroups);
-	spec->cgroup_self = spec->cgroup_fds != NULL;
 	if (pipe2(spec->ready_pipe, O_CLOEXEC) || pipe2(spec->status_pipe, O_CLOEXEC) ||
 	    pipe2(spec->made_pipe, O_CLOEXEC) ||
 	    (run_spec_gated(spec) && pipe2(spec->cgroup_pipe, O_CLOEXEC))) {
@@ -307,6 +304,21 @@ static int launch(struct daemon_arg *d, bool tty, bool *started)
 		run_pasta_note(spec->dir, 0);
 	}
 	init_pid = 0; /* signals until a restart's init: for it */
+	return rc;
+}
+
+/* On cgroup v1 the init moves itself in, for free (run_cgroup.c):
+ * through these fds, opened here, closed once it has them, or when the
+ * launch fails before. */
+static int launch(struct daemon_arg *d, bool tty, bool *started)
+{
+	struct run_spec *spec = d->spec;
+	int rc;
+
+	spec->cgroup_fds = run_cgroup_self_fds(spec->cgroups);
+	spec->cgroup_self = spec->cgroup_fds != NULL;
+	rc = launch_with_fds(d, tty, started);
+	run_cgroup_close_fds(&spec->cgroup_fds);
 	return rc;
 }
 
