@@ -24,6 +24,10 @@ int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err)
 	g->points = NULL;
 	g->in_total = 0;
 	g->out_total = 0;
+	g->own_check = false;
+	g->member_crc = 0;
+	g->member_len = 0;
+	g->tail_len = 0;
 	/* 16 + 15: gzip wrapper only, the largest window. */
 	if (inflateInit2(&g->zs, 16 + 15) != Z_OK)
 		return nomem(err);
@@ -57,8 +61,23 @@ static int fill(struct gz_reader *g, struct strata_error *err)
 {
 	ssize_t n;
 
-	if (g->zs.next_in && g->zs.next_in > g->in)
+	if (g->zs.next_in && g->zs.next_in > g->in) {
+		size_t used = (size_t)(g->zs.next_in - g->in), keep = used < 8 ? used : 8;
+
 		g->last_in = g->zs.next_in[-1];
+		/* The last 8 bytes read: those of the buffer, after what is left
+		 * of the tail before it. */
+		if (keep < 8) {
+			unsigned old = g->tail_len + keep > 8 ? 8 - (unsigned)keep : g->tail_len;
+
+			memmove(g->tail, g->tail + g->tail_len - old, old);
+			g->tail_len = old;
+		} else {
+			g->tail_len = 0;
+		}
+		memcpy(g->tail + g->tail_len, g->zs.next_in - keep, keep);
+		g->tail_len += (unsigned)keep;
+	}
 	do
 		n = g->read ? g->read(g->read_ctx, g->in, sizeof(g->in))
 		            : read(g->fd, g->in, sizeof(g->in));
@@ -201,10 +220,13 @@ static int account(struct gz_reader *g, const unsigned char *start, size_t n)
 	struct gz_points *p = g->points;
 
 	g->out_total += n;
+	g->member_len += (uint32_t)n;
 	while (p && n) {
 		size_t k = GZ_CHUNK - p->chunk_fill < n ? GZ_CHUNK - p->chunk_fill : n;
 
 		p->crc = crc32_gzip_refl(p->crc, start, k); /* zlib's crc32(), faster */
+		if (g->own_check)
+			g->member_crc = crc32_gzip_refl(g->member_crc, start, k); /* in cache */
 		p->chunk_fill += k;
 		start += k;
 		n -= k;
@@ -232,7 +254,38 @@ static int start_member(struct gz_reader *g, struct strata_error *err)
 		return corrupt(err, "data after the trailing padding");
 	if (inflateReset(&g->zs) != Z_OK)
 		return corrupt(err, "cannot restart");
+	/* zlib's own CRC-32 of the output was a twelfth of an index build. */
+	g->own_check = g->points != NULL;
+	if (inflateValidate(&g->zs, !g->own_check) != Z_OK)
+		return corrupt(err, "cannot restart");
+	g->member_crc = 0;
+	g->member_len = 0;
 	g->in_member = true;
+	return 0;
+}
+
+static uint32_t le32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* A member just ended (zlib read its trailer without checking it): its
+ * CRC-32 and length against the trailer, the last 8 bytes read. */
+static int check_trailer(struct gz_reader *g, struct strata_error *err)
+{
+	size_t here = (size_t)(g->zs.next_in - g->in), from_buf = here < 8 ? here : 8;
+	unsigned char t[8];
+
+	if (!g->own_check)
+		return 0; /* zlib checked it */
+	if (g->tail_len < 8 - from_buf)
+		return corrupt(err, "truncated trailer");
+	memcpy(t, g->tail + g->tail_len - (8 - from_buf), 8 - from_buf);
+	memcpy(t + 8 - from_buf, g->zs.next_in - from_buf, from_buf);
+	if (le32(t) != g->member_crc)
+		return corrupt(err, "incorrect data check");
+	if (le32(t + 4) != g->member_len)
+		return corrupt(err, "incorrect length check");
 	return 0;
 }
 
@@ -269,7 +322,9 @@ int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size, struc
 		    (r == Z_OK && g->points && maybe_checkpoint(g)))
 			return nomem(err);
 		if (r == Z_STREAM_END) {
-			g->in_member = false; /* CRC-32 and length checked by zlib */
+			g->in_member = false; /* CRC-32 and length checked */
+			if (check_trailer(g, err))
+				return -1;
 		} else if (r == Z_BUF_ERROR && g->zs.avail_in == 0) {
 			continue;
 		} else if (r != Z_OK) {

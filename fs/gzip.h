@@ -70,6 +70,15 @@ struct gz_reader {
 	uint64_t in_total;        /* compressed bytes read */
 	unsigned char last_in;    /* the last byte of the previous read */
 	uint64_t out_total;       /* decompressed bytes given */
+	/* With checkpoints, the member's trailer is checked here, not by
+	 * zlib: the CRC-32 of its output, with ISA-L's (the chunks' CRCs
+	 * already read every byte through the cache), its length, and the
+	 * last bytes read before the current buffer, where a trailer split
+	 * by a read begins. */
+	bool own_check;
+	uint32_t member_crc, member_len;
+	unsigned char tail[8];
+	unsigned tail_len;
 	unsigned char in[128 * 1024];
 	unsigned char out[256 * 1024];
 };

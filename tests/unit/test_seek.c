@@ -426,6 +426,90 @@ START_TEST(test_window_trim)
 }
 END_TEST
 
+/* A stream handed out a few bytes at a time, as a pipe might. */
+struct trickle {
+	const uint8_t *b;
+	size_t len, off, step;
+};
+
+static ssize_t trickle_read(void *ctx, void *buf, size_t len)
+{
+	struct trickle *t = ctx;
+	size_t n = t->len - t->off < t->step ? t->len - t->off : t->step;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, t->b + t->off, n);
+	t->off += n;
+	return (ssize_t)n;
+}
+
+/* @z (@zlen bytes of gzip) read through the checkpointing reader in reads
+ * of @step bytes: 0 and the bytes out in *@out_len, or -1. */
+static int read_checked(const uint8_t *z, size_t zlen, size_t step, size_t *out_len)
+{
+	struct trickle t = {z, zlen, 0, step};
+	struct gz_points pts = {0};
+	struct strata_error err;
+	struct gz_reader *g = malloc(sizeof(*g));
+	const void *buf;
+	size_t size;
+	int rc;
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(fs_gz_reader_init(g, -1, &err), 0);
+	g->read = trickle_read;
+	g->read_ctx = &t;
+	g->points = &pts;
+	*out_len = 0;
+	while ((rc = fs_gz_reader_next(g, &buf, &size, &err)) == 0 && size)
+		*out_len += size;
+	fs_gz_reader_end(g);
+	fs_gz_points_free(&pts);
+	free(g);
+	return rc;
+}
+
+/* The checkpointing reader checks each member's trailer itself (zlib's
+ * CRC-32 is off there): members of every size, trailers split across
+ * reads of 1 to 13 bytes, and a changed CRC or length is caught. */
+START_TEST(test_trailer_checked_across_reads)
+{
+	static uint8_t data[70000], z[3 * sizeof(data)];
+	size_t zlen = 0, total = 0, got;
+	unsigned seed = 7;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(rand_r(&seed) % 7 + 'a');
+	for (size_t m = 0; m < 3; m++) { /* members of 70000, 3 and 1234 bytes */
+		size_t n = m == 0 ? sizeof(data) : m == 1 ? 3 : 1234;
+		z_stream zs = {0};
+
+		ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY),
+		                 Z_OK);
+		zs.next_in = data;
+		zs.avail_in = (uInt)n;
+		zs.next_out = z + zlen;
+		zs.avail_out = (uInt)(sizeof(z) - zlen);
+		ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+		zlen += zs.total_out;
+		total += n;
+		deflateEnd(&zs);
+	}
+	for (size_t step = 1; step <= 13; step++) {
+		ck_assert_int_eq(read_checked(z, zlen, step, &got), 0);
+		ck_assert_uint_eq(got, total);
+	}
+	ck_assert_int_eq(read_checked(z, zlen, 100000, &got), 0);
+	z[zlen - 8] ^= 0x10; /* the last member's CRC-32 */
+	for (size_t step = 1; step <= 9; step += 4)
+		ck_assert_int_eq(read_checked(z, zlen, step, &got), -1);
+	z[zlen - 8] ^= 0x10;
+	z[zlen - 1] ^= 0x01; /* its length */
+	ck_assert_int_eq(read_checked(z, zlen, 5, &got), -1);
+}
+END_TEST
+
 static Suite *seek_suite(void)
 {
 	Suite *s = suite_create("seek");
@@ -442,6 +526,7 @@ static Suite *seek_suite(void)
 	tcase_add_test(tc, test_tiny_span_cache);
 	tcase_add_test(tc, test_decode_once);
 	tcase_add_test(tc, test_window_trim);
+	tcase_add_test(tc, test_trailer_checked_across_reads);
 	tcase_add_test(tc, test_concurrent_readers);
 	suite_add_tcase(s, tc);
 	return s;
