@@ -54,9 +54,9 @@ static bool in_list(const char *list, const char *word)
 
 /* @path's text, read once: the callers look up one hierarchy at a time,
  * and strata run makes up to seven groups, each of which read the two
- * files again (0.9 ms of a start).  A process's mounts and groups do not
- * change under it while it makes its container's groups.  NULL when it
- * cannot be read. */
+ * files again (10 opens and parses a root start).  A process's mounts and
+ * groups do not change under it while it makes its container's groups.
+ * NULL when it cannot be read. */
 static FILE *open_cached(const char *path, char **text, size_t *len)
 {
 	if (!*text) {
