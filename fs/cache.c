@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "index.h"
 #include "sha256.h"
 #include "sys.h"
 
@@ -83,4 +85,18 @@ int fs_cache_paths(const char *cache_dir, const char *layer_path, struct fs_cach
 	for (int i = 0; i < 20; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return fs_cache_paths_keyed(cache_dir, hex, out, err);
+}
+
+int fs_cache_layer_index(const char *path, const struct strata_layer_options *opts,
+                         struct fs_cache_paths *paths, struct ix_source_id *src,
+                         struct strata_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	*src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                             (uint64_t)st.st_ino};
+	return opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, paths, err)
+	                       : fs_cache_paths(opts->cache_dir, path, paths, err);
 }

@@ -606,21 +606,6 @@ int strata_layer_index_stream(const char *path, strata_read_fn read, void *ctx,
 	return rc;
 }
 
-/* The layer file's identity now, and where its index is cached. */
-static int cached_index(const char *path, const struct strata_layer_options *opts,
-                        struct fs_cache_paths *paths, struct ix_source_id *src,
-                        struct strata_error *err)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
-	*src = (struct ix_source_id){(uint64_t)st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-	                             (uint64_t)st.st_ino};
-	return opts->cache_key ? fs_cache_paths_keyed(opts->cache_dir, opts->cache_key, paths, err)
-	                       : fs_cache_paths(opts->cache_dir, path, paths, err);
-}
-
 int strata_layer_index_seekable(const char *path, const struct strata_layer_options *opts)
 {
 	struct fs_cache_paths paths;
@@ -629,7 +614,7 @@ int strata_layer_index_seekable(const char *path, const struct strata_layer_opti
 	struct ix_map map;
 	int rc;
 
-	if (cached_index(path, opts, &paths, &src, &err) ||
+	if (fs_cache_layer_index(path, opts, &paths, &src, &err) ||
 	    fs_ix_map_open_flags(paths.index, &src, IX_MAP_LAZY, &map, &err))
 		return -1;
 	rc = map.hdr->n_checkpoints > 0;
@@ -645,7 +630,7 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
 	struct ix_map map;
 	int fd, rc;
 
-	if (cached_index(path, opts, &paths, &src, err))
+	if (fs_cache_layer_index(path, opts, &paths, &src, err))
 		return -1;
 	if (access(paths.index, F_OK) < 0 && errno == ENOENT)
 		return 1;

@@ -123,6 +123,35 @@ int store_layer_seekable(struct store *s, const struct store_layer *layer)
 	return strata_layer_index_seekable(path, &lo);
 }
 
+int store_layer_index_export(struct store *s, const struct store_layer *l, int fd,
+                             struct strata_error *err)
+{
+	struct strata_layer_options lo = {.cache_dir = s->layer_cache, .name = l->digest};
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+	struct strata_layer *layer;
+	int lock, rc;
+
+	/* The index of the blob a registry serves, which may not be the one
+	 * a mount uses (store_layer_source: an uncompressed copy). */
+	store_layer_cache_key(l->diff_id, l->digest, key);
+	lo.cache_key = key;
+	rc = store_blob_open(s, l->digest, NULL, err);
+	if (rc < 0)
+		return -1;
+	close(rc);
+	if (store_blob_path(s, l->digest, path, sizeof(path)) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
+	lock = store_layer_cache_lock(s, key);
+	rc = strata_layer_open_tar(path, &lo, &layer, err);
+	if (rc == 0) {
+		strata_layer_close(layer);
+		rc = strata_layer_index_export(path, &lo, fd, err);
+	}
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
 static char pin_path[PATH_MAX]; /* this process's record, for store_unpin */
 
 void store_unpin(void)

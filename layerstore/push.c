@@ -23,6 +23,7 @@
 
 #include "crypto_dl.h"
 #include "curl_dl.h"
+#include "index_artifact.h"
 #include "registry.h"
 
 #define MT_DOCKER_LAYER     "application/vnd.docker.image.rootfs.diff.tar"
@@ -133,8 +134,9 @@ static char *manifest_to_send(struct store *s, const struct store_image *img,
 	return text;
 }
 
-static int put_manifest(struct reg_client *c, const char *repo, const char *ref, const char *body,
-                        size_t len, const char *mt, struct strata_error *err)
+int store_reg_put_manifest(struct reg_client *c, const char *repo, const char *ref,
+                           const char *body, size_t len, const char *mt, bool *has_referrers,
+                           struct strata_error *err)
 {
 	struct reg_request rq = {
 	    .method = "PUT", .body = body, .body_len = len, .content_type = mt};
@@ -152,6 +154,8 @@ static int put_manifest(struct reg_client *c, const char *repo, const char *ref,
 		snprintf(what, sizeof(what), "manifest %s:%s", repo, ref);
 		rc = store_reg_status_error(c, what, &rs, err);
 	}
+	if (has_referrers)
+		*has_referrers = rs.oci_subject != NULL;
 	store_reg_response_free(&rs);
 	return rc;
 }
@@ -197,10 +201,12 @@ static struct push_blob *image_blobs(const struct store_image *img, size_t *n)
 		if (dup)
 			continue;
 		snprintf(v[*n].digest, STORE_DIGEST_MAX, "%s", img->layers[i].digest);
+		v[*n].fd = -1;
 		v[(*n)++].size = img->layers[i].size;
 	}
 	if (v) {
 		snprintf(v[*n].digest, STORE_DIGEST_MAX, "%s", img->config_digest);
+		v[*n].fd = -1;
 		v[(*n)++].size = img->config_size;
 	}
 	return v;
@@ -259,6 +265,33 @@ static int push_target(const struct store_reference *q, struct store_pull_source
 	return rc;
 }
 
+/* The image's index artifact, after the image: a registry that refuses
+ * it still has the image, which pulls whole; so a failure is a warning. */
+static void push_index(struct reg_client *c, struct store *s, const struct store_image *img,
+                       const char *repo, const char *from, const struct index_artifact_subject *sub,
+                       const struct store_push_options *o, struct store_pushed *out)
+{
+	struct store_index_artifact a;
+	struct strata_error err = {0};
+	int rc = store_index_artifact_build(s, img, sub, &a, &err);
+
+	if (rc == 0) {
+		if (a.n_layers &&
+		    (rc = store_index_artifact_push(c, repo, from, &a, sub, &err)) == 0) {
+			snprintf(out->index_digest, sizeof(out->index_digest), "%s", a.digest);
+			out->n_indexed = a.n_layers;
+		}
+		store_index_artifact_free(&a);
+	}
+	if (rc && o->warn) {
+		char msg[sizeof(err.msg) + 64];
+
+		snprintf(msg, sizeof(msg), "the layer index was not pushed (the image was): %s",
+		         err.msg);
+		o->warn(o->warn_ctx, msg);
+	}
+}
+
 static int push_image(struct store *s, const struct store_image *img,
                       const struct store_reference *q, const struct store_push_options *o,
                       struct store_pushed *out, struct strata_error *err)
@@ -287,8 +320,14 @@ static int push_image(struct store *s, const struct store_image *img,
 		goto out;
 	}
 	if (push_blobs(c, s, img, t.repository, from, o, out, err) == 0)
-		rc = put_manifest(c, t.repository, q->tag ? q->tag : q->digest, manifest, len, mt,
-		                  err);
+		rc = store_reg_put_manifest(c, t.repository, q->tag ? q->tag : q->digest, manifest,
+		                            len, mt, NULL, err);
+	if (rc == 0 && !o->no_index) {
+		struct index_artifact_subject sub = {
+		    .media_type = mt, .digest = out->digest, .size = len};
+
+		push_index(c, s, img, t.repository, from, &sub, o, out);
+	}
 out:
 	free(t.registry);
 	free(t.repository);

@@ -207,7 +207,7 @@ int store_push_blob(struct reg_client *c, struct store *s, const char *repo, con
                     enum push_blob_result *how, struct strata_error *err)
 {
 	char scope[1024], mount_scope[2048], *loc = NULL, *query;
-	uint64_t size;
+	uint64_t size = 0;
 	int fd, rc;
 
 	snprintf(scope, sizeof(scope), "repository:%s:push,pull", repo);
@@ -230,7 +230,11 @@ int store_push_blob(struct reg_client *c, struct store *s, const char *repo, con
 		return rc < 0 ? -1 : 0;
 	}
 	*how = PUSH_BLOB_UPLOADED;
-	fd = store_blob_open(s, b->digest, &size, err);
+	fd = b->fd >= 0 ? dup(b->fd) : store_blob_open(s, b->digest, &size, err);
+	if (b->fd >= 0 && fd < 0)
+		strata_fail(err, STRATA_ERR_SYS, errno, "blob %.19s: %s", b->digest,
+		            strerror(errno));
+	size = b->fd >= 0 ? b->size : size;
 	if (fd >= 0 && size != b->size)
 		rc = strata_fail(err, STRATA_ERR_CORRUPT, 0, "blob %s: %llu bytes, not %llu",
 		                 b->digest, (unsigned long long)size, (unsigned long long)b->size);

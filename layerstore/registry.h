@@ -150,6 +150,7 @@ struct reg_response {
 	char *body; /* NUL-terminated */
 	size_t len;
 	char *content_type, *digest, *location, *challenge;
+	char *oci_subject;      /* a manifest PUT: the registry keeps its referrers */
 	long retry_after;       /* seconds, or -1 */
 	int64_t content_length; /* -1: not said */
 };
@@ -213,6 +214,14 @@ void store_reg_manifest_free(struct reg_manifest *m);
 char *store_reg_get_blob_small(struct reg_client *c, const char *repo, const char *digest,
                                uint64_t size, size_t *len, struct strata_error *err);
 
+/* PUTs manifest @body (of media type @mt) as @ref (a tag or its digest)
+ * of @repo; *@has_referrers (may be NULL) says whether the registry
+ * answered with OCI-Subject, keeping the referrers of what @body names as
+ * its subject (distribution spec 1.1).  push.c. */
+int store_reg_put_manifest(struct reg_client *c, const char *repo, const char *ref,
+                           const char *body, size_t len, const char *mt, bool *has_referrers,
+                           struct strata_error *err);
+
 /* ---- layer blobs (pull_blob.c) ---- */
 
 struct pull_layer {
@@ -237,6 +246,7 @@ int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
 struct push_blob {
 	char digest[STORE_DIGEST_MAX];
 	uint64_t size;
+	int fd; /* where its bytes are; -1: the store's blob */
 };
 
 struct push_progress {

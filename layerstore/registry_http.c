@@ -81,6 +81,7 @@ void store_reg_response_free(struct reg_response *rs)
 	free(rs->digest);
 	free(rs->location);
 	free(rs->challenge);
+	free(rs->oci_subject);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -173,6 +174,7 @@ static size_t on_header(char *h, size_t size, size_t n, void *ctx)
 	keep(&rs->digest, header_value(h, len, "Docker-Content-Digest"));
 	keep(&rs->location, header_value(h, len, "Location"));
 	keep(&rs->challenge, header_value(h, len, "WWW-Authenticate"));
+	keep(&rs->oci_subject, header_value(h, len, "OCI-Subject"));
 	if ((v = header_value(h, len, "Retry-After"))) {
 		rs->retry_after = atol(v);
 		free(v);

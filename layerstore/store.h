@@ -112,6 +112,10 @@ void store_layer_cache_key(const char *diff_id, const char *source, char out[LAY
  * mounts of one new layer): an fd to close when done, or -1 (then go on
  * unlocked: the result is still right, only built twice). */
 int store_layer_cache_lock(struct store *s, const char *key);
+/* The portable index of @l's blob (as a registry serves it) into @fd,
+ * built first if the cache has none (strata_layer_index_export). */
+int store_layer_index_export(struct store *s, const struct store_layer *l, int fd,
+                             struct strata_error *err);
 
 /* ---- index.json and locks (layout.c) ---- */
 

@@ -16,9 +16,15 @@ static const char push_usage[] =
     "from another repository of the registry when the image came from there;\n"
     "the manifest goes last.  Prints the manifest digest.\n"
     "\n"
+    "Then strata's index of each layer is attached to the image (an OCI\n"
+    "artifact whose subject is the manifest, found through the referrers API or\n"
+    "the sha256-HEX tag): what a lazy pull needs to start the image before it\n"
+    "is downloaded.  A registry that refuses it still has the image.\n"
+    "\n"
     "Options:\n"
     "      --format oci|docker   the manifest's media types (default: as stored);\n"
     "                            refused when the other format cannot say it all\n"
+    "      --no-index            push the image alone, without its layer index\n"
     "      --from-repo NAME      a repository of the same registry that holds the\n"
     "                            blobs: mount them from it\n"
     "      --tls-verify=false    allow plain HTTP and unverified TLS\n"
@@ -50,20 +56,25 @@ static int push(struct store *s, const char *src, const char *dest, struct store
 		o->progress = cli_progress_show;
 		o->progress_ctx = p;
 	}
+	o->warn = cli_warn;
 	rc = store_push(s, src, dest, o, &out, &err);
 	cli_progress_end(p);
 	if (rc)
 		return cli_fail(&err);
 	printf("%s\n", out.digest);
+	if (!quiet && out.index_digest[0])
+		fprintf(stderr, "index of %zu layer%s: %s\n", out.n_indexed,
+		        out.n_indexed == 1 ? "" : "s", out.index_digest);
 	return 0;
 }
 
 int cmd_push(int argc, char **argv)
 {
-	enum { OPT_FORMAT = 256, OPT_FROM, OPT_TLS, OPT_ROOT };
+	enum { OPT_FORMAT = 256, OPT_FROM, OPT_TLS, OPT_ROOT, OPT_NO_INDEX };
 	static const struct option longopts[] = {
 	    {"format", required_argument, NULL, OPT_FORMAT},
 	    {"from-repo", required_argument, NULL, OPT_FROM},
+	    {"no-index", no_argument, NULL, OPT_NO_INDEX},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"root", required_argument, NULL, OPT_ROOT},
@@ -85,6 +96,8 @@ int cmd_push(int argc, char **argv)
 			return rc;
 		else if (c == OPT_FROM)
 			o.from_repo = optarg;
+		else if (c == OPT_NO_INDEX)
+			o.no_index = true;
 		else if (c == 'q')
 			quiet = true;
 		else if (c == OPT_ROOT)

@@ -109,6 +109,19 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
  * it has no valid index yet. */
 int strata_layer_index_seekable(const char *path, const struct strata_layer_options *opts);
 void strata_layer_close(struct strata_layer *layer);
+/* The cached index of the layer at @path, portable (without the local
+ * file's identity), written to @fd: what a lazy pull needs of the layer
+ * (docs/index-artifact.md).  Fails with STRATA_ERR_UNSUPPORTED for a layer
+ * read from a decompressed copy (bzip2, lz4, one-frame zstd, one-block xz),
+ * and when the index is missing or damaged. */
+int strata_layer_index_export(const char *path, const struct strata_layer_options *opts, int fd,
+                              struct strata_error *err);
+/* An index from @fd, as strata_layer_index_export wrote it, made the
+ * cached index of the layer at @path (its blob; it may be sparse, not yet
+ * all fetched): validated whole, every block and reference, then renamed
+ * into place.  Fails with STRATA_ERR_INDEX for anything else. */
+int strata_layer_index_adopt(const char *path, const struct strata_layer_options *opts, int fd,
+                             struct strata_error *err);
 
 /* The cache directory strata uses when none is given: $STRATA_CACHE_DIR,
  * /var/cache/strata for root, else $XDG_CACHE_HOME/strata or ~/.cache/strata.

@@ -198,10 +198,17 @@ struct store_push_options {
 	const char *from_repo;
 	store_pull_progress_fn progress; /* per blob, as the pull's */
 	void *progress_ctx;
+	/* No index artifact (docs/index-artifact.md) after the image. */
+	bool no_index;
+	/* Told why the index artifact could not be pushed (the image was). */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 };
 
 struct store_pushed {
-	char digest[STORE_DIGEST_MAX]; /* the manifest as pushed */
+	char digest[STORE_DIGEST_MAX];       /* the manifest as pushed */
+	char index_digest[STORE_DIGEST_MAX]; /* its index artifact, or "" */
+	size_t n_indexed;                    /* layers the artifact describes */
 	size_t n_blobs, n_present, n_mounted, n_uploaded;
 	uint64_t bytes_uploaded;
 };

@@ -110,6 +110,20 @@ start_token_registry() {
 		'    service: strata-test' '    issuer: strata-issuer' "    rootcertbundle: $p/cert.pem"
 }
 
+# import_and_serve: `strata import` of $T/layout into $R (APP: the digest
+# of app:1), then a plain registry (UP: its address) behind a passing
+# proxy that logs each request (REG: its address, PLOG: the log).
+# shellcheck disable=SC2034 # for the tests that source this
+import_and_serve() {
+	ok 'import the layout' import "$T/layout"
+	APP=$(awk '$2 == "app:1" { print $1 }' "$T/out")
+	start_registry reg
+	UP=127.0.0.1:$PORT
+	start_server proxy "$PORT" pass
+	REG=127.0.0.1:$SPORT
+	PLOG=$SLOG
+}
+
 # make_image: the store tests' layers (make_layers) as an OCI layout
 # $T/layout, image "app:1": base (gzip), l2 (zstd), l3 (plain).
 make_image() {

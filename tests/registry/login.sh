@@ -97,13 +97,16 @@ start_server proxy "$PORT" pass
 PW=b0b login -u bob --password-stdin --tls-verify=false "127.0.0.1:$SPORT"
 assert_eq 'bearer login through the proxy: exit 0' 0 "$RC"
 : >"$TOKEN_LOG"
-ok 'push --from-repo with a bearer token' push -q --tls-verify=false --from-repo app app:1 "127.0.0.1:$SPORT/copy:1"
+ok 'push --from-repo with a bearer token' push -q --tls-verify=false --no-index --from-repo app app:1 "127.0.0.1:$SPORT/copy:1"
 assert_true 'the token asked for pull on the repository mounted from' \
 	grep -q '^token repository:app:pull user' "$TOKEN_LOG"
 assert_eq 'bearer: every blob mounted' 4 "$(grep -c '^POST /v2/copy/blobs/uploads/?mount=' "$SLOG")"
 assert_eq 'bearer: nothing sent' 0 "$(grep -cE '^(PATCH|PUT) /v2/copy/blobs/' "$SLOG" || true)"
 # Mounting from a repository these credentials may not read: uploaded.
-ok 'push --from-repo of a forbidden repository' push -q --tls-verify=false --from-repo forbidden app:1 "127.0.0.1:$SPORT/copy2:1"
+ok 'push --from-repo of a forbidden repository' push -q --tls-verify=false --no-index --from-repo forbidden app:1 "127.0.0.1:$SPORT/copy2:1"
 assert_eq 'mount refused (401): every blob uploaded instead' 4 "$(grep -c '^PUT /v2/copy2/blobs/' "$SLOG")"
+# The index artifact too, with its blobs' mounts refused the same way.
+ok 'push with its index, mounts refused' push -q --tls-verify=false --from-repo forbidden app:1 "127.0.0.1:$SPORT/copy3:1"
+assert_true 'the index artifact listed under its tag' grep -q '^PUT /v2/copy3/manifests/sha256-' "$SLOG"
 
 store_finish

@@ -2390,6 +2390,105 @@ START_TEST(test_index_stale)
 }
 END_TEST
 
+/* An index exported on one machine and adopted for a copy of the blob on
+ * another (another inode, another mtime, another cache) is used there as
+ * built; anything but such an index is refused and leaves no cache entry. */
+static void portable_round_trip(enum tl_filter filt, const char *name)
+{
+	struct opened o, p;
+	struct strata_error err = {0};
+	struct strata_layer_options opts;
+	struct ix_header h;
+	char *exported, *ipath;
+	uint8_t *content, *bytes;
+	size_t len, n;
+	int fd;
+
+	setup_dir(&o, "portable", name);
+	write_small_layer(&o, filt);
+	open_layer(&o);
+	close_layer(&o);
+	exported = tl_path(o.dir, "exported.idx");
+	fd = open(exported, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	opts = (struct strata_layer_options){.cache_dir = o.cache};
+	ck_assert_int_eq(strata_layer_index_export(o.path, &opts, fd, &err), 0);
+	ck_assert_int_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	ck_assert(h.src_ino == 0 && h.src_mtime_sec == 0 && h.src_mtime_nsec == 0);
+
+	/* The same bytes elsewhere: a new inode, a new mtime, an empty cache. */
+	setup_dir(&p, "portable-dst", name);
+	content = tl_read_file(o.path, &len);
+	tl_write_file(p.path, content, len);
+	opts.cache_dir = p.cache;
+	ck_assert_int_eq(strata_layer_index_adopt(p.path, &opts, fd, &err), 0);
+	ck_assert(reopen_reused(&p));
+	exercise_layer(p.l, p.m.hdr->stream_size);
+	ck_assert(!atomic_load(&p.l->damaged));
+	ipath = index_path_of(&p);
+	close_layer(&p);
+
+	/* Damage anywhere (a byte past the header): refused, nothing kept. */
+	bytes = tl_read_file(exported, &n);
+	bytes[n / 2] ^= 0x40;
+	tl_write_file(exported, bytes, n);
+	ck_assert_int_eq(unlink(ipath), 0);
+	close(fd);
+	fd = open(exported, O_RDONLY);
+	ck_assert_int_eq(strata_layer_index_adopt(p.path, &opts, fd, &err), -1);
+	ck_assert_int_eq(err.code, STRATA_ERR_INDEX);
+	ck_assert_int_eq(access(ipath, F_OK), -1);
+	ck_assert_int_eq(tl_count_dir(p.cache), 0);
+	/* An index of another layer (another size): refused. */
+	bytes[n / 2] ^= 0x40;
+	tl_write_file(exported, bytes, n);
+	tl_write_file(p.path, content, len - 1);
+	ck_assert_int_eq(strata_layer_index_adopt(p.path, &opts, fd, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not of this one"));
+	/* A truncated one: refused. */
+	tl_write_file(p.path, content, len);
+	tl_truncate(exported, (off_t)n - 1);
+	ck_assert_int_eq(strata_layer_index_adopt(p.path, &opts, fd, &err), -1);
+	ck_assert_int_eq(tl_count_dir(p.cache), 0);
+	close(fd);
+	free(bytes);
+	free(content);
+	free(ipath);
+	free(exported);
+	cleanup(&p);
+	cleanup(&o);
+}
+
+START_TEST(test_index_portable)
+{
+	portable_round_trip(TL_NONE, "small.tar");
+	portable_round_trip(TL_GZIP, "small.tar.gz");
+}
+END_TEST
+
+/* A layer read from a decompressed copy has no portable index. */
+START_TEST(test_index_portable_needs_in_place)
+{
+	struct opened o;
+	struct strata_error err = {0};
+	struct strata_layer_options opts;
+	int fd;
+
+	setup_dir(&o, "portable-bz", "small.tar.bz2");
+	write_small_layer(&o, TL_BZIP2);
+	open_layer(&o);
+	close_layer(&o);
+	fd = open(o.dir, O_TMPFILE | O_RDWR, 0600);
+	ck_assert_int_ge(fd, 0);
+	opts = (struct strata_layer_options){.cache_dir = o.cache};
+	ck_assert_int_eq(strata_layer_index_export(o.path, &opts, fd, &err), -1);
+	ck_assert_int_eq(err.code, STRATA_ERR_UNSUPPORTED);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_END), 0);
+	close(fd);
+	cleanup(&o);
+}
+END_TEST
+
 /* A compressed layer's cached copy is part of the cache: if it is gone or
  * changed in size, the layer is rebuilt. */
 START_TEST(test_index_copy_damaged)
@@ -2974,6 +3073,8 @@ static Suite *index_suite(void)
 	tcase_add_test(tc, test_index_flips_spread);
 	tcase_add_test(tc, test_index_truncated_or_extended);
 	tcase_add_test(tc, test_index_stale);
+	tcase_add_test(tc, test_index_portable);
+	tcase_add_test(tc, test_index_portable_needs_in_place);
 	tcase_add_test(tc, test_index_copy_damaged);
 	tcase_add_test(tc, test_index_crafted);
 	tcase_add_test(tc, test_index_lazy_damage);
