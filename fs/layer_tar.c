@@ -23,12 +23,15 @@
 #include "gzip_seek.h"
 #include "index.h"
 #include "layer.h"
+#include "sys.h"
 
 struct tar_layer {
 	struct strata_layer base;
 	struct ix_map map;
 	int data_fd;
-	bool in_place;                   /* data_fd is the layer, read through its checkpoints */
+	bool in_place; /* data_fd is the layer, read through its checkpoints */
+	bool lazy;     /* data_fd not whole: fetch.ensure() before a read */
+	struct strata_fetch fetch;
 	const struct span_ops *span_ops; /* in place: how its spans are decoded */
 	bool index_reused;
 	char *index_path;
@@ -243,7 +246,7 @@ static bool tar_xattr(const struct strata_layer *l, uint64_t node, uint32_t i, c
 /* @len bytes at @stream_off of the uncompressed stream. */
 static struct layer_extent data_extent(const struct tar_layer *t, uint64_t stream_off, uint64_t len)
 {
-	if (t->in_place)
+	if (t->in_place || t->lazy) /* read through tar_read */
 		return (struct layer_extent){LAYER_FD_READ, stream_off, len, &t->base};
 	return (struct layer_extent){t->data_fd, stream_off, len, NULL};
 }
@@ -313,11 +316,31 @@ static size_t span_len(const void *owner, uint32_t span)
 	return (size_t)fs_gz_span_len(&((const struct tar_layer *)owner)->map, span);
 }
 
+/* Bytes of a lazily fetched layer a decoder may read for span @span: from
+ * its checkpoint (the byte holding its first bits) to the next one, and
+ * DECODER_SLACK beyond, which a decoder may read ahead without using (its
+ * input buffer, ISA-L's bit reservoir) but must not find unfetched. */
+#define DECODER_SLACK ((uint64_t)64 << 10)
+
+static int lazy_span(const struct tar_layer *t, uint32_t span)
+{
+	const struct ix_map *m = &t->map;
+	const struct ix_checkpoint *cp = &m->checkpoints[span];
+	uint64_t size = m->hdr->src_size, from = cp->in - (cp->bits ? 1 : 0), to = size;
+
+	if (span + 1 < m->hdr->n_checkpoints && cp[1].in + DECODER_SLACK < size)
+		to = cp[1].in + DECODER_SLACK;
+	return from < to ? t->fetch.ensure(t->fetch.ctx, from, to - from) : 0;
+}
+
 static int span_extend(const void *owner, uint32_t span, void **dec, unsigned char *data,
                        size_t have, size_t want, size_t *now)
 {
 	const struct tar_layer *t = owner;
+	int rc = t->lazy ? lazy_span(t, span) : 0;
 
+	if (rc)
+		return rc;
 	return fs_gz_span_extend(t->data_fd, &t->map, span, (struct fs_gz_decoder **)dec, data,
 	                         have, want, now);
 }
@@ -340,7 +363,10 @@ static int frame_extend(const void *owner, uint32_t span, void **dec, unsigned c
                         size_t have, size_t want, size_t *now)
 {
 	const struct tar_layer *t = owner;
+	int rc = t->lazy ? lazy_span(t, span) : 0;
 
+	if (rc)
+		return rc;
 	return fs_frame_span_extend(t->data_fd, &t->map, span, dec, data, have, want, now);
 }
 
@@ -376,12 +402,32 @@ static void log_damage(const struct tar_layer *t, uint64_t off, int rc)
 {
 	if (atomic_exchange((atomic_bool *)&t->damage_logged, true))
 		return;
-	fuse_log(FUSE_LOG_ERR,
-	         "%s: byte %llu of its tar stream: %s; reads there fail with EIO "
-	         "(strata index --reindex rebuilds its index if the file changed)\n",
-	         t->base.name, (unsigned long long)off,
-	         rc == EIO ? "the data does not match its index (damaged, or changed since)"
-	                   : strerror(rc));
+	if (t->lazy)
+		fuse_log(FUSE_LOG_ERR,
+		         "%s: byte %llu of its tar stream: %s; reads of what is not fetched yet "
+		         "fail with EIO until it can be\n",
+		         t->base.name, (unsigned long long)off,
+		         rc == EIO ? "its bytes could not be fetched or did not check out"
+		                   : strerror(rc));
+	else
+		fuse_log(FUSE_LOG_ERR,
+		         "%s: byte %llu of its tar stream: %s; reads there fail with EIO "
+		         "(strata index --reindex rebuilds its index if the file changed)\n",
+		         t->base.name, (unsigned long long)off,
+		         rc == EIO ? "the data does not match its index (damaged, or changed since)"
+		                   : strerror(rc));
+}
+
+/* A plain layer fetched lazily: its bytes, once they are there. */
+static int lazy_read_plain(const struct tar_layer *t, uint64_t off, void *buf, size_t len)
+{
+	int rc = t->fetch.ensure(t->fetch.ctx, off, len);
+
+	if (rc == 0 && sys_pread_full(t->data_fd, buf, len, (off_t)off) != (ssize_t)len)
+		rc = EIO;
+	if (rc)
+		log_damage(t, off, rc);
+	return rc;
 }
 
 /* A layer read in place: its stream, span by span from the cache. */
@@ -391,8 +437,10 @@ static int tar_read(const struct strata_layer *l, uint64_t off, void *buf, size_
 	const struct ix_map *m = &t->map;
 	size_t done = 0;
 
-	if (!t->in_place || off > m->hdr->stream_size || len > m->hdr->stream_size - off)
+	if (off > m->hdr->stream_size || len > m->hdr->stream_size - off)
 		return EIO;
+	if (!t->in_place)
+		return t->lazy ? lazy_read_plain(t, off, buf, len) : EIO;
 	while (done < len) {
 		uint32_t span = fs_gz_span_at(m, off + done);
 		uint64_t in_span = off + done - m->checkpoints[span].out;
@@ -513,6 +561,24 @@ reused:
 	return 0;
 }
 
+/* A lazily fetched layer's index, adopted before: its own checks only,
+ * and that it describes a file of this size read without a copy. */
+static int load_lazy_index(struct tar_layer *t, const struct ix_source_id *src,
+                           const struct fs_cache_paths *paths, struct strata_error *err)
+{
+	struct strata_error why;
+
+	if (fs_ix_map_open_flags(paths->index, NULL, IX_MAP_LAZY, &t->map, &why))
+		return strata_fail(err, STRATA_ERR_INDEX, why.sys_errno,
+		                   "%s: a lazily fetched layer without its index: %s", t->base.name,
+		                   why.msg);
+	t->index_reused = true;
+	if (t->map.hdr->src_size == src->size && !(t->map.hdr->flags & IXH_DATA_COPY))
+		return 0;
+	return strata_fail(err, STRATA_ERR_INDEX, 0, "%s: its index describes another file",
+	                   t->base.name);
+}
+
 int strata_layer_open_tar(const char *path, const struct strata_layer_options *opts,
                           struct strata_layer **out, struct strata_error *err)
 {
@@ -547,7 +613,12 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	}
 	t->base.ops = &tar_ops;
 	t->data_fd = -1;
-	if (load_index(t, fd, &src, &paths, opts, err)) {
+	if (opts->fetch) {
+		t->lazy = true;
+		t->fetch = *opts->fetch;
+	}
+	if (opts->fetch ? load_lazy_index(t, &src, &paths, err)
+	                : load_index(t, fd, &src, &paths, opts, err)) {
 		close(fd);
 		tar_close(&t->base);
 		return -1;

@@ -63,6 +63,22 @@ struct strata_layer_options {
 	 * 0: no limit (the commands choose the default; a layer in the
 	 * store was checked when it was imported). */
 	uint64_t max_layer_size;
+	/* A lazily fetched layer (its file not whole yet): asked for the
+	 * bytes of the file before each read of them.  Its index must be in
+	 * the cache already (strata_layer_index_adopt): it is never built
+	 * from a file that is not whole, nor checked against the file's
+	 * mtime and inode, which its fetches change.  NULL: a whole file. */
+	const struct strata_fetch *fetch;
+};
+
+/* Where the missing bytes of a lazily fetched layer file come from (the
+ * layer store's registry client; fs/ never speaks HTTP).  ensure() makes
+ * bytes [off, off + len) of the file present, fetched and checked, before
+ * it returns: 0, or a positive errno (EIO: they could not be had).  Any
+ * thread may call it at once. */
+struct strata_fetch {
+	int (*ensure)(void *ctx, uint64_t off, uint64_t len);
+	void *ctx;
 };
 
 struct strata_layer;
