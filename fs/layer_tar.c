@@ -466,6 +466,8 @@ static void tar_close(struct strata_layer *l)
 
 	if (t->in_place)
 		fs_span_cache_drop(t);
+	if (t->fetch.release)
+		t->fetch.release(t->fetch.ctx);
 	fs_ix_map_close(&t->map);
 	if (t->data_fd >= 0)
 		close(t->data_fd);
@@ -613,9 +615,9 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 	}
 	t->base.ops = &tar_ops;
 	t->data_fd = -1;
-	if (opts->fetch) {
+	if (opts->fetch) { /* its ctx is the caller's until the open succeeds */
 		t->lazy = true;
-		t->fetch = *opts->fetch;
+		t->fetch = (struct strata_fetch){opts->fetch->ensure, opts->fetch->ctx, NULL};
 	}
 	if (opts->fetch ? load_lazy_index(t, &src, &paths, err)
 	                : load_index(t, fd, &src, &paths, opts, err)) {
@@ -631,6 +633,8 @@ int strata_layer_open_tar(const char *path, const struct strata_layer_options *o
 		t->data_fd = fd;
 	else
 		close(fd);
+	if (opts->fetch)
+		t->fetch.release = opts->fetch->release;
 	t->base.n_entries = t->map.hdr->n_entries;
 	t->base.no_xattrs = t->map.hdr->n_xattrs == 0;
 	t->base.total_data = t->map.hdr->total_data;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "crypto_dl.h"
+#include "lazy_blob.h"
 #include "store.h"
 #include "sys.h"
 
@@ -80,14 +81,33 @@ static void check_blobs(struct fsck *f)
 	closedir(d);
 }
 
+/* A layer pulled lazily: each piece fetched so far against its digest. */
+static void check_lazy(struct fsck *f, const struct store_image *img, const struct store_layer *l)
+{
+	struct strata_error err;
+	uint64_t fetched;
+	size_t bad;
+
+	if (store_lazy_check(f->s, l->digest, &fetched, &bad, &err))
+		problem(f, "image %s: lazy layer %s: %s", img->digest, l->digest, err.msg);
+	else if (bad)
+		problem(f, "image %s: lazy layer %s: %zu pieces do not match their digests",
+		        img->digest, l->digest, bad);
+}
+
 static void check_layer(struct fsck *f, const struct store_image *img, const struct store_layer *l)
 {
 	struct strata_layer_options lo = {.cache_dir = f->s->layer_cache};
 	struct strata_error err;
 	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
 	uint64_t size;
-	int fd = store_blob_open(f->s, l->digest, &size, &err), r;
+	int fd, r;
 
+	if (!store_blob_exists(f->s, l->digest) && store_lazy_exists(f->s, l->digest)) {
+		check_lazy(f, img, l);
+		return;
+	}
+	fd = store_blob_open(f->s, l->digest, &size, &err);
 	if (fd < 0) {
 		problem(f, "image %s: %s", img->digest, err.msg);
 		return;

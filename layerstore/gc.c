@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lazy_blob.h"
 #include "store.h"
 #include "sys.h"
 #include "vec.h"
@@ -179,6 +180,12 @@ static bool keep_cache(const char *name, void *ctx)
 	return false;
 }
 
+/* strata/lazy: "<hex>", "<hex>.have", "<hex>.json" of blobs still used. */
+static bool keep_lazy(const char *name, void *ctx)
+{
+	return set_has_hex(ctx, name, strcspn(name, "."));
+}
+
 static bool keep_nothing(const char *name, void *ctx)
 {
 	(void)name;
@@ -229,6 +236,9 @@ static void drop_stale_indexes(struct store *s, const struct marks *mk, const st
 		memcpy(l.digest, mk->layer_digests.v[i], STORE_DIGEST_MAX);
 		memcpy(l.diff_id, mk->layer_diff_ids.v[i], STORE_DIGEST_MAX);
 		store_layer_source(s, &l, source);
+		/* A lazy layer's index was adopted, not built from its file. */
+		if (!store_blob_exists(s, source) && store_lazy_exists(s, l.digest))
+			continue;
 		if (store_blob_path(s, source, path, sizeof(path)) < 0 ||
 		    strata_layer_check_index(path, &lo, &ignored) >= 0)
 			continue;
@@ -291,6 +301,11 @@ int store_gc_keeping(struct store *s, const char *const *keep, size_t n_keep,
 		free(keys.v);
 		if (s->tmp_fd >= 0)
 			sweep_dir(s->tmp_fd, keep_nothing, NULL, &res->temps, &res->temp_bytes);
+		fd = store_openat(s->root_fd, "strata/lazy", O_RDONLY | O_DIRECTORY);
+		if (fd >= 0) {
+			sweep_dir(fd, keep_lazy, &mk.blobs, &res->caches, &res->cache_bytes);
+			close(fd);
+		}
 		sweep_dir(s->root_fd, keep_layout, NULL, &res->temps, &res->temp_bytes);
 		if (res->blobs)
 			fsync(s->blobs_fd);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lazy_blob.h"
 #include "store.h"
 #include "sys.h"
 
@@ -46,6 +47,29 @@ int store_layer_cache_lock(struct store *s, const char *key)
 	return fd;
 }
 
+/* A layer pulled lazily: read from its sparse copy, fetching as it goes. */
+static int open_lazy(struct store *s, const struct store_layer *l,
+                     const struct strata_layer_options *opts, struct strata_layer **out,
+                     struct strata_error *err)
+{
+	struct strata_layer_options lo = *opts;
+	struct store_lazy_blob *b;
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+
+	if (store_lazy_open(s, l->digest, opts->warn, opts->warn_ctx, &b, err))
+		return -1;
+	store_layer_cache_key(l->diff_id, l->digest, key);
+	lo.cache_key = key;
+	lo.name = l->digest;
+	lo.fetch = store_lazy_fetch(b);
+	store_lazy_path(s, l->digest, "", path, sizeof(path));
+	if (strata_layer_open_tar(path, &lo, out, err)) {
+		store_lazy_close(b);
+		return -1;
+	}
+	return 0;
+}
+
 int store_open_layers(struct store *s, const struct store_image *img,
                       const struct strata_layer_options *opts, struct strata_layer ***out,
                       struct strata_error *err)
@@ -68,6 +92,11 @@ int store_open_layers(struct store *s, const struct store_image *img,
 		int fd, lock, rc;
 
 		store_layer_source(s, l, source);
+		if (!store_blob_exists(s, source) && store_lazy_exists(s, l->digest)) {
+			if (open_lazy(s, l, &lo, &v[i], err))
+				goto fail;
+			continue;
+		}
 		store_layer_cache_key(l->diff_id, source, key);
 		lo.cache_key = key;
 		/* The blob must be there, a regular file and no symlink, before

@@ -11,13 +11,16 @@
  * one index.json update: a pull that fails or is killed leaves no name.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "archive_dl.h"
 #include "crypto_dl.h"
 #include "curl_dl.h"
+#include "lazy_blob.h"
 #include "registry.h"
 
 void store_pulled_free(struct store_pulled *p)
@@ -148,6 +151,79 @@ static size_t missing_layers(struct store *s, struct pull_layer *all, size_t n)
 	return k;
 }
 
+/* --lazy: what the index artifact describes stays lazy, out of @layers. */
+static int lazy_layers(struct reg_client *c, struct store *s, const struct store_pull_source *src,
+                       const char *image, struct pull_layer *layers,
+                       const struct store_pull_options *o, struct store_pulled *out,
+                       struct strata_error *err)
+{
+	size_t n = out->n_fetched;
+
+	if (store_pull_lazy_layers(c, s, src, image, layers, &n, src->insecure || o->tls_verify_off,
+	                           err))
+		return -1;
+	out->n_lazy = out->n_fetched - n;
+	out->n_fetched = n;
+	return 0;
+}
+
+/* A layer completed from its lazy copy, indexed again from the whole blob
+ * (the adopted index replaced by strata's own) and its diff-id checked. */
+static int complete_one(struct store *s, const struct pull_layer *l, struct strata_error *err)
+{
+	struct strata_layer_options lo = {.cache_dir = s->layer_cache,
+	                                  .name = l->digest,
+	                                  .force_reindex = true,
+	                                  .want_diff_id = true};
+	struct strata_layer_info info;
+	struct strata_layer *layer;
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+	int lock, rc;
+
+	if (store_lazy_complete(s, l->digest, err))
+		return -1;
+	store_layer_cache_key(l->diff_id, l->digest, key);
+	lo.cache_key = key;
+	if (store_blob_path(s, l->digest, path, sizeof(path)) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
+	lock = store_layer_cache_lock(s, key);
+	rc = strata_layer_open_tar(path, &lo, &layer, err);
+	if (lock >= 0)
+		close(lock);
+	if (rc)
+		return -1;
+	strata_layer_info(layer, &info);
+	rc = info.diff_id[0] && strcmp(info.diff_id, l->diff_id) != 0
+	         ? strata_fail(err, STRATA_ERR_CORRUPT, 0,
+	                       "layer %.19s: its diff-id is %s, the config says %s", l->digest,
+	                       info.diff_id, l->diff_id)
+	         : 0;
+	strata_layer_close(layer);
+	return rc;
+}
+
+/* Without --lazy: layers the store holds lazily are completed, the rest
+ * stays in @layers to pull. */
+static int complete_layers(struct store *s, struct pull_layer *layers,
+                           const struct store_pull_options *o, struct store_pulled *out,
+                           struct strata_error *err)
+{
+	size_t k = 0;
+
+	(void)o;
+	for (size_t i = 0; i < out->n_fetched; i++) {
+		if (!store_lazy_exists(s, layers[i].digest)) {
+			layers[k++] = layers[i];
+			continue;
+		}
+		if (complete_one(s, &layers[i], err))
+			return -1;
+		out->n_completed++;
+	}
+	out->n_fetched = k;
+	return 0;
+}
+
 static int pull_from(struct store *s, const struct store_reference *q,
                      const struct store_pull_source *src, const struct store_pull_options *o,
                      struct store_pulled *out, struct strata_error *err)
@@ -169,6 +245,9 @@ static int pull_from(struct store *s, const struct store_reference *q,
 		goto out;
 	out->n_layers = n;
 	out->n_fetched = missing_layers(s, layers, n);
+	if (o->lazy ? lazy_layers(c, s, src, m.digest, layers, o, out, err)
+	            : complete_layers(s, layers, o, out, err))
+		goto out;
 	if (store_pull_layers(c, s, src->repository, layers, out->n_fetched, o, err))
 		goto out;
 	if (!(out->name = store_reference_store_name(q))) {

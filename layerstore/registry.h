@@ -165,6 +165,7 @@ struct reg_request {
 	const void *body;
 	size_t body_len;
 	const char *content_type, *content_range;
+	const char *range; /* a GET of part of a blob: "FIRST-LAST" (bytes) */
 	/* Told the bytes of the body sent so far, as they go (or NULL). */
 	void (*sent)(void *ctx, uint64_t bytes);
 	void *sent_ctx;
@@ -213,6 +214,10 @@ void store_reg_manifest_free(struct reg_manifest *m);
  * and @size; at most JSON_BLOB_MAX bytes.  malloc'd, NUL-terminated. */
 char *store_reg_get_blob_small(struct reg_client *c, const char *repo, const char *digest,
                                uint64_t size, size_t *len, struct strata_error *err);
+/* The same for a blob of any size the caller bounds (an index artifact's
+ * index): @size bytes in memory. */
+char *store_reg_get_blob_mem(struct reg_client *c, const char *repo, const char *digest,
+                             uint64_t size, size_t *len, struct strata_error *err);
 
 /* PUTs manifest @body (of media type @mt) as @ref (a tag or its digest)
  * of @repo; *@has_referrers (may be NULL) says whether the registry
@@ -237,6 +242,17 @@ struct pull_layer {
 int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
                       const struct pull_layer *layers, size_t n, const struct store_pull_options *o,
                       struct strata_error *err);
+
+/* ---- lazy layers (pull_lazy.c) ---- */
+
+/* Of the @n layers the store lacks, those the image's index artifact
+ * describes are made lazy (index adopted, chunk table kept, nothing of the
+ * blob fetched); @layers keeps the others, *@n of them, to pull whole.  An
+ * image without an artifact leaves them all.  0 or -1. */
+int store_pull_lazy_layers(struct reg_client *c, struct store *s,
+                           const struct store_pull_source *src, const char *image,
+                           struct pull_layer *layers, size_t *n, bool insecure,
+                           struct strata_error *err);
 
 /* ---- blobs of a push (push_blob.c) ---- */
 

@@ -251,6 +251,8 @@ static int perform(struct reg_client *c, const struct reg_request *rq, const cha
 		sym_curl_easy_setopt(c->easy, CURLOPT_NOBODY, 1L);
 	else if (strcmp(rq->method, "GET") != 0)
 		sym_curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, rq->method);
+	if (rq->range)
+		sym_curl_easy_setopt(c->easy, CURLOPT_RANGE, rq->range);
 	if (rq->accept && snprintf(line, sizeof(line), "Accept: %s", rq->accept) > 0)
 		hdrs = sym_curl_slist_append(hdrs, line);
 	hdrs = send_body(c, rq, hdrs);

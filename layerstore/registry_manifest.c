@@ -199,18 +199,24 @@ fail:
 char *store_reg_get_blob_small(struct reg_client *c, const char *repo, const char *digest,
                                uint64_t size, size_t *len, struct strata_error *err)
 {
-	char path[1024], scope[600], what[200], got[STORE_DIGEST_MAX];
-	/* Not a byte more than the descriptor says. */
-	struct reg_request rq = {.method = "GET", .max_body = size ? size : 1};
-	struct reg_response rs;
-	char *body;
-
 	if (size > JSON_BLOB_MAX) {
 		strata_fail(err, STRATA_ERR_CORRUPT, EFBIG,
 		            "%s: blob %s: %llu bytes, too big for JSON", c->registry, digest,
 		            (unsigned long long)size);
 		return NULL;
 	}
+	return store_reg_get_blob_mem(c, repo, digest, size, len, err);
+}
+
+char *store_reg_get_blob_mem(struct reg_client *c, const char *repo, const char *digest,
+                             uint64_t size, size_t *len, struct strata_error *err)
+{
+	char path[1024], scope[600], what[200], got[STORE_DIGEST_MAX];
+	/* Not a byte more than the descriptor says. */
+	struct reg_request rq = {.method = "GET", .max_body = size ? (size_t)size : 1};
+	struct reg_response rs;
+	char *body;
+
 	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", repo, digest);
 	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
 	snprintf(what, sizeof(what), "blob %s", digest);

@@ -20,7 +20,12 @@ static const char pull_usage[] =
     "comes; the image is named only when all of it is there.  Prints the\n"
     "manifest digest and the name it stored.\n"
     "\n"
+    "With --lazy, layers the image's index artifact describes (strata push\n"
+    "attaches one) are not downloaded: mounts and runs fetch the pieces they\n"
+    "read.  A pull without --lazy completes them.\n"
+    "\n"
     "Options:\n"
+    "      --lazy                fetch layers as they are read (see above)\n"
     "      --platform P          os/arch[/variant] of a multi-platform image\n"
     "                            (default: this machine's)\n"
     "      --tls-verify=false    allow plain HTTP and unverified TLS\n"
@@ -130,9 +135,10 @@ int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off)
 
 int cmd_pull(int argc, char **argv)
 {
-	enum { OPT_PLATFORM = 256, OPT_TLS, OPT_ROOT, OPT_MAX };
+	enum { OPT_PLATFORM = 256, OPT_TLS, OPT_ROOT, OPT_MAX, OPT_LAZY };
 	static const struct option longopts[] = {
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"lazy", no_argument, NULL, OPT_LAZY},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"max-layer-size", required_argument, NULL, OPT_MAX},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -151,6 +157,8 @@ int cmd_pull(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		if (c == OPT_PLATFORM)
 			o.platform = optarg;
+		else if (c == OPT_LAZY)
+			o.lazy = true;
 		else if (c == OPT_TLS &&
 		         (rc = cli_parse_tls_verify(optarg, "pull", &o.tls_verify_off)) >= 0)
 			return rc;
@@ -172,6 +180,9 @@ int cmd_pull(int argc, char **argv)
 	rc = cli_pull(s, argv[optind], &o, quiet, &out);
 	if (rc == 0)
 		printf("%s %s\n", out.digest, out.name);
+	if (rc == 0 && !quiet && (out.n_lazy || out.n_completed))
+		fprintf(stderr, "%zu of %zu layers %s\n", out.n_lazy ? out.n_lazy : out.n_completed,
+		        out.n_layers, out.n_lazy ? "left to fetch as they are read" : "completed");
 	store_pulled_free(&out);
 	store_close(s);
 	return rc;

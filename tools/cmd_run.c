@@ -574,7 +574,7 @@ static void finish(struct run_args *a, struct run_state *st, int rc)
  * printing why. */
 static int resolve_or_pull(const struct run_args *a, struct run_state *st, const char *ref)
 {
-	struct store_pull_options po = {.tls_verify_off = a->tls_verify_off};
+	struct store_pull_options po = {.tls_verify_off = a->tls_verify_off, .lazy = a->lazy};
 	struct store_pulled pulled;
 	struct strata_error err;
 	int rc;

@@ -24,6 +24,7 @@ enum {
 	OPT_ENV_FILE,
 	OPT_LIMIT, /* the resource limits: run_limit_option() tells them apart */
 	OPT_PULL,
+	OPT_LAZY,
 	OPT_TLS,
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
@@ -104,6 +105,8 @@ static void run_usage(FILE *out)
 	      "      --cgroups MODE    enabled (default), or disabled: no cgroups, no limits\n"
 	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
 	      "                        always or never\n"
+	      "      --lazy            a pull leaves the layers its index artifact describes\n"
+	      "                        to be fetched as they are read (strata pull --lazy)\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
 	      "      --root DIR        the image store\n"
 	      "  -h, --help            show this help\n",
@@ -223,6 +226,9 @@ static int container_option(struct run_args *a, int c, const char *arg)
 		a->pull = arg[0] == 'm'   ? RUN_PULL_MISSING
 		          : arg[0] == 'a' ? RUN_PULL_ALWAYS
 		                          : RUN_PULL_NEVER;
+		return 0;
+	case OPT_LAZY:
+		a->lazy = true;
 		return 0;
 	case OPT_TLS:
 		return cli_parse_tls_verify(arg, "run", &a->tls_verify_off) < 0 ? 0 : EXIT_USAGE;
@@ -371,7 +377,7 @@ static int root_option(struct run_args *a, int c, const char *arg, const char *o
 static int keep_option(struct run_args *a, const char *name, const char *arg)
 {
 	static const char *const not_kept[] = {"name", "rm",         "detach",      "pull", "root",
-	                                       "help", "tls-verify", "attach-hold", NULL};
+	                                       "help", "tls-verify", "attach-hold", "lazy", NULL};
 	char **v, *opt;
 
 	for (size_t i = 0; not_kept[i]; i++)
@@ -434,6 +440,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cgroups", required_argument, NULL, OPT_LIMIT},
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"pull", required_argument, NULL, OPT_PULL},
+	    {"lazy", no_argument, NULL, OPT_LAZY},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"detach", no_argument, NULL, 'd'},

@@ -16,6 +16,7 @@ enum run_pull { RUN_PULL_MISSING, RUN_PULL_ALWAYS, RUN_PULL_NEVER };
 struct run_args {
 	const char *root, *name, *entrypoint;
 	enum run_pull pull;
+	bool lazy; /* --lazy: a pull leaves described layers to fetch on reads */
 	bool tls_verify_off;
 	bool rm, tty, detach;
 	char *stop_signal; /* the image's StopSignal, or NULL */

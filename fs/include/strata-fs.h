@@ -79,6 +79,9 @@ struct strata_layer_options {
 struct strata_fetch {
 	int (*ensure)(void *ctx, uint64_t off, uint64_t len);
 	void *ctx;
+	/* When a layer opened with it closes (may be NULL): a layer that
+	 * opened owns @ctx; after a failed open the caller still does. */
+	void (*release)(void *ctx);
 };
 
 struct strata_layer;

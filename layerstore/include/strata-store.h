@@ -149,12 +149,18 @@ struct store_pull_options {
 	void *progress_ctx;
 	strata_warn_fn warn; /* what layers skip, and sources that failed */
 	void *warn_ctx;
+	/* Layers its index artifact describes are fetched as reads need them
+	 * (docs/index-artifact.md); without it, lazy layers in the store are
+	 * completed. */
+	bool lazy;
 };
 
 struct store_pulled {
 	char digest[STORE_DIGEST_MAX]; /* the image manifest's */
 	char *name;                    /* fully qualified: "docker.io/library/debian:12" */
 	size_t n_layers, n_fetched;    /* layers, and of them those downloaded */
+	size_t n_lazy;                 /* layers left to fetch as they are read */
+	size_t n_completed;            /* lazy layers this pull made whole */
 };
 
 /* Pulls @ref ("debian:12", "localhost:5000/app@sha256:...") from the

@@ -127,7 +127,7 @@ static void setup(struct lazy_case *c, enum tl_filter filt)
 	c->src.have = calloc(c->src.size / PIECE + 1, 1);
 	c->src.fail_from = UINT64_MAX;
 	pthread_mutex_init(&c->src.lock, NULL);
-	c->fetch = (struct strata_fetch){ensure, &c->src};
+	c->fetch = (struct strata_fetch){ensure, &c->src, NULL};
 
 	o.cache_dir = c->cache_lazy;
 	ck_assert_int_eq(strata_layer_index_adopt(c->sparse, &o, fd, &err), 0);

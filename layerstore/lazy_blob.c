@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A layer blob pulled lazily (docs/index-artifact.md): its bytes fetched
+ * from the registry when a read needs them, in pieces of the index
+ * artifact's chunk table, each checked against its SHA-256 before a byte
+ * of it is written where a reader can see it.
+ *
+ * In the store: strata/lazy/<hex>, the blob's size with holes where it is
+ * not fetched yet; <hex>.have, a byte per piece, set once the piece is on
+ * disk (written and fdatasync'd first, so that a crash never leaves a
+ * piece marked that is not there); <hex>.json, the chunk table and where
+ * to fetch from.  Nothing in blobs/ names the blob until it is whole and
+ * its digest checks (store_lazy_complete): a lazy blob is never a
+ * half-written blob in the store.
+ *
+ * Several processes may fetch one blob at once (two mounts): a piece is
+ * the same checked bytes whoever writes it, so they need no lock between
+ * them.  Within a process one mutex serializes fetches of a blob.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lazy_blob.h"
+#include "sha256.h"
+#include "sys.h"
+
+#define RUN_MAX    16 /* pieces in one request */
+#define READ_AHEAD 4  /* pieces fetched past a request when missing too */
+#define ATTEMPTS   3  /* per request: a dropped connection, a bad piece */
+#define CHUNK_MIN  ((uint64_t)4 << 10)
+#define CHUNK_MAX  ((uint64_t)64 << 20)
+
+struct store_lazy_blob {
+	char digest[STORE_DIGEST_MAX];
+	uint64_t size, chunk;
+	size_t n_chunks;
+	unsigned char (*sums)[SHA256_SIZE];
+	unsigned char *have;
+	int data_fd, have_fd;
+	char *registry, *repository;
+	bool insecure;
+	struct reg_client *client; /* made at the first fetch */
+	pthread_mutex_t lock;
+	strata_warn_fn warn;
+	void *warn_ctx;
+	struct strata_fetch fetch;
+};
+
+int store_lazy_path(struct store *s, const char *digest, const char *suffix, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/strata/lazy/%s%s", s->root, digest_hex(digest), suffix);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+bool store_lazy_exists(struct store *s, const char *digest)
+{
+	char name[160];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "strata/lazy/%s.json", digest_hex(digest));
+	return fstatat(s->root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static bool parse_sum(const char *d, unsigned char out[SHA256_SIZE])
+{
+	if (!store_digest_valid(d))
+		return false;
+	for (int i = 0; i < SHA256_SIZE; i++)
+		out[i] = (unsigned char)(hex_digit(d[7 + 2 * i]) << 4 | hex_digit(d[8 + 2 * i]));
+	return true;
+}
+
+/* The chunk table @t, checked against the blob it is said to describe. */
+static int read_table(json_t *t, const char *digest, uint64_t size, struct store_lazy_blob *b,
+                      struct strata_error *err)
+{
+	json_t *chunks = json_object_get(t, "chunks"), *v;
+	json_int_t cs = json_integer_value(json_object_get(t, "chunkSize"));
+	const char *layer = store_json_str(t, "layer");
+	size_t i;
+
+	if (!layer || strcmp(layer, digest) != 0 ||
+	    json_integer_value(json_object_get(t, "size")) != (json_int_t)size || cs < 0 ||
+	    (uint64_t)cs < CHUNK_MIN || (uint64_t)cs > CHUNK_MAX || !json_is_array(chunks) ||
+	    json_array_size(chunks) != (size + (uint64_t)cs - 1) / (uint64_t)cs)
+		return strata_fail(err, STRATA_ERR_CORRUPT, 0,
+		                   "blob %.19s: its chunk table describes another blob", digest);
+	b->size = size;
+	b->chunk = (uint64_t)cs;
+	b->n_chunks = json_array_size(chunks);
+	b->sums = calloc(b->n_chunks ? b->n_chunks : 1, sizeof(*b->sums));
+	if (!b->sums)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	json_array_foreach(chunks, i, v)
+	{
+		if (!parse_sum(json_string_value(v), b->sums[i]))
+			return strata_fail(err, STRATA_ERR_CORRUPT, 0,
+			                   "blob %.19s: chunk %zu: not a digest", digest, i);
+	}
+	return 0;
+}
+
+/* Creates @path (sparse, @size bytes) unless it is there with that size. */
+static int make_sized(const char *path, uint64_t size, struct strata_error *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	int rc = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) < 0))
+		rc = strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int store_lazy_create(struct store *s, const char *digest, uint64_t size, const char *table,
+                      size_t table_len, const struct store_lazy_source *src,
+                      struct strata_error *err)
+{
+	struct store_lazy_blob probe = {0};
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *t = store_json_parse(table, table_len, "chunk table", err);
+	char *text = NULL;
+	int fd, rc = -1;
+
+	if (!t)
+		return -1;
+	(void)mkdirat(s->root_fd, "strata/lazy", 0755);
+	if (read_table(t, digest, size, &probe, err))
+		goto out;
+	if (json_object_set_new(t, "registry", json_string(src->registry)) ||
+	    json_object_set_new(t, "repository", json_string(src->repository)) ||
+	    json_object_set_new(t, "insecure", json_boolean(src->insecure)) ||
+	    !(text = json_dumps(t, JSON_COMPACT))) {
+		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (store_lazy_path(s, digest, "", path, sizeof(path)) || make_sized(path, size, err))
+		goto out;
+	store_lazy_path(s, digest, ".have", path, sizeof(path));
+	if (make_sized(path, probe.n_chunks, err))
+		goto out;
+	/* The table last, atomically: it is what says the blob is lazy. */
+	store_lazy_path(s, digest, ".json", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || sys_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+out:
+	free(probe.sums);
+	free(text);
+	json_decref(t);
+	return rc;
+}
+
+/* ---- fetching ---- */
+
+static void say(struct store_lazy_blob *b, const char *fmt, const char *what)
+{
+	char msg[1200];
+
+	if (!b->warn)
+		return;
+	snprintf(msg, sizeof(msg), fmt, b->digest, what);
+	b->warn(b->warn_ctx, msg);
+}
+
+/* Pieces [@p, @q) from the registry into @buf: 0, or a positive errno. */
+static int get_run(struct store_lazy_blob *b, size_t p, size_t q, unsigned char *buf, size_t *got)
+{
+	uint64_t from = p * b->chunk, to = q * b->chunk < b->size ? q * b->chunk : b->size;
+	struct reg_request rq = {.method = "GET", .max_body = (size_t)(to - from)};
+	char path[1024], scope[600], range[64];
+	struct reg_response rs;
+	struct strata_error err;
+
+	if (!b->client && store_reg_client_new(b->registry, b->insecure, 0, &b->client, &err)) {
+		say(b, "blob %.19s: %s", err.msg);
+		return EIO;
+	}
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", b->repository, b->digest);
+	snprintf(scope, sizeof(scope), "repository:%s:pull", b->repository);
+	snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)from,
+	         (unsigned long long)(to - 1));
+	rq.path = path;
+	rq.scope = scope;
+	rq.range = range;
+	if (store_reg_request(b->client, &rq, &rs, &err)) {
+		say(b, "blob %.19s: %s", err.msg);
+		return EIO;
+	}
+	*got = rs.len;
+	if (rs.status != 206 || rs.len != to - from) {
+		char what[160];
+
+		snprintf(what, sizeof(what),
+		         "a range request answered %ld with %zu bytes, not %llu", rs.status, rs.len,
+		         (unsigned long long)(to - from));
+		say(b, "blob %.19s: %s", what);
+		store_reg_response_free(&rs);
+		return EIO;
+	}
+	memcpy(buf, rs.body, rs.len);
+	store_reg_response_free(&rs);
+	return 0;
+}
+
+/* Each piece of @buf (pieces [@p, @q)) checked, written, then marked. */
+static int store_run(struct store_lazy_blob *b, size_t p, size_t q, const unsigned char *buf)
+{
+	unsigned char md[SHA256_SIZE];
+	struct strata_error err;
+
+	for (size_t i = p; i < q; i++) {
+		uint64_t off = i * b->chunk,
+		         len = off + b->chunk < b->size ? b->chunk : b->size - off;
+
+		if (sha256_buffer(buf + (off - p * b->chunk), (size_t)len, md, &err) < 0)
+			return EIO;
+		if (memcmp(md, b->sums[i], SHA256_SIZE) != 0) {
+			say(b, "blob %.19s: %s", "a piece fetched does not match its digest");
+			return EBADMSG;
+		}
+	}
+	if (sys_write_all_at(b->data_fd, buf,
+	                     (size_t)((q < b->n_chunks ? q * b->chunk : b->size) - p * b->chunk),
+	                     (off_t)(p * b->chunk)) < 0 ||
+	    fdatasync(b->data_fd) < 0)
+		return errno == ENOSPC ? ENOSPC : EIO;
+	memset(b->have + p, 1, q - p);
+	if (sys_write_all_at(b->have_fd, b->have + p, q - p, (off_t)p) < 0)
+		return EIO;
+	return 0;
+}
+
+/* Pieces [@p, @q), all missing: fetched, retried a bounded number of
+ * times (a piece that fails its digest is fetched once more). */
+static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
+{
+	size_t len = (size_t)((q < b->n_chunks ? q * b->chunk : b->size) - p * b->chunk), got;
+	unsigned char *buf = malloc(len ? len : 1);
+	int rc = ENOMEM;
+
+	for (int attempt = 0; buf && attempt < ATTEMPTS; attempt++) {
+		if (attempt)
+			nanosleep(&(struct timespec){0, 200000000L * attempt}, NULL);
+		rc = get_run(b, p, q, buf, &got);
+		if (rc == 0)
+			rc = store_run(b, p, q, buf);
+		if (rc == 0 || rc == ENOSPC)
+			break;
+	}
+	free(buf);
+	return rc == EBADMSG ? EIO : rc;
+}
+
+static int ensure(void *ctx, uint64_t off, uint64_t len)
+{
+	struct store_lazy_blob *b = ctx;
+	size_t p, last;
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	if (off >= b->size || len > b->size - off)
+		return EIO;
+	p = (size_t)(off / b->chunk);
+	last = (size_t)((off + len - 1) / b->chunk);
+	pthread_mutex_lock(&b->lock);
+	while (rc == 0 && p <= last) {
+		size_t q = p, end;
+
+		if (b->have[p]) {
+			p++;
+			continue;
+		}
+		end = last + 1 + READ_AHEAD < b->n_chunks ? last + 1 + READ_AHEAD : b->n_chunks;
+		while (q < end && q - p < RUN_MAX && !b->have[q])
+			q++;
+		rc = fetch_run(b, p, q);
+		p = q;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+static void release(void *ctx)
+{
+	store_lazy_close(ctx);
+}
+
+/* ---- opening ---- */
+
+static int load(struct store *s, struct store_lazy_blob *b, struct strata_error *err)
+{
+	char path[PATH_MAX];
+	size_t len;
+	char *text = NULL;
+	json_t *t = NULL;
+	uint64_t size;
+	int rc = -1, fd;
+	struct stat st;
+
+	store_lazy_path(s, b->digest, ".json", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (off_t)JSON_BLOB_MAX * 4 ||
+	    !(text = malloc((size_t)st.st_size + 1)) ||
+	    sys_pread_full(fd, text, (size_t)st.st_size, 0) != st.st_size) {
+		strata_fail(err, STRATA_ERR_SYS, errno ? errno : EIO, "%s: %s", path,
+		            strerror(errno ? errno : EIO));
+		goto out;
+	}
+	len = (size_t)st.st_size;
+	if (!(t = store_json_parse(text, len, path, err)))
+		goto out;
+	size = (uint64_t)json_integer_value(json_object_get(t, "size"));
+	b->registry = store_json_str(t, "registry") ? strdup(store_json_str(t, "registry")) : NULL;
+	b->repository =
+	    store_json_str(t, "repository") ? strdup(store_json_str(t, "repository")) : NULL;
+	b->insecure = json_is_true(json_object_get(t, "insecure"));
+	if (!b->registry || !b->repository) {
+		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: no registry to fetch from", path);
+		goto out;
+	}
+	rc = read_table(t, b->digest, size, b, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	json_decref(t);
+	return rc;
+}
+
+static int open_files(struct store *s, struct store_lazy_blob *b, struct strata_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	store_lazy_path(s, b->digest, "", path, sizeof(path));
+	b->data_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (b->data_fd < 0 || fstat(b->data_fd, &st) < 0 || (uint64_t)st.st_size != b->size)
+		return strata_fail(err, STRATA_ERR_CORRUPT, errno, "%s: missing, or not %llu bytes",
+		                   path, (unsigned long long)b->size);
+	store_lazy_path(s, b->digest, ".have", path, sizeof(path));
+	b->have_fd = open(path, O_RDWR | O_CLOEXEC);
+	b->have = calloc(b->n_chunks ? b->n_chunks : 1, 1);
+	if (b->have_fd < 0 || !b->have ||
+	    sys_pread_full(b->have_fd, b->have, b->n_chunks, 0) != (ssize_t)b->n_chunks)
+		return strata_fail(err, STRATA_ERR_CORRUPT, errno, "%s: missing or short", path);
+	return 0;
+}
+
+int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, void *warn_ctx,
+                    struct store_lazy_blob **out, struct strata_error *err)
+{
+	struct store_lazy_blob *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	snprintf(b->digest, sizeof(b->digest), "%s", digest);
+	b->data_fd = b->have_fd = -1;
+	b->warn = warn;
+	b->warn_ctx = warn_ctx;
+	pthread_mutex_init(&b->lock, NULL);
+	b->fetch = (struct strata_fetch){ensure, b, release};
+	if (load(s, b, err) || open_files(s, b, err)) {
+		store_lazy_close(b);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+const struct strata_fetch *store_lazy_fetch(const struct store_lazy_blob *b)
+{
+	return &b->fetch;
+}
+
+int store_lazy_missing(const struct store_lazy_blob *b, uint64_t *missing)
+{
+	*missing = 0;
+	for (size_t i = 0; i < b->n_chunks; i++)
+		if (!b->have[i])
+			*missing += i + 1 < b->n_chunks ? b->chunk : b->size - i * b->chunk;
+	return 0;
+}
+
+void store_lazy_close(struct store_lazy_blob *b)
+{
+	if (!b)
+		return;
+	if (b->data_fd >= 0)
+		close(b->data_fd);
+	if (b->have_fd >= 0)
+		close(b->have_fd);
+	store_reg_client_free(b->client);
+	pthread_mutex_destroy(&b->lock);
+	free(b->sums);
+	free(b->have);
+	free(b->registry);
+	free(b->repository);
+	free(b);
+}
+
+int store_lazy_check(struct store *s, const char *digest, uint64_t *fetched, size_t *bad,
+                     struct strata_error *err)
+{
+	struct store_lazy_blob *b;
+	unsigned char *buf, md[SHA256_SIZE];
+	int rc = 0;
+
+	*fetched = 0;
+	*bad = 0;
+	if (store_lazy_open(s, digest, NULL, NULL, &b, err))
+		return -1;
+	buf = malloc(b->chunk);
+	for (size_t i = 0; buf && rc == 0 && i < b->n_chunks; i++) {
+		uint64_t off = i * b->chunk,
+		         len = off + b->chunk < b->size ? b->chunk : b->size - off;
+
+		if (!b->have[i])
+			continue;
+		if (sys_pread_full(b->data_fd, buf, (size_t)len, (off_t)off) != (ssize_t)len ||
+		    sha256_buffer(buf, (size_t)len, md, err) < 0)
+			rc = strata_fail(err, STRATA_ERR_SYS, errno ? errno : EIO,
+			                 "blob %.19s: reading it: %s", digest,
+			                 strerror(errno ? errno : EIO));
+		else if (memcmp(md, b->sums[i], SHA256_SIZE) != 0)
+			(*bad)++;
+		else
+			*fetched += len;
+	}
+	if (!buf)
+		rc = strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
+	free(buf);
+	store_lazy_close(b);
+	return rc;
+}
+
+/* ---- completing ---- */
+
+void store_lazy_remove(struct store *s, const char *digest)
+{
+	static const char *const suffixes[] = {".json", ".have", ""};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (store_lazy_path(s, digest, suffixes[i], path, sizeof(path)) == 0)
+			unlink(path);
+}
+
+int store_lazy_complete(struct store *s, const char *digest, struct strata_error *err)
+{
+	struct store_lazy_blob *b;
+	char name[160], got[STORE_DIGEST_MAX];
+	int rc;
+
+	if (store_lazy_open(s, digest, NULL, NULL, &b, err))
+		return -1;
+	rc = ensure(b, 0, b->size);
+	if (rc)
+		rc = strata_fail(err, STRATA_ERR_SYS, rc, "blob %.19s: fetching the rest: %s",
+		                 digest, strerror(rc));
+	else if (lseek(b->data_fd, 0, SEEK_SET) < 0 || store_digest_fd(b->data_fd, got) < 0 ||
+	         fsync(b->data_fd) < 0)
+		rc = strata_fail(err, STRATA_ERR_SYS, errno, "blob %.19s: %s", digest,
+		                 strerror(errno));
+	else if (strcmp(got, digest) != 0)
+		rc = strata_fail(err, STRATA_ERR_CORRUPT, 0,
+		                 "blob %.19s: whole, it is %s: its chunk table lied", digest, got);
+	if (rc == 0) {
+		snprintf(name, sizeof(name), "strata/lazy/%s", digest_hex(digest));
+		if (renameat(s->root_fd, name, s->blobs_fd, digest_hex(digest)) < 0 ||
+		    fsync(s->blobs_fd) < 0)
+			rc = strata_fail(err, STRATA_ERR_SYS, errno, "storing blob %.19s: %s",
+			                 digest, strerror(errno));
+	}
+	store_lazy_close(b);
+	if (rc == 0)
+		store_lazy_remove(s, digest);
+	return rc;
+}

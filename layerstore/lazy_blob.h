@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer blobs pulled lazily (lazy_blob.c): fetched piece by piece from
+ * their registry as reads need them, each piece checked against the index
+ * artifact's chunk table (docs/index-artifact.md).
+ */
+#ifndef STRATA_LAZY_BLOB_H
+#define STRATA_LAZY_BLOB_H
+
+#include "registry.h"
+
+/* Where a lazy blob's pieces come from. */
+struct store_lazy_source {
+	const char *registry, *repository;
+	bool insecure;
+};
+
+struct store_lazy_blob;
+
+/* "<root>/strata/lazy/<hex><suffix>": the blob as fetched so far (""),
+ * its pieces present (".have"), its chunk table and source (".json").
+ * 0, or -1 when it does not fit in @size. */
+int store_lazy_path(struct store *s, const char *digest, const char *suffix, char *out,
+                    size_t size);
+/* Whether blob @digest is in the store lazily (not whole yet). */
+bool store_lazy_exists(struct store *s, const char *digest);
+/* Makes blob @digest (@size bytes) lazy: its chunk table @table (checked
+ * to describe it), its sparse file and piece map (kept when there from an
+ * earlier pull), fetched from @src. */
+int store_lazy_create(struct store *s, const char *digest, uint64_t size, const char *table,
+                      size_t table_len, const struct store_lazy_source *src,
+                      struct strata_error *err);
+/* Opens it for reading: store_lazy_fetch() gives what a layer opened on
+ * its file (store_lazy_path, "") asks for bytes, and the layer, once
+ * open, closes it; why a fetch failed goes to @warn.  It outlives @s. */
+int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, void *warn_ctx,
+                    struct store_lazy_blob **out, struct strata_error *err);
+const struct strata_fetch *store_lazy_fetch(const struct store_lazy_blob *b);
+/* Bytes not fetched yet. */
+int store_lazy_missing(const struct store_lazy_blob *b, uint64_t *missing);
+void store_lazy_close(struct store_lazy_blob *b);
+/* Checks each piece marked fetched against its digest (fsck): the bytes
+ * that check out in *@fetched, the pieces that do not in *@bad. */
+int store_lazy_check(struct store *s, const char *digest, uint64_t *fetched, size_t *bad,
+                     struct strata_error *err);
+/* Fetches what is missing, checks the whole blob's digest, and moves it
+ * into blobs/: from then on an ordinary blob. */
+int store_lazy_complete(struct store *s, const char *digest, struct strata_error *err);
+/* Forgets the lazy files of @digest (after completing, or to start over). */
+void store_lazy_remove(struct store *s, const char *digest);
+
+#endif

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# strata pull --lazy from Debian's docker-registry, through a proxy that
+# logs every request with its Range: an image pushed with its index
+# artifact is named in the store with its described layers left to fetch;
+# a mount reads them piece by piece (one file of a 10 MiB layer fetches a
+# small part of it) and shows exactly the image; fsck checks each piece
+# fetched; gc keeps what a lazy image uses; a pull without --lazy completes
+# the layers (whole blobs in blobs/, indexes rebuilt from them); run --lazy
+# starts from an empty store.  Faults: the registry gone (EIO, no hang,
+# what was fetched still reads), a proxy that corrupts what it serves (EIO,
+# never a wrong byte), an image without an artifact (pulled whole).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+make_layers
+# A layer of noise: its files are as many pieces of the blob as of the tar.
+mkdir -p "$T/noise/data"
+for i in $(seq -w 1 40); do
+	head -c 262144 /dev/urandom >"$T/noise/data/n$i"
+done
+tar -C "$T/noise" --numeric-owner --sort=name -czf "$T/src/noise.tar.gz" .
+# What each image's mount shows: its layers extracted in order.
+mkdir -p "$T/exp-app" "$T/exp-plain"
+tar -C "$T/exp-app" --numeric-owner -xpf "$T/src/base.tar"
+tar -C "$T/exp-app" --numeric-owner -xpzf "$T/src/noise.tar.gz"
+tar -C "$T/exp-plain" --numeric-owner -xpf "$T/src/base.tar"
+tar -C "$T/exp-plain" --numeric-owner -xpf "$T/src/l3.tar"
+mkimage oci "$T/layout" --name app:1 --platform "linux/$(host_arch)" \
+	"$T/src/base.tar.gz" "$T/src/noise.tar.gz" >/dev/null
+mkimage oci "$T/layout" --name plain:1 --platform "linux/$(host_arch)" \
+	"$T/src/base.tar.gz" "$T/src/l3.tar" >/dev/null
+import_and_serve
+ok 'push app:1 with its index' push -q --tls-verify=false app:1 "$REG/app:1"
+ok 'push plain:1 without one' push -q --tls-verify=false --no-index plain:1 "$REG/plain:1"
+noise=$(sha256sum <"$T/src/noise.tar.gz" | cut -c1-64)
+noise_size=$(stat -c %s "$T/src/noise.tar.gz")
+
+# shows WHAT MNT DIR: the mount MNT is the tree DIR, names, modes, owners,
+# times and contents.
+shows() {
+	assert_same_text "$1: tree" "$(tree_listing "$3")" "$(tree_listing "$2")"
+	assert_same_text "$1: contents" "$(content_sums "$3")" "$(content_sums "$2")"
+}
+
+# image_is WHAT NAME DIR: image NAME of $R mounted shows DIR.
+image_is() {
+	local m=$T/mnt-$RANDOM
+	smount "$m" --root "$R" "$2"
+	shows "$1" "$m" "$3"
+	sumount "$m"
+}
+
+# fetched: bytes of the noise blob the proxy served in Range requests.
+fetched() {
+	awk -v d="sha256:$noise" '$1 == "GET" && index($2, d) && $3 ~ /^bytes=/ {
+		split(substr($3, 7), r, "-"); n += r[2] - r[1] + 1 } END { print n + 0 }' "$PLOG"
+}
+
+# ---- pull --lazy ----
+R=$T/lazy
+: >"$PLOG"
+sr pull --lazy --tls-verify=false "$REG/app:1"
+assert_eq 'pull --lazy: exit 0' 0 "$RC"
+assert_eq 'pull --lazy: both layers left to fetch' '2 of 2 layers left to fetch as they are read' "$ERR"
+assert_eq 'pull --lazy: no byte of a layer fetched' 0 \
+	"$(grep -c '^GET /v2/app/blobs/sha256:[0-9a-f]* bytes=' "$PLOG" || true)"
+assert_false 'pull --lazy: nothing in blobs/ for the noise layer' test -e "$R/blobs/sha256/$noise"
+ok 'fsck of a lazy image' fsck
+ok 'gc keeps a lazy image' gc
+assert_true 'gc kept the lazy blob' test -e "$R/strata/lazy/$noise.json"
+
+# ---- reading it ----
+m=$T/mnt
+smount "$m" --root "$R" "$REG/app:1"
+cmp -s "$m/data/n17" "$T/noise/data/n17"
+assert_eq 'one file reads right' 0 "$?"
+one=$(fetched)
+assert_true "one 256 KiB file fetched $one of $noise_size bytes (under a quarter)" \
+	test "$one" -gt 0 -a "$((one * 4))" -lt "$noise_size"
+shows 'the lazy mount' "$m" "$T/exp-app"
+all=$(fetched)
+assert_true "all of it fetched once ($all of $noise_size bytes, each piece once)" \
+	test "$all" -ge "$noise_size" -a "$all" -le "$((noise_size + 262144 * 2))"
+sumount "$m"
+ok 'fsck after the reads' fsck
+
+# A piece on disk that is not what was fetched: fsck says so.
+cp "$R/strata/lazy/$noise" "$T/lazy-copy"
+printf '\377' | dd of="$R/strata/lazy/$noise" bs=1 seek=300000 conv=notrunc status=none
+sr fsck
+assert_eq 'fsck finds a damaged piece' 1 "$RC"
+assert_true 'fsck names it' grep -q 'lazy layer .*do not match their digests' "$T/out" "$T/err"
+cp "$T/lazy-copy" "$R/strata/lazy/$noise"
+
+# ---- completed by a pull ----
+: >"$PLOG"
+sr pull --tls-verify=false "$REG/app:1"
+assert_eq 'pull completes: exit 0' 0 "$RC"
+assert_eq 'pull completes both' '2 of 2 layers completed' "$ERR"
+assert_eq 'nothing fetched again' 0 "$(fetched)"
+assert_true 'the blob is in blobs/' test -f "$R/blobs/sha256/$noise"
+assert_eq 'no lazy file left' 0 "$(find "$R/strata/lazy" -type f | wc -l)"
+ok 'fsck of the completed image' fsck
+image_is 'completed' "$REG/app:1" "$T/exp-app"
+
+# ---- run --lazy from an empty store ----
+R=$T/empty-store
+sr run --rm --lazy --tls-verify=false "$REG/app:1" /bin/busybox sh -c 'cat /etc/motd; wc -c </data/n01'
+assert_eq 'run --lazy: exit 0' 0 "$RC" || printf 'stderr: %s\n' "$ERR" >&2
+assert_eq 'run --lazy: the output' "$(printf 'base\n262144')" "$(cat "$T/out")"
+assert_true 'run --lazy: the layer stayed lazy' test -e "$R/strata/lazy/$noise.json"
+
+# ---- no artifact: pulled whole ----
+R=$T/plain
+sr pull --lazy --tls-verify=false "$REG/plain:1"
+assert_eq 'no artifact: exit 0' 0 "$RC"
+assert_eq 'no artifact: nothing lazy' '' "$ERR"
+image_is 'pulled whole' "$REG/plain:1" "$T/exp-plain"
+
+# ---- a proxy that corrupts: EIO, never a wrong byte ----
+R=$T/corrupt
+ok 'pull --lazy again' pull -q --lazy --tls-verify=false "$REG/app:1"
+start_server proxy "$PORT" corrupt
+sed -i "s/\"registry\":\"[^\"]*\"/\"registry\":\"127.0.0.1:$SPORT\"/" "$R/strata/lazy/$noise.json"
+smount "$m" --root "$R" "$REG/app:1"
+assert_false 'corrupt pieces: the read fails' cat "$m/data/n30" >/dev/null 2>&1
+assert_eq 'corrupt pieces: nothing marked fetched' 0 "$(tr -d '\0' <"$R/strata/lazy/$noise.have" | wc -c)"
+sumount "$m"
+
+# ---- the registry gone: EIO soon, what was fetched reads ----
+R=$T/gone
+ok 'pull --lazy once more' pull -q --lazy --tls-verify=false "$REG/app:1"
+smount "$m" --root "$R" "$REG/app:1"
+cmp -s "$m/data/n05" "$T/noise/data/n05"
+assert_eq 'before: a file reads' 0 "$?"
+stop_servers
+t0=$(date +%s)
+assert_false 'registry gone: an unfetched file fails' cat "$m/data/n35" >/dev/null 2>&1
+assert_true 'registry gone: within 30 s' test $(($(date +%s) - t0)) -lt 30
+cmp -s "$m/data/n05" "$T/noise/data/n05"
+assert_eq 'registry gone: the fetched file still reads' 0 "$?"
+sumount "$m"
+
+store_finish
