@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "archive_dl.h"
+#include "lazy_blob.h"
 #include "store.h"
 #include "sys.h"
 
@@ -364,7 +365,8 @@ int store_export(struct store *s, const char *ref, enum store_export_format fmt,
 	if (dl_archive_load(err) || store_resolve(s, ref, &img, err))
 		return -1;
 	name = tag_of(s, ref, img);
-	if (fmt == STORE_EXPORT_DOCKER && ensure_copies(s, img, err))
+	if (store_lazy_complete_image(s, img, err) ||
+	    (fmt == STORE_EXPORT_DOCKER && ensure_copies(s, img, err)))
 		goto out;
 	if (strcmp(path, "-") == 0) {
 		fd = STDOUT_FILENO;

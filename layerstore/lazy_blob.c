@@ -18,6 +18,7 @@
  * them.  Within a process one mutex serializes fetches of a blob.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -259,7 +260,7 @@ static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
 {
 	size_t len = (size_t)((q < b->n_chunks ? q * b->chunk : b->size) - p * b->chunk), got;
 	unsigned char *buf = malloc(len ? len : 1);
-	int rc = ENOMEM;
+	int rc = ENOMEM, bad = 0;
 
 	for (int attempt = 0; buf && attempt < ATTEMPTS; attempt++) {
 		if (attempt)
@@ -267,7 +268,9 @@ static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
 		rc = get_run(b, p, q, buf, &got);
 		if (rc == 0)
 			rc = store_run(b, p, q, buf);
-		if (rc == 0 || rc == ENOSPC)
+		/* A bad piece is fetched once more, not more: a registry that
+		 * serves it wrong twice will not serve it right. */
+		if (rc == 0 || rc == ENOSPC || (rc == EBADMSG && bad++))
 			break;
 	}
 	free(buf);
@@ -498,5 +501,63 @@ int store_lazy_complete(struct store *s, const char *digest, struct strata_error
 	store_lazy_close(b);
 	if (rc == 0)
 		store_lazy_remove(s, digest);
+	return rc;
+}
+
+/* A layer completed from its lazy copy, indexed again from the whole blob
+ * (the adopted index replaced by strata's own) and its diff-id checked. */
+int store_lazy_complete_layer(struct store *s, const char *digest, const char *diff_id,
+                              struct strata_error *err)
+{
+	struct strata_layer_options lo = {.cache_dir = s->layer_cache,
+	                                  .name = digest,
+	                                  .force_reindex = true,
+	                                  .want_diff_id = true};
+	struct strata_layer_info info;
+	struct strata_layer *layer;
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+	int lock, rc;
+
+	if (store_lazy_complete(s, digest, err))
+		return -1;
+	store_layer_cache_key(diff_id, digest, key);
+	lo.cache_key = key;
+	if (store_blob_path(s, digest, path, sizeof(path)) < 0)
+		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
+	lock = store_layer_cache_lock(s, key);
+	rc = strata_layer_open_tar(path, &lo, &layer, err);
+	if (lock >= 0)
+		close(lock);
+	if (rc)
+		return -1;
+	strata_layer_info(layer, &info);
+	rc = info.diff_id[0] && strcmp(info.diff_id, diff_id) != 0
+	         ? strata_fail(err, STRATA_ERR_CORRUPT, 0,
+	                       "layer %.19s: its diff-id is %s, the config says %s", digest,
+	                       info.diff_id, diff_id)
+	         : 0;
+	strata_layer_close(layer);
+	return rc;
+}
+
+int store_lazy_complete_image(struct store *s, const struct store_image *img,
+                              struct strata_error *err)
+{
+	bool locked = false;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < img->n_layers; i++) {
+		const struct store_layer *l = &img->layers[i];
+
+		if (store_blob_exists(s, l->digest) || !store_lazy_exists(s, l->digest))
+			continue;
+		/* Blobs go into the store as a pull's do: gc waits. */
+		if (!locked && (rc = store_import_lock(s, false, err)) == 0)
+			locked = true;
+		if (rc == 0)
+			rc = store_lazy_complete_layer(s, l->digest, l->diff_id, err);
+	}
+	if (locked)
+		store_import_unlock(s);
 	return rc;
 }

@@ -46,6 +46,14 @@ int store_lazy_check(struct store *s, const char *digest, uint64_t *fetched, siz
 /* Fetches what is missing, checks the whole blob's digest, and moves it
  * into blobs/: from then on an ordinary blob. */
 int store_lazy_complete(struct store *s, const char *digest, struct strata_error *err);
+/* store_lazy_complete, then strata's own index built from the whole blob
+ * (replacing the one adopted) and its diff-id checked. */
+int store_lazy_complete_layer(struct store *s, const char *digest, const char *diff_id,
+                              struct strata_error *err);
+/* Every lazy layer of @img completed: what reads a layer's blob whole
+ * (push, export) calls it first. */
+int store_lazy_complete_image(struct store *s, const struct store_image *img,
+                              struct strata_error *err);
 /* Forgets the lazy files of @digest (after completing, or to start over). */
 void store_lazy_remove(struct store *s, const char *digest);
 

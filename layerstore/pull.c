@@ -167,41 +167,6 @@ static int lazy_layers(struct reg_client *c, struct store *s, const struct store
 	return 0;
 }
 
-/* A layer completed from its lazy copy, indexed again from the whole blob
- * (the adopted index replaced by strata's own) and its diff-id checked. */
-static int complete_one(struct store *s, const struct pull_layer *l, struct strata_error *err)
-{
-	struct strata_layer_options lo = {.cache_dir = s->layer_cache,
-	                                  .name = l->digest,
-	                                  .force_reindex = true,
-	                                  .want_diff_id = true};
-	struct strata_layer_info info;
-	struct strata_layer *layer;
-	char key[LAYER_KEY_MAX], path[PATH_MAX];
-	int lock, rc;
-
-	if (store_lazy_complete(s, l->digest, err))
-		return -1;
-	store_layer_cache_key(l->diff_id, l->digest, key);
-	lo.cache_key = key;
-	if (store_blob_path(s, l->digest, path, sizeof(path)) < 0)
-		return strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", s->root, strerror(errno));
-	lock = store_layer_cache_lock(s, key);
-	rc = strata_layer_open_tar(path, &lo, &layer, err);
-	if (lock >= 0)
-		close(lock);
-	if (rc)
-		return -1;
-	strata_layer_info(layer, &info);
-	rc = info.diff_id[0] && strcmp(info.diff_id, l->diff_id) != 0
-	         ? strata_fail(err, STRATA_ERR_CORRUPT, 0,
-	                       "layer %.19s: its diff-id is %s, the config says %s", l->digest,
-	                       info.diff_id, l->diff_id)
-	         : 0;
-	strata_layer_close(layer);
-	return rc;
-}
-
 /* Without --lazy: layers the store holds lazily are completed, the rest
  * stays in @layers to pull. */
 static int complete_layers(struct store *s, struct pull_layer *layers,
@@ -216,7 +181,7 @@ static int complete_layers(struct store *s, struct pull_layer *layers,
 			layers[k++] = layers[i];
 			continue;
 		}
-		if (complete_one(s, &layers[i], err))
+		if (store_lazy_complete_layer(s, layers[i].digest, layers[i].diff_id, err))
 			return -1;
 		out->n_completed++;
 	}

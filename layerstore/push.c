@@ -24,6 +24,7 @@
 #include "crypto_dl.h"
 #include "curl_dl.h"
 #include "index_artifact.h"
+#include "lazy_blob.h"
 #include "registry.h"
 
 #define MT_DOCKER_LAYER     "application/vnd.docker.image.rootfs.diff.tar"
@@ -303,7 +304,7 @@ static int push_image(struct store *s, const struct store_image *img,
 	size_t len;
 	int rc = -1;
 
-	if (push_target(q, &t, err) ||
+	if (store_lazy_complete_image(s, img, err) || push_target(q, &t, err) ||
 	    !(manifest = manifest_to_send(s, img, o->format, &len, &mt, err)) ||
 	    store_reg_client_new(t.registry, t.insecure || o->tls_verify_off, 0, &c, err))
 		goto out;

@@ -6,7 +6,7 @@
 # small part of it) and shows exactly the image; fsck checks each piece
 # fetched; gc keeps what a lazy image uses; a pull without --lazy completes
 # the layers (whole blobs in blobs/, indexes rebuilt from them); run --lazy
-# starts from an empty store.  Faults: the registry gone (EIO, no hang,
+# starts from an empty store, and a push of what it pulled completes it.  Faults: the registry gone (EIO, no hang,
 # what was fetched still reads), a proxy that corrupts what it serves (EIO,
 # never a wrong byte), an image without an artifact (pulled whole).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -108,6 +108,11 @@ sr run --rm --lazy --tls-verify=false "$REG/app:1" /bin/busybox sh -c 'cat /etc/
 assert_eq 'run --lazy: exit 0' 0 "$RC" || printf 'stderr: %s\n' "$ERR" >&2
 assert_eq 'run --lazy: the output' "$(printf 'base\n262144')" "$(cat "$T/out")"
 assert_true 'run --lazy: the layer stayed lazy' test -e "$R/strata/lazy/$noise.json"
+# A push reads the blobs whole: it completes them first.
+ok 'push of a lazy image' push -q --tls-verify=false "$REG/app:1" "$REG/again:1"
+assert_true 'push completed the lazy layer' test -f "$R/blobs/sha256/$noise"
+assert_eq 'pushed: the same manifest' "$APP" \
+	"$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/again:1")"
 
 # ---- no artifact: pulled whole ----
 R=$T/plain
