@@ -241,9 +241,8 @@ static int push_blobs(struct reg_client *c, struct store *s, const struct store_
 	return rc;
 }
 
-/* Where a push of @q goes: its [[registry]]'s location, not a mirror. */
-static int push_target(const struct store_reference *q, struct store_pull_source *out,
-                       struct strata_error *err)
+int store_push_target(const struct store_reference *q, struct store_pull_source *out,
+                      struct strata_error *err)
 {
 	struct store_registries conf;
 	struct store_pull_source *v;
@@ -304,7 +303,7 @@ static int push_image(struct store *s, const struct store_image *img,
 	size_t len;
 	int rc = -1;
 
-	if (store_lazy_complete_image(s, img, err) || push_target(q, &t, err) ||
+	if (store_lazy_complete_image(s, img, err) || store_push_target(q, &t, err) ||
 	    !(manifest = manifest_to_send(s, img, o->format, &len, &mt, err)) ||
 	    store_reg_client_new(t.registry, t.insecure || o->tls_verify_off, 0, &c, err))
 		goto out;

@@ -243,6 +243,11 @@ int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
                       const struct pull_layer *layers, size_t n, const struct store_pull_options *o,
                       struct strata_error *err);
 
+/* Where a push to @q goes: its [[registry]]'s location (never a mirror),
+ * insecure as registries.conf says.  push.c. */
+int store_push_target(const struct store_reference *q, struct store_pull_source *out,
+                      struct strata_error *err);
+
 /* ---- lazy layers (pull_lazy.c) ---- */
 
 /* Of the @n layers the store lacks, those the image's index artifact

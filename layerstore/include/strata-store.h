@@ -226,6 +226,23 @@ int store_push(struct store *s, const char *src, const char *dest,
                const struct store_push_options *o, struct store_pushed *out,
                struct strata_error *err);
 
+/* ---- index artifacts of images in a registry (index_remote.c) ---- */
+
+struct store_index_push_options {
+	const char *platform; /* of a multi-platform image; NULL: this machine's */
+	bool tls_verify_off;
+	uint64_t max_layer_size;
+	store_pull_progress_fn progress; /* of the pull that reads the layers */
+	void *progress_ctx;
+};
+
+/* Attaches the index artifact (docs/index-artifact.md) to image @ref of a
+ * registry, in its repository: the image pulled into @s first (each layer
+ * read once, indexed as it comes).  @out: the manifest's digest, the
+ * artifact's and how many layers it describes. */
+int store_index_push(struct store *s, const char *ref, const struct store_index_push_options *o,
+                     struct store_pushed *out, struct strata_error *err);
+
 /* ---- layers of an image, ready to mount (layers.c) ---- */
 
 /* Opens every layer of @img, lowest first, indexing it when needed (keyed by

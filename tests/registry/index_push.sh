@@ -8,7 +8,8 @@
 # (mtime, inode) in its header; each chunk table hashes the blob as it is.
 # A second push changes nothing; another referrer in the tag's list is
 # kept; --no-index pushes none; a tag that is not an index gives a warning
-# and the image is still pushed.
+# and the image is still pushed.  strata index --push attaches the same
+# artifact to an image skopeo pushed, and a lazy pull finds it.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 make_image
@@ -134,5 +135,20 @@ assert_eq 'a tag in the way: left as it was' "$before" \
 	"$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/taken:$tag")"
 assert_eq 'a tag in the way: the image is there' "$app" \
 	"$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/taken:1")"
+
+# ---- strata index --push: an image another tool pushed ----
+push app:1 "$UP/skopeo:1" --preserve-digests
+sk=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/skopeo:1")
+SR_ROOT=$T/index-store sr index --push -q --tls-verify=false "$REG/skopeo:1"
+assert_eq 'index --push: exit 0' 0 "$RC"
+assert_eq 'index --push: the manifest digest and the artifact'"'"'s' "$sk $idx" "$(cat "$T/out")"
+raw=$(skopeo inspect --tls-verify=false --raw "docker://$UP/skopeo:sha256-${sk#sha256:}") || raw=''
+assert_true 'index --push: listed under the image'"'"'s tag' grep -q "$idx" <<<"$raw"
+SR_ROOT=$T/lazy-store sr pull --lazy --tls-verify=false "$REG/skopeo:1"
+assert_eq 'a lazy pull finds it' '2 of 3 layers left to fetch as they are read' "$ERR"
+sr index --push --tls-verify=false app:1
+assert_one_error_line 'index --push of a name without a registry: a usage error' 2
+sr index --push --check "$REG/skopeo:1"
+assert_eq 'index --push --check: a usage error' 2 "$RC"
 
 store_finish
