@@ -924,8 +924,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)fs_union_stateless_init(u);
 	if (union_writable(u))
 		fs_meta_upper_open(u->upper_root);
-	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&
-	    (union_writable(u) || fs_union_has_acls(u)))
+	if (!u->no_acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK) && (union_writable(u) || fs_union_has_acls(u)))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	/* File handles that outlive the kernel's inode cache (export.c). */
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)

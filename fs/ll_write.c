@@ -856,7 +856,9 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	int rc, fd;
 
 	/* Nothing written through a pending handle: nothing to sync. */
-	if (!(rc = fs_fh_fd(u, fs_inode_peek(u, ino, &tmp), fi, false, &fd)) && fd >= 0)
+	if (u->no_sync)
+		rc = 0;
+	else if (!(rc = fs_fh_fd(u, fs_inode_peek(u, ino, &tmp), fi, false, &fd)) && fd >= 0)
 		rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
 	fuse_reply_err(req, rc);
 }
@@ -948,7 +950,8 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	int fd = -1, rc;
 
 	(void)fi;
-	if (!dir || !inode_in_upper(dir)) { /* nothing of it is in the upper: nothing to sync */
+	if (!dir || !inode_in_upper(dir) ||
+	    u->no_sync) { /* nothing of it is in the upper: nothing to sync */
 		fuse_reply_err(req, 0);
 		return;
 	}

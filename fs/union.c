@@ -274,3 +274,13 @@ void strata_union_set_metacopy(struct strata_union *u, bool on)
 {
 	u->metacopy = on;
 }
+
+void strata_union_set_volatile(struct strata_union *u, bool on)
+{
+	u->no_sync = on;
+}
+
+void strata_union_set_noacl(struct strata_union *u, bool on)
+{
+	u->no_acl = on;
+}

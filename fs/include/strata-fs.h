@@ -229,6 +229,12 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
  * longer a changeset on its own: only readers given the layers below
  * (strata diff, commit) see those files' data.  docs/xattrs.md. */
 void strata_union_set_metacopy(struct strata_union *u, bool on);
+/* overlayfs' volatile: fsync and fsyncdir succeed without syncing (the
+ * upper is lost in a crash: for throw-away containers). */
+void strata_union_set_volatile(struct strata_union *u, bool on);
+/* fuse-overlayfs' noacl: the kernel is not asked to enforce POSIX ACLs
+ * (the system.posix_acl_* xattrs are still stored and shown). */
+void strata_union_set_noacl(struct strata_union *u, bool on);
 
 struct strata_mount_options {
 	const char *mountpoint;
