@@ -442,9 +442,12 @@ static int clear_hidden(int dirfd)
 
 	if (!d)
 		return errno;
-	while (!rc && (de = readdir(d)))
-		if (name_reserved(de->d_name) && unlinkat(dirfd, de->d_name, 0) < 0)
+	while (!rc && (de = readdir(d))) {
+		bool chr = de->d_type == DT_CHR && fs_upper_chr_whiteout_at(dirfd, de->d_name);
+
+		if ((chr || name_reserved(de->d_name)) && unlinkat(dirfd, de->d_name, 0) < 0)
 			rc = errno;
+	}
 	closedir(d);
 	return rc;
 }

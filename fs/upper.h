@@ -145,8 +145,19 @@ bool fs_upper_has_whiteout(int dirfd, const char *name);
 bool fs_upper_can_whiteout(const char *name);
 int fs_upper_add_whiteout(int dirfd, const char *name);
 int fs_upper_remove_whiteout(int dirfd, const char *name);
+/* The marker or an overlay opaque xattr (fs_upper_path_opaque_xattr). */
 bool fs_upper_is_opaque(int dirfd);
 int fs_upper_make_opaque(int dirfd);
+/* The overlay form's whiteout: a 0/0 character device. */
+bool fs_upper_is_chr_whiteout(const struct stat *st);
+bool fs_upper_chr_whiteout_at(int dirfd, const char *name);
+/* Replaces the overlay form's whiteout @name by a .wh. file.  0 or errno. */
+int fs_upper_whiteout_to_oci(int dirfd, const char *name);
+/* trusted.overlay.opaque, user.overlay.opaque or user.fuseoverlayfs.opaque
+ * is "y" on @path. */
+bool fs_upper_path_opaque_xattr(const char *path);
+/* An xattr of overlayfs' or fuse-overlayfs' own, never shown. */
+bool fs_upper_is_overlay_xattr(const char *name);
 
 /* ---- upper.c ---- */
 

@@ -3,6 +3,13 @@
  * Whiteouts and opaque directories in the upper layer, in the OCI changeset
  * form a committed layer keeps: `.wh.NAME` hides NAME below, `.wh..wh..opq`
  * hides all that is below its directory.
+ *
+ * The overlay form, which kernel overlayfs and fuse-overlayfs write, is
+ * read too: a 0/0 character device NAME hides NAME, and a directory with
+ * one of the overlay opaque xattrs set to "y" is opaque.  Written is the
+ * OCI form alone: a 0/0 device a writable mount looks up becomes a .wh.
+ * file (fs_upper_whiteout_to_oci), since making the name again creates it
+ * before removing its whiteout.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,11 +73,58 @@ int fs_upper_remove_whiteout(int dirfd, const char *name)
 	return 0;
 }
 
-bool fs_upper_is_opaque(int dirfd)
+bool fs_upper_is_chr_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == 0;
+}
+
+bool fs_upper_chr_whiteout_at(int dirfd, const char *name)
 {
 	struct stat st;
 
-	return fstatat(dirfd, UPPER_OPAQUE_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && fs_upper_is_chr_whiteout(&st);
+}
+
+int fs_upper_whiteout_to_oci(int dirfd, const char *name)
+{
+	int rc = fs_upper_add_whiteout(dirfd, name);
+
+	if (!rc && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		rc = errno;
+	return rc;
+}
+
+/* overlayfs' as root and rootless (userxattr), fuse-overlayfs' rootless. */
+static const char *const opaque_xattrs[] = {"trusted.overlay.opaque", "user.overlay.opaque",
+                                            "user.fuseoverlayfs.opaque"};
+
+bool fs_upper_is_overlay_xattr(const char *name)
+{
+	return strncmp(name, "trusted.overlay.", 16) == 0 ||
+	       strncmp(name, "user.overlay.", 13) == 0 ||
+	       strncmp(name, "user.fuseoverlayfs.", 19) == 0;
+}
+
+bool fs_upper_path_opaque_xattr(const char *path)
+{
+	for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]); i++) {
+		char v[2];
+
+		if (getxattr(path, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y')
+			return true;
+	}
+	return false;
+}
+
+bool fs_upper_is_opaque(int dirfd)
+{
+	struct stat st;
+	char path[64];
+
+	if (fstatat(dirfd, UPPER_OPAQUE_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return true;
+	fs_upper_fd_path(dirfd, path, sizeof(path));
+	return fs_upper_path_opaque_xattr(path);
 }
 
 int fs_upper_make_opaque(int dirfd)

@@ -107,6 +107,39 @@ assert_eq 'uidmapping/gidmapping: disk 1:2 shows as 100001:200002' 100001:200002
 	"$(stat -c %u:%g "$M/f")"
 sumount "$M"
 
+# ---- uppers in the overlay form: kernel overlayfs' (root) ----
+# tree_of DIR: every path under DIR, sorted.
+tree_of() { (cd "$1" && find . | sort); }
+K=$T/k
+mkdir -p "$K/L/d/sub" "$K/U" "$K/W" "$K/M"
+echo 1 >"$K/L/a"
+echo 2 >"$K/L/d/b"
+echo 3 >"$K/L/keep"
+if mount -t overlay overlay -o "lowerdir=$K/L,upperdir=$K/U,workdir=$K/W" "$K/M" 2>/dev/null; then
+	MOUNTS+=("$K/M")
+	rm "$K/M/a"
+	rm -r "$K/M/d"
+	mkdir "$K/M/d"
+	echo new >"$K/M/d/n"
+	want=$(tree_of "$K/M")
+	umount "$K/M"
+	assert_true 'kernel overlayfs wrote a 0/0 device' test -c "$K/U/a"
+	omount "$STRATA" mount -o "lowerdir=$K/L,upperdir=$K/U,workdir=$K/W" "$M"
+	assert_eq "kernel overlayfs' upper, read by strata" "$want" "$(tree_of "$M")"
+	assert_eq "kernel overlayfs' upper: its xattrs are not shown" '' \
+		"$(getfattr -d -m - "$M/d" 2>/dev/null)"
+	echo again >"$M/a" # over the 0/0 device's whiteout
+	assert_eq 'a name made again over an overlay-form whiteout' again "$(cat "$M/a")"
+	rm "$M/a"
+	sumount "$M"
+	omount "$STRATA" mount -o "lowerdir=$K/U:$K/L" "$M"
+	assert_eq "kernel overlayfs' upper as a lowerdir=, after strata wrote to it" "$want" \
+		"$(tree_of "$M")"
+	sumount "$M"
+else
+	log 'no kernel overlayfs here: its upper not tried'
+fi
+
 # ---- bad input: one line, the right status, nothing mounted ----
 # refused STATUS WHAT ARGS...
 refused() {
@@ -166,5 +199,27 @@ if command -v unshare >/dev/null && command -v setpriv >/dev/null; then
 	assert_eq 'rootless: write, remount with the upper as a lower' \
 		"$(printf 'changed\nin-d\nchanged\nnewdir')" "$out"
 	assert_false 'rootless: nothing left mounted' is_mounted "$R/mnt"
+
+	# fuse-overlayfs' rootless upper (0/0 devices, user.fuseoverlayfs.opaque
+	# and a .wh..wh..opq file), read by a rootless strata.
+	if command -v fuse-overlayfs >/dev/null; then
+		F=$T/fo
+		mkdir -p "$F/L/d" "$F/U" "$F/W" "$F/M" "$F/M2"
+		echo 1 >"$F/L/a"
+		echo 2 >"$F/L/d/b"
+		chown -R 65534:65534 "$F"
+		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm bash -c "
+			set -e
+			cd '$F'
+			fuse-overlayfs -o lowerdir=L,upperdir=U,workdir=W M 2>/dev/null
+			rm M/a; rm -r M/d; mkdir M/d; echo new >M/d/n
+			(cd M && find . | sort) >fo.txt
+			fusermount3 -u M
+			'$STRATA' mount -o lowerdir=L,upperdir=U,workdir=W M2
+			(cd M2 && find . | sort) >st.txt
+			'$STRATA' umount M2
+			diff fo.txt st.txt && echo same" 2>&1) || true
+		assert_eq "fuse-overlayfs' rootless upper, read by a rootless strata" same "$out"
+	fi
 fi
 finish
