@@ -51,7 +51,8 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 	if (rc)
 		return rc;
 	*hidden = r.whiteout;
-	return fs_upper_ref_get(u, dir, dref);
+	rc = fs_upper_ref_get(u, dir, dref);
+	return rc ? rc : fs_upper_free_name(dref->fd, name, r.whiteout);
 }
 
 static bool caller_in_group(fuse_req_t req, gid_t gid)
@@ -693,6 +694,8 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		rc = fs_upper_ref_get(u, a->dir, &sref);
 	if (!rc)
 		rc = fs_upper_ref_get(u, a->newdir, &dref);
+	if (!rc && !(a->flags & RENAME_EXCHANGE))
+		rc = fs_upper_free_name(dref.fd, a->newname, a->dst.whiteout);
 	if (!rc)
 		rc = rename_upper(u, a, sref.fd, dref.fd, src_in, dst_in);
 	if (!rc)

@@ -284,3 +284,9 @@ void strata_union_set_noacl(struct strata_union *u, bool on)
 {
 	u->no_acl = on;
 }
+
+void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f)
+{
+	(void)u; /* a daemon serves one union: the form is the process's */
+	fs_upper_set_overlay_form(f == STRATA_UPPER_OVERLAY);
+}

@@ -65,18 +65,12 @@ static int resolve_lower_path(struct strata_union *u, const char *path, struct r
 	return 0;
 }
 
-/* @name is an overlay-form whiteout (upper_whiteout.c): hidden, and in a
- * writable mount made a .wh. file. */
-static int chr_whiteout(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
+/* @name is an overlay-form whiteout (upper_whiteout.c): hidden. */
+static int chr_whiteout(struct strata_union *u, struct inode *dir, const char *name,
                         struct resolved *r)
 {
 	r->whiteout = fs_union_resolve(u, dir, name, strlen(name), r->srcs, &r->n) == 0;
 	r->n = 0;
-	/* Over nothing it hides nothing: it just goes. */
-	if (union_writable(u) && !r->whiteout)
-		(void)unlinkat(dirfd, name, 0);
-	else if (union_writable(u) && fs_upper_can_whiteout(name))
-		(void)fs_upper_whiteout_to_oci(dirfd, name);
 	return ENOENT;
 }
 
@@ -91,7 +85,7 @@ static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const
 	if (dirfd >= 0 && !name_reserved(name)) {
 		if (fstatat(dirfd, name, &r->upper_st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (fs_upper_is_chr_whiteout(&r->upper_st))
-				return chr_whiteout(u, dir, dirfd, name, r);
+				return chr_whiteout(u, dir, name, r);
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 			if (r->upper_fd < 0)
 				return errno;

@@ -151,8 +151,16 @@ int fs_upper_make_opaque(int dirfd);
 /* The overlay form's whiteout: a 0/0 character device. */
 bool fs_upper_is_chr_whiteout(const struct stat *st);
 bool fs_upper_chr_whiteout_at(int dirfd, const char *name);
-/* Replaces the overlay form's whiteout @name by a .wh. file.  0 or errno. */
-int fs_upper_whiteout_to_oci(int dirfd, const char *name);
+/* Before @name is made in @dirfd: the overlay form's whiteout there, if
+ * any, goes, and a .wh. file takes its place when it @hides a lower
+ * object.  0 or errno. */
+int fs_upper_free_name(int dirfd, const char *name, bool hides);
+/* Whiteouts and opacity are written in the overlay form from now on. */
+void fs_upper_set_overlay_form(bool on);
+/* In the overlay form: sets overlayfs' xattr @what (trusted.overlay.@what,
+ * else the rootless user.overlay.@what and user.fuseoverlayfs.@what) on
+ * @opath_fd's object; else nothing.  0 or errno. */
+int fs_upper_overlay_xattr(int opath_fd, const char *what, const char *value);
 /* trusted.overlay.opaque, user.overlay.opaque or user.fuseoverlayfs.opaque
  * is "y" on @path. */
 bool fs_upper_path_opaque_xattr(const char *path);

@@ -6,10 +6,13 @@
  *
  * The overlay form, which kernel overlayfs and fuse-overlayfs write, is
  * read too: a 0/0 character device NAME hides NAME, and a directory with
- * one of the overlay opaque xattrs set to "y" is opaque.  Written is the
- * OCI form alone: a 0/0 device a writable mount looks up becomes a .wh.
- * file (fs_upper_whiteout_to_oci), since making the name again creates it
- * before removing its whiteout.
+ * one of the overlay opaque xattrs set to "y" is opaque.  It is written
+ * when the mount asks for it (fs_upper_set_overlay_form): whiteouts as
+ * 0/0 devices (a .wh. file where mknod is refused), opacity as
+ * trusted.overlay.opaque (user.overlay.opaque and fuse-overlayfs'
+ * user.fuseoverlayfs.opaque where trusted.* is refused), no marker file.
+ * Before a name is made again, its device goes (fs_upper_free_name): the
+ * name is made first and its whiteout removed after.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -48,6 +52,14 @@ bool fs_upper_has_whiteout(int dirfd, const char *name)
 	       fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Process-wide: a daemon serves one union. */
+static bool overlay_form;
+
+void fs_upper_set_overlay_form(bool on)
+{
+	overlay_form = on;
+}
+
 int fs_upper_add_whiteout(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
@@ -55,6 +67,12 @@ int fs_upper_add_whiteout(int dirfd, const char *name)
 
 	if (rc)
 		return rc;
+	/* Allowed in a user namespace too since Linux 5.8; where it is not,
+	 * fuse-overlayfs also falls back to the .wh. file. */
+	if (overlay_form && mknodat(dirfd, name, S_IFCHR, makedev(0, 0)) == 0)
+		return 0;
+	if (overlay_form && errno != EPERM)
+		return errno;
 	fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return errno;
@@ -85,13 +103,24 @@ bool fs_upper_chr_whiteout_at(int dirfd, const char *name)
 	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && fs_upper_is_chr_whiteout(&st);
 }
 
-int fs_upper_whiteout_to_oci(int dirfd, const char *name)
+int fs_upper_free_name(int dirfd, const char *name, bool hides)
 {
-	int rc = fs_upper_add_whiteout(dirfd, name);
+	char wh[NAME_MAX + 8];
+	int fd;
 
-	if (!rc && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-		rc = errno;
-	return rc;
+	if (!fs_upper_chr_whiteout_at(dirfd, name))
+		return 0;
+	/* Still hiding a lower object: a .wh. file until the name is made,
+	 * whose whiteout then goes (or comes back in the mount's form). */
+	if (hides && whiteout_name(name, wh, sizeof(wh)) == 0) {
+		fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return errno;
+		close(fd);
+	}
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return errno;
+	return 0;
 }
 
 /* overlayfs' as root and rootless (userxattr), fuse-overlayfs' rootless. */
@@ -127,8 +156,35 @@ bool fs_upper_is_opaque(int dirfd)
 	return fs_upper_path_opaque_xattr(path);
 }
 
+int fs_upper_overlay_xattr(int opath_fd, const char *what, const char *value)
+{
+	char path[64], name[64];
+	size_t len = strlen(value);
+
+	if (!overlay_form)
+		return 0;
+	fs_upper_fd_path(opath_fd, path, sizeof(path));
+	snprintf(name, sizeof(name), "trusted.overlay.%s", what);
+	if (setxattr(path, name, value, len, 0) == 0)
+		return 0;
+	if (errno != EPERM)
+		return errno;
+	/* Not root of the initial namespace: the rootless forms, overlayfs'
+	 * (userxattr) and fuse-overlayfs'. */
+	snprintf(name, sizeof(name), "user.overlay.%s", what);
+	if (setxattr(path, name, value, len, 0) < 0)
+		return errno;
+	snprintf(name, sizeof(name), "user.fuseoverlayfs.%s", what);
+	if (setxattr(path, name, value, len, 0) < 0)
+		return errno;
+	return 0;
+}
+
 int fs_upper_make_opaque(int dirfd)
 {
+	if (overlay_form)
+		return fs_upper_overlay_xattr(dirfd, "opaque", "y");
+
 	int fd =
 	    openat(dirfd, UPPER_OPAQUE_NAME, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 

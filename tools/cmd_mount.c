@@ -169,10 +169,6 @@ static int apply_options(struct mount_args *a)
 		cli_error("-o squash_to_*: not supported yet (issue 18)");
 		return 1;
 	}
-	if (o->upper_format == OVL_UPPER_OVERLAY) {
-		cli_error("-o upper_format=overlay: not supported yet (issue 18)");
-		return 1;
-	}
 	a->mo.allow_nonempty = o->nonempty;
 	a->metacopy = a->metacopy || o->metacopy;
 	if (o->upperdir)
@@ -249,6 +245,8 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 	strata_union_set_metacopy(u, a->metacopy);
 	strata_union_set_volatile(u, a->ovl.is_volatile);
 	strata_union_set_noacl(u, a->ovl.noacl);
+	strata_union_set_upper_format(
+	    u, a->ovl.upper_format == OVL_UPPER_OVERLAY ? STRATA_UPPER_OVERLAY : STRATA_UPPER_OCI);
 	if (a->upper && strata_union_set_upper(u, a->upper, &err))
 		rc = cli_fail(&err);
 	else

@@ -32,11 +32,13 @@ static const char helper_usage[] =
     "directory, a tar file or an image of the store) unless OPTIONS give\n"
     "lowerdir=.  See strata-overlay-options(7) and mount.fuse.strata(8).\n";
 
-/* As fuse-overlayfs, and as a kernel overlay mount is: root's mount is
- * for every user (the container's processes run as others). */
-static const char *root_default(void)
+/* The defaults of these forms, before the caller's options (a later one
+ * wins): an upper in the overlay form, which podman and the kernel read;
+ * and as fuse-overlayfs, as a kernel overlay mount is, root's mount is for
+ * every user (the container's processes run as others). */
+static const char *form_defaults(void)
 {
-	return geteuid() == 0 ? "allow_other" : "default_permissions";
+	return geteuid() == 0 ? "upper_format=overlay,allow_other" : "upper_format=overlay";
 }
 
 int cmd_mount_overlay(int argc, char **argv)
@@ -51,7 +53,7 @@ int cmd_mount_overlay(int argc, char **argv)
 	/* strata mount's own syntax from argv[1] on, after the default. */
 	args[0] = "mount";
 	args[1] = "-o";
-	args[2] = (char *)root_default();
+	args[2] = (char *)form_defaults();
 	memcpy(args + 3, argv + 1, (size_t)argc * sizeof(*args));
 	rc = cmd_mount(argc + 2, args);
 	free(args);
@@ -191,7 +193,7 @@ int cmd_mount_helper(int argc, char **argv)
 		goto out;
 	}
 	args[n++] = "mount";
-	args[n++] = "-o", args[n++] = (char *)root_default();
+	args[n++] = "-o", args[n++] = (char *)form_defaults();
 	if (h.opts)
 		args[n++] = "-o", args[n++] = h.opts;
 	if (h.opts && has_key(h.opts, "lowerdir=")) {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 enum ovl_upper_format {
-	OVL_UPPER_DEFAULT, /* oci, or overlay for fuse-overlayfs' call form */
+	OVL_UPPER_DEFAULT, /* strata mount's: oci */
 	OVL_UPPER_OCI,     /* .wh.NAME files, .wh..wh..opq: strata's own */
 	OVL_UPPER_OVERLAY, /* 0/0 character devices, overlay opaque xattrs */
 };

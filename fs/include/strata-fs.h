@@ -235,6 +235,12 @@ void strata_union_set_volatile(struct strata_union *u, bool on);
 /* fuse-overlayfs' noacl: the kernel is not asked to enforce POSIX ACLs
  * (the system.posix_acl_* xattrs are still stored and shown). */
 void strata_union_set_noacl(struct strata_union *u, bool on);
+/* How the upper writes whiteouts and opaque directories: OCI changeset
+ * form (.wh. files, strata's default) or overlay form (0/0 character
+ * devices, overlay opaque xattrs: what kernel overlayfs, fuse-overlayfs
+ * and podman read).  Both forms are always read. */
+enum strata_upper_format { STRATA_UPPER_OCI, STRATA_UPPER_OVERLAY };
+void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f);
 
 struct strata_mount_options {
 	const char *mountpoint;

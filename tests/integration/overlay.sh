@@ -140,6 +140,45 @@ else
 	log 'no kernel overlayfs here: its upper not tried'
 fi
 
+# ---- strata's upper in the overlay form, read by kernel overlayfs ----
+O=$T/o
+mkdir -p "$O/L/d/sub" "$O/L/r/x" "$O/L/e" "$O/U" "$O/W" "$O/K"
+echo 1 >"$O/L/a"
+echo 2 >"$O/L/d/b"
+echo 3 >"$O/L/r/x/y"
+echo 4 >"$O/L/e/f"
+echo 5 >"$O/L/g"
+omount "$STRATA" -o "lowerdir=$O/L,upperdir=$O/U,workdir=$O/W" "$M"
+rm "$M/a" "$M/g"
+rm -r "$M/d"
+mkdir "$M/d"
+echo new >"$M/d/n"
+mv "$M/r" "$M/r2"
+echo moved >"$M/tmp"
+mv "$M/tmp" "$M/g" # a rename onto a removed lower name
+rm "$M/e/f"
+rmdir "$M/e" # a directory holding only a whiteout
+want=$(tree_of "$M")
+uumount
+assert_true 'overlay form: a removed name is a 0/0 device' test -c "$O/U/a"
+assert_eq 'overlay form: an opaque directory has trusted.overlay.opaque' y \
+	"$(getfattr --only-values -n trusted.overlay.opaque "$O/U/d" 2>/dev/null)"
+assert_eq 'overlay form: no .wh. file' '' "$(find "$O/U" -name '.wh.*')"
+if mount -t overlay overlay -o "redirect_dir=on,lowerdir=$O/L,upperdir=$O/U,workdir=$O/W" \
+	"$O/K" 2>/dev/null; then
+	MOUNTS+=("$O/K")
+	assert_eq "strata's overlay-form upper, read by kernel overlayfs" "$want" "$(tree_of "$O/K")"
+	assert_eq 'kernel overlayfs: the renamed directory keeps its content' 3 \
+		"$(cat "$O/K/r2/x/y")"
+	umount "$O/K"
+fi
+omount "$STRATA" -o "lowerdir=$O/L,upperdir=$O/U,workdir=$O/W" "$M"
+assert_eq 'overlay form: strata reads it back' "$want" "$(tree_of "$M")"
+echo again >"$M/a"
+assert_eq 'overlay form: a name made again over a 0/0 device' again "$(cat "$M/a")"
+uumount
+assert_true 'overlay form: the name made again is a file' test -f "$O/U/a"
+
 # ---- bad input: one line, the right status, nothing mounted ----
 # refused STATUS WHAT ARGS...
 refused() {
@@ -220,6 +259,26 @@ if command -v unshare >/dev/null && command -v setpriv >/dev/null; then
 			'$STRATA' umount M2
 			diff fo.txt st.txt && echo same" 2>&1) || true
 		assert_eq "fuse-overlayfs' rootless upper, read by a rootless strata" same "$out"
+
+		# And back: a rootless strata's overlay-form upper, read by
+		# fuse-overlayfs.
+		G=$T/fo2
+		mkdir -p "$G/L/d" "$G/U" "$G/W" "$G/M" "$G/M2"
+		echo 1 >"$G/L/a"
+		echo 2 >"$G/L/d/b"
+		chown -R 65534:65534 "$G"
+		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm bash -c "
+			set -e
+			cd '$G'
+			'$STRATA' -o lowerdir=L,upperdir=U,workdir=W M
+			rm M/a; rm -r M/d; mkdir M/d; echo new >M/d/n
+			(cd M && find . | sort) >st.txt
+			'$STRATA' umount M
+			fuse-overlayfs -o lowerdir=L,upperdir=U,workdir=W M2 2>/dev/null
+			(cd M2 && find . | sort) >fo.txt
+			fusermount3 -u M2
+			diff st.txt fo.txt && echo same" 2>&1) || true
+		assert_eq "a rootless strata's overlay-form upper, read by fuse-overlayfs" same "$out"
 	fi
 fi
 finish
