@@ -239,46 +239,35 @@ if command -v unshare >/dev/null && command -v setpriv >/dev/null; then
 		"$(printf 'changed\nin-d\nchanged\nnewdir')" "$out"
 	assert_false 'rootless: nothing left mounted' is_mounted "$R/mnt"
 
-	# fuse-overlayfs' rootless upper (0/0 devices, user.fuseoverlayfs.opaque
-	# and a .wh..wh..opq file), read by a rootless strata.
-	if command -v fuse-overlayfs >/dev/null; then
-		F=$T/fo
-		mkdir -p "$F/L/d" "$F/U" "$F/W" "$F/M" "$F/M2"
-		echo 1 >"$F/L/a"
-		echo 2 >"$F/L/d/b"
-		chown -R 65534:65534 "$F"
-		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm bash -c "
+	# handover DIR WRITER READER: as uid 65534 in a user namespace, WRITER
+	# (a command taking "-o lowerdir=L,upperdir=U,workdir=W MNT") removes
+	# a lower file and replaces a lower directory, then unmounts; READER
+	# mounts the same upper; prints "same" when both showed one tree.
+	handover() {
+		local d=$1
+		mkdir -p "$d/L/d" "$d/U" "$d/W" "$d/M" "$d/M2"
+		echo 1 >"$d/L/a"
+		echo 2 >"$d/L/d/b"
+		chown -R 65534:65534 "$d"
+		setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm bash -c "
 			set -e
-			cd '$F'
-			fuse-overlayfs -o lowerdir=L,upperdir=U,workdir=W M 2>/dev/null
+			cd '$d'
+			$2 -o lowerdir=L,upperdir=U,workdir=W M 2>/dev/null
 			rm M/a; rm -r M/d; mkdir M/d; echo new >M/d/n
-			(cd M && find . | sort) >fo.txt
+			(cd M && find . | sort) >1.txt
 			fusermount3 -u M
-			'$STRATA' mount -o lowerdir=L,upperdir=U,workdir=W M2
-			(cd M2 && find . | sort) >st.txt
-			'$STRATA' umount M2
-			diff fo.txt st.txt && echo same" 2>&1) || true
-		assert_eq "fuse-overlayfs' rootless upper, read by a rootless strata" same "$out"
-
-		# And back: a rootless strata's overlay-form upper, read by
-		# fuse-overlayfs.
-		G=$T/fo2
-		mkdir -p "$G/L/d" "$G/U" "$G/W" "$G/M" "$G/M2"
-		echo 1 >"$G/L/a"
-		echo 2 >"$G/L/d/b"
-		chown -R 65534:65534 "$G"
-		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm bash -c "
-			set -e
-			cd '$G'
-			'$STRATA' -o lowerdir=L,upperdir=U,workdir=W M
-			rm M/a; rm -r M/d; mkdir M/d; echo new >M/d/n
-			(cd M && find . | sort) >st.txt
-			'$STRATA' umount M
-			fuse-overlayfs -o lowerdir=L,upperdir=U,workdir=W M2 2>/dev/null
-			(cd M2 && find . | sort) >fo.txt
+			$3 -o lowerdir=L,upperdir=U,workdir=W M2 2>/dev/null
+			(cd M2 && find . | sort) >2.txt
 			fusermount3 -u M2
-			diff st.txt fo.txt && echo same" 2>&1) || true
-		assert_eq "a rootless strata's overlay-form upper, read by fuse-overlayfs" same "$out"
+			diff 1.txt 2.txt && echo same" 2>&1 || true
+	}
+	# fuse-overlayfs' rootless upper (0/0 devices, user.fuseoverlayfs.opaque
+	# and a .wh..wh..opq file) read by a rootless strata, and back.
+	if command -v fuse-overlayfs >/dev/null; then
+		assert_eq "fuse-overlayfs' rootless upper, read by a rootless strata" same \
+			"$(handover "$T/fo" fuse-overlayfs "'$STRATA'")"
+		assert_eq "a rootless strata's overlay-form upper, read by fuse-overlayfs" same \
+			"$(handover "$T/fo2" "'$STRATA'" fuse-overlayfs)"
 	fi
 fi
 finish
