@@ -52,6 +52,17 @@ bool fs_upper_has_whiteout(int dirfd, const char *name)
 	       fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* The empty file @wh (".wh.NAME") in @dirfd.  0 or errno. */
+static int make_wh_file(int dirfd, const char *wh)
+{
+	int fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
 /* Process-wide: a daemon serves one union. */
 static bool overlay_form;
 
@@ -63,7 +74,7 @@ void fs_upper_set_overlay_form(bool on)
 int fs_upper_add_whiteout(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
-	int fd, rc = whiteout_name(name, wh, sizeof(wh));
+	int rc = whiteout_name(name, wh, sizeof(wh));
 
 	if (rc)
 		return rc;
@@ -73,11 +84,7 @@ int fs_upper_add_whiteout(int dirfd, const char *name)
 		return 0;
 	if (overlay_form && errno != EPERM)
 		return errno;
-	fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errno;
-	close(fd);
-	return 0;
+	return make_wh_file(dirfd, wh);
 }
 
 int fs_upper_remove_whiteout(int dirfd, const char *name)
@@ -106,18 +113,15 @@ bool fs_upper_chr_whiteout_at(int dirfd, const char *name)
 int fs_upper_free_name(int dirfd, const char *name, bool hides)
 {
 	char wh[NAME_MAX + 8];
-	int fd;
+	bool named = whiteout_name(name, wh, sizeof(wh)) == 0;
+	int rc;
 
 	if (!fs_upper_chr_whiteout_at(dirfd, name))
 		return 0;
 	/* Still hiding a lower object: a .wh. file until the name is made,
 	 * whose whiteout then goes (or comes back in the mount's form). */
-	if (hides && whiteout_name(name, wh, sizeof(wh)) == 0) {
-		fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return errno;
-		close(fd);
-	}
+	if (hides && named && (rc = make_wh_file(dirfd, wh)))
+		return rc;
 	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 		return errno;
 	return 0;
