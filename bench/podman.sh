@@ -31,7 +31,8 @@ done
 
 T=$(mktemp -d /tmp/strata-bench-podman.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-cp "$strata" "$T/strata" # a rebuild during the run changes nothing
+mkdir -p "$T/bin"
+cp "$strata" "$T/bin/strata" # a rebuild during the run changes nothing
 mkdir -p "$T/root/bin"
 cp "$(command -v busybox)" "$T/root/bin/busybox"
 ln -s busybox "$T/root/bin/true"
@@ -53,14 +54,14 @@ cat >"$T/loop.sh" <<-'LOOP'
 			--events-backend file "${@:3}"
 	}
 	for w in strata fuse-overlayfs; do
-		prog=$T/strata
+		prog=$T/bin/strata
 		[ "$w" = strata ] || prog=$(command -v fuse-overlayfs)
 		pod "$w" "$prog" import -q "$T/bb.tar" localhost/bb:1 >/dev/null
 		pod "$w" "$prog" run --rm --network none localhost/bb:1 true # warm
 	done
 	for _ in $(seq "$runs"); do
 		for w in strata fuse-overlayfs; do
-			prog=$T/strata
+			prog=$T/bin/strata
 			[ "$w" = strata ] || prog=$(command -v fuse-overlayfs)
 			s=$(date +%s%N)
 			pod "$w" "$prog" run --rm --network none localhost/bb:1 true
