@@ -30,12 +30,22 @@ struct strata_union *fs_union_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* strata_union_set_squash's owners over the real ones. */
+static int squash(const struct strata_union *u, struct stat *st, int rc)
+{
+	if (u->squash_uid_set)
+		st->st_uid = u->squash_uid;
+	if (u->squash_gid_set)
+		st->st_gid = u->squash_gid;
+	return rc;
+}
+
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
 	if (inode_in_upper(in))
-		return fs_upper_stat(u, in, st);
+		return squash(u, st, fs_upper_stat(u, in, st));
 	fs_union_stat(u, in, st);
-	return union_damaged(u) ? EIO : 0;
+	return squash(u, st, union_damaged(u) ? EIO : 0);
 }
 
 bool fs_inode_data_src(struct strata_union *u, struct inode *in, struct union_src *src)

@@ -165,10 +165,11 @@ static int apply_options(struct mount_args *a)
 		return cli_usage_error("mount", "-o upperdir= needs lowerdir=");
 	if (o->span_cache && (rc = span_cache_option(a, o->span_cache)))
 		return rc;
-	if (o->squash_uid >= 0 || o->squash_gid >= 0 || o->squash_to_root) {
-		cli_error("-o squash_to_*: not supported yet (issue 18)");
-		return 1;
-	}
+	/* squash_to_uid= and squash_to_gid= win over squash_to_root. */
+	if (o->squash_to_root && o->squash_uid < 0)
+		o->squash_uid = 0;
+	if (o->squash_to_root && o->squash_gid < 0)
+		o->squash_gid = 0;
 	a->mo.allow_nonempty = o->nonempty;
 	a->metacopy = a->metacopy || o->metacopy;
 	if (o->upperdir)
@@ -245,6 +246,7 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 	strata_union_set_metacopy(u, a->metacopy);
 	strata_union_set_volatile(u, a->ovl.is_volatile);
 	strata_union_set_noacl(u, a->ovl.noacl);
+	strata_union_set_squash(u, a->ovl.squash_uid, a->ovl.squash_gid);
 	strata_union_set_upper_format(
 	    u, a->ovl.upper_format == OVL_UPPER_OVERLAY ? STRATA_UPPER_OVERLAY : STRATA_UPPER_OCI);
 	if (a->upper && strata_union_set_upper(u, a->upper, &err))

@@ -235,6 +235,10 @@ void strata_union_set_volatile(struct strata_union *u, bool on);
 /* fuse-overlayfs' noacl: the kernel is not asked to enforce POSIX ACLs
  * (the system.posix_acl_* xattrs are still stored and shown). */
 void strata_union_set_noacl(struct strata_union *u, bool on);
+/* fuse-overlayfs' squash_to_uid/gid: every object shows owner @uid and
+ * group @gid (-1: its own), also to the kernel's permission checks; what
+ * is stored does not change. */
+void strata_union_set_squash(struct strata_union *u, int64_t uid, int64_t gid);
 /* How the upper writes whiteouts and opaque directories: OCI changeset
  * form (.wh. files, strata's default) or overlay form (0/0 character
  * devices, overlay opaque xattrs: what kernel overlayfs, fuse-overlayfs

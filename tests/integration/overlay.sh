@@ -107,6 +107,19 @@ assert_eq 'uidmapping/gidmapping: disk 1:2 shows as 100001:200002' 100001:200002
 	"$(stat -c %u:%g "$M/f")"
 sumount "$M"
 
+# ---- squash_to_*: every owner shown as one, the upper's included ----
+mkdir -p "$T/sqU" "$T/sqW"
+omount "$STRATA" mount -o "lowerdir=$T/ids:$T/C,upperdir=$T/sqU,workdir=$T/sqW,squash_to_root" "$M"
+echo new >"$M/new"
+chown 7:8 "$M/new"
+assert_eq 'squash_to_root: a lower file' 0:0 "$(stat -c %u:%g "$M/f")"
+assert_eq 'squash_to_root: an upper file chowned to 7:8' 0:0 "$(stat -c %u:%g "$M/new")"
+sumount "$M"
+assert_eq 'squash_to_root: what is stored keeps its owner' 7:8 "$(stat -c %u:%g "$T/sqU/new")"
+omount "$STRATA" mount -o "lowerdir=$T/ids,squash_to_root,squash_to_uid=1234" "$M"
+assert_eq 'squash_to_uid= wins over squash_to_root' 1234:0 "$(stat -c %u:%g "$M/f")"
+sumount "$M"
+
 # ---- uppers in the overlay form: kernel overlayfs' (root) ----
 # tree_of DIR: every path under DIR, sorted.
 tree_of() { (cd "$1" && find . | sort); }
