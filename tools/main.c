@@ -59,7 +59,9 @@ static void usage(FILE *out)
 	      "  -h, --help     show this help\n"
 	      "  -V, --version  show the version\n"
 	      "\n"
-	      "'strata COMMAND --help' and 'man strata-COMMAND' describe each command.\n",
+	      "'strata COMMAND --help' and 'man strata-COMMAND' describe each command.\n"
+	      "'strata -o lowerdir=...,upperdir=...,workdir=... MOUNTPOINT' is fuse-overlayfs'\n"
+	      "call form (podman's mount_program): see strata-overlay-options(7).\n",
 	      out);
 }
 
