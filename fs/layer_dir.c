@@ -2,7 +2,9 @@
 /*
  * A directory in OCI changeset form (an upper layer) as a read-only layer:
  * ".wh.NAME" files become whiteouts, ".wh..wh..opq" makes its directory
- * opaque, and strata's own xattrs are applied, not shown: user.strata.meta
+ * opaque (and so do the overlay form's 0/0 character devices and opaque
+ * xattrs, upper_whiteout.c: an upper of overlayfs' or fuse-overlayfs'),
+ * and strata's own xattrs are applied, not shown: user.strata.meta
  * gives the owner, mode and device a rootless daemon could not make real,
  * user.strata.redirect says where a renamed directory's lower content is,
  * user.strata.acl.* are the ACLs it kept (shown as system.posix_acl_*).
@@ -393,8 +395,9 @@ static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *p
 			n->redirect = strndup(val, (size_t)vlen);
 			continue;
 		}
-		if (strncmp(name, "user.strata.", 12) == 0 || fs_acl_kind(name) >= 0)
-			continue; /* ACLs: read_acls */
+		if (strncmp(name, "user.strata.", 12) == 0 || fs_acl_kind(name) >= 0 ||
+		    fs_upper_is_overlay_xattr(name))
+			continue; /* ACLs: read_acls; the overlay form's: read_dir */
 		if (node_add_xattr(n, name, val, (size_t)vlen) < 0)
 			return -1;
 	}
@@ -467,6 +470,14 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 	return 0;
 }
 
+static bool dir_opaque_xattr(int dirfd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	return fs_upper_path_opaque_xattr(path);
+}
+
 /* The children of node @idx, sorted; whiteout files become whiteout
  * nodes under the name they hide. */
 static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
@@ -482,6 +493,8 @@ static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
 
 	if (!dir)
 		goto out;
+	if (dir_opaque_xattr(dirfd))
+		d->nodes[idx].flags |= LAYER_OPAQUE;
 	while ((de = readdir(dir))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -493,8 +506,14 @@ static int read_dir(struct dir_layer *d, uint64_t idx, struct strata_error *err)
 		}
 		if (VEC_RESERVE(names, cap, n + 1) < 0)
 			goto out;
-		if (!(names[n] = strdup(de->d_name)))
+		/* The overlay form's whiteout, taken as the OCI form's. */
+		if ((de->d_type == DT_CHR || de->d_type == DT_UNKNOWN) &&
+		    fs_upper_chr_whiteout_at(dirfd, de->d_name)) {
+			if (asprintf(&names[n], ".wh.%s", de->d_name) < 0)
+				goto out;
+		} else if (!(names[n] = strdup(de->d_name))) {
 			goto out;
+		}
 		n++;
 	}
 	if (n)

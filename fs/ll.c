@@ -30,12 +30,22 @@ struct strata_union *fs_union_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* strata_union_set_squash's owners over the real ones. */
+static int squash(const struct strata_union *u, struct stat *st, int rc)
+{
+	if (u->squash_uid_set)
+		st->st_uid = u->squash_uid;
+	if (u->squash_gid_set)
+		st->st_gid = u->squash_gid;
+	return rc;
+}
+
 int fs_inode_stat(struct strata_union *u, struct inode *in, struct stat *st)
 {
 	if (inode_in_upper(in))
-		return fs_upper_stat(u, in, st);
+		return squash(u, st, fs_upper_stat(u, in, st));
 	fs_union_stat(u, in, st);
-	return union_damaged(u) ? EIO : 0;
+	return squash(u, st, union_damaged(u) ? EIO : 0);
 }
 
 bool fs_inode_data_src(struct strata_union *u, struct inode *in, struct union_src *src)
@@ -924,8 +934,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)fs_union_stateless_init(u);
 	if (union_writable(u))
 		fs_meta_upper_open(u->upper_root);
-	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK) &&
-	    (union_writable(u) || fs_union_has_acls(u)))
+	if (!u->no_acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK) && (union_writable(u) || fs_union_has_acls(u)))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	/* File handles that outlive the kernel's inode cache (export.c). */
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)

@@ -51,7 +51,8 @@ static int prepare_new(struct strata_union *u, struct inode *dir, const char *na
 	if (rc)
 		return rc;
 	*hidden = r.whiteout;
-	return fs_upper_ref_get(u, dir, dref);
+	rc = fs_upper_ref_get(u, dir, dref);
+	return rc ? rc : fs_upper_free_name(dref->fd, name, r.whiteout);
 }
 
 static bool caller_in_group(fuse_req_t req, gid_t gid)
@@ -442,9 +443,12 @@ static int clear_hidden(int dirfd)
 
 	if (!d)
 		return errno;
-	while (!rc && (de = readdir(d)))
-		if (name_reserved(de->d_name) && unlinkat(dirfd, de->d_name, 0) < 0)
+	while (!rc && (de = readdir(d))) {
+		bool chr = de->d_type == DT_CHR && fs_upper_chr_whiteout_at(dirfd, de->d_name);
+
+		if ((chr || name_reserved(de->d_name)) && unlinkat(dirfd, de->d_name, 0) < 0)
 			rc = errno;
+	}
 	closedir(d);
 	return rc;
 }
@@ -690,6 +694,8 @@ static int do_rename(struct strata_union *u, struct rename_args *a)
 		rc = fs_upper_ref_get(u, a->dir, &sref);
 	if (!rc)
 		rc = fs_upper_ref_get(u, a->newdir, &dref);
+	if (!rc && !(a->flags & RENAME_EXCHANGE))
+		rc = fs_upper_free_name(dref.fd, a->newname, a->dst.whiteout);
 	if (!rc)
 		rc = rename_upper(u, a, sref.fd, dref.fd, src_in, dst_in);
 	if (!rc)
@@ -856,7 +862,9 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	int rc, fd;
 
 	/* Nothing written through a pending handle: nothing to sync. */
-	if (!(rc = fs_fh_fd(u, fs_inode_peek(u, ino, &tmp), fi, false, &fd)) && fd >= 0)
+	if (u->no_sync)
+		rc = 0;
+	else if (!(rc = fs_fh_fd(u, fs_inode_peek(u, ino, &tmp), fi, false, &fd)) && fd >= 0)
 		rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
 	fuse_reply_err(req, rc);
 }
@@ -948,7 +956,8 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	int fd = -1, rc;
 
 	(void)fi;
-	if (!dir || !inode_in_upper(dir)) { /* nothing of it is in the upper: nothing to sync */
+	if (!dir || !inode_in_upper(dir) ||
+	    u->no_sync) { /* nothing of it is in the upper: nothing to sync */
 		fuse_reply_err(req, 0);
 		return;
 	}

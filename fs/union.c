@@ -274,3 +274,27 @@ void strata_union_set_metacopy(struct strata_union *u, bool on)
 {
 	u->metacopy = on;
 }
+
+void strata_union_set_volatile(struct strata_union *u, bool on)
+{
+	u->no_sync = on;
+}
+
+void strata_union_set_noacl(struct strata_union *u, bool on)
+{
+	u->no_acl = on;
+}
+
+void strata_union_set_squash(struct strata_union *u, int64_t uid, int64_t gid)
+{
+	u->squash_uid_set = uid >= 0;
+	u->squash_uid = uid >= 0 ? (uid_t)uid : 0;
+	u->squash_gid_set = gid >= 0;
+	u->squash_gid = gid >= 0 ? (gid_t)gid : 0;
+}
+
+void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f)
+{
+	(void)u; /* a daemon serves one union: the form is the process's */
+	fs_upper_set_overlay_form(f == STRATA_UPPER_OVERLAY);
+}

@@ -181,6 +181,14 @@ struct strata_union {
 	unsigned long atime_flags;
 	/* strata_union_set_metacopy: metadata-only copy-up allowed. */
 	bool metacopy;
+	/* strata_union_set_volatile: fsync and fsyncdir do nothing. */
+	bool no_sync;
+	/* strata_union_set_noacl: POSIX ACLs are not enforced by the kernel. */
+	bool no_acl;
+	/* strata_union_set_squash: every object shows this owner. */
+	bool squash_uid_set, squash_gid_set;
+	uid_t squash_uid;
+	gid_t squash_gid;
 	/* Read-only, and no layer holds an xattr: getxattr and listxattr
 	 * answer ENOSYS, so the kernel stops asking (set at FUSE init). */
 	bool no_xattrs;

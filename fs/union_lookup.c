@@ -65,6 +65,15 @@ static int resolve_lower_path(struct strata_union *u, const char *path, struct r
 	return 0;
 }
 
+/* @name is an overlay-form whiteout (upper_whiteout.c): hidden. */
+static int chr_whiteout(struct strata_union *u, struct inode *dir, const char *name,
+                        struct resolved *r)
+{
+	r->whiteout = fs_union_resolve(u, dir, name, strlen(name), r->srcs, &r->n) == 0;
+	r->n = 0;
+	return ENOENT;
+}
+
 /* fs_union_lookup_full in @dir, whose upper directory is @dirfd (-1: none). */
 static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const char *name,
                      struct resolved *r)
@@ -75,6 +84,8 @@ static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const
 
 	if (dirfd >= 0 && !name_reserved(name)) {
 		if (fstatat(dirfd, name, &r->upper_st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (fs_upper_is_chr_whiteout(&r->upper_st))
+				return chr_whiteout(u, dir, name, r);
 			r->upper_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 			if (r->upper_fd < 0)
 				return errno;

@@ -236,5 +236,6 @@ int fs_upper_set_redirect(int opath_fd, const char *path)
 	fs_upper_fd_path(opath_fd, p, sizeof(p));
 	if (setxattr(p, UPPER_REDIRECT_XATTR, path, strlen(path), 0) < 0)
 		return errno;
-	return 0;
+	/* Kernel overlayfs follows it with redirect_dir=on. */
+	return fs_upper_overlay_xattr(opath_fd, "redirect", path);
 }

@@ -145,8 +145,27 @@ bool fs_upper_has_whiteout(int dirfd, const char *name);
 bool fs_upper_can_whiteout(const char *name);
 int fs_upper_add_whiteout(int dirfd, const char *name);
 int fs_upper_remove_whiteout(int dirfd, const char *name);
+/* The marker or an overlay opaque xattr (fs_upper_path_opaque_xattr). */
 bool fs_upper_is_opaque(int dirfd);
 int fs_upper_make_opaque(int dirfd);
+/* The overlay form's whiteout: a 0/0 character device. */
+bool fs_upper_is_chr_whiteout(const struct stat *st);
+bool fs_upper_chr_whiteout_at(int dirfd, const char *name);
+/* Before @name is made in @dirfd: the overlay form's whiteout there, if
+ * any, goes, and a .wh. file takes its place when it @hides a lower
+ * object.  0 or errno. */
+int fs_upper_free_name(int dirfd, const char *name, bool hides);
+/* Whiteouts and opacity are written in the overlay form from now on. */
+void fs_upper_set_overlay_form(bool on);
+/* In the overlay form: sets overlayfs' xattr @what (trusted.overlay.@what,
+ * else the rootless user.overlay.@what and user.fuseoverlayfs.@what) on
+ * @opath_fd's object; else nothing.  0 or errno. */
+int fs_upper_overlay_xattr(int opath_fd, const char *what, const char *value);
+/* trusted.overlay.opaque, user.overlay.opaque or user.fuseoverlayfs.opaque
+ * is "y" on @path. */
+bool fs_upper_path_opaque_xattr(const char *path);
+/* An xattr of overlayfs' or fuse-overlayfs' own, never shown. */
+bool fs_upper_is_overlay_xattr(const char *name);
 
 /* ---- upper.c ---- */
 

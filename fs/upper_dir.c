@@ -76,7 +76,10 @@ static int read_upper(int dirfd, int flags, struct names *shown, struct names *h
 
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
 			continue;
-		if (!name_reserved(n))
+		if ((de->d_type == DT_CHR || de->d_type == DT_UNKNOWN) &&
+		    fs_upper_chr_whiteout_at(dirfd, n))
+			rc = names_add(hidden, n, strlen(n));
+		else if (!name_reserved(n))
 			rc = names_add(shown, n, strlen(n));
 		else if (strncmp(n, ".wh..wh.", 8) != 0)
 			rc = names_add(hidden, n + 4, strlen(n + 4));

@@ -17,9 +17,12 @@
 
 #define STRATA_XATTR_PREFIX "user.strata."
 
+/* strata's own records, and overlayfs' and fuse-overlayfs' (an upper
+ * they wrote), as overlayfs hides its own. */
 static bool xattr_private(const char *name)
 {
-	return strncmp(name, STRATA_XATTR_PREFIX, strlen(STRATA_XATTR_PREFIX)) == 0;
+	return strncmp(name, STRATA_XATTR_PREFIX, strlen(STRATA_XATTR_PREFIX)) == 0 ||
+	       fs_upper_is_overlay_xattr(name);
 }
 
 /* Replies with a value or its size, as getxattr(2) does. */

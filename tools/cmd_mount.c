@@ -8,12 +8,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ovl_mount.h"
 #include "strata-store.h"
 
 static void mount_usage(FILE *out)
 {
 	fputs("Usage: strata mount [OPTIONS] IMAGE MOUNTPOINT\n"
 	      "       strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
+	      "       strata mount [OPTIONS] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] "
+	      "MOUNTPOINT\n"
 	      "\n"
 	      "Mount an image from the store (by name, digest or digest prefix), or the\n"
 	      "union of tar layers (lowest first), at MOUNTPOINT, read-only\n"
@@ -28,9 +31,12 @@ static void mount_usage(FILE *out)
 	      "                        changeset (without it the mount is read-only)\n"
 	      "      --metacopy        a lower file whose metadata alone changes keeps\n"
 	      "                        its data below (DIR then needs its layers)\n"
-	      "  -o OPTIONS            FUSE mount options, comma-separated (allow_other,\n"
-	      "                        nonempty to mount over a non-empty directory,\n"
-	      "                        span_cache=SIZE as --span-cache, ...)\n"
+	      "  -o OPTIONS            mount options, comma-separated: overlayfs' and\n"
+	      "                        fuse-overlayfs' (lowerdir=, upperdir=, workdir=,\n"
+	      "                        uidmapping=, volatile, ...; strata-overlay-options(7)),\n"
+	      "                        mount flags (ro, nosuid, noatime, ...), FUSE's\n"
+	      "                        (allow_other, ...), nonempty to mount over a\n"
+	      "                        non-empty directory, span_cache=SIZE as --span-cache\n"
 	      "  -f, --foreground      stay in the foreground\n"
 	      "  -d, --debug           log every FUSE request (implies -f)\n"
 	      "      --root DIR        the image store (default $STRATA_ROOT, /var/lib/strata\n"
@@ -54,7 +60,7 @@ static void mount_usage(FILE *out)
 struct mount_args {
 	const char **layers;
 	size_t n_layers;
-	char *fuse_opts;
+	struct ovl_opts ovl;
 	char *mountpoint;
 	const char *cache_dir;
 	const char *upper;
@@ -74,46 +80,14 @@ static int span_cache_option(struct mount_args *a, const char *arg)
 	return 0;
 }
 
-/* Adds -o options, keeping back the ones strata handles itself.  0, or the
- * exit status with the error said. */
-static int add_fuse_opts(struct mount_args *a, const char *arg)
+/* -o: 0, or the exit status with the error said. */
+static int add_options(struct mount_args *a, const char *arg)
 {
-	char *copy = strdup(arg), *save = NULL;
-	int rc = 1;
+	char why[512];
 
-	if (!copy) {
-		cli_error("out of memory");
-		return 1;
-	}
-	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		size_t len = a->fuse_opts ? strlen(a->fuse_opts) : 0;
-		char *n;
-
-		if (strcmp(o, "nonempty") == 0) {
-			a->mo.allow_nonempty = true;
-			continue;
-		}
-		if (strncmp(o, "span_cache=", 11) == 0) {
-			if ((rc = span_cache_option(a, o + 11)))
-				goto bad;
-			continue;
-		}
-		n = realloc(a->fuse_opts, len + strlen(o) + 2);
-		if (!n) {
-			cli_error("out of memory");
-			rc = 1;
-			goto bad;
-		}
-		if (len)
-			n[len++] = ',';
-		strcpy(n + len, o);
-		a->fuse_opts = n;
-	}
-	free(copy);
+	if (ovl_opts_parse(&a->ovl, arg, why, sizeof(why)))
+		return cli_usage_error("mount", "-o: %s", why);
 	return 0;
-bad:
-	free(copy);
-	return rc;
 }
 
 enum {
@@ -140,7 +114,7 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 		a->upper = arg;
 		return 0;
 	case 'o':
-		return add_fuse_opts(a, arg);
+		return add_options(a, arg);
 	case OPT_SPAN_CACHE:
 		return span_cache_option(a, arg);
 	case 'f':
@@ -177,15 +151,46 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 	return cli_usage_error("mount", "unknown or incomplete option '%s'", given);
 }
 
+/* What -o gave, where the other options put it.  0 or the exit status. */
+static int apply_options(struct mount_args *a)
+{
+	struct ovl_opts *o = &a->ovl;
+	int rc;
+
+	if (o->has_lowerdir && a->n_layers)
+		return cli_usage_error("mount", "-o lowerdir= and --layer: give one of them");
+	if (o->upperdir && a->upper)
+		return cli_usage_error("mount", "-o upperdir= and --upper: give one of them");
+	if (o->upperdir && !o->has_lowerdir)
+		return cli_usage_error("mount", "-o upperdir= needs lowerdir=");
+	if (o->span_cache && (rc = span_cache_option(a, o->span_cache)))
+		return rc;
+	/* squash_to_uid= and squash_to_gid= win over squash_to_root. */
+	if (o->squash_to_root && o->squash_uid < 0)
+		o->squash_uid = 0;
+	if (o->squash_to_root && o->squash_gid < 0)
+		o->squash_gid = 0;
+	a->mo.allow_nonempty = o->nonempty;
+	a->metacopy = a->metacopy || o->metacopy;
+	if (o->upperdir)
+		a->upper = o->upperdir;
+	a->mo.fuse_opts = o->fuse;
+	return 0;
+}
+
 /* IMAGE (unless --layer) and the mountpoint, made absolute. */
 static int mount_operands(int argc, char **argv, struct mount_args *a)
 {
+	int rc;
+
+	if ((rc = apply_options(a)))
+		return rc;
 	/* Options come first ("+" in getopt's string): a dash after IMAGE is
 	 * a mistake. */
-	if (a->n_layers == 0 && argc - optind == 2 && argv[optind][0] != '-' &&
-	    argv[optind + 1][0] != '-')
+	if (a->n_layers == 0 && !a->ovl.has_lowerdir && argc - optind == 2 &&
+	    argv[optind][0] != '-' && argv[optind + 1][0] != '-')
 		a->image = argv[optind++];
-	else if (a->n_layers == 0)
+	else if (a->n_layers == 0 && !a->ovl.has_lowerdir)
 		return cli_usage_error("mount", argc - optind < 2 ? "no image or --layer given"
 		                                                  : "too many arguments");
 	if (optind != argc - 1)
@@ -201,7 +206,6 @@ static int mount_operands(int argc, char **argv, struct mount_args *a)
 		return 1;
 	}
 	a->mo.mountpoint = a->mountpoint;
-	a->mo.fuse_opts = a->fuse_opts;
 	return 0;
 }
 
@@ -240,6 +244,11 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 	if (strata_union_new(layers, a->n_layers, &u, &err))
 		return cli_fail(&err);
 	strata_union_set_metacopy(u, a->metacopy);
+	strata_union_set_volatile(u, a->ovl.is_volatile);
+	strata_union_set_noacl(u, a->ovl.noacl);
+	strata_union_set_squash(u, a->ovl.squash_uid, a->ovl.squash_gid);
+	strata_union_set_upper_format(
+	    u, a->ovl.upper_format == OVL_UPPER_OVERLAY ? STRATA_UPPER_OVERLAY : STRATA_UPPER_OCI);
 	if (a->upper && strata_union_set_upper(u, a->upper, &err))
 		rc = cli_fail(&err);
 	else
@@ -281,19 +290,45 @@ out:
 	return rc;
 }
 
+/* The --layer files, or -o lowerdir='s entries (which may replace
+ * *@layers).  0 or the exit status. */
+static int open_layers(struct mount_args *a, const struct strata_layer_options *lo,
+                       struct strata_layer ***layers)
+{
+	struct strata_error err;
+
+	if (a->ovl.has_lowerdir) {
+		free(*layers);
+		*layers = NULL;
+		if (ovl_check_dirs(&a->ovl, a->mountpoint, &err) ||
+		    ovl_open_lowers(&a->ovl, lo, a->root, layers, &a->n_layers, &err))
+			return cli_fail(&err);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n_layers; i++) {
+		if (strata_layer_open_tar(a->layers[i], lo, &(*layers)[i], &err)) {
+			while (i-- > 0)
+				strata_layer_close((*layers)[i]);
+			return cli_fail(&err);
+		}
+	}
+	return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct mount_args a = {0};
 	struct strata_layer_options lo;
 	struct strata_layer **layers;
-	struct strata_error err;
 	int rc;
 
+	ovl_opts_init(&a.ovl);
 	a.layers = calloc((size_t)argc, sizeof(*a.layers));
 	layers = calloc((size_t)argc, sizeof(*layers));
 	if (!a.layers || !layers) {
 		cli_error("out of memory");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	rc = parse(argc, argv, &a);
 	if (rc)
@@ -301,29 +336,15 @@ int cmd_mount(int argc, char **argv)
 	rc = 1;
 	if (cli_layer_options(&lo, a.cache_dir, a.reindex, a.max_layer_size))
 		goto out;
-	if (a.image) {
-		if (open_image(&a, &lo, &layers) == 0)
-			rc = serve(&a, layers);
-		/* In the daemon, after the unmount: its record goes. */
-		store_unpin();
-		cli_layer_options_free(&lo);
-		goto out;
-	}
-	for (size_t i = 0; i < a.n_layers; i++) {
-		if (strata_layer_open_tar(a.layers[i], &lo, &layers[i], &err)) {
-			cli_fail(&err);
-			while (i-- > 0)
-				strata_layer_close(layers[i]);
-			cli_layer_options_free(&lo);
-			goto out;
-		}
-	}
+	if (a.image ? open_image(&a, &lo, &layers) == 0 : (rc = open_layers(&a, &lo, &layers)) == 0)
+		rc = serve(&a, layers);
+	/* In the daemon, after the unmount: an image's record goes. */
+	store_unpin();
 	cli_layer_options_free(&lo);
-	rc = serve(&a, layers);
 out:
 	free(layers);
 	free(a.layers);
-	free(a.fuse_opts);
+	ovl_opts_free(&a.ovl);
 	free(a.mountpoint);
 	return rc;
 }

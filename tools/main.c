@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ovl_mount.h"
 
 static const struct command commands[] = {
     {"mount", cmd_mount, "mount a stack of tar layers as a directory"},
@@ -58,14 +59,35 @@ static void usage(FILE *out)
 	      "  -h, --help     show this help\n"
 	      "  -V, --version  show the version\n"
 	      "\n"
-	      "'strata COMMAND --help' and 'man strata-COMMAND' describe each command.\n",
+	      "'strata COMMAND --help' and 'man strata-COMMAND' describe each command.\n"
+	      "'strata -o lowerdir=...,upperdir=...,workdir=... MOUNTPOINT' is fuse-overlayfs'\n"
+	      "call form (podman's mount_program): see strata-overlay-options(7).\n",
 	      out);
+}
+
+static bool is_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
+	const char *self = argv[0] ? strrchr(argv[0], '/') : NULL;
 
+	self = self ? self + 1 : argv[0] ? argv[0] : "";
+	/* mount(8)'s helper: installed as a link to strata. */
+	if (strncmp(self, "mount.", 6) == 0)
+		return cmd_mount_helper(argc, argv);
+	/* fuse-overlayfs' call form, as podman's mount_program makes it. */
+	if (cmd && strncmp(cmd, "-o", 2) == 0)
+		return cmd_mount_overlay(argc, argv);
+	/* mount.fuse3's: "strata SRC MNT -o OPTS". */
+	if (cmd && argc >= 4 && cmd[0] != '-' && !is_command(cmd) && strncmp(argv[3], "-o", 2) == 0)
+		return cmd_mount_helper(argc, argv);
 	if (!cmd) {
 		usage(stderr);
 		return EXIT_USAGE;

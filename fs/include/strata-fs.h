@@ -261,6 +261,22 @@ int strata_union_set_upper(struct strata_union *u, const char *dir, struct strat
  * longer a changeset on its own: only readers given the layers below
  * (strata diff, commit) see those files' data.  docs/xattrs.md. */
 void strata_union_set_metacopy(struct strata_union *u, bool on);
+/* overlayfs' volatile: fsync and fsyncdir succeed without syncing (the
+ * upper is lost in a crash: for throw-away containers). */
+void strata_union_set_volatile(struct strata_union *u, bool on);
+/* fuse-overlayfs' noacl: the kernel is not asked to enforce POSIX ACLs
+ * (the system.posix_acl_* xattrs are still stored and shown). */
+void strata_union_set_noacl(struct strata_union *u, bool on);
+/* fuse-overlayfs' squash_to_uid/gid: every object shows owner @uid and
+ * group @gid (-1: its own), also to the kernel's permission checks; what
+ * is stored does not change. */
+void strata_union_set_squash(struct strata_union *u, int64_t uid, int64_t gid);
+/* How the upper writes whiteouts and opaque directories: OCI changeset
+ * form (.wh. files, strata's default) or overlay form (0/0 character
+ * devices, overlay opaque xattrs: what kernel overlayfs, fuse-overlayfs
+ * and podman read).  Both forms are always read. */
+enum strata_upper_format { STRATA_UPPER_OCI, STRATA_UPPER_OVERLAY };
+void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f);
 
 struct strata_mount_options {
 	const char *mountpoint;

@@ -382,21 +382,27 @@ finish() {
 	exit 0
 }
 
-# oci_layout DIR LAYER_TAR REF CONFIG: an OCI image layout at DIR holding
-# one image named REF, of the one uncompressed layer LAYER_TAR, with the
-# JSON object CONFIG as its config's "config" (Env, Cmd, StopSignal...).
+# oci_layout DIR LAYER_TAR REF CONFIG [HISTORY]: an OCI image layout at DIR
+# holding one image named REF, of the one uncompressed layer LAYER_TAR, with
+# the JSON object CONFIG as its config's "config" (Env, Cmd, StopSignal...)
+# and the JSON array HISTORY as its "history" (buildah wants one entry a
+# layer).
 oci_layout() {
 	python3 - "$@" <<'PY'
 import hashlib, json, os, sys
 lay, tar, ref, config = sys.argv[1:5]
+history = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
 os.makedirs(os.path.join(lay, "blobs/sha256"))
 def put(data):
     d = hashlib.sha256(data).hexdigest()
     open(os.path.join(lay, "blobs/sha256", d), "wb").write(data)
     return "sha256:" + d, len(data)
 ld, ls = put(open(tar, "rb").read())
-cd, cs = put(json.dumps({"architecture": "amd64", "os": "linux", "config": json.loads(config),
-                         "rootfs": {"type": "layers", "diff_ids": [ld]}}).encode())
+conf = {"architecture": "amd64", "os": "linux", "config": json.loads(config),
+        "rootfs": {"type": "layers", "diff_ids": [ld]}}
+if history is not None:
+    conf["history"] = history
+cd, cs = put(json.dumps(conf).encode())
 man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]}
