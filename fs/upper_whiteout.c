@@ -138,12 +138,29 @@ bool fs_upper_is_overlay_xattr(const char *name)
 	       strncmp(name, "user.fuseoverlayfs.", 19) == 0;
 }
 
+/* Whether the NUL-separated list @names (@n bytes) holds @name. */
+static bool listed(const char *names, ssize_t n, const char *name)
+{
+	for (const char *p = names; p < names + n; p += strlen(p) + 1)
+		if (strcmp(p, name) == 0)
+			return true;
+	return false;
+}
+
 bool fs_upper_path_opaque_xattr(const char *path)
 {
+	char names[2048];
+	/* Every upper directory looked up is asked: one listxattr, nothing
+	 * more for the usual directory that has none of them. */
+	ssize_t n = listxattr(path, names, sizeof(names));
+
+	if (n == 0 || (n < 0 && errno != ERANGE))
+		return false;
 	for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]); i++) {
 		char v[2];
 
-		if (getxattr(path, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y')
+		if ((n < 0 || listed(names, n, opaque_xattrs[i])) &&
+		    getxattr(path, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y')
 			return true;
 	}
 	return false;
