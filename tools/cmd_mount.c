@@ -39,6 +39,9 @@ static void mount_usage(FILE *out)
 	      "                        non-empty directory, span_cache=SIZE as --span-cache\n"
 	      "  -f, --foreground      stay in the foreground\n"
 	      "  -d, --debug           log every FUSE request (implies -f)\n"
+	      "      --lazy            an IMAGE missing from the store is pulled from its\n"
+	      "                        registry lazily first (strata pull --lazy)\n"
+	      "      --tls-verify=false  that pull may use plain HTTP or unverified TLS\n"
 	      "      --root DIR        the image store (default $STRATA_ROOT, /var/lib/strata\n"
 	      "                        as root, else $XDG_DATA_HOME/strata)\n"
 	      "      --cache-dir DIR   where indexes of --layer files are kept\n"
@@ -68,7 +71,8 @@ struct mount_args {
 	const char *image;
 	bool reindex;
 	bool metacopy;
-	uint64_t max_layer_size; /* 0: the default */
+	bool lazy, tls_verify_off; /* --lazy: pull a missing image lazily */
+	uint64_t max_layer_size;   /* 0: the default */
 	struct strata_mount_options mo;
 };
 
@@ -97,7 +101,9 @@ enum {
 	OPT_ROOT,
 	OPT_MAX_LAYER_SIZE,
 	OPT_SPAN_CACHE,
-	OPT_METACOPY
+	OPT_METACOPY,
+	OPT_LAZY,
+	OPT_TLS
 };
 
 /* One option: 0, or the exit status. */
@@ -135,6 +141,11 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 	case OPT_ROOT:
 		a->root = arg;
 		return 0;
+	case OPT_LAZY:
+		a->lazy = true;
+		return 0;
+	case OPT_TLS:
+		return cli_parse_tls_verify(arg, "mount", &a->tls_verify_off) < 0 ? 0 : 2;
 	case OPT_MAX_LAYER_SIZE:
 		return cli_max_layer_size_option("mount", arg, &a->max_layer_size);
 	case OPT_THREADS:
@@ -222,6 +233,8 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"lazy", no_argument, NULL, OPT_LAZY},
+	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -257,6 +270,26 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 	return rc;
 }
 
+/* The image, pulled lazily first when missing and --lazy says so.  0, or
+ * 1 after printing why. */
+static int resolve_or_pull(const struct mount_args *a, struct store *s, struct store_image **img)
+{
+	struct store_pull_options po = {.tls_verify_off = a->tls_verify_off, .lazy = true};
+	struct store_pulled pulled;
+	struct strata_error err;
+	int rc;
+
+	if (store_resolve(s, a->image, img, &err) == 0)
+		return 0;
+	if (!a->lazy || err.sys_errno != ENOENT)
+		return cli_fail(&err);
+	if (cli_pull(s, a->image, &po, true, &pulled))
+		return 1;
+	rc = store_resolve(s, pulled.digest, img, &err) ? cli_fail(&err) : 0;
+	store_pulled_free(&pulled);
+	return rc;
+}
+
 /* An image from the store: its layers, and a record that keeps `strata gc`
  * from removing them while the mount lives. */
 static int open_image(struct mount_args *a, const struct strata_layer_options *lo,
@@ -267,14 +300,17 @@ static int open_image(struct mount_args *a, const struct strata_layer_options *l
 	struct store *s;
 	int rc = 1;
 
-	if (cli_open_store(a->root, false, &s))
+	if (cli_open_store(a->root, a->lazy, &s))
 		return 1;
 	store_trust_blobs(s);
 	free(*layers);
 	*layers = NULL;
+	if (resolve_or_pull(a, s, &img)) {
+		rc = 1;
+		goto out;
+	}
 	/* Pinned first: gc then keeps the blobs and the index being built. */
-	if (store_resolve(s, a->image, &img, &err) || store_pin(s, img, &err) ||
-	    store_open_layers(s, img, lo, layers, &err)) {
+	if (store_pin(s, img, &err) || store_open_layers(s, img, lo, layers, &err)) {
 		cli_fail(&err);
 		goto out;
 	}
@@ -331,6 +367,8 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	rc = parse(argc, argv, &a);
+	if (rc == 0 && (a.lazy || a.tls_verify_off) && !a.image)
+		rc = cli_usage_error("mount", "--lazy and --tls-verify go with an IMAGE");
 	if (rc)
 		goto out;
 	rc = 1;

@@ -114,6 +114,16 @@ assert_true 'push completed the lazy layer' test -f "$R/blobs/sha256/$noise"
 assert_eq 'pushed: the same manifest' "$APP" \
 	"$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/again:1")"
 
+# ---- mount --lazy from an empty store ----
+R=$T/mount-store
+smount "$m" --root "$R" --lazy --tls-verify=false "$REG/app:1"
+cmp -s "$m/data/n09" "$T/noise/data/n09"
+assert_eq 'mount --lazy: a file reads right' 0 "$?"
+assert_true 'mount --lazy: the layer is lazy' test -e "$R/strata/lazy/$noise.json"
+sumount "$m"
+sr mount --lazy --layer "$T/src/base.tar" "$m"
+assert_eq 'mount --lazy with --layer: a usage error' 2 "$RC"
+
 # ---- no artifact: pulled whole ----
 R=$T/plain
 sr pull --lazy --tls-verify=false "$REG/plain:1"
