@@ -34,7 +34,8 @@
 
 #define RUN_MAX    16 /* pieces in one request */
 #define READ_AHEAD 4  /* pieces fetched past a request when missing too */
-#define ATTEMPTS   3  /* per request: a dropped connection, a bad piece */
+#define ATTEMPTS   3  /* per request: a dropped connection (a bad piece: 2) */
+#define FETCHES    4  /* requests in flight per blob */
 #define CHUNK_MIN  ((uint64_t)4 << 10)
 #define CHUNK_MAX  ((uint64_t)64 << 20)
 
@@ -47,8 +48,14 @@ struct store_lazy_blob {
 	int data_fd, have_fd;
 	char *registry, *repository;
 	bool insecure;
-	struct reg_client *client; /* made at the first fetch */
+	/* Several runs of pieces fetched at once (FUSE reads from several
+	 * threads, the kernel reads ahead), each with a client of its own;
+	 * a piece being fetched is busy, and whoever needs it waits. */
+	struct reg_client *clients[FETCHES];
+	bool client_used[FETCHES];
+	bool *busy;
 	pthread_mutex_t lock;
+	pthread_cond_t changed;
 	strata_warn_fn warn;
 	void *warn_ctx;
 	struct strata_fetch fetch;
@@ -186,8 +193,10 @@ static void say(struct store_lazy_blob *b, const char *fmt, const char *what)
 	b->warn(b->warn_ctx, msg);
 }
 
-/* Pieces [@p, @q) from the registry into @buf: 0, or a positive errno. */
-static int get_run(struct store_lazy_blob *b, size_t p, size_t q, unsigned char *buf, size_t *got)
+/* Pieces [@p, @q) from the registry into @buf with client *@c (made
+ * if NULL): 0, or a positive errno. */
+static int get_run(struct store_lazy_blob *b, struct reg_client **c, size_t p, size_t q,
+                   unsigned char *buf, size_t *got)
 {
 	uint64_t from = p * b->chunk, to = q * b->chunk < b->size ? q * b->chunk : b->size;
 	struct reg_request rq = {.method = "GET", .max_body = (size_t)(to - from)};
@@ -195,7 +204,7 @@ static int get_run(struct store_lazy_blob *b, size_t p, size_t q, unsigned char 
 	struct reg_response rs;
 	struct strata_error err;
 
-	if (!b->client && store_reg_client_new(b->registry, b->insecure, 0, &b->client, &err)) {
+	if (!*c && store_reg_client_new(b->registry, b->insecure, 0, c, &err)) {
 		say(b, "blob %.19s: %s", err.msg);
 		return EIO;
 	}
@@ -206,7 +215,7 @@ static int get_run(struct store_lazy_blob *b, size_t p, size_t q, unsigned char 
 	rq.path = path;
 	rq.scope = scope;
 	rq.range = range;
-	if (store_reg_request(b->client, &rq, &rs, &err)) {
+	if (store_reg_request(*c, &rq, &rs, &err)) {
 		say(b, "blob %.19s: %s", err.msg);
 		return EIO;
 	}
@@ -226,7 +235,8 @@ static int get_run(struct store_lazy_blob *b, size_t p, size_t q, unsigned char 
 	return 0;
 }
 
-/* Each piece of @buf (pieces [@p, @q)) checked, written, then marked. */
+/* Each piece of @buf (pieces [@p, @q)) checked, then written and on disk
+ * (the caller marks them). */
 static int store_run(struct store_lazy_blob *b, size_t p, size_t q, const unsigned char *buf)
 {
 	unsigned char md[SHA256_SIZE];
@@ -248,15 +258,12 @@ static int store_run(struct store_lazy_blob *b, size_t p, size_t q, const unsign
 	                     (off_t)(p * b->chunk)) < 0 ||
 	    fdatasync(b->data_fd) < 0)
 		return errno == ENOSPC ? ENOSPC : EIO;
-	memset(b->have + p, 1, q - p);
-	if (sys_write_all_at(b->have_fd, b->have + p, q - p, (off_t)p) < 0)
-		return EIO;
 	return 0;
 }
 
 /* Pieces [@p, @q), all missing: fetched, retried a bounded number of
  * times (a piece that fails its digest is fetched once more). */
-static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
+static int fetch_run(struct store_lazy_blob *b, struct reg_client **c, size_t p, size_t q)
 {
 	size_t len = (size_t)((q < b->n_chunks ? q * b->chunk : b->size) - p * b->chunk), got;
 	unsigned char *buf = malloc(len ? len : 1);
@@ -265,7 +272,7 @@ static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
 	for (int attempt = 0; buf && attempt < ATTEMPTS; attempt++) {
 		if (attempt)
 			nanosleep(&(struct timespec){0, 200000000L * attempt}, NULL);
-		rc = get_run(b, p, q, buf, &got);
+		rc = get_run(b, c, p, q, buf, &got);
 		if (rc == 0)
 			rc = store_run(b, p, q, buf);
 		/* A bad piece is fetched once more, not more: a registry that
@@ -277,11 +284,42 @@ static int fetch_run(struct store_lazy_blob *b, size_t p, size_t q)
 	return rc == EBADMSG ? EIO : rc;
 }
 
+/* A client no fetch is using, or -1: all are. */
+static int free_client(const struct store_lazy_blob *b)
+{
+	for (int i = 0; i < FETCHES; i++)
+		if (!b->client_used[i])
+			return i;
+	return -1;
+}
+
+/* Fetches pieces [@p, @q), marked busy, with client @k, the lock dropped
+ * meanwhile; marks them present (and on disk in .have) if they came. */
+static int fetch_unlocked(struct store_lazy_blob *b, int k, size_t p, size_t q)
+{
+	int rc;
+
+	memset(b->busy + p, 1, q - p);
+	b->client_used[k] = true;
+	pthread_mutex_unlock(&b->lock);
+	rc = fetch_run(b, &b->clients[k], p, q);
+	pthread_mutex_lock(&b->lock);
+	if (rc == 0) {
+		memset(b->have + p, 1, q - p);
+		if (sys_write_all_at(b->have_fd, b->have + p, q - p, (off_t)p) < 0)
+			rc = EIO;
+	}
+	memset(b->busy + p, 0, q - p);
+	b->client_used[k] = false;
+	pthread_cond_broadcast(&b->changed);
+	return rc;
+}
+
 static int ensure(void *ctx, uint64_t off, uint64_t len)
 {
 	struct store_lazy_blob *b = ctx;
 	size_t p, last;
-	int rc = 0;
+	int rc = 0, k;
 
 	if (len == 0)
 		return 0;
@@ -297,10 +335,16 @@ static int ensure(void *ctx, uint64_t off, uint64_t len)
 			p++;
 			continue;
 		}
+		/* Being fetched by another thread, or no client free: wait (a
+		 * fetch that failed leaves the piece to whoever asks next). */
+		if (b->busy[p] || (k = free_client(b)) < 0) {
+			pthread_cond_wait(&b->changed, &b->lock);
+			continue;
+		}
 		end = last + 1 + READ_AHEAD < b->n_chunks ? last + 1 + READ_AHEAD : b->n_chunks;
-		while (q < end && q - p < RUN_MAX && !b->have[q])
+		while (q < end && q - p < RUN_MAX && !b->have[q] && !b->busy[q])
 			q++;
-		rc = fetch_run(b, p, q);
+		rc = fetch_unlocked(b, k, p, q);
 		p = q;
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -367,7 +411,8 @@ static int open_files(struct store *s, struct store_lazy_blob *b, struct strata_
 	store_lazy_path(s, b->digest, ".have", path, sizeof(path));
 	b->have_fd = open(path, O_RDWR | O_CLOEXEC);
 	b->have = calloc(b->n_chunks ? b->n_chunks : 1, 1);
-	if (b->have_fd < 0 || !b->have ||
+	b->busy = calloc(b->n_chunks ? b->n_chunks : 1, sizeof(*b->busy));
+	if (b->have_fd < 0 || !b->have || !b->busy ||
 	    sys_pread_full(b->have_fd, b->have, b->n_chunks, 0) != (ssize_t)b->n_chunks)
 		return strata_fail(err, STRATA_ERR_CORRUPT, errno, "%s: missing or short", path);
 	return 0;
@@ -385,6 +430,7 @@ int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, vo
 	b->warn = warn;
 	b->warn_ctx = warn_ctx;
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->changed, NULL);
 	b->fetch = (struct strata_fetch){ensure, b, release};
 	if (load(s, b, err) || open_files(s, b, err)) {
 		store_lazy_close(b);
@@ -416,8 +462,11 @@ void store_lazy_close(struct store_lazy_blob *b)
 		close(b->data_fd);
 	if (b->have_fd >= 0)
 		close(b->have_fd);
-	store_reg_client_free(b->client);
+	for (int i = 0; i < FETCHES; i++)
+		store_reg_client_free(b->clients[i]);
+	pthread_cond_destroy(&b->changed);
 	pthread_mutex_destroy(&b->lock);
+	free(b->busy);
 	free(b->sums);
 	free(b->have);
 	free(b->registry);
