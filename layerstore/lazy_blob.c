@@ -284,6 +284,18 @@ static int fetch_run(struct store_lazy_blob *b, struct reg_client **c, size_t p,
 	return rc == EBADMSG ? EIO : rc;
 }
 
+/* Whether another process (a second mount, a pull completing the blob
+ * while this mount runs) has fetched piece @p meanwhile: its mark on disk
+ * is read before the piece is fetched again. */
+static bool refresh_have(struct store_lazy_blob *b, size_t p)
+{
+	unsigned char v = 0;
+
+	if (pread(b->have_fd, &v, 1, (off_t)p) == 1 && v == 1)
+		b->have[p] = 1;
+	return b->have[p];
+}
+
 /* A client no fetch is using, or -1: all are. */
 static int free_client(const struct store_lazy_blob *b)
 {
@@ -331,7 +343,7 @@ static int ensure(void *ctx, uint64_t off, uint64_t len)
 	while (rc == 0 && p <= last) {
 		size_t q = p, end;
 
-		if (b->have[p]) {
+		if (b->have[p] || refresh_have(b, p)) {
 			p++;
 			continue;
 		}

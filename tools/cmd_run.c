@@ -570,6 +570,28 @@ static void finish(struct run_args *a, struct run_state *st, int rc)
 	store_close(st->s);
 }
 
+/* --lazy=background: a `strata pull` of @name, detached from the run
+ * (its own session, no terminal), completes the lazy layers while the
+ * container runs; the mount sees each piece it fetches (lazy_blob.c).
+ * Best effort: if it cannot start, the layers stay lazy. */
+static void complete_in_background(const struct run_args *a, struct run_state *st, const char *name)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return;
+	setsid();
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	execl("/proc/self/exe", "strata", "pull", "-q", "--root", store_root(st->s),
+	      a->tls_verify_off ? "--tls-verify=false" : "--tls-verify=true", name, (char *)NULL);
+	_exit(127);
+}
+
 /* The image @ref, pulled first when --pull says so.  0, or 1 after
  * printing why. */
 static int resolve_or_pull(const struct run_args *a, struct run_state *st, const char *ref)
@@ -588,6 +610,8 @@ static int resolve_or_pull(const struct run_args *a, struct run_state *st, const
 	}
 	if (cli_pull(st->s, ref, &po, false, &pulled))
 		return 1;
+	if (a->lazy_background && pulled.n_lazy)
+		complete_in_background(a, st, pulled.name);
 	rc = store_resolve(st->s, pulled.digest, &st->img, &err) ? cli_fail(&err) : 0;
 	store_pulled_free(&pulled);
 	return rc;

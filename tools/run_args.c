@@ -105,8 +105,9 @@ static void run_usage(FILE *out)
 	      "      --cgroups MODE    enabled (default), or disabled: no cgroups, no limits\n"
 	      "      --pull WHEN       pull the image from its registry: missing (default),\n"
 	      "                        always or never\n"
-	      "      --lazy            a pull leaves the layers its index artifact describes\n"
-	      "                        to be fetched as they are read (strata pull --lazy)\n"
+	      "      --lazy[=background]  a pull leaves the layers its index artifact\n"
+	      "                        describes to be fetched as they are read (strata pull\n"
+	      "                        --lazy); =background also completes them meanwhile\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
 	      "      --root DIR        the image store\n"
 	      "  -h, --help            show this help\n",
@@ -228,7 +229,10 @@ static int container_option(struct run_args *a, int c, const char *arg)
 		                          : RUN_PULL_NEVER;
 		return 0;
 	case OPT_LAZY:
+		if (arg && strcmp(arg, "background") != 0)
+			return cli_usage_error("run", "--lazy=%s: only --lazy=background", arg);
 		a->lazy = true;
+		a->lazy_background = arg != NULL;
 		return 0;
 	case OPT_TLS:
 		return cli_parse_tls_verify(arg, "run", &a->tls_verify_off) < 0 ? 0 : EXIT_USAGE;
@@ -440,7 +444,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"cgroups", required_argument, NULL, OPT_LIMIT},
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"pull", required_argument, NULL, OPT_PULL},
-	    {"lazy", no_argument, NULL, OPT_LAZY},
+	    {"lazy", optional_argument, NULL, OPT_LAZY},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"detach", no_argument, NULL, 'd'},

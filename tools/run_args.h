@@ -16,7 +16,8 @@ enum run_pull { RUN_PULL_MISSING, RUN_PULL_ALWAYS, RUN_PULL_NEVER };
 struct run_args {
 	const char *root, *name, *entrypoint;
 	enum run_pull pull;
-	bool lazy; /* --lazy: a pull leaves described layers to fetch on reads */
+	bool lazy;            /* --lazy: a pull leaves described layers to fetch on reads */
+	bool lazy_background; /* --lazy=background: and completes them meanwhile */
 	bool tls_verify_off;
 	bool rm, tty, detach;
 	char *stop_signal; /* the image's StopSignal, or NULL */

@@ -114,6 +114,19 @@ assert_true 'push completed the lazy layer' test -f "$R/blobs/sha256/$noise"
 assert_eq 'pushed: the same manifest' "$APP" \
 	"$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$UP/again:1")"
 
+# ---- run --lazy=background: the layers completed while it runs ----
+R=$T/background
+sr run --rm --lazy=background --tls-verify=false "$REG/app:1" /bin/busybox sh -c 'cat /etc/motd; sleep 1'
+assert_eq 'run --lazy=background: exit 0' 0 "$RC"
+assert_eq 'run --lazy=background: the output' base "$(cat "$T/out")"
+wait_until 60 bash -c "! pgrep -f -- 'pull -q --root $R' >/dev/null" ||
+	pkill -f -- "pull -q --root $R" || true
+assert_true 'run --lazy=background: the blob completed into blobs/' test -f "$R/blobs/sha256/$noise"
+assert_eq 'run --lazy=background: no lazy file left' 0 "$(find "$R/strata/lazy" -type f | wc -l)"
+ok 'fsck after the background completion' fsck
+sr run --rm --lazy=now "$REG/app:1" true
+assert_eq '--lazy=now: a usage error' 2 "$RC"
+
 # ---- mount --lazy from an empty store ----
 R=$T/mount-store
 smount "$m" --root "$R" --lazy --tls-verify=false "$REG/app:1"
