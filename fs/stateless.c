@@ -18,6 +18,9 @@
  * directory again by the id the file's layer entry gives its parent.  A
  * file in a merged directory from a lower layer than its top, another name
  * of a hard link, anything with an upper object: inodes, as before.
+ *
+ * A growing layer (a lazily read directory) has no size to count for:
+ * its counters are none (n_entries 0), so its files always get inodes.
  */
 #include <errno.h>
 
@@ -57,6 +60,8 @@ bool fs_union_stateless_ok(const struct strata_union *u, const struct inode *dir
 {
 	const struct strata_layer *l = union_layer(u, src);
 
+	if (l->growing)
+		return false;
 	return !S_ISDIR(mode) && dir->n_srcs > 0 && src->layer == dir->srcs[0].layer &&
 	       l->ops->canonical(l, src->node) == src->node &&
 	       dir->ino == fs_union_ino(u, &dir->srcs[0]);

@@ -50,7 +50,7 @@ bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_s
 		return false;
 	src->layer = layer + u->n_base;
 	/* Numbers come from xattrs in the upper directory: trust none. */
-	return src->layer < u->n_layers && src->node < u->layers[src->layer]->n_entries &&
+	return src->layer < u->n_layers && layer_has_node(u->layers[src->layer], src->node) &&
 	       S_ISREG(union_src_mode(u, src));
 }
 
