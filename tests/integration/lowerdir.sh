@@ -8,6 +8,9 @@
 # and the same as an ordinary user.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# names DIR: its entries, sorted, on one line.
+names() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' '; }
+
 # ---- the stack: tar (bottom), directory, tar (top) ----
 mk "$T/bottom.tar" <<'EOF'
 dir merged mode=0755
@@ -51,14 +54,14 @@ EOF
 M=$T/m
 smount "$M" --layer "$T/bottom.tar" --layer "$D" --layer "$T/top.tar"
 assert_eq 'root: merged names, whiteouts hidden' \
-	"abs data h1 merged opq opqx rel sub" "$(ls "$M" | xargs)"
-assert_eq 'merged dir: tar below, dir, tar above' 'd1 shadowed t0 t2' "$(ls "$M/merged" | xargs)"
+	"abs data h1 merged opq opqx rel sub" "$(names "$M")"
+assert_eq 'merged dir: tar below, dir, tar above' 'd1 shadowed t0 t2' "$(names "$M/merged")"
 assert_content 'the dir layer hides the bottom file' "$M/merged/shadowed" 'dir\n'
 assert_eq 'no whiteout file shows anywhere' '' "$(find "$M" -name '.wh.*')"
 assert_false '.wh.NAME hides NAME' test -e "$M/wh1"
 assert_false 'a 0/0 character device hides its name' test -e "$M/wh2"
-assert_eq '.wh..wh..opq: opaque' mine "$(ls "$M/opq" | xargs)"
-assert_eq 'trusted.overlay.opaque=y: opaque (as root)' mine "$(ls "$M/opqx" | xargs)"
+assert_eq '.wh..wh..opq: opaque' mine "$(names "$M/opq")"
+assert_eq 'trusted.overlay.opaque=y: opaque (as root)' mine "$(names "$M/opqx")"
 assert_eq 'hard links: one inode' "$(stat -c %i "$M/h1")" "$(stat -c %i "$M/sub/h2")"
 assert_stat 'hard links: two names' '%h' "$M/h1" 2
 assert_stat 'a symlink out stays a link' '%F' "$M/abs" 'symbolic link'
@@ -84,7 +87,7 @@ cat "$M/sub/h2" >/dev/null
 echo again >>"$M/h1"
 assert_content 'copy-up keeps a seen hard link linked' "$M/sub/h2" 'linked\nagain\n'
 assert_true 'a dir layer directory renames (no EXDEV)' mv "$M/opq" "$M/opq2"
-assert_eq 'renamed with its content' mine "$(ls "$M/opq2" | xargs)"
+assert_eq 'renamed with its content' mine "$(names "$M/opq2")"
 sumount "$M"
 
 # ---- the daemon never follows a symlink inside the layer ----
