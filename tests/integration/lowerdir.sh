@@ -89,6 +89,12 @@ assert_content 'copy-up keeps a seen hard link linked' "$M/sub/h2" 'linked\nagai
 assert_true 'a dir layer directory renames (no EXDEV)' mv "$M/opq" "$M/opq2"
 assert_eq 'renamed with its content' mine "$(names "$M/opq2")"
 sumount "$M"
+# Its numbers name other files after a remount: never a metacopy's data.
+mkdir -p "$T/upper2"
+smount "$M" --layer "$D" --upper "$T/upper2" --metacopy
+chmod 0600 "$M/data"
+assert_true '--metacopy: a dir layer file is copied whole' cmp "$D/data" "$T/upper2/data"
+sumount "$M"
 
 # ---- the daemon never follows a symlink inside the layer ----
 H=$T/host
