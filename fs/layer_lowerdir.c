@@ -324,7 +324,8 @@ static bool ld_known(const struct strata_layer *l, uint64_t node)
 {
 	const struct lowerdir *d = ld_of(l);
 
-	return node < atomic_load(&d->reserved) &&
+	/* (reserved may pass LD_MAX_NODES: a listing refused for it) */
+	return node < LD_MAX_NODES && node < atomic_load(&d->reserved) &&
 	       atomic_load_explicit(&d->chunks[node >> LD_CHUNK_BITS], memory_order_acquire) &&
 	       atomic_load_explicit(&ld_node(d, node)->name, memory_order_acquire);
 }
