@@ -201,6 +201,9 @@ bool fs_union_has_acls(const struct strata_union *u)
 	for (uint32_t i = 0; i < u->n_layers; i++) {
 		const struct strata_layer *l = u->layers[i];
 
+		if (l->growing && !l->no_xattrs)
+			return true; /* not read yet: may have some */
+
 		for (uint64_t node = 0; !l->no_xattrs && node < l->n_entries; node++)
 			if (layer_xattr_get(l, node, ACL_XATTR_ACCESS, &value, &size) ||
 			    layer_xattr_get(l, node, ACL_XATTR_DEFAULT, &value, &size))

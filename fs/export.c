@@ -237,7 +237,7 @@ static int lower_place(struct strata_union *u, uint64_t ino, uint64_t *parent_in
 		src.layer = (uint32_t)(hi - 1 + u->n_base);
 	else
 		return ESTALE;
-	if (src.node == 0 || src.node >= union_layer(u, &src)->n_entries ||
+	if (src.node == 0 || !layer_has_node(union_layer(u, &src), src.node) ||
 	    fs_union_ino(u, &src) != ino ||
 	    fs_stack_node_path(union_layer(u, &src), src.node, path, sizeof(path)))
 		return ESTALE;

@@ -74,6 +74,9 @@ struct layer_ops {
 	 * stream.  0, or a positive errno (EIO: the layer is damaged).  NULL
 	 * for a layer whose extents are all in files. */
 	int (*read)(const struct strata_layer *l, uint64_t off, void *buf, size_t len);
+	/* Whether @node is a node of the layer: set only by a growing layer
+	 * (below), whose n_entries says nothing.  May be NULL otherwise. */
+	bool (*known)(const struct strata_layer *l, uint64_t node);
 	/* A directory of an upper layer renamed from a lower one: the lower path
 	 * its content continues at, or NULL.  May itself be NULL. */
 	const char *(*redirect)(const struct strata_layer *l, uint64_t node);
@@ -86,6 +89,10 @@ struct strata_layer {
 	uint64_t n_entries;
 	uint64_t total_data; /* bytes of file data, for statfs */
 	bool no_xattrs;      /* known to hold no xattr (nor ACL) at all */
+	/* Nodes are numbered as they are found (a lazily read directory,
+	 * layer_lowerdir.c): n_entries is 0, ops->known says which numbers
+	 * are nodes, and nothing may walk every node. */
+	bool growing;
 	/* Set when the backend finds its metadata damaged after open (a
 	 * lazily checked index): its answers since then may be empty, so the
 	 * union fails what it serves from the stack with EIO. */
@@ -102,6 +109,13 @@ static inline bool layer_xattr_get(const struct strata_layer *l, uint64_t node, 
 		if (strcmp(xname, name) == 0)
 			return true;
 	return false;
+}
+
+/* Whether @node is one of @l's nodes (a number from outside: a file
+ * handle, an origin record). */
+static inline bool layer_has_node(const struct strata_layer *l, uint64_t node)
+{
+	return l->growing ? l->ops->known(l, node) : node < l->n_entries;
 }
 
 /* The bytes of @x (x->len of them) into @buf: 0, or a positive errno (EIO

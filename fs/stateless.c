@@ -18,16 +18,26 @@
  * directory again by the id the file's layer entry gives its parent.  A
  * file in a merged directory from a lower layer than its top, another name
  * of a hard link, anything with an upper object: inodes, as before.
+ *
+ * A growing layer (a lazily read directory) has no size to count for
+ * (n_entries 0): it gets counters for its first GROWING_COUNTED node
+ * numbers, 32 MiB of address space of which only the pages used are
+ * resident (numbers are dense, given as entries are found); a file past
+ * them gets an inode.
  */
 #include <errno.h>
 
 #include "ll.h"
 
+#define GROWING_COUNTED (1u << 24)
+
 int fs_union_stateless_init(struct strata_union *u)
 {
 	for (uint32_t i = 0; i < u->n_layers; i++) {
 		size_t slot = i < u->n_base ? 0 : i - u->n_base + 1;
-		int rc = fs_inode_table_lower_init(&u->table, slot, u->layers[i]->n_entries);
+		const struct strata_layer *l = u->layers[i];
+		int rc = fs_inode_table_lower_init(&u->table, slot,
+		                                   l->growing ? GROWING_COUNTED : l->n_entries);
 
 		if (rc)
 			return rc;
@@ -48,7 +58,7 @@ bool fs_union_ino_decode(const struct strata_union *u, uint64_t ino, struct unio
 	else
 		return false;
 	l = union_layer(u, src);
-	return src->node > 0 && src->node < l->n_entries &&
+	return src->node > 0 && layer_has_node(l, src->node) &&
 	       l->ops->canonical(l, src->node) == src->node && !S_ISDIR(l->ops->mode(l, src->node));
 }
 

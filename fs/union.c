@@ -49,9 +49,11 @@ bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_s
 	if (!union_ino_split(ino, &layer, &src->node))
 		return false;
 	src->layer = layer + u->n_base;
-	/* Numbers come from xattrs in the upper directory: trust none. */
-	return src->layer < u->n_layers && src->node < u->layers[src->layer]->n_entries &&
-	       S_ISREG(union_src_mode(u, src));
+	/* Numbers come from xattrs in the upper directory: trust none.  A
+	 * growing layer's numbers name other files after a remount: none
+	 * of its files is a metacopy's data. */
+	return src->layer < u->n_layers && !u->layers[src->layer]->growing &&
+	       src->node < u->layers[src->layer]->n_entries && S_ISREG(union_src_mode(u, src));
 }
 
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "ovl_mount.h"
@@ -14,19 +15,22 @@
 static void mount_usage(FILE *out)
 {
 	fputs("Usage: strata mount [OPTIONS] IMAGE MOUNTPOINT\n"
-	      "       strata mount [OPTIONS] --layer FILE [--layer FILE ...] MOUNTPOINT\n"
+	      "       strata mount [OPTIONS] --layer FILE|DIR [--layer FILE|DIR ...] MOUNTPOINT\n"
 	      "       strata mount [OPTIONS] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] "
 	      "MOUNTPOINT\n"
 	      "\n"
 	      "Mount an image from the store (by name, digest or digest prefix), or the\n"
-	      "union of tar layers (lowest first), at MOUNTPOINT, read-only\n"
+	      "union of layers (lowest first), at MOUNTPOINT, read-only\n"
 	      "unless --upper gives a writable layer,\n"
 	      "served straight from the tarballs.  Layers may be plain tar or\n"
 	      "compressed with gzip, zstd, xz, bzip2 or anything else libarchive\n"
-	      "decompresses, detected from content.\n"
+	      "decompresses, detected from content, or directories, read as they\n"
+	      "are used (\".wh.NAME\" files and 0/0 character devices are whiteouts),\n"
+	      "which must not change while mounted.\n"
 	      "\n"
 	      "Options:\n"
-	      "  -l, --layer FILE      a layer, lowest first (repeat for each layer)\n"
+	      "  -l, --layer FILE|DIR  a layer, lowest first (repeat for each layer): a tar\n"
+	      "                        file, or a directory\n"
 	      "  -u, --upper DIR       a writable layer on top, kept in DIR as an OCI\n"
 	      "                        changeset (without it the mount is read-only)\n"
 	      "      --metacopy        a lower file whose metadata alone changes keeps\n"
@@ -326,6 +330,17 @@ out:
 	return rc;
 }
 
+/* A --layer: a directory (read lazily, never indexed) or a tar file. */
+static int open_layer(const char *path, const struct strata_layer_options *lo,
+                      struct strata_layer **out, struct strata_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return strata_layer_open_lower_dir(path, NULL, out, err);
+	return strata_layer_open_tar(path, lo, out, err);
+}
+
 /* The --layer files, or -o lowerdir='s entries (which may replace
  * *@layers).  0 or the exit status. */
 static int open_layers(struct mount_args *a, const struct strata_layer_options *lo,
@@ -342,7 +357,7 @@ static int open_layers(struct mount_args *a, const struct strata_layer_options *
 		return 0;
 	}
 	for (size_t i = 0; i < a->n_layers; i++) {
-		if (strata_layer_open_tar(a->layers[i], lo, &(*layers)[i], &err)) {
+		if (open_layer(a->layers[i], lo, &(*layers)[i], &err)) {
 			while (i-- > 0)
 				strata_layer_close((*layers)[i]);
 			return cli_fail(&err);

@@ -155,7 +155,8 @@ static int add_mount_points(struct store *s, struct strata_union *u, struct stra
 
 	if (!dir)
 		return -1;
-	rc = strata_layer_open_dir(dir, NULL, &base, err) || strata_union_set_base(u, base, err);
+	rc = strata_layer_open_lower_dir(dir, NULL, &base, err) ||
+	     strata_union_set_base(u, base, err);
 	free(dir);
 	return rc ? -1 : 0;
 }

@@ -44,6 +44,12 @@ DIR *sys_opendir_at(int dirfd);
  * where it is not allowed (a directory of another owner). */
 DIR *sys_opendir_flags(int dirfd, int flags);
 
+/* openat2(2): @path opened below @dirfd with @flags (O_CLOEXEC added),
+ * resolved as @resolve (RESOLVE_* bits) says: RESOLVE_IN_ROOT keeps
+ * every symlink and ".." inside @dirfd.  The fd, or -1 with errno (ENOSYS
+ * before Linux 5.6). */
+int sys_openat2(int dirfd, const char *path, int flags, unsigned long long resolve);
+
 /* mkdir -p with mode 0700 for components it creates.  0 or -1 with errno. */
 int sys_mkdir_p(const char *path);
 

@@ -172,6 +172,30 @@ struct strata_dir_options {
 int strata_layer_open_dir(const char *dir, const struct strata_dir_options *opts,
                           struct strata_layer **out, struct strata_error *err);
 
+/* A directory as a read-only LOWER layer, read lazily (layer_lowerdir.c):
+ * nothing but its root is read at open; each directory is listed when
+ * first used, each entry stat'd when first asked, and every access stays
+ * inside @dir (openat2 RESOLVE_IN_ROOT, no symlink followed).  Whiteouts in
+ * both forms: ".wh.NAME" files and 0/0 character devices (overlayfs');
+ * a directory is opaque by ".wh..wh..opq" or an overlay xattr of value
+ * "y".  The directory must not change while the layer is open: what
+ * changed may or may not show (never a crash).  Node numbers are given
+ * as entries are found, so they are stable for the layer's lifetime, not
+ * across opens. */
+#define STRATA_OVL_XATTR_TRUSTED 0x1 /* trusted.overlay.opaque (kernel overlayfs, root) */
+#define STRATA_OVL_XATTR_USER    0x2 /* user.overlay.opaque, user.fuseoverlayfs.opaque */
+
+struct strata_lower_dir_options {
+	/* Which opaque xattrs count (STRATA_OVL_XATTR_*); 0: trusted.* when
+	 * the process is root (only root reads them), user.* always. */
+	unsigned overlay_xattrs;
+	/* How messages name the layer; NULL: @dir as given. */
+	const char *name;
+};
+
+int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_options *opts,
+                                struct strata_layer **out, struct strata_error *err);
+
 #define STRATA_ENTRY_WHITEOUT 0x1 /* layer walks only: hides the name below */
 #define STRATA_ENTRY_OPAQUE   0x2 /* layer walks only: hides all below the dir */
 #define STRATA_ENTRY_IMPLICIT 0x4 /* layer walks only: a dir the layer only implies */

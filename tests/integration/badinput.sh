@@ -270,7 +270,8 @@ assert_nothing_mounted_under 'after umount' "$M"
 
 # ---- missing or unusable layer files ----
 refuse 'missing layer file' "$T/nope.tar" --layer "$T/nope.tar"
-refuse 'a directory as a layer' "$src" --layer "$src"
+# (a directory is a layer: lowerdir.sh)
+refuse 'a layer path through a file' "$T/good.tar/x" --layer "$T/good.tar/x"
 refuse 'a missing layer above a good one' "$T/nope.tar" --layer "$T/good.tar" --layer "$T/nope.tar"
 
 # ---- no /dev/fuse ----
