@@ -35,6 +35,7 @@
 #include <linux/openat2.h>
 
 #include "lowerdir.h"
+#include "upper.h"
 #include "sys.h"
 #include "vec.h"
 
@@ -121,6 +122,7 @@ struct reading {
 	char *arena;
 	size_t used, size;
 	bool opaque;
+	char *redirect;
 };
 
 static int add_entry(struct reading *r, const char *name, size_t len, uint8_t type, bool wh)
@@ -165,12 +167,18 @@ static int read_entry(struct reading *r, int fd, const char *name, uint8_t type)
 	return add_entry(r, name, len, type, false);
 }
 
-static void read_opaque_xattrs(const struct lowerdir *d, int fd, struct reading *r)
+/* What the directory's own xattrs say: opaque, and (a strata upper used
+ * as a lower, unionmount's --ov=3) a renamed directory's redirect. */
+static void read_dir_xattrs(const struct lowerdir *d, int fd, struct reading *r)
 {
-	char v[4];
+	char v[4], path[PATH_MAX];
+	ssize_t n;
 
 	for (size_t i = 0; i < d->n_opaque_xattrs && !r->opaque; i++)
 		r->opaque = fs_ld_opaque_value(v, fgetxattr(fd, d->opaque_xattrs[i], v, sizeof(v)));
+	n = fgetxattr(fd, UPPER_REDIRECT_XATTR, path, sizeof(path));
+	if (n > 0)
+		r->redirect = strndup(path, (size_t)n);
 }
 
 /* Every name of directory node @id, into @r.  0, or -1 (a directory
@@ -183,7 +191,7 @@ static int read_names(struct lowerdir *d, uint64_t id, struct reading *r)
 
 	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0)
 		return -1;
-	read_opaque_xattrs(d, fd, r);
+	read_dir_xattrs(d, fd, r);
 	while ((got = getdents64(fd, buf, sizeof(buf))) > 0) {
 		for (ssize_t o = 0; o < got;) {
 			struct dirent64 *de = (struct dirent64 *)(buf + o);
@@ -208,7 +216,9 @@ static struct ld_dir *make_nodes(struct lowerdir *d, uint64_t id, struct reading
 	dir->n = r->n;
 	dir->opaque = r->opaque;
 	dir->names = r->arena;
+	dir->redirect = r->redirect;
 	r->arena = NULL;
+	r->redirect = NULL;
 	for (uint64_t i = 0; i < dir->n; i++) {
 		struct ld_node *c = ld_node(d, dir->first + i);
 
@@ -233,6 +243,7 @@ static struct ld_dir *read_dir(struct lowerdir *d, uint64_t id)
 	}
 	free(r.e);
 	free(r.arena);
+	free(r.redirect);
 	return dir;
 }
 
@@ -315,6 +326,13 @@ static uint32_t ld_flags(const struct strata_layer *l, uint64_t node)
 	return 0;
 }
 
+static const char *ld_redirect(const struct strata_layer *l, uint64_t node)
+{
+	const struct ld_node *n = ld_node(ld_of(l), node);
+
+	return n->type == DT_DIR ? fs_ld_listing(ld_of(l), node)->redirect : NULL;
+}
+
 static uint64_t ld_parent(const struct strata_layer *l, uint64_t node)
 {
 	return ld_node(ld_of(l), node)->parent;
@@ -344,6 +362,7 @@ static void ld_close(struct strata_layer *l)
 
 			if (dir && dir != &no_children) {
 				free(dir->names);
+				free(dir->redirect);
 				free(dir);
 			}
 			fs_ld_attr_free(&chunk[i]);
@@ -376,6 +395,7 @@ static const struct layer_ops lowerdir_ops = {
     .xattr = fs_ld_xattr,
     .map = fs_ld_map,
     .read = fs_ld_read,
+    .redirect = ld_redirect,
     .known = ld_known,
     .close = ld_close,
 };

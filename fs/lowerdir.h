@@ -71,7 +71,9 @@ void fs_ld_fd_drop(const void *owner);
 struct ld_dir {
 	uint64_t first, n;
 	bool opaque;
-	char *names; /* the children's names */
+	char *names;    /* the children's names */
+	char *redirect; /* a renamed directory of a strata upper used as a
+	                 * lower: where its content continues below, or NULL */
 };
 
 /* What one stat (and readlink) said, kept for the layer's lifetime. */

@@ -36,6 +36,7 @@
 #define READ_AHEAD 4  /* pieces fetched past a request when missing too */
 #define ATTEMPTS   3  /* per request: a dropped connection (a bad piece: 2) */
 #define FETCHES    4  /* requests in flight per blob */
+#define FAIL_HOLD  5  /* seconds a failed fetch fails the others at once */
 #define CHUNK_MIN  ((uint64_t)4 << 10)
 #define CHUNK_MAX  ((uint64_t)64 << 20)
 
@@ -54,6 +55,10 @@ struct store_lazy_blob {
 	struct reg_client *clients[FETCHES];
 	bool client_used[FETCHES];
 	bool *busy;
+	/* After a fetch failed (its attempts spent), other reads of missing
+	 * pieces fail at once until then, rather than each spending its own
+	 * attempts on a registry that is gone: a read's EIO stays bounded. */
+	struct timespec fail_until;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	strata_warn_fn warn;
@@ -296,6 +301,16 @@ static bool refresh_have(struct store_lazy_blob *b, size_t p)
 	return b->have[p];
 }
 
+/* Whether a fetch failed less than FAIL_HOLD seconds ago. */
+static bool failing(const struct store_lazy_blob *b)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec < b->fail_until.tv_sec ||
+	       (now.tv_sec == b->fail_until.tv_sec && now.tv_nsec < b->fail_until.tv_nsec);
+}
+
 /* A client no fetch is using, or -1: all are. */
 static int free_client(const struct store_lazy_blob *b)
 {
@@ -320,6 +335,10 @@ static int fetch_unlocked(struct store_lazy_blob *b, int k, size_t p, size_t q)
 		memset(b->have + p, 1, q - p);
 		if (sys_write_all_at(b->have_fd, b->have + p, q - p, (off_t)p) < 0)
 			rc = EIO;
+	}
+	if (rc && rc != ENOSPC) {
+		clock_gettime(CLOCK_MONOTONIC, &b->fail_until);
+		b->fail_until.tv_sec += FAIL_HOLD;
 	}
 	memset(b->busy + p, 0, q - p);
 	b->client_used[k] = false;
@@ -346,6 +365,10 @@ static int ensure(void *ctx, uint64_t off, uint64_t len)
 		if (b->have[p] || refresh_have(b, p)) {
 			p++;
 			continue;
+		}
+		if (failing(b)) {
+			rc = EIO;
+			break;
 		}
 		/* Being fetched by another thread, or no client free: wait (a
 		 * fetch that failed leaves the piece to whoever asks next). */
@@ -533,32 +556,67 @@ void store_lazy_remove(struct store *s, const char *digest)
 			unlink(path);
 }
 
+/* The fetched blob copied into strata/tmp/@tmp, hashed on the way (the
+ * bytes stored are the bytes checked): a new file, so that a mount still
+ * writing pieces into the lazy copy never changes the stored blob.  Its
+ * digest in @got. */
+static int copy_out(struct store *s, struct store_lazy_blob *b, const char *tmp,
+                    char got[STORE_DIGEST_MAX], struct strata_error *err)
+{
+	size_t cap = (size_t)1 << 20;
+	unsigned char *buf = malloc(cap), md[SHA256_SIZE];
+	struct sha256 *h = sha256_new(err);
+	int out = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = -1;
+	uint64_t off = 0;
+
+	if (!buf || !h || out < 0)
+		goto out;
+	while (off < b->size) {
+		size_t n = b->size - off < cap ? (size_t)(b->size - off) : cap;
+
+		if (sys_pread_full(b->data_fd, buf, n, (off_t)off) != (ssize_t)n ||
+		    sha256_update(h, buf, n) < 0 || sys_write_all(out, buf, n) < 0)
+			goto out;
+		off += n;
+	}
+	if (sha256_final(h, md) < 0 || fsync(out) < 0)
+		goto out;
+	store_digest_format(md, got);
+	rc = 0;
+out:
+	if (rc && !err->msg[0])
+		strata_fail(err, STRATA_ERR_SYS, errno ? errno : EIO, "storing blob %.19s: %s",
+		            b->digest, strerror(errno ? errno : EIO));
+	if (out >= 0)
+		close(out);
+	sha256_free(h);
+	free(buf);
+	return rc;
+}
+
 int store_lazy_complete(struct store *s, const char *digest, struct strata_error *err)
 {
 	struct store_lazy_blob *b;
-	char name[160], got[STORE_DIGEST_MAX];
+	char tmp[96], got[STORE_DIGEST_MAX];
 	int rc;
 
+	memset(err, 0, sizeof(*err));
 	if (store_lazy_open(s, digest, NULL, NULL, &b, err))
 		return -1;
+	snprintf(tmp, sizeof(tmp), "lazy-%s.tmp", digest_hex(digest));
 	rc = ensure(b, 0, b->size);
 	if (rc)
 		rc = strata_fail(err, STRATA_ERR_SYS, rc, "blob %.19s: fetching the rest: %s",
 		                 digest, strerror(rc));
-	else if (lseek(b->data_fd, 0, SEEK_SET) < 0 || store_digest_fd(b->data_fd, got) < 0 ||
-	         fsync(b->data_fd) < 0)
-		rc = strata_fail(err, STRATA_ERR_SYS, errno, "blob %.19s: %s", digest,
-		                 strerror(errno));
-	else if (strcmp(got, digest) != 0)
+	else if ((rc = copy_out(s, b, tmp, got, err)) == 0 && strcmp(got, digest) != 0)
 		rc = strata_fail(err, STRATA_ERR_CORRUPT, 0,
 		                 "blob %.19s: whole, it is %s: its chunk table lied", digest, got);
-	if (rc == 0) {
-		snprintf(name, sizeof(name), "strata/lazy/%s", digest_hex(digest));
-		if (renameat(s->root_fd, name, s->blobs_fd, digest_hex(digest)) < 0 ||
-		    fsync(s->blobs_fd) < 0)
-			rc = strata_fail(err, STRATA_ERR_SYS, errno, "storing blob %.19s: %s",
-			                 digest, strerror(errno));
-	}
+	if (rc == 0 && (renameat(s->tmp_fd, tmp, s->blobs_fd, digest_hex(digest)) < 0 ||
+	                fsync(s->blobs_fd) < 0))
+		rc = strata_fail(err, STRATA_ERR_SYS, errno, "storing blob %.19s: %s", digest,
+		                 strerror(errno));
+	if (rc)
+		unlinkat(s->tmp_fd, tmp, 0);
 	store_lazy_close(b);
 	if (rc == 0)
 		store_lazy_remove(s, digest);

@@ -99,6 +99,19 @@ uint64_t cli_parse_bytes(const char *s)
 	return *end || !(bytes >= 1 && bytes < 18446744073709551616.0) ? 0 : (uint64_t)bytes;
 }
 
+int cli_fetch_timeout_option(const char *cmd, const char *arg)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (*end || end == arg || n < 1 || n > 3600)
+		return cli_usage_error(cmd,
+		                       "--fetch-timeout: '%s' is not a number of seconds "
+		                       "from 1 to 3600",
+		                       arg);
+	return setenv("STRATA_REGISTRY_TIMEOUT", arg, 1) < 0 ? 1 : 0;
+}
+
 int cli_max_layer_size_option(const char *cmd, const char *arg, uint64_t *out)
 {
 	*out = cli_parse_bytes(arg);

@@ -76,6 +76,11 @@ struct json_t *cli_container_json(const struct store_container *c);
 uint64_t cli_parse_bytes(const char *s);
 /* --max-layer-size SIZE: 0, or the exit status of a usage error. */
 int cli_max_layer_size_option(const char *cmd, const char *arg, uint64_t *out);
+/* --fetch-timeout SECONDS (1..3600): how long a lazy layer's fetch may go
+ * without progress before its read fails with EIO (each of its bounded
+ * attempts).  Set as $STRATA_REGISTRY_TIMEOUT, which the mount's daemon
+ * inherits.  0, or the usage error's exit status. */
+int cli_fetch_timeout_option(const char *cmd, const char *arg);
 /* The default of --max-layer-size, for a cache (or store) in @dir: the
  * smaller of CLI_MAX_LAYER_SIZE and 90% of what the filesystem of @dir
  * (or of its nearest existing parent) has available now. */

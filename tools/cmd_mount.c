@@ -46,6 +46,9 @@ static void mount_usage(FILE *out)
 	      "      --lazy            an IMAGE missing from the store is pulled from its\n"
 	      "                        registry lazily first (strata pull --lazy)\n"
 	      "      --tls-verify=false  that pull may use plain HTTP or unverified TLS\n"
+	      "      --fetch-timeout SECONDS\n"
+	      "                        a lazy layer's read fails with EIO when its registry\n"
+	      "                        sends nothing for this long (default 30)\n"
 	      "      --root DIR        the image store (default $STRATA_ROOT, /var/lib/strata\n"
 	      "                        as root, else $XDG_DATA_HOME/strata)\n"
 	      "      --cache-dir DIR   where indexes of --layer files are kept\n"
@@ -107,7 +110,8 @@ enum {
 	OPT_SPAN_CACHE,
 	OPT_METACOPY,
 	OPT_LAZY,
-	OPT_TLS
+	OPT_TLS,
+	OPT_FETCH_TIMEOUT
 };
 
 /* One option: 0, or the exit status. */
@@ -148,6 +152,8 @@ static int mount_option(struct mount_args *a, int c, const char *arg, const char
 	case OPT_LAZY:
 		a->lazy = true;
 		return 0;
+	case OPT_FETCH_TIMEOUT:
+		return cli_fetch_timeout_option("mount", arg);
 	case OPT_TLS:
 		return cli_parse_tls_verify(arg, "mount", &a->tls_verify_off) < 0 ? 0 : 2;
 	case OPT_MAX_LAYER_SIZE:
@@ -238,6 +244,7 @@ static int parse(int argc, char **argv, struct mount_args *a)
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"lazy", no_argument, NULL, OPT_LAZY},
+	    {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"help", no_argument, NULL, 'h'},

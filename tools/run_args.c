@@ -25,6 +25,7 @@ enum {
 	OPT_LIMIT, /* the resource limits: run_limit_option() tells them apart */
 	OPT_PULL,
 	OPT_LAZY,
+	OPT_FETCH_TIMEOUT,
 	OPT_TLS,
 	OPT_SPAN_CACHE,
 	OPT_SECURITY,
@@ -108,6 +109,8 @@ static void run_usage(FILE *out)
 	      "      --lazy[=background]  a pull leaves the layers its index artifact\n"
 	      "                        describes to be fetched as they are read (strata pull\n"
 	      "                        --lazy); =background also completes them meanwhile\n"
+	      "      --fetch-timeout SECONDS  a lazy layer's read fails with EIO when its\n"
+	      "                        registry sends nothing for this long (default 30)\n"
 	      "      --tls-verify=false  the pull may use plain HTTP or unverified TLS\n"
 	      "      --root DIR        the image store\n"
 	      "  -h, --help            show this help\n",
@@ -234,6 +237,8 @@ static int container_option(struct run_args *a, int c, const char *arg)
 		a->lazy = true;
 		a->lazy_background = arg != NULL;
 		return 0;
+	case OPT_FETCH_TIMEOUT:
+		return cli_fetch_timeout_option("run", arg);
 	case OPT_TLS:
 		return cli_parse_tls_verify(arg, "run", &a->tls_verify_off) < 0 ? 0 : EXIT_USAGE;
 	case 'v':
@@ -445,6 +450,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, int *first_arg)
 	    {"span-cache", required_argument, NULL, OPT_SPAN_CACHE},
 	    {"pull", required_argument, NULL, OPT_PULL},
 	    {"lazy", optional_argument, NULL, OPT_LAZY},
+	    {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"security-opt", required_argument, NULL, OPT_SECURITY},
 	    {"detach", no_argument, NULL, 'd'},

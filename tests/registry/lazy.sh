@@ -8,7 +8,8 @@
 # the layers (whole blobs in blobs/, indexes rebuilt from them); run --lazy
 # starts from an empty store, and a push of what it pulled completes it.  Faults: the registry gone (EIO, no hang,
 # what was fetched still reads), a proxy that corrupts what it serves (EIO,
-# never a wrong byte), an image without an artifact (pulled whole).
+# never a wrong byte), one that stalls (EIO after --fetch-timeout), an
+# image without an artifact (pulled whole).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 make_layers
@@ -153,6 +154,20 @@ smount "$m" --root "$R" "$REG/app:1"
 assert_false 'corrupt pieces: the read fails' cat "$m/data/n30" >/dev/null 2>&1
 assert_eq 'corrupt pieces: nothing marked fetched' 0 "$(tr -d '\0' <"$R/strata/lazy/$noise.have" | wc -c)"
 sumount "$m"
+
+# ---- a registry that stalls: EIO after --fetch-timeout, no hang ----
+start_server proxy "$PORT" stall
+sed -i "s/\"registry\":\"[^\"]*\"/\"registry\":\"127.0.0.1:$SPORT\"/" "$R/strata/lazy/$noise.json"
+smount "$m" --root "$R" --fetch-timeout 2 "$REG/app:1"
+t0=$(date +%s)
+assert_false 'a stalled fetch: the read fails' cat "$m/data/n20" >/dev/null 2>&1
+# Three attempts, each given up 2 s after the speed fell to nothing:
+# libcurl averages the speed over 5 s, so a stall after the first bytes
+# takes up to 7 s to see.
+assert_true 'a stalled fetch: within 40 s (3 attempts of 2 + 5 s)' test $(($(date +%s) - t0)) -lt 40
+sumount "$m"
+sr mount --fetch-timeout 0 --root "$R" "$REG/app:1" "$m"
+assert_eq '--fetch-timeout 0: a usage error' 2 "$RC"
 
 # ---- the registry gone: EIO soon, what was fetched reads ----
 R=$T/gone
