@@ -13,9 +13,11 @@
  * its digest checks (store_lazy_complete): a lazy blob is never a
  * half-written blob in the store.
  *
- * Several processes may fetch one blob at once (two mounts): a piece is
- * the same checked bytes whoever writes it, so they need no lock between
- * them.  Within a process one mutex serializes fetches of a blob.
+ * Several processes may fetch one blob at once (two mounts, a pull
+ * completing it): a piece is the same checked bytes whoever writes it, so
+ * they need no lock between them, and each reads a piece's mark on disk
+ * before fetching it.  Within a process up to FETCHES runs of pieces are
+ * fetched at once; one mutex guards the piece map, never held over I/O.
  */
 #include <errno.h>
 #include <limits.h>
