@@ -131,7 +131,19 @@ int store_open(const char *root, bool create, struct store **out, struct strata_
 		while (flock(s->root_fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (!create || !dir_is_empty(s->root_fd)) {
+		bool empty = dir_is_empty(s->root_fd);
+
+		/* An empty directory is a store yet to be made, as a missing
+		 * one is: ENOENT lets `run` pull into it. */
+		if (empty && !create) {
+			strata_fail(
+			    err, STRATA_ERR_SYS, ENOENT,
+			    "store %s: no such store (an empty directory: import or pull an "
+			    "image first)",
+			    root);
+			goto fail;
+		}
+		if (!empty) {
 			strata_fail(err, STRATA_ERR_USAGE, 0, "store %s: not an OCI image layout",
 			            root);
 			goto fail;

@@ -622,12 +622,14 @@ START_TEST(test_open_refuses_non_layout)
 	ck_assert_int_eq(tl_count_dir(dir), 1);
 	free(p);
 
-	/* An empty directory is no layout either when not asked to create. */
+	/* An empty directory is a store not made yet, as a missing one is
+	 * (ENOENT: `run` pulls into it), and stays empty. */
 	p = tl_path(dir, "empty");
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	memset(&err, 0, sizeof(err));
 	ck_assert_int_eq(store_open(p, false, &s, &err), -1);
-	ck_assert_msg(contains(err.msg, "not an OCI image layout"), "%s", err.msg);
+	ck_assert_msg(contains(err.msg, "no such store"), "%s", err.msg);
+	ck_assert_int_eq(err.sys_errno, ENOENT);
 	ck_assert_int_eq(tl_count_dir(p), 0);
 	free(p);
 	tl_rmrf(dir);
