@@ -8,11 +8,6 @@
 command -v htpasswd >/dev/null || skip 'htpasswd (apache2-utils) is not installed'
 "$DEBIAN_PY" -c 'import jwt, cryptography' 2>/dev/null || skip 'python3-jwt is not installed'
 
-# auth_json FILE USER:PASSWORD HOST: an auth file with one "auths" entry.
-auth_json() {
-	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$3" "$(printf '%s' "$2" | base64 -w0)" >"$1"
-}
-
 make_image
 htpasswd -Bbn alice 's3cret' >"$T/htpasswd"
 start_registry basic 'auth:' '  htpasswd:' '    realm: strata-test' "    path: $T/htpasswd"

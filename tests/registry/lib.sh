@@ -94,20 +94,25 @@ start_server() {
 	wait_port "$SPORT"
 }
 
-# start_token_registry USER:PASSWORD: a token server (servers.py) that
-# grants USER:PASSWORD what it asks for, with a key made by openssl, and a
-# registry "bearer" that trusts it.  Sets PORT (the registry's), TOKEN_PORT
-# and TOKEN_LOG.
+# start_token_registry USER:PASSWORD [EXP]: a token server (servers.py)
+# that grants USER:PASSWORD what it asks for (tokens whose "exp" is EXP
+# seconds from now), with a key made by openssl, and a registry "bearer"
+# that trusts it.  Sets PORT (the registry's), TOKEN_PORT and TOKEN_LOG.
 start_token_registry() {
 	local p=$T/token
 	mkdir -p "$p"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout "$p/key.pem" \
 		-out "$p/cert.pem" >/dev/null 2>&1 || die 'openssl failed'
-	start_server token "$p/key.pem" "$p/cert.pem" strata-issuer "$1"
+	start_server token "$p/key.pem" "$p/cert.pem" strata-issuer "$1" "${2:-600}"
 	# shellcheck disable=SC2034 # for the tests that source this
 	TOKEN_PORT=$SPORT TOKEN_LOG=$SLOG
 	start_registry bearer 'auth:' '  token:' "    realm: http://127.0.0.1:$TOKEN_PORT/token" \
 		'    service: strata-test' '    issuer: strata-issuer' "    rootcertbundle: $p/cert.pem"
+}
+
+# auth_json FILE USER:PASSWORD HOST: an auth file with one "auths" entry.
+auth_json() {
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$3" "$(printf '%s' "$2" | base64 -w0)" >"$1"
 }
 
 # import_and_serve: `strata import` of $T/layout into $R (APP: the digest

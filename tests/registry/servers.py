@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: MIT
 """servers: the small servers the registry tests start, on 127.0.0.1 only.
 
-  servers.py token PORT KEY CERT ISSUER USER:PASSWORD
+  servers.py token PORT KEY CERT ISSUER USER:PASSWORD [EXP]
       a bearer token server for docker-registry's token auth: GET
       /token?service=S&scope=repository:NAME:ACTIONS answers an RS256 JWT
       signed with KEY (the registry trusts CERT), granting the scope's
       actions to USER:PASSWORD given as Basic auth (except on a repository
-      named "forbidden") and nothing to anyone else.  Each request is logged: "token SCOPE USER".
+      named "forbidden") and nothing to anyone else; EXP (600) is the
+      tokens' "exp" in seconds from now.  Each request is logged: "token SCOPE USER".
 
   servers.py proxy PORT UPSTREAM MODE
       forwards everything to 127.0.0.1:UPSTREAM (uploads too: Location
@@ -17,6 +18,7 @@
                     (connection closed), later ones (resumes) pass
         corrupt     one byte of every blob over 4 KiB (layers) flipped
         stall       headers and 1000 bytes, then nothing (for 300 s)
+        silent      headers, then nothing (for 300 s)
         slow        blobs at 256 KiB/s
         ratelimit   the first request of each blob gets 429, Retry-After: 1
         bigmanifest manifests are 5 MiB of spaces after the JSON
@@ -63,7 +65,10 @@ def libtrust_kid(cert_pem):
     return ":".join(s[i:i + 4] for i in range(0, 48, 4))
 
 
-def token_server(port, key_path, cert_path, issuer, cred):
+def token_server(port, key_path, cert_path, issuer, cred, exp="600"):
+    """Grants cred what it asks for.  exp: the tokens' "exp" claim, in
+    seconds from now; distribution accepts a token until 60 s after it, so
+    -56 makes tokens that expire 4 s after they are issued."""
     import jwt
 
     key = open(key_path, "rb").read()
@@ -91,10 +96,10 @@ def token_server(port, key_path, cert_path, issuer, cred):
                     access.append({"type": kind, "name": name, "actions": actions.split(",")})
             now = int(time.time())
             claims = {"iss": issuer, "sub": user, "aud": q.get("service", [""])[0],
-                      "exp": now + 600, "nbf": now - 10, "iat": now,
+                      "exp": now + int(exp), "nbf": now - 10, "iat": now,
                       "jti": str(time.monotonic_ns()), "access": access}
             tok = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-            body = json.dumps({"token": tok, "expires_in": 600}).encode()
+            body = json.dumps({"token": tok, "expires_in": max(int(exp) + 60, 1)}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -168,6 +173,9 @@ def proxy_server(port, upstream, mode):
             if mode == "corrupt" and len(data) > 4096:  # layers, not configs
                 i = len(data) // 2
                 data = data[:i] + bytes([data[i] ^ 0xff]) + data[i + 1:]
+            if mode == "silent":  # not a byte of the body
+                time.sleep(300)
+                return
             if mode == "stall":
                 self.wfile.write(data[:1000])
                 self.wfile.flush()
@@ -208,7 +216,7 @@ def serve(port, handler):
 def main():
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "token":
-        token_server(port, *sys.argv[3:7])
+        token_server(port, *sys.argv[3:8])
     elif kind == "proxy":
         proxy_server(port, int(sys.argv[3]), sys.argv[4])
     else:
