@@ -47,6 +47,18 @@ int store_layer_cache_lock(struct store *s, const char *key)
 	return fd;
 }
 
+static int readopt_index(struct store *s, const struct store_layer *l, struct store_lazy_blob *b,
+                         struct strata_error *err)
+{
+	char *index = NULL;
+	size_t len;
+	int rc = store_lazy_get_index(b, &index, &len, err) ||
+	         store_lazy_adopt_index(s, l->digest, l->diff_id, index, len, err);
+
+	free(index);
+	return rc ? -1 : 0;
+}
+
 /* A layer pulled lazily: read from its sparse copy, fetching as it goes. */
 static int open_lazy(struct store *s, const struct store_layer *l,
                      const struct strata_layer_options *opts, struct strata_layer **out,
@@ -63,11 +75,15 @@ static int open_lazy(struct store *s, const struct store_layer *l,
 	lo.name = l->digest;
 	lo.fetch = store_lazy_fetch(b);
 	store_lazy_path(s, l->digest, "", path, sizeof(path));
-	if (strata_layer_open_tar(path, &lo, out, err)) {
-		store_lazy_close(b);
-		return -1;
-	}
-	return 0;
+	if (strata_layer_open_tar(path, &lo, out, err) == 0)
+		return 0;
+	/* The layer cache lost its index (removed by hand, or damaged): the
+	 * registry has it, as the pull found it. */
+	if (err->code == STRATA_ERR_INDEX && readopt_index(s, l, b, err) == 0 &&
+	    strata_layer_open_tar(path, &lo, out, err) == 0)
+		return 0;
+	store_lazy_close(b);
+	return -1;
 }
 
 int store_open_layers(struct store *s, const struct store_image *img,

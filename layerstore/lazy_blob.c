@@ -51,6 +51,8 @@ struct store_lazy_blob {
 	int data_fd, have_fd;
 	char *registry, *repository;
 	bool insecure;
+	char index[STORE_DIGEST_MAX]; /* "": an older pull's, none named */
+	uint64_t index_size;
 	/* Several runs of pieces fetched at once (FUSE reads from several
 	 * threads, the kernel reads ahead), each with a client of its own;
 	 * a piece being fetched is busy, and whoever needs it waits. */
@@ -161,6 +163,9 @@ int store_lazy_create(struct store *s, const char *digest, uint64_t size, const 
 	if (json_object_set_new(t, "registry", json_string(src->registry)) ||
 	    json_object_set_new(t, "repository", json_string(src->repository)) ||
 	    json_object_set_new(t, "insecure", json_boolean(src->insecure)) ||
+	    (src->index && json_object_set_new(t, "index",
+	                                       json_pack("{s:s, s:I}", "digest", src->index, "size",
+	                                                 (json_int_t)src->index_size))) ||
 	    !(text = json_dumps(t, JSON_COMPACT))) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
@@ -393,6 +398,29 @@ static void release(void *ctx)
 	store_lazy_close(ctx);
 }
 
+/* ---- its index, fetched again ---- */
+
+int store_lazy_get_index(struct store_lazy_blob *b, char **buf, size_t *len,
+                         struct strata_error *err)
+{
+	struct reg_client *c = NULL;
+
+	if (!b->index[0])
+		return strata_fail(err, STRATA_ERR_INDEX, ENOENT,
+		                   "blob %.19s: its index is gone, and an older pull did not note "
+		                   "where it came from: pull the image again",
+		                   b->digest);
+	if (b->index_size > STORE_LAZY_INDEX_MAX)
+		return strata_fail(err, STRATA_ERR_CORRUPT, EFBIG,
+		                   "blob %.19s: an index of %llu bytes", b->digest,
+		                   (unsigned long long)b->index_size);
+	if (store_reg_client_new(b->registry, b->insecure, 0, &c, err))
+		return -1;
+	*buf = store_reg_get_blob_mem(c, b->repository, b->index, b->index_size, len, err);
+	store_reg_client_free(c);
+	return *buf ? 0 : -1;
+}
+
 /* ---- opening ---- */
 
 static int load(struct store *s, struct store_lazy_blob *b, struct strata_error *err)
@@ -400,7 +428,7 @@ static int load(struct store *s, struct store_lazy_blob *b, struct strata_error 
 	char path[PATH_MAX];
 	size_t len;
 	char *text = NULL;
-	json_t *t = NULL;
+	json_t *t = NULL, *index;
 	uint64_t size;
 	int rc = -1, fd;
 	struct stat st;
@@ -422,6 +450,12 @@ static int load(struct store *s, struct store_lazy_blob *b, struct strata_error 
 	b->repository =
 	    store_json_str(t, "repository") ? strdup(store_json_str(t, "repository")) : NULL;
 	b->insecure = json_is_true(json_object_get(t, "insecure"));
+	index = json_object_get(t, "index");
+	if (store_digest_valid(store_json_str(index, "digest")) &&
+	    json_integer_value(json_object_get(index, "size")) > 0) {
+		snprintf(b->index, sizeof(b->index), "%s", store_json_str(index, "digest"));
+		b->index_size = (uint64_t)json_integer_value(json_object_get(index, "size"));
+	}
 	if (!b->registry || !b->repository) {
 		strata_fail(err, STRATA_ERR_CORRUPT, 0, "%s: no registry to fetch from", path);
 		goto out;

@@ -9,10 +9,16 @@
 
 #include "registry.h"
 
-/* Where a lazy blob's pieces come from. */
+/* An index blob this large is refused (a million entries take ~45 MB). */
+#define STORE_LAZY_INDEX_MAX ((uint64_t)1 << 30)
+
+/* Where a lazy blob's pieces come from, and its index blob (from the
+ * same artifact; fetched again when the layer cache lost it). */
 struct store_lazy_source {
 	const char *registry, *repository;
 	bool insecure;
+	const char *index;
+	uint64_t index_size;
 };
 
 struct store_lazy_blob;
@@ -36,6 +42,14 @@ int store_lazy_create(struct store *s, const char *digest, uint64_t size, const 
 int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, void *warn_ctx,
                     struct store_lazy_blob **out, struct strata_error *err);
 const struct strata_fetch *store_lazy_fetch(const struct store_lazy_blob *b);
+/* The layer's index blob fetched from the registry (checked against its
+ * digest), into *@buf (malloc'd, *@len bytes). */
+int store_lazy_get_index(struct store_lazy_blob *b, char **buf, size_t *len,
+                         struct strata_error *err);
+/* Index blob @index (@len bytes) adopted as the index of the layer of
+ * blob @digest and @diff_id, in the layer cache (validated whole). */
+int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff_id,
+                           const char *index, size_t len, struct strata_error *err);
 /* Bytes not fetched yet. */
 int store_lazy_missing(const struct store_lazy_blob *b, uint64_t *missing);
 void store_lazy_close(struct store_lazy_blob *b);

@@ -23,9 +23,6 @@
 #include "lazy_blob.h"
 #include "sys.h"
 
-/* An index blob this large is refused (a million entries take ~45 MB). */
-#define INDEX_BLOB_MAX ((uint64_t)1 << 30)
-
 /* The digest of strata's artifact in the referrers list @list, or NULL. */
 static const char *artifact_in(json_t *list)
 {
@@ -151,44 +148,57 @@ static char *get_described(struct reg_client *c, const char *repo, json_t *d, ui
 	                              err);
 }
 
+int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff_id,
+                           const char *index, size_t len, struct strata_error *err)
+{
+	struct strata_layer_options lo = {.cache_dir = s->layer_cache, .name = digest};
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+	int fd, lock, rc;
+
+	fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 || sys_write_all(fd, index, len) < 0) {
+		rc = strata_fail(err, STRATA_ERR_SYS, errno, "%s/strata/tmp: %s", s->root,
+		                 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	store_layer_cache_key(diff_id, digest, key);
+	lo.cache_key = key;
+	store_lazy_path(s, digest, "", path, sizeof(path));
+	lock = store_layer_cache_lock(s, key);
+	rc = strata_layer_index_adopt(path, &lo, fd, err);
+	if (lock >= 0)
+		close(lock);
+	close(fd);
+	return rc;
+}
+
 /* Layer @l made lazy from artifact @a: 1 done, 0 not described, -1. */
 static int make_lazy(struct reg_client *c, struct store *s, const struct store_pull_source *src,
                      json_t *a, const struct pull_layer *l, bool insecure, struct strata_error *err)
 {
 	json_t *di = blob_for(a, l->digest, MT_STRATA_INDEX);
 	json_t *dc = blob_for(a, l->digest, MT_STRATA_CHUNKS);
-	struct store_lazy_source from = {src->registry, src->repository, insecure};
-	struct strata_layer_options lo = {.cache_dir = s->layer_cache, .name = l->digest};
-	char *index = NULL, *table = NULL, key[LAYER_KEY_MAX], path[PATH_MAX];
+	char *index = NULL, *table = NULL;
 	size_t index_len, table_len;
-	int fd = -1, lock = -1, rc = -1;
-	bool created = false;
+	int rc = -1;
 
 	if (!di || !dc)
 		return 0;
+	struct store_lazy_source from = {src->registry, src->repository, insecure,
+	                                 store_json_str(di, "digest"),
+	                                 (uint64_t)json_integer_value(json_object_get(di, "size"))};
+
 	if (!(table = get_described(c, src->repository, dc, JSON_BLOB_MAX, &table_len, err)) ||
-	    !(index = get_described(c, src->repository, di, INDEX_BLOB_MAX, &index_len, err)) ||
+	    !(index =
+	          get_described(c, src->repository, di, STORE_LAZY_INDEX_MAX, &index_len, err)) ||
 	    store_lazy_create(s, l->digest, l->size, table, table_len, &from, err))
 		goto out;
-	created = true;
-	fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 || sys_write_all(fd, index, index_len) < 0) {
-		strata_fail(err, STRATA_ERR_SYS, errno, "%s/strata/tmp: %s", s->root,
-		            strerror(errno));
-		goto out;
-	}
-	store_layer_cache_key(l->diff_id, l->digest, key);
-	lo.cache_key = key;
-	store_lazy_path(s, l->digest, "", path, sizeof(path));
-	lock = store_layer_cache_lock(s, key);
-	rc = strata_layer_index_adopt(path, &lo, fd, err) ? -1 : 1;
-out:
-	if (rc < 0 && created)
+	rc = store_lazy_adopt_index(s, l->digest, l->diff_id, index, index_len, err) ? -1 : 1;
+	if (rc < 0)
 		store_lazy_remove(s, l->digest); /* started over by the next pull */
-	if (lock >= 0)
-		close(lock);
-	if (fd >= 0)
-		close(fd);
+out:
 	free(index);
 	free(table);
 	return rc;

@@ -139,6 +139,18 @@ cmp -s "$m/data/n09" "$T/noise/data/n09"
 assert_eq 'mount --lazy: a file reads right' 0 "$?"
 assert_true 'mount --lazy: the layer is lazy' test -e "$R/strata/lazy/$noise.json"
 sumount "$m"
+# The layer cache loses the lazy layer's index: the next mount fetches it
+# again from the artifact the pull found.
+noise_diff=$(gzip -dc "$T/src/noise.tar.gz" | sha256sum | cut -c1-64)
+assert_true 'the adopted index is there' test -f "$R/strata/layers/$noise_diff-${noise:0:16}.idx"
+rm "$R/strata/layers/$noise_diff-${noise:0:16}.idx"
+: >"$PLOG"
+smount "$m" --root "$R" "$REG/app:1"
+cmp -s "$m/data/n10" "$T/noise/data/n10"
+assert_eq 'index lost: a file reads right' 0 "$?"
+assert_eq 'index lost: fetched again, once' 1 "$(grep -c "^GET /v2/app/blobs/$(jq -r .index.digest "$R/strata/lazy/$noise.json") -" "$PLOG" || true)"
+sumount "$m"
+ok 'fsck after the index came back' fsck
 sr mount --lazy --layer "$T/src/base.tar" "$m"
 assert_eq 'mount --lazy with --layer: a usage error' 2 "$RC"
 
