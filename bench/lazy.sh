@@ -15,6 +15,11 @@
 #   pull+run     strata pull IMG, then the same run
 #   run-pulled   the same run on the fully pulled image
 #   skopeo       skopeo copy docker://IMG oci:DIR (the download alone)
+#   podman       skopeo copy docker://IMG containers-storage:…, then
+#                podman run --rm (kernel overlayfs) of the same command,
+#                in a mount namespace without /sys/fs/cgroup/unified
+#                (crun refuses this host's hybrid layout), as
+#                tests/extended/podman.sh runs it
 #
 #   bench/lazy.sh [--runs N] [--rate 100mbit] [--rtt-ms 20] [--strata PATH]
 #
@@ -31,13 +36,13 @@ while (($#)); do
 	--rate) rate=$2 && shift ;;
 	--rtt-ms) rtt=$2 && shift ;;
 	--strata) strata=$(realpath "$2") && shift ;;
-	-h | --help) sed -n '2,22p' "$0" && exit 0 ;;
+	-h | --help) sed -n '2,27p' "$0" && exit 0 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 	shift
 done
 need_root
-need_cmds docker-registry skopeo ip tc python3 gzip zstd
+need_cmds docker-registry skopeo podman ip tc python3 gzip zstd
 "$BENCH_DIR/make-image.sh" >&2
 
 W=$CACHE_DIR/lazy
@@ -104,11 +109,25 @@ timed() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' >>"$W/$name.times"
 	awk '{ n += $4 } END { print n + 0 }' "$W/count" >>"$W/$name.bytes"
 }
-fresh() { rm -rf "$W/s" "$W/oci"; sync; }
+fresh() { rm -rf "$W/s" "$W/oci" "$W/pod"; sync; }
+printf '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
+	>"$W/containers.conf"
+cat >"$W/podman.sh" <<-'POD'
+	set -eu
+	W=$1 REF=$2
+	shift 2
+	! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified
+	export CONTAINERS_CONF=$W/containers.conf
+	skopeo copy -q --src-tls-verify=false "docker://$REF" \
+		"containers-storage:[overlay@$W/pod/storage+$W/pod/run]$REF"
+	podman --root "$W/pod/storage" --runroot "$W/pod/run" --storage-driver overlay \
+		--cgroup-manager cgroupfs --events-backend file \
+		run --rm --pull never --network none "$REF" "$@"
+POD
 # python3.11 of layer 2 lacks libexpat1 (not in the image): perl, with a
 # module of layer 2's perl-modules, is the language runtime here.
 PY=(perl -MTest::More -e 'print 1')
-for f in lazy lazy-again pull+run run-pulled skopeo; do : >"$W/$f.times" && : >"$W/$f.bytes"; done
+for f in lazy lazy-again pull+run run-pulled skopeo podman; do : >"$W/$f.times" && : >"$W/$f.bytes"; done
 
 for i in $(seq "$runs"); do
 	log "run $i of $runs"
@@ -123,18 +142,23 @@ for i in $(seq "$runs"); do
 	timed run-pulled "$strata" run --rm --root "$W/s" "$REF" "${PY[@]}"
 	fresh
 	timed skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$W/oci:x"
+	fresh
+	timed podman unshare -m --propagation private bash "$W/podman.sh" "$W" "$REF" "${PY[@]}"
+	[ "$(cat "$W/out")" = 1 ] || die "podman run printed: $(cat "$W/out")"
 done
 
 median() { sort -n "$W/$1" | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 lz=$(median lazy.times) la=$(median lazy-again.times) pr=$(median pull+run.times)
 rp=$(median run-pulled.times) sk=$(median skopeo.times) lb=$(median lazy.bytes)
-printf '%-12s %8s s\n' lazy "$lz" lazy-again "$la" pull+run "$pr" run-pulled "$rp" skopeo "$sk"
+pd=$(median podman.times)
+printf '%-12s %8s s\n' lazy "$lz" lazy-again "$la" pull+run "$pr" run-pulled "$rp" skopeo "$sk" \
+	skopeo+podman "$pd"
 awk -v lz="$lz" -v la="$la" -v pr="$pr" -v rp="$rp" -v lb="$lb" -v sz="$size" -v n="$runs" \
-	-v rate="$rate" -v rtt="$rtt" 'BEGIN {
-	printf "lazy / (pull + run): %.2f   fetched %.1f MB of %.1f MB (%.1f %%)   lazy-again / run-pulled: %.2f   (%s, %s ms RTT, %d runs)\n",
-		lz / pr, lb / 1e6, sz / 1e6, 100 * lb / sz, la / rp, rate, rtt, n }'
+	-v pd="$pd" -v rate="$rate" -v rtt="$rtt" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+	printf "lazy / (pull + run): %.2f   lazy / (skopeo + podman run): %.2f   fetched %.1f MB of %.1f MB (%.1f %%)   lazy-again / run-pulled: %.2f   (%s, %s ms RTT, %d runs, load %s)\n",
+		lz / pr, lz / pd, lb / 1e6, sz / 1e6, 100 * lb / sz, la / rp, rate, rtt, n, load }'
 out=$RESULTS_DIR/lazy-$(date -u +%Y%m%dT%H%M%SZ).json
-printf '{"runs": %d, "rate": "%s", "rtt_ms": %s, "image_bytes": %d, "lazy_s": %s, "lazy_again_s": %s, "pull_run_s": %s, "run_pulled_s": %s, "skopeo_s": %s, "lazy_bytes": %s, "git": "%s"}\n' \
-	"$runs" "$rate" "$rtt" "$size" "$lz" "$la" "$pr" "$rp" "$sk" "$lb" \
+printf '{"runs": %d, "rate": "%s", "rtt_ms": %s, "image_bytes": %d, "lazy_s": %s, "lazy_again_s": %s, "pull_run_s": %s, "run_pulled_s": %s, "skopeo_s": %s, "skopeo_podman_s": %s, "lazy_bytes": %s, "git": "%s"}\n' \
+	"$runs" "$rate" "$rtt" "$size" "$lz" "$la" "$pr" "$rp" "$sk" "$pd" "$lb" \
 	"$(git -C "$REPO_DIR" rev-parse --short HEAD)" >"$out"
 log "results: $out"
