@@ -111,6 +111,19 @@ sr run --rm --lazy --tls-verify=false "$REG/app:1" /bin/busybox sh -c 'cat /etc/
 assert_eq 'run --lazy: exit 0' 0 "$RC" || printf 'stderr: %s\n' "$ERR" >&2
 assert_eq 'run --lazy: the output' "$(printf 'base\n262144')" "$(cat "$T/out")"
 assert_true 'run --lazy: the layer stayed lazy' test -e "$R/strata/lazy/$noise.json"
+# A container of a lazy image committed: the new image stands on the lazy
+# layer, which stays lazy (commit reads only the container's upper).
+ok 'a container of a lazy image' run --name lz "$REG/app:1" /bin/busybox sh -c 'echo new >/new'
+ok 'commit of it' commit lz app:2
+ok 'rm of it' rm lz
+assert_true 'commit: the layer still lazy' test -e "$R/strata/lazy/$noise.json"
+ok 'fsck after the commit' fsck
+m2=$T/mnt-commit
+smount "$m2" --root "$R" app:2
+assert_eq 'commit: the new file' new "$(cat "$m2/new")"
+cmp -s "$m2/data/n03" "$T/noise/data/n03"
+assert_eq 'commit: a file of the lazy layer reads' 0 "$?"
+sumount "$m2"
 # A push reads the blobs whole: it completes them first.
 ok 'push of a lazy image' push -q --tls-verify=false "$REG/app:1" "$REG/again:1"
 assert_true 'push completed the lazy layer' test -f "$R/blobs/sha256/$noise"
