@@ -100,11 +100,18 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 	struct strata_layer_options lo = {.cache_dir = f->s->layer_cache};
 	struct strata_error err;
 	char path[PATH_MAX], have[STORE_DIGEST_MAX], source[STORE_DIGEST_MAX], key[LAYER_KEY_MAX];
+	char why[256];
 	uint64_t size;
 	int fd, r;
 
 	if (!store_blob_exists(f->s, l->digest) && store_lazy_exists(f->s, l->digest)) {
 		check_lazy(f, img, l);
+		return;
+	}
+	if (!store_blob_exists(f->s, l->digest) &&
+	    store_lazy_is_bad(f->s, l->digest, why, sizeof(why))) {
+		problem(f, "image %s: lazy layer %s is bad (%s): `strata pull` fetches it whole",
+		        img->digest, l->digest, why);
 		return;
 	}
 	fd = store_blob_open(f->s, l->digest, &size, &err);

@@ -180,7 +180,7 @@ static bool keep_cache(const char *name, void *ctx)
 	return false;
 }
 
-/* strata/lazy: "<hex>", "<hex>.have", "<hex>.json" of blobs still used. */
+/* strata/lazy: "<hex>", "<hex>.have", "<hex>.json", "<hex>.bad" of blobs still used. */
 static bool keep_lazy(const char *name, void *ctx)
 {
 	return set_has_hex(ctx, name, strcspn(name, "."));

@@ -108,7 +108,8 @@ int store_open_layers(struct store *s, const struct store_image *img,
 		int fd, lock, rc;
 
 		store_layer_source(s, l, source);
-		if (!store_blob_exists(s, source) && store_lazy_exists(s, l->digest)) {
+		if (!store_blob_exists(s, source) &&
+		    (store_lazy_exists(s, l->digest) || store_lazy_is_bad(s, l->digest, NULL, 0))) {
 			if (open_lazy(s, l, &lo, &v[i], err))
 				goto fail;
 			continue;

@@ -63,6 +63,11 @@ struct store_lazy_blob {
 	 * pieces fail at once until then, rather than each spending its own
 	 * attempts on a registry that is gone: a read's EIO stays bounded. */
 	struct timespec fail_until;
+	/* Marked bad by whoever completed it (lazy_bad.c): looked for at
+	 * most once a second, so reads fail soon after in every mount. */
+	char bad_path[PATH_MAX];
+	time_t bad_checked;
+	bool bad;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	strata_warn_fn warn;
@@ -353,6 +358,24 @@ static int fetch_unlocked(struct store_lazy_blob *b, int k, size_t p, size_t q)
 	return rc;
 }
 
+/* Whether the blob was marked bad since it was opened (b->lock held). */
+static bool found_bad(struct store_lazy_blob *b)
+{
+	struct timespec now;
+
+	if (b->bad)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (now.tv_sec == b->bad_checked)
+		return false;
+	b->bad_checked = now.tv_sec;
+	if (access(b->bad_path, F_OK) < 0)
+		return false;
+	b->bad = true;
+	say(b, "blob %.19s: %s", "found not to be itself when completed: its reads fail");
+	return true;
+}
+
 static int ensure(void *ctx, uint64_t off, uint64_t len)
 {
 	struct store_lazy_blob *b = ctx;
@@ -366,6 +389,8 @@ static int ensure(void *ctx, uint64_t off, uint64_t len)
 	p = (size_t)(off / b->chunk);
 	last = (size_t)((off + len - 1) / b->chunk);
 	pthread_mutex_lock(&b->lock);
+	if (found_bad(b))
+		rc = EIO;
 	while (rc == 0 && p <= last) {
 		size_t q = p, end;
 
@@ -493,6 +518,7 @@ int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, vo
                     struct store_lazy_blob **out, struct strata_error *err)
 {
 	struct store_lazy_blob *b = calloc(1, sizeof(*b));
+	char why[256];
 
 	if (!b)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
@@ -503,6 +529,15 @@ int store_lazy_open(struct store *s, const char *digest, strata_warn_fn warn, vo
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->changed, NULL);
 	b->fetch = (struct strata_fetch){ensure, b, release};
+	store_lazy_path(s, digest, ".bad", b->bad_path, sizeof(b->bad_path));
+	if (store_lazy_is_bad(s, digest, why, sizeof(why))) {
+		strata_fail(
+		    err, STRATA_ERR_CORRUPT, 0,
+		    "layer blob %.19s is bad (%s): `strata pull` of its image fetches it whole",
+		    digest, why);
+		store_lazy_close(b);
+		return -1;
+	}
 	if (load(s, b, err) || open_files(s, b, err)) {
 		store_lazy_close(b);
 		return -1;
@@ -644,9 +679,13 @@ int store_lazy_complete(struct store *s, const char *digest, struct strata_error
 	if (rc)
 		rc = strata_fail(err, STRATA_ERR_SYS, rc, "blob %.19s: fetching the rest: %s",
 		                 digest, strerror(rc));
-	else if ((rc = copy_out(s, b, tmp, got, err)) == 0 && strcmp(got, digest) != 0)
-		rc = strata_fail(err, STRATA_ERR_CORRUPT, 0,
-		                 "blob %.19s: whole, it is %s: its chunk table lied", digest, got);
+	else if ((rc = copy_out(s, b, tmp, got, err)) == 0 && strcmp(got, digest) != 0) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "whole, it is %.19s: its index artifact lied", got);
+		rc = strata_fail(err, STRATA_ERR_CORRUPT, 0, "blob %.19s: %s", digest, why);
+		store_lazy_mark_bad(s, digest, why, &(struct strata_error){0});
+	}
 	if (rc == 0 && (renameat(s->tmp_fd, tmp, s->blobs_fd, digest_hex(digest)) < 0 ||
 	                fsync(s->blobs_fd) < 0))
 		rc = strata_fail(err, STRATA_ERR_SYS, errno, "storing blob %.19s: %s", digest,

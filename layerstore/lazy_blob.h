@@ -71,4 +71,15 @@ int store_lazy_complete_image(struct store *s, const struct store_image *img,
 /* Forgets the lazy files of @digest (after completing, or to start over). */
 void store_lazy_remove(struct store *s, const char *digest);
 
+/* lazy_bad.c: blob @digest, whole, found not to be itself (its chunk
+ * table lied): marked bad with @why, its other lazy files removed.  While
+ * the blob is not in blobs/, opening it fails with @why; reads of it in
+ * mounts that have it open fail within a second (the mark stays after a
+ * pull got it whole, for them); `pull --lazy` takes it whole. */
+int store_lazy_mark_bad(struct store *s, const char *digest, const char *why,
+                        struct strata_error *err);
+/* Whether blob @digest is marked bad; why into @why (@size bytes, may be
+ * NULL). */
+bool store_lazy_is_bad(struct store *s, const char *digest, char *why, size_t size);
+
 #endif

@@ -181,8 +181,15 @@ static int complete_layers(struct store *s, struct pull_layer *layers,
 			layers[k++] = layers[i];
 			continue;
 		}
-		if (store_lazy_complete_layer(s, layers[i].digest, layers[i].diff_id, err))
-			return -1;
+		if (store_lazy_complete_layer(s, layers[i].digest, layers[i].diff_id, err)) {
+			/* Whole, not itself: its artifact lied.  Marked bad, its
+			 * lazy files gone; the registry's blob is pulled whole
+			 * (and checked) instead. */
+			if (!store_lazy_is_bad(s, layers[i].digest, NULL, 0))
+				return -1;
+			layers[k++] = layers[i];
+			continue;
+		}
 		out->n_completed++;
 	}
 	out->n_fetched = k;

@@ -219,9 +219,13 @@ int store_pull_lazy_layers(struct reg_client *c, struct store *s,
 	if (!(a = get_artifact(c, s, src->repository, digest, image, err)))
 		return -1;
 	for (size_t i = 0; i < *n; i++) {
-		rc = store_lazy_exists(s, layers[i].digest)
-		         ? 1
-		         : make_lazy(c, s, src, a, &layers[i], insecure, err);
+		/* One found bad before (its artifact lied) is pulled whole. */
+		if (store_lazy_exists(s, layers[i].digest))
+			rc = 1;
+		else if (store_lazy_is_bad(s, layers[i].digest, NULL, 0))
+			rc = 0;
+		else
+			rc = make_lazy(c, s, src, a, &layers[i], insecure, err);
 		if (rc < 0)
 			break;
 		if (rc == 0) /* pulled whole */

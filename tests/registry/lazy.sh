@@ -199,6 +199,43 @@ sumount "$m"
 sr mount --fetch-timeout 0 --root "$R" "$REG/app:1" "$m"
 assert_eq '--fetch-timeout 0: a usage error' 2 "$RC"
 
+# ---- an artifact that lied: the blob, whole, is not itself ----
+# One piece's bytes and its digest in the chunk table changed alike, as a
+# lying artifact would have them (each piece checks out): completing it
+# finds the whole blob's digest wrong, marks the layer bad (its lazy files
+# gone), and pulls the blob whole instead; a mount that had the layer open
+# fails its reads from then on.
+R=$T/liar
+ok 'pull --lazy for the lie' pull -q --lazy --tls-verify=false "$REG/app:1"
+smount "$m" --root "$R" "$REG/app:1"
+cat "$m"/data/* >/dev/null
+sumount "$m"
+lz=$R/strata/lazy/$noise
+printf '\377' | dd of="$lz" bs=1 seek=300000 conv=notrunc status=none
+piece=$(dd if="$lz" bs=262144 skip=1 count=1 status=none | sha256sum | cut -c1-64)
+jq -c --arg d "sha256:$piece" '.chunks[1] = $d' "$lz.json" >"$T/lied.json"
+mv "$T/lied.json" "$lz.json"
+ok 'the lie checks out piece by piece (fsck)' fsck
+smount "$m" --root "$R" "$REG/app:1"
+# The whole blob pulled through a corrupting proxy fails too: the mark stays.
+start_server proxy "$PORT" corrupt
+sr pull -q --tls-verify=false "127.0.0.1:$SPORT/app:1"
+assert_eq 'the lie found: the pull fails' 1 "$RC"
+assert_true 'the lie: the layer marked bad' test -f "$lz.bad"
+assert_false 'the lie: its lazy files gone' test -e "$lz.json"
+sleep 1.2
+assert_false 'the lie: a mount that had it open fails its reads' cat "$m/data/n22"
+sumount "$m"
+sr mount --root "$R" "$REG/app:1" "$m"
+assert_eq 'a bad layer: no mount' 1 "$RC"
+assert_true "a bad layer: says why, and what to do ($ERR)" \
+	grep -q 'is bad (whole, it is sha256:.*lied).*strata pull' "$T/err"
+sr fsck
+assert_eq 'a bad layer: fsck says so' 1 "$RC"
+ok 'the layer pulled whole from the registry' pull -q --tls-verify=false "$REG/app:1"
+ok 'fsck after it' fsck
+image_is 'pulled whole after the lie' "$REG/app:1" "$T/exp-app"
+
 # ---- the registry gone: EIO soon, what was fetched reads ----
 R=$T/gone
 ok 'pull --lazy once more' pull -q --lazy --tls-verify=false "$REG/app:1"
