@@ -272,8 +272,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	struct inode *dir = fs_inode_of(u, parent);
 
-	fs_walkers_lookup(u->walkers, fuse_req_ctx(req)->pid, parent);
 	saverr = dir ? fs_do_lookup(u, dir, name, &e) : ESTALE;
+	fs_walkers_lookup(u->walkers, fuse_req_ctx(req)->pid, parent,
+	                  saverr == 0 && S_ISDIR(e.attr.st_mode));
 	if (saverr == ENOENT) {
 		/* A negative entry the kernel may cache: the layers won't change. */
 		memset(&e, 0, sizeof(e));

@@ -29,9 +29,12 @@ void fs_walkers_gave_names(struct walkers *ws, pid_t pid, fuse_ino_t dir, unsign
  * too). */
 void fs_walkers_set_session(struct walkers *ws, struct fuse_session *se);
 void fs_walkers_stop(struct walkers *ws);
-/* A listing of @dir given as bare names has ended: its kernel cache goes. */
+/* A listing of @dir given as bare names has ended: the kernel holds it
+ * (until lookups show a stat-heavy walker reading such listings). */
 void fs_walkers_listing_ended(struct walkers *ws, pid_t pid, fuse_ino_t dir);
-/* @pid looked up a child of @parent. */
-void fs_walkers_lookup(struct walkers *ws, pid_t pid, fuse_ino_t parent);
+/* How many directories' listings the kernel holds as bare names. */
+size_t fs_walkers_bare_listings(struct walkers *ws);
+/* @pid looked up a child of @parent (@dir: a directory). */
+void fs_walkers_lookup(struct walkers *ws, pid_t pid, fuse_ino_t parent, bool dir);
 
 #endif

@@ -32,7 +32,7 @@ static int list(struct walkers *ws, pid_t pid, fuse_ino_t dir, int batches, unsi
 	}
 	for (int b = 1; b < batches; b++)
 		for (unsigned k = 0; k < looked; k++)
-			fs_walkers_lookup(ws, pid, dir);
+			fs_walkers_lookup(ws, pid, dir, false);
 	return with;
 }
 
@@ -105,11 +105,51 @@ START_TEST(test_readers_apart_and_changing)
 }
 END_TEST
 
+/* A names-only reader's bare listings stay in the kernel's cache (a warm
+ * names walk never comes back) until non-directory lookups under one of
+ * them show a stat-heavy walker reading them: then they all go. */
+START_TEST(test_bare_listings_kept_until_stat_walker)
+{
+	struct walkers *ws = fs_walkers_new();
+
+	list(ws, 500, 2, 10, 30, 0);
+	for (fuse_ino_t d = 3; d < 40; d++) {
+		list(ws, 500, d, 10, 30, 0);
+		fs_walkers_listing_ended(ws, 500, d);
+	}
+	ck_assert_uint_ge(fs_walkers_bare_listings(ws), 30);
+	/* The directories a names walker descends into are looked up: that
+	 * is no stat walk. */
+	for (int k = 0; k < 500; k++)
+		fs_walkers_lookup(ws, 501, 7, true);
+	ck_assert_uint_ge(fs_walkers_bare_listings(ws), 30);
+	/* A few files opened under one: still held. */
+	for (int k = 0; k < 3; k++)
+		fs_walkers_lookup(ws, 501, 7, false);
+	ck_assert_uint_ge(fs_walkers_bare_listings(ws), 30);
+	/* A listing asked again is no longer held (the kernel dropped it). */
+	size_t before = fs_walkers_bare_listings(ws);
+
+	fs_walkers_attrs(ws, 502, 8, true);
+	ck_assert_uint_eq(fs_walkers_bare_listings(ws), before - 1);
+	/* A quarter of one listing's 270 bare names stat'ed: all go. */
+	for (int k = 0; k < 70; k++)
+		fs_walkers_lookup(ws, 503, 9, false);
+	ck_assert_uint_eq(fs_walkers_bare_listings(ws), 0);
+	/* Listed bare again, held again. */
+	list(ws, 500, 9, 10, 30, 0);
+	fs_walkers_listing_ended(ws, 500, 9);
+	ck_assert_uint_eq(fs_walkers_bare_listings(ws), 1);
+	fs_walkers_free(ws);
+}
+END_TEST
+
 START_TEST(test_no_walkers_means_attributes)
 {
 	ck_assert_uint_eq(fs_walkers_attrs(NULL, 1, 2, false), WALKERS_ALL);
-	fs_walkers_lookup(NULL, 1, 2);
+	fs_walkers_lookup(NULL, 1, 2, false);
 	fs_walkers_listing_ended(NULL, 1, 2);
+	ck_assert_uint_eq(fs_walkers_bare_listings(NULL), 0);
 }
 END_TEST
 
@@ -122,6 +162,7 @@ static Suite *walkers_suite(void)
 	tcase_add_test(tc, test_stat_walker_gets_attributes);
 	tcase_add_test(tc, test_first_batch);
 	tcase_add_test(tc, test_readers_apart_and_changing);
+	tcase_add_test(tc, test_bare_listings_kept_until_stat_walker);
 	tcase_add_test(tc, test_no_walkers_means_attributes);
 	suite_add_tcase(s, tc);
 	return s;
