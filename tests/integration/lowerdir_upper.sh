@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# lowerdir_upper: strata uppers with lazily read directory lowers
+# (`-o lowerdir=DIR`), across remounts.  A lazy lower numbers its nodes
+# as they are found, so a number an upper recorded (user.strata.origin,
+# written at copy-up) names another object in the next mount: such a
+# record holds for the mount that wrote it only, else a renamed directory
+# would take the inode of whatever has its number now and show that one's
+# children (unionmount --ov=3 rename-move-dir).  Both ways in: a second
+# mount that finds the nodes in another order, and an 8-byte record as an
+# older strata wrote it, by hand.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+M=$T/mnt
+L=$T/lower
+mkdir -p "$M" "$L/p/x" "$L/p/y" "$L/q/x" "$L/q/y"
+echo p-x >"$L/p/x/in-p-x"
+echo p-y >"$L/p/y/in-p-y"
+echo q-x >"$L/q/x/in-q-x"
+echo q-y >"$L/q/y/in-q-y"
+
+# omount UPPER: the lower under UPPER (its workdir beside it).
+omount() {
+	mkdir -p "$1" "$1.work"
+	smount "$M" -o "lowerdir=$L,upperdir=$1,workdir=$1.work"
+}
+
+# names DIR: its entries, sorted, on one line.
+names() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' '; }
+
+# moved_shows WHAT: $M/moved shows q/x's content, not p/x's, while the
+# kernel holds p/x (its inode in the daemon's table), and has its own
+# st_ino.
+moved_shows() {
+	exec 5<"$M/p/x"
+	assert_eq "$1: the moved directory's content" in-q-x "$(names "$M/moved")"
+	assert_eq "$1: its file" q-x "$(cat "$M/moved/in-q-x" 2>&1)"
+	assert_ne "$1: an st_ino of its own" "$(stat -c %i "$M/p/x")" "$(stat -c %i "$M/moved")"
+	assert_true "$1: a rename inside it" mv "$M/moved/in-q-x" "$M/moved/renamed"
+	exec 5<&-
+}
+
+# ---- a second mount finds the nodes in another order ----
+U=$T/u1
+omount "$U"
+assert_eq 'q listed first' 'x y' "$(names "$M/q")"
+ino_before=$(stat -c %i "$M/q/x")
+mv "$M/q/x" "$M/moved"
+assert_eq 'a renamed lower directory keeps its st_ino in its mount' "$ino_before" \
+	"$(stat -c %i "$M/moved")"
+sumount "$M"
+
+omount "$U"
+assert_eq 'p listed first' 'x y' "$(names "$M/p")"
+moved_shows 'the next mount'
+sumount "$M"
+
+# ---- an origin record of an older strata: 8 bytes, no mount's tag ----
+U=$T/u2
+mkdir -p "$U/moved"
+: >"$U/.wh.q" # hides q altogether: moved's redirect still reaches q/x
+setfattr -n user.strata.redirect -v /q/x "$U/moved"
+# Layer 1 (the only lower), node 3: q/x when q was listed first.
+setfattr -n user.strata.origin -v 0x0300000000010000 "$U/moved"
+omount "$U"
+assert_eq 'p listed first (older record)' 'x y' "$(names "$M/p")"
+moved_shows 'an older record'
+assert_false 'the whited-out q' test -e "$M/q"
+sumount "$M"
+
+finish
