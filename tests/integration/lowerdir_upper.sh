@@ -7,7 +7,10 @@
 # would take the inode of whatever has its number now and show that one's
 # children (unionmount --ov=3 rename-move-dir).  Both ways in: a second
 # mount that finds the nodes in another order, and an 8-byte record as an
-# older strata wrote it, by hand.
+# older strata wrote it, by hand.  And a rootless daemon's upper as a
+# lower, by hand: its user.strata.meta records (owners, modes,
+# placeholders of a symlink and a device) and its ACL records show as in
+# the mount that wrote them, as the whole-tree reader shows them.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 M=$T/mnt
@@ -65,6 +68,43 @@ omount "$U"
 assert_eq 'p listed first (older record)' 'x y' "$(names "$M/p")"
 moved_shows 'an older record'
 assert_false 'the whited-out q' test -e "$M/q"
+sumount "$M"
+
+# ---- a rootless daemon's upper as a lower: records ----
+R=$T/rootless
+mkdir -p "$R/d"
+echo owned >"$R/owned"
+setfattr -n user.strata.meta -v 1234:5678:100640:0 "$R/owned"
+setfattr -n user.strata.meta -v 1234:5678:40710:0 "$R/d"
+printf /some/where >"$R/link"
+setfattr -n user.strata.meta -v 0:0:120777:0 "$R/link"
+: >"$R/dev"
+setfattr -n user.strata.meta -v 0:0:20600:259 "$R/dev" # char 1:3
+: >"$R/acl"
+setfacl -m u:4321:rw "$R/acl"
+# hexacl FILE: its access ACL, as getfattr -e hex writes it.
+hexacl() { getfattr --absolute-names -e hex -n system.posix_acl_access "$1" 2>&1 | sed -n 's/^system.posix_acl_access=//p'; }
+acl=$(hexacl "$R/acl")
+setfacl -b "$R/acl"
+setfattr -n user.strata.acl.access -v "$acl" "$R/acl"
+# check_records WHAT: the records of $R, as a lower of $M.
+check_records() {
+	assert_stat "$1: a record's owner and mode" '%u:%g %a %F' "$M/owned" '1234:5678 640 regular file'
+	assert_eq "$1: its content" owned "$(cat "$M/owned")"
+	assert_stat "$1: a directory's record" '%u:%g %a' "$M/d" '1234:5678 710'
+	assert_stat "$1: a symlink placeholder" '%F %s' "$M/link" 'symbolic link 11'
+	assert_eq "$1: its target" /some/where "$(readlink "$M/link")"
+	assert_stat "$1: a device placeholder" '%F %t:%T %s' "$M/dev" 'character special file 1:3 0'
+	assert_eq "$1: an ACL record" "$acl" "$(hexacl "$M/acl")"
+	assert_false "$1: records never show" getfattr --absolute-names -n user.strata.meta "$M/owned"
+}
+mkdir -p "$T/u3" "$T/u3.work"
+smount "$M" -o "lowerdir=$R:$L,upperdir=$T/u3,workdir=$T/u3.work"
+check_records 'lazy lower'
+sumount "$M"
+# The whole-tree reader (uidmapping= takes it), identity maps.
+smount "$M" -o "lowerdir=$R:$L,upperdir=$T/u3,workdir=$T/u3.work,uidmapping=0:0:4294967295,gidmapping=0:0:4294967295"
+check_records 'whole-tree lower'
 sumount "$M"
 
 finish
