@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "idmap.h"
 #include "layer.h"
 #include "sys.h"
 #include "upper.h"
@@ -50,15 +51,10 @@ struct dnode {
 	size_t cap_xnames, cap_xvalues, cap_xsizes;
 };
 
-struct id_range {
-	uint32_t inside, outside, count;
-};
-
 struct dir_layer {
 	struct strata_layer base;
 	/* The container's user namespace: host ids on disk → its ids. */
-	struct id_range uids[16], gids[16];
-	size_t n_uids, n_gids;
+	struct fs_idmap uids, gids;
 	char **hide; /* mount points the launcher made: not changes */
 	size_t n_hide;
 	struct strata_layer *const *below; /* the data of metacopy files */
@@ -307,14 +303,6 @@ static struct dnode *add_node(struct dir_layer *d)
 	return &d->nodes[d->n++];
 }
 
-static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= r[i].outside && id - r[i].outside < r[i].count)
-			return r[i].inside + (id - r[i].outside);
-	return id;
-}
-
 static int node_add_xattr(struct dnode *n, const char *name, const void *value, size_t len)
 {
 	void *nv;
@@ -345,7 +333,7 @@ static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
 {
 	const struct dir_layer *d = ((const struct acl_ctx *)ctx)->d;
 
-	return group ? map_id(d->gids, d->n_gids, id) : map_id(d->uids, d->n_uids, id);
+	return group ? fs_idmap_inside(&d->gids, id) : fs_idmap_inside(&d->uids, id);
 }
 
 static int acl_add(void *ctx, const char *name, const void *value, size_t size)
@@ -414,8 +402,8 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 		return node_failed(d, dir, err);
 	/* Owners as the container saw them (user.strata.meta, read below,
 	 * already holds the container's ids). */
-	n->st.st_uid = map_id(d->uids, d->n_uids, n->st.st_uid);
-	n->st.st_gid = map_id(d->gids, d->n_gids, n->st.st_gid);
+	n->st.st_uid = fs_idmap_inside(&d->uids, n->st.st_uid);
+	n->st.st_gid = fs_idmap_inside(&d->gids, n->st.st_gid);
 	n->st.st_nlink = n->st.st_nlink ? n->st.st_nlink : 1;
 	if (S_ISLNK(n->st.st_mode)) {
 		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -556,22 +544,6 @@ static void link_hardlinks(struct dir_layer *d)
 	}
 }
 
-/* "inside outside count" lines, as in /proc/PID/uid_map. */
-static size_t parse_idmap(const char *text, struct id_range *r, size_t max)
-{
-	size_t n = 0;
-
-	while (text && *text && n < max) {
-		unsigned long in, out, count;
-
-		if (sscanf(text, "%lu %lu %lu", &in, &out, &count) == 3)
-			r[n++] = (struct id_range){(uint32_t)in, (uint32_t)out, (uint32_t)count};
-		text = strchr(text, '\n');
-		text = text ? text + 1 : NULL;
-	}
-	return n;
-}
-
 /* A mount point the launcher made and nothing has filled: a directory all
  * of whose children are hidden too, or an empty file. */
 static bool hidden(const struct dir_layer *d, const struct dnode *n)
@@ -634,8 +606,8 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	}
 	if (opts) {
-		d->n_uids = parse_idmap(opts->uid_map, d->uids, 16);
-		d->n_gids = parse_idmap(opts->gid_map, d->gids, 16);
+		fs_idmap_parse(opts->uid_map, &d->uids);
+		fs_idmap_parse(opts->gid_map, &d->gids);
 		d->hide = opts->hide;
 		d->n_hide = opts->n_hide;
 		d->below = opts->below;

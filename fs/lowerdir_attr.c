@@ -100,6 +100,9 @@ static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct
 		attr_gone(a, n);
 		return;
 	}
+	/* Owners as the container saw them (a record holds its ids). */
+	a->st.st_uid = fs_idmap_inside(&d->uids, a->st.st_uid);
+	a->st.st_gid = fs_idmap_inside(&d->gids, a->st.st_gid);
 	if (!S_ISLNK(a->st.st_mode)) {
 		apply_record(fd, id == 0 ? "." : node_name(n), a, n);
 		return;
@@ -173,9 +176,17 @@ static int add_xattr(struct ld_xattrs **x, size_t *cap, const char *name, const 
 }
 
 struct xattrs_reading {
+	const struct lowerdir *d;
 	struct ld_xattrs *x;
 	size_t cap;
 };
+
+static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
+{
+	const struct lowerdir *d = ((const struct xattrs_reading *)ctx)->d;
+
+	return fs_idmap_inside(group ? &d->gids : &d->uids, id);
+}
 
 static int add_acl(void *ctx, const char *name, const void *value, size_t size)
 {
@@ -187,11 +198,11 @@ static int add_acl(void *ctx, const char *name, const void *value, size_t size)
 /* The xattrs of the object behind /proc/self/fd/N @path, overlayfs' and
  * strata's own records left out; its ACLs as a strata upper keeps them
  * (fs_acl_layer: a rootless daemon's in records). */
-static struct ld_xattrs *read_xattrs(const char *path)
+static struct ld_xattrs *read_xattrs(const struct lowerdir *d, const char *path)
 {
 	char names[65536], val[65536];
 	ssize_t len = listxattr(path, names, sizeof(names));
-	struct xattrs_reading r = {calloc(1, sizeof(*r.x)), 0};
+	struct xattrs_reading r = {d, calloc(1, sizeof(*r.x)), 0};
 	bool acls = false;
 
 	for (ssize_t o = 0; r.x && len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
@@ -209,7 +220,7 @@ static struct ld_xattrs *read_xattrs(const char *path)
 		if (vlen >= 0 && add_xattr(&r.x, &r.cap, name, val, (size_t)vlen) < 0)
 			goto fail;
 	}
-	if (r.x && (!acls || fs_acl_layer(path, NULL, add_acl, &r) == 0))
+	if (r.x && (!acls || fs_acl_layer(path, acl_map, add_acl, &r) == 0))
 		return r.x;
 fail:
 	xattrs_free(r.x);
@@ -240,7 +251,7 @@ static const struct ld_xattrs *xattrs_of(struct lowerdir *d, uint64_t id)
 	if (fd < 0)
 		return &no_xattrs;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	x = read_xattrs(proc);
+	x = read_xattrs(d, proc);
 	close(fd);
 	if (!x)
 		return &no_xattrs;

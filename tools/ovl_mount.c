@@ -83,13 +83,10 @@ int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct stra
 int open_lower_dir(const char *path, const struct ovl_opts *o, struct strata_layer **out,
                    struct strata_error *err)
 {
-	struct strata_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
+	struct strata_lower_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
 
-	/* Read lazily, as it is used; only uidmapping=/gidmapping= still take
-	 * the backend that reads the whole tree at mount. */
-	if (!o->uid_map && !o->gid_map)
-		return strata_layer_open_lower_dir(path, NULL, out, err);
-	return strata_layer_open_dir(path, &d, out, err);
+	/* Read lazily, as it is used. */
+	return strata_layer_open_lower_dir(path, &d, out, err);
 }
 
 struct lowers {

@@ -10,7 +10,7 @@
 # older strata wrote it, by hand.  And a rootless daemon's upper as a
 # lower, by hand: its user.strata.meta records (owners, modes,
 # placeholders of a symlink and a device) and its ACL records show as in
-# the mount that wrote them, as the whole-tree reader shows them.
+# the mount that wrote them; uidmapping= shifts the rest.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 M=$T/mnt
@@ -102,9 +102,15 @@ mkdir -p "$T/u3" "$T/u3.work"
 smount "$M" -o "lowerdir=$R:$L,upperdir=$T/u3,workdir=$T/u3.work"
 check_records 'lazy lower'
 sumount "$M"
-# The whole-tree reader (uidmapping= takes it), identity maps.
-smount "$M" -o "lowerdir=$R:$L,upperdir=$T/u3,workdir=$T/u3.work,uidmapping=0:0:4294967295,gidmapping=0:0:4294967295"
-check_records 'whole-tree lower'
+# uidmapping=/gidmapping=: real owners and real ACLs' ids shifted, records
+# (the container's ids already) as they are.
+: >"$R/real"
+chown 3:4 "$R/real"
+setfacl -m u:5:r "$R/real"
+smount "$M" -o "lowerdir=$R:$L,upperdir=$T/u3,workdir=$T/u3.work,uidmapping=0:100000:65536,gidmapping=0:200000:65536"
+check_records 'uidmapping'
+assert_stat 'uidmapping: a real owner' '%u:%g' "$M/real" 100003:200004
+assert_eq 'uidmapping: a real ACL' user:100005:r-- \
+	"$(getfacl -n --omit-header "$M/real" 2>&1 | grep '^user:[0-9]')"
 sumount "$M"
-
 finish
