@@ -10,7 +10,8 @@
 # older strata wrote it, by hand.  And a rootless daemon's upper as a
 # lower, by hand: its user.strata.meta records (owners, modes,
 # placeholders of a symlink and a device) and its ACL records show as in
-# the mount that wrote them; uidmapping= shifts the rest.
+# the mount that wrote them; uidmapping= shifts the rest.  Last, a daemon
+# that is not root (uid 65534) writes an upper and mounts it as a lower.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 M=$T/mnt
@@ -113,4 +114,38 @@ assert_stat 'uidmapping: a real owner' '%u:%g' "$M/real" 100003:200004
 assert_eq 'uidmapping: a real ACL' user:100005:r-- \
 	"$(getfacl -n --omit-header "$M/real" 2>&1 | grep '^user:[0-9]')"
 sumount "$M"
+# ---- a daemon that is not root: its own upper, rotated into a lower ----
+if command -v setpriv >/dev/null; then
+	chmod 0666 /dev/fuse
+	chmod 0755 "$T"
+	Q=$T/rl
+	mkdir -p "$Q/low/sub" "$Q/u1" "$Q/w1" "$Q/u2" "$Q/w2" "$Q/mnt"
+	echo low >"$Q/low/sub/f"
+	chown -R 65534:65534 "$Q"
+	MOUNTS+=("$Q/mnt")
+	# As the daemon's user: a file made 0604, a symlink and a fifo (each
+	# a placeholder with its record), a lower directory renamed; then the
+	# upper as the top lower of a second mount, and what that shows.
+	run setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "
+		set -e
+		'$STRATA' -o 'lowerdir=$Q/low,upperdir=$Q/u1,workdir=$Q/w1' '$Q/mnt'
+		echo new >'$Q/mnt/new'
+		chmod 0604 '$Q/mnt/new'
+		ln -s /some/where '$Q/mnt/link'
+		mkfifo -m 0620 '$Q/mnt/fifo'
+		mv '$Q/mnt/sub' '$Q/mnt/moved'
+		fusermount3 -u '$Q/mnt'
+		'$STRATA' -o 'lowerdir=$Q/u1:$Q/low,upperdir=$Q/u2,workdir=$Q/w2' '$Q/mnt'
+		stat -c '%n %F %a' '$Q/mnt/new' '$Q/mnt/link' '$Q/mnt/fifo'
+		readlink '$Q/mnt/link'
+		cat '$Q/mnt/moved/f'
+		fusermount3 -u '$Q/mnt'"
+	assert_eq "rootless: a rotated upper's records (stderr: $ERR)" \
+		"$(printf '%s\n' "$Q/mnt/new regular file 604" "$Q/mnt/link symbolic link 777" \
+			"$Q/mnt/fifo fifo 620" /some/where low)" "$(cat "$T/out")"
+	assert_eq 'rootless: they were placeholders on disk' 'regular file' \
+		"$(stat -c %F "$Q/u1/link")"
+	assert_false 'rootless: nothing left mounted' is_mounted "$Q/mnt"
+fi
+
 finish
