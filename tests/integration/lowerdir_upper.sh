@@ -136,6 +136,7 @@ if command -v setpriv >/dev/null; then
 		mv '$Q/mnt/sub' '$Q/mnt/moved'
 		fusermount3 -u '$Q/mnt'
 		'$STRATA' -o 'lowerdir=$Q/u1:$Q/low,upperdir=$Q/u2,workdir=$Q/w2' '$Q/mnt'
+		set +e
 		stat -c '%n %F %a' '$Q/mnt/new' '$Q/mnt/link' '$Q/mnt/fifo'
 		readlink '$Q/mnt/link'
 		cat '$Q/mnt/moved/f'
