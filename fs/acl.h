@@ -103,6 +103,14 @@ int fs_acl_write(const char *path, enum acl_kind kind, const struct acl *a);
 /* After chmod of an upper object: a recorded access ACL follows the mode
  * (a real one is the upper file system's to update). */
 int fs_acl_follow_mode(const char *path, mode_t mode);
+/* meta_layer.c: the ACLs an object of a strata upper read as a layer
+ * shows (@path: its /proc/self/fd link): the record, else the real xattr,
+ * whose user and group ids @map turns into the container's (NULL: kept),
+ * each handed to @add as its system.posix_acl_* xattr.  0, or what @add
+ * returned. */
+int fs_acl_layer(const char *path, uint32_t (*map)(const void *ctx, bool group, uint32_t id),
+                 int (*add)(void *ctx, const char *name, const void *value, size_t size),
+                 void *ctx);
 /* Copy-up: the upper copy gets exactly the ACLs of lower node @node. */
 int fs_acl_copy_up(const struct strata_layer *l, uint64_t node, const char *path);
 

@@ -47,13 +47,14 @@ static void dir_times_restore(int dirfd, const struct dir_times *t)
 
 /* The origin record (upper.h): one setxattr, so the metacopy mark and the
  * number change together. */
-static int set_origin(int fd_or_opath, uint64_t ino, bool metacopy)
+static int set_origin(const struct strata_union *u, int fd_or_opath, uint64_t ino, bool metacopy)
 {
-	uint64_t v[2] = {ino, UPPER_ORIGIN_METACOPY};
+	uint64_t v[3];
+	size_t size = fs_union_origin_make(u, ino, metacopy, v);
 	char path[64];
 
 	fs_upper_fd_path(fd_or_opath, path, sizeof(path));
-	if (setxattr(path, UPPER_ORIGIN_XATTR, v, metacopy ? sizeof(v) : sizeof(v[0]), 0) < 0)
+	if (setxattr(path, UPPER_ORIGIN_XATTR, v, size, 0) < 0)
 		return errno;
 	return 0;
 }
@@ -252,7 +253,7 @@ static int upper_dir_for_path(struct strata_union *u, char *path, struct resolve
 			r.upper_fd =
 			    openat(cfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (r.upper_fd < 0 || copy_dir_meta(u, r.srcs, r.n, r.upper_fd) ||
-			    set_origin(r.upper_fd, fs_union_ino(u, &r.srcs[0]), false))
+			    set_origin(u, r.upper_fd, fs_union_ino(u, &r.srcs[0]), false))
 				goto fail_clear;
 		}
 		/* A directory inode the kernel holds learns of its upper copy. */
@@ -372,7 +373,7 @@ static int prepare_file(struct strata_union *u, struct inode *in, const struct c
 	if (!rc)
 		rc = copy_meta(l, node, fd, false);
 	if (!rc)
-		rc = set_origin(fd, in->ino, meta_only && S_ISREG(st.st_mode));
+		rc = set_origin(u, fd, in->ino, meta_only && S_ISREG(st.st_mode));
 	if (rc) {
 		close(fd);
 		return rc;
@@ -454,7 +455,7 @@ static int copy_up_dir(struct strata_union *u, struct inode *dir, int parent_fd,
 	if (dir->n_srcs > 0)
 		rc = copy_dir_meta(u, dir->srcs, dir->n_srcs, fd);
 	if (!rc)
-		rc = set_origin(fd, dir->ino, false);
+		rc = set_origin(u, fd, dir->ino, false);
 	close(fd);
 	return rc;
 }
@@ -551,7 +552,7 @@ static int fill_metacopy(struct strata_union *u, struct inode *in, uint64_t limi
 		rc = futimens(fd, ts) < 0 ? errno : 0;
 	}
 	if (!rc)
-		rc = set_origin(ref.fd, in->ino, false);
+		rc = set_origin(u, ref.fd, in->ino, false);
 	/* Failed (a full disk): the blocks written so far go back. */
 	if (rc && fd >= 0)
 		(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "idmap.h"
 #include "layer.h"
 #include "sys.h"
 #include "upper.h"
@@ -50,15 +51,10 @@ struct dnode {
 	size_t cap_xnames, cap_xvalues, cap_xsizes;
 };
 
-struct id_range {
-	uint32_t inside, outside, count;
-};
-
 struct dir_layer {
 	struct strata_layer base;
 	/* The container's user namespace: host ids on disk → its ids. */
-	struct id_range uids[16], gids[16];
-	size_t n_uids, n_gids;
+	struct fs_idmap uids, gids;
 	char **hide; /* mount points the launcher made: not changes */
 	size_t n_hide;
 	struct strata_layer *const *below; /* the data of metacopy files */
@@ -307,14 +303,6 @@ static struct dnode *add_node(struct dir_layer *d)
 	return &d->nodes[d->n++];
 }
 
-static uint32_t map_id(const struct id_range *r, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= r[i].outside && id - r[i].outside < r[i].count)
-			return r[i].inside + (id - r[i].outside);
-	return id;
-}
-
 static int node_add_xattr(struct dnode *n, const char *name, const void *value, size_t len)
 {
 	void *nv;
@@ -334,30 +322,23 @@ static int node_add_xattr(struct dnode *n, const char *name, const void *value, 
 	return 0;
 }
 
-/* The object's ACLs, where the daemon kept them (acl_upper.c): a real one
- * names ids as the upper's file system does, mapped back like owners; a
- * record already holds the container's. */
-static int read_acls(const struct dir_layer *d, struct dnode *n, const char *path)
-{
-	unsigned char buf[acl_xattr_size(ACL_MAX_ENTRIES)];
-	struct acl a;
-	size_t len;
-	bool recorded;
+/* An object's ACLs (fs_acl_layer): its real ones' ids mapped back as
+ * owners are, each kept as an xattr of its node. */
+struct acl_ctx {
+	const struct dir_layer *d;
+	struct dnode *n;
+};
 
-	for (int kind = ACL_KIND_ACCESS; kind <= ACL_KIND_DEFAULT; kind++) {
-		if (fs_acl_read(path, kind, buf, sizeof(buf), &len, &recorded) ||
-		    fs_acl_decode(buf, len, &a))
-			continue; /* none, or damaged: not enforced, not shown */
-		for (uint32_t i = 0; !recorded && i < a.n; i++) {
-			if (a.e[i].tag == ACL_TAG_USER)
-				a.e[i].id = map_id(d->uids, d->n_uids, a.e[i].id);
-			else if (a.e[i].tag == ACL_TAG_GROUP)
-				a.e[i].id = map_id(d->gids, d->n_gids, a.e[i].id);
-		}
-		if (node_add_xattr(n, fs_acl_xattr_name(kind), buf, fs_acl_encode(&a, buf)) < 0)
-			return -1;
-	}
-	return 0;
+static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
+{
+	const struct dir_layer *d = ((const struct acl_ctx *)ctx)->d;
+
+	return group ? fs_idmap_inside(&d->gids, id) : fs_idmap_inside(&d->uids, id);
+}
+
+static int acl_add(void *ctx, const char *name, const void *value, size_t size)
+{
+	return node_add_xattr(((struct acl_ctx *)ctx)->n, name, value, size);
 }
 
 /* xattrs and strata's records of one object, by its /proc/self/fd path.
@@ -375,13 +356,6 @@ static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *p
 
 		if (vlen < 0)
 			continue;
-		if (strcmp(name, UPPER_META_XATTR) == 0) {
-			struct upper_meta m;
-
-			fs_meta_parse(val, (size_t)vlen, &m);
-			fs_meta_apply(&m, &n->st);
-			continue;
-		}
 		if (strcmp(name, UPPER_ORIGIN_XATTR) == 0 && vlen == 2 * sizeof(uint64_t)) {
 			uint64_t v[2];
 
@@ -401,7 +375,7 @@ static int read_xattrs(const struct dir_layer *d, struct dnode *n, const char *p
 		if (node_add_xattr(n, name, val, (size_t)vlen) < 0)
 			return -1;
 	}
-	return read_acls(d, n, path);
+	return fs_acl_layer(path, acl_map, acl_add, &(struct acl_ctx){d, n});
 }
 
 /* A failure with errno, said of the directory @dir being read (LAYER_NONE:
@@ -422,14 +396,14 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 {
 	struct dnode *n = &d->nodes[idx];
 	char proc[64], target[4096];
-	int fd;
+	int fd, rc;
 
 	if (fstatat(dirfd, name, &n->st, AT_SYMLINK_NOFOLLOW) < 0)
 		return node_failed(d, dir, err);
 	/* Owners as the container saw them (user.strata.meta, read below,
 	 * already holds the container's ids). */
-	n->st.st_uid = map_id(d->uids, d->n_uids, n->st.st_uid);
-	n->st.st_gid = map_id(d->gids, d->n_gids, n->st.st_gid);
+	n->st.st_uid = fs_idmap_inside(&d->uids, n->st.st_uid);
+	n->st.st_gid = fs_idmap_inside(&d->gids, n->st.st_gid);
 	n->st.st_nlink = n->st.st_nlink ? n->st.st_nlink : 1;
 	if (S_ISLNK(n->st.st_mode)) {
 		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -447,26 +421,13 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 	if (fd < 0)
 		return node_failed(d, dir, err);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (read_xattrs(d, n, proc) < 0) {
-		node_failed(d, dir, err);
-		close(fd);
-		return -1;
-	}
-	/* A placeholder (meta.c): a symlink's target is its content, and
-	 * other types have none. */
-	if (S_ISLNK(n->st.st_mode)) {
-		ssize_t len = fs_meta_readlink(fd, target, sizeof(target) - 1);
-
-		if (len < 0 || !(n->link = strndup(target, (size_t)len))) {
-			node_failed(d, dir, err);
-			close(fd);
-			return -1;
-		}
-		n->st.st_size = len;
-	} else if (!S_ISREG(n->st.st_mode) && !S_ISDIR(n->st.st_mode)) {
-		n->st.st_size = 0;
-	}
+	rc = read_xattrs(d, n, proc);
 	close(fd);
+	/* Its record, through the directory's fd (the name not followed). */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/", dirfd);
+	if (rc < 0 || strlen(proc) + strlen(name) >= sizeof(target) ||
+	    fs_meta_layer_apply(strcat(strcpy(target, proc), name), &n->st, &n->link) < 0)
+		return node_failed(d, dir, err);
 	return 0;
 }
 
@@ -583,22 +544,6 @@ static void link_hardlinks(struct dir_layer *d)
 	}
 }
 
-/* "inside outside count" lines, as in /proc/PID/uid_map. */
-static size_t parse_idmap(const char *text, struct id_range *r, size_t max)
-{
-	size_t n = 0;
-
-	while (text && *text && n < max) {
-		unsigned long in, out, count;
-
-		if (sscanf(text, "%lu %lu %lu", &in, &out, &count) == 3)
-			r[n++] = (struct id_range){(uint32_t)in, (uint32_t)out, (uint32_t)count};
-		text = strchr(text, '\n');
-		text = text ? text + 1 : NULL;
-	}
-	return n;
-}
-
 /* A mount point the launcher made and nothing has filled: a directory all
  * of whose children are hidden too, or an empty file. */
 static bool hidden(const struct dir_layer *d, const struct dnode *n)
@@ -661,8 +606,8 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	}
 	if (opts) {
-		d->n_uids = parse_idmap(opts->uid_map, d->uids, 16);
-		d->n_gids = parse_idmap(opts->gid_map, d->gids, 16);
+		fs_idmap_parse(opts->uid_map, &d->uids);
+		fs_idmap_parse(opts->gid_map, &d->gids);
 		d->hide = opts->hide;
 		d->n_hide = opts->n_hide;
 		d->below = opts->below;

@@ -60,6 +60,7 @@ void fs_ld_fd_drop(const void *owner);
 #include <stdatomic.h>
 #include <sys/stat.h>
 
+#include "idmap.h"
 #include "layer.h"
 
 #define LD_CHUNK_BITS 14 /* nodes a chunk: 16384 */
@@ -109,6 +110,7 @@ struct ld_link; /* lowerdir_attr.c */
 struct lowerdir {
 	struct strata_layer base;
 	int root_fd;
+	struct fs_idmap uids, gids; /* owners on disk to the container's */
 	const char *opaque_xattrs[3];
 	size_t n_opaque_xattrs;
 	_Atomic uint64_t reserved; /* node numbers given out */

@@ -18,7 +18,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "lowerdir.h"
+#include "upper.h"
 #include "vec.h"
 
 static const char *node_name(const struct ld_node *n)
@@ -68,6 +70,19 @@ static void attr_gone(struct ld_attr *a, const struct ld_node *n)
 	a->st.st_nlink = 1;
 }
 
+/* A strata upper used as a lower: its objects show as its records say
+ * (a rootless daemon's owners and modes, placeholders of symlinks and
+ * devices), as in the mount that wrote them. */
+static void apply_record(int dirfd, const char *name, struct ld_attr *a, const struct ld_node *n)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name) >=
+	        sizeof(path) ||
+	    fs_meta_layer_apply(path, &a->st, &a->link) < 0)
+		attr_gone(a, n);
+}
+
 static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct ld_attr *a)
 {
 	char target[PATH_MAX];
@@ -85,8 +100,13 @@ static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct
 		attr_gone(a, n);
 		return;
 	}
-	if (!S_ISLNK(a->st.st_mode))
+	/* Owners as the container saw them (a record holds its ids). */
+	a->st.st_uid = fs_idmap_inside(&d->uids, a->st.st_uid);
+	a->st.st_gid = fs_idmap_inside(&d->gids, a->st.st_gid);
+	if (!S_ISLNK(a->st.st_mode)) {
+		apply_record(fd, id == 0 ? "." : node_name(n), a, n);
 		return;
+	}
 	len = readlinkat(fd, node_name(n), target, sizeof(target) - 1);
 	if (len < 0 || !(a->link = strndup(target, (size_t)len)))
 		attr_gone(a, n);
@@ -155,28 +175,56 @@ static int add_xattr(struct ld_xattrs **x, size_t *cap, const char *name, const 
 	return 0;
 }
 
+struct xattrs_reading {
+	const struct lowerdir *d;
+	struct ld_xattrs *x;
+	size_t cap;
+};
+
+static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
+{
+	const struct lowerdir *d = ((const struct xattrs_reading *)ctx)->d;
+
+	return fs_idmap_inside(group ? &d->gids : &d->uids, id);
+}
+
+static int add_acl(void *ctx, const char *name, const void *value, size_t size)
+{
+	struct xattrs_reading *r = ctx;
+
+	return add_xattr(&r->x, &r->cap, name, value, size);
+}
+
 /* The xattrs of the object behind /proc/self/fd/N @path, overlayfs' and
- * strata's own records left out. */
-static struct ld_xattrs *read_xattrs(const char *path)
+ * strata's own records left out; its ACLs as a strata upper keeps them
+ * (fs_acl_layer: a rootless daemon's in records). */
+static struct ld_xattrs *read_xattrs(const struct lowerdir *d, const char *path)
 {
 	char names[65536], val[65536];
 	ssize_t len = listxattr(path, names, sizeof(names));
-	struct ld_xattrs *x = calloc(1, sizeof(*x));
-	size_t cap = 0;
+	struct xattrs_reading r = {d, calloc(1, sizeof(*r.x)), 0};
+	bool acls = false;
 
-	for (ssize_t o = 0; x && len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
+	for (ssize_t o = 0; r.x && len > 0 && o < len; o += (ssize_t)strlen(names + o) + 1) {
 		const char *name = names + o;
 		ssize_t vlen;
 
+		if (fs_acl_kind(name) >= 0 || strcmp(name, ACL_RECORD_ACCESS) == 0 ||
+		    strcmp(name, ACL_RECORD_DEFAULT) == 0) {
+			acls = true;
+			continue;
+		}
 		if (fs_ld_private_xattr(name))
 			continue;
 		vlen = getxattr(path, name, val, sizeof(val));
-		if (vlen >= 0 && add_xattr(&x, &cap, name, val, (size_t)vlen) < 0) {
-			xattrs_free(x);
-			return NULL;
-		}
+		if (vlen >= 0 && add_xattr(&r.x, &r.cap, name, val, (size_t)vlen) < 0)
+			goto fail;
 	}
-	return x;
+	if (r.x && (!acls || fs_acl_layer(path, acl_map, add_acl, &r) == 0))
+		return r.x;
+fail:
+	xattrs_free(r.x);
+	return NULL;
 }
 
 static struct ld_xattrs no_xattrs;
@@ -203,7 +251,7 @@ static const struct ld_xattrs *xattrs_of(struct lowerdir *d, uint64_t id)
 	if (fd < 0)
 		return &no_xattrs;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	x = read_xattrs(proc);
+	x = read_xattrs(d, proc);
 	close(fd);
 	if (!x)
 		return &no_xattrs;

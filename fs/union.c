@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "upper.h"
 #include "walkers.h"
@@ -40,6 +43,34 @@ uint64_t fs_union_ino(const struct strata_union *u, const struct union_src *top)
 	if (top->layer < u->n_base)
 		return UNION_BASE_INO | node;
 	return ((uint64_t)(top->layer - u->n_base + 1) << 40) | node;
+}
+
+/* Whether @ino names a node of a growing layer. */
+static bool ino_growing(const struct strata_union *u, uint64_t ino)
+{
+	uint32_t layer;
+	uint64_t node;
+
+	return union_ino_split(ino, &layer, &node) && layer + u->n_base < u->n_layers &&
+	       u->layers[layer + u->n_base]->growing;
+}
+
+size_t fs_union_origin_make(const struct strata_union *u, uint64_t ino, bool metacopy,
+                            uint64_t v[3])
+{
+	v[0] = ino;
+	v[1] = metacopy ? UPPER_ORIGIN_METACOPY : 0;
+	v[2] = u->session;
+	if (ino_growing(u, ino))
+		return 3 * sizeof(*v);
+	return (metacopy ? 2 : 1) * sizeof(*v);
+}
+
+bool fs_union_origin_valid(const struct strata_union *u, const uint64_t *v, size_t size)
+{
+	if (size == 3 * sizeof(*v))
+		return v[2] == u->session && ino_growing(u, v[0]);
+	return (size == sizeof(*v) || size == 2 * sizeof(*v)) && !ino_growing(u, v[0]);
 }
 
 bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_src *src)
@@ -207,6 +238,8 @@ int strata_union_new(struct strata_layer **layers, size_t n_layers, struct strat
 		pthread_cond_init(&u->copied[i], NULL);
 	}
 	pthread_rwlock_init(&u->names_lock, NULL);
+	if (getrandom(&u->session, sizeof(u->session), 0) != sizeof(u->session))
+		u->session = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	u->walkers = fs_walkers_new(); /* NULL: every listing has attributes */
 	for (size_t i = 0; i < n_layers; i++) {
 		u->total_entries += layers[i]->n_entries;

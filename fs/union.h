@@ -200,6 +200,10 @@ struct strata_union {
 	 * learns its new name; shared while names are followed to find an
 	 * upper object again. */
 	pthread_rwlock_t names_lock;
+	/* Random, this mount's: origin records naming a growing layer's
+	 * node carry it, since that number names another object after a
+	 * remount (fs_union_origin_*). */
+	uint64_t session;
 };
 
 static inline unsigned inode_stripe(const struct inode *in)
@@ -320,6 +324,18 @@ bool fs_union_stateless_ok(const struct strata_union *u, const struct inode *dir
  * (INODE_METACOPY): true, or false for numbers that name no layer's
  * regular file (objects born in the upper, the base layer's). */
 bool fs_union_ino_src(const struct strata_union *u, uint64_t ino, struct union_src *src);
+
+/* An origin record (upper.h) of st_ino @ino, @metacopy or not, into @v;
+ * its size in bytes.  A number of a growing layer's node is tagged with
+ * this mount's session. */
+size_t fs_union_origin_make(const struct strata_union *u, uint64_t ino, bool metacopy,
+                            uint64_t v[3]);
+/* Whether the record @v of @size bytes holds an st_ino this mount may
+ * give its object: not one from another mount that names a node of a
+ * growing layer (which numbers its nodes as it finds them, so another
+ * object may have that number now: a directory would show that one's
+ * children). */
+bool fs_union_origin_valid(const struct strata_union *u, const uint64_t *v, size_t size);
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
 
 /* Directory listing: entries [0, fs_union_dir_size) are the children (not "."

@@ -40,18 +40,18 @@ static bool read_redirect(int opath_fd, char *buf, size_t size)
 }
 
 /* The origin record of an upper object (not a symlink: no user xattrs). */
-static void read_origin(struct resolved *r)
+static void read_origin(const struct strata_union *u, struct resolved *r)
 {
-	uint64_t v[2];
+	uint64_t v[3];
 	char path[64];
 	ssize_t n;
 
 	fs_upper_fd_path(r->upper_fd, path, sizeof(path));
 	n = getxattr(path, UPPER_ORIGIN_XATTR, v, sizeof(v));
-	r->has_origin = n == sizeof(v[0]) || n == sizeof(v);
+	r->has_origin = n > 0 && fs_union_origin_valid(u, v, (size_t)n);
 	r->origin = r->has_origin ? v[0] : 0;
-	r->metacopy =
-	    n == sizeof(v) && (v[1] & UPPER_ORIGIN_METACOPY) && S_ISREG(r->upper_st.st_mode);
+	r->metacopy = r->has_origin && n == 2 * sizeof(v[0]) && (v[1] & UPPER_ORIGIN_METACOPY) &&
+	              S_ISREG(r->upper_st.st_mode);
 }
 
 /* The lower directories at @path, walked from the lower layers' root
@@ -94,7 +94,7 @@ static int lookup_in(struct strata_union *u, struct inode *dir, int dirfd, const
 
 				fs_meta_read(r->upper_fd, &m);
 				fs_meta_apply(&m, &r->upper_st);
-				read_origin(r);
+				read_origin(u, r);
 			}
 			/* A file hides everything below; a directory merges
 			 * with lower directories unless it is opaque, or with

@@ -230,6 +230,11 @@ int fs_meta_placeholder(int fd, const struct upper_meta *m, const char *target);
 /* A new symlink (to @target), fifo, socket or device node, real or a
  * placeholder that appears with its record. */
 int fs_meta_mknod(int dirfd, const char *name, const struct upper_meta *want, const char *target);
+/* meta_layer.c: an object of a strata upper read as a layer (@path names
+ * it, not followed), its @st stat'd: the record applied, a placeholder
+ * symlink's target into *@link (malloc'd), other placeholders empty.  0,
+ * or -1 with errno (a placeholder's target unreadable, or ENOMEM). */
+int fs_meta_layer_apply(const char *path, struct stat *st, char **link);
 /* readlink of an upper symlink or symlink placeholder; -1 with errno. */
 ssize_t fs_meta_readlink(int opath_fd, char *buf, size_t size);
 /* chmod (@mode NULL: none) and chown (-1: keep) as one change. */

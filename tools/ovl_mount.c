@@ -83,14 +83,10 @@ int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct stra
 int open_lower_dir(const char *path, const struct ovl_opts *o, struct strata_layer **out,
                    struct strata_error *err)
 {
-	struct strata_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
+	struct strata_lower_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
 
-	/* Reads the whole tree at mount.  The lazy backend (--layer DIR,
-	 * strata_layer_open_lower_dir) is not used here yet: it maps no
-	 * owners (uidmapping=), applies no user.strata.meta or ACLs of a
-	 * strata upper, and unionmount's --ov=3 rename-move-dir loses a
-	 * moved directory's content through it (session 11). */
-	return strata_layer_open_dir(path, o->uid_map || o->gid_map ? &d : NULL, out, err);
+	/* Read lazily, as it is used. */
+	return strata_layer_open_lower_dir(path, &d, out, err);
 }
 
 struct lowers {

@@ -191,6 +191,11 @@ struct strata_lower_dir_options {
 	unsigned overlay_xattrs;
 	/* How messages name the layer; NULL: @dir as given. */
 	const char *name;
+	/* As strata_dir_options' (uidmapping=/gidmapping=): owners on disk,
+	 * and the ids of real ACLs, mapped back to the container's.  NULL:
+	 * as on disk. */
+	const char *uid_map;
+	const char *gid_map;
 };
 
 int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_options *opts,
