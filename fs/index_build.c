@@ -49,6 +49,9 @@ struct tee {
 	struct frame_crcs *crcs; /* read in place, known ahead: the spans' CRCs */
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
+	/* The diff-id is hashed by the tar reader's thread, not the
+	 * decompressor's: that one sets the pace of a compressed layer. */
+	bool sha_by_reader;
 	uint64_t total;
 	uint64_t max;    /* the most bytes it may give; 0: no limit */
 	bool too_big;    /* it would have given more */
@@ -127,7 +130,7 @@ static int tee_produce(void *ctx, const void **buf, size_t *size, char *msg, siz
 		t->write_errno = en;
 		return en;
 	}
-	if ((*size && t->sha && sha256_update(t->sha, *buf, *size) < 0) ||
+	if ((*size && t->sha && !t->sha_by_reader && sha256_update(t->sha, *buf, *size) < 0) ||
 	    (t->crcs && tee_crcs(t, *buf, *size))) {
 		snprintf(msg, msg_size, "out of memory");
 		return ENOMEM;
@@ -145,6 +148,10 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 	int en = t->pipe ? fs_ix_pipe_next(t->pipe, buf, &size, msg, sizeof(msg))
 	                 : tee_produce(t, buf, &size, msg, sizeof(msg));
 
+	if (!en && size && t->sha_by_reader && sha256_update(t->sha, *buf, size) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		en = ENOMEM;
+	}
 	if (en) {
 		sym_archive_set_error(a, en, "%s", msg);
 		return -1;
@@ -304,7 +311,10 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 		rc = fs_builder_nomem(b);
 		goto out;
 	}
+	t.sha_by_reader = t.sha != NULL;
 	t.pipe = fs_ix_pipe_start(tee_produce, &t); /* NULL: all in this thread */
+	if (!t.pipe)
+		t.sha_by_reader = false;
 	if (sym_archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
 		rc = fs_builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
