@@ -66,9 +66,11 @@ static int store_window(struct gz_points *p, bool trim)
 	}
 	if (trim)
 		fs_gz_window_trim(in, in_len, pt->bits, p->pend_win, pt->win_size);
+	/* zlib's fastest level: 0.14 s less of the index pass of the bench's
+	 * 93 MB layer than its default, for 17 % more window bytes (784 KB). */
 	if (!grow((void **)&p->windows, &p->windows_cap, p->windows_len + len, 1) ||
-	    compress2(p->windows + p->windows_len, &len, p->pend_win, pt->win_size,
-	              Z_DEFAULT_COMPRESSION) != Z_OK)
+	    compress2(p->windows + p->windows_len, &len, p->pend_win, pt->win_size, Z_BEST_SPEED) !=
+	        Z_OK)
 		return -1;
 	pt->win_off = p->windows_len;
 	pt->win_len = (uint32_t)len;
