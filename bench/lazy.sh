@@ -12,6 +12,7 @@
 #
 #   lazy         strata run --rm --lazy IMG perl -MTest::More -e 'print 1'
 #   lazy-again   the same again (its pieces fetched, kept)
+#   pull         strata pull IMG alone (every layer indexed)
 #   pull+run     strata pull IMG, then the same run
 #   run-pulled   the same run on the fully pulled image
 #   skopeo       skopeo copy docker://IMG oci:DIR (the download alone)
@@ -127,7 +128,7 @@ POD
 # python3.11 of layer 2 lacks libexpat1 (not in the image): perl, with a
 # module of layer 2's perl-modules, is the language runtime here.
 PY=(perl -MTest::More -e 'print 1')
-for f in lazy lazy-again pull+run run-pulled skopeo podman; do : >"$W/$f.times" && : >"$W/$f.bytes"; done
+for f in lazy lazy-again pull pull+run run-pulled skopeo podman; do : >"$W/$f.times" && : >"$W/$f.bytes"; done
 
 for i in $(seq "$runs"); do
 	log "run $i of $runs"
@@ -135,6 +136,8 @@ for i in $(seq "$runs"); do
 	timed lazy "$strata" run --rm --lazy --tls-verify=false --root "$W/s" "$REF" "${PY[@]}"
 	[ "$(cat "$W/out")" = 1 ] || die "lazy run printed: $(cat "$W/out")"
 	timed lazy-again "$strata" run --rm --root "$W/s" "$REF" "${PY[@]}"
+	fresh
+	timed pull "$strata" pull -q --tls-verify=false --root "$W/s" "$REF"
 	fresh
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	timed pull+run bash -c '"$1" pull -q --tls-verify=false --root "$2" "$3" >/dev/null &&
@@ -148,17 +151,18 @@ for i in $(seq "$runs"); do
 done
 
 median() { sort -n "$W/$1" | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-lz=$(median lazy.times) la=$(median lazy-again.times) pr=$(median pull+run.times)
+lz=$(median lazy.times) la=$(median lazy-again.times) pr=$(median pull+run.times) pl=$(median pull.times)
 rp=$(median run-pulled.times) sk=$(median skopeo.times) lb=$(median lazy.bytes)
 pd=$(median podman.times)
-printf '%-12s %8s s\n' lazy "$lz" lazy-again "$la" pull+run "$pr" run-pulled "$rp" skopeo "$sk" \
+printf '%-12s %8s s\n' lazy "$lz" lazy-again "$la" pull "$pl" pull+run "$pr" run-pulled "$rp" skopeo "$sk" \
 	skopeo+podman "$pd"
+awk -v pl="$pl" -v sk="$sk" 'BEGIN { printf "pull / skopeo: %.2f\n", pl / sk }'
 awk -v lz="$lz" -v la="$la" -v pr="$pr" -v rp="$rp" -v lb="$lb" -v sz="$size" -v n="$runs" \
 	-v pd="$pd" -v rate="$rate" -v rtt="$rtt" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
 	printf "lazy / (pull + run): %.2f   lazy / (skopeo + podman run): %.2f   fetched %.1f MB of %.1f MB (%.1f %%)   lazy-again / run-pulled: %.2f   (%s, %s ms RTT, %d runs, load %s)\n",
 		lz / pr, lz / pd, lb / 1e6, sz / 1e6, 100 * lb / sz, la / rp, rate, rtt, n, load }'
 out=$RESULTS_DIR/lazy-$(date -u +%Y%m%dT%H%M%SZ).json
-printf '{"runs": %d, "rate": "%s", "rtt_ms": %s, "image_bytes": %d, "lazy_s": %s, "lazy_again_s": %s, "pull_run_s": %s, "run_pulled_s": %s, "skopeo_s": %s, "skopeo_podman_s": %s, "lazy_bytes": %s, "git": "%s"}\n' \
-	"$runs" "$rate" "$rtt" "$size" "$lz" "$la" "$pr" "$rp" "$sk" "$pd" "$lb" \
+printf '{"runs": %d, "rate": "%s", "rtt_ms": %s, "image_bytes": %d, "lazy_s": %s, "lazy_again_s": %s, "pull_s": %s, "pull_run_s": %s, "run_pulled_s": %s, "skopeo_s": %s, "skopeo_podman_s": %s, "lazy_bytes": %s, "git": "%s"}\n' \
+	"$runs" "$rate" "$rtt" "$size" "$lz" "$la" "$pl" "$pr" "$rp" "$sk" "$pd" "$lb" \
 	"$(git -C "$REPO_DIR" rev-parse --short HEAD)" >"$out"
 log "results: $out"

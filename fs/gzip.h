@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Streaming gzip decoding with zlib, checking every member's CRC-32 and
+ * Streaming gzip decoding with ISA-L, checking every member's CRC-32 and
  * length (libarchive 3.6 checks neither).  Private to libstrata-fs.
  *
- * The same pass can record checkpoints for random access (the technique of
+ * The same pass records checkpoints for random access (the technique of
  * zlib's examples/zran.c): at a deflate block boundary about every
  * GZ_SPAN bytes of output, where the stream is in the compressed file, the
  * bits of the byte before it still unread, and the 32 KiB window, stored
@@ -57,8 +57,10 @@ struct gz_points {
 	size_t pend_in_len, pend_in_cap;
 };
 
+struct gz_isal;
+
 struct gz_reader {
-	z_stream zs;
+	struct gz_isal *isal; /* ISA-L's inflate and what goes with it */
 	int fd;
 	/* When set, bytes come from here instead of @fd (a stream). */
 	ssize_t (*read)(void *ctx, void *buf, size_t len);
@@ -66,30 +68,37 @@ struct gz_reader {
 	bool in_member;   /* between a member's header and its trailer */
 	bool saw_padding; /* zero bytes after a member: only more zeros may follow */
 	bool eof;
-	struct gz_points *points; /* when not NULL, checkpoints go here */
+	struct gz_points *points; /* checkpoints go here: set before reading */
 	uint64_t in_total;        /* compressed bytes read */
-	unsigned char last_in;    /* the last byte of the previous read */
 	uint64_t out_total;       /* decompressed bytes given */
-	/* With checkpoints, the member's trailer is checked here, not by
-	 * zlib: the CRC-32 of its output, with ISA-L's (the chunks' CRCs
-	 * already read every byte through the cache), its length, and the
-	 * last bytes read before the current buffer, where a trailer split
-	 * by a read begins. */
-	bool own_check;
-	uint32_t member_crc, member_len;
-	unsigned char tail[8];
-	unsigned tail_len;
 	unsigned char in[128 * 1024];
 	unsigned char out[256 * 1024];
 };
 
-/* Reads from @fd's current offset.  0, or -1 with @err filled. */
+/* gzip_isal.c.  Reads from @fd's current offset.  0, or -1 with @err
+ * filled. */
 int fs_gz_reader_init(struct gz_reader *g, int fd, struct strata_error *err);
 void fs_gz_reader_end(struct gz_reader *g);
 /* The next decompressed bytes: *size 0 at the end.  0, or -1 with @err
  * filled (STRATA_ERR_CORRUPT for damage, STRATA_ERR_SYS for a read). */
 int fs_gz_reader_next(struct gz_reader *g, const void **buf, size_t *size,
                       struct strata_error *err);
+
+/* gzip.c, for the reader.  fs_gz_account: counts and checks @n bytes of
+ * output; fs_gz_settle_window: stores a pending window once its span has
+ * enough output (or at @end); fs_gz_end_chunk: the current chunk's CRC
+ * ends; fs_gz_point_due: the last checkpoint is a span behind;
+ * fs_gz_point_add: a checkpoint at a block boundary, @in/@bits as in
+ * struct gz_point, its window @win, @before the byte at @in - 1 (the
+ * compressed bytes from @in on are then given to fs_gz_keep_input).  All
+ * but fs_gz_point_due: 0, or -1 out of memory. */
+int fs_gz_account(struct gz_reader *g, const unsigned char *start, size_t n);
+int fs_gz_settle_window(struct gz_reader *g, bool end);
+int fs_gz_end_chunk(struct gz_points *p);
+bool fs_gz_point_due(const struct gz_reader *g);
+int fs_gz_point_add(struct gz_reader *g, uint64_t in, unsigned bits, const unsigned char *win,
+                    size_t win_size, unsigned char before);
+bool fs_gz_keep_input(struct gz_points *p, const unsigned char *in, size_t n);
 
 /* Frees what @p holds (not @p). */
 void fs_gz_points_free(struct gz_points *p);

@@ -9,8 +9,8 @@
  *
  * Decoding is ISA-L's inflate, not zlib's: on this workload it inflates
  * 3.6x faster (540 vs 150 MB/s of output here), and a random read waits for
- * up to a span of it.  The index is still built with zlib, whose Z_BLOCK
- * stops at the block boundaries checkpoints need; ISA-L only enters there:
+ * up to a span of it.  The index pass (gzip_isal.c, ISA-L too) finds the
+ * block boundaries checkpoints need; decoding only enters there:
  * raw deflate primed with the bits of the byte before the checkpoint and
  * its window.  Where a member ends, its trailer and any zero padding are
  * skipped and the next member is decoded as gzip, its CRC checked by ISA-L.

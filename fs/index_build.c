@@ -13,7 +13,7 @@
  * Compressed layers are read by a second, "raw" libarchive reader that only
  * decompresses; the tar reader pulls from it through tee_read(), which also
  * writes the uncompressed stream to the cached copy.  So each layer is
- * decompressed exactly once.  gzip is decoded by zlib instead, which records
+ * decompressed exactly once.  gzip is decoded by ISA-L instead, which records
  * checkpoints on the way (gzip.h): a gzip layer is read in place, with no
  * copy.
  */
@@ -37,7 +37,7 @@
 #include "index_tree.h"
 #include "sys.h"
 
-/* The decompressor the tar reader pulls from: zlib for gzip (it checks
+/* The decompressor the tar reader pulls from: ISA-L for gzip (it checks
  * every member's trailer), libzstd for zstd (it notes where frames start),
  * libarchive's raw reader for the rest. */
 struct tee {
@@ -49,6 +49,9 @@ struct tee {
 	struct frame_crcs *crcs; /* read in place, known ahead: the spans' CRCs */
 	int copy_fd;
 	struct sha256 *sha; /* the diff-id, when asked for */
+	/* The diff-id is hashed by the tar reader's thread, not the
+	 * decompressor's: that one sets the pace of a compressed layer. */
+	bool sha_by_reader;
 	uint64_t total;
 	uint64_t max;    /* the most bytes it may give; 0: no limit */
 	bool too_big;    /* it would have given more */
@@ -127,7 +130,7 @@ static int tee_produce(void *ctx, const void **buf, size_t *size, char *msg, siz
 		t->write_errno = en;
 		return en;
 	}
-	if ((*size && t->sha && sha256_update(t->sha, *buf, *size) < 0) ||
+	if ((*size && t->sha && !t->sha_by_reader && sha256_update(t->sha, *buf, *size) < 0) ||
 	    (t->crcs && tee_crcs(t, *buf, *size))) {
 		snprintf(msg, msg_size, "out of memory");
 		return ENOMEM;
@@ -145,6 +148,10 @@ static la_ssize_t tee_read(struct archive *a, void *ctx, const void **buf)
 	int en = t->pipe ? fs_ix_pipe_next(t->pipe, buf, &size, msg, sizeof(msg))
 	                 : tee_produce(t, buf, &size, msg, sizeof(msg));
 
+	if (!en && size && t->sha_by_reader && sha256_update(t->sha, *buf, size) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		en = ENOMEM;
+	}
 	if (en) {
 		sym_archive_set_error(a, en, "%s", msg);
 		return -1;
@@ -244,7 +251,7 @@ static int too_big(struct builder *b)
 
 static ssize_t stream_read(void *ctx, void *buf, size_t len);
 
-/* zlib's reader from the start of @fd, or of the stream @in. */
+/* The gzip reader (gzip_isal.c) from the start of @fd, or of the stream @in. */
 static struct gz_reader *gz_open(int fd, struct ix_stream *in)
 {
 	struct gz_reader *gz = malloc(sizeof(*gz));
@@ -270,7 +277,7 @@ static struct zst_reader *zst_open(int fd, struct ix_stream *in, struct frame_li
 	return fs_zst_reader_new(fd, in ? stream_read : NULL, in, frames);
 }
 
-/* A gzip layer is decoded by zlib from the start of @fd (or the stream),
+/* A gzip layer is decoded by ISA-L from the start of @fd (or the stream),
  * a zstd one by libzstd when @frames is set (their starts go there);
  * others by @raw. */
 static int index_through_tee(struct builder *b, int fd, struct archive *raw, bool gzip, int copy_fd,
@@ -304,7 +311,10 @@ static int index_through_tee(struct builder *b, int fd, struct archive *raw, boo
 		rc = fs_builder_nomem(b);
 		goto out;
 	}
+	t.sha_by_reader = t.sha != NULL;
 	t.pipe = fs_ix_pipe_start(tee_produce, &t); /* NULL: all in this thread */
+	if (!t.pipe)
+		t.sha_by_reader = false;
 	if (sym_archive_read_open(a, &t, NULL, tee_read, NULL) != ARCHIVE_OK) {
 		rc = fs_builder_archive_failed(b, a, STRATA_ERR_FORMAT);
 		goto out;
@@ -384,7 +394,7 @@ static la_ssize_t stream_archive_read(struct archive *a, void *ctx, const void *
 	return n;
 }
 
-/* The first bytes, to tell gzip (zlib reads it) from the rest. */
+/* The first bytes, to tell gzip (gzip_isal.c reads it) from the rest. */
 static int stream_peek(struct builder *b, struct ix_stream *in)
 {
 	while (in->head_len < sizeof(in->head)) {
@@ -649,8 +659,8 @@ static int build_stream(struct builder *b, int fd, const struct ix_source_id *sr
 	return rc;
 }
 
-/* The same from a stream: gzip goes to zlib straight away (the raw reader
- * would consume what zlib must see), zstd to libzstd; the rest through the raw reader, which
+/* The same from a stream: gzip goes to ISA-L straight away (the raw reader
+ * would consume what it must see), zstd to libzstd; the rest through the raw reader, which
  * passes a plain tar through as it is (no copy: the blob is the data). */
 static int build_from_stream(struct builder *b, const char *index_path)
 {

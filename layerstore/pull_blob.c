@@ -33,6 +33,10 @@
 #define MAX_ATTEMPTS     5
 #define RETRY_AFTER_MAX  60.0
 #define DEFAULT_PARALLEL 4
+/* Writeback is started every this many bytes: the fsync before a blob is
+ * named then waits for little (on loopback the fsyncs at the end were
+ * 0.4 s of a 2.1 s pull, after the download had long finished). */
+#define WRITEBACK_STEP (8u << 20)
 
 enum job_state { J_QUEUED, J_ACTIVE, J_WAIT, J_DONE };
 
@@ -47,12 +51,13 @@ struct job {
 	char key[LAYER_KEY_MAX];
 	int fd, cache_lock;
 	struct sha256 *sha;
-	uint64_t have;  /* bytes in the file, all hashed */
-	uint64_t start; /* bytes there when the current transfer began */
-	uint64_t skip;  /* bytes of the response to drop: a Range ignored */
-	bool decided;   /* the response's status was looked at */
-	bool restarted; /* a resumed blob that failed its digest, started over */
-	bool refreshed; /* a 401 got a new token once */
+	uint64_t have;    /* bytes in the file, all hashed */
+	uint64_t start;   /* bytes there when the current transfer began */
+	uint64_t flushed; /* bytes before this handed to writeback */
+	uint64_t skip;    /* bytes of the response to drop: a Range ignored */
+	bool decided;     /* the response's status was looked at */
+	bool restarted;   /* a resumed blob that failed its digest, started over */
+	bool refreshed;   /* a 401 got a new token once */
 	int attempts;
 	double not_before;
 	enum job_state state;
@@ -232,6 +237,7 @@ static int reset_file(struct job *j)
 	sha256_free(j->sha);
 	j->sha = sha256_new(j->run->err);
 	j->have = 0;
+	j->flushed = 0;
 	if (!j->sha)
 		return -1;
 	if (ftruncate(j->fd, 0) < 0)
@@ -275,6 +281,17 @@ static int open_partial(struct job *j)
 	if (j->have > j->l->size && reset_file(j))
 		return -1;
 	return hash_existing(j);
+}
+
+/* Starts writing the blob's new pages to disk, without waiting: every
+ * WRITEBACK_STEP bytes, or all of them at @end.  Only a hint. */
+static void start_writeback(struct job *j, bool end)
+{
+	if (!end && j->have - j->flushed < WRITEBACK_STEP)
+		return;
+	sync_file_range(j->fd, (off_t)j->flushed, (off_t)(j->have - j->flushed),
+	                SYNC_FILE_RANGE_WRITE);
+	j->flushed = j->have;
 }
 
 /* ---- one transfer ---- */
@@ -323,6 +340,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 		return 0;
 	}
 	j->have += len;
+	start_writeback(j, false);
 	index_feed(j, 0);
 	progress(j);
 	return total;
@@ -458,6 +476,7 @@ static int verify(struct job *j)
 		return strata_fail(j->run->err, STRATA_ERR_NOMEM, ENOMEM, "sha256 failed");
 	store_digest_format(md, got);
 	if (strcmp(got, j->l->digest) == 0) {
+		start_writeback(j, true);
 		j->state = J_DONE;
 		index_feed(j, 1);
 		progress(j);

@@ -3,7 +3,9 @@
  * gzip layers read in place (issue 15): every checkpoint of the index
  * reproduces exactly the bytes a sequential decompression gives, for gzip
  * made by zlib in one member and in several (with padding), by GNU gzip,
- * by Python's zlib and by pigz when they are installed; a damaged window is
+ * by Python's zlib and by pigz when they are installed, and with every kind
+ * of deflate block (the index pass, ISA-L's, finds boundaries in each, and
+ * a stream read in odd pieces gets the same checkpoints); a damaged window is
  * caught by the index checksum; a blob changed under its index reads as
  * EIO, never as other bytes.
  */
@@ -165,6 +167,106 @@ START_TEST(test_zlib_members_and_padding)
 	cuts[3] = 4000000;
 	write_members(c.gz, c.plain, c.plain_len, cuts, 4, 10240);
 	check_spans(&c, 5);
+	free_case(&c);
+}
+END_TEST
+
+/* One member with every kind of deflate block: dynamic, stored (level 0),
+ * fixed Huffman, Huffman only, run-length, with full flushes (empty stored
+ * blocks, byte-aligned boundaries) between some. */
+static void write_block_kinds(const char *path, const uint8_t *buf, size_t len)
+{
+	static const int params[][2] = {{9, Z_DEFAULT_STRATEGY},
+	                                {0, Z_DEFAULT_STRATEGY},
+	                                {6, Z_FIXED},
+	                                {1, Z_HUFFMAN_ONLY},
+	                                {6, Z_RLE}};
+	uLong cap = compressBound(len) + (len / 1000 + 64) * 64;
+	uint8_t *out = malloc(cap);
+	z_stream zs = {0};
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	for (size_t off = 0, k = 0; off < len; k++) {
+		size_t n = len - off < 300000 ? len - off : 300000;
+
+		ck_assert_int_eq(deflateParams(&zs, params[k % 5][0], params[k % 5][1]), Z_OK);
+		zs.next_in = (Bytef *)buf + off;
+		zs.avail_in = (uInt)n;
+		ck_assert_int_eq(deflate(&zs, k % 3 == 0 ? Z_FULL_FLUSH : Z_NO_FLUSH), Z_OK);
+		ck_assert_uint_eq(zs.avail_in, 0);
+		off += n;
+	}
+	ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	ck_assert_uint_eq(fwrite(out, 1, zs.total_out, f), zs.total_out);
+	ck_assert_int_eq(fclose(f), 0);
+	deflateEnd(&zs);
+	free(out);
+}
+
+struct odd_reads {
+	int fd;
+	uint64_t off;
+};
+
+/* Reads of 1 to 1499 bytes, as a download gives them. */
+static ssize_t odd_read(void *ctx, void *buf, size_t len)
+{
+	struct odd_reads *r = ctx;
+	size_t want = 1 + (size_t)(r->off * 2654435761u % 1499);
+	ssize_t n = pread(r->fd, buf, want < len ? want : len, (off_t)r->off);
+
+	if (n > 0)
+		r->off += (uint64_t)n;
+	return n;
+}
+
+static void map_layer_index(struct strata_layer *l, struct ix_map *m)
+{
+	struct strata_layer_info info;
+	struct strata_error err;
+
+	strata_layer_info(l, &info);
+	ck_assert_int_eq(fs_ix_map_open(info.index_path, NULL, m, &err), 0);
+}
+
+START_TEST(test_block_kinds)
+{
+	struct seek_case c;
+	struct strata_layer_options lo = {.cache_key = "streamed"};
+	struct odd_reads r = {.off = 0};
+	struct strata_layer *file_l, *stream_l;
+	struct strata_error err;
+	struct ix_map a, b;
+	char diff_id[72];
+
+	make_tar(&c);
+	write_block_kinds(c.gz, c.plain, c.plain_len);
+	check_spans(&c, 10);
+	/* The same checkpoints, windows and CRCs from a stream. */
+	lo.cache_dir = tl_path(c.dir, "stream-cache");
+	ck_assert_int_eq(mkdir(lo.cache_dir, 0755), 0);
+	r.fd = open(c.gz, O_RDONLY);
+	ck_assert_msg(strata_layer_index_stream(c.gz, odd_read, &r, &lo, diff_id, &err) == 0, "%s",
+	              err.msg);
+	close(r.fd);
+	ck_assert_int_eq(strata_layer_open_tar(c.gz, &lo, &stream_l, &err), 0);
+	file_l = tl_open_layer(c.gz, c.cache, NULL);
+	map_layer_index(stream_l, &a);
+	map_layer_index(file_l, &b);
+	ck_assert_uint_eq(a.hdr->n_checkpoints, b.hdr->n_checkpoints);
+	ck_assert_int_eq(
+	    memcmp(a.checkpoints, b.checkpoints, a.hdr->n_checkpoints * sizeof(*a.checkpoints)), 0);
+	ck_assert_uint_eq(a.hdr->windows_size, b.hdr->windows_size);
+	ck_assert_int_eq(memcmp(a.windows, b.windows, a.hdr->windows_size), 0);
+	fs_ix_map_close(&a);
+	fs_ix_map_close(&b);
+	strata_layer_close(stream_l);
+	strata_layer_close(file_l);
+	free((char *)lo.cache_dir);
 	free_case(&c);
 }
 END_TEST
@@ -518,6 +620,7 @@ static Suite *seek_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_zlib_one_member);
 	tcase_add_test(tc, test_zlib_members_and_padding);
+	tcase_add_test(tc, test_block_kinds);
 	tcase_add_test(tc, test_gnu_gzip);
 	tcase_add_test(tc, test_python_zlib);
 	tcase_add_test(tc, test_pigz);
