@@ -57,6 +57,8 @@
 
 #define N_WALKERS   32
 #define PROBE_LIMIT 64
+/* Listings to drop at once outside the set (it was full): more wait. */
+#define N_INVAL 256
 /* Entries with attributes at the start of a names-only reader's listing:
  * enough for a reader that stats a few (ls --color), few enough that a
  * walk of a million names instantiates 2 % of them, not 20 %. */
@@ -87,8 +89,8 @@ struct walkers {
 	uint64_t clock;
 	/* Listings whose kernel cache must go, and who drops them. */
 	struct fuse_session *se;
-	fuse_ino_t *inval;
-	size_t n_inval, inval_cap;
+	fuse_ino_t inval[N_INVAL];
+	unsigned n_inval;
 	pthread_cond_t wake;
 	pthread_t thread;
 	bool started, stop;
@@ -110,7 +112,6 @@ void fs_walkers_free(struct walkers *ws)
 	if (ws) {
 		fs_walkers_stop(ws);
 		fs_bare_free(&ws->bare);
-		free(ws->inval);
 		pthread_cond_destroy(&ws->wake);
 		pthread_mutex_destroy(&ws->lock);
 		free(ws);
@@ -176,18 +177,7 @@ static bool wake_invalidator(struct walkers *ws)
 /* Under the lock: @dir's listing leaves the kernel's cache now. */
 static void queue_inval(struct walkers *ws, fuse_ino_t dir)
 {
-	if (!wake_invalidator(ws))
-		return;
-	if (ws->n_inval == ws->inval_cap) {
-		size_t cap = ws->inval_cap ? ws->inval_cap * 2 : 256;
-		fuse_ino_t *v = cap <= 65536 ? realloc(ws->inval, cap * sizeof(*v)) : NULL;
-
-		if (v) {
-			ws->inval = v;
-			ws->inval_cap = cap;
-		}
-	}
-	if (ws->n_inval < ws->inval_cap) /* full: that cache stays */
+	if (wake_invalidator(ws) && ws->n_inval < N_INVAL) /* full: that cache stays */
 		ws->inval[ws->n_inval++] = dir;
 }
 
