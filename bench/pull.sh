@@ -4,7 +4,13 @@
 # bench/make-image.sh (~100 MB compressed).  In one run, each timed N times
 # (medians), from an empty store or directory each time:
 #
-#   strata-pull     strata pull (ready to mount: every layer indexed)
+#   strata-pull     strata pull (ready to mount: every layer indexed), of an
+#                   image pushed by skopeo (no index artifact)
+#   strata-adopt    strata pull --verify=deferred of the same image pushed by
+#                   strata push (with its index artifact): ready to mount,
+#                   the artifact's indexes adopted
+#   verify          then strata fsck --adopted: what the default pull leaves
+#                   to its background verifier (idle priority), timed alone
 #   skopeo          skopeo copy docker://... oci:DIR (blobs only)
 #   skopeo+import   skopeo copy, then strata import DIR
 #   run-pull        strata run --rm IMG true from an empty store (pull included)
@@ -51,6 +57,10 @@ for _ in $(seq 50); do
 done
 REF=127.0.0.1:$port/debian:bench
 skopeo copy -q --dest-tls-verify=false "oci:$W/layout:debian:bench" "docker://$REF" >/dev/null
+# The same image with strata's index artifact, in a repository of its own.
+AREF=127.0.0.1:$port/debian-indexed:bench
+"$strata" import -q --root "$W/pusher" "$W/layout" >/dev/null
+"$strata" push -q --tls-verify=false --root "$W/pusher" debian:bench "$AREF" >/dev/null
 export STRATA_ROOT=$W/unused
 
 # timed NAME CMD...: seconds of one run, appended to $W/NAME.times.
@@ -70,6 +80,9 @@ for i in $(seq "$runs"); do
 	fresh
 	timed strata-pull "$strata" pull -q --tls-verify=false --root "$W/store" "$REF"
 	fresh
+	timed strata-adopt "$strata" pull -q --tls-verify=false --verify=deferred --root "$W/store" "$AREF"
+	timed verify "$strata" fsck --adopted --root "$W/store"
+	fresh
 	timed skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$W/oci:debian:bench"
 	fresh
 	# shellcheck disable=SC2016 # expanded by the inner bash
@@ -81,12 +94,15 @@ done
 
 median() { sort -n "$W/$1.times" | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 sp=$(median strata-pull) sk=$(median skopeo) si=$(median skopeo+import) rp=$(median run-pull)
+sa=$(median strata-adopt) sv=$(median verify)
 size=$(du -cb "${LAYERS[@]}" | tail -1 | cut -f1)
-printf '%-16s %8s s\n' 'strata pull' "$sp" 'skopeo copy' "$sk" 'skopeo+import' "$si" 'run --rm (pull)' "$rp"
-awk -v sp="$sp" -v sk="$sk" -v si="$si" -v mb=$((size / 1000000)) -v n="$runs" 'BEGIN {
+printf '%-22s %8s s\n' 'strata pull' "$sp" 'strata pull (artifact)' "$sa" '  then fsck --adopted' "$sv" \
+	'skopeo copy' "$sk" 'skopeo+import' "$si" 'run --rm (pull)' "$rp"
+awk -v sp="$sp" -v sa="$sa" -v sk="$sk" -v si="$si" -v mb=$((size / 1000000)) -v n="$runs" 'BEGIN {
 	printf "strata pull / skopeo copy: %.2f   / skopeo+import: %.2f   (image %d MB compressed, %d runs)\n",
-		sp / sk, sp / si, mb, n }'
+		sp / sk, sp / si, mb, n
+	printf "strata pull with the index artifact / skopeo copy: %.2f\n", sa / sk }'
 out=$RESULTS_DIR/pull-$(date -u +%Y%m%dT%H%M%SZ).json
-printf '{"runs": %d, "image_bytes": %d, "strata_pull_s": %s, "skopeo_copy_s": %s, "skopeo_import_s": %s, "run_pull_s": %s, "git": "%s"}\n' \
-	"$runs" "$size" "$sp" "$sk" "$si" "$rp" "$(git -C "$REPO_DIR" rev-parse --short HEAD)" >"$out"
+printf '{"runs": %d, "image_bytes": %d, "strata_pull_s": %s, "strata_pull_adopt_s": %s, "verify_s": %s, "skopeo_copy_s": %s, "skopeo_import_s": %s, "run_pull_s": %s, "git": "%s"}\n' \
+	"$runs" "$size" "$sp" "$sa" "$sv" "$sk" "$si" "$rp" "$(git -C "$REPO_DIR" rev-parse --short HEAD)" >"$out"
 log "results: $out"

@@ -119,6 +119,9 @@ static void check_layer(struct fsck *f, const struct store_image *img, const str
 		problem(f, "image %s: %s", img->digest, err.msg);
 		return;
 	}
+	if (store_adopted_failed(f->s, l->digest, why, sizeof(why)))
+		problem(f, "image %s: layer %s failed verification: %s", img->digest, l->digest,
+		        why);
 	close(fd);
 	if (size != l->size)
 		problem(f, "image %s: layer %s: %llu bytes, manifest says %llu", img->digest,
@@ -207,6 +210,22 @@ static void check_images(struct fsck *f, struct strata_error *err)
 	json_decref(index);
 }
 
+static void adopted_problem(void *ctx, const char *msg)
+{
+	problem(ctx, "%s", msg);
+}
+
+/* Layers whose index a pull adopted are verified first (verify.c). */
+static void verify_adopted(struct fsck *f)
+{
+	struct store_verify_options o = {.warn = adopted_problem, .warn_ctx = f};
+	struct store_verify_result res;
+	struct strata_error err;
+
+	if (store_verify_adopted(f->s, &o, &res, &err))
+		problem(f, "%s", err.msg);
+}
+
 long store_fsck(struct store *s, FILE *report, struct strata_error *err)
 {
 	struct fsck f = {.s = s, .report = report};
@@ -217,6 +236,7 @@ long store_fsck(struct store *s, FILE *report, struct strata_error *err)
 	if (fstatat(s->root_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		problem(&f, "oci-layout: missing or not a file");
 	check_blobs(&f);
+	verify_adopted(&f);
 	check_images(&f, err);
 	return f.problems;
 }

@@ -86,6 +86,20 @@ static int open_lazy(struct store *s, const struct store_layer *l,
 	return -1;
 }
 
+/* A layer whose adopted index's verification found its diff-id not the
+ * config's (verify.c): what a pull that indexed it would have refused. */
+static int refuse_failed(struct store *s, const struct store_layer *l, struct strata_error *err)
+{
+	char why[512];
+
+	if (!store_adopted_failed(s, l->digest, why, sizeof(why)))
+		return 0;
+	return strata_fail(err, STRATA_ERR_CORRUPT, 0,
+	                   "layer %s failed verification: %s (remove the image; `strata pull "
+	                   "--verify=now` refuses it)",
+	                   l->digest, why);
+}
+
 int store_open_layers(struct store *s, const struct store_image *img,
                       const struct strata_layer_options *opts, struct strata_layer ***out,
                       struct strata_error *err)
@@ -114,6 +128,8 @@ int store_open_layers(struct store *s, const struct store_image *img,
 				goto fail;
 			continue;
 		}
+		if (refuse_failed(s, l, err))
+			goto fail;
 		store_layer_cache_key(l->diff_id, source, key);
 		lo.cache_key = key;
 		/* The blob must be there, a regular file and no symlink, before

@@ -19,44 +19,58 @@
 #include "lazy_blob.h"
 #include "sys.h"
 
-int store_lazy_mark_bad(struct store *s, const char *digest, const char *why,
-                        struct strata_error *err)
+int store_lazy_write_mark(struct store *s, const char *digest, const char *suffix, const char *text,
+                          struct strata_error *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	int fd, rc = 0;
 
-	if (store_lazy_path(s, digest, ".bad", path, sizeof(path)))
+	(void)mkdirat(s->root_fd, "strata/lazy", 0755);
+	if (store_lazy_path(s, digest, suffix, path, sizeof(path)))
 		return strata_fail(err, STRATA_ERR_SYS, ENAMETOOLONG, "%s: %s", s->root,
 		                   strerror(ENAMETOOLONG));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || sys_write_all(fd, why, strlen(why)) < 0 || fsync(fd) < 0 ||
+	if (fd < 0 || sys_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0 ||
 	    rename(tmp, path) < 0)
 		rc = strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	if (rc)
 		unlink(tmp);
-	else
-		store_lazy_remove(s, digest);
 	return rc;
 }
 
-bool store_lazy_is_bad(struct store *s, const char *digest, char *why, size_t size)
+bool store_lazy_read_mark(struct store *s, const char *digest, const char *suffix, char *text,
+                          size_t size)
 {
 	char path[PATH_MAX];
-	ssize_t n = -1;
+	ssize_t n;
 	int fd;
 
-	if (store_lazy_path(s, digest, ".bad", path, sizeof(path)))
+	if (store_lazy_path(s, digest, suffix, path, sizeof(path)))
 		return false;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	if (why && size) {
-		n = sys_pread_full(fd, why, size - 1, 0);
-		why[n > 0 ? n : 0] = '\0';
+	if (text && size) {
+		n = sys_pread_full(fd, text, size - 1, 0);
+		text[n > 0 ? n : 0] = '\0';
 	}
 	close(fd);
 	return true;
+}
+
+int store_lazy_mark_bad(struct store *s, const char *digest, const char *why,
+                        struct strata_error *err)
+{
+	if (store_lazy_write_mark(s, digest, ".bad", why, err))
+		return -1;
+	store_lazy_remove(s, digest);
+	return 0;
+}
+
+bool store_lazy_is_bad(struct store *s, const char *digest, char *why, size_t size)
+{
+	return store_lazy_read_mark(s, digest, ".bad", why, size);
 }

@@ -46,10 +46,20 @@ const struct strata_fetch *store_lazy_fetch(const struct store_lazy_blob *b);
  * digest), into *@buf (malloc'd, *@len bytes). */
 int store_lazy_get_index(struct store_lazy_blob *b, char **buf, size_t *len,
                          struct strata_error *err);
-/* Index blob @index (@len bytes) adopted as the index of the layer of
- * blob @digest and @diff_id, in the layer cache (validated whole). */
+/* Index blob @index (@len bytes, portable form) adopted as the index of
+ * the layer file @path of blob @digest and @diff_id, in the layer cache
+ * (validated whole, made to name @path's identity).  The caller holds the
+ * layer's cache lock (store_layer_cache_lock). */
+int store_layer_adopt_index(struct store *s, const char *path, const char *digest,
+                            const char *diff_id, const char *index, size_t len,
+                            struct strata_error *err);
+/* The same for a lazy blob's sparse copy. */
 int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff_id,
                            const char *index, size_t len, struct strata_error *err);
+/* Records that blob @digest's index was adopted and its diff-id, which
+ * must be @diff_id, is not checked yet (verify.c). */
+int store_adopted_mark(struct store *s, const char *digest, const char *diff_id,
+                       struct strata_error *err);
 /* Bytes not fetched yet. */
 int store_lazy_missing(const struct store_lazy_blob *b, uint64_t *missing);
 void store_lazy_close(struct store_lazy_blob *b);
@@ -71,6 +81,13 @@ int store_lazy_complete_image(struct store *s, const struct store_image *img,
 /* Forgets the lazy files of @digest (after completing, or to start over). */
 void store_lazy_remove(struct store *s, const char *digest);
 
+/* strata/lazy/<hex>@suffix: small files that say something of a blob
+ * (.bad, .unverified, .failed), written atomically and read back. */
+int store_lazy_write_mark(struct store *s, const char *digest, const char *suffix, const char *text,
+                          struct strata_error *err);
+/* Whether it is there; its text (up to @size - 1 bytes) into @text. */
+bool store_lazy_read_mark(struct store *s, const char *digest, const char *suffix, char *text,
+                          size_t size);
 /* lazy_bad.c: blob @digest, whole, found not to be itself (its chunk
  * table lied): marked bad with @why, its other lazy files removed.  While
  * the blob is not in blobs/, opening it fails with @why; reads of it in

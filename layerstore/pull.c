@@ -220,8 +220,12 @@ static int pull_from(struct store *s, const struct store_reference *q,
 	if (o->lazy ? lazy_layers(c, s, src, m.digest, layers, o, out, err)
 	            : complete_layers(s, layers, o, out, err))
 		goto out;
+	if (!o->lazy && o->verify != STORE_VERIFY_NOW)
+		store_pull_artifact_indexes(c, s, src, m.digest, layers, out->n_fetched, o);
 	if (store_pull_layers(c, s, src->repository, layers, out->n_fetched, o, err))
 		goto out;
+	for (size_t i = 0; i < out->n_fetched; i++)
+		out->n_adopted += layers[i].adopted;
 	if (!(out->name = store_reference_store_name(q))) {
 		strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
@@ -229,6 +233,8 @@ static int pull_from(struct store *s, const struct store_reference *q,
 	rc = name_image(s, &m, config_text, config_len, out->name, err);
 	snprintf(out->digest, STORE_DIGEST_MAX, "%s", m.digest);
 out:
+	for (size_t i = 0; layers && i < out->n_fetched; i++)
+		free(layers[i].index);
 	free(layers);
 	free(config_text);
 	json_decref(config);

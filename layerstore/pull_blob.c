@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "curl_dl.h"
+#include "lazy_blob.h"
 #include "registry.h"
 #include "sys.h"
 
@@ -37,6 +38,7 @@
  * named then waits for little (on loopback the fsyncs at the end were
  * 0.4 s of a 2.1 s pull, after the download had long finished). */
 #define WRITEBACK_STEP (8u << 20)
+#define BLOB_READ_SIZE 524288L
 
 enum job_state { J_QUEUED, J_ACTIVE, J_WAIT, J_DONE };
 
@@ -45,7 +47,7 @@ struct pull_run;
 struct job {
 	struct pull_run *run;
 	size_t i;
-	const struct pull_layer *l;
+	struct pull_layer *l;
 	char name[96];       /* pull-<hex>.partial, in strata/tmp */
 	char path[PATH_MAX]; /* the same, whole: the index names its identity */
 	char key[LAYER_KEY_MAX];
@@ -175,6 +177,8 @@ static void index_feed(struct job *j, int end)
 
 static int index_start(struct job *j)
 {
+	if (j->l->index)
+		return 0; /* the artifact's is adopted at the end */
 	j->readable = j->have;
 	j->read_off = 0;
 	j->end = 0;
@@ -375,6 +379,9 @@ static int transfer_start(struct job *j)
 	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", r->c->base, r->repo, j->l->digest);
 	store_reg_setup_handle(r->c, j->easy);
 	sym_curl_easy_setopt(j->easy, CURLOPT_URL, url);
+	/* Larger reads: fewer calls into on_data, each a write, a hash
+	 * update and a wake of the indexer (libcurl's default is 16 KiB). */
+	sym_curl_easy_setopt(j->easy, CURLOPT_BUFFERSIZE, BLOB_READ_SIZE);
 	sym_curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
 	sym_curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_data);
 	sym_curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
@@ -621,6 +628,33 @@ static int drive(struct pull_run *r)
 	return 0;
 }
 
+/* A verified blob with an artifact's index: the index adopted, the blob's
+ * diff-id left to check later (verify.c); an index that will not adopt
+ * (damaged, of another version) is built from the file instead. */
+static void adopt_index(struct job *j)
+{
+	struct pull_run *r = j->run;
+	struct strata_error err;
+	char msg[sizeof(err.msg) + 128];
+
+	if (store_layer_adopt_index(r->s, j->path, j->l->digest, j->l->diff_id, j->l->index,
+	                            j->l->index_len, &err) == 0 &&
+	    store_adopted_mark(r->s, j->l->digest, j->l->diff_id, &err) == 0) {
+		j->l->adopted = true;
+		return;
+	}
+	if (r->o->warn) {
+		snprintf(msg, sizeof(msg),
+		         "layer %.19s: the artifact's index: %s; indexing the blob", j->l->digest,
+		         err.msg);
+		r->o->warn(r->o->warn_ctx, msg);
+	}
+	free(j->l->index);
+	j->l->index = NULL;
+	if (index_start(j) == 0)
+		index_feed(j, 1);
+}
+
 /* Every blob verified: the indexes must be whole, of the right diff-id. */
 static int check_indexes(struct pull_run *r)
 {
@@ -629,8 +663,10 @@ static int check_indexes(struct pull_run *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct job *j = &r->jobs[i];
 
+		if (!rc && j->fd >= 0 && j->l->index)
+			adopt_index(j);
 		index_join(j, 1);
-		if (rc || j->fd < 0)
+		if (rc || j->fd < 0 || j->l->adopted)
 			continue;
 		if (j->index_rc)
 			rc = strata_fail(r->err, j->index_err.code, j->index_err.sys_errno, "%s",
@@ -683,7 +719,7 @@ static void jobs_free(struct pull_run *r)
 }
 
 int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
-                      const struct pull_layer *layers, size_t n, const struct store_pull_options *o,
+                      struct pull_layer *layers, size_t n, const struct store_pull_options *o,
                       struct strata_error *err)
 {
 	struct pull_run r = {.c = c, .s = s, .repo = repo, .o = o, .n = n, .err = err};

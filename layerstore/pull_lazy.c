@@ -148,12 +148,13 @@ static char *get_described(struct reg_client *c, const char *repo, json_t *d, ui
 	                              err);
 }
 
-int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff_id,
-                           const char *index, size_t len, struct strata_error *err)
+int store_layer_adopt_index(struct store *s, const char *path, const char *digest,
+                            const char *diff_id, const char *index, size_t len,
+                            struct strata_error *err)
 {
 	struct strata_layer_options lo = {.cache_dir = s->layer_cache, .name = digest};
-	char key[LAYER_KEY_MAX], path[PATH_MAX];
-	int fd, lock, rc;
+	char key[LAYER_KEY_MAX];
+	int fd, rc;
 
 	fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0 || sys_write_all(fd, index, len) < 0) {
@@ -165,12 +166,23 @@ int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff
 	}
 	store_layer_cache_key(diff_id, digest, key);
 	lo.cache_key = key;
-	store_lazy_path(s, digest, "", path, sizeof(path));
-	lock = store_layer_cache_lock(s, key);
 	rc = strata_layer_index_adopt(path, &lo, fd, err);
+	close(fd);
+	return rc;
+}
+
+int store_lazy_adopt_index(struct store *s, const char *digest, const char *diff_id,
+                           const char *index, size_t len, struct strata_error *err)
+{
+	char key[LAYER_KEY_MAX], path[PATH_MAX];
+	int lock, rc;
+
+	store_lazy_path(s, digest, "", path, sizeof(path));
+	store_layer_cache_key(diff_id, digest, key);
+	lock = store_layer_cache_lock(s, key);
+	rc = store_layer_adopt_index(s, path, digest, diff_id, index, len, err);
 	if (lock >= 0)
 		close(lock);
-	close(fd);
 	return rc;
 }
 
@@ -236,4 +248,40 @@ int store_pull_lazy_layers(struct reg_client *c, struct store *s,
 		return -1;
 	*n = k;
 	return 0;
+}
+
+void store_pull_artifact_indexes(struct reg_client *c, struct store *s,
+                                 const struct store_pull_source *src, const char *image,
+                                 struct pull_layer *layers, size_t n,
+                                 const struct store_pull_options *o)
+{
+	char digest[STORE_DIGEST_MAX], msg[sizeof(((struct strata_error *)0)->msg) + 128];
+	struct strata_error err;
+	json_t *a = NULL;
+	int rc = n ? find_artifact(c, src->repository, image, digest, &err) : 0;
+
+	if (rc > 0 && !(a = get_artifact(c, s, src->repository, digest, image, &err)))
+		rc = -1;
+	for (size_t i = 0; rc > 0 && i < n; i++) {
+		json_t *di = blob_for(a, layers[i].digest, MT_STRATA_INDEX);
+
+		/* A layer whose artifact lied before is indexed here. */
+		if (!di || store_lazy_is_bad(s, layers[i].digest, NULL, 0))
+			continue;
+		layers[i].index = get_described(c, src->repository, di, STORE_LAZY_INDEX_MAX,
+		                                &layers[i].index_len, &err);
+		if (!layers[i].index)
+			rc = -1;
+	}
+	json_decref(a);
+	/* A registry that cannot be reached says so at the blobs; what is
+	 * said here is an artifact that is not right. */
+	if (rc < 0 && o->warn &&
+	    (err.code == STRATA_ERR_CORRUPT || err.code == STRATA_ERR_INDEX ||
+	     err.code == STRATA_ERR_UNSUPPORTED)) {
+		snprintf(msg, sizeof(msg),
+		         "%s: index artifact: %s; indexing as the layers download", src->registry,
+		         err.msg);
+		o->warn(o->warn_ctx, msg);
+	}
 }

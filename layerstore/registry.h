@@ -233,14 +233,20 @@ struct pull_layer {
 	char digest[STORE_DIGEST_MAX];
 	char diff_id[STORE_DIGEST_MAX];
 	uint64_t size;
+	/* The index the image's artifact gives (portable form), to adopt
+	 * instead of indexing the blob as it comes; NULL: none. */
+	char *index;
+	size_t index_len;
+	bool adopted; /* set by store_pull_layers: verified later (verify.c) */
 };
 
 /* Downloads @n layer blobs of @repo in parallel, each hashed and indexed as
- * it comes, resumed and retried within bounds; when every one checks out
- * (digest, size, diff-id), links them all into the store.  The caller holds
- * the import lock and skips blobs the store has. */
+ * it comes (or, with an artifact's index, hashed only and the index
+ * adopted), resumed and retried within bounds; when every one checks out
+ * (digest, size, diff-id where it was computed), links them all into the
+ * store.  The caller holds the import lock and skips blobs the store has. */
 int store_pull_layers(struct reg_client *c, struct store *s, const char *repo,
-                      const struct pull_layer *layers, size_t n, const struct store_pull_options *o,
+                      struct pull_layer *layers, size_t n, const struct store_pull_options *o,
                       struct strata_error *err);
 
 /* Where a push to @q goes: its [[registry]]'s location (never a mirror),
@@ -258,6 +264,14 @@ int store_pull_lazy_layers(struct reg_client *c, struct store *s,
                            const struct store_pull_source *src, const char *image,
                            struct pull_layer *layers, size_t *n, bool insecure,
                            struct strata_error *err);
+/* For a whole pull: the artifact's index of each of the @n layers it
+ * describes, into layers[i].index (the blobs are still downloaded and
+ * checked; only indexing them waits, verify.c).  Anything missing or
+ * failing leaves a layer to be indexed as it downloads: never an error. */
+void store_pull_artifact_indexes(struct reg_client *c, struct store *s,
+                                 const struct store_pull_source *src, const char *image,
+                                 struct pull_layer *layers, size_t n,
+                                 const struct store_pull_options *o);
 
 /* ---- blobs of a push (push_blob.c) ---- */
 

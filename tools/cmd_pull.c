@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* strata pull: an image from a registry into the store. */
+#include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,12 +23,20 @@ static const char pull_usage[] =
     "comes; the image is named only when all of it is there.  Prints the\n"
     "manifest digest and the name it stored.\n"
     "\n"
-    "With --lazy, layers the image's index artifact describes (strata push\n"
-    "attaches one) are not downloaded: mounts and runs fetch the pieces they\n"
-    "read.  A pull without --lazy completes them.\n"
+    "When the registry has the image's index artifact (strata push attaches\n"
+    "one), each layer's index is taken from it instead of being built: the\n"
+    "blobs are still checked against their digests, and a strata fsck started\n"
+    "in the background at idle priority then indexes them again and checks\n"
+    "their diff-ids (--verify).  With --lazy, the layers the\n"
+    "artifact describes are not downloaded: mounts and runs fetch the pieces\n"
+    "they read.  A pull without --lazy completes them.\n"
     "\n"
     "Options:\n"
     "      --lazy                fetch layers as they are read (see above)\n"
+    "      --verify WHEN         layers with an artifact's index: background\n"
+    "                            (default), deferred (the next strata fsck), or now\n"
+    "                            (build every index and check every diff-id\n"
+    "                            before the image is named)\n"
     "      --platform P          os/arch[/variant] of a multi-platform image\n"
     "                            (default: this machine's)\n"
     "      --tls-verify=false    allow plain HTTP and unverified TLS\n"
@@ -103,6 +114,8 @@ void cli_progress_end(struct cli_progress *p)
 	free(p);
 }
 
+static void verify_in_background(struct store *s);
+
 int cli_pull(struct store *s, const char *ref, const struct store_pull_options *base, bool quiet,
              struct store_pulled *out)
 {
@@ -120,7 +133,42 @@ int cli_pull(struct store *s, const char *ref, const struct store_pull_options *
 	}
 	rc = store_pull(s, ref, &o, out, &err);
 	cli_progress_end(p);
+	if (rc == 0 && out->n_adopted && o.verify == STORE_VERIFY_BACKGROUND)
+		verify_in_background(s);
 	return rc ? cli_fail(&err) : 0;
+}
+
+/* `--verify=background`: layers whose index was adopted are verified by a
+ * `strata fsck --adopted` of their own, in a session of its own, at idle
+ * CPU priority so that it takes only time nothing else wants (a run
+ * started right after the pull goes first).  Best effort: a verifier that
+ * cannot start leaves the layers to the next fsck. */
+static void verify_in_background(struct store *s)
+{
+	struct sched_param sp = {0};
+	pid_t pid = fork();
+	int fd;
+
+	if (pid > 0) {
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	if (pid < 0)
+		return;
+	/* The middle child exits at once: the verifier is nobody's child. */
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	sched_setscheduler(0, SCHED_IDLE, &sp);
+	execl("/proc/self/exe", "strata", "fsck", "--adopted", "--root", store_root(s),
+	      (char *)NULL);
+	_exit(127);
 }
 
 /* "--tls-verify", "--tls-verify=false": podman's boolean flag. */
@@ -133,12 +181,25 @@ int cli_parse_tls_verify(const char *arg, const char *cmd, bool *off)
 	return rc ? rc : -1;
 }
 
+static int parse_verify(const char *arg, enum store_pull_verify *out)
+{
+	static const char *const names[] = {"background", "now", "deferred"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(arg, names[i]) == 0) {
+			*out = (enum store_pull_verify)i;
+			return 0;
+		}
+	return -1;
+}
+
 int cmd_pull(int argc, char **argv)
 {
-	enum { OPT_PLATFORM = 256, OPT_TLS, OPT_ROOT, OPT_MAX, OPT_LAZY };
+	enum { OPT_PLATFORM = 256, OPT_TLS, OPT_ROOT, OPT_MAX, OPT_LAZY, OPT_VERIFY };
 	static const struct option longopts[] = {
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"lazy", no_argument, NULL, OPT_LAZY},
+	    {"verify", required_argument, NULL, OPT_VERIFY},
 	    {"tls-verify", optional_argument, NULL, OPT_TLS},
 	    {"max-layer-size", required_argument, NULL, OPT_MAX},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -159,6 +220,8 @@ int cmd_pull(int argc, char **argv)
 			o.platform = optarg;
 		else if (c == OPT_LAZY)
 			o.lazy = true;
+		else if (c == OPT_VERIFY && parse_verify(optarg, &o.verify))
+			return cli_usage_error("pull", "--verify: now, background or deferred");
 		else if (c == OPT_TLS &&
 		         (rc = cli_parse_tls_verify(optarg, "pull", &o.tls_verify_off)) >= 0)
 			return rc;
@@ -169,7 +232,7 @@ int cmd_pull(int argc, char **argv)
 			quiet = true;
 		else if (c == OPT_ROOT)
 			root = optarg;
-		else if (c != OPT_TLS && c != OPT_MAX)
+		else if (c != OPT_TLS && c != OPT_MAX && c != OPT_VERIFY)
 			return cli_other_option(c, "pull", pull_usage, argv);
 	}
 	if (optind != argc - 1)

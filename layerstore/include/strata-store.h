@@ -153,6 +153,16 @@ struct store_pull_options {
 	 * (docs/index-artifact.md); without it, lazy layers in the store are
 	 * completed. */
 	bool lazy;
+	/* When the image's index artifact describes a layer, its index is
+	 * adopted and the layer verified later (store_verify_adopted): the
+	 * caller starts that in the background (strata: `fsck --adopted` at
+	 * idle priority), or leaves it to the next fsck.  NOW: every layer
+	 * indexed as it downloads and its diff-id checked before the name. */
+	enum store_pull_verify {
+		STORE_VERIFY_BACKGROUND,
+		STORE_VERIFY_NOW,
+		STORE_VERIFY_DEFERRED,
+	} verify;
 };
 
 struct store_pulled {
@@ -161,6 +171,7 @@ struct store_pulled {
 	size_t n_layers, n_fetched;    /* layers, and of them those downloaded */
 	size_t n_lazy;                 /* layers left to fetch as they are read */
 	size_t n_completed;            /* lazy layers this pull made whole */
+	size_t n_adopted;              /* layers whose artifact index was adopted */
 };
 
 /* Pulls @ref ("debian:12", "localhost:5000/app@sha256:...") from the
@@ -171,6 +182,34 @@ struct store_pulled {
 int store_pull(struct store *s, const char *ref, const struct store_pull_options *o,
                struct store_pulled *out, struct strata_error *err);
 void store_pulled_free(struct store_pulled *p);
+
+/* ---- adopted indexes, verified (verify.c) ---- */
+
+struct store_verify_options {
+	/* Each layer that could not be checked or whose index was replaced,
+	 * and with @warn_failed each that failed. */
+	strata_warn_fn warn;
+	void *warn_ctx;
+	bool warn_failed;
+};
+
+struct store_verify_result {
+	size_t verified;  /* layers found as their config says */
+	size_t replaced;  /* of them, those whose adopted index was not right */
+	size_t failed;    /* layers whose diff-id is not their config's: unusable */
+	size_t undecided; /* layers that could not be checked (left for later) */
+};
+
+/* Verifies every layer whose index a pull adopted from the registry's
+ * index artifact instead of building it (strata/lazy/<hex>.unverified):
+ * indexed again from its blob, its diff-id checked, the adopted index
+ * compared and replaced when it differs.  A layer whose diff-id differs is
+ * marked failed, and opening it fails from then on.  Layers another
+ * verifier holds are skipped.  0, or -1 when some could not be checked. */
+int store_verify_adopted(struct store *s, const struct store_verify_options *o,
+                         struct store_verify_result *res, struct strata_error *err);
+/* Whether a layer's blob failed that verification (why into @why). */
+bool store_adopted_failed(struct store *s, const char *digest, char *why, size_t size);
 
 /* ---- credentials for registries (registry_login.c) ---- */
 
