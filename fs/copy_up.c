@@ -587,15 +587,59 @@ static int copy_data_in(struct strata_union *u, struct inode *in, uint64_t limit
 	return rc;
 }
 
+/* Whether @in's name no longer shows it: removed (whited out) while the
+ * kernel still held it, an open file or a cached entry. */
+static bool name_gone(struct strata_union *u, struct inode *in)
+{
+	struct inode *parent = fs_inode_parent(u, in);
+	char *name = parent ? fs_inode_name(u, in) : NULL;
+	struct resolved r;
+	bool gone = false;
+	int rc;
+
+	if (name) {
+		rc = fs_union_lookup_full(u, parent, name, &r);
+		gone = rc == ENOENT || (rc == 0 && fs_resolved_ino(u, &r) != in->ino);
+		if (rc == 0)
+			fs_resolved_clear(&r);
+	}
+	free(name);
+	return gone;
+}
+
+/*
+ * The copy of a file whose name is gone (fchmod, a write or a truncation
+ * through an fd opened before its rm): it must not come back under that
+ * name, so it stays unnamed, held by the inode, as an upper file that lost
+ * its last name is; names the layer still shows of it (hard links) are
+ * linked to it.  The copy goes with the inode.
+ */
+static int keep_unnamed(struct strata_union *u, struct inode *in, int *fd, uint32_t state)
+{
+	int expected = -1;
+
+	pthread_mutex_lock(inode_lock(u, in));
+	if (!inode_in_upper(in)) {
+		link_lower_names(u, in, *fd);
+		if (atomic_compare_exchange_strong(&in->upper_fd, &expected, *fd)) {
+			atomic_fetch_or(&in->state, state);
+			*fd = -1; /* the inode's now */
+		}
+	}
+	pthread_mutex_unlock(inode_lock(u, in));
+	return 0;
+}
+
 static int copy_up_reg(struct strata_union *u, struct inode *in, const struct copy_how *how)
 {
+	uint32_t state = how->meta_only ? INODE_METACOPY : 0;
 	int fd = -1, rc;
 
 	if (!inode_in_upper(in)) {
 		rc = prepare_file(u, in, how, &fd);
 		if (!rc)
-			rc = copy_up_with(u, in, link_file, &fd,
-			                  how->meta_only ? INODE_METACOPY : 0);
+			rc = name_gone(u, in) ? keep_unnamed(u, in, &fd, state)
+			                      : copy_up_with(u, in, link_file, &fd, state);
 		if (fd >= 0)
 			close(fd);
 		if (rc)

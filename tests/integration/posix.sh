@@ -803,6 +803,30 @@ readdir .
 EOF
 end
 
+# -- a lower file changed through an fd opened before its rm: the copy
+# must not bring the name back (it did: fchmod made it again beside its
+# whiteout) --
+begin unlinked "${BASE[@]}"
+ops unlinked <<'EOF'
+open f mc3 RDWR
+unlink mc3
+fchmod f 0600
+write f XY
+fstat f
+stat mc3
+close f
+stat mc3
+open g h1 RDONLY
+unlink h1
+fchmod g 0640
+fstat g
+close g
+stat h2
+cat h2
+readdir .
+EOF
+end
+
 # -- hard links: to lower files, and inside a lower layer --
 begin links "${BASE[@]}"
 ops links <<'EOF'
