@@ -31,8 +31,16 @@ struct strata_union *fs_union_of(fuse_req_t req)
 }
 
 /* strata_union_set_squash's owners over the real ones. */
+#define DIR_BLKSIZE (1 << 20)
+
 static int squash(const struct strata_union *u, struct stat *st, int rc)
 {
+	/* glibc sizes readdir's getdents buffer by a directory's st_blksize
+	 * (32 KiB at least, 1 MiB at most), and the kernel asks for a FUSE
+	 * listing as large as that buffer: a walk takes a directory of 1,000
+	 * entries in one or two READDIRPLUS round trips instead of six. */
+	if (S_ISDIR(st->st_mode))
+		st->st_blksize = DIR_BLKSIZE;
 	if (u->squash_uid_set)
 		st->st_uid = u->squash_uid;
 	if (u->squash_gid_set)

@@ -63,6 +63,10 @@
  * enough for a reader that stats a few (ls --color), few enough that a
  * walk of a million names instantiates 2 % of them, not 20 %. */
 #define NAMES_FIRST_ATTRS 16
+/* Entries with attributes at the start of a stat-heavy reader's probe
+ * listing, the rest bare names to watch: what one 32 KiB batch held
+ * before listings came in batches as large as the reader's buffer. */
+#define PROBE_ATTRS 200
 
 struct walker {
 	pid_t pid;
@@ -276,10 +280,14 @@ unsigned fs_walkers_attrs(struct walkers *ws, pid_t pid, fuse_ino_t dir, bool fi
 			w->listings = 0;
 			set_probe(ws, w, dir);
 		}
-		/* A stat-heavy reader's first batch (its probe's too) in full; a
-		 * names-only reader's with a few: a batch is up to 32 KiB, some
-		 * 200 entries, each an inode the kernel and we would keep. */
-		attrs = w->stat_heavy ? WALKERS_ALL : NAMES_FIRST_ATTRS;
+		/* A stat-heavy reader's first batch in full, but for a probe's
+		 * first PROBE_ATTRS entries; a names-only reader's with a few
+		 * (each entry with attributes is an inode the kernel and we
+		 * keep).  A batch is as large as the reader's getdents buffer,
+		 * up to 1 MiB (ll.c's DIR_BLKSIZE): often a whole directory. */
+		attrs = !w->stat_heavy        ? NAMES_FIRST_ATTRS
+		        : w->probe_dir == dir ? PROBE_ATTRS
+		                              : WALKERS_ALL;
 	} else {
 		attrs = w->probe_dir != dir ? WALKERS_ALL : 0;
 	}

@@ -34,6 +34,10 @@ want_names=$(names "$T/ref")
 want_stats=$(stats "$T/ref")
 want_types=$(types "$T/ref")
 smount "$M" --layer "$T/l.tar"
+# glibc sizes readdir's buffer by st_blksize, the kernel its listing
+# requests by that buffer: a directory's whole listing in one batch.
+assert_eq "a directory's st_blksize: 1 MiB" 1048576 "$(stat -c %o "$M/d1")"
+assert_eq "a file's: 4 KiB" 4096 "$(stat -c %o "$M/d1/f001")"
 assert_eq 'names walk first' "$want_names" "$(names "$M")"
 assert_eq 'then a stat walk' "$want_stats" "$(stats "$M")"
 assert_eq 'names walk again' "$want_names" "$(names "$M")"
@@ -60,6 +64,7 @@ chmod 0600 "$M/d4/f020" "$T/ref/d4/f020"
 want_names=$(names "$T/ref")
 want_stats=$(stats "$T/ref")
 assert_eq 'upper: names walk' "$want_names" "$(names "$M")"
+assert_eq "upper: a directory's st_blksize: 1 MiB" 1048576 "$(stat -c %o "$M/d2")"
 assert_eq 'upper: stat walk' "$want_stats" "$(stats "$M")"
 assert_eq 'upper: names again' "$want_names" "$(names "$M")"
 sumount "$M"

@@ -67,6 +67,33 @@ START_TEST(test_first_batch)
 }
 END_TEST
 
+/* Listings in one batch each (a getdents buffer as large as the whole
+ * directory): a probe's batch still gives most of its entries as bare
+ * names, so a names walker is found out, and a stat walker that looks
+ * them up keeps getting attributes. */
+START_TEST(test_one_batch_listings)
+{
+	struct walkers *ws = fs_walkers_new();
+	unsigned a;
+
+	ck_assert_uint_eq(fs_walkers_attrs(ws, 600, 2, true), WALKERS_ALL); /* new */
+	a = fs_walkers_attrs(ws, 600, 3, true);                             /* its probe */
+	ck_assert_uint_gt(a, 0);
+	ck_assert_uint_le(a, 256);
+	fs_walkers_gave_names(ws, 600, 3, 1000 - a);
+	ck_assert_uint_le(fs_walkers_attrs(ws, 600, 4, true), 32); /* names only */
+
+	ck_assert_uint_eq(fs_walkers_attrs(ws, 700, 2, true), WALKERS_ALL);
+	a = fs_walkers_attrs(ws, 700, 3, true);
+	ck_assert_uint_lt(a, WALKERS_ALL);
+	fs_walkers_gave_names(ws, 700, 3, 1000 - a);
+	for (unsigned k = 0; k < 1000 - a; k++)
+		fs_walkers_lookup(ws, 700, 3, false);
+	ck_assert_uint_eq(fs_walkers_attrs(ws, 700, 4, true), WALKERS_ALL); /* stat-heavy */
+	fs_walkers_free(ws);
+}
+END_TEST
+
 START_TEST(test_stat_walker_gets_attributes)
 {
 	struct walkers *ws = fs_walkers_new();
@@ -161,6 +188,7 @@ static Suite *walkers_suite(void)
 	tcase_add_test(tc, test_names_walker_gets_bare_names);
 	tcase_add_test(tc, test_stat_walker_gets_attributes);
 	tcase_add_test(tc, test_first_batch);
+	tcase_add_test(tc, test_one_batch_listings);
 	tcase_add_test(tc, test_readers_apart_and_changing);
 	tcase_add_test(tc, test_bare_listings_kept_until_stat_walker);
 	tcase_add_test(tc, test_no_walkers_means_attributes);
