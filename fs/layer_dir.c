@@ -426,7 +426,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 	/* Its record, through the directory's fd (the name not followed). */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/", dirfd);
 	if (rc < 0 || strlen(proc) + strlen(name) >= sizeof(target) ||
-	    fs_meta_layer_apply(strcat(strcpy(target, proc), name), &n->st, &n->link) < 0)
+	    fs_meta_layer_apply(NULL, strcat(strcpy(target, proc), name), &n->st, &n->link) < 0)
 		return node_failed(d, dir, err);
 	return 0;
 }

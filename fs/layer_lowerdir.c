@@ -455,6 +455,7 @@ int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_o
 	struct lowerdir *d = lowerdir_new(name);
 	struct ld_node *root;
 	struct stat st;
+	char path[64];
 
 	if (!d)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
@@ -471,6 +472,8 @@ int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_o
 		                   : e == ENOSYS ? "needs openat2 (Linux 5.6 or later)"
 		                                 : strerror(e));
 	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", d->root_fd);
+	d->override = fs_meta_override_name(path);
 	root = ld_node(d, 0);
 	root->type = DT_DIR;
 	atomic_init(&root->canonical, 0);

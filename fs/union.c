@@ -333,3 +333,9 @@ void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_for
 	(void)u; /* a daemon serves one union: the form is the process's */
 	fs_upper_set_overlay_form(f == STRATA_UPPER_OVERLAY);
 }
+
+void strata_union_set_xattr_permissions(struct strata_union *u, int level)
+{
+	(void)u; /* as the upper format: the process's */
+	fs_meta_set_override(level);
+}

@@ -306,6 +306,12 @@ void strata_union_set_squash(struct strata_union *u, int64_t uid, int64_t gid);
  * and podman read).  Both forms are always read. */
 enum strata_upper_format { STRATA_UPPER_OCI, STRATA_UPPER_OVERLAY };
 void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f);
+/* fuse-overlayfs' xattr_permissions=: 0, owners and modes the upper cannot
+ * hold real in user.strata.meta (docs/xattrs.md); 1 and 2, every upper
+ * file's and directory's in fuse-overlayfs' security.* (1) or user.* (2)
+ * override_stat, the real objects left the daemon's, so that its upper
+ * moves between strata and fuse-overlayfs.  Before the union serves. */
+void strata_union_set_xattr_permissions(struct strata_union *u, int level);
 
 struct strata_mount_options {
 	const char *mountpoint;
