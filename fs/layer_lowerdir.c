@@ -460,8 +460,6 @@ int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_o
 	if (!d)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	choose_xattrs(d, opts);
-	fs_idmap_parse(opts ? opts->uid_map : NULL, &d->uids);
-	fs_idmap_parse(opts ? opts->gid_map : NULL, &d->gids);
 	d->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->root_fd < 0 || fstat(d->root_fd, &st) < 0 || confined_ok(d->root_fd) < 0) {
 		int e = errno;

@@ -85,8 +85,7 @@ static void apply_record(struct lowerdir *d, int dirfd, const char *name, struct
 		attr_gone(a, n);
 	} else if (rc == 1) {
 		/* fuse-overlayfs' record names ids on disk, as the file did. */
-		a->st.st_uid = fs_idmap_inside(&d->uids, a->st.st_uid);
-		a->st.st_gid = fs_idmap_inside(&d->gids, a->st.st_gid);
+		fs_idmap_stat(&d->base, &a->st);
 	}
 }
 
@@ -108,8 +107,7 @@ static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct
 		return;
 	}
 	/* Owners as the container saw them (strata's record holds its ids). */
-	a->st.st_uid = fs_idmap_inside(&d->uids, a->st.st_uid);
-	a->st.st_gid = fs_idmap_inside(&d->gids, a->st.st_gid);
+	fs_idmap_stat(&d->base, &a->st);
 	if (!S_ISLNK(a->st.st_mode)) {
 		apply_record(d, fd, id == 0 ? "." : node_name(n), a, n);
 		return;
@@ -192,7 +190,7 @@ static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
 {
 	const struct lowerdir *d = ((const struct xattrs_reading *)ctx)->d;
 
-	return fs_idmap_inside(group ? &d->gids : &d->uids, id);
+	return fs_idmap_inside(group ? &d->base.gids : &d->base.uids, id);
 }
 
 static int add_acl(void *ctx, const char *name, const void *value, size_t size)

@@ -80,15 +80,6 @@ int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct stra
 	return 0;
 }
 
-int open_lower_dir(const char *path, const struct ovl_opts *o, struct strata_layer **out,
-                   struct strata_error *err)
-{
-	struct strata_lower_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
-
-	/* Read lazily, as it is used. */
-	return strata_layer_open_lower_dir(path, &d, out, err);
-}
-
 struct lowers {
 	struct strata_layer **v;
 	size_t n;
@@ -142,15 +133,16 @@ out:
 }
 
 /* One lowerdir= entry: a directory, a tar file, or an image. */
-static int push_lower(struct lowers *l, const char *path, const struct ovl_opts *o,
-                      const char *root, const struct strata_layer_options *lo, bool *image,
-                      struct strata_error *err)
+static int push_lower(struct lowers *l, const char *path, const char *root,
+                      const struct strata_layer_options *lo, bool *image, struct strata_error *err)
 {
 	struct strata_layer *layer;
 	struct stat st;
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return open_lower_dir(path, o, &layer, err) ? -1 : push(l, layer, err);
+		/* Read lazily, as it is used. */
+		return strata_layer_open_lower_dir(path, NULL, &layer, err) ? -1
+		                                                            : push(l, layer, err);
 	if (stat(path, &st) == 0)
 		return strata_layer_open_tar(path, lo, &layer, err) ? -1 : push(l, layer, err);
 	if (*image)
@@ -169,13 +161,16 @@ int ovl_open_lowers(const struct ovl_opts *o, const struct strata_layer_options 
 
 	/* lowerdir= lists the top first; a union is built lowest first. */
 	for (size_t i = o->n_lowers; i-- > 0;) {
-		if (push_lower(&l, o->lowers[i], o, root, lo, &image, err)) {
+		if (push_lower(&l, o->lowers[i], root, lo, &image, err)) {
 			while (l.n > 0)
 				strata_layer_close(l.v[--l.n]);
 			free(l.v);
 			return -1;
 		}
 	}
+	/* Every kind of lower alike: directories, tar files, images. */
+	for (size_t i = 0; i < l.n; i++)
+		strata_layer_set_idmap(l.v[i], o->uid_map, o->gid_map);
 	*out = l.v;
 	*n = l.n;
 	return 0;
