@@ -8,7 +8,8 @@
 # with xattr_permissions=2 the upper keeps them in
 # user.fuseoverlayfs.override_stat, the real files the daemon's, and a
 # second mount (strata, and fuse-overlayfs where installed) shows them
-# the same; what fuse-overlayfs writes, strata reads.
+# the same; what fuse-overlayfs writes, strata reads; =1 writes the
+# security.fuseoverlayfs one.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 M=$T/mnt
@@ -159,6 +160,23 @@ if command -v fuse-overlayfs >/dev/null; then
 	assert_stat '... its chown' '%u:%g' "$M/by-fo-chown" 3:4
 	assert_stat '... its chmod' '%a' "$M/by-fo-chmod" 604
 	sumount "$M"
+fi
+
+# ---- xattr_permissions=1: the privileged name ----
+U=$T/u5
+omount "$U" xattr_permissions=1
+: >"$M/n"
+chown 9:9 "$M/n"
+chmod 0600 "$M/f"
+after=$(shows n f)
+sumount "$M"
+assert_eq '=1: security.fuseoverlayfs.override_stat' 9:9:644 \
+	"$(getfattr --absolute-names --only-values -n security.fuseoverlayfs.override_stat "$U/n" 2>&1)"
+assert_false '=1: not the user one' getfattr -n $FO "$U/n"
+if command -v fuse-overlayfs >/dev/null; then
+	run fuse-overlayfs -o "lowerdir=$L,upperdir=$U,workdir=$U.work,xattr_permissions=1" "$M"
+	assert_eq "=1: fuse-overlayfs shows the same (stderr: $ERR)" "$after" "$(shows n f)"
+	fusermount3 -u "$M"
 fi
 
 # ---- bad input ----
