@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "cli.h"
 #include "ovl_mount.h"
@@ -41,6 +42,27 @@ static int check_one(const char *what, const char *path, bool file_ok, const cha
 		                   "itself)",
 		                   what, path, mountpoint);
 	return 0;
+}
+
+/*
+ * xattr_permissions=1 keeps every owner in a security.* xattr, which only
+ * a privileged daemon may write: refused at mount, as fuse-overlayfs
+ * does, rather than failing every create.  Asked without writing: a
+ * replace of a missing xattr is refused (EPERM) before it is found
+ * missing (ENODATA).
+ */
+static int check_security_xattr(const struct ovl_opts *o, struct strata_error *err)
+{
+	static const char name[] = "security.fuseoverlayfs.override_stat";
+
+	if (o->xattr_permissions != 1 || getxattr(o->upperdir, name, NULL, 0) >= 0 ||
+	    setxattr(o->upperdir, name, "", 0, XATTR_REPLACE) == 0 || errno == ENODATA)
+		return 0;
+	return strata_fail(err, STRATA_ERR_OPTION, 0, "xattr_permissions=1: upperdir=%s: %s%s",
+	                   o->upperdir, strerror(errno),
+	                   errno == EPERM ? " (security.* xattrs need privilege; "
+	                                    "xattr_permissions=2 keeps them in user.*)"
+	                                  : "");
 }
 
 int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct strata_error *err)
@@ -77,7 +99,7 @@ int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct stra
 		return strata_fail(err, STRATA_ERR_OPTION, 0,
 		                   "workdir=%s and upperdir=%s: one is inside the other",
 		                   o->workdir, o->upperdir);
-	return 0;
+	return check_security_xattr(o, err);
 }
 
 struct lowers {

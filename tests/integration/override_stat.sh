@@ -111,6 +111,11 @@ if command -v setpriv >/dev/null; then
 		"$(getfattr --absolute-names --only-values -n $FO "$Q/u/nd" 2>&1)"
 	assert_false 'rootless: no strata record beside it' getfattr -n user.strata.meta "$Q/u/new"
 	assert_false 'rootless: nothing left mounted' is_mounted "$Q/mnt"
+	# =1's security.* xattrs need privilege: refused at mount.
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$STRATA" \
+		-o "lowerdir=$L,upperdir=$Q/u,workdir=$Q/w,xattr_permissions=1" "$Q/mnt"
+	assert_one_error_line 'rootless: xattr_permissions=1' 2 'strata: xattr_permissions=1: '
+	assert_false 'rootless: xattr_permissions=1: not mounted' is_mounted "$Q/mnt"
 fi
 
 # ---- write: xattr_permissions=2 as root ----
