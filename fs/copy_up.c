@@ -73,7 +73,12 @@ static int copy_meta(const struct strata_layer *l, uint64_t node, int opath_fd, 
 
 	l->ops->stat(l, node, &st);
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
-	if (fchownat(opath_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	/* fuse-overlayfs' form: a file's or directory's owner is its record's
+	 * only, the real one stays the daemon's. */
+	if (fs_meta_override_owns(opath_fd)) {
+		owner_lost = true;
+	} else if (fchownat(opath_fd, "", st.st_uid, st.st_gid,
+	                    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		/* EINVAL: an id the daemon's user namespace lacks. */
 		if (errno != EPERM && errno != EINVAL)
 			return errno;

@@ -3,8 +3,8 @@
  * A user namespace's id map ("inside outside count" lines, as in
  * /proc/PID/uid_map), read backwards: an id on disk (outside) to the id
  * the container saw (inside).  Layers read from a directory that a
- * container with such a map wrote use it (layer_dir.c, layer_lowerdir.c:
- * uidmapping=/gidmapping=).
+ * container with such a map wrote use it (layer_dir.c; and every lower
+ * of a mount, uidmapping=/gidmapping=: strata_layer_set_idmap).
  */
 #ifndef STRATA_IDMAP_H
 #define STRATA_IDMAP_H
@@ -26,5 +26,10 @@ struct fs_idmap {
 void fs_idmap_parse(const char *text, struct fs_idmap *m);
 /* The inside id of @id on disk; @id itself where no range holds it. */
 uint32_t fs_idmap_inside(const struct fs_idmap *m, uint32_t id);
+
+struct stat;
+struct strata_layer;
+/* @st's owner and group as layer @l shows them (its maps, layer.h). */
+void fs_idmap_stat(const struct strata_layer *l, struct stat *st);
 
 #endif

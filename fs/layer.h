@@ -13,6 +13,7 @@
 #ifndef STRATA_LAYER_H
 #define STRATA_LAYER_H
 
+#include "idmap.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -97,6 +98,10 @@ struct strata_layer {
 	 * lazily checked index): its answers since then may be empty, so the
 	 * union fails what it serves from the stack with EIO. */
 	atomic_bool damaged;
+	/* uidmapping=/gidmapping= (strata_layer_set_idmap): owners on disk
+	 * to the ones shown, applied by each backend's stat (and to real
+	 * ACLs' ids where it reads them); empty: as on disk. */
+	struct fs_idmap uids, gids;
 };
 
 /* @node's xattr @name, if it has one. */

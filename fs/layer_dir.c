@@ -54,7 +54,6 @@ struct dnode {
 struct dir_layer {
 	struct strata_layer base;
 	/* The container's user namespace: host ids on disk → its ids. */
-	struct fs_idmap uids, gids;
 	char **hide; /* mount points the launcher made: not changes */
 	size_t n_hide;
 	struct strata_layer *const *below; /* the data of metacopy files */
@@ -333,7 +332,7 @@ static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
 {
 	const struct dir_layer *d = ((const struct acl_ctx *)ctx)->d;
 
-	return group ? fs_idmap_inside(&d->gids, id) : fs_idmap_inside(&d->uids, id);
+	return fs_idmap_inside(group ? &d->base.gids : &d->base.uids, id);
 }
 
 static int acl_add(void *ctx, const char *name, const void *value, size_t size)
@@ -402,8 +401,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 		return node_failed(d, dir, err);
 	/* Owners as the container saw them (user.strata.meta, read below,
 	 * already holds the container's ids). */
-	n->st.st_uid = fs_idmap_inside(&d->uids, n->st.st_uid);
-	n->st.st_gid = fs_idmap_inside(&d->gids, n->st.st_gid);
+	fs_idmap_stat(&d->base, &n->st);
 	n->st.st_nlink = n->st.st_nlink ? n->st.st_nlink : 1;
 	if (S_ISLNK(n->st.st_mode)) {
 		ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -426,7 +424,7 @@ static int fill_node(struct dir_layer *d, uint64_t idx, int dirfd, const char *n
 	/* Its record, through the directory's fd (the name not followed). */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/", dirfd);
 	if (rc < 0 || strlen(proc) + strlen(name) >= sizeof(target) ||
-	    fs_meta_layer_apply(strcat(strcpy(target, proc), name), &n->st, &n->link) < 0)
+	    fs_meta_layer_apply(NULL, strcat(strcpy(target, proc), name), &n->st, &n->link) < 0)
 		return node_failed(d, dir, err);
 	return 0;
 }
@@ -606,8 +604,7 @@ int strata_layer_open_dir(const char *path, const struct strata_dir_options *opt
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	}
 	if (opts) {
-		fs_idmap_parse(opts->uid_map, &d->uids);
-		fs_idmap_parse(opts->gid_map, &d->gids);
+		strata_layer_set_idmap(&d->base, opts->uid_map, opts->gid_map);
 		d->hide = opts->hide;
 		d->n_hide = opts->n_hide;
 		d->below = opts->below;

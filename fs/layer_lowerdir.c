@@ -455,12 +455,11 @@ int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_o
 	struct lowerdir *d = lowerdir_new(name);
 	struct ld_node *root;
 	struct stat st;
+	char path[64];
 
 	if (!d)
 		return strata_fail(err, STRATA_ERR_NOMEM, ENOMEM, "out of memory");
 	choose_xattrs(d, opts);
-	fs_idmap_parse(opts ? opts->uid_map : NULL, &d->uids);
-	fs_idmap_parse(opts ? opts->gid_map : NULL, &d->gids);
 	d->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->root_fd < 0 || fstat(d->root_fd, &st) < 0 || confined_ok(d->root_fd) < 0) {
 		int e = errno;
@@ -471,6 +470,8 @@ int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_o
 		                   : e == ENOSYS ? "needs openat2 (Linux 5.6 or later)"
 		                                 : strerror(e));
 	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", d->root_fd);
+	d->override = fs_meta_override_name(path);
 	root = ld_node(d, 0);
 	root->type = DT_DIR;
 	atomic_init(&root->canonical, 0);

@@ -213,6 +213,7 @@ static void tar_stat(const struct strata_layer *l, uint64_t node, struct stat *s
 	st->st_mtim.tv_nsec = a->mtime_nsec;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
+	fs_idmap_stat(l, st);
 }
 
 static const char *tar_readlink(const struct strata_layer *l, uint64_t node, size_t *len)

@@ -104,6 +104,11 @@ static int fill_entry(struct strata_union *u, struct inode *in, struct fuse_entr
 	memset(e, 0, sizeof(*e));
 	e->ino = in->ino; /* the root's is FUSE_ROOT_ID */
 	e->generation = atomic_load(&in->generation);
+	/* A lazy lower's numbers name other files in another mount: its
+	 * handles are this mount's only (the kernel refuses another
+	 * generation: ESTALE). */
+	if (!e->generation && in->ino != FUSE_ROOT_ID)
+		e->generation = fs_union_generation(u, in->ino);
 	e->attr_timeout = timeout;
 	e->entry_timeout = timeout;
 	return fs_inode_stat(u, in, &e->attr);

@@ -110,7 +110,7 @@ struct ld_link; /* lowerdir_attr.c */
 struct lowerdir {
 	struct strata_layer base;
 	int root_fd;
-	struct fs_idmap uids, gids; /* owners on disk to the container's */
+	const char *override;       /* fuse-overlayfs' records here (meta_override.c) */
 	const char *opaque_xattrs[3];
 	size_t n_opaque_xattrs;
 	_Atomic uint64_t reserved; /* node numbers given out */

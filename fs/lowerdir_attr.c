@@ -73,14 +73,20 @@ static void attr_gone(struct ld_attr *a, const struct ld_node *n)
 /* A strata upper used as a lower: its objects show as its records say
  * (a rootless daemon's owners and modes, placeholders of symlinks and
  * devices), as in the mount that wrote them. */
-static void apply_record(int dirfd, const char *name, struct ld_attr *a, const struct ld_node *n)
+static void apply_record(struct lowerdir *d, int dirfd, const char *name, struct ld_attr *a,
+                         const struct ld_node *n)
 {
 	char path[PATH_MAX];
+	int rc = -1;
 
-	if ((size_t)snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name) >=
-	        sizeof(path) ||
-	    fs_meta_layer_apply(path, &a->st, &a->link) < 0)
+	if ((size_t)snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name) < sizeof(path))
+		rc = fs_meta_layer_apply(d->override, path, &a->st, &a->link);
+	if (rc < 0) {
 		attr_gone(a, n);
+	} else if (rc == 1) {
+		/* fuse-overlayfs' record names ids on disk, as the file did. */
+		fs_idmap_stat(&d->base, &a->st);
+	}
 }
 
 static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct ld_attr *a)
@@ -100,11 +106,10 @@ static void read_attr(struct lowerdir *d, uint64_t id, struct ld_node *n, struct
 		attr_gone(a, n);
 		return;
 	}
-	/* Owners as the container saw them (a record holds its ids). */
-	a->st.st_uid = fs_idmap_inside(&d->uids, a->st.st_uid);
-	a->st.st_gid = fs_idmap_inside(&d->gids, a->st.st_gid);
+	/* Owners as the container saw them (strata's record holds its ids). */
+	fs_idmap_stat(&d->base, &a->st);
 	if (!S_ISLNK(a->st.st_mode)) {
-		apply_record(fd, id == 0 ? "." : node_name(n), a, n);
+		apply_record(d, fd, id == 0 ? "." : node_name(n), a, n);
 		return;
 	}
 	len = readlinkat(fd, node_name(n), target, sizeof(target) - 1);
@@ -185,7 +190,7 @@ static uint32_t acl_map(const void *ctx, bool group, uint32_t id)
 {
 	const struct lowerdir *d = ((const struct xattrs_reading *)ctx)->d;
 
-	return fs_idmap_inside(group ? &d->gids : &d->uids, id);
+	return fs_idmap_inside(group ? &d->base.gids : &d->base.uids, id);
 }
 
 static int add_acl(void *ctx, const char *name, const void *value, size_t size)

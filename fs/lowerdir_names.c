@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lowerdir.h"
+#include "upper.h"
 
 enum ld_name fs_ld_name_kind(const char *name, size_t len)
 {
@@ -61,11 +62,6 @@ bool fs_ld_opaque_value(const char *v, ssize_t len)
 
 bool fs_ld_private_xattr(const char *name)
 {
-	static const char *const private[] = {"trusted.overlay.", "user.overlay.",
-	                                      "user.fuseoverlayfs.", "user.strata."};
-
-	for (size_t i = 0; i < sizeof(private) / sizeof(private[0]); i++)
-		if (strncmp(name, private[i], strlen(private[i])) == 0)
-			return true;
-	return false;
+	/* What an upper hides (upper_whiteout.c, xattr.c), one list. */
+	return fs_upper_is_overlay_xattr(name) || strncmp(name, "user.strata.", 12) == 0;
 }

@@ -82,6 +82,10 @@ bool fs_meta_parse(const char *text, size_t len, struct upper_meta *m)
  * it off (docs/xattrs.md).
  */
 static atomic_bool records_absent;
+/* fuse-overlayfs' form (xattr_permissions=, meta_override.c): the name
+ * records go by in this upper, or NULL for strata's own. */
+static int override_level;
+static const char *override_name;
 static int marked_root = -1;
 /* A daemon that is not root could not take the mark off: it must not
  * write a record under it (errno, or 0). */
@@ -103,6 +107,50 @@ static bool upper_empty(int root_fd)
 	return empty;
 }
 
+void fs_meta_set_override(int level)
+{
+	override_level = level;
+}
+
+bool fs_meta_override_owns(int opath_fd)
+{
+	struct stat st;
+
+	return override_level &&
+	       fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	       (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode));
+}
+
+/* The records are the truth for every file and directory: a daemon that
+ * is not root, or an upper in fuse-overlayfs' form. */
+static bool records_truth(void)
+{
+	return fs_meta_rootless() || override_level;
+}
+
+/*
+ * fuse-overlayfs' form: the name its root says (=2: the one
+ * containers/storage writes if there, else fuse-overlayfs' own; =1 the
+ * privileged one), and a root without one gets its own, as fuse-overlayfs
+ * gives it, so that either reads the upper in this form after.
+ */
+static void override_open(int root_fd, const char *path)
+{
+	struct upper_meta m;
+	struct stat st;
+	char buf[96];
+	int len;
+
+	override_name = override_level == 1 ? META_OVERRIDE_PRIVILEGED : META_OVERRIDE_USER;
+	if (override_level == 2 && getxattr(path, META_OVERRIDE_CONTAINERS, NULL, 0) >= 0)
+		override_name = META_OVERRIDE_CONTAINERS;
+	if (getxattr(path, override_name, NULL, 0) >= 0 || fs_meta_stat(root_fd, &st))
+		return;
+	m = (struct upper_meta){true, st.st_uid, st.st_gid, st.st_mode, 0};
+	len = fs_meta_override_format(&m, buf, sizeof(buf));
+	(void)setxattr(path, override_name, buf, (size_t)len, 0); /* else writes fail too */
+}
+
 void fs_meta_upper_open(int root_fd)
 {
 	char path[64], buf[96];
@@ -111,6 +159,10 @@ void fs_meta_upper_open(int root_fd)
 	atomic_store(&records_absent, false);
 	marked_root = root_fd;
 	unmark_failed = 0;
+	if (override_level) {
+		override_open(root_fd, path);
+		return;
+	}
 	if (fs_meta_rootless()) {
 		if (removexattr(path, UPPER_NO_RECORDS_XATTR) < 0 && errno != ENODATA &&
 		    errno != ENOTSUP)
@@ -149,6 +201,15 @@ static int unmark(void)
 	return rc;
 }
 
+/* fuse-overlayfs' record, whose type (most often none) is the file's. */
+static void read_override(int opath_fd, const char *text, size_t len, struct upper_meta *m)
+{
+	struct stat st;
+
+	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+		fs_meta_override_parse(text, len, st.st_mode, m);
+}
+
 int fs_meta_read(int opath_fd, struct upper_meta *m)
 {
 	char path[64], buf[96];
@@ -158,9 +219,11 @@ int fs_meta_read(int opath_fd, struct upper_meta *m)
 	if (atomic_load_explicit(&records_absent, memory_order_acquire))
 		return 0;
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
-	n = getxattr(path, UPPER_META_XATTR, buf, sizeof(buf));
-	if (n > 0)
+	n = getxattr(path, override_name ? override_name : UPPER_META_XATTR, buf, sizeof(buf));
+	if (n > 0 && !override_name)
 		fs_meta_parse(buf, (size_t)n, m);
+	else if (n > 0)
+		read_override(opath_fd, buf, (size_t)n, m);
 	return 0;
 }
 
@@ -176,21 +239,23 @@ int fs_meta_write(int opath_fd, const struct upper_meta *m)
 	char path[64], buf[96];
 	struct stat st;
 	int len, rc = unmark();
+	const char *name = override_name ? override_name : UPPER_META_XATTR;
 
 	if (rc)
 		return rc;
 	fs_upper_fd_path(opath_fd, path, sizeof(path));
-	len = snprintf(buf, sizeof(buf), "%llu:%llu:%o:%llu", (unsigned long long)m->uid,
-	               (unsigned long long)m->gid, (unsigned int)m->mode,
-	               (unsigned long long)m->rdev);
-	if (setxattr(path, UPPER_META_XATTR, buf, (size_t)len, 0) == 0)
+	len = override_name ? fs_meta_override_format(m, buf, sizeof(buf))
+	                    : snprintf(buf, sizeof(buf), "%llu:%llu:%o:%llu",
+	                               (unsigned long long)m->uid, (unsigned long long)m->gid,
+	                               (unsigned int)m->mode, (unsigned long long)m->rdev);
+	if (setxattr(path, name, buf, (size_t)len, 0) == 0)
 		return 0;
 	/* An upper written before objects were kept open to the daemon: its
 	 * own file, which it may open up and then record. */
-	if (errno != EACCES || !fs_meta_rootless() ||
+	if (errno != EACCES || !records_truth() ||
 	    fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
 	    chmod(path, open_to_owner(st.st_mode)) < 0 ||
-	    setxattr(path, UPPER_META_XATTR, buf, (size_t)len, 0) < 0)
+	    setxattr(path, name, buf, (size_t)len, 0) < 0)
 		return errno;
 	return 0;
 }
@@ -236,12 +301,14 @@ bool fs_meta_rootless(void)
 
 bool fs_meta_needs_placeholder(mode_t mode)
 {
-	return fs_meta_rootless() && !S_ISREG(mode) && !S_ISDIR(mode);
+	/* fuse-overlayfs' form keeps them real, as fuse-overlayfs does (it
+	 * could not read a placeholder symlink): their owner is the daemon. */
+	return fs_meta_rootless() && !override_level && !S_ISREG(mode) && !S_ISDIR(mode);
 }
 
 mode_t fs_meta_real_mode(mode_t mode)
 {
-	return fs_meta_rootless() ? open_to_owner(mode) : mode & 07777;
+	return records_truth() ? open_to_owner(mode) : mode & 07777;
 }
 
 /* ---- new objects ---- */
@@ -259,10 +326,14 @@ int fs_meta_init(int opath_fd, const struct upper_meta *want)
 
 	if (fstatat(opath_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
-	/* A placeholder is made with its record (fs_meta_mknod). */
-	if ((st.st_mode & S_IFMT) != (want->mode & S_IFMT) || same_meta(&st, want))
+	/* A placeholder is made with its record (fs_meta_mknod).  In
+	 * fuse-overlayfs' form every file and directory has one: its 1.10
+	 * fails the stat of one without. */
+	if ((st.st_mode & S_IFMT) != (want->mode & S_IFMT) ||
+	    (same_meta(&st, want) && !fs_meta_override_owns(opath_fd)))
 		return 0;
-	if (!fs_meta_rootless()) {
+	if (!records_truth() ||
+	    (!fs_meta_rootless() && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
 		/* chown clears set-id bits, so the mode comes after it; what
 		 * either could not make real is recorded below. */
 		fs_upper_fd_path(opath_fd, path, sizeof(path));
@@ -386,7 +457,10 @@ int fs_meta_change(int opath_fd, const mode_t *mode, uid_t uid, gid_t gid)
 		want.gid = gid;
 	if (mode)
 		want.mode = (want.mode & S_IFMT) | (*mode & 07777);
-	if (!fs_meta_rootless())
+	/* Root in fuse-overlayfs' form: what cannot carry a record made
+	 * real. */
+	if (!records_truth() ||
+	    (!fs_meta_rootless() && !S_ISREG(real.st_mode) && !S_ISDIR(real.st_mode)))
 		return change_as_root(opath_fd, &real, m.valid, &want, mode, uid, gid);
 	if (!S_ISREG(real.st_mode) && !S_ISDIR(real.st_mode))
 		return S_ISLNK(real.st_mode) ? 0 : EPERM; /* made before placeholders */

@@ -2,7 +2,8 @@
 /*
  * A strata upper read as a layer (layer_dir.c reads it whole,
  * lowerdir_attr.c lazily, as a lower of another mount): an object shows
- * as its user.strata.meta record says (meta.c), as it did in the mount
+ * as its user.strata.meta record says (meta.c), or fuse-overlayfs'
+ * override_stat (meta_override.c), as it did in the mount
  * that wrote it, and its ACLs as the record or the real xattr says
  * (acl_upper.c).  One home for both readers.
  */
@@ -33,24 +34,32 @@ static int placeholder_target(const char *path, struct stat *st, char **link)
 	return 0;
 }
 
-int fs_meta_layer_apply(const char *path, struct stat *st, char **link)
+int fs_meta_layer_apply(const char *override, const char *path, struct stat *st, char **link)
 {
 	char buf[96];
 	struct upper_meta m;
 	ssize_t n;
+	int theirs = 0;
 
 	/* Only files and directories carry user xattrs. */
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
 		return 0;
-	n = lgetxattr(path, UPPER_META_XATTR, buf, sizeof(buf));
-	if (n <= 0 || !fs_meta_parse(buf, (size_t)n, &m))
+	/* fuse-overlayfs' record first, where the layer's root says it has
+	 * them; else strata's. */
+	n = override ? lgetxattr(path, override, buf, sizeof(buf)) : -1;
+	if (n > 0)
+		theirs = fs_meta_override_parse(buf, (size_t)n, st->st_mode, &m);
+	else if ((n = lgetxattr(path, UPPER_META_XATTR, buf, sizeof(buf))) <= 0 ||
+	         !fs_meta_parse(buf, (size_t)n, &m))
 		return 0;
+	if (!m.valid)
+		return 0; /* damaged: as it is on disk */
 	fs_meta_apply(&m, st);
-	if (S_ISLNK(st->st_mode))
-		return placeholder_target(path, st, link);
-	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+	if (S_ISLNK(st->st_mode) && placeholder_target(path, st, link) < 0)
+		return -1;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISLNK(st->st_mode))
 		st->st_size = 0; /* other placeholders have no content */
-	return 0;
+	return theirs;
 }
 
 int fs_acl_layer(const char *path, uint32_t (*map)(const void *ctx, bool group, uint32_t id),

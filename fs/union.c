@@ -66,6 +66,15 @@ size_t fs_union_origin_make(const struct strata_union *u, uint64_t ino, bool met
 	return (metacopy ? 2 : 1) * sizeof(*v);
 }
 
+uint32_t fs_union_generation(const struct strata_union *u, uint64_t ino)
+{
+	if (!ino_growing(u, ino))
+		return 0;
+	/* Never 0 (export.c: "not known yet"), and 32 bits: what the kernel
+	 * keeps in a handle. */
+	return (uint32_t)(u->session ^ (u->session >> 32)) | 1;
+}
+
 bool fs_union_origin_valid(const struct strata_union *u, const uint64_t *v, size_t size)
 {
 	if (size == 3 * sizeof(*v))
@@ -332,4 +341,10 @@ void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_for
 {
 	(void)u; /* a daemon serves one union: the form is the process's */
 	fs_upper_set_overlay_form(f == STRATA_UPPER_OVERLAY);
+}
+
+void strata_union_set_xattr_permissions(struct strata_union *u, int level)
+{
+	(void)u; /* as the upper format: the process's */
+	fs_meta_set_override(level);
 }

@@ -336,6 +336,12 @@ size_t fs_union_origin_make(const struct strata_union *u, uint64_t ino, bool met
  * object may have that number now: a directory would show that one's
  * children). */
 bool fs_union_origin_valid(const struct strata_union *u, const uint64_t *v, size_t size);
+/* The FUSE generation of an object of st_ino @ino that has none of its
+ * own (export.c): 0 for a number that holds across mounts, this mount's
+ * for a growing layer's node (and an object copied up from one, which
+ * keeps its number), so that a file handle made in another mount is
+ * refused (ESTALE) rather than opening whatever has that number here. */
+uint32_t fs_union_generation(const struct strata_union *u, uint64_t ino);
 void fs_union_stat(const struct strata_union *u, const struct inode *in, struct stat *st);
 
 /* Directory listing: entries [0, fs_union_dir_size) are the children (not "."

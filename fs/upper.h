@@ -231,10 +231,33 @@ int fs_meta_placeholder(int fd, const struct upper_meta *m, const char *target);
  * placeholder that appears with its record. */
 int fs_meta_mknod(int dirfd, const char *name, const struct upper_meta *want, const char *target);
 /* meta_layer.c: an object of a strata upper read as a layer (@path names
- * it, not followed), its @st stat'd: the record applied, a placeholder
+ * it, not followed), its @st stat'd: the record applied (fuse-overlayfs'
+ * @override record where the layer uses one, else strata's), a placeholder
  * symlink's target into *@link (malloc'd), other placeholders empty.  0,
- * or -1 with errno (a placeholder's target unreadable, or ENOMEM). */
-int fs_meta_layer_apply(const char *path, struct stat *st, char **link);
+ * 1 when fuse-overlayfs' record gave the owner (its ids are on-disk ones,
+ * as fuse-overlayfs maps them: uidmapping= applies), or -1 with errno (a
+ * placeholder's target unreadable, or ENOMEM). */
+int fs_meta_layer_apply(const char *override, const char *path, struct stat *st, char **link);
+/* ---- meta_override.c: fuse-overlayfs' override_stat records ---- */
+#define META_OVERRIDE_PRIVILEGED "security.fuseoverlayfs.override_stat"
+#define META_OVERRIDE_CONTAINERS "user.containers.override_stat"
+#define META_OVERRIDE_USER       "user.fuseoverlayfs.override_stat"
+/* Which of the three a layer's root (@root_path) carries, in
+ * fuse-overlayfs' order; NULL: none, the layer has no such records. */
+const char *fs_meta_override_name(const char *root_path);
+/* "uid:gid:mode[:TYPE]" into *@m, the type @real's where the text has
+ * none; false if damaged. */
+bool fs_meta_override_parse(const char *text, size_t len, mode_t real, struct upper_meta *m);
+/* @m as fuse-overlayfs writes it; snprintf's count. */
+int fs_meta_override_format(const struct upper_meta *m, char *buf, size_t size);
+/* xattr_permissions=: 0, strata's records; 1 and 2, the upper keeps
+ * fuse-overlayfs' (security.* and user.*) for every file and directory,
+ * the real objects the daemon's.  Before fs_meta_upper_open. */
+void fs_meta_set_override(int level);
+/* Whether the object @opath_fd keeps its owner and mode in fuse-overlayfs'
+ * record, never really (the form is on, and it is a file or directory). */
+bool fs_meta_override_owns(int opath_fd);
+
 /* readlink of an upper symlink or symlink placeholder; -1 with errno. */
 ssize_t fs_meta_readlink(int opath_fd, char *buf, size_t size);
 /* chmod (@mode NULL: none) and chown (-1: keep) as one change. */

@@ -135,7 +135,9 @@ bool fs_upper_is_overlay_xattr(const char *name)
 {
 	return strncmp(name, "trusted.overlay.", 16) == 0 ||
 	       strncmp(name, "user.overlay.", 13) == 0 ||
-	       strncmp(name, "user.fuseoverlayfs.", 19) == 0;
+	       strncmp(name, "user.fuseoverlayfs.", 19) == 0 ||
+	       strncmp(name, "security.fuseoverlayfs.", 23) == 0 ||
+	       strcmp(name, META_OVERRIDE_CONTAINERS) == 0;
 }
 
 /* Whether the NUL-separated list @names (@n bytes) holds @name. */

@@ -271,6 +271,7 @@ static int serve(struct mount_args *a, struct strata_layer **layers)
 	strata_union_set_volatile(u, a->ovl.is_volatile);
 	strata_union_set_noacl(u, a->ovl.noacl);
 	strata_union_set_squash(u, a->ovl.squash_uid, a->ovl.squash_gid);
+	strata_union_set_xattr_permissions(u, a->ovl.xattr_permissions);
 	strata_union_set_upper_format(
 	    u, a->ovl.upper_format == OVL_UPPER_OVERLAY ? STRATA_UPPER_OVERLAY : STRATA_UPPER_OCI);
 	if (a->upper && strata_union_set_upper(u, a->upper, &err))

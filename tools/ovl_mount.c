@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "cli.h"
 #include "ovl_mount.h"
@@ -41,6 +42,27 @@ static int check_one(const char *what, const char *path, bool file_ok, const cha
 		                   "itself)",
 		                   what, path, mountpoint);
 	return 0;
+}
+
+/*
+ * xattr_permissions=1 keeps every owner in a security.* xattr, which only
+ * a privileged daemon may write: refused at mount, as fuse-overlayfs
+ * does, rather than failing every create.  Asked without writing: a
+ * replace of a missing xattr is refused (EPERM) before it is found
+ * missing (ENODATA).
+ */
+static int check_security_xattr(const struct ovl_opts *o, struct strata_error *err)
+{
+	static const char name[] = "security.fuseoverlayfs.override_stat";
+
+	if (o->xattr_permissions != 1 || getxattr(o->upperdir, name, NULL, 0) >= 0 ||
+	    setxattr(o->upperdir, name, "", 0, XATTR_REPLACE) == 0 || errno == ENODATA)
+		return 0;
+	return strata_fail(err, STRATA_ERR_OPTION, 0, "xattr_permissions=1: upperdir=%s: %s%s",
+	                   o->upperdir, strerror(errno),
+	                   errno == EPERM ? " (security.* xattrs need privilege; "
+	                                    "xattr_permissions=2 keeps them in user.*)"
+	                                  : "");
 }
 
 int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct strata_error *err)
@@ -77,16 +99,7 @@ int ovl_check_dirs(const struct ovl_opts *o, const char *mountpoint, struct stra
 		return strata_fail(err, STRATA_ERR_OPTION, 0,
 		                   "workdir=%s and upperdir=%s: one is inside the other",
 		                   o->workdir, o->upperdir);
-	return 0;
-}
-
-int open_lower_dir(const char *path, const struct ovl_opts *o, struct strata_layer **out,
-                   struct strata_error *err)
-{
-	struct strata_lower_dir_options d = {.uid_map = o->uid_map, .gid_map = o->gid_map};
-
-	/* Read lazily, as it is used. */
-	return strata_layer_open_lower_dir(path, &d, out, err);
+	return check_security_xattr(o, err);
 }
 
 struct lowers {
@@ -142,15 +155,16 @@ out:
 }
 
 /* One lowerdir= entry: a directory, a tar file, or an image. */
-static int push_lower(struct lowers *l, const char *path, const struct ovl_opts *o,
-                      const char *root, const struct strata_layer_options *lo, bool *image,
-                      struct strata_error *err)
+static int push_lower(struct lowers *l, const char *path, const char *root,
+                      const struct strata_layer_options *lo, bool *image, struct strata_error *err)
 {
 	struct strata_layer *layer;
 	struct stat st;
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return open_lower_dir(path, o, &layer, err) ? -1 : push(l, layer, err);
+		/* Read lazily, as it is used. */
+		return strata_layer_open_lower_dir(path, NULL, &layer, err) ? -1
+		                                                            : push(l, layer, err);
 	if (stat(path, &st) == 0)
 		return strata_layer_open_tar(path, lo, &layer, err) ? -1 : push(l, layer, err);
 	if (*image)
@@ -169,13 +183,16 @@ int ovl_open_lowers(const struct ovl_opts *o, const struct strata_layer_options 
 
 	/* lowerdir= lists the top first; a union is built lowest first. */
 	for (size_t i = o->n_lowers; i-- > 0;) {
-		if (push_lower(&l, o->lowers[i], o, root, lo, &image, err)) {
+		if (push_lower(&l, o->lowers[i], root, lo, &image, err)) {
 			while (l.n > 0)
 				strata_layer_close(l.v[--l.n]);
 			free(l.v);
 			return -1;
 		}
 	}
+	/* Every kind of lower alike: directories, tar files, images. */
+	for (size_t i = 0; i < l.n; i++)
+		strata_layer_set_idmap(l.v[i], o->uid_map, o->gid_map);
 	*out = l.v;
 	*n = l.n;
 	return 0;

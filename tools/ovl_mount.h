@@ -24,10 +24,6 @@ int ovl_open_lowers(const struct ovl_opts *o, const struct strata_layer_options 
                     const char *root, struct strata_layer ***out, size_t *n,
                     struct strata_error *err);
 
-/* A directory as a lower layer: the one place that chooses how. */
-int open_lower_dir(const char *path, const struct ovl_opts *o, struct strata_layer **out,
-                   struct strata_error *err);
-
 /* The forms podman and mount(8) call: `strata -o OPTS [-f] [-d] MERGED`
  * (fuse-overlayfs'), `mount.fuse.strata SRC MNT [-nsvf] [-o OPTS]` and
  * mount.fuse3's `strata SRC MNT -o OPTS`.  An exit status. */

@@ -128,6 +128,11 @@ int strata_layer_check_index(const char *path, const struct strata_layer_options
  * it has no valid index yet. */
 int strata_layer_index_seekable(const char *path, const struct strata_layer_options *opts);
 void strata_layer_close(struct strata_layer *layer);
+/* fuse-overlayfs' uidmapping=/gidmapping= for any layer, before it is
+ * served ("inside outside count" lines, as in /proc/PID/uid_map: an owner
+ * on disk, outside, shows as inside): owners, and the ids of real ACLs of
+ * directory layers.  NULL: as on disk. */
+void strata_layer_set_idmap(struct strata_layer *layer, const char *uid_map, const char *gid_map);
 /* The cached index of the layer at @path, portable (without the local
  * file's identity), written to @fd: what a lazy pull needs of the layer
  * (docs/index-artifact.md).  Fails with STRATA_ERR_UNSUPPORTED for a layer
@@ -189,13 +194,9 @@ struct strata_lower_dir_options {
 	/* Which opaque xattrs count (STRATA_OVL_XATTR_*); 0: trusted.* when
 	 * the process is root (only root reads them), user.* always. */
 	unsigned overlay_xattrs;
-	/* How messages name the layer; NULL: @dir as given. */
+	/* How messages name the layer; NULL: @dir as given.  (Id maps:
+	 * strata_layer_set_idmap.) */
 	const char *name;
-	/* As strata_dir_options' (uidmapping=/gidmapping=): owners on disk,
-	 * and the ids of real ACLs, mapped back to the container's.  NULL:
-	 * as on disk. */
-	const char *uid_map;
-	const char *gid_map;
 };
 
 int strata_layer_open_lower_dir(const char *dir, const struct strata_lower_dir_options *opts,
@@ -306,6 +307,12 @@ void strata_union_set_squash(struct strata_union *u, int64_t uid, int64_t gid);
  * and podman read).  Both forms are always read. */
 enum strata_upper_format { STRATA_UPPER_OCI, STRATA_UPPER_OVERLAY };
 void strata_union_set_upper_format(struct strata_union *u, enum strata_upper_format f);
+/* fuse-overlayfs' xattr_permissions=: 0, owners and modes the upper cannot
+ * hold real in user.strata.meta (docs/xattrs.md); 1 and 2, every upper
+ * file's and directory's in fuse-overlayfs' security.* (1) or user.* (2)
+ * override_stat, the real objects left the daemon's, so that its upper
+ * moves between strata and fuse-overlayfs.  Before the union serves. */
+void strata_union_set_xattr_permissions(struct strata_union *u, int level);
 
 struct strata_mount_options {
 	const char *mountpoint;

@@ -4,7 +4,8 @@
 # evicted its inode: lower files and directories, deep ones, copied-up,
 # born in the upper, renamed; a removed object's handle is stale, also once
 # the upper has given its inode number to a new file; lower objects' handles
-# survive a remount.  As root, and directories with a rootless daemon.
+# survive a remount, a lazily read directory lower's do not (stale, never
+# another file).  As root, and directories with a rootless daemon.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${FHANDLE:?FHANDLE must name the fhandle binary}"
@@ -164,6 +165,32 @@ ls -R "$M" >/dev/null
 evict
 reads 'after remount and a listing: a file born in the upper' "$h_new" born
 reads 'after remount and a listing: a lower file renamed' "$h_mv" move-me
+sumount "$M"
+
+# A lazily read directory lower numbers its nodes as it finds them: its
+# handles hold in the mount that made them, within it through evictions,
+# and are stale in the next one, where the number names another file
+# (found in another order), never that file.
+Z=$T/lazy
+mkdir -p "$Z/p/x" "$Z/q/x"
+echo in-p >"$Z/p/x/f"
+echo in-q >"$Z/q/x/f"
+smount "$M" -o "lowerdir=$Z"
+ls "$M/q/x" "$M/p/x" >/dev/null
+h_q=$(handle "$M/q/x/f")
+h_qdir=$(handle "$M/q/x")
+evict
+reads 'a lazy lower: its handle in its mount, evicted' "$h_q" in-q
+sumount "$M"
+smount "$M" -o "lowerdir=$Z"
+ls "$M/p/x" "$M/q/x" >/dev/null
+h_p=$(handle "$M/p/x/f")
+stale 'a lazy lower: a handle of the mount before (cached, same number)' "$h_q"
+assert_fails_with 'a lazy lower: a directory handle of the mount before' "Stale file handle" \
+	"$FHANDLE" dir "$M" "$h_qdir"
+evict
+stale 'a lazy lower: a handle of the mount before (evicted)' "$h_q"
+reads "a lazy lower: this mount's handle" "$h_p" in-p
 sumount "$M"
 
 # Rootless (as in rootless.sh): inside its user namespace, a caller may
