@@ -605,27 +605,6 @@ static void close_all_but(int keep)
 	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0);
 }
 
-/* The init's word to the command: go, in the root of this identity. */
-struct go_word {
-	char go;
-	dev_t dev;
-	ino_t ino;
-};
-
-/* Whether the command is forked as the init starts, before the root is
- * built: it then puts on the container's filter while the init mounts
- * (0.5-0.7 ms of the kernel's, and the fork's copy of the init, off the
- * start's critical path, on another CPU).  Only with docker's profile,
- * which allows every call the command makes after it (a profile from a
- * file goes on last, in run_proc_confine(), as every call before may be
- * one it forbids); and only where the command's cgroups are the init's
- * already (cgroup v1 or none: on v2 the launcher moves the init alone,
- * while it builds the root). */
-static bool fork_early(const struct run_spec *spec)
-{
-	return spec->seccomp_early && spec->seccomp.len && !(spec->cgroups && !spec->cgroup_self);
-}
-
 /* The command's process until its exec: waits for the init's word.  A
  * command forked before pivot_root had its root moved to the new one by
  * the kernel with the init's (pivot_root(2): every process of the mount
@@ -636,11 +615,13 @@ static void __attribute__((noreturn))
 command_main(const struct run_spec *spec, int go, bool filtered)
 {
 	struct run_spec mine = *spec;
-	struct go_word w;
+	struct run_go_word w;
 	struct stat st;
 
 	if (filtered && run_seccomp_install(&spec->seccomp) < 0)
 		die("seccomp filter: %s", strerror(errno));
+	if (filtered && spec->exec_listen >= 0)
+		run_forker_start(spec, go);
 	if (read(go, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
 		_exit(1); /* the init said why */
 	close(go);
@@ -682,7 +663,7 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
  * for it before its exec, so that there is no moment when it could. */
 static void release_command(const struct run_spec *spec, pid_t child, int go)
 {
-	struct go_word w = {.go = 'g'};
+	struct run_go_word w = {.go = 'g'};
 	struct stat st;
 
 	/* -d: the command holds the started pipe alone now, and what the
@@ -707,6 +688,9 @@ static void release_command(const struct run_spec *spec, pid_t child, int go)
 		}
 	}
 	(void)!write(go, &w, sizeof(w));
+	/* The exec server reads one too (command_main()). */
+	if (run_spec_fork_early(spec) && spec->exec_listen >= 0)
+		(void)!write(go, &w, sizeof(w));
 	close(go);
 }
 
@@ -731,7 +715,7 @@ int run_init(void *arg)
 	made_fd = spec->made_pipe[1];
 	if (spec->detach)
 		started_fd = spec->detach->started[1];
-	if (fork_early(spec))
+	if (run_spec_fork_early(spec))
 		child = fork_command(spec, true, &go);
 	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
