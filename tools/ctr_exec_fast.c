@@ -187,6 +187,12 @@ int ctr_exec_fast(const char *dir, char **env, const char *user, const char *wor
 		close(tty.tty_slave);
 		tty.tty_slave = -1;
 	}
+	/* Nothing said before the command is forked: the server is gone (or
+	 * found its root was not the container's), and nothing ran. */
+	if (hear(c, &value) != 'r') {
+		rc = -1;
+		goto out;
+	}
 	if (o->detach) {
 		char t = hear(c, &value);
 

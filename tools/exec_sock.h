@@ -16,7 +16,10 @@
  *                     stdin, stdout and stderr (or the pty's slave, -t)
  *                     as SCM_RIGHTS
  *                     'k' + int32 signal: send it to the command
- *   server → client   's' + 0: -d, the command's exec went through
+ *   server → client   'r' + 0: the command is forked (before it, the
+ *                     connection's end means nothing ran: strata exec
+ *                     takes the setns path)
+ *                     's' + 0: -d, the command's exec went through
  *                     'e' + STATUS: -d, it did not (it said why)
  *                     'x' + STATUS: it ended, with that exit status
  *
@@ -49,7 +52,7 @@ struct exec_req {
 };
 
 struct exec_msg {
-	char type; /* 'k' 's' 'e' 'x' */
+	char type; /* 'k' 'r' 's' 'e' 'x' */
 	int32_t value;
 };
 

@@ -17,9 +17,10 @@
  *
  * Security reasoning:
  *  - It holds nothing of the host: all fds but the listening socket and
- *    its go pipe are closed first thing; after the init's go it checks
- *    that its root is the container's (as the command does) and puts
- *    /dev/null of the container on its stdio.  The listening socket gives
+ *    its go pipe are closed first thing; at its first request (after the
+ *    init's go, which it then reads) it checks that its root is the
+ *    container's (as the command does) and puts /dev/null of the
+ *    container on its stdio.  The listening socket gives
  *    only connections, whose peers are strata exec on the host, where the
  *    socket's path is (0600, in the container's directory).
  *  - Not dumpable: the container's root (even with CAP_SYS_PTRACE) cannot
@@ -186,6 +187,8 @@ static void __attribute__((noreturn)) session(const struct run_spec *run, int c)
 		_exit(1);
 	if (pid == 0)
 		run_exec_command(&x);
+	/* Forked: strata exec no longer falls back to setns if we vanish. */
+	say(c, 'r', 0);
 	/* Nothing of the client's stays open here: its pipes end with the
 	 * command. */
 	if (spec.tty_slave >= 0)
@@ -195,7 +198,8 @@ static void __attribute__((noreturn)) session(const struct run_spec *run, int c)
 		char e[2];
 
 		close(started[1]);
-		if (read(started[0], e, 2) == 2 && e[0] == 'e')
+		/* Said why before it ended: strata exec returns after that. */
+		if (read(started[0], e, 2) == 2 && e[0] == 'e' && waitpid(pid, &st, 0) >= 0)
 			say(c, 'e', (unsigned char)e[1]);
 		else
 			say(c, 's', 0);
@@ -221,27 +225,39 @@ static void __attribute__((noreturn)) session(const struct run_spec *run, int c)
 	}
 }
 
+/* After the init's go, at the first request (off the start's path, where
+ * the command runs on the other CPU): in the container's root, as the
+ * command checks it is (pivot_root moved us with it), its /dev/null on
+ * our stdio.  0, or -1. */
+static int settle(void)
+{
+	struct run_go_word w;
+	struct stat st;
+
+	if (read(GO_FD, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
+		return -1;
+	close(GO_FD);
+	if (chdir("/") < 0 || stat("/", &st) < 0 || st.st_dev != w.dev || st.st_ino != w.ino)
+		return -1;
+	return stdio_null();
+}
+
 static int server_main(void *p)
 {
 	const struct server_arg *a = p;
-	struct run_go_word w;
-	struct stat st;
 	int l = fcntl(a->listen, F_DUPFD_CLOEXEC, 10), g = fcntl(a->go, F_DUPFD_CLOEXEC, 10);
+	bool settled = false;
 
 	prctl(PR_SET_DUMPABLE, 0);
 	if (l < 0 || g < 0 || dup3(l, LISTEN_FD, O_CLOEXEC) < 0 || dup3(g, GO_FD, O_CLOEXEC) < 0)
 		_exit(1);
-	syscall(SYS_close_range, 0U, 2U, 0);
+	/* Until settle(), 0-2 hold our own socket: nothing of the caller's,
+	 * and what accept() returns is above them. */
+	for (int i = 0; i < 3; i++)
+		if (dup2(LISTEN_FD, i) < 0)
+			_exit(1);
 	syscall(SYS_close_range, GO_FD + 1U, ~0U, 0);
 	setsid();
-	if (read(GO_FD, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
-		_exit(0);
-	close(GO_FD);
-	/* Moved to the container's root by pivot_root, as the command. */
-	if (chdir("/") < 0 || stat("/", &st) < 0 || st.st_dev != w.dev || st.st_ino != w.ino)
-		_exit(1);
-	if (stdio_null() < 0)
-		_exit(1);
 	signal(SIGCHLD, SIG_IGN); /* sessions are reaped by the kernel */
 	for (;;) {
 		int c = accept4(LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
@@ -250,8 +266,9 @@ static int server_main(void *p)
 		if (c < 0 && (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
 		              errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
 			continue;
-		if (c < 0)
+		if (c < 0 || (!settled && settle() < 0))
 			_exit(1);
+		settled = true;
 		if ((pid = fork()) == 0) {
 			close(LISTEN_FD);
 			signal(SIGCHLD, SIG_DFL);

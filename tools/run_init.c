@@ -43,6 +43,7 @@ static int root_fd = -1;    /* the image's root, before pivot_root */
 static int made_fd = -1;    /* where to report the mount points we make */
 static int started_fd = -1; /* -d: 'e' here when the command cannot start */
 static int msg_fd = 2;      /* where die() says why */
+static int cloned_fd = -1;  /* the command's word that the exec server is cloned */
 
 /* Mount points made in the writable layer are not the container's
  * changes: the launcher records them for diff and commit to leave out. */
@@ -620,8 +621,16 @@ command_main(const struct run_spec *spec, int go, bool filtered)
 
 	if (filtered && run_seccomp_install(&spec->seccomp) < 0)
 		die("seccomp filter: %s", strerror(errno));
+	/* The init waits for our word before its pivot_root: a clone in
+	 * the middle of it could keep the old root (a task is not in the
+	 * list pivot_root walks until the end of its fork), and the server
+	 * would then refuse to serve (run_forker.c's settle()). */
 	if (filtered && spec->exec_listen >= 0)
 		run_forker_start(spec, go);
+	if (cloned_fd >= 0) {
+		(void)!write(cloned_fd, "c", 1);
+		close(cloned_fd);
+	}
 	if (read(go, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
 		_exit(1); /* the init said why */
 	close(go);
@@ -639,7 +648,10 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
 	int pipefd[2];
 	pid_t child;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	int cloned[2] = {-1, -1};
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0 ||
+	    (early && spec->exec_listen >= 0 && pipe2(cloned, O_CLOEXEC) < 0))
 		die("pipe: %s", strerror(errno));
 	child = fork();
 	if (child < 0)
@@ -648,9 +660,15 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
 		close(pipefd[1]);
 		if (made_fd >= 0)
 			close(made_fd);
+		if (cloned[0] >= 0)
+			close(cloned[0]);
+		cloned_fd = cloned[1];
 		command_main(spec, pipefd[0], early);
 	}
 	close(pipefd[0]);
+	if (cloned[1] >= 0)
+		close(cloned[1]);
+	cloned_fd = cloned[0];
 	*go = pipefd[1];
 	return child;
 }
@@ -730,6 +748,14 @@ int run_init(void *arg)
 		remount_ro_at(root_fd, "read-only root", false);
 	close(made_fd);
 	made_fd = -1;
+	/* The exec server cloned before, not during, the pivot (command_main()). */
+	if (cloned_fd >= 0) {
+		char c;
+
+		(void)!read(cloned_fd, &c, 1);
+		close(cloned_fd);
+		cloned_fd = -1;
+	}
 	pivot(spec);
 	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		die("hostname: %s", strerror(errno));
