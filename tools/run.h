@@ -116,6 +116,7 @@ struct run_spec {
 	bool seccomp_early;        /* docker's profile: allows what the command calls after it */
 	struct run_detach *detach; /* -d, or NULL */
 	int exec_listen;           /* strata exec's socket (exec_sock.h), or -1 */
+	bool caps_bounded;         /* the bounding set is @caps already (run_proc_bound()) */
 };
 
 /* Whether the command is forked as the init starts, before the root is
@@ -138,6 +139,10 @@ struct run_go_word {
 	dev_t dev;
 	ino_t ino;
 };
+/* Drops every capability not in @mask from our bounding set (run_proc.c):
+ * what run_proc_confine() does, done once by the exec server for all the
+ * commands it forks. */
+void run_proc_bound(uint64_t mask);
 /* In strata run's command, its filter on, before it reads its go from
  * @go: starts the exec server (run_forker.c) on @spec->exec_listen, which
  * reads a go of its own from @go. */
