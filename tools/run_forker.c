@@ -42,6 +42,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,10 +55,13 @@
 
 #define LISTEN_FD 3
 #define GO_FD     4
+#define EXECD_FD  5
+#define STACK     (1u << 20)
 
 struct server_arg {
 	const struct run_spec *spec;
 	int listen, go;
+	int execd[2]; /* closed on both ends once the command's exec is done */
 };
 
 static void say(int c, char type, int value)
@@ -253,22 +257,35 @@ static int server_main(void *p)
 {
 	const struct server_arg *a = p;
 	int l = fcntl(a->listen, F_DUPFD_CLOEXEC, 10), g = fcntl(a->go, F_DUPFD_CLOEXEC, 10);
+	int e = fcntl(a->execd[0], F_DUPFD_CLOEXEC, 10);
 	bool settled = false;
+	char c;
 
+	/* Until the command's exec we share its memory (run_forker_start()):
+	 * system calls only, that succeed (errno is its too), on our own fd
+	 * table.  PR_SET_DUMPABLE is the memory's: the command's exec gives it
+	 * its own again. */
 	prctl(PR_SET_DUMPABLE, 0);
-	/* The bounding set every command gets, once for all of them; our own
-	 * capabilities stay (-u needs CAP_SETUID even where the container's
-	 * set lacks it, as with setns). */
-	run_proc_bound(a->spec->caps);
-	if (l < 0 || g < 0 || dup3(l, LISTEN_FD, O_CLOEXEC) < 0 || dup3(g, GO_FD, O_CLOEXEC) < 0)
+	if (l < 0 || g < 0 || e < 0 || dup3(l, LISTEN_FD, O_CLOEXEC) < 0 ||
+	    dup3(g, GO_FD, O_CLOEXEC) < 0 || dup3(e, EXECD_FD, O_CLOEXEC) < 0)
 		_exit(1);
 	/* Until settle(), 0-2 hold our own socket: nothing of the caller's,
 	 * and what accept() returns is above them. */
 	for (int i = 0; i < 3; i++)
 		if (dup2(LISTEN_FD, i) < 0)
 			_exit(1);
-	syscall(SYS_close_range, GO_FD + 1U, ~0U, 0);
+	/* All else, the write end of execd among them. */
+	syscall(SYS_close_range, EXECD_FD + 1U, ~0U, 0);
 	setsid();
+	/* End of file: the command's exec closed its end, the memory is ours
+	 * alone (or it died, and the container with it). */
+	while (read(EXECD_FD, &c, 1) > 0)
+		;
+	close(EXECD_FD);
+	/* The bounding set every command gets, once for all of them; our own
+	 * capabilities stay (-u needs CAP_SETUID even where the container's
+	 * set lacks it, as with setns). */
+	run_proc_bound(a->spec->caps);
 	signal(SIGCHLD, SIG_IGN); /* sessions are reaped by the kernel */
 	for (;;) {
 		int c = accept4(LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
@@ -291,8 +308,20 @@ static int server_main(void *p)
 
 void run_forker_start(const struct run_spec *spec, int go)
 {
-	struct server_arg a = {spec, spec->exec_listen, go};
+	/* Read by the server after we moved on: not on our stack. */
+	static struct server_arg a;
+	char *stack;
 
-	/* A sibling: the init's child, reaped by it. */
-	(void)run_clone(server_main, &a, CLONE_PARENT);
+	a = (struct server_arg){spec, spec->exec_listen, go, {-1, -1}};
+	/* Its stack for good: it outlives our exec. */
+	stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (stack == MAP_FAILED || pipe2(a.execd, O_CLOEXEC) < 0)
+		return;
+	/* Our sibling, the init's child (reaped by it), sharing our memory
+	 * until our exec: no page tables copied, no copy-on-write faults on
+	 * the start's path.  Our exec closes execd's write end (close-on-exec)
+	 * and leaves the old memory to it. */
+	(void)clone(server_main, stack + STACK, CLONE_VM | CLONE_PARENT, &a);
+	close(a.execd[0]);
 }
