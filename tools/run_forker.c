@@ -236,20 +236,29 @@ static void __attribute__((noreturn)) session(const struct run_spec *run, int c)
 	}
 }
 
-/* After the init's go, at the first request (off the start's path, where
- * the command runs on the other CPU): in the container's root, as the
- * command checks it is (pivot_root moved us with it), its /dev/null on
- * our stdio.  0, or -1. */
-static int settle(void)
+/* At the first request, nothing before (the command's first instructions
+ * have the CPUs): once the command's exec is done (end of file on execd:
+ * its end was close-on-exec), our memory is ours alone; after the init's
+ * go, in the container's root, as the command checks it is (pivot_root
+ * moved us with it); the container's /dev/null on our stdio; and the
+ * bounding set every command gets, dropped once for all of them (our own
+ * capabilities stay: -u needs CAP_SETUID even where the container's set
+ * lacks it, as with setns).  0, or -1. */
+static int settle(const struct run_spec *spec)
 {
 	struct run_go_word w;
 	struct stat st;
+	char c;
 
+	while (read(EXECD_FD, &c, 1) > 0)
+		;
+	close(EXECD_FD);
 	if (read(GO_FD, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
 		return -1;
 	close(GO_FD);
 	if (chdir("/") < 0 || stat("/", &st) < 0 || st.st_dev != w.dev || st.st_ino != w.ino)
 		return -1;
+	run_proc_bound(spec->caps);
 	return stdio_null();
 }
 
@@ -259,12 +268,11 @@ static int server_main(void *p)
 	int l = fcntl(a->listen, F_DUPFD_CLOEXEC, 10), g = fcntl(a->go, F_DUPFD_CLOEXEC, 10);
 	int e = fcntl(a->execd[0], F_DUPFD_CLOEXEC, 10);
 	bool settled = false;
-	char c;
 
 	/* Until the command's exec we share its memory (run_forker_start()):
 	 * system calls only, that succeed (errno is its too), on our own fd
-	 * table.  PR_SET_DUMPABLE is the memory's: the command's exec gives it
-	 * its own again. */
+	 * table, up to accept() (settle() waits for the exec).  PR_SET_DUMPABLE is the memory's:
+	 * the command's exec gives it its own again. */
 	prctl(PR_SET_DUMPABLE, 0);
 	if (l < 0 || g < 0 || e < 0 || dup3(l, LISTEN_FD, O_CLOEXEC) < 0 ||
 	    dup3(g, GO_FD, O_CLOEXEC) < 0 || dup3(e, EXECD_FD, O_CLOEXEC) < 0)
@@ -277,15 +285,6 @@ static int server_main(void *p)
 	/* All else, the write end of execd among them. */
 	syscall(SYS_close_range, EXECD_FD + 1U, ~0U, 0);
 	setsid();
-	/* End of file: the command's exec closed its end, the memory is ours
-	 * alone (or it died, and the container with it). */
-	while (read(EXECD_FD, &c, 1) > 0)
-		;
-	close(EXECD_FD);
-	/* The bounding set every command gets, once for all of them; our own
-	 * capabilities stay (-u needs CAP_SETUID even where the container's
-	 * set lacks it, as with setns). */
-	run_proc_bound(a->spec->caps);
 	signal(SIGCHLD, SIG_IGN); /* sessions are reaped by the kernel */
 	for (;;) {
 		int c = accept4(LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
@@ -294,7 +293,7 @@ static int server_main(void *p)
 		if (c < 0 && (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
 		              errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
 			continue;
-		if (c < 0 || (!settled && settle() < 0))
+		if (c < 0 || (!settled && settle(a->spec) < 0))
 			_exit(1);
 		settled = true;
 		if ((pid = fork()) == 0) {
