@@ -198,6 +198,9 @@ static void __attribute__((noreturn)) session(const struct run_spec *run, int c)
 	 * have nothing to do meanwhile. */
 	if ((pid = run_clone(exec_child, &x, CLONE_VM | CLONE_VFORK | SIGCHLD)) < 0)
 		_exit(1);
+	/* Its -u set our memory's dumpability to fs.suid_dumpable's: not
+	 * ours to keep, with every capability we hold. */
+	prctl(PR_SET_DUMPABLE, 0);
 	/* Forked: strata exec no longer falls back to setns if we vanish. */
 	say(c, 'r', 0);
 	/* Nothing of the client's stays open here: its pipes end with the
@@ -253,6 +256,9 @@ static int settle(const struct run_spec *spec)
 	while (read(EXECD_FD, &c, 1) > 0)
 		;
 	close(EXECD_FD);
+	/* Again: the command's setresuid() set the shared memory's
+	 * dumpability to fs.suid_dumpable's. */
+	prctl(PR_SET_DUMPABLE, 0);
 	if (read(GO_FD, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
 		return -1;
 	close(GO_FD);
