@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "exec_sock.h"
 #include "ctr_log.h"
 #include "run.h"
 #include "run_args.h"
@@ -292,8 +293,16 @@ static int launch_with_fds(struct daemon_arg *d, bool tty, bool *started)
 		spec->detach->interactive = spec->interactive;
 	}
 	*started = false;
+	/* Where its command comes early, the container gets an exec server,
+	 * which strata exec asks first (run_forker.c). */
+	if (run_spec_fork_early(spec))
+		spec->exec_listen = run_forker_listen(spec->dir);
 	rc = spawn_daemon(d, &daemon);
 	run_cgroup_close_fds(&spec->cgroup_fds); /* the init's now */
+	if (spec->exec_listen >= 0) {
+		close(spec->exec_listen);
+		spec->exec_listen = -1;
+	}
 	if (rc < 0 && spec->detach)
 		run_detach_spawned(spec->detach);
 	if (rc < 0)
@@ -304,6 +313,7 @@ static int launch_with_fds(struct daemon_arg *d, bool tty, bool *started)
 		run_pasta_note(spec->dir, 0);
 	}
 	init_pid = 0; /* signals until a restart's init: for it */
+	run_forker_unlink(spec->dir);
 	return rc;
 }
 
@@ -654,6 +664,7 @@ int cmd_run(int argc, char **argv)
 	struct run_args a = {.spec.outer_uid = getuid(),
 	                     .spec.outer_gid = getgid(),
 	                     .spec.tty_slave = -1,
+	                     .spec.exec_listen = -1,
 	                     .spec.caps = run_caps_default(),
 	                     .det = {.notify = -1, .tty = -1, .log_max = CTR_LOG_MAX_DEFAULT}};
 	struct strata_layer_options lo = {.warn = cli_warn};

@@ -84,6 +84,12 @@ struct ctr_exec_opts {
 };
 int ctr_exec(const struct store *s, const char *dir, const char *name,
              const struct ctr_exec_opts *o);
+/* strata exec through the container's exec server (ctr_exec_fast.c), the
+ * command's environment @env, user and directory resolved: its exit
+ * status (or 0 once started, -d), or -1 when the container has no server
+ * to take it (nothing said: the setns path then). */
+int ctr_exec_fast(const char *dir, char **env, const char *user, const char *workdir,
+                  const struct ctr_exec_opts *o);
 /* exec -d (ctr_exec_detach.c): waits on the started pipe @started of the
  * command, and reaps its @keeper (run_exec.c): 0 once it runs, else its
  * exit status (it said why). */

@@ -115,7 +115,38 @@ struct run_spec {
 	struct sock_fprog seccomp;
 	bool seccomp_early;        /* docker's profile: allows what the command calls after it */
 	struct run_detach *detach; /* -d, or NULL */
+	int exec_listen;           /* strata exec's socket (exec_sock.h), or -1 */
+	bool caps_bounded;         /* the bounding set is @caps already (run_proc_bound()) */
 };
+
+/* Whether the command is forked as the init starts, before the root is
+ * built, and puts on its filter then (run_init.c): only with docker's
+ * profile, which allows every call the command makes after it (a profile
+ * from a file goes on last, in run_proc_confine(), as every call before
+ * may be one it forbids); and only where the command's cgroups are the
+ * init's already (cgroup v1 or none: on v2 the launcher moves the init
+ * alone, while it builds the root).  The exec server (run_forker.c) comes
+ * from that command, with its filter: it exists where this holds. */
+static inline bool run_spec_fork_early(const struct run_spec *spec)
+{
+	return spec->seccomp_early && spec->seccomp.len && !(spec->cgroups && !spec->cgroup_self);
+}
+
+/* The init's word to the command (and the exec server): go, in the root
+ * of this identity. */
+struct run_go_word {
+	char go;
+	dev_t dev;
+	ino_t ino;
+};
+/* Drops every capability not in @mask from our bounding set (run_proc.c):
+ * what run_proc_confine() does, done once by the exec server for all the
+ * commands it forks. */
+void run_proc_bound(uint64_t mask);
+/* In strata run's command, its filter on, before it reads its go from
+ * @go: starts the exec server (run_forker.c) on @spec->exec_listen, which
+ * reads a go of its own from @go. */
+void run_forker_start(const struct run_spec *spec, int go);
 
 /* Whether the init waits for the launcher's go before it starts the
  * command (cgroup_pipe): to be in its cgroups, and its network up. */
@@ -374,6 +405,10 @@ struct run_exec {
  * starts the command as a sibling (the caller's child, which the caller
  * waits for); _exits 0 once it has, else 1 after saying why. */
 void run_exec_enter(const struct run_exec *x) __attribute__((noreturn));
+/* The command of @x, in the container already: stdio, environment,
+ * directory, the container's credentials (and filter, unless
+ * @x->spec->seccomp.len is 0), and its exec. */
+void run_exec_command(const struct run_exec *x) __attribute__((noreturn));
 
 /* strata cp (run_cp.c): a tree copied between a running container and the
  * host, from inside the container's user and mount namespaces. */

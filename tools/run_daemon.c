@@ -72,6 +72,8 @@ static void start_init(void *arg)
 	}
 	if (spec->tty_slave >= 0)
 		close(spec->tty_slave);
+	if (spec->exec_listen >= 0) /* the exec server's */
+		close(spec->exec_listen);
 	run_cgroup_close_fds(&spec->cgroup_fds);
 	close(spec->made_pipe[1]);
 	if (spec->detach) {

@@ -110,6 +110,11 @@ static int __attribute__((noreturn)) command(void *arg)
 	     en == ENOENT ? "command not found" : strerror(en));
 }
 
+void run_exec_command(const struct run_exec *x)
+{
+	command((void *)x);
+}
+
 /* -d, and -it with detach keys: the command's parent in the container's
  * pid namespace, which strata exec can let go of.  Once the keeper ends,
  * the kernel gives the command to the keeper's pid namespace's init, the

@@ -43,6 +43,7 @@ static int root_fd = -1;    /* the image's root, before pivot_root */
 static int made_fd = -1;    /* where to report the mount points we make */
 static int started_fd = -1; /* -d: 'e' here when the command cannot start */
 static int msg_fd = 2;      /* where die() says why */
+static int cloned_fd = -1;  /* the command's word that the exec server is cloned */
 
 /* Mount points made in the writable layer are not the container's
  * changes: the launcher records them for diff and commit to leave out. */
@@ -605,27 +606,6 @@ static void close_all_but(int keep)
 	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0);
 }
 
-/* The init's word to the command: go, in the root of this identity. */
-struct go_word {
-	char go;
-	dev_t dev;
-	ino_t ino;
-};
-
-/* Whether the command is forked as the init starts, before the root is
- * built: it then puts on the container's filter while the init mounts
- * (0.5-0.7 ms of the kernel's, and the fork's copy of the init, off the
- * start's critical path, on another CPU).  Only with docker's profile,
- * which allows every call the command makes after it (a profile from a
- * file goes on last, in run_proc_confine(), as every call before may be
- * one it forbids); and only where the command's cgroups are the init's
- * already (cgroup v1 or none: on v2 the launcher moves the init alone,
- * while it builds the root). */
-static bool fork_early(const struct run_spec *spec)
-{
-	return spec->seccomp_early && spec->seccomp.len && !(spec->cgroups && !spec->cgroup_self);
-}
-
 /* The command's process until its exec: waits for the init's word.  A
  * command forked before pivot_root had its root moved to the new one by
  * the kernel with the init's (pivot_root(2): every process of the mount
@@ -636,11 +616,21 @@ static void __attribute__((noreturn))
 command_main(const struct run_spec *spec, int go, bool filtered)
 {
 	struct run_spec mine = *spec;
-	struct go_word w;
+	struct run_go_word w;
 	struct stat st;
 
 	if (filtered && run_seccomp_install(&spec->seccomp) < 0)
 		die("seccomp filter: %s", strerror(errno));
+	/* The init waits for our word before its pivot_root: a clone in
+	 * the middle of it could keep the old root (a task is not in the
+	 * list pivot_root walks until the end of its fork), and the server
+	 * would then refuse to serve (run_forker.c's settle()). */
+	if (filtered && spec->exec_listen >= 0)
+		run_forker_start(spec, go);
+	if (cloned_fd >= 0) {
+		(void)!write(cloned_fd, "c", 1);
+		close(cloned_fd);
+	}
 	if (read(go, &w, sizeof(w)) != (ssize_t)sizeof(w) || w.go != 'g')
 		_exit(1); /* the init said why */
 	close(go);
@@ -658,7 +648,10 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
 	int pipefd[2];
 	pid_t child;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	int cloned[2] = {-1, -1};
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0 ||
+	    (early && spec->exec_listen >= 0 && pipe2(cloned, O_CLOEXEC) < 0))
 		die("pipe: %s", strerror(errno));
 	child = fork();
 	if (child < 0)
@@ -667,9 +660,15 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
 		close(pipefd[1]);
 		if (made_fd >= 0)
 			close(made_fd);
+		if (cloned[0] >= 0)
+			close(cloned[0]);
+		cloned_fd = cloned[1];
 		command_main(spec, pipefd[0], early);
 	}
 	close(pipefd[0]);
+	if (cloned[1] >= 0)
+		close(cloned[1]);
+	cloned_fd = cloned[0];
 	*go = pipefd[1];
 	return child;
 }
@@ -682,7 +681,7 @@ static pid_t fork_command(const struct run_spec *spec, bool early, int *go)
  * for it before its exec, so that there is no moment when it could. */
 static void release_command(const struct run_spec *spec, pid_t child, int go)
 {
-	struct go_word w = {.go = 'g'};
+	struct run_go_word w = {.go = 'g'};
 	struct stat st;
 
 	/* -d: the command holds the started pipe alone now, and what the
@@ -707,6 +706,9 @@ static void release_command(const struct run_spec *spec, pid_t child, int go)
 		}
 	}
 	(void)!write(go, &w, sizeof(w));
+	/* The exec server reads one too (command_main()). */
+	if (run_spec_fork_early(spec) && spec->exec_listen >= 0)
+		(void)!write(go, &w, sizeof(w));
 	close(go);
 }
 
@@ -731,7 +733,7 @@ int run_init(void *arg)
 	made_fd = spec->made_pipe[1];
 	if (spec->detach)
 		started_fd = spec->detach->started[1];
-	if (fork_early(spec))
+	if (run_spec_fork_early(spec))
 		child = fork_command(spec, true, &go);
 	root_fd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
@@ -746,6 +748,14 @@ int run_init(void *arg)
 		remount_ro_at(root_fd, "read-only root", false);
 	close(made_fd);
 	made_fd = -1;
+	/* The exec server cloned before, not during, the pivot (command_main()). */
+	if (cloned_fd >= 0) {
+		char c;
+
+		(void)!read(cloned_fd, &c, 1);
+		close(cloned_fd);
+		cloned_fd = -1;
+	}
 	pivot(spec);
 	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		die("hostname: %s", strerror(errno));

@@ -123,14 +123,20 @@ int run_proc_user(const char *user, char *why, size_t size)
 /* Root in the container keeps @mask (docker's default set unless changed
  * with --cap-add/--cap-drop), dropped from the bounding set too so that no
  * setuid or file-capability binary can get the rest back. */
-static void drop_capabilities(uint64_t mask)
+void run_proc_bound(uint64_t mask)
+{
+	for (int cap = 0; cap <= 63; cap++)
+		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+}
+
+static void drop_capabilities(uint64_t mask, bool bounded)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {{0}};
 
-	for (int cap = 0; cap <= 63; cap++)
-		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
-			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	if (!bounded)
+		run_proc_bound(mask);
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return;
 	for (int i = 0; i < 2; i++) {
@@ -171,7 +177,7 @@ int run_proc_confine(const struct run_spec *spec, char *why, size_t size)
 		return -1;
 	if (run_proc_user(spec->user, why, size) < 0)
 		return -1;
-	drop_capabilities(spec->caps);
+	drop_capabilities(spec->caps, spec->caps_bounded);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	/* Last: every call above is one the filter may forbid. */
 	if (run_seccomp_install(&spec->seccomp) < 0)
