@@ -108,14 +108,15 @@ static int rebuild(const char *path, const char *scratch, const char *key, const
 }
 
 /* Compares the adopted index with the one rebuilt in @scratch; when they
- * differ, the rebuilt one takes its place.  1 replaced, 0 same, -1. */
+ * differ, the rebuilt one takes its place.  1 replaced, 0 same (or none
+ * left to compare: the cache lost it, and gets the rebuilt one), -1. */
 static int settle_index(struct store *s, const char *path, const char *scratch, const char *key,
                         struct strata_error *err)
 {
 	char from[PATH_MAX + LAYER_KEY_MAX + 8], to[PATH_MAX + LAYER_KEY_MAX + 8];
 	int a = export_from(s, s->layer_cache, path, key, err), b = -1, lock, rc = 0;
 
-	/* An adopted index the cache lost since is no lie: replaced too. */
+	/* An adopted index the cache lost since is no lie: put back. */
 	if (a >= 0)
 		b = export_from(s, scratch, path, key, err);
 	if (b < 0 && a >= 0) {
@@ -130,7 +131,7 @@ static int settle_index(struct store *s, const char *path, const char *scratch, 
 		lock = store_layer_cache_lock(s, key);
 		rc = rename(from, to) < 0
 		         ? strata_fail(err, STRATA_ERR_SYS, errno, "%s: %s", to, strerror(errno))
-		         : 1;
+		         : a >= 0;
 		if (lock >= 0)
 			close(lock);
 	}

@@ -156,6 +156,15 @@ SR_ROOT=$R6 sr pull --tls-verify=false --verify=now "$REG/lie:bad"
 assert_eq 'pull --verify=now refuses the lying config' 1 "$RC"
 assert_true 'naming the diff-id' grep -q "config says diff-id" "$T/err"
 
+# ---- an adopted index the layer cache lost: put back, no accusation ----
+R8=$T/r8
+SR_ROOT=$R8 sr pull --tls-verify=false --verify=deferred "$REG/app:1"
+n_idx=$(marks "$R8") # the built one (zstd) is the next mount's to rebuild
+find "$R8/strata/layers" -name '*.idx' -delete
+SR_ROOT=$R8 sr fsck --adopted
+assert_eq 'the cache lost the indexes: fsck --adopted exits 0 and says nothing' "0 " "$RC $ERR"
+assert_eq 'and the adopted indexes are back' "$n_idx" "$(find "$R8/strata/layers" -name '*.idx' | wc -l)"
+
 # ---- the default: a verifier in the background ----
 R7=$T/r7
 SR_ROOT=$R7 sr pull --tls-verify=false "$REG/app:1"
